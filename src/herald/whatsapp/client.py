@@ -1,0 +1,315 @@
+"""Async WhatsApp Cloud API client over one shared aiohttp session.
+
+One client per process; every call names the number it acts for (`NumberCredentials`), so the same
+client talks to Meta and to the simulator. aiohttp rather than httpx on this path: see
+ARCHITECTURE.md §4 (httpx's shared pool collapsed to ~100 req/s at the concurrency we need).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+import orjson
+
+from herald.whatsapp.errors import RetryClass, WhatsAppError, error_from_response
+from herald.whatsapp.payloads import HeaderMedia, template_message, text_message
+
+log = logging.getLogger(__name__)
+
+DEFAULT_GRAPH_API_BASE = "https://graph.facebook.com"
+DEFAULT_GRAPH_API_VERSION = "v23.0"
+DEFAULT_CONNECTION_LIMIT = 256
+DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=30, connect=10)
+TEMPLATE_FIELDS = "name,language,status,category,parameter_format,components"
+NUMBER_FIELDS = (
+    "display_phone_number,verified_name,quality_rating,throughput,whatsapp_business_manager_messaging_limit"
+)
+THROUGHPUT_MPS = {"STANDARD": 80, "HIGH": 1000}
+DEFAULT_THROUGHPUT_MPS = 80
+MAX_TEMPLATE_PAGES = 1000  # a guard against a server that never stops paging
+_VERSION_WARNING_HEADER = "X-Ad-Api-Version-Warning"
+_JSON = "application/json"
+
+
+@dataclass(frozen=True, slots=True)
+class NumberCredentials:
+    """Everything needed to call the Cloud API for one WhatsApp number."""
+
+    phone_number_id: str
+    waba_id: str
+    access_token: str = field(repr=False)
+    graph_api_base: str = DEFAULT_GRAPH_API_BASE
+    graph_api_version: str = DEFAULT_GRAPH_API_VERSION
+    # Derived once here so the send hot path does no string building or dict copying.
+    root_url: str = field(init=False, repr=False, compare=False)
+    messages_url: str = field(init=False, repr=False, compare=False)
+    auth_headers: Mapping[str, str] = field(init=False, repr=False, compare=False)
+    json_headers: Mapping[str, str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        base = self.graph_api_base.rstrip("/")
+        version = self.graph_api_version.strip("/")
+        if version and not version.startswith("v"):
+            version = "v" + version
+        root = f"{base}/{version}" if version else base
+        auth = {"Authorization": f"Bearer {self.access_token}"}
+        object.__setattr__(self, "root_url", root)
+        object.__setattr__(self, "messages_url", f"{root}/{self.phone_number_id}/messages")
+        object.__setattr__(self, "auth_headers", auth)
+        object.__setattr__(self, "json_headers", {**auth, "Content-Type": _JSON})
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """Meta accepted the message; delivery is reported later by status webhooks."""
+
+    wamid: str
+    message_status: str  # accepted | held_for_quality_assessment
+    wa_id: str | None
+
+    @property
+    def held(self) -> bool:
+        return self.message_status == "held_for_quality_assessment"
+
+
+@dataclass(frozen=True, slots=True)
+class NumberInfo:
+    throughput_mps: int
+    messaging_limit_tier: str | None
+    quality_rating: str | None
+    display_phone_number: str | None
+    verified_name: str | None = None
+    throughput_level: str | None = None
+
+
+class CloudAPIClient:
+    """Owns one aiohttp session; use `async with CloudAPIClient() as client` or start()/close()."""
+
+    def __init__(
+        self,
+        *,
+        connection_limit: int = DEFAULT_CONNECTION_LIMIT,
+        timeout: aiohttp.ClientTimeout = DEFAULT_TIMEOUT,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        self._connection_limit = connection_limit
+        self._timeout = timeout
+        self._session = session
+        self._owns_session = session is None
+        self._seen_version_warnings: set[str] = set()
+
+    async def start(self) -> None:
+        if self._session is None:
+            connector = aiohttp.TCPConnector(limit=self._connection_limit, ttl_dns_cache=300)
+            self._session = aiohttp.ClientSession(
+                connector=connector, timeout=self._timeout, headers={"User-Agent": "Herald"}
+            )
+
+    async def close(self) -> None:
+        if self._session is not None and self._owns_session:
+            await self._session.close()
+        self._session = None
+
+    async def __aenter__(self) -> CloudAPIClient:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def send_message(self, creds: NumberCredentials, message: Mapping[str, Any]) -> SendResult:
+        """POST any prepared message body; the one path every send takes."""
+        document = await self._call(
+            "POST", creds.messages_url, creds.json_headers, data=orjson.dumps(message)
+        )
+        return _send_result(document)
+
+    async def send_template(
+        self,
+        creds: NumberCredentials,
+        to: str,
+        name: str,
+        language: str,
+        body_params: Sequence[str] = (),
+        header: HeaderMedia | None = None,
+        quick_reply_payloads: Sequence[str] | None = None,
+        biz_opaque_callback_data: str | None = None,
+    ) -> SendResult:
+        message = template_message(
+            to,
+            name,
+            language,
+            tuple(body_params),
+            header=header,
+            quick_reply_payloads=tuple(quick_reply_payloads) if quick_reply_payloads else None,
+            biz_opaque_callback_data=biz_opaque_callback_data,
+        )
+        return await self.send_message(creds, message)
+
+    async def send_text(
+        self, creds: NumberCredentials, to: str, body: str, preview_url: bool = False
+    ) -> SendResult:
+        return await self.send_message(creds, text_message(to, body, preview_url))
+
+    async def upload_media(self, creds: NumberCredentials, data: bytes, filename: str, mime_type: str) -> str:
+        """Upload header media; returns the media id (valid 30 days)."""
+        form = aiohttp.FormData()
+        form.add_field("messaging_product", "whatsapp")
+        form.add_field("file", data, filename=filename, content_type=mime_type)
+        form.add_field("type", mime_type)
+        url = f"{creds.root_url}/{creds.phone_number_id}/media"
+        document = await self._call("POST", url, creds.auth_headers, data=form)
+        media_id = document.get("id")
+        if not media_id:
+            raise _unexpected_answer("media upload answered without an id")
+        return str(media_id)
+
+    async def list_templates(
+        self, creds: NumberCredentials, page_size: int = 100, status: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Every template of the number's WABA, following the paging cursors to the last page."""
+        url = f"{creds.root_url}/{creds.waba_id}/message_templates"
+        params = {"fields": TEMPLATE_FIELDS, "limit": str(page_size)}
+        if status is not None:
+            params["status"] = status
+        page_url: str = url
+        page_params: dict[str, str] | None = params
+        templates: list[dict[str, Any]] = []
+        seen_cursors: set[str] = set()
+        for _ in range(MAX_TEMPLATE_PAGES):
+            document = await self._call("GET", page_url, creds.auth_headers, params=page_params)
+            templates.extend(item for item in document.get("data") or () if isinstance(item, dict))
+            next_page = _next_page(document, creds, seen_cursors)
+            if next_page is None:
+                return templates
+            kind, value = next_page
+            if kind == "after":
+                page_url, page_params = url, {**params, "after": value}
+            else:
+                page_url, page_params = value, None  # the link carries fields, limit and cursor
+        raise _unexpected_answer(f"template listing did not end after {MAX_TEMPLATE_PAGES} pages")
+
+    async def get_number_info(self, creds: NumberCredentials) -> NumberInfo:
+        url = f"{creds.root_url}/{creds.phone_number_id}"
+        document = await self._call("GET", url, creds.auth_headers, params={"fields": NUMBER_FIELDS})
+        return _number_info(document)
+
+    async def _call(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        *,
+        data: Any = None,
+        params: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        session = self._session
+        if session is None:
+            raise RuntimeError("CloudAPIClient is not started: use `async with` or await start()")
+        try:
+            async with session.request(method, url, data=data, params=params, headers=headers) as response:
+                body = await response.read()
+                status = response.status
+                warning = response.headers.get(_VERSION_WARNING_HEADER)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise _network_error(exc) from exc
+        if warning is not None:
+            self._log_version_warning(warning, url)
+        if not 200 <= status < 300:
+            raise error_from_response(status, body)
+        return _decode_success(status, body)
+
+    def _log_version_warning(self, warning: str, url: str) -> None:
+        # Once per distinct text: at thousands of sends a second, one line per call would drown the log.
+        if warning not in self._seen_version_warnings:
+            self._seen_version_warnings.add(warning)
+            log.warning("Graph API version warning for %s: %s", url, warning)
+
+
+def _network_error(exc: BaseException) -> WhatsAppError:
+    kind = "timeout" if isinstance(exc, TimeoutError) else "network error"
+    detail = str(exc) or type(exc).__name__
+    return WhatsAppError(f"{kind}: {detail}", retry_class=RetryClass.RETRY_NOW)
+
+
+def _unexpected_answer(message: str, http_status: int = 200) -> WhatsAppError:
+    # A 2xx we cannot read: the call may have taken effect, so retrying could duplicate it.
+    return WhatsAppError(message, http_status=http_status, retry_class=RetryClass.NEVER)
+
+
+def _decode_success(status: int, body: bytes) -> dict[str, Any]:
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise _unexpected_answer("WhatsApp answered with a body that is not JSON", status) from None
+    if not isinstance(document, dict):
+        raise _unexpected_answer("WhatsApp answered with JSON that is not an object", status)
+    return document
+
+
+def _send_result(document: dict[str, Any]) -> SendResult:
+    message = _first_item(document.get("messages"))
+    wamid = message.get("id")
+    if not isinstance(wamid, str) or not wamid:
+        raise _unexpected_answer("send answered without a message id")
+    wa_id = _first_item(document.get("contacts")).get("wa_id")
+    return SendResult(
+        wamid=wamid,
+        message_status=message.get("message_status") or "accepted",  # absent means accepted (§2)
+        wa_id=wa_id if isinstance(wa_id, str) and wa_id else None,
+    )
+
+
+def _first_item(items: object) -> dict[str, Any]:
+    if isinstance(items, list) and items and isinstance(items[0], dict):
+        return items[0]
+    return {}
+
+
+def _next_page(
+    document: dict[str, Any], creds: NumberCredentials, seen_cursors: set[str]
+) -> tuple[str, str] | None:
+    """("after", cursor) or ("url", next) for the next page; None on the last page."""
+    paging = document.get("paging")
+    if not isinstance(paging, dict) or not paging.get("next"):
+        return None
+    cursors = paging.get("cursors")
+    after = cursors.get("after") if isinstance(cursors, dict) else None
+    if isinstance(after, str) and after:
+        if after in seen_cursors:
+            return None
+        seen_cursors.add(after)
+        return ("after", after)
+    next_url = str(paging["next"])
+    # The token goes with the request: never follow a link to a host we were not configured for.
+    if not next_url.startswith(creds.graph_api_base.rstrip("/") + "/"):
+        raise _unexpected_answer(f"template paging points to another host: {next_url}")
+    return ("url", next_url)
+
+
+def _number_info(document: dict[str, Any]) -> NumberInfo:
+    throughput = document.get("throughput")
+    level = _opt_str(throughput.get("level")) if isinstance(throughput, dict) else None
+    tier = document.get("whatsapp_business_manager_messaging_limit") or document.get("messaging_limit_tier")
+    return NumberInfo(
+        throughput_mps=THROUGHPUT_MPS.get(level or "", DEFAULT_THROUGHPUT_MPS),
+        messaging_limit_tier=tier if isinstance(tier, str) else None,
+        quality_rating=_opt_str(document.get("quality_rating")),
+        display_phone_number=_opt_str(document.get("display_phone_number")),
+        verified_name=_opt_str(document.get("verified_name")),
+        throughput_level=level,
+    )
+
+
+def _opt_str(value: object) -> str | None:
+    return value if isinstance(value, str) else None
