@@ -1,0 +1,57 @@
+"""WhatsApp Cloud API: client, payload builders, error taxonomy and webhook parsing."""
+
+from herald.whatsapp.client import CloudAPIClient, NumberCredentials, NumberInfo, SendResult
+from herald.whatsapp.errors import RetryClass, WhatsAppError, classify, reason_for_code
+from herald.whatsapp.events import (
+    ErrorInfo,
+    InboundMessage,
+    NumberQualityUpdate,
+    ParsedWebhook,
+    StatusEvent,
+    TemplateQualityUpdate,
+    TemplateStatusUpdate,
+    UserPreference,
+    WebhookRouting,
+    advance_status,
+)
+from herald.whatsapp.payloads import HeaderMedia, template_message, text_message
+from herald.whatsapp.webhooks import (
+    WebhookPayloadError,
+    parse_webhook,
+    parse_webhook_document,
+    phone_number_ids,
+    routing_ids,
+    signature_header,
+    verify_signature,
+)
+
+__all__ = [
+    "CloudAPIClient",
+    "ErrorInfo",
+    "HeaderMedia",
+    "InboundMessage",
+    "NumberCredentials",
+    "NumberInfo",
+    "NumberQualityUpdate",
+    "ParsedWebhook",
+    "RetryClass",
+    "SendResult",
+    "StatusEvent",
+    "TemplateQualityUpdate",
+    "TemplateStatusUpdate",
+    "UserPreference",
+    "WebhookPayloadError",
+    "WebhookRouting",
+    "WhatsAppError",
+    "advance_status",
+    "classify",
+    "parse_webhook",
+    "parse_webhook_document",
+    "phone_number_ids",
+    "reason_for_code",
+    "routing_ids",
+    "signature_header",
+    "template_message",
+    "text_message",
+    "verify_signature",
+]
