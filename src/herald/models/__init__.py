@@ -1,0 +1,33 @@
+"""ORM models, one file per table. Importing this package registers every table on ``Base.metadata``."""
+
+from herald.models.api_key import ApiKey
+from herald.models.base import Base
+from herald.models.bot_delivery import BotDelivery
+from herald.models.bot_flow import BotFlow
+from herald.models.campaign import Campaign
+from herald.models.campaign_message import CampaignMessage
+from herald.models.campaign_stats import CampaignNotSentReason, CampaignSendMinute, CampaignStats
+from herald.models.contact import Contact
+from herald.models.contact_tag import ContactTag
+from herald.models.contact_valued_tag import ContactValuedTag
+from herald.models.engagement import Engagement
+from herald.models.funnel_event import FunnelEvent
+from herald.models.inbound_message import InboundMessage
+from herald.models.inbox_case import InboxCase
+from herald.models.job import Job
+from herald.models.media import Media
+from herald.models.number_lease import NumberLease
+from herald.models.organization import Organization
+from herald.models.tag import Tag
+from herald.models.template import Template
+from herald.models.user import User
+from herald.models.web_session import WebSession
+from herald.models.webhook_event import WebhookEvent
+from herald.models.whatsapp_number import WhatsAppNumber
+
+__all__ = [
+    "ApiKey", "Base", "BotDelivery", "BotFlow", "Campaign", "CampaignMessage", "CampaignNotSentReason",
+    "CampaignSendMinute", "CampaignStats", "Contact", "ContactTag", "ContactValuedTag", "Engagement",
+    "FunnelEvent", "InboundMessage", "InboxCase", "Job", "Media", "NumberLease", "Organization", "Tag",
+    "Template", "User", "WebSession", "WebhookEvent", "WhatsAppNumber",
+]

@@ -1,0 +1,5 @@
+"""``make bench``: runs every benchmark and writes bench/results.json (see bench/README.md)."""
+
+from bench.runner import main
+
+main()

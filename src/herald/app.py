@@ -1,0 +1,103 @@
+"""The ASGI application: API, webhooks, UI, and (embedded mode) the worker in the same lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from herald import __version__
+from herald.config import Settings, get_settings
+from herald.kit import migrate
+from herald.kit.crypto import SecretBox
+from herald.kit.db import Database
+from herald.kit.errors import HeraldError
+
+log = logging.getLogger("herald")
+
+LifespanHook = Callable[[FastAPI], Awaitable[Any]]
+# Components (worker, shared HTTP client, SSE hub) register start/stop hooks here.
+_startup_hooks: list[tuple[LifespanHook, LifespanHook | None]] = []
+
+
+def on_lifespan(start: LifespanHook, stop: LifespanHook | None = None) -> None:
+    _startup_hooks.append((start, stop))
+
+
+def _error(status: int, code: str, message: str, details: Any = None) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message, "details": details}}, status_code=status)
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(HeraldError)
+    async def herald_error(_: Request, exc: HeraldError) -> JSONResponse:
+        return JSONResponse(exc.body(), status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [{"field": _field_name(tuple(e["loc"])), "message": e["msg"]} for e in exc.errors()]
+        names = ", ".join(sorted({d["field"] for d in details}))
+        return _error(422, "validation_error", f"invalid input: {names}", details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(exc.status_code, "http_error")
+        return _error(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=exc)
+        return _error(500, "internal_error", "something went wrong on our side; it has been logged")
+
+
+def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    own_database = database is None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if own_database and settings.is_sqlite:
+            await asyncio.to_thread(migrate.upgrade, settings.database_url)
+        app.state.database = database or Database.connect(settings.database_url)
+        stops = []
+        for start, stop in _startup_hooks:
+            await start(app)
+            if stop:
+                stops.append(stop)
+        try:
+            yield
+        finally:
+            for stop in reversed(stops):
+                await stop(app)
+            if own_database:
+                await app.state.database.dispose()
+
+    app = FastAPI(
+        title="Herald",
+        version=__version__,
+        description="WhatsApp campaigns with an exact record of every message.",
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+    )
+    app.state.settings = settings
+    app.state.secret_box = SecretBox(settings.encryption_keys)
+    if database is not None:
+        app.state.database = database
+    install_error_handlers(app)
+    from herald.api import include_routers
+
+    include_routers(app)
+    return app

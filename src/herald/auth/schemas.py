@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from herald.auth.principal import Role
+
+
+class ApiKeyCreate(BaseModel):
+    name: str = Field(default="", max_length=200)
+    role: Role = Role.editor
+
+
+class ApiKeyOut(BaseModel):
+    id: int
+    name: str
+    role: Role
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class ApiKeyCreated(ApiKeyOut):
+    key: str = Field(description="The key itself. Shown once; only an HMAC of it is stored.")
+
+
+class UserCreate(BaseModel):
+    email: str = Field(max_length=320)
+    password: str = Field(min_length=8, max_length=200)
+    role: Role = Role.editor
+
+
+class UserOut(BaseModel):
+    id: int
+    email: str
+    role: Role
+    created_at: datetime
+
+
+class Me(BaseModel):
+    org_id: int
+    role: Role

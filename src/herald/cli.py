@@ -1,0 +1,210 @@
+"""The ``herald`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+
+from herald.auth.principal import Role
+from herald.config import get_settings
+
+app = typer.Typer(help="Herald: WhatsApp campaigns with an exact record of every message.", no_args_is_help=True)
+org_app = typer.Typer(help="Organizations.", no_args_is_help=True)
+user_app = typer.Typer(help="Users of the web UI.", no_args_is_help=True)
+apikey_app = typer.Typer(help="API keys.", no_args_is_help=True)
+contacts_app = typer.Typer(help="Contacts.", no_args_is_help=True)
+app.add_typer(org_app, name="org")
+app.add_typer(user_app, name="user")
+app.add_typer(apikey_app, name="apikey")
+app.add_typer(contacts_app, name="contacts")
+
+console = Console()
+err = Console(stderr=True)
+T = TypeVar("T")
+
+
+def run_db(work: Callable[..., Awaitable[T]]) -> T:
+    """Run one unit of work against the configured database (migrating SQLite first), then dispose."""
+    from herald.kit import migrate
+    from herald.kit.db import Database
+
+    settings = get_settings()
+    if settings.is_sqlite:
+        migrate.upgrade(settings.database_url)
+
+    async def main() -> T:
+        database = Database.connect(settings.database_url)
+        try:
+            async with database.session() as session:
+                return await work(session, settings)
+        finally:
+            await database.dispose()
+
+    return asyncio.run(main())
+
+
+def _fail(exc: Exception) -> None:
+    from herald.kit.errors import HeraldError
+
+    if isinstance(exc, HeraldError):
+        err.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(1) from exc
+    raise exc
+
+
+@app.command()
+def migrate() -> None:
+    """Upgrade the database to the latest schema."""
+    from herald.kit import migrate as migrations
+
+    settings = get_settings()
+    migrations.upgrade(settings.database_url)
+    console.print("database is at the latest schema")
+
+
+@app.command()
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    worker: Annotated[bool | None, typer.Option("--worker/--no-worker", help="Run the worker in this process.")] = None,
+) -> None:
+    """Serve the API, the webhooks and the web UI."""
+    import uvicorn
+
+    if worker is not None:
+        os.environ["HERALD_EMBEDDED_WORKER"] = "true" if worker else "false"
+        get_settings.cache_clear()
+    from herald.app import create_app
+
+    uvicorn.run(create_app(), host=host, port=port, log_level="info", access_log=False)
+
+
+@org_app.command("create")
+def org_create(
+    name: str,
+    email: Annotated[str, typer.Option(help="Email of the first admin user.")],
+    password: Annotated[str, typer.Option(help="Password of the first admin user.")],
+) -> None:
+    """Create an organization and its first admin; prints ORG=<slug> and API_KEY=<key>."""
+    from herald.auth import service
+
+    async def work(session, settings):  # type: ignore[no-untyped-def]
+        org = await service.create_org(session, name=name, secret_key=settings.secret_key)
+        await service.create_user(session, org_id=org.id, email=email, password=password, role=Role.admin)
+        _, key = await service.create_api_key(
+            session, org_id=org.id, role=Role.admin, name="first admin key", secret_key=settings.secret_key
+        )
+        return org.slug, key
+
+    try:
+        slug, key = run_db(work)
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+        return
+    print(f"ORG={slug}")
+    print(f"API_KEY={key}")
+
+
+@user_app.command("create")
+def user_create(
+    org: Annotated[str, typer.Option(help="Organization slug.")],
+    email: Annotated[str, typer.Option()],
+    password: Annotated[str, typer.Option()],
+    role: Annotated[Role, typer.Option()] = Role.editor,
+) -> None:
+    """Create a user in an organization."""
+    from herald.auth import service
+
+    async def work(session, settings):  # type: ignore[no-untyped-def]
+        organization = await service.org_by_slug(session, slug=org)
+        user = await service.create_user(session, org_id=organization.id, email=email, password=password, role=role)
+        return user.id
+
+    try:
+        user_id = run_db(work)
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+        return
+    print(f"USER_ID={user_id}")
+
+
+@apikey_app.command("create")
+def apikey_create(
+    org: Annotated[str, typer.Option(help="Organization slug.")],
+    role: Annotated[Role, typer.Option()] = Role.editor,
+    name: Annotated[str, typer.Option()] = "",
+) -> None:
+    """Create an API key; prints API_KEY=<key> (shown once)."""
+    from herald.auth import service
+
+    async def work(session, settings):  # type: ignore[no-untyped-def]
+        organization = await service.org_by_slug(session, slug=org)
+        _, key = await service.create_api_key(
+            session, org_id=organization.id, role=role, name=name, secret_key=settings.secret_key
+        )
+        return key
+
+    try:
+        key = run_db(work)
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+        return
+    print(f"API_KEY={key}")
+
+
+@app.command()
+def simulator(
+    webhook_url: Annotated[str | None, typer.Option(help="Where to POST signed webhooks.")] = None,
+    app_secret: Annotated[str, typer.Option(help="App secret that signs the webhooks.")] = "sim-secret",
+    host: str = "127.0.0.1",
+    port: int = 8090,
+    scenario: Annotated[str | None, typer.Option(help="Scenario JSON file.")] = None,
+) -> None:
+    """Run the WhatsApp Cloud API simulator."""
+    from herald.simulator import serve as serve_simulator
+
+    serve_simulator(host=host, port=port, webhook_url=webhook_url, app_secret=app_secret, scenario_file=scenario)
+
+
+def main() -> None:
+    app()
+
+
+@app.command()
+def demo(
+    port: int = 8000,
+    sim_port: Annotated[int, typer.Option(help="Port of the WhatsApp simulator.")] = 8090,
+    contacts: Annotated[int, typer.Option(help="How many demo contacts to seed.")] = 3000,
+    no_browser: Annotated[bool, typer.Option("--no-browser", help="Do not open a browser.")] = False,
+    run_campaign: Annotated[bool, typer.Option("--run-campaign", help="Run a demo campaign and exit.")] = False,
+) -> None:
+    """Everything in one process tree on SQLite under ./var/demo: server, worker and demo data."""
+    from pathlib import Path
+
+    import uvicorn
+
+    from herald import demo as demo_module
+    from herald.app import create_app
+    from herald.kit.db import Database
+
+    settings = demo_module.demo_settings(Path("var/demo"))
+    demo_module.prepare(settings)
+
+    async def seed() -> str:
+        database = Database.connect(settings.database_url)
+        try:
+            _, key = await demo_module.seed_organization(database, settings)
+            return key
+        finally:
+            await database.dispose()
+
+    key = asyncio.run(seed())
+    console.print(f"Herald demo at [bold]http://127.0.0.1:{port}[/bold]  (API docs: /docs)")
+    console.print(f"login: {demo_module.DEMO_EMAIL} / {demo_module.DEMO_PASSWORD}")
+    print(f"API_KEY={key}", flush=True)
+    uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="warning")

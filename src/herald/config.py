@@ -1,0 +1,60 @@
+"""Settings from the environment (prefix ``HERALD_``), with secrets generated into ``./var`` on first run."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HERALD_", extra="ignore")
+
+    var_dir: Path = Path("var")
+    database_url: str = ""
+    secret_key: str = ""
+    encryption_keys: str = ""
+    embedded_worker: bool | None = None
+    log_level: str = "INFO"
+    log_json: bool = False
+    # Cookies get `Secure` when the UI is served over HTTPS (behind a proxy).
+    secure_cookies: bool = False
+    max_upload_bytes: int = Field(default=200 * 1024 * 1024)
+    worker_id: str = ""
+
+    def resolved(self) -> Settings:
+        """Fill the defaults that depend on the var directory (database file, generated keys)."""
+        self.var_dir.mkdir(parents=True, exist_ok=True)
+        if not self.database_url:
+            self.database_url = f"sqlite+aiosqlite:///{(self.var_dir / 'herald.db').resolve()}"
+        if not self.secret_key:
+            self.secret_key = _read_or_create(self.var_dir / "secret_key", lambda: secrets.token_urlsafe(48))
+        if not self.encryption_keys:
+            self.encryption_keys = _read_or_create(
+                self.var_dir / "encryption_keys", lambda: Fernet.generate_key().decode()
+            )
+        if self.embedded_worker is None:
+            self.embedded_worker = self.is_sqlite
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def _read_or_create(path: Path, make: object) -> str:
+    if path.exists():
+        return path.read_text().strip()
+    value = make()  # type: ignore[operator]
+    path.write_text(str(value))
+    path.chmod(0o600)
+    return str(value)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings().resolved()

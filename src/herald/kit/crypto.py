@@ -1,0 +1,61 @@
+"""Secrets at rest (Fernet, rotation-ready), API-key hashing (HMAC) and passwords (argon2)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+_hasher = PasswordHasher()
+
+
+class SecretBox:
+    """Encrypts with the first key and decrypts with any, so keys can be rotated."""
+
+    def __init__(self, keys: str) -> None:
+        fernets = [Fernet(k.strip().encode()) for k in keys.split(",") if k.strip()]
+        if not fernets:
+            raise ValueError("HERALD_ENCRYPTION_KEYS holds no key")
+        self._fernet = MultiFernet(fernets)
+
+    def encrypt(self, plain: str) -> str:
+        return self._fernet.encrypt(plain.encode()).decode()
+
+    def decrypt(self, token: str) -> str:
+        try:
+            return self._fernet.decrypt(token.encode()).decode()
+        except InvalidToken as exc:
+            raise ValueError("a secret could not be decrypted with any configured key") from exc
+
+    def rotate(self, token: str) -> str:
+        return self._fernet.rotate(token.encode()).decode()
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+API_KEY_PREFIX = "hrld_"
+
+
+def new_api_key() -> str:
+    return API_KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def api_key_digest(secret_key: str, api_key: str) -> str:
+    return hmac.new(secret_key.encode(), api_key.encode(), hashlib.sha256).hexdigest()
+
+
+def sign_body(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()

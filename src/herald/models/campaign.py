@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from herald.kit.types import JSONType, UTCDateTime, utcnow
+from herald.models.base import Base, CreatedMixin, IdMixin
+
+
+class Campaign(IdMixin, CreatedMixin, Base):
+    __tablename__ = "campaigns"
+    __table_args__ = (
+        Index("ix_campaigns_org_kind_id", "org_id", "kind", "id"),
+        Index("ix_campaigns_status_start_at", "status", "start_at"),
+    )
+
+    org_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("organizations.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(8), default="real")
+    parent_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("campaigns.id", ondelete="SET NULL"))
+    name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    whatsapp_number_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("whatsapp_numbers.id", ondelete="RESTRICT"), index=True
+    )
+    audience: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    test_contact_ids: Mapped[list[int] | None] = mapped_column(JSONType)
+    template_name: Mapped[str | None] = mapped_column(String(512))
+    template_language: Mapped[str | None] = mapped_column(String(16))
+    variables: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    header_media_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("media.id", ondelete="RESTRICT"))
+    bot_flow_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("bot_flows.id", ondelete="RESTRICT"))
+    missing: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    rate_per_second: Mapped[float | None] = mapped_column(Float)
+    rate_per_hour: Mapped[int | None] = mapped_column(Integer)
+    start_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    materialized_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    status_reason: Mapped[str | None] = mapped_column(String(500))
+    auto_end_after_hours: Mapped[float] = mapped_column(Float, default=72.0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

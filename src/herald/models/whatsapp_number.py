@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from herald.kit.types import UTCDateTime
+from herald.models.base import Base, CreatedMixin, IdMixin
+
+
+class WhatsAppNumber(IdMixin, CreatedMixin, Base):
+    """A WhatsApp Cloud number. Token, app secret and verify token are Fernet-encrypted."""
+
+    __tablename__ = "whatsapp_numbers"
+
+    org_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
+    display_phone_number: Mapped[str] = mapped_column(String(32))
+    # Webhooks route on phone_number_id, so one number belongs to one organization.
+    phone_number_id: Mapped[str] = mapped_column(String(64), unique=True)
+    waba_id: Mapped[str] = mapped_column(String(64), index=True)
+    access_token_enc: Mapped[str] = mapped_column(String(2000))
+    app_secret_enc: Mapped[str] = mapped_column(String(1000))
+    verify_token_enc: Mapped[str] = mapped_column(String(1000))
+    graph_api_base: Mapped[str] = mapped_column(String(300), default="https://graph.facebook.com")
+    graph_api_version: Mapped[str] = mapped_column(String(16), default="v23.0")
+    throughput_mps: Mapped[int] = mapped_column(Integer, default=80)
+    messaging_limit_tier: Mapped[str | None] = mapped_column(String(32))
+    quality_rating: Mapped[str | None] = mapped_column(String(16))
+    info_synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -1,0 +1,87 @@
+"""What simulated users do: write, tap quick replies, stop marketing; and template status events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from herald.simulator.errors import status_error
+from herald.simulator.scenario import digits
+from herald.simulator.state import SimState
+from herald.simulator.webhooks import Update
+
+FREE_TEXT_REPLIES = ("Thanks!", "Tell me more", "How much is it?", "ok", "Is this still available?")
+
+
+def user_contact(state: SimState, wa_id: str, *, hide_phone: bool = False) -> dict[str, Any]:
+    contact: dict[str, Any] = {"profile": {"name": f"Sim User {wa_id[-4:]}"}, "wa_id": "" if hide_phone else wa_id}
+    if state.scenario.bsuid_mode or hide_phone:
+        contact["user_id"] = state.bsuid(wa_id)
+    return contact
+
+
+def inbound_update(
+    state: SimState,
+    phone_number_id: str,
+    wa_id: str,
+    content: dict[str, Any],
+    *,
+    context_id: str | None = None,
+    hide_phone: bool = False,
+) -> tuple[str, Update]:
+    """An inbound `messages` update; emitting it opens the 24 h customer-service window."""
+    wamid = state.next_wamid(wa_id, inbound=True)
+    contact = user_contact(state, wa_id, hide_phone=hide_phone)
+    item: dict[str, Any] = {"from": contact["wa_id"], "id": wamid, **content}
+    if "user_id" in contact:
+        item["from_user_id"] = contact["user_id"]
+    if context_id:
+        number = state.number(phone_number_id)
+        item["context"] = {"from": digits(number.display_phone_number) if number else "", "id": context_id}
+
+    def opens_window(now: float) -> None:
+        state.last_inbound[(phone_number_id, wa_id)] = now
+
+    update = Update(phone_number_id, "messages", "messages", item, contact, stamp=True, on_emit=opens_window)
+    return wamid, update
+
+
+def content_for(
+    text: str | None = None,
+    button_payload: str | None = None,
+    button_text: str | None = None,
+    interactive: dict[str, Any] | None = None,
+    unsupported: bool = False,
+) -> dict[str, Any]:
+    """The type-specific part of an inbound message (section 10 of WHATSAPP.md)."""
+    if button_payload is not None:
+        return {"type": "button", "button": {"payload": button_payload, "text": button_text or button_payload}}
+    if interactive is not None:
+        return {"type": "interactive", "interactive": interactive}
+    if unsupported:
+        return {"type": "unsupported", "errors": [status_error(131051, "new")]}
+    return {"type": "text", "text": {"body": text or ""}}
+
+
+def preference_update(state: SimState, phone_number_id: str, wa_id: str, value: str) -> Update:
+    state.stopped_live[wa_id] = value == "stop"
+    detail = ("User requested to stop marketing messages" if value == "stop"
+              else "User requested to resume marketing messages")
+    item = {"wa_id": wa_id, "category": "marketing_messages", "value": value, "detail": detail,
+            "timestamp": int(state.now())}
+    contact: dict[str, Any] = {"wa_id": wa_id}
+    if state.scenario.bsuid_mode:
+        contact["user_id"] = state.bsuid(wa_id)
+    return Update(phone_number_id, "user_preferences", "user_preferences", item, contact)
+
+
+def template_status_update(state: SimState, phone_number_id: str, spec_raw: dict[str, Any],
+                           event: str, reason: str | None) -> Update:
+    value = {
+        "event": event,
+        "message_template_id": int(spec_raw.get("id", 0)) if str(spec_raw.get("id", "")).isdigit()
+        else spec_raw.get("id"),
+        "message_template_name": spec_raw.get("name"),
+        "message_template_language": spec_raw.get("language"),
+        "reason": reason or "NONE",
+    }
+    return Update(phone_number_id, "message_template_status_update", "", value)

@@ -1,0 +1,79 @@
+"""Meta's rate limits: per-number throughput, per-pair rate, unique recipients per moving 24 h."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+PAIR_BURST = 45
+PAIR_REFILL_SECONDS = 6.0
+DAY_SECONDS = 86_400.0
+
+
+@dataclass
+class ThroughputWindow:
+    """Sliding 1-second window of accepted sends for one number.
+
+    The deque length right after an append is the count of the window ending at that send, so its
+    maximum over time is the highest count in any 1-second window.
+    """
+
+    sends: deque[float] = field(default_factory=deque)
+    max_per_second: int = 0
+
+    def _trim(self, now: float) -> None:
+        horizon = now - 1.0
+        sends = self.sends
+        while sends and sends[0] <= horizon:
+            sends.popleft()
+
+    def allows(self, now: float, limit_mps: float | None) -> bool:
+        if not limit_mps:
+            return True
+        self._trim(now)
+        return len(self.sends) < limit_mps
+
+    def record(self, now: float) -> None:
+        self._trim(now)
+        self.sends.append(now)
+        if len(self.sends) > self.max_per_second:
+            self.max_per_second = len(self.sends)
+
+
+@dataclass
+class PairBucket:
+    """Token bucket per (number, recipient): burst of 45, then one message per 6 s."""
+
+    tokens: float = PAIR_BURST
+    updated: float = 0.0
+
+    def take(self, now: float) -> bool:
+        if self.updated:
+            elapsed = max(0.0, now - self.updated)
+            self.tokens = min(PAIR_BURST, self.tokens + elapsed / PAIR_REFILL_SECONDS)
+        self.updated = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+
+@dataclass
+class NumberLimits:
+    throughput: ThroughputWindow = field(default_factory=ThroughputWindow)
+    pairs: dict[str, PairBucket] = field(default_factory=dict)
+    # wa_id -> last business-initiated send; counted for the messaging-limit tier.
+    last_reached: dict[str, float] = field(default_factory=dict)
+
+    def pair_allows(self, wa_id: str, now: float) -> bool:
+        bucket = self.pairs.get(wa_id)
+        if bucket is None:
+            bucket = self.pairs[wa_id] = PairBucket()
+        return bucket.take(now)
+
+    def reach(self, wa_id: str, now: float) -> None:
+        self.last_reached[wa_id] = now
+
+    def unique_recipients_24h(self, now: float) -> int:
+        horizon = now - DAY_SECONDS
+        return sum(1 for at in self.last_reached.values() if at > horizon)

@@ -1,0 +1,211 @@
+"""`POST /{phone-id}/messages`: Meta's synchronous checks, then the statuses and replies that follow."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from herald.simulator.errors import GraphError, status_error
+from herald.simulator.inbound import FREE_TEXT_REPLIES, content_for, inbound_update
+from herald.simulator.scenario import PhoneNumber, digits
+from herald.simulator.state import SentMessage, SimState
+from herald.simulator.templates import (
+    TemplateSpec,
+    check_sendable,
+    validate_components,
+)
+from herald.simulator.webhooks import Update
+
+MIN_DIGITS, MAX_DIGITS = 7, 15
+
+
+def send_message(state: SimState, number: PhoneNumber, body: dict[str, Any], version: str) -> dict[str, Any]:
+    """Validate and accept one send; returns Meta's success body or raises GraphError."""
+    if body.get("messaging_product") != "whatsapp":
+        raise GraphError(100, "The parameter messaging_product is required and must be 'whatsapp'.")
+    to, wa_id, user_id = _recipient(state, body)
+    message = SentMessage(seq=0, wamid="", phone_number_id=number.phone_number_id, to=to, wa_id=wa_id,
+                          type=str(body.get("type", "text")), time=0.0, api_version=version,
+                          biz_opaque_callback_data=body.get("biz_opaque_callback_data"), user_id=user_id)
+    spec = _validate_content(state, number, body, message)
+    # The messaging-limit tier counts business-initiated conversations only: templates outside the window.
+    reach = spec is not None and not state.in_service_window(number.phone_number_id, wa_id)
+    _take_rate_budget(state, number, wa_id or (user_id or ""), marketing_reach=reach)
+    message.time = state.now()
+    message.seq = len(state.messages)
+    message.wamid = state.next_wamid(wa_id)
+    state.record(message)
+    plan_outcome(state, message, spec)
+    contact: dict[str, Any] = {"input": to, "wa_id": wa_id}
+    if user_id:
+        contact["user_id"] = user_id
+    return {"messaging_product": "whatsapp", "contacts": [contact],
+            "messages": [{"id": message.wamid, "message_status": "accepted"}]}
+
+
+def _recipient(state: SimState, body: dict[str, Any]) -> tuple[str, str, str | None]:
+    """(input, wa_id, BSUID or None); BSUID sends (`recipient`) answer with an empty wa_id."""
+    if body.get("recipient") and not body.get("to"):
+        user_id = str(body["recipient"])
+        return user_id, "", user_id
+    to = str(body.get("to") or "")
+    wa_id = digits(to)
+    if not MIN_DIGITS <= len(wa_id) <= MAX_DIGITS:
+        raise GraphError(100, f"Invalid parameter 'to': '{to}' is not a valid phone number.")
+    user_id = state.bsuid(wa_id) if state.scenario.bsuid_mode else None
+    return to, wa_id, user_id
+
+
+def _validate_content(state: SimState, number: PhoneNumber, body: dict[str, Any],
+                      message: SentMessage) -> TemplateSpec | None:
+    if message.type == "template":
+        return _validate_template(state, number, body.get("template") or {}, message)
+    if message.type == "text":
+        text = (body.get("text") or {}).get("body")
+        if not text:
+            raise GraphError(100, "The parameter text['body'] is required.")
+        wa_id = message.wa_id or state.bsuids.get(message.user_id or "", "")
+        if not state.in_service_window(number.phone_number_id, wa_id):
+            raise GraphError(131047, "Message failed to send because more than 24 hours have passed "
+                                     "since the customer last replied to this number.")
+        message.text = str(text)
+        return None
+    raise GraphError(100, f"Message type '{message.type}' is not supported by the simulator "
+                          "(template and text are).")
+
+
+def _validate_template(state: SimState, number: PhoneNumber, template: dict[str, Any],
+                       message: SentMessage) -> TemplateSpec:
+    name = str(template.get("name") or "")
+    language = template.get("language") or {}
+    code = str(language.get("code") if isinstance(language, dict) else language or "")
+    spec = state.catalog.find(number.waba_id, name, code)
+    if spec is None:
+        raise GraphError(132001, f"template name ({name}) does not exist in {code}")
+    check_sendable(spec)
+    sent = validate_components(spec, template.get("components") or [])
+    message.template, message.language, message.category = spec.name, spec.language, spec.category
+    message.parameters, message.named_parameters = sent.body_parameters, sent.named_parameters
+    message.header, message.buttons = sent.header, sent.buttons
+    return spec
+
+
+def _take_rate_budget(state: SimState, number: PhoneNumber, wa_id: str, *, marketing_reach: bool) -> None:
+    now = state.now()
+    limits = state.limits_for(number.phone_number_id)
+    if not limits.throughput.allows(now, number.throughput_mps):
+        raise GraphError(130429, f"Cloud API message throughput has been reached: "
+                                 f"{number.throughput_mps:g} messages per second for this number.")
+    if not limits.pair_allows(wa_id, now):
+        raise GraphError(131056, "Message failed to send because there were too many messages sent "
+                                 "from this phone number to the same phone number in a short period of time.")
+    limits.throughput.record(now)
+    if marketing_reach:
+        limits.reach(wa_id, now)
+
+
+def _failure_code(state: SimState, message: SentMessage, spec: TemplateSpec | None) -> int | None:
+    wa_id = message.wa_id
+    if wa_id in state.unreachable:
+        return 131026
+    if wa_id in state.experiment:
+        return 130472
+    marketing = spec is not None and spec.category == "MARKETING"
+    if marketing and state.is_stopped(wa_id):
+        return 131050
+    if marketing and wa_id in state.marketing_capped:
+        return 131049
+    header = message.header
+    if header and header["type"] != "text" and not state.media.usable_for_header(
+        header.get("media_id"), header["type"], state.now()
+    ):
+        return 131053
+    return None
+
+
+def plan_outcome(state: SimState, message: SentMessage, spec: TemplateSpec | None) -> None:
+    """Schedule what Meta would report for this message: failed, or sent/delivered/read and a reply."""
+    scenario, rng = state.scenario, state.rng
+    delays = scenario.status_delays_ms
+    failure = _failure_code(state, message, spec)
+    if failure is not None:
+        _schedule_status(state, message, "failed", delays.sent, error_code=failure)
+        return
+    replies = rng.random() < scenario.reply_probability
+    reads = replies or rng.random() < scenario.read_probability
+    skip_delivered = reads and rng.random() < scenario.skip_delivered_probability
+    swapped = reads and not skip_delivered and rng.random() < scenario.out_of_order_probability
+    _schedule_status(state, message, "sent", delays.sent, pricing=True)
+    if not skip_delivered:
+        at = delays.read if swapped else delays.delivered
+        _schedule_status(state, message, "delivered", at, pricing=True)
+    if reads:
+        at = delays.delivered if swapped else delays.read
+        _schedule_status(state, message, "read", at, pricing=skip_delivered)
+    if replies:
+        _schedule_reply(state, message, spec, max(delays.reply, delays.read))
+
+
+def _schedule_status(state: SimState, message: SentMessage, status: str, delay_ms: float, *,
+                     pricing: bool = False, error_code: int | None = None) -> None:
+    scenario = state.scenario
+    item: dict[str, Any] = {"id": message.wamid, "status": status, "timestamp": "",
+                            "recipient_id": message.wa_id}
+    if message.user_id and not message.wa_id:
+        item["recipient_user_id"] = message.user_id
+    if message.biz_opaque_callback_data is not None:
+        item["biz_opaque_callback_data"] = message.biz_opaque_callback_data
+    contact = None
+    if error_code is not None:
+        form = scenario.failed_error_form
+        if form == "mixed":
+            form = state.rng.choice(("new", "old"))
+        item["errors"] = [status_error(error_code, form)]
+    else:
+        if pricing:
+            _add_pricing(item, message, status)
+        if message.user_id:
+            contact = {"wa_id": message.wa_id, "user_id": message.user_id}
+
+    def recorded(_now: float) -> None:
+        message.statuses.append(status)
+
+    duplicate = state.rng.random() < scenario.duplicate_probability
+    update = Update(message.phone_number_id, "messages", "statuses", item, contact,
+                    stamp=True, duplicate=duplicate, on_emit=recorded)
+    state.dispatcher.schedule(delay_ms / 1000, update)
+
+
+def _add_pricing(item: dict[str, Any], message: SentMessage, status: str) -> None:
+    free = message.type != "template"
+    category = "service" if free else (message.category or "MARKETING").lower()
+    item["pricing"] = {"billable": not free, "pricing_model": "PMP",
+                       "type": "free_customer_service" if free else "regular", "category": category}
+    if _version_number(message.api_version) < 24:
+        conversation: dict[str, Any] = {"id": f"conv{message.wamid[-16:]}", "origin": {"type": category}}
+        if status == "sent":
+            conversation["expiration_timestamp"] = str(int(message.time) + 86_400)
+        item["conversation"] = conversation
+
+
+def _version_number(version: str) -> float:
+    try:
+        return float(version.lstrip("v"))
+    except ValueError:
+        return 99.0
+
+
+def _schedule_reply(state: SimState, message: SentMessage, spec: TemplateSpec | None, delay_ms: float) -> None:
+    rng = state.rng
+    if spec is not None and spec.quick_replies:
+        index = rng.randrange(len(spec.quick_replies))
+        label = spec.quick_replies[index]
+        payload = next((b["payload"] for b in message.buttons
+                        if b["sub_type"] == "quick_reply" and b["index"] == str(index) and b["payload"]), label)
+        content = content_for(button_payload=payload, button_text=label)
+        context_id: str | None = message.wamid
+    else:
+        content = content_for(text=rng.choice(FREE_TEXT_REPLIES))
+        context_id = None
+    wa_id = message.wa_id or state.bsuids.get(message.user_id or "", "")
+    _, update = inbound_update(state, message.phone_number_id, wa_id, content, context_id=context_id)
+    state.dispatcher.schedule(delay_ms / 1000, update)
