@@ -51,8 +51,9 @@ def _recipient(state: SimState, body: dict[str, Any]) -> tuple[str, str, str | N
     wa_id = digits(to)
     if not MIN_DIGITS <= len(wa_id) <= MAX_DIGITS:
         raise GraphError(100, f"Invalid parameter 'to': '{to}' is not a valid phone number.")
-    user_id = state.bsuid(wa_id) if state.scenario.bsuid_mode else None
-    return to, wa_id, user_id
+    if not state.scenario.bsuid_mode:
+        return to, wa_id, None
+    return to, wa_id, state.bsuid(wa_id)
 
 
 def _validate_content(state: SimState, number: PhoneNumber, body: dict[str, Any],

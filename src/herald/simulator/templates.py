@@ -6,6 +6,7 @@ import base64
 import re
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 from herald.simulator.errors import GraphError
 
@@ -102,7 +103,8 @@ class TemplateCatalog:
         """One page of `GET /{waba}/message_templates`, with Graph's cursor paging."""
         specs = [s for s in self.visible_to(waba_id) if _matches(s, query)]
         limit = max(1, min(int(query.get("limit") or 25), 1000))
-        start = _decode_cursor(query.get("after")) if query.get("after") else 0
+        after = query.get("after")
+        start = _decode_cursor(after) if after else 0
         chunk = specs[start:start + limit]
         fields = [f for f in (query.get("fields") or "").split(",") if f]
         body: dict[str, Any] = {"data": [_project(s.raw, fields) for s in chunk]}
@@ -142,8 +144,6 @@ def _decode_cursor(cursor: str) -> int:
 
 
 def _next_url(url: str, query: dict[str, str], after: str) -> str:
-    from urllib.parse import urlencode
-
     params = {k: v for k, v in query.items() if k not in ("after", "before")}
     params["after"] = after
     return f"{url.split('?', 1)[0]}?{urlencode(params)}"
@@ -160,7 +160,7 @@ def check_sendable(spec: TemplateSpec) -> None:
 
 
 def parameter_text(param: dict[str, Any]) -> str:
-    kind = param.get("type")
+    kind = str(param.get("type", ""))
     if kind == "text":
         return str(param.get("text", ""))
     if kind in ("currency", "date_time"):

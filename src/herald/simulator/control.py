@@ -1,0 +1,167 @@
+"""`/_sim/...`: inspect what was sent, make users act, move the clock, change the scenario live."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from herald.simulator.api import json_response, sim_state
+from herald.simulator.inbound import content_for, inbound_update, preference_update, template_status_update
+from herald.simulator.scenario import Scenario, digits
+from herald.simulator.state import SimState
+
+
+class ControlError(Exception):
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+
+async def _json(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    try:
+        body = orjson.loads(raw) if raw else {}
+    except orjson.JSONDecodeError as exc:
+        raise ControlError("body is not valid JSON") from exc
+    if not isinstance(body, dict):
+        raise ControlError("body must be a JSON object")
+    return body
+
+
+def _number_id(state: SimState, body: dict[str, Any]) -> str:
+    phone_number_id = str(body.get("phone_number_id") or state.scenario.phone_numbers[0].phone_number_id)
+    if state.number(phone_number_id) is None:
+        raise ControlError(f"unknown phone_number_id {phone_number_id}", 404)
+    return phone_number_id
+
+
+def control(handler: Any) -> Any:
+    async def endpoint(request: Request) -> Response:
+        try:
+            return json_response(await handler(request, sim_state(request)))
+        except ControlError as error:
+            return json_response({"error": str(error)}, error.status)
+        except ValidationError as error:
+            return json_response({"error": "invalid scenario", "details": error.errors(include_url=False)}, 422)
+
+    return endpoint
+
+
+async def messages(request: Request, state: SimState) -> dict[str, Any]:
+    since = int(request.query_params.get("since", "0") or 0)
+    limit = int(request.query_params.get("limit", "10000") or 10000)
+    chunk = state.messages[since:since + limit]
+    return {"messages": [m.as_dict() for m in chunk], "next": since + len(chunk), "total": len(state.messages)}
+
+
+async def inbound(request: Request, state: SimState) -> dict[str, Any]:
+    body = await _json(request)
+    phone_number_id = _number_id(state, body)
+    wa_id = digits(str(body.get("from") or ""))
+    if not wa_id:
+        raise ControlError("'from' (E.164) is required")
+    content = content_for(text=body.get("text"), button_payload=body.get("button_payload"),
+                          button_text=body.get("button_text"), interactive=body.get("interactive"),
+                          unsupported=bool(body.get("unsupported")))
+    wamid, update = inbound_update(state, phone_number_id, wa_id, content, context_id=body.get("context_id"),
+                                   hide_phone=bool(body.get("hide_phone")))
+    # The window opens now, not when the webhook leaves: a bot may answer before it arrives.
+    state.last_inbound[(phone_number_id, wa_id)] = state.now()
+    state.dispatcher.schedule(0, update)
+    state.dispatcher.wake()
+    return {"id": wamid}
+
+
+async def user_preferences(request: Request, state: SimState) -> dict[str, Any]:
+    body = await _json(request)
+    phone_number_id = _number_id(state, body)
+    wa_id = digits(str(body.get("wa_id") or body.get("from") or ""))
+    value = body.get("value")
+    if not wa_id or value not in ("stop", "resume"):
+        raise ControlError("wa_id and value ('stop' or 'resume') are required")
+    state.dispatcher.schedule(0, preference_update(state, phone_number_id, wa_id, value))
+    state.dispatcher.wake()
+    return {"wa_id": wa_id, "value": value}
+
+
+async def template_status(request: Request, state: SimState) -> dict[str, Any]:
+    """Change a template's status (e.g. PAUSED) and emit `message_template_status_update`."""
+    body = await _json(request)
+    status = str(body.get("status", "")).upper()
+    matches = [s for s in state.catalog.specs
+               if s.name == body.get("name") and s.language == body.get("language", s.language)]
+    if not matches or not status:
+        raise ControlError("unknown template (name, language) or missing status", 404)
+    for spec in matches:
+        spec.status = spec.raw["status"] = status
+        for number in state.scenario.phone_numbers:
+            if spec.waba_id in (None, number.waba_id):
+                update = template_status_update(state, number.phone_number_id, spec.raw, status, body.get("reason"))
+                state.dispatcher.schedule(0, update)
+                break
+    state.dispatcher.wake()
+    return {"updated": len(matches), "status": status}
+
+
+async def stats(request: Request, state: SimState) -> dict[str, Any]:
+    return state.stats()
+
+
+async def reset(request: Request, state: SimState) -> dict[str, Any]:
+    state.reset()
+    return {"ok": True}
+
+
+async def scenario(request: Request, state: SimState) -> dict[str, Any]:
+    body = await _json(request)
+    merge = request.query_params.get("merge", "").lower() in ("1", "true", "yes")
+    state.load(state.scenario.merged(body) if merge else Scenario.model_validate(body))
+    return {"ok": True, "scenario": state.scenario.model_dump()}
+
+
+async def get_scenario(request: Request, state: SimState) -> dict[str, Any]:
+    return state.scenario.model_dump()
+
+
+async def clock(request: Request, state: SimState) -> dict[str, Any]:
+    body = await _json(request)
+    state.clock_offset += float(body.get("advance_seconds", 0))
+    return {"now": state.now(), "offset_seconds": state.clock_offset}
+
+
+async def webhook_url(request: Request, state: SimState) -> dict[str, Any]:
+    body = await _json(request)
+    state.webhook_url = body.get("url") or body.get("webhook_url") or None
+    state.dispatcher.wake()
+    return {"webhook_url": state.webhook_url}
+
+
+async def verify_webhook(request: Request, state: SimState) -> dict[str, Any]:
+    body = await _json(request)
+    return await state.dispatcher.verify(str(body.get("verify_token", "")))
+
+
+async def health(request: Request, state: SimState) -> dict[str, Any]:
+    return {"ok": True, "accepted": state.accepted, "webhooks_pending": state.dispatcher.pending}
+
+
+def control_routes() -> list[Route]:
+    return [
+        Route("/_sim/messages", control(messages), methods=["GET"]),
+        Route("/_sim/inbound", control(inbound), methods=["POST"]),
+        Route("/_sim/user-preferences", control(user_preferences), methods=["POST"]),
+        Route("/_sim/template-status", control(template_status), methods=["POST"]),
+        Route("/_sim/stats", control(stats), methods=["GET"]),
+        Route("/_sim/reset", control(reset), methods=["POST"]),
+        Route("/_sim/scenario", control(scenario), methods=["POST"]),
+        Route("/_sim/scenario", control(get_scenario), methods=["GET"]),
+        Route("/_sim/clock", control(clock), methods=["POST"]),
+        Route("/_sim/webhook-url", control(webhook_url), methods=["POST"]),
+        Route("/_sim/verify-webhook", control(verify_webhook), methods=["POST"]),
+        Route("/_sim/health", control(health), methods=["GET"]),
+    ]
