@@ -35,6 +35,10 @@ _RETRY_AFTER_24H = frozenset({131049})
 _TEMPLATE_UNUSABLE = frozenset({132001, 132015, 132016})
 _PAUSE = frozenset({131048, 131042, 131031, 368, 131064, 190, 0, 10})
 _PERMISSION_RANGE = range(200, 300)
+_NEVER = frozenset(
+    {131026, 131050, 130472, 131047, 131051, 131052, 131053, 100, 131008, 131009}
+    | {132000, 132005, 132007, 132012, 130497, 131030}
+)
 
 _REASONS: dict[int, str] = {
     130429: "WhatsApp throughput limit reached for this number",
@@ -85,8 +89,10 @@ def classify(code: int | None, http_status: int | None) -> RetryClass:
         known = _classify_known_code(code)
         if known is not None:
             return known
-    if http_status is None or http_status >= 500:
-        return RetryClass.RETRY_NOW  # network error, timeout, or a server/proxy failure page
+    if code is None and http_status is None:
+        return RetryClass.RETRY_NOW  # network error or timeout: no answer at all
+    if http_status is not None and http_status >= 500:
+        return RetryClass.RETRY_NOW  # a server or proxy failure without a code we know
     if code is None and http_status == 429:
         return RetryClass.BACK_OFF  # proxies in front of Graph answer 429 without an envelope
     if code is None and http_status == 401:
@@ -105,6 +111,8 @@ def _classify_known_code(code: int) -> RetryClass | None:
         return RetryClass.TEMPLATE_UNUSABLE
     if code in _PAUSE or code in _PERMISSION_RANGE:
         return RetryClass.PAUSE_CAMPAIGN
+    if code in _NEVER:
+        return RetryClass.NEVER
     return None
 
 
