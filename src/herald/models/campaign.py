@@ -38,6 +38,8 @@ class Campaign(IdMixin, CreatedMixin, Base):
     start_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     materialized_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Last contact id materialised: a crashed materialisation resumes after it, counting nothing twice.
+    materialize_cursor: Mapped[int] = mapped_column(BigInteger, default=0)
     last_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     status_reason: Mapped[str | None] = mapped_column(String(500))

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 06:49:46.126857
+Create Date: 2026-11-27 06:53:37.056179
 """
 
 from __future__ import annotations
@@ -441,6 +441,7 @@ def upgrade() -> None:
         sa.Column("start_at", herald.kit.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("started_at", herald.kit.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("materialized_at", herald.kit.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("materialize_cursor", sa.BigInteger(), nullable=False),
         sa.Column("last_sent_at", herald.kit.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("ended_at", herald.kit.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("status_reason", sa.String(length=500), nullable=True),

@@ -1,0 +1,64 @@
+"""Campaign counters, changed in the same transaction as the message transitions they count.
+
+Reading the stats is then one row read whatever the campaign's size. Every function takes deltas;
+callers compute them from the rows their own conditional UPDATEs actually moved.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+
+from sqlalchemy import update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from herald.models import CampaignNotSentReason, CampaignSendMinute, CampaignStats
+
+FIELDS = ("targeted", "pending", "sent", "received", "read", "replied", "unknown", "not_sent")
+
+
+def _insert(session: AsyncSession):  # type: ignore[no-untyped-def]
+    return postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+
+
+async def ensure_row(session: AsyncSession, *, campaign_id: int) -> None:
+    stmt = _insert(session)(CampaignStats).values(campaign_id=campaign_id, **dict.fromkeys(FIELDS, 0))
+    await session.execute(stmt.on_conflict_do_nothing(index_elements=["campaign_id"]))
+
+
+async def add(session: AsyncSession, *, campaign_id: int, **deltas: int) -> None:
+    changes = {name: getattr(CampaignStats, name) + delta for name, delta in deltas.items() if delta}
+    if not changes:
+        return
+    unknown = set(changes) - set(FIELDS)
+    if unknown:
+        raise ValueError(f"unknown counters {unknown}")
+    await session.execute(update(CampaignStats).where(CampaignStats.campaign_id == campaign_id).values(**changes))
+
+
+async def add_not_sent_reasons(session: AsyncSession, *, campaign_id: int, reasons: Counter[str]) -> None:
+    """Adds (or, with negative counts, removes) not-sent reasons."""
+    if not reasons:
+        return
+    insert = _insert(session)
+    for reason, count in sorted(reasons.items()):
+        if not count:
+            continue
+        stmt = insert(CampaignNotSentReason).values(campaign_id=campaign_id, reason=reason, count=count)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["campaign_id", "reason"], set_={"count": CampaignNotSentReason.count + count}
+        )
+        await session.execute(stmt)
+
+
+async def add_sends(session: AsyncSession, *, campaign_id: int, times: list[datetime]) -> None:
+    """Counts accepted sends per minute, for the sends-over-time chart."""
+    per_minute = Counter(int(t.timestamp()) // 60 for t in times)
+    insert = _insert(session)
+    for minute, count in sorted(per_minute.items()):
+        stmt = insert(CampaignSendMinute).values(campaign_id=campaign_id, minute=minute, count=count)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["campaign_id", "minute"], set_={"count": CampaignSendMinute.count + count}
+        )
+        await session.execute(stmt)

@@ -1,0 +1,75 @@
+"""The campaign state machine. Every transition is one conditional UPDATE whose row count is
+checked, so two workers or two clicks can never both win."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from herald.kit.errors import Conflict, NotFound
+from herald.models import Campaign
+
+
+class Status(StrEnum):
+    draft = "draft"
+    ready = "ready"
+    scheduled = "scheduled"
+    active = "active"
+    paused = "paused"
+    ended = "ended"
+
+
+# target state → the states it may be reached from
+ALLOWED: dict[Status, frozenset[Status]] = {
+    Status.active: frozenset({Status.ready, Status.scheduled, Status.paused}),
+    Status.scheduled: frozenset({Status.ready}),
+    Status.ready: frozenset({Status.scheduled, Status.draft, Status.ready}),
+    Status.draft: frozenset({Status.ready, Status.draft}),
+    Status.paused: frozenset({Status.active}),
+    Status.ended: frozenset({Status.active, Status.paused, Status.scheduled}),
+}
+EDITABLE = frozenset({Status.draft, Status.ready})
+DELETABLE = frozenset({Status.draft, Status.ready, Status.scheduled, Status.ended})
+
+
+async def transition(
+    session: AsyncSession,
+    *,
+    campaign_id: int,
+    to: Status,
+    org_id: int | None = None,
+    from_states: frozenset[Status] | None = None,
+    values: dict[str, Any] | None = None,
+) -> None:
+    """Move a campaign to ``to`` if it is in one of ``from_states``; 409 with the current status otherwise."""
+    allowed = from_states if from_states is not None else ALLOWED[to]
+    stmt = (
+        update(Campaign)
+        .where(Campaign.id == campaign_id, Campaign.status.in_([s.value for s in allowed]))
+        .values(status=to.value, **(values or {}))
+        .execution_options(synchronize_session=False)
+    )
+    if org_id is not None:
+        stmt = stmt.where(Campaign.org_id == org_id)
+    result = await session.execute(stmt)
+    if result.rowcount == 1:  # type: ignore[attr-defined]
+        return
+    current = await current_status(session, campaign_id=campaign_id, org_id=org_id)
+    raise Conflict(
+        f"a campaign that is {current} cannot become {to.value}",
+        code="invalid_transition",
+        details={"status": current, "requested": to.value},
+    )
+
+
+async def current_status(session: AsyncSession, *, campaign_id: int, org_id: int | None) -> str:
+    stmt = select(Campaign.status).where(Campaign.id == campaign_id)
+    if org_id is not None:
+        stmt = stmt.where(Campaign.org_id == org_id)
+    status = (await session.execute(stmt)).scalar_one_or_none()
+    if status is None:
+        raise NotFound("campaign not found")
+    return status

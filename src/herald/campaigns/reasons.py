@@ -1,0 +1,16 @@
+"""The reason texts a report shows for a contact that was not sent (ARCHITECTURE section 3).
+
+Stored without the ``not sent: `` prefix, which is how the stats and the CSV show them.
+"""
+
+from __future__ import annotations
+
+OPTED_OUT = "contact opted out of marketing"
+ALREADY_ENGAGED = "already part of an active campaign"
+OPEN_CASE = "contact has an open case in Inbox"
+NOT_ON_WHATSAPP = "not a valid WhatsApp user"
+CAMPAIGN_ENDED = "campaign ended"
+
+
+def valued_tag_missing(key: str) -> str:
+    return f"valued tag '{key}' missing"
