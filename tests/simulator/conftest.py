@@ -81,8 +81,8 @@ class Receiver:
     def inbound(self) -> list[dict[str, Any]]:
         return [m for value in self.values() for m in value.get("messages", [])]
 
-    async def wait_for(self, condition: Callable[[], bool], timeout: float = 5.0) -> None:
-        deadline = asyncio.get_running_loop().time() + timeout
+    async def wait_for(self, condition: Callable[[], bool], within: float = 5.0) -> None:
+        deadline = asyncio.get_running_loop().time() + within
         while not condition():
             if asyncio.get_running_loop().time() > deadline:
                 raise AssertionError(f"timed out; got {len(self.posts)} posts: {self.bodies()}")

@@ -7,7 +7,14 @@ import asyncio
 import aiohttp
 
 from herald.simulator import SimulatorServer
-from tests.simulator.conftest import APP_SECRET, Receiver, SimFactory, post_json, template_body, valid_signature
+from tests.simulator.conftest import (
+    APP_SECRET,
+    Receiver,
+    SimFactory,
+    post_json,
+    template_body,
+    valid_signature,
+)
 
 
 def messages_url(sim: SimulatorServer, number: str = "1090001", version: str = "v23.0") -> str:
