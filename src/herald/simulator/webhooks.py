@@ -86,6 +86,8 @@ class WebhookDispatcher:
     def clear(self) -> None:
         self._heap.clear()
         self._ready.clear()
+        while self._queue is not None and not self._queue.empty():
+            self._queue.get_nowait()
         self.stats = WebhookStats()
 
     async def start(self) -> None:
