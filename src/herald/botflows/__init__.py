@@ -1,0 +1,1 @@
+"""Bot flows: the signed HTTPS endpoints that receive campaign replies."""

@@ -1,0 +1,1 @@
+"""WhatsApp Cloud numbers: credentials (encrypted at rest), number info, and the shared Cloud API client."""

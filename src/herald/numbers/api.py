@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, Response
+
+from herald.auth.deps import CurrentPrincipal, WriterPrincipal
+from herald.kit.deps import SecretBoxDep, SessionDep
+from herald.kit.pagination import Page
+from herald.models import WhatsAppNumber
+from herald.numbers import service
+from herald.numbers.deps import CloudClientDep
+from herald.numbers.schemas import WhatsAppNumberCreate, WhatsAppNumberOut, WhatsAppNumberUpdate
+
+router = APIRouter(prefix="/whatsapp-numbers", tags=["whatsapp numbers"])
+
+
+def number_out(number: WhatsAppNumber, info_error: str | None = None) -> WhatsAppNumberOut:
+    return WhatsAppNumberOut(
+        id=number.id,
+        display_phone_number=number.display_phone_number,
+        phone_number_id=number.phone_number_id,
+        waba_id=number.waba_id,
+        graph_api_base=number.graph_api_base,
+        graph_api_version=number.graph_api_version,
+        throughput_mps=number.throughput_mps,
+        messaging_limit_tier=number.messaging_limit_tier,
+        quality_rating=number.quality_rating,
+        info_synced_at=number.info_synced_at,
+        created_at=number.created_at,
+        has_access_token=bool(number.access_token_enc),
+        has_app_secret=bool(number.app_secret_enc),
+        has_verify_token=bool(number.verify_token_enc),
+        info_error=info_error,
+    )
+
+
+@router.post("", response_model=WhatsAppNumberOut, status_code=201)
+async def create_number(
+    body: WhatsAppNumberCreate,
+    session: SessionDep,
+    box: SecretBoxDep,
+    client: CloudClientDep,
+    principal: WriterPrincipal,
+) -> WhatsAppNumberOut:
+    number, info_error = await service.create_number(session, box, client, org_id=principal.org_id, data=body)
+    return number_out(number, info_error)
+
+
+@router.get("", response_model=Page[WhatsAppNumberOut])
+async def list_numbers(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    limit: int = Query(100),
+    cursor: str | None = None,
+) -> Page[WhatsAppNumberOut]:
+    rows, next_cursor = await service.list_numbers(session, org_id=principal.org_id, cursor=cursor, limit=limit)
+    return Page[WhatsAppNumberOut](items=[number_out(r) for r in rows], next_cursor=next_cursor)
+
+
+@router.get("/{number_id}", response_model=WhatsAppNumberOut)
+async def get_number(number_id: int, session: SessionDep, principal: CurrentPrincipal) -> WhatsAppNumberOut:
+    return number_out(await service.get_number(session, org_id=principal.org_id, number_id=number_id))
+
+
+@router.patch("/{number_id}", response_model=WhatsAppNumberOut)
+async def update_number(
+    number_id: int, body: WhatsAppNumberUpdate, session: SessionDep, box: SecretBoxDep, principal: WriterPrincipal
+) -> WhatsAppNumberOut:
+    number = await service.update_number(
+        session, box, org_id=principal.org_id, number_id=number_id, changes=body
+    )
+    return number_out(number)
+
+
+@router.delete("/{number_id}", status_code=204)
+async def delete_number(number_id: int, session: SessionDep, principal: WriterPrincipal) -> Response:
+    await service.delete_number(session, org_id=principal.org_id, number_id=number_id)
+    return Response(status_code=204)
+
+
+@router.post("/{number_id}/refresh", response_model=WhatsAppNumberOut)
+async def refresh_number(
+    number_id: int, session: SessionDep, box: SecretBoxDep, client: CloudClientDep, principal: WriterPrincipal
+) -> WhatsAppNumberOut:
+    number, info_error = await service.refresh_number_info(
+        session, box, client, org_id=principal.org_id, number_id=number_id
+    )
+    return number_out(number, info_error)

@@ -1,0 +1,141 @@
+"""Template sync and the checks campaigns rely on. Services flush, never commit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from herald.kit.crypto import SecretBox
+from herald.kit.errors import Invalid, NotFound
+from herald.kit.pagination import clamp_limit, decode_cursor, encode_cursor
+from herald.kit.types import utcnow
+from herald.models import Template
+from herald.numbers import service as numbers_service
+from herald.numbers.errors import WhatsAppCallFailed
+from herald.templates import repository
+from herald.templates.parsing import TemplateFacts, template_facts
+from herald.templates.schemas import RemovedTemplate, TemplateSyncResult, UnusableTemplate
+from herald.whatsapp import CloudAPIClient, WhatsAppError
+
+REMOVED_REASON = "no longer in the WhatsApp Business Account"
+TEMPLATE_PAGE_SIZE = 100
+_REASON_MAX = 300
+
+
+async def sync_templates(
+    session: AsyncSession, box: SecretBox, client: CloudAPIClient, *, org_id: int, number_id: int
+) -> TemplateSyncResult:
+    """Fetch every template of the number's WABA and upsert them; mark the ones that disappeared."""
+    number = await numbers_service.get_number(session, org_id=org_id, number_id=number_id)
+    try:
+        raw = await client.list_templates(numbers_service.credentials_of(box, number), page_size=TEMPLATE_PAGE_SIZE)
+    except WhatsAppError as exc:
+        raise WhatsAppCallFailed.wrap("listing the templates", exc) from exc
+    facts = _distinct(template_facts(item) for item in raw)
+    synced_at = utcnow()
+    await repository.upsert(session, [_row(f, org_id=org_id, waba_id=number.waba_id, at=synced_at) for f in facts])
+    gone = await repository.missing_since(session, org_id=org_id, waba_id=number.waba_id, synced_before=synced_at)
+    await repository.mark_removed(
+        session, org_id=org_id, template_ids=[t.id for t in gone], at=synced_at, reason=REMOVED_REASON
+    )
+    unusable = [UnusableTemplate(name=f.name, language=f.language, reason=f.reason or "") for f in facts if not f.usable]
+    return TemplateSyncResult(
+        synced=len(facts),
+        usable=len(facts) - len(unusable),
+        unusable=unusable,
+        removed=[RemovedTemplate(name=t.name, language=t.language) for t in gone],
+    )
+
+
+def _distinct(facts: Any) -> list[TemplateFacts]:
+    # Keyed like the table; a malformed item without name or language cannot be stored or sent.
+    by_key = {(f.name, f.language): f for f in facts if f.name and f.language}
+    return list(by_key.values())
+
+
+def _row(facts: TemplateFacts, *, org_id: int, waba_id: str, at: Any) -> dict[str, Any]:
+    return {
+        "org_id": org_id,
+        "waba_id": waba_id,
+        "name": facts.name,
+        "language": facts.language,
+        "meta_id": facts.meta_id,
+        "status": facts.status,
+        "category": facts.category,
+        "parameter_format": facts.parameter_format,
+        "components": facts.components,
+        "variables": facts.variables,
+        "header_format": facts.header_format,
+        "quick_reply_count": facts.quick_reply_count,
+        "usable": facts.usable,
+        "reason": facts.reason[:_REASON_MAX] if facts.reason else None,
+        "synced_at": at,
+        "removed_at": None,
+    }
+
+
+async def list_templates(
+    session: AsyncSession,
+    *,
+    org_id: int,
+    whatsapp_number_id: int | None,
+    usable: bool | None,
+    include_removed: bool,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[Template], str | None]:
+    limit = clamp_limit(limit)
+    waba_id = None
+    if whatsapp_number_id is not None:
+        number = await numbers_service.get_number(session, org_id=org_id, number_id=whatsapp_number_id)
+        waba_id = number.waba_id
+    rows = await repository.list_page(
+        session, org_id=org_id, waba_id=waba_id, usable=usable, include_removed=include_removed,
+        after_id=decode_cursor(cursor), limit=limit + 1,
+    )
+    next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
+async def get_template(session: AsyncSession, *, org_id: int, template_id: int) -> Template:
+    template = await repository.get(session, org_id=org_id, template_id=template_id)
+    if template is None:
+        raise NotFound("no such template in this organization", code="template_not_found")
+    return template
+
+
+async def get_usable_template(
+    session: AsyncSession, *, org_id: int, waba_id: str, name: str, language: str
+) -> Template:
+    """The template a campaign will send, or an `Invalid` on field `template` saying why it cannot."""
+    template = await repository.by_key(session, org_id=org_id, waba_id=waba_id, name=name, language=language)
+    if template is None:
+        raise Invalid(
+            f"template '{name}' in {language} is not known for this number's WhatsApp Business Account; "
+            "sync the templates first",
+            field="template",
+            code="template_not_found",
+        )
+    if template.removed_at is not None or not template.usable:
+        raise Invalid(
+            f"template '{name}' in {language} cannot be used: {template.reason or 'not usable'}",
+            field="template",
+            code="template_unusable",
+        )
+    return template
+
+
+async def apply_template_status(session: AsyncSession, *, waba_id: str, name: str, language: str, status: str) -> int:
+    """A `message_template_status_update` webhook: new status, usability recomputed. Returns rows changed."""
+    changed = 0
+    for template in await repository.by_waba_name_language(session, waba_id=waba_id, name=name, language=language):
+        facts = template_facts({"name": name, "language": language, "status": status,
+                                "parameter_format": template.parameter_format, "components": template.components})
+        template.status = facts.status
+        if template.removed_at is None:
+            template.usable = facts.usable
+            template.reason = facts.reason[:_REASON_MAX] if facts.reason else None
+        changed += 1
+    await session.flush()
+    return changed
