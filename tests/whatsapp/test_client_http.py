@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
@@ -203,3 +204,22 @@ class TestNumberInfo:
         graph.handlers["GET /v23.0/PN1"] = fixed(json({"id": "PN1", "messaging_limit_tier": "TIER_250"}))
         info = await client.get_number_info(graph.creds())
         assert (info.throughput_mps, info.messaging_limit_tier, info.quality_rating) == (80, "TIER_250", None)
+
+
+class TestNumberCredentials:
+    def test_urls_and_headers_are_derived_once(self):
+        creds = NumberCredentials("PN1", "WABA1", "secret-token", graph_api_base="http://127.0.0.1:8090/")
+        assert creds.root_url == "http://127.0.0.1:8090/v23.0"
+        assert creds.messages_url == "http://127.0.0.1:8090/v23.0/PN1/messages"
+        assert creds.json_headers == {
+            "Authorization": "Bearer secret-token",
+            "Content-Type": "application/json",
+        }
+
+    def test_token_is_not_in_repr_and_equality_ignores_derived_fields(self):
+        creds = NumberCredentials("PN1", "WABA1", "secret-token")
+        assert "secret-token" not in repr(creds)
+        assert creds == NumberCredentials("PN1", "WABA1", "secret-token")
+        rotated = dataclasses.replace(creds, access_token="new")
+        assert rotated.auth_headers == {"Authorization": "Bearer new"}
+        assert hash(creds) == hash(NumberCredentials("PN1", "WABA1", "secret-token"))

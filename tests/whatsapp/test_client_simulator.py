@@ -254,6 +254,19 @@ class TestSendErrors:
         assert (error.code, error.retry_class) == (131047, RetryClass.NEVER)
 
 
+class TestSendText:
+    async def test_inside_the_customer_service_window(self, sim, client):
+        import aiohttp
+
+        async with aiohttp.ClientSession() as http:
+            inbound = {"phone_number_id": PN, "from": MARIA, "text": "oi"}
+            async with http.post(f"{sim.base_url}/_sim/inbound", json=inbound) as response:
+                assert response.status == 200
+        result = await client.send_text(creds_for(sim), MARIA, "Olá Maria")
+        assert result.wamid
+        assert sim.messages()[-1]["wamid"] == result.wamid
+
+
 class TestTransportFailures:
     async def test_timeout_is_retry_now(self, start_sim):
         import aiohttp
