@@ -62,6 +62,13 @@ def install_error_handlers(app: FastAPI) -> None:
         return _error(500, "internal_error", "something went wrong on our side; it has been logged")
 
 
+def configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+
+
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
     settings = settings or get_settings()
     own_database = database is None
@@ -98,6 +105,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         app.state.database = database
     install_error_handlers(app)
     from herald.api import include_routers
+    from herald.dispatch import embedded  # noqa: F401  (registers the embedded worker)
 
     include_routers(app)
     return app

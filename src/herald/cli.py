@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
@@ -84,6 +85,37 @@ def serve(
     uvicorn.run(create_app(), host=host, port=port, log_level="info", access_log=False)
 
 
+@app.command()
+def worker() -> None:
+    """Dispatch campaigns and run background jobs; run any number of them against PostgreSQL."""
+    import signal
+
+    from herald.app import configure_logging
+    from herald.dispatch.worker import Worker
+    from herald.kit.crypto import SecretBox
+    from herald.kit.db import Database
+
+    settings = get_settings()
+    configure_logging(settings)
+    if settings.is_sqlite:
+        from herald.kit import migrate as migrations
+
+        migrations.upgrade(settings.database_url)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        database = Database.connect(settings.database_url)
+        try:
+            await Worker(database=database, box=SecretBox(settings.encryption_keys), worker_id=settings.worker_id or None).run(stop)
+        finally:
+            await database.dispose()
+
+    asyncio.run(main())
+
+
 @org_app.command("create")
 def org_create(
     name: str,
@@ -155,6 +187,23 @@ def apikey_create(
         _fail(exc)
         return
     print(f"API_KEY={key}")
+
+
+@contacts_app.command("import")
+def contacts_import(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV: phone,name,tags and vt:KEY columns.")],
+    org: Annotated[str, typer.Option(help="Organization slug.")],
+) -> None:
+    """Import contacts from a CSV (rows upsert by phone); prints a summary and the rejected lines."""
+    from herald.contacts.commands import import_file, summary_lines
+
+    try:
+        result = import_file(file, org_slug=org, settings=get_settings(), console=err)
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+        return
+    for line in summary_lines(result):
+        print(line)
 
 
 @app.command()

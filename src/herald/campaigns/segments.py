@@ -65,6 +65,6 @@ async def segment_filter(
 
 async def segment_ids(
     session: AsyncSession, *, org_id: int, audience: dict[str, Any] | None, contact_ids: list[int] | None = None
-) -> Select[tuple[int]]:
+) -> Select[Any]:
     where = await segment_filter(session, org_id=org_id, audience=audience, contact_ids=contact_ids)
     return select(Contact.id).where(where)

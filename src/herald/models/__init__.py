@@ -24,10 +24,11 @@ from herald.models.user import User
 from herald.models.web_session import WebSession
 from herald.models.webhook_event import WebhookEvent
 from herald.models.whatsapp_number import WhatsAppNumber
+from herald.models.worker_heartbeat import WorkerHeartbeat
 
 __all__ = [
     "ApiKey", "Base", "BotDelivery", "BotFlow", "Campaign", "CampaignMessage", "CampaignNotSentReason",
     "CampaignSendMinute", "CampaignStats", "Contact", "ContactTag", "ContactValuedTag", "Engagement",
     "FunnelEvent", "InboundMessage", "InboxCase", "Job", "Media", "NumberLease", "Organization", "Tag",
-    "Template", "User", "WebSession", "WebhookEvent", "WhatsAppNumber",
+    "Template", "User", "WebSession", "WebhookEvent", "WhatsAppNumber", "WorkerHeartbeat",
 ]

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 06:53:37.056179
+Create Date: 2026-11-27 06:54:48.146943
 """
 
 from __future__ import annotations
@@ -88,6 +88,12 @@ def upgrade() -> None:
             postgresql_where=sa.text("applied_at IS NULL"),
         )
 
+    op.create_table(
+        "worker_heartbeats",
+        sa.Column("worker_id", sa.String(length=100), nullable=False),
+        sa.Column("seen_at", herald.kit.types.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("worker_id", name=op.f("pk_worker_heartbeats")),
+    )
     op.create_table(
         "api_keys",
         sa.Column("org_id", sa.BigInteger(), nullable=False),
@@ -811,6 +817,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_api_keys_org_id"))
 
     op.drop_table("api_keys")
+    op.drop_table("worker_heartbeats")
     with op.batch_alter_table("webhook_events", schema=None) as batch_op:
         batch_op.drop_index(
             "ix_webhook_events_unapplied",

@@ -1,0 +1,95 @@
+"""What a sender needs to know about a campaign and its number, re-read about once a second."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from herald.dispatch.pacer import Pacer
+from herald.kit.crypto import SecretBox
+from herald.models import Campaign, Media, Template, WhatsAppNumber
+from herald.whatsapp import HeaderMedia, NumberCredentials
+
+MEDIA_HEADERS = {"IMAGE": "image", "VIDEO": "video", "DOCUMENT": "document"}
+DEFAULT_RATE_PER_SECOND = 20.0
+
+
+@dataclass
+class CampaignContext:
+    id: int
+    org_id: int
+    rate: float
+    template_name: str
+    language: str
+    variables: dict[str, Any]
+    header: HeaderMedia | None
+    pacer: Pacer
+    active: bool = True
+    idle_until: float = 0.0
+    positions: list[str] = field(default_factory=list)
+
+    @property
+    def valued_tag_keys(self) -> set[str]:
+        return {b["key"] for b in self.variables.values() if b.get("source") == "valued_tag"}
+
+
+def campaign_rate(campaign: Campaign) -> float:
+    if campaign.rate_per_second:
+        return float(campaign.rate_per_second)
+    if campaign.rate_per_hour:
+        return campaign.rate_per_hour / 3600.0
+    return DEFAULT_RATE_PER_SECOND
+
+
+def burst_for(rate: float) -> int:
+    # A tenth of a second's worth: smooth enough for Meta's per-second window, cheap to schedule.
+    return max(1, int(rate / 10))
+
+
+async def load_number(session: AsyncSession, box: SecretBox, number_id: int) -> tuple[NumberCredentials, int] | None:
+    number = await session.get(WhatsAppNumber, number_id)
+    if number is None:
+        return None
+    creds = NumberCredentials(
+        phone_number_id=number.phone_number_id,
+        waba_id=number.waba_id,
+        access_token=box.decrypt(number.access_token_enc),
+        graph_api_base=number.graph_api_base,
+        graph_api_version=number.graph_api_version,
+    )
+    return creds, number.throughput_mps or 80
+
+
+async def active_campaigns(session: AsyncSession, number_id: int) -> list[tuple[Campaign, Template | None, Media | None]]:
+    rows = await session.execute(
+        select(Campaign, Template, Media)
+        .join(WhatsAppNumber, WhatsAppNumber.id == Campaign.whatsapp_number_id)
+        .outerjoin(
+            Template,
+            (Template.org_id == Campaign.org_id)
+            & (Template.waba_id == WhatsAppNumber.waba_id)
+            & (Template.name == Campaign.template_name)
+            & (Template.language == Campaign.template_language),
+        )
+        .outerjoin(Media, Media.id == Campaign.header_media_id)
+        .where(Campaign.whatsapp_number_id == number_id, Campaign.status == "active")
+        .order_by(Campaign.id)
+    )
+    return [(c, t, m) for c, t, m in rows.tuples()]
+
+
+def header_for(template: Template | None, media: Media | None) -> HeaderMedia | None:
+    if template is None or media is None:
+        return None
+    kind = MEDIA_HEADERS.get((template.header_format or "").upper())
+    if kind is None:
+        return None
+    return HeaderMedia(kind=kind, media_id=media.media_id, filename=media.filename if kind == "document" else None)  # type: ignore[arg-type]
+
+
+def positions_of(variables: dict[str, Any], template: Template | None) -> list[str]:
+    names = list(template.variables) if template is not None and template.variables else list(variables)
+    return sorted(names, key=lambda p: int(p) if p.isdigit() else 0)

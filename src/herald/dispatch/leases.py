@@ -1,0 +1,62 @@
+"""Which worker paces which WhatsApp number: a renewable lease row per number, and a fair share.
+
+A worker takes at most its share (numbers with active campaigns ÷ live workers, rounded up), so
+two workers with two busy numbers take one each; a dead worker's numbers are taken over once its
+lease runs out.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from herald.kit.dialect import insert
+from herald.models import Campaign, NumberLease, WorkerHeartbeat
+
+NUMBER_LEASE = timedelta(seconds=10)
+HEARTBEAT_TTL = timedelta(seconds=10)
+
+
+async def heartbeat(session: AsyncSession, *, worker_id: str, now: datetime) -> int:
+    """Records this worker as alive; returns how many workers are alive."""
+    stmt = insert(session, WorkerHeartbeat).values(worker_id=worker_id, seen_at=now)
+    await session.execute(stmt.on_conflict_do_update(index_elements=["worker_id"], set_={"seen_at": now}))
+    await session.execute(delete(WorkerHeartbeat).where(WorkerHeartbeat.seen_at < now - HEARTBEAT_TTL * 6))
+    alive = await session.execute(
+        select(func.count()).select_from(WorkerHeartbeat).where(WorkerHeartbeat.seen_at >= now - HEARTBEAT_TTL)
+    )
+    return max(1, int(alive.scalar_one()))
+
+
+async def busy_numbers(session: AsyncSession) -> list[int]:
+    rows = await session.execute(
+        select(Campaign.whatsapp_number_id).where(Campaign.status == "active").distinct()
+    )
+    return sorted(n for n in rows.scalars() if n is not None)
+
+
+async def try_lease(session: AsyncSession, *, number_id: int, worker_id: str, now: datetime) -> bool:
+    """Takes or renews the lease if it is free, expired or already ours (one conditional upsert)."""
+    stmt = insert(session, NumberLease).values(
+        whatsapp_number_id=number_id, owner=worker_id, lease_until=now + NUMBER_LEASE
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["whatsapp_number_id"],
+        set_={"owner": worker_id, "lease_until": now + NUMBER_LEASE},
+        where=(NumberLease.lease_until < now) | (NumberLease.owner == worker_id),
+    ).returning(NumberLease.owner)
+    owner = (await session.execute(stmt)).scalar_one_or_none()
+    return owner == worker_id
+
+
+async def release(session: AsyncSession, *, number_id: int, worker_id: str) -> None:
+    await session.execute(
+        delete(NumberLease).where(NumberLease.whatsapp_number_id == number_id, NumberLease.owner == worker_id)
+    )
+
+
+def fair_share(busy: int, alive: int) -> int:
+    return max(1, math.ceil(busy / max(1, alive)))

@@ -1,0 +1,143 @@
+"""Recording what happened to a batch of sends: one statement per kind of outcome, counters alongside.
+
+Only the sender that holds a message's lease writes a ``sending`` row (the webhook applier waits
+for it to leave ``sending``), so every row of a batch moves, and counters follow from the batch.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Table, bindparam, delete, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from herald.campaigns import counters
+from herald.kit.types import UTCDateTime
+from herald.models import Campaign, CampaignMessage, Engagement
+
+_messages: Table = CampaignMessage.__table__  # type: ignore[assignment]
+
+
+@dataclass(slots=True)
+class Sent:
+    message_id: int
+    wamid: str
+    at: datetime
+
+
+@dataclass(slots=True)
+class Retry:
+    message_id: int
+    at: datetime
+    refund_attempt: bool = False
+
+
+@dataclass(slots=True)
+class NotSent:
+    message_id: int
+    contact_id: int
+    reason: str
+    code: int | None
+    at: datetime
+
+
+@dataclass(slots=True)
+class Unknown:
+    message_id: int
+
+
+@dataclass(slots=True)
+class Released:
+    """Claimed but not sent (campaign paused meanwhile): back to pending, as if never claimed."""
+
+    message_id: int
+
+
+Outcome = Sent | Retry | NotSent | Unknown | Released
+
+
+def _sending_row():  # type: ignore[no-untyped-def]
+    return (_messages.c.id == bindparam("_id")) & (_messages.c.status == "sending")
+
+
+async def _executemany(session: AsyncSession, stmt, params: list[dict]) -> int:  # type: ignore[no-untyped-def]
+    if not params:
+        return 0
+    result = await session.execute(stmt.execution_options(synchronize_session=False), params)
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def record(session: AsyncSession, *, campaign_id: int, outcomes: list[Outcome]) -> None:
+    sent = [o for o in outcomes if isinstance(o, Sent)]
+    retry = [o for o in outcomes if isinstance(o, Retry)]
+    not_sent = [o for o in outcomes if isinstance(o, NotSent)]
+    unknown = [o for o in outcomes if isinstance(o, Unknown)]
+    released = [o for o in outcomes if isinstance(o, Released)]
+
+    n_sent = await _executemany(
+        session,
+        update(_messages).where(_sending_row()).values(
+            status="sent", wamid=bindparam("_wamid"), sent_at=bindparam("_at", type_=UTCDateTime()),
+            lease_until=None, next_attempt_at=None,
+        ),
+        [{"_id": o.message_id, "_wamid": o.wamid, "_at": o.at} for o in sent],
+    )
+    await _executemany(
+        session,
+        update(_messages).where(_sending_row()).values(
+            status="pending", lease_until=None, next_attempt_at=bindparam("_at", type_=UTCDateTime()),
+            attempts=_messages.c.attempts - bindparam("_refund"),
+        ),
+        [{"_id": o.message_id, "_at": o.at, "_refund": 1 if o.refund_attempt else 0} for o in retry],
+    )
+    await _executemany(
+        session,
+        update(_messages).where(_sending_row()).values(
+            status="pending", lease_until=None, attempts=_messages.c.attempts - 1
+        ),
+        [{"_id": o.message_id} for o in released],
+    )
+    await record_not_sent(session, campaign_id=campaign_id, items=not_sent, from_status="sending")
+    n_unknown = await _executemany(
+        session,
+        update(_messages).where(_sending_row()).values(status="unknown", lease_until=None),
+        [{"_id": o.message_id} for o in unknown],
+    )
+    await counters.add(session, campaign_id=campaign_id, pending=-(n_sent + n_unknown), sent=n_sent, unknown=n_unknown)
+    if sent:
+        await counters.add_sends(session, campaign_id=campaign_id, times=[o.at for o in sent])
+        last = max(o.at for o in sent)
+        await session.execute(
+            update(Campaign).where(Campaign.id == campaign_id).values(last_sent_at=last)
+            .execution_options(synchronize_session=False)
+        )
+
+
+async def record_not_sent(
+    session: AsyncSession, *, campaign_id: int, items: list[NotSent], from_status: str
+) -> None:
+    """Skipped or failed messages: reason stored per message, counted, engagement released at once."""
+    if not items:
+        return
+    stmt = (
+        update(_messages)
+        .where((_messages.c.id == bindparam("_id")) & (_messages.c.status == from_status))
+        .values(
+            status="not_sent", error_msg=bindparam("_reason"), error_code=bindparam("_code"),
+            failed_at=bindparam("_at", type_=UTCDateTime()), lease_until=None, next_attempt_at=None,
+        )
+    )
+    moved = await _executemany(
+        session, stmt, [{"_id": o.message_id, "_reason": o.reason, "_code": o.code, "_at": o.at} for o in items]
+    )
+    if moved != len(items):
+        raise RuntimeError(f"{len(items) - moved} messages changed under their lease")
+    await counters.add(session, campaign_id=campaign_id, pending=-moved, not_sent=moved)
+    await counters.add_not_sent_reasons(session, campaign_id=campaign_id, reasons=Counter(o.reason for o in items))
+    await session.execute(
+        delete(Engagement)
+        .where(Engagement.campaign_id == campaign_id, Engagement.contact_id.in_([o.contact_id for o in items]))
+        .execution_options(synchronize_session=False)
+    )

@@ -1,0 +1,43 @@
+"""GCRA pacing: a permit every 1/rate seconds, with a small burst tolerance.
+
+Each caller reserves the next slot synchronously and then sleeps until it is due, so many
+concurrent senders share one pace exactly, and a rate change applies to the next reservation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+
+class Pacer:
+    def __init__(self, rate_per_second: float, burst: int = 1) -> None:
+        self._tat = 0.0
+        self.burst = max(1, burst)
+        self.rate = rate_per_second
+
+    @property
+    def rate(self) -> float:
+        return self._rate
+
+    @rate.setter
+    def rate(self, value: float) -> None:
+        self._rate = max(value, 1e-6)
+        self._interval = 1.0 / self._rate
+
+    def reserve(self) -> float:
+        """Takes the next permit; returns how long to wait before using it."""
+        now = time.monotonic()
+        tolerance = (self.burst - 1) * self._interval
+        tat = max(self._tat, now - tolerance)
+        self._tat = tat + self._interval
+        return max(0.0, tat - now)
+
+    async def acquire(self) -> None:
+        wait = self.reserve()
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+    def backlog_seconds(self) -> float:
+        """How far ahead of now permits are already reserved."""
+        return max(0.0, self._tat - time.monotonic())

@@ -1,0 +1,27 @@
+"""Turns messages whose sender died (lease expired in ``sending``) into ``unknown`` — never back to
+``pending``, which could send them twice. A later status webhook resolves them."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from herald.campaigns import counters
+from herald.models import CampaignMessage
+
+
+async def reap_expired_sends(session: AsyncSession, *, now: datetime) -> int:
+    rows = await session.execute(
+        update(CampaignMessage)
+        .where(CampaignMessage.status == "sending", CampaignMessage.lease_until < now)
+        .values(status="unknown", lease_until=None)
+        .returning(CampaignMessage.campaign_id)
+        .execution_options(synchronize_session=False)
+    )
+    per_campaign = Counter(rows.scalars())
+    for campaign_id, n in per_campaign.items():
+        await counters.add(session, campaign_id=campaign_id, pending=-n, unknown=n)
+    return sum(per_campaign.values())

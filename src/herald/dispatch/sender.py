@@ -1,0 +1,268 @@
+"""Sending one WhatsApp number's campaign messages at its pace.
+
+One ``NumberDispatcher`` runs per number this worker holds the lease of. It claims batches a
+fraction of a second ahead, paces every message through two GCRA pacers (the campaign's pace and
+the number's throughput), sends concurrently over the shared client, and records each batch's
+outcomes in one transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from datetime import timedelta
+from typing import Any
+
+import aiohttp
+from sqlalchemy import select
+
+from herald.campaigns import reasons
+from herald.campaigns.lifecycle import Status, transition
+from herald.dispatch import context as ctxmod
+from herald.dispatch.claim import claim_messages
+from herald.dispatch.outcomes import NotSent, Outcome, Released, Retry, Sent, Unknown, record, record_not_sent
+from herald.dispatch.pacer import Pacer
+from herald.dispatch.render import MissingValue, render_parameters
+from herald.kit.crypto import SecretBox
+from herald.kit.db import Database
+from herald.kit.errors import Conflict
+from herald.kit.types import utcnow
+from herald.models import Contact, ContactValuedTag, InboxCase
+from herald.whatsapp import CloudAPIClient, NumberCredentials, RetryClass, WhatsAppError, template_message
+
+log = logging.getLogger("herald.dispatch")
+
+REFRESH_SECONDS = 0.5
+PREFETCH_SECONDS = 0.5  # claimed ahead of the pace: bounds how much a pause lets through
+MAX_BATCH = 250
+MAX_TRANSIENT_ATTEMPTS = 6
+IDLE_RECHECK_SECONDS = 1.0
+
+
+class Outgoing:
+    __slots__ = ("message_id", "contact_id", "attempts", "body")
+
+    def __init__(self, message_id: int, contact_id: int, attempts: int, body: dict[str, Any]) -> None:
+        self.message_id = message_id
+        self.contact_id = contact_id
+        self.attempts = attempts
+        self.body = body
+
+
+class NumberDispatcher:
+    def __init__(self, *, database: Database, client: CloudAPIClient, box: SecretBox, number_id: int) -> None:
+        self.database = database
+        self.client = client
+        self.box = box
+        self.number_id = number_id
+        self.creds: NumberCredentials | None = None
+        self.throughput = 80
+        self.throttle = 1.0  # lowered on 130429, recovers over time
+        self.number_pacer = Pacer(80, burst=8)
+        self.campaigns: dict[int, ctxmod.CampaignContext] = {}
+        self.unsent = 0  # claimed but not yet handed to WhatsApp
+        self.inflight: set[asyncio.Task[None]] = set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        next_refresh = 0.0
+        try:
+            while not stop.is_set():
+                if time.monotonic() >= next_refresh:
+                    await self._refresh()
+                    next_refresh = time.monotonic() + REFRESH_SECONDS
+                if not await self._claim_round():
+                    await _sleep_or_stop(stop, 0.05)
+        finally:
+            for campaign in self.campaigns.values():
+                campaign.active = False
+            if self.inflight:
+                await asyncio.gather(*self.inflight, return_exceptions=True)
+
+    async def _refresh(self) -> None:
+        async with self.database.read_session() as session:
+            loaded = await ctxmod.load_number(session, self.box, self.number_id)
+            rows = await ctxmod.active_campaigns(session, self.number_id)
+        if loaded is None:
+            self.campaigns.clear()
+            return
+        self.creds, self.throughput = loaded
+        self.throttle = min(1.0, self.throttle * 1.1)
+        self.number_pacer.rate = self.throughput * self.throttle
+        self.number_pacer.burst = ctxmod.burst_for(self.number_pacer.rate)
+        seen = set()
+        for campaign, template, media in rows:
+            seen.add(campaign.id)
+            rate = min(ctxmod.campaign_rate(campaign), float(self.throughput))
+            ctx = self.campaigns.get(campaign.id)
+            if ctx is None:
+                ctx = ctxmod.CampaignContext(
+                    id=campaign.id, org_id=campaign.org_id, rate=rate,
+                    template_name=campaign.template_name or "", language=campaign.template_language or "",
+                    variables=campaign.variables or {}, header=None, pacer=Pacer(rate, burst=ctxmod.burst_for(rate)),
+                )
+                self.campaigns[campaign.id] = ctx
+            ctx.rate = rate
+            ctx.pacer.rate = rate
+            ctx.pacer.burst = ctxmod.burst_for(rate)
+            ctx.header = ctxmod.header_for(template, media)
+            ctx.positions = ctxmod.positions_of(ctx.variables, template)
+            ctx.active = True
+        for gone in set(self.campaigns) - seen:
+            self.campaigns.pop(gone).active = False
+
+    async def _claim_round(self) -> bool:
+        """Claims one batch for the campaign that is most behind; False when there is nothing to do."""
+        now = time.monotonic()
+        ready = [c for c in self.campaigns.values() if c.active and c.idle_until <= now]
+        if not ready or self.creds is None:
+            return False
+        ctx = min(ready, key=lambda c: c.pacer.backlog_seconds())
+        ahead = max(ctx.pacer.backlog_seconds(), self.number_pacer.backlog_seconds())
+        if ahead > PREFETCH_SECONDS:
+            return False
+        size = max(1, min(MAX_BATCH, int(ctx.rate * PREFETCH_SECONDS)))
+        outgoing, claimed_any = await self._claim(ctx, size)
+        if not outgoing:
+            # Nothing due: look again in a second (retries become due, the audience grows).
+            if not claimed_any:
+                ctx.idle_until = now + IDLE_RECHECK_SECONDS
+            return claimed_any
+        task = asyncio.create_task(self._send_batch(ctx, outgoing))
+        self.inflight.add(task)
+        task.add_done_callback(self.inflight.discard)
+        return True
+
+    async def _claim(self, ctx: ctxmod.CampaignContext, size: int) -> tuple[list[Outgoing], bool]:
+        """Returns the messages to send, and whether anything was claimed at all (some may be skipped)."""
+        async with self.database.session() as session:
+            rows = await claim_messages(session, campaign_id=ctx.id, now=utcnow(), limit=size)
+            if not rows:
+                return [], False
+            outgoing, skipped = await self._prepare(session, ctx, rows)
+            await record_not_sent(session, campaign_id=ctx.id, items=skipped, from_status="sending")
+        return outgoing, True
+
+    async def _prepare(
+        self, session: Any, ctx: ctxmod.CampaignContext, rows: list[tuple[int, int, int]]
+    ) -> tuple[list[Outgoing], list[NotSent]]:
+        """Send-time rules: an open inbox case, or a valued tag the template needs and the contact lacks."""
+        contact_ids = [r[1] for r in rows]
+        contacts = {
+            cid: (phone, name)
+            for cid, phone, name in (
+                await session.execute(select(Contact.id, Contact.phone, Contact.name).where(Contact.id.in_(contact_ids)))
+            ).tuples()
+        }
+        open_cases = set(
+            (await session.execute(
+                select(InboxCase.contact_id).where(InboxCase.contact_id.in_(contact_ids), InboxCase.status == "open")
+            )).scalars()
+        )
+        valued: dict[int, dict[str, str]] = defaultdict(dict)
+        keys = ctx.valued_tag_keys
+        if keys:
+            for cid, key, value in (
+                await session.execute(
+                    select(ContactValuedTag.contact_id, ContactValuedTag.key, ContactValuedTag.value).where(
+                        ContactValuedTag.contact_id.in_(contact_ids), ContactValuedTag.key.in_(keys)
+                    )
+                )
+            ).tuples():
+                valued[cid][key] = value
+        now = utcnow()
+        outgoing: list[Outgoing] = []
+        skipped: list[NotSent] = []
+        for message_id, contact_id, attempts in rows:
+            phone, name = contacts[contact_id]
+            if contact_id in open_cases:
+                skipped.append(NotSent(message_id, contact_id, reasons.OPEN_CASE, None, now))
+                continue
+            try:
+                params = render_parameters(ctx.positions, ctx.variables, name=name, valued_tags=valued[contact_id])
+            except MissingValue as missing:
+                skipped.append(NotSent(message_id, contact_id, missing.reason, None, now))
+                continue
+            body = template_message(
+                phone, ctx.template_name, ctx.language, params, header=ctx.header,
+                biz_opaque_callback_data=str(message_id),
+            )
+            outgoing.append(Outgoing(message_id, contact_id, attempts, body))
+        return outgoing, skipped
+
+    async def _send_batch(self, ctx: ctxmod.CampaignContext, batch: list[Outgoing]) -> None:
+        outcomes = await asyncio.gather(*(self._send_one(ctx, item) for item in batch))
+        pause_reason = next((reason for _, reason in outcomes if reason), None)
+        for attempt in range(5):
+            try:
+                async with self.database.session() as session:
+                    await record(session, campaign_id=ctx.id, outcomes=[o for o, _ in outcomes])
+                    if pause_reason:
+                        await _pause(session, ctx.id, pause_reason)
+                break
+            except Exception:  # noqa: BLE001 - the database may be restarting: the outcomes must not be lost
+                log.exception("recording a batch of campaign %s failed (attempt %s)", ctx.id, attempt + 1)
+                await asyncio.sleep(2**attempt)
+        if pause_reason:
+            ctx.active = False
+
+    async def _send_one(self, ctx: ctxmod.CampaignContext, item: Outgoing) -> tuple[Outcome, str | None]:
+        wait = max(ctx.pacer.reserve(), self.number_pacer.reserve())
+        if wait > 0:
+            await asyncio.sleep(wait)
+        if not ctx.active:
+            return Released(item.message_id), None
+        assert self.creds is not None
+        try:
+            result = await self.client.send_message(self.creds, item.body)
+        except WhatsAppError as error:
+            return self._on_error(ctx, item, error)
+        return Sent(item.message_id, result.wamid, utcnow()), None
+
+    def _on_error(self, ctx: ctxmod.CampaignContext, item: Outgoing, error: WhatsAppError) -> tuple[Outcome, str | None]:
+        now = utcnow()
+        if error.code is None and error.http_status is None and not _surely_unsent(error):
+            # No answer after the request left: WhatsApp may have accepted it. Never resend blindly;
+            # a status webhook (matched on biz_opaque_callback_data) will resolve it.
+            return Unknown(item.message_id), None
+        rc = error.retry_class
+        if error.is_throughput_limit:
+            self.throttle = max(0.2, self.throttle * 0.7)
+            self.number_pacer.rate = self.throughput * self.throttle
+            return Retry(item.message_id, now + timedelta(seconds=1), refund_attempt=True), None
+        if error.is_pair_rate_limit:
+            return Retry(item.message_id, now + timedelta(seconds=max(6, 4 ** min(item.attempts, 5)))), None
+        if rc is RetryClass.RETRY_AFTER_24H:
+            return Retry(item.message_id, now + timedelta(hours=24), refund_attempt=True), None
+        if rc in (RetryClass.RETRY_NOW, RetryClass.BACK_OFF):
+            if item.attempts >= MAX_TRANSIENT_ATTEMPTS:
+                return NotSent(item.message_id, item.contact_id, error.human_reason, error.code, now), None
+            delay = 0.5 * 2**item.attempts if rc is RetryClass.RETRY_NOW else min(300, 2**item.attempts)
+            return Retry(item.message_id, now + timedelta(seconds=delay)), None
+        if rc in (RetryClass.PAUSE_CAMPAIGN, RetryClass.TEMPLATE_UNUSABLE):
+            ctx.active = False
+            return Retry(item.message_id, now, refund_attempt=True), error.human_reason
+        return NotSent(item.message_id, item.contact_id, error.human_reason, error.code, now), None
+
+
+def _surely_unsent(error: WhatsAppError) -> bool:
+    """A connection that never opened cannot have delivered the request."""
+    return isinstance(error.__cause__, aiohttp.ClientConnectorError)
+
+
+async def _pause(session: Any, campaign_id: int, reason: str) -> None:
+    try:
+        await transition(
+            session, campaign_id=campaign_id, to=Status.paused, values={"status_reason": reason}
+        )
+        log.warning("campaign %s paused: %s", campaign_id, reason)
+    except Conflict:
+        pass
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except TimeoutError:
+        pass

@@ -1,0 +1,109 @@
+"""``herald worker``: the jobs runner, the scheduler tick, and one dispatcher per leased number."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+
+from herald.dispatch import leases, materialize, scheduler  # noqa: F401  (materialize registers its job)
+from herald.dispatch.sender import NumberDispatcher
+from herald.jobs.runner import run_forever
+from herald.kit.crypto import SecretBox
+from herald.kit.db import Database
+from herald.kit.types import utcnow
+from herald.whatsapp import CloudAPIClient
+
+log = logging.getLogger("herald.worker")
+
+LEASE_LOOP_SECONDS = 1.0
+TICK_SECONDS = 1.0
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+class Worker:
+    def __init__(
+        self, *, database: Database, box: SecretBox, client: CloudAPIClient | None = None, worker_id: str | None = None
+    ) -> None:
+        self.database = database
+        self.box = box
+        self.client = client
+        self.worker_id = worker_id or new_worker_id()
+        self.dispatchers: dict[int, tuple[asyncio.Task[None], asyncio.Event]] = {}
+
+    async def run(self, stop: asyncio.Event) -> None:
+        own_client = self.client is None
+        client = self.client or CloudAPIClient()
+        await client.start()
+        self.client = client
+        log.info("worker %s started", self.worker_id)
+        try:
+            await asyncio.gather(
+                run_forever(self.database, stop),
+                self._loop(stop, self._tick, TICK_SECONDS),
+                self._loop(stop, self._balance_numbers, LEASE_LOOP_SECONDS),
+            )
+        finally:
+            await self._stop_all()
+            if own_client:
+                await client.close()
+            log.info("worker %s stopped", self.worker_id)
+
+    async def _loop(self, stop: asyncio.Event, step, every: float) -> None:  # type: ignore[no-untyped-def]
+        while not stop.is_set():
+            try:
+                await step()
+            except Exception:  # noqa: BLE001 - e.g. the database restarting: retry next round
+                log.exception("worker step %s failed", getattr(step, "__name__", step))
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=every)
+            except TimeoutError:
+                pass
+
+    async def _tick(self) -> None:
+        async with self.database.session() as session:
+            await scheduler.tick(session)
+
+    async def _balance_numbers(self) -> None:
+        now = utcnow()
+        async with self.database.session() as session:
+            alive = await leases.heartbeat(session, worker_id=self.worker_id, now=now)
+            busy = await leases.busy_numbers(session)
+        share = leases.fair_share(len(busy), alive)
+        # Renew the numbers we hold first, then take free ones up to our share.
+        candidates = [n for n in busy if n in self.dispatchers] + [n for n in busy if n not in self.dispatchers]
+        held: set[int] = set()
+        for number_id in candidates:
+            if len(held) >= share:
+                break
+            async with self.database.session() as session:
+                if await leases.try_lease(session, number_id=number_id, worker_id=self.worker_id, now=now):
+                    held.add(number_id)
+        for number_id in held - set(self.dispatchers):
+            self._start(number_id)
+        for number_id in set(self.dispatchers) - held:
+            await self._stop(number_id)
+            async with self.database.session() as session:
+                await leases.release(session, number_id=number_id, worker_id=self.worker_id)
+
+    def _start(self, number_id: int) -> None:
+        assert self.client is not None
+        stop = asyncio.Event()
+        dispatcher = NumberDispatcher(database=self.database, client=self.client, box=self.box, number_id=number_id)
+        task = asyncio.create_task(dispatcher.run(stop), name=f"dispatch-number-{number_id}")
+        self.dispatchers[number_id] = (task, stop)
+        log.info("worker %s now sends for number %s", self.worker_id, number_id)
+
+    async def _stop(self, number_id: int) -> None:
+        task, stop = self.dispatchers.pop(number_id)
+        stop.set()
+        await asyncio.gather(task, return_exceptions=True)
+
+    async def _stop_all(self) -> None:
+        for number_id in list(self.dispatchers):
+            await self._stop(number_id)
