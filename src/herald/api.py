@@ -5,14 +5,23 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 
 from herald.auth.api import router as auth_router
+from herald.campaigns.api import router as campaigns_router
+from herald.botflows.api import router as bot_flows_router
+from herald.contacts.api import router as contacts_router
+from herald.inbox.api import router as inbox_router
+from herald.media.api import router as media_router
+from herald.numbers.api import router as numbers_router
 from herald.ops.api import router as ops_router
+from herald.templates.api import router as templates_router
 
 API_PREFIX = "/api/v1"
 
 
 def include_routers(app: FastAPI) -> None:
     api = APIRouter(prefix=API_PREFIX)
-    for router in (auth_router,):
+    for router in (
+        auth_router, numbers_router, templates_router, media_router, bot_flows_router, contacts_router, inbox_router,
+    ):
         api.include_router(router)
     app.include_router(api)
     app.include_router(ops_router)
