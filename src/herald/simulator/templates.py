@@ -88,6 +88,8 @@ class TemplateCatalog:
         for index, raw in enumerate(templates):
             raw = dict(raw)
             raw.setdefault("id", str(900_000 + index))
+            raw.setdefault("status", "APPROVED")
+            raw.setdefault("category", "MARKETING")
             self.specs.append(build_spec(raw))
 
     def visible_to(self, waba_id: str) -> list[TemplateSpec]:
