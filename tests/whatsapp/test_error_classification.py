@@ -165,8 +165,16 @@ class TestReasons:
         assert reason_for_code(555, "(#555) Something odd") == "Something odd"
         assert reason_for_code(555, None) == "WhatsApp error 555"
 
-    def test_network_error_reason(self):
+    def test_reasons_without_a_code(self):
         assert WhatsAppError("timeout: ...").human_reason == "could not reach WhatsApp"
+        assert (
+            WhatsAppError("<html>", http_status=502).human_reason
+            == "WhatsApp temporarily unavailable (HTTP 502)"
+        )
+        assert (
+            WhatsAppError("slow", http_status=429).human_reason
+            == "unexpected answer from WhatsApp (HTTP 429)"
+        )
 
 
 class TestWhatsAppError:

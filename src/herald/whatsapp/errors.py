@@ -166,8 +166,13 @@ class WhatsAppError(Exception):
     @property
     def human_reason(self) -> str:
         """The short text Herald shows in reports (e.g. `not a valid WhatsApp user`)."""
-        if self.code is None and self.http_status is None:
-            return "could not reach WhatsApp"
+        if self.code is None:
+            # No Graph envelope: the body is a proxy page or garbage, not fit for a report.
+            if self.http_status is None:
+                return "could not reach WhatsApp"
+            if self.http_status >= 500:
+                return f"WhatsApp temporarily unavailable (HTTP {self.http_status})"
+            return f"unexpected answer from WhatsApp (HTTP {self.http_status})"
         return reason_for_code(self.code, self.message)
 
     @property
