@@ -1,0 +1,145 @@
+"""``/contacts``, ``/contacts/import``, ``/tags`` and ``/valued-tags``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from starlette.datastructures import UploadFile
+from starlette.types import Message
+
+from herald.auth.deps import CurrentPrincipal, WriterPrincipal
+from herald.contacts import service
+from herald.contacts.importer import import_contacts
+from herald.contacts.schemas import (
+    ContactCreate,
+    ContactOut,
+    ContactUpdate,
+    ImportResult,
+    TagCount,
+    ValuedTagCount,
+)
+from herald.kit.deps import DatabaseDep, ReadSessionDep, SessionDep, SettingsDep
+from herald.kit.errors import Invalid, TooLarge
+from herald.kit.pagination import Page
+
+router = APIRouter(tags=["contacts"])
+
+# Room for the multipart envelope (boundaries, part headers) around the file itself.
+MULTIPART_OVERHEAD_BYTES = 64 * 1024
+
+_IMPORT_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                }
+            }
+        },
+    }
+}
+
+
+@router.post("/contacts", response_model=ContactOut, status_code=201)
+async def create_contact(
+    body: ContactCreate,
+    response: Response,
+    session: SessionDep,
+    principal: WriterPrincipal,
+    upsert: Annotated[bool, Query(description="Update the contact with this phone if there is one.")] = False,
+) -> ContactOut:
+    contact, created = await service.create_contact(
+        session, org_id=principal.org_id, data=body, upsert_by_phone=upsert
+    )
+    if not created:
+        response.status_code = 200
+    return contact
+
+
+@router.get("/contacts", response_model=Page[ContactOut])
+async def list_contacts(
+    session: ReadSessionDep,
+    principal: CurrentPrincipal,
+    tag: Annotated[list[str], Query(description="Has this tag (repeat: has all of them).")] = [],  # noqa: B006
+    valued_tag: Annotated[list[str], Query(description="KEY (has the key) or KEY=VALUE.")] = [],  # noqa: B006
+    q: Annotated[str | None, Query(description="Part of the name or of the phone.")] = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> Page[ContactOut]:
+    return await service.list_contacts(
+        session, org_id=principal.org_id, tags=tag, valued_tags=valued_tag, q=q, limit=limit, cursor=cursor
+    )
+
+
+def _limited(request: Request, limit: int) -> Request:
+    """The same request, refusing (413) a body larger than ``limit`` while it streams in."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    received = 0
+
+    async def receive() -> Message:
+        nonlocal received
+        message = await request.receive()
+        received += len(message.get("body", b""))
+        if received > limit:
+            raise _too_large(limit)
+        return message
+
+    return Request(request.scope, receive)
+
+
+def _too_large(limit: int) -> TooLarge:
+    return TooLarge(f"the file is larger than the {limit // (1024 * 1024)} MiB allowed", code="file_too_large")
+
+
+@router.post("/contacts/import", response_model=ImportResult, openapi_extra=_IMPORT_BODY)
+async def import_contacts_csv(
+    request: Request, session: SessionDep, database: DatabaseDep, settings: SettingsDep, principal: WriterPrincipal
+) -> ImportResult:
+    """Import a CSV: ``phone,name,tags`` (tags ``;``-separated) plus ``vt:KEY`` columns; rows upsert by phone."""
+    # The import commits batch by batch on sessions of its own; end the request's (authentication)
+    # transaction first: on SQLite it would hold the write lock the batches wait for.
+    await session.commit()
+    limit = settings.max_upload_bytes
+    async with _limited(request, limit + MULTIPART_OVERHEAD_BYTES).form(max_files=1, max_fields=5) as form:
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise Invalid("send the CSV as the multipart field 'file'", field="file")
+        if upload.size is not None and upload.size > limit:
+            raise _too_large(limit)
+        # Starlette spooled the upload to a temporary file; it is read line by line from there.
+        await upload.seek(0)
+        return await import_contacts(database, org_id=principal.org_id, stream=upload.file)
+
+
+@router.get("/contacts/{contact_id}", response_model=ContactOut)
+async def get_contact(contact_id: int, session: ReadSessionDep, principal: CurrentPrincipal) -> ContactOut:
+    return await service.get_contact(session, org_id=principal.org_id, contact_id=contact_id)
+
+
+@router.patch("/contacts/{contact_id}", response_model=ContactOut)
+async def update_contact(
+    contact_id: int, body: ContactUpdate, session: SessionDep, principal: WriterPrincipal
+) -> ContactOut:
+    return await service.update_contact(session, org_id=principal.org_id, contact_id=contact_id, data=body)
+
+
+@router.delete("/contacts/{contact_id}", status_code=204)
+async def delete_contact(contact_id: int, session: SessionDep, principal: WriterPrincipal) -> Response:
+    await service.delete_contact(session, org_id=principal.org_id, contact_id=contact_id)
+    return Response(status_code=204)
+
+
+@router.get("/tags", response_model=list[TagCount])
+async def list_tags(session: ReadSessionDep, principal: CurrentPrincipal) -> list[TagCount]:
+    return await service.list_tags(session, org_id=principal.org_id)
+
+
+@router.get("/valued-tags", response_model=list[ValuedTagCount])
+async def list_valued_tags(session: ReadSessionDep, principal: CurrentPrincipal) -> list[ValuedTagCount]:
+    return await service.list_valued_tags(session, org_id=principal.org_id)

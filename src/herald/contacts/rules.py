@@ -1,0 +1,102 @@
+"""What a valid contact is: phones (→ E.164 with libphonenumber), tags, valued tags, timezones.
+
+Shared by the API and the CSV import, so a row is accepted by one exactly when the other would."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+
+from herald.kit.errors import Invalid
+
+MAX_RAW_LENGTH = 64
+MAX_NAME_LENGTH = 200
+MAX_TAG_LENGTH = 100
+MAX_VALUED_TAG_KEY_LENGTH = 100
+MAX_VALUED_TAG_VALUE_LENGTH = 500
+
+
+def to_e164(raw: str) -> str | None:
+    """The E.164 form of a number that carries its country code (``+`` optional), or None."""
+    text = raw.strip()
+    if not text or len(text) > MAX_RAW_LENGTH:
+        return None
+    # Without a default region a number must carry its country code; people often drop the '+'.
+    candidates = [text] if text.startswith("+") else [text, "+" + text] if "+" in text else ["+" + text]
+    for candidate in candidates:
+        try:
+            number = phonenumbers.parse(candidate, None)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(number):
+            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return None
+
+
+def normalize_phone(raw: str, *, field: str = "phone") -> str:
+    """E.164 or a 422 naming ``field``."""
+    e164 = to_e164(raw)
+    if e164 is None:
+        raise Invalid(
+            f"invalid phone '{raw}': give a valid number with its country code, e.g. +14155552671",
+            field=field,
+            code="invalid_phone",
+        )
+    return e164
+
+
+def tag_problem(name: str) -> str | None:
+    if not name:
+        return "a tag is empty"
+    if len(name) > MAX_TAG_LENGTH:
+        return f"tag '{name[:20]}…' is longer than {MAX_TAG_LENGTH} characters"
+    return None
+
+
+def valued_tag_problem(key: str, value: str | None) -> str | None:
+    if not key:
+        return "a valued tag key is empty"
+    if len(key) > MAX_VALUED_TAG_KEY_LENGTH:
+        return f"valued tag key '{key[:20]}…' is longer than {MAX_VALUED_TAG_KEY_LENGTH} characters"
+    if value is not None and len(value) > MAX_VALUED_TAG_VALUE_LENGTH:
+        return f"value of valued tag '{key}' is longer than {MAX_VALUED_TAG_VALUE_LENGTH} characters"
+    if value is not None and not value:
+        return f"value of valued tag '{key}' is empty"
+    return None
+
+
+def name_problem(name: str) -> str | None:
+    if len(name) > MAX_NAME_LENGTH:
+        return f"name is longer than {MAX_NAME_LENGTH} characters"
+    return None
+
+
+def timezone_problem(timezone: str) -> str | None:
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return f"unknown timezone '{timezone}' (use an IANA name such as Europe/Paris)"
+    return None
+
+
+def clean_tags(tags: list[str], *, field: str = "tags") -> list[str]:
+    """Stripped, de-duplicated tags in the order given, or a 422 naming ``field``."""
+    cleaned = list(dict.fromkeys(t.strip() for t in tags))
+    for tag in cleaned:
+        if problem := tag_problem(tag):
+            raise Invalid(problem, field=field)
+    return cleaned
+
+
+def clean_valued_tags(valued_tags: dict[str, str | None], *, field: str = "valued_tags") -> dict[str, str | None]:
+    """Stripped keys → values (None kept: it means "delete this key" on PATCH), or a 422."""
+    cleaned: dict[str, str | None] = {}
+    for key, value in valued_tags.items():
+        key = key.strip()
+        if problem := valued_tag_problem(key, None):
+            raise Invalid(problem, field=field)
+        if problem := valued_tag_problem(key, value):
+            raise Invalid(problem, field=f"{field}.{key}")
+        cleaned[key] = value
+    return cleaned

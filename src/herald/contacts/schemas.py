@@ -1,0 +1,64 @@
+"""Contacts, tags and the CSV import as the API shows them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+
+class ContactCreate(BaseModel):
+    phone: str = Field(max_length=64, description="With its country code; '+' optional. Stored in E.164.")
+    name: str | None = Field(default=None, max_length=200)
+    tags: list[str] = Field(default_factory=list)
+    valued_tags: dict[str, str] = Field(default_factory=dict)
+    timezone: str | None = Field(default=None, max_length=64, description="IANA name, e.g. Europe/Paris")
+    locale: str | None = Field(default=None, max_length=16)
+
+
+class ContactUpdate(BaseModel):
+    """Only the fields sent change. ``tags`` replaces the set; ``valued_tags`` merges, null deletes a key."""
+
+    phone: str | None = Field(default=None, max_length=64)
+    name: str | None = Field(default=None, max_length=200)
+    tags: list[str] | None = None
+    valued_tags: dict[str, str | None] | None = None
+    timezone: str | None = Field(default=None, max_length=64)
+    locale: str | None = Field(default=None, max_length=16)
+    opted_out: bool | None = None
+
+
+class ContactOut(BaseModel):
+    id: int
+    phone: str
+    phone_raw: str
+    name: str | None
+    tags: list[str]
+    valued_tags: dict[str, str]
+    timezone: str | None
+    locale: str | None
+    opted_out: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class TagCount(BaseModel):
+    name: str
+    contacts: int
+
+
+class ValuedTagCount(BaseModel):
+    key: str
+    contacts: int
+
+
+class ImportRejection(BaseModel):
+    line: int = Field(description="The file's line number where the row starts; the header is line 1.")
+    reason: str
+
+
+class ImportResult(BaseModel):
+    imported: int = Field(description="Contacts created.")
+    updated: int = Field(description="Rows that updated an existing contact (or one created earlier in the file).")
+    rejected: list[ImportRejection] = Field(description="The first rejected rows (at most 1,000).")
+    rejected_count: int = Field(description="Every rejected row, listed or not.")

@@ -1,0 +1,233 @@
+"""Contacts, tags and valued tags: the rules. Services flush; the caller owns the transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from herald.contacts import repository, upsert
+from herald.contacts.repository import ContactFilter
+from herald.contacts.rules import clean_tags, clean_valued_tags, normalize_phone, timezone_problem
+from herald.contacts.schemas import ContactCreate, ContactOut, ContactUpdate, TagCount, ValuedTagCount
+from herald.kit.errors import Conflict, Invalid, NotFound
+from herald.kit.pagination import Page, clamp_limit, decode_cursor, encode_cursor
+from herald.kit.types import utcnow
+from herald.models import Contact
+
+
+def _contact_out(contact: Contact, tags: list[str], valued_tags: dict[str, str]) -> ContactOut:
+    return ContactOut(
+        id=contact.id, phone=contact.phone, phone_raw=contact.phone_raw, name=contact.name, tags=tags,
+        valued_tags=valued_tags, timezone=contact.timezone, locale=contact.locale,
+        opted_out=contact.opted_out_at is not None, created_at=contact.created_at, updated_at=contact.updated_at,
+    )
+
+
+async def _outs(session: AsyncSession, contacts: Sequence[Contact]) -> list[ContactOut]:
+    ids = [c.id for c in contacts]
+    tags = await repository.tags_by_contact(session, contact_ids=ids)
+    valued = await repository.valued_tags_by_contact(session, contact_ids=ids)
+    return [_contact_out(c, tags.get(c.id, []), valued.get(c.id, {})) for c in contacts]
+
+
+async def _require(session: AsyncSession, *, org_id: int, contact_id: int) -> Contact:
+    contact = await repository.contact_by_id(session, org_id=org_id, contact_id=contact_id)
+    if contact is None:
+        raise NotFound(f"no contact {contact_id}", code="contact_not_found")
+    return contact
+
+
+def _clean_timezone(timezone: str | None) -> str | None:
+    if timezone is None or not timezone.strip():
+        return None
+    if problem := timezone_problem(timezone.strip()):
+        raise Invalid(problem, field="timezone")
+    return timezone.strip()
+
+
+def _clean_name(name: str | None) -> str | None:
+    return (name or "").strip() or None
+
+
+def _duplicate(phone: str, contact_id: int | None = None) -> Conflict:
+    details = {"phone": phone, "contact_id": contact_id} if contact_id else {"phone": phone}
+    return Conflict(f"a contact with phone {phone} already exists", code="contact_exists", details=details)
+
+
+async def create_contact(
+    session: AsyncSession, *, org_id: int, data: ContactCreate, upsert_by_phone: bool = False
+) -> tuple[ContactOut, bool]:
+    """Create a contact (409 on a known phone), or upsert it by phone; → (contact, created)."""
+    row = upsert.ContactRow(
+        phone=normalize_phone(data.phone),
+        phone_raw=data.phone.strip(),
+        name=_clean_name(data.name),
+        timezone=_clean_timezone(data.timezone),
+        locale=(data.locale or "").strip() or None,
+        tags=clean_tags(data.tags),
+        valued_tags={k: v for k, v in clean_valued_tags(dict(data.valued_tags)).items() if v is not None},
+    )
+    if upsert_by_phone:
+        contact_id, created = await _upsert_one(session, org_id=org_id, row=row)
+    else:
+        contact_id, created = await _insert_one(session, org_id=org_id, row=row), True
+    return await get_contact(session, org_id=org_id, contact_id=contact_id), created
+
+
+async def _upsert_one(session: AsyncSession, *, org_id: int, row: upsert.ContactRow) -> tuple[int, bool]:
+    upserted = (await upsert.upsert_contact_rows(session, org_id=org_id, rows=[row]))[row.phone]
+    return upserted.id, upserted.created
+
+
+async def _insert_one(session: AsyncSession, *, org_id: int, row: upsert.ContactRow) -> int:
+    existing = await repository.contact_by_phone(session, org_id=org_id, phone=row.phone)
+    if existing is not None:
+        raise _duplicate(row.phone, existing.id)
+    contact = Contact(
+        org_id=org_id, phone=row.phone, phone_raw=row.phone_raw, name=row.name,
+        timezone=row.timezone, locale=row.locale,
+    )
+    try:
+        async with session.begin_nested():
+            session.add(contact)
+    except IntegrityError as exc:  # a concurrent request created the same phone first
+        raise _duplicate(row.phone) from exc
+    tag_ids = await upsert.ensure_tags(session, org_id=org_id, names=row.tags)
+    await upsert.add_contact_tags(session, pairs={(contact.id, tag_ids[t]) for t in row.tags})
+    await upsert.set_valued_tags(
+        session, org_id=org_id, values=[(contact.id, k, v) for k, v in row.valued_tags.items()]
+    )
+    return contact.id
+
+
+async def get_contact(session: AsyncSession, *, org_id: int, contact_id: int) -> ContactOut:
+    contact = await _require(session, org_id=org_id, contact_id=contact_id)
+    # The row may have been written by a Core statement since the session first loaded it.
+    await session.refresh(contact)
+    return (await _outs(session, [contact]))[0]
+
+
+async def find_contact(
+    session: AsyncSession, *, org_id: int, contact_id: int | None = None, phone: str | None = None
+) -> Contact:
+    """The organization's contact by id or by phone (any form ``normalize_phone`` accepts)."""
+    if contact_id is not None:
+        return await _require(session, org_id=org_id, contact_id=contact_id)
+    if phone is None:
+        raise Invalid("give a phone or a contact_id", field="phone")
+    e164 = normalize_phone(phone)
+    contact = await repository.contact_by_phone(session, org_id=org_id, phone=e164)
+    if contact is None:
+        raise NotFound(f"no contact with phone {e164}", code="contact_not_found")
+    return contact
+
+
+def parse_valued_tag_filter(spec: str) -> tuple[str, str | None]:
+    """``KEY`` (has the key) or ``KEY=VALUE`` (has exactly that value)."""
+    key, sep, value = spec.partition("=")
+    if not key.strip():
+        raise Invalid("valued_tag filter needs a key: KEY or KEY=VALUE", field="valued_tag")
+    return key.strip(), (value if sep else None)
+
+
+async def list_contacts(
+    session: AsyncSession,
+    *,
+    org_id: int,
+    tags: Sequence[str] = (),
+    valued_tags: Sequence[str] = (),
+    q: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> Page[ContactOut]:
+    where = ContactFilter(
+        tags=[t.strip() for t in tags],
+        valued_tags=[parse_valued_tag_filter(v) for v in valued_tags],
+        q=(q or "").strip() or None,
+    )
+    limit = clamp_limit(limit)
+    rows = await repository.list_contacts(
+        session, org_id=org_id, where=where, after_id=decode_cursor(cursor), limit=limit + 1
+    )
+    next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+    return Page(items=await _outs(session, rows[:limit]), next_cursor=next_cursor)
+
+
+async def update_contact(
+    session: AsyncSession, *, org_id: int, contact_id: int, data: ContactUpdate
+) -> ContactOut:
+    contact = await _require(session, org_id=org_id, contact_id=contact_id)
+    given = data.model_fields_set
+    if "phone" in given:
+        await _change_phone(session, contact, data.phone)
+    if "name" in given:
+        contact.name = _clean_name(data.name)
+    if "timezone" in given:
+        contact.timezone = _clean_timezone(data.timezone)
+    if "locale" in given:
+        contact.locale = (data.locale or "").strip() or None
+    if "opted_out" in given and data.opted_out is not None:
+        _set_opted_out(contact, data.opted_out)
+    if "tags" in given:
+        await _replace_tags(session, org_id=org_id, contact_id=contact.id, tags=clean_tags(data.tags or []))
+    if data.valued_tags:
+        await _merge_valued_tags(session, org_id=org_id, contact_id=contact.id, changes=data.valued_tags)
+    contact.updated_at = utcnow()
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError as exc:  # a concurrent request took the new phone first
+        raise _duplicate(contact.phone) from exc
+    return await get_contact(session, org_id=org_id, contact_id=contact.id)
+
+
+async def _change_phone(session: AsyncSession, contact: Contact, raw: str | None) -> None:
+    if raw is None:
+        raise Invalid("a contact cannot be without a phone", field="phone")
+    phone = normalize_phone(raw)
+    if phone == contact.phone:
+        return
+    if (other := await repository.contact_by_phone(session, org_id=contact.org_id, phone=phone)) is not None:
+        raise _duplicate(phone, other.id)
+    contact.phone, contact.phone_raw = phone, raw.strip()
+
+
+def _set_opted_out(contact: Contact, opted_out: bool) -> None:
+    if not opted_out:
+        contact.opted_out_at = None
+    elif contact.opted_out_at is None:
+        contact.opted_out_at = utcnow()
+
+
+async def _replace_tags(session: AsyncSession, *, org_id: int, contact_id: int, tags: list[str]) -> None:
+    tag_ids = await upsert.ensure_tags(session, org_id=org_id, names=tags)
+    await repository.detach_tags_except(session, contact_id=contact_id, keep_tag_ids=tag_ids.values())
+    await upsert.add_contact_tags(session, pairs={(contact_id, tag_id) for tag_id in tag_ids.values()})
+
+
+async def _merge_valued_tags(
+    session: AsyncSession, *, org_id: int, contact_id: int, changes: dict[str, str | None]
+) -> None:
+    cleaned = clean_valued_tags(changes)
+    await repository.delete_valued_tags(
+        session, contact_id=contact_id, keys=[k for k, v in cleaned.items() if v is None]
+    )
+    await upsert.set_valued_tags(
+        session, org_id=org_id, values=[(contact_id, k, v) for k, v in cleaned.items() if v is not None]
+    )
+
+
+async def delete_contact(session: AsyncSession, *, org_id: int, contact_id: int) -> None:
+    if not await repository.delete_contact(session, org_id=org_id, contact_id=contact_id):
+        raise NotFound(f"no contact {contact_id}", code="contact_not_found")
+
+
+async def list_tags(session: AsyncSession, *, org_id: int) -> list[TagCount]:
+    return [TagCount(name=n, contacts=c) for n, c in await repository.tag_counts(session, org_id=org_id)]
+
+
+async def list_valued_tags(session: AsyncSession, *, org_id: int) -> list[ValuedTagCount]:
+    rows = await repository.valued_tag_counts(session, org_id=org_id)
+    return [ValuedTagCount(key=k, contacts=c) for k, c in rows]
