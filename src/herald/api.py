@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 
 from herald.auth.api import router as auth_router
-from herald.campaigns.api import router as campaigns_router
 from herald.botflows.api import router as bot_flows_router
+from herald.campaigns.api import router as campaigns_router
 from herald.contacts.api import router as contacts_router
 from herald.inbox.api import router as inbox_router
 from herald.media.api import router as media_router
@@ -21,6 +21,7 @@ def include_routers(app: FastAPI) -> None:
     api = APIRouter(prefix=API_PREFIX)
     for router in (
         auth_router, numbers_router, templates_router, media_router, bot_flows_router, contacts_router, inbox_router,
+        campaigns_router,
     ):
         api.include_router(router)
     app.include_router(api)

@@ -1,0 +1,143 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from herald.auth.deps import CurrentPrincipal, WriterPrincipal
+from herald.campaigns import preview, service, transitions
+from herald.campaigns.lifecycle import Status
+from herald.campaigns.schemas import (
+    AudiencePreview,
+    AudiencePreviewIn,
+    CampaignCreate,
+    CampaignOut,
+    CampaignUpdate,
+    Kind,
+    ScheduleIn,
+    SendTestIn,
+    StartIn,
+)
+from herald.kit.deps import SessionDep
+from herald.kit.pagination import Page
+
+router = APIRouter(prefix="/campaigns", tags=["campaigns"])
+
+
+@router.post("", response_model=CampaignOut, status_code=201)
+async def create_campaign(body: CampaignCreate, session: SessionDep, principal: WriterPrincipal) -> CampaignOut:
+    campaign = await service.create_campaign(session, org_id=principal.org_id, data=body)
+    return CampaignOut.of(campaign)
+
+
+@router.get("", response_model=Page[CampaignOut])
+async def list_campaigns(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    kind: Kind | None = None,
+    status: Status | None = None,
+    limit: Annotated[int, Query()] = 50,
+    cursor: str | None = None,
+) -> Page[CampaignOut]:
+    rows, next_cursor = await service.list_campaigns(
+        session, org_id=principal.org_id, kind=kind, status=status, cursor=cursor, limit=limit
+    )
+    return Page(items=[CampaignOut.of(r) for r in rows], next_cursor=next_cursor)
+
+
+@router.post("/audience-preview", response_model=AudiencePreview)
+async def preview_audience(
+    body: AudiencePreviewIn, session: SessionDep, principal: CurrentPrincipal
+) -> AudiencePreview:
+    return await preview.preview_audience(
+        session, org_id=principal.org_id, audience=body.audience.stored() if body.audience else None,
+        variables={name: binding.stored() for name, binding in body.variables.items()},
+    )
+
+
+@router.get("/{campaign_id}", response_model=CampaignOut)
+async def get_campaign(campaign_id: int, session: SessionDep, principal: CurrentPrincipal) -> CampaignOut:
+    return CampaignOut.of(await service.get_campaign(session, org_id=principal.org_id, campaign_id=campaign_id))
+
+
+@router.patch("/{campaign_id}", response_model=CampaignOut)
+async def update_campaign(
+    campaign_id: int, body: CampaignUpdate, session: SessionDep, principal: WriterPrincipal
+) -> CampaignOut:
+    campaign = await service.update_campaign(session, org_id=principal.org_id, campaign_id=campaign_id, data=body)
+    return CampaignOut.of(campaign)
+
+
+@router.delete("/{campaign_id}", status_code=204)
+async def delete_campaign(campaign_id: int, session: SessionDep, principal: WriterPrincipal) -> Response:
+    await service.delete_campaign(session, org_id=principal.org_id, campaign_id=campaign_id)
+    return Response(status_code=204)
+
+
+@router.post("/{campaign_id}/duplicate", response_model=CampaignOut, status_code=201)
+async def duplicate_campaign(campaign_id: int, session: SessionDep, principal: WriterPrincipal) -> CampaignOut:
+    campaign = await service.duplicate_campaign(session, org_id=principal.org_id, campaign_id=campaign_id)
+    return CampaignOut.of(campaign)
+
+
+@router.post("/{campaign_id}/audience-preview", response_model=AudiencePreview)
+async def preview_campaign_audience(
+    campaign_id: int, session: SessionDep, principal: CurrentPrincipal
+) -> AudiencePreview:
+    return await preview.preview_campaign(session, org_id=principal.org_id, campaign_id=campaign_id)
+
+
+@router.post("/{campaign_id}/start", response_model=CampaignOut)
+async def start_campaign(
+    campaign_id: int, session: SessionDep, principal: WriterPrincipal, body: StartIn | None = None
+) -> CampaignOut:
+    rate = (body or StartIn()).rate_per_second
+    campaign = await transitions.start_campaign(
+        session, org_id=principal.org_id, campaign_id=campaign_id, rate_per_second=rate
+    )
+    return CampaignOut.of(campaign)
+
+
+@router.post("/{campaign_id}/schedule", response_model=CampaignOut)
+async def schedule_campaign(
+    campaign_id: int, body: ScheduleIn, session: SessionDep, principal: WriterPrincipal
+) -> CampaignOut:
+    campaign = await transitions.schedule_campaign(
+        session, org_id=principal.org_id, campaign_id=campaign_id, start_at=body.start_at,
+        rate_per_hour=body.rate_per_hour,
+    )
+    return CampaignOut.of(campaign)
+
+
+@router.post("/{campaign_id}/unschedule", response_model=CampaignOut)
+async def unschedule_campaign(campaign_id: int, session: SessionDep, principal: WriterPrincipal) -> CampaignOut:
+    return CampaignOut.of(
+        await transitions.unschedule_campaign(session, org_id=principal.org_id, campaign_id=campaign_id)
+    )
+
+
+@router.post("/{campaign_id}/pause", response_model=CampaignOut)
+async def pause_campaign(campaign_id: int, session: SessionDep, principal: WriterPrincipal) -> CampaignOut:
+    return CampaignOut.of(await transitions.pause_campaign(session, org_id=principal.org_id, campaign_id=campaign_id))
+
+
+@router.post("/{campaign_id}/resume", response_model=CampaignOut)
+async def resume_campaign(campaign_id: int, session: SessionDep, principal: WriterPrincipal) -> CampaignOut:
+    return CampaignOut.of(
+        await transitions.resume_campaign(session, org_id=principal.org_id, campaign_id=campaign_id)
+    )
+
+
+@router.post("/{campaign_id}/end", response_model=CampaignOut)
+async def end_campaign(campaign_id: int, session: SessionDep, principal: WriterPrincipal) -> CampaignOut:
+    return CampaignOut.of(await transitions.end_campaign(session, org_id=principal.org_id, campaign_id=campaign_id))
+
+
+@router.post("/{campaign_id}/test", response_model=CampaignOut, status_code=201)
+async def send_test(
+    campaign_id: int, body: SendTestIn, session: SessionDep, principal: WriterPrincipal
+) -> CampaignOut:
+    campaign = await transitions.send_test(
+        session, org_id=principal.org_id, campaign_id=campaign_id, phones=body.phones
+    )
+    return CampaignOut.of(campaign)

@@ -1,0 +1,49 @@
+"""How many contacts a segment reaches and why the others would not be sent (ARCHITECTURE §3).
+
+Each contact counts once, under the first rule that excludes it, in the order the engine applies
+them: opted out, engaged elsewhere, open case, then each valued tag a variable reads. A preview
+is a forecast: the engine re-checks every rule at launch and at send time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from herald.campaigns import reasons, repository, segments
+from herald.campaigns.bindings import valued_tag_keys
+from herald.campaigns.schemas import AudiencePreview
+from herald.campaigns.service import get_campaign
+
+FIXED_RULES = {1: reasons.OPTED_OUT, 2: reasons.ALREADY_ENGAGED, 3: reasons.OPEN_CASE}
+
+
+async def preview_campaign(session: AsyncSession, *, org_id: int, campaign_id: int) -> AudiencePreview:
+    campaign = await get_campaign(session, org_id=org_id, campaign_id=campaign_id)
+    return await preview_audience(
+        session, org_id=org_id, audience=campaign.audience, variables=campaign.variables or {},
+        contact_ids=campaign.test_contact_ids if campaign.kind == "test" else None, campaign_id=campaign.id,
+    )
+
+
+async def preview_audience(
+    session: AsyncSession,
+    *,
+    org_id: int,
+    audience: dict[str, Any] | None,
+    variables: dict[str, dict[str, Any]],
+    contact_ids: list[int] | None = None,
+    campaign_id: int | None = None,
+) -> AudiencePreview:
+    """``campaign_id``: the campaign's own engagements do not count as engaged elsewhere."""
+    where = await segments.segment_filter(session, org_id=org_id, audience=audience, contact_ids=contact_ids)
+    keys = valued_tag_keys(variables)
+    counts = await repository.exclusion_counts(
+        session, audience_filter=where, campaign_id=campaign_id, valued_tag_keys=keys
+    )
+    rules = FIXED_RULES | {4 + i: reasons.valued_tag_missing(key) for i, key in enumerate(keys)}
+    # Every rule that applies is listed, with 0 when it excludes nobody, so the UI shows a stable table.
+    excluded = {reason: counts.get(code, 0) for code, reason in sorted(rules.items())}
+    matched = sum(counts.values())
+    return AudiencePreview(matched=matched, eligible=matched - sum(excluded.values()), excluded=excluded)

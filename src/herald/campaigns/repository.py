@@ -1,0 +1,165 @@
+"""Every query of the campaigns domain. Lookups of numbers, templates, media, bot flows and contacts
+read the models directly so this module does not depend on those domains' services."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, case, delete, exists, func, literal, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
+
+from herald.campaigns.lifecycle import Status
+from herald.models import (
+    BotFlow,
+    Campaign,
+    Contact,
+    ContactValuedTag,
+    Engagement,
+    InboxCase,
+    Media,
+    Template,
+    WhatsAppNumber,
+)
+
+
+async def get_campaign(session: AsyncSession, *, org_id: int, campaign_id: int) -> Campaign | None:
+    # populate_existing: a transition is a Core UPDATE, so the identity map may hold a stale row.
+    stmt = (
+        select(Campaign)
+        .where(Campaign.id == campaign_id, Campaign.org_id == org_id)
+        .execution_options(populate_existing=True)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def list_campaigns(
+    session: AsyncSession, *, org_id: int, kind: str | None, status: str | None, before_id: int, limit: int
+) -> Sequence[Campaign]:
+    """Newest first, keyset on id (``before_id`` 0 = from the newest)."""
+    stmt = select(Campaign).where(Campaign.org_id == org_id)
+    if kind is not None:
+        stmt = stmt.where(Campaign.kind == kind)
+    if status is not None:
+        stmt = stmt.where(Campaign.status == status)
+    if before_id:
+        stmt = stmt.where(Campaign.id < before_id)
+    stmt = stmt.order_by(Campaign.id.desc()).limit(limit)
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def insert_campaign(session: AsyncSession, campaign: Campaign) -> Campaign:
+    session.add(campaign)
+    await session.flush()
+    return campaign
+
+
+async def delete_campaign(
+    session: AsyncSession, *, org_id: int, campaign_id: int, statuses: frozenset[Status]
+) -> bool:
+    """Deletes the campaign if it is in one of ``statuses``; its rows go with it through FK cascades."""
+    stmt = delete(Campaign).where(
+        Campaign.id == campaign_id, Campaign.org_id == org_id, Campaign.status.in_([s.value for s in statuses])
+    )
+    result = await session.execute(stmt.execution_options(synchronize_session=False))
+    return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
+
+
+async def update_pace(
+    session: AsyncSession, *, org_id: int, campaign_id: int, statuses: frozenset[Status], values: dict[str, Any]
+) -> bool:
+    """Changes the pace of a running campaign without touching its status (not a transition)."""
+    stmt = (
+        update(Campaign)
+        .where(Campaign.id == campaign_id, Campaign.org_id == org_id)
+        .where(Campaign.status.in_([s.value for s in statuses]))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    result = await session.execute(stmt)
+    return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
+
+
+async def get_number(session: AsyncSession, *, org_id: int, number_id: int) -> WhatsAppNumber | None:
+    stmt = select(WhatsAppNumber).where(WhatsAppNumber.id == number_id, WhatsAppNumber.org_id == org_id)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def get_template(
+    session: AsyncSession, *, org_id: int, waba_id: str, name: str, language: str
+) -> Template | None:
+    stmt = select(Template).where(
+        Template.org_id == org_id,
+        Template.waba_id == waba_id,
+        Template.name == name,
+        Template.language == language,
+        Template.removed_at.is_(None),
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def template_on_other_waba(
+    session: AsyncSession, *, org_id: int, waba_id: str, name: str, language: str
+) -> bool:
+    stmt = select(
+        exists().where(
+            Template.org_id == org_id,
+            Template.waba_id != waba_id,
+            Template.name == name,
+            Template.language == language,
+            Template.removed_at.is_(None),
+        )
+    )
+    return bool((await session.execute(stmt)).scalar())
+
+
+async def get_media(session: AsyncSession, *, org_id: int, media_id: int) -> Media | None:
+    # Only the columns we check: the row also holds the file's bytes.
+    stmt = select(Media).where(Media.id == media_id, Media.org_id == org_id)
+    stmt = stmt.options(defer(Media.content, raiseload=True))
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def bot_flow_exists(session: AsyncSession, *, org_id: int, bot_flow_id: int) -> bool:
+    stmt = select(exists().where(BotFlow.id == bot_flow_id, BotFlow.org_id == org_id))
+    return bool((await session.execute(stmt)).scalar())
+
+
+async def contact_ids_by_phone(session: AsyncSession, *, org_id: int, phones: list[str]) -> dict[str, int]:
+    stmt = select(Contact.phone, Contact.id).where(Contact.org_id == org_id, Contact.phone.in_(phones))
+    return {phone: contact_id for phone, contact_id in (await session.execute(stmt)).tuples()}
+
+
+async def exclusion_counts(
+    session: AsyncSession,
+    *,
+    audience_filter: ColumnElement[bool],
+    campaign_id: int | None,
+    valued_tag_keys: list[str],
+) -> dict[int, int]:
+    """Counts the segment's contacts by the first rule that excludes each (0 = not excluded).
+
+    Rule numbers: 1 opted out, 2 engaged in another campaign, 3 open case, 4+i valued tag
+    ``valued_tag_keys[i]`` missing. One CASE per contact, grouped, so the database does the counting;
+    integer codes rather than texts because PostgreSQL cannot type a CASE of untyped text parameters.
+    """
+    engaged = exists().where(Engagement.contact_id == Contact.id)
+    if campaign_id is not None:
+        engaged = engaged.where(Engagement.campaign_id != campaign_id)
+    open_case = exists().where(InboxCase.contact_id == Contact.id, InboxCase.status == "open")
+    whens: list[tuple[ColumnElement[bool], Any]] = [
+        (Contact.opted_out_at.is_not(None), literal(1)),
+        (engaged, literal(2)),
+        (open_case, literal(3)),
+    ]
+    for index, key in enumerate(valued_tag_keys):
+        # An empty value renders nothing, so the engine treats it as missing too.
+        lacks = ~exists().where(
+            ContactValuedTag.contact_id == Contact.id, ContactValuedTag.key == key, ContactValuedTag.value != ""
+        )
+        whens.append((lacks, literal(4 + index)))
+    rule = case(*whens, else_=literal(0)).label("rule")
+    per_contact = select(rule).where(audience_filter).subquery()
+    stmt = select(per_contact.c.rule, func.count()).group_by(per_contact.c.rule)
+    return {int(code): int(count) for code, count in (await session.execute(stmt)).tuples()}

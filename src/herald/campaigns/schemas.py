@@ -1,0 +1,179 @@
+"""Campaign API shapes. Shape checks live here; checks that need the database (does the template
+exist, is every placeholder bound) live in ``bindings.py``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from herald.campaigns.lifecycle import Status
+
+Kind = Literal["real", "test"]
+MAX_NAME_LENGTH = 200
+MAX_AUTO_END_HOURS = 24 * 30
+MAX_TEST_PHONES = 50
+
+
+class ValuedTagClause(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    key: str = Field(min_length=1, max_length=100)
+    value: str | None = Field(default=None, max_length=500)
+
+
+class Audience(BaseModel):
+    """A segment: the clauses given are ANDed; a contact without tags never matches."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tags_any: list[str] = Field(default_factory=list, max_length=100)
+    tags_all: list[str] = Field(default_factory=list, max_length=100)
+    valued_tags: list[ValuedTagClause] = Field(default_factory=list, max_length=100)
+
+    @field_validator("tags_any", "tags_all")
+    @classmethod
+    def non_empty_tags(cls, tags: list[str]) -> list[str]:
+        cleaned = [t.strip() for t in tags]
+        if any(not t or len(t) > 100 for t in cleaned):
+            raise ValueError("tags must be 1 to 100 characters")
+        return list(dict.fromkeys(cleaned))
+
+    def stored(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+
+class VariableBinding(BaseModel):
+    """Where a placeholder's value comes from: free text, the contact's name, or one of its valued tags."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: Literal["text", "contact_name", "valued_tag"]
+    value: str | None = Field(default=None, max_length=1024)
+    fallback: str | None = Field(default=None, max_length=1024)
+    key: str | None = Field(default=None, max_length=100)
+
+    @model_validator(mode="after")
+    def complete_for_its_source(self) -> VariableBinding:
+        if self.source == "text" and not (self.value or "").strip():
+            raise ValueError("a text variable needs a non-empty value")
+        if self.source == "valued_tag" and not (self.key or "").strip():
+            raise ValueError("a valued_tag variable needs the key of the valued tag")
+        return self
+
+    def stored(self) -> dict[str, Any]:
+        fields = {"text": ("value",), "contact_name": ("fallback",), "valued_tag": ("key",)}[self.source]
+        stored: dict[str, Any] = {"source": self.source}
+        stored.update({f: getattr(self, f) for f in fields if getattr(self, f) is not None})
+        return stored
+
+
+Variables = dict[str, VariableBinding]
+
+
+class TemplateRef(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=512)
+    language: str = Field(min_length=1, max_length=16)
+
+
+class CampaignSettings(BaseModel):
+    """Fields shared by create and update. On update only the fields sent are applied."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(default="", max_length=MAX_NAME_LENGTH)
+    whatsapp_number_id: int | None = None
+    audience: Audience | None = None
+    template: TemplateRef | None = None
+    variables: Variables = Field(default_factory=dict)
+    header_media_id: int | None = None
+    bot_flow_id: int | None = None
+    auto_end_after_hours: float | None = Field(default=None, gt=0, le=MAX_AUTO_END_HOURS)
+
+    @field_validator("name")
+    @classmethod
+    def strip_name(cls, name: str) -> str:
+        return name.strip()
+
+    @field_validator("variables")
+    @classmethod
+    def positional_keys(cls, variables: Variables) -> Variables:
+        for key in variables:
+            if not key.isdigit() or key.startswith("0"):
+                raise ValueError(f"'{key}' is not a positional placeholder: use '1', '2', …")
+        return variables
+
+
+class CampaignCreate(CampaignSettings):
+    pass
+
+
+class CampaignUpdate(CampaignSettings):
+    rate_per_second: float | None = Field(default=None, gt=0)
+    rate_per_hour: int | None = Field(default=None, ge=1)
+
+
+class CampaignOut(BaseModel):
+    id: int
+    kind: Kind
+    parent_id: int | None
+    name: str
+    status: Status
+    missing: list[str]
+    whatsapp_number_id: int | None
+    audience: dict[str, Any] | None
+    template: TemplateRef | None
+    variables: dict[str, Any]
+    header_media_id: int | None
+    bot_flow_id: int | None
+    rate_per_second: float | None
+    rate_per_hour: int | None
+    start_at: datetime | None
+    started_at: datetime | None
+    ended_at: datetime | None
+    status_reason: str | None
+    auto_end_after_hours: float
+    created_at: datetime
+
+    @classmethod
+    def of(cls, campaign: Any) -> CampaignOut:
+        template = None
+        if campaign.template_name and campaign.template_language:
+            template = TemplateRef(name=campaign.template_name, language=campaign.template_language)
+        fields = {name: getattr(campaign, name) for name in cls.model_fields if name != "template"}
+        return cls(template=template, **fields)
+
+
+class StartIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rate_per_second: float = Field(default=20.0, gt=0)
+
+
+class ScheduleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    start_at: AwareDatetime
+    rate_per_hour: int = Field(ge=1)
+
+
+class SendTestIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    phones: list[str] = Field(min_length=1, max_length=MAX_TEST_PHONES)
+
+
+class AudiencePreviewIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    audience: Audience | None = None
+    variables: Variables = Field(default_factory=dict)
+
+
+class AudiencePreview(BaseModel):
+    matched: int
+    eligible: int
+    excluded: dict[str, int]

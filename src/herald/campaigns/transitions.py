@@ -1,0 +1,174 @@
+"""Status changes a user asks for: start, schedule, unschedule, pause, resume, end, send a test.
+
+Each is one conditional UPDATE through ``lifecycle.transition``, so of two concurrent clicks exactly
+one wins and the other gets a 409 with the status it lost to.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import phonenumbers
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from herald.campaigns import repository
+from herald.campaigns.bindings import Assessment, Draft, assess
+from herald.campaigns.lifecycle import EDITABLE, Status, transition
+from herald.campaigns.schemas import MAX_NAME_LENGTH
+from herald.campaigns.service import (
+    DEFAULT_AUTO_END_HOURS,
+    check_rate_per_hour,
+    check_rate_per_second,
+    get_campaign,
+    not_editable,
+)
+from herald.dispatch.launch import launch_campaign
+from herald.kit.errors import Invalid
+from herald.kit.types import utcnow
+from herald.models import Campaign
+
+DEFAULT_RATE_PER_SECOND = 20.0
+ENDED_BY_USER = "ended by user"
+PAUSED_BY_USER = "paused by user"
+READY = frozenset({Status.ready})
+
+
+async def start_campaign(
+    session: AsyncSession, *, org_id: int, campaign_id: int, rate_per_second: float = DEFAULT_RATE_PER_SECOND
+) -> Campaign:
+    """ready → active now, paced at ``rate_per_second``; enqueues the audience materialisation."""
+    campaign = await get_campaign(session, org_id=org_id, campaign_id=campaign_id)
+    if campaign.status == Status.ready:
+        # Templates can be paused or disabled by Meta after the campaign was saved.
+        assessment = await _assess_complete(session, campaign)
+        assert assessment.number is not None
+        check_rate_per_second(rate_per_second, assessment.number)
+    await transition(
+        session, campaign_id=campaign_id, org_id=org_id, to=Status.active, from_states=READY,
+        values={"started_at": utcnow(), "rate_per_second": rate_per_second, "rate_per_hour": None,
+                "status_reason": None},
+    )
+    await launch_campaign(session, campaign_id=campaign_id)
+    return await get_campaign(session, org_id=org_id, campaign_id=campaign_id)
+
+
+async def schedule_campaign(
+    session: AsyncSession, *, org_id: int, campaign_id: int, start_at: datetime, rate_per_hour: int
+) -> Campaign:
+    """ready → scheduled; the engine starts it at ``start_at``, paced at ``rate_per_hour``."""
+    if start_at.tzinfo is None:
+        raise Invalid("start_at needs a UTC offset, e.g. 2025-06-01T09:00:00+02:00", field="start_at")
+    if start_at <= utcnow():
+        raise Invalid("start_at is in the past", field="start_at")
+    campaign = await get_campaign(session, org_id=org_id, campaign_id=campaign_id)
+    if campaign.status == Status.ready:
+        assessment = await _assess_complete(session, campaign)
+        assert assessment.number is not None
+        check_rate_per_hour(rate_per_hour, assessment.number)
+    await transition(
+        session, campaign_id=campaign_id, org_id=org_id, to=Status.scheduled, from_states=READY,
+        values={"start_at": start_at.astimezone(UTC), "rate_per_hour": rate_per_hour, "rate_per_second": None},
+    )
+    return await get_campaign(session, org_id=org_id, campaign_id=campaign_id)
+
+
+async def unschedule_campaign(session: AsyncSession, *, org_id: int, campaign_id: int) -> Campaign:
+    await transition(
+        session, campaign_id=campaign_id, org_id=org_id, to=Status.ready,
+        from_states=frozenset({Status.scheduled}), values={"start_at": None},
+    )
+    return await get_campaign(session, org_id=org_id, campaign_id=campaign_id)
+
+
+async def pause_campaign(session: AsyncSession, *, org_id: int, campaign_id: int) -> Campaign:
+    await transition(
+        session, campaign_id=campaign_id, org_id=org_id, to=Status.paused,
+        from_states=frozenset({Status.active}), values={"status_reason": PAUSED_BY_USER},
+    )
+    return await get_campaign(session, org_id=org_id, campaign_id=campaign_id)
+
+
+async def resume_campaign(session: AsyncSession, *, org_id: int, campaign_id: int) -> Campaign:
+    """paused → active. Not relaunched: its messages are already materialised, claiming just restarts."""
+    await transition(
+        session, campaign_id=campaign_id, org_id=org_id, to=Status.active,
+        from_states=frozenset({Status.paused}), values={"status_reason": None},
+    )
+    return await get_campaign(session, org_id=org_id, campaign_id=campaign_id)
+
+
+async def end_campaign(
+    session: AsyncSession, *, org_id: int, campaign_id: int, reason: str = ENDED_BY_USER
+) -> Campaign:
+    """active/paused/scheduled → ended; releases engaged contacts and closes messages never sent."""
+    await transition(
+        session, campaign_id=campaign_id, org_id=org_id, to=Status.ended,
+        values={"ended_at": utcnow(), "status_reason": reason},
+    )
+    # Imported here: the engine's ending module is built alongside and must not be needed to import us.
+    from herald.dispatch.ending import release_ended
+
+    await release_ended(session, campaign_id=campaign_id)
+    return await get_campaign(session, org_id=org_id, campaign_id=campaign_id)
+
+
+async def send_test(session: AsyncSession, *, org_id: int, campaign_id: int, phones: list[str]) -> Campaign:
+    """A linked test campaign to the given contacts, launched at once (rule 3 still applies to testers)."""
+    parent = await get_campaign(session, org_id=org_id, campaign_id=campaign_id)
+    if parent.status not in EDITABLE:
+        raise not_editable(parent.status)
+    assessment = await assess(session, org_id=org_id, draft=Draft.of(parent))
+    assessment.raise_incomplete(ignore=frozenset({"audience"}))
+    assert assessment.number is not None
+    contact_ids = await _test_contacts(session, org_id=org_id, phones=phones)
+    draft = Draft.of(parent)
+    draft.audience = None
+    draft.name = f"{parent.name} (test)"[:MAX_NAME_LENGTH]
+    test = Campaign(
+        org_id=org_id, kind="test", parent_id=parent.id, status=Status.ready.value, missing=[],
+        test_contact_ids=contact_ids, auto_end_after_hours=DEFAULT_AUTO_END_HOURS["test"], **draft.columns(),
+    )
+    await repository.insert_campaign(session, test)
+    rate = min(DEFAULT_RATE_PER_SECOND, float(assessment.number.throughput_mps))
+    await transition(
+        session, campaign_id=test.id, org_id=org_id, to=Status.active, from_states=READY,
+        values={"started_at": utcnow(), "rate_per_second": rate},
+    )
+    await launch_campaign(session, campaign_id=test.id)
+    return await get_campaign(session, org_id=org_id, campaign_id=test.id)
+
+
+async def _assess_complete(session: AsyncSession, campaign: Campaign) -> Assessment:
+    assessment = await assess(session, org_id=campaign.org_id, draft=Draft.of(campaign))
+    assessment.raise_incomplete()
+    return assessment
+
+
+async def _test_contacts(session: AsyncSession, *, org_id: int, phones: list[str]) -> list[int]:
+    """The contact ids of the phones, in order, each once; a 422 naming every phone that is not one."""
+    normalised = [to_e164(raw) for raw in phones]
+    found = await repository.contact_ids_by_phone(session, org_id=org_id, phones=[p for p in normalised if p])
+    errors = []
+    for index, (raw, phone) in enumerate(zip(phones, normalised, strict=True)):
+        if phone is None:
+            errors.append({"field": f"phones.{index}", "message": f"'{raw}' is not a valid phone number"})
+        elif phone not in found:
+            errors.append({"field": f"phones.{index}", "message": f"{phone} is not a contact: add it first"})
+    if errors:
+        raise Invalid(errors[0]["message"], details=errors)
+    return list(dict.fromkeys(found[p] for p in normalised if p))
+
+
+def to_e164(raw: str) -> str | None:
+    """E.164 for a number given with its country code (the ``+`` may be left out), else None."""
+    text = raw.strip()
+    if not text or len(text) > 64:
+        return None
+    candidate = text if text.startswith("+") else "+" + text
+    try:
+        number = phonenumbers.parse(candidate, None)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
