@@ -1,0 +1,1 @@
+from tests.numbers.helpers import sim  # noqa: F401  (fixture)
