@@ -13,6 +13,7 @@ from herald.media.api import router as media_router
 from herald.numbers.api import router as numbers_router
 from herald.ops.api import router as ops_router
 from herald.templates.api import router as templates_router
+from herald.webhooks.api import router as webhooks_router
 
 API_PREFIX = "/api/v1"
 
@@ -26,3 +27,4 @@ def include_routers(app: FastAPI) -> None:
         api.include_router(router)
     app.include_router(api)
     app.include_router(ops_router)
+    app.include_router(webhooks_router)

@@ -78,6 +78,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         if own_database and settings.is_sqlite:
             await asyncio.to_thread(migrate.upgrade, settings.database_url)
         app.state.database = database or Database.connect(settings.database_url)
+        app.state.webhook_wakeup = asyncio.Event()
         stops = []
         for start, stop in _startup_hooks:
             await start(app)

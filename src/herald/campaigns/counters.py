@@ -13,13 +13,14 @@ from sqlalchemy import update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from herald.kit.dialect import is_postgres
 from herald.models import CampaignNotSentReason, CampaignSendMinute, CampaignStats
 
 FIELDS = ("targeted", "pending", "sent", "received", "read", "replied", "unknown", "not_sent")
 
 
 def _insert(session: AsyncSession):  # type: ignore[no-untyped-def]
-    return postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+    return postgresql.insert if is_postgres(session) else sqlite.insert
 
 
 async def ensure_row(session: AsyncSession, *, campaign_id: int) -> None:

@@ -14,7 +14,7 @@ async def _start(app: FastAPI) -> None:
     if not app.state.settings.embedded_worker:
         return
     stop = asyncio.Event()
-    worker = Worker(database=app.state.database, box=app.state.secret_box)
+    worker = Worker(database=app.state.database, box=app.state.secret_box, webhook_wakeup=app.state.webhook_wakeup)
     app.state.worker_stop = stop
     app.state.worker_task = asyncio.create_task(worker.run(stop), name="embedded-worker")
 

@@ -14,6 +14,7 @@ from herald.jobs.runner import run_forever
 from herald.kit.crypto import SecretBox
 from herald.kit.db import Database
 from herald.kit.types import utcnow
+from herald.webhooks import applier, handlers  # noqa: F401  (handlers register the event kinds)
 from herald.whatsapp import CloudAPIClient
 
 log = logging.getLogger("herald.worker")
@@ -28,8 +29,10 @@ def new_worker_id() -> str:
 
 class Worker:
     def __init__(
-        self, *, database: Database, box: SecretBox, client: CloudAPIClient | None = None, worker_id: str | None = None
+        self, *, database: Database, box: SecretBox, client: CloudAPIClient | None = None, worker_id: str | None = None,
+        webhook_wakeup: asyncio.Event | None = None,
     ) -> None:
+        self.webhook_wakeup = webhook_wakeup
         self.database = database
         self.box = box
         self.client = client
@@ -45,6 +48,7 @@ class Worker:
         try:
             await asyncio.gather(
                 run_forever(self.database, stop),
+                applier.run_forever(self.database, stop, self.webhook_wakeup),
                 self._loop(stop, self._tick, TICK_SECONDS),
                 self._loop(stop, self._balance_numbers, LEASE_LOOP_SECONDS),
             )

@@ -31,4 +31,6 @@ class WebhookEvent(IdMixin, Base):
     event_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     applied_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # A status for a message still `sending` waits until its sender has recorded the send.
+    not_before: Mapped[datetime | None] = mapped_column(UTCDateTime())
     outcome: Mapped[str | None] = mapped_column(String(100))

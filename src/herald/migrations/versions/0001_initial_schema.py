@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 06:54:48.146943
+Create Date: 2026-11-27 06:59:27.838387
 """
 
 from __future__ import annotations
@@ -72,6 +72,7 @@ def upgrade() -> None:
         sa.Column("event_at", herald.kit.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("received_at", herald.kit.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("applied_at", herald.kit.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("not_before", herald.kit.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("outcome", sa.String(length=100), nullable=True),
         sa.Column(
             "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False

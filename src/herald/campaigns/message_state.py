@@ -1,0 +1,99 @@
+"""How delivery statuses move a campaign message, and what that does to the counters.
+
+Statuses only move forward (sent < delivered < read; ``failed`` ends it). The new state of a
+message is a fold over all its events, so duplicated and reordered webhooks end in the same state
+as an ordered stream. Counter buckets follow the contract: every targeted contact is in exactly one
+of pending / sent / unknown / not_sent; received ⊆ sent, read ⊆ received, replied ⊆ received.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+RANK = {"pending": 0, "sending": 0, "unknown": 0, "sent": 1, "delivered": 2, "read": 3}
+TERMINAL = frozenset({"failed", "not_sent"})
+# A campaign message that went back to pending for a retry (131049) has no wamid any more.
+
+
+def bucket(status: str) -> str:
+    if status in ("pending", "sending"):
+        return "pending"
+    if status in ("sent", "delivered", "read"):
+        return "sent"
+    if status == "unknown":
+        return "unknown"
+    return "not_sent"
+
+
+@dataclass(frozen=True, slots=True)
+class MessageState:
+    status: str
+    sent_at: datetime | None
+    delivered_at: datetime | None
+    read_at: datetime | None
+    failed_at: datetime | None
+    replied_at: datetime | None
+    error_msg: str | None
+    error_code: int | None
+
+    @property
+    def received(self) -> bool:
+        return self.status in ("delivered", "read")
+
+    @property
+    def is_read(self) -> bool:
+        return self.status == "read"
+
+    @property
+    def replied(self) -> bool:
+        return self.replied_at is not None and self.received
+
+    def counted(self) -> dict[str, int]:
+        flags = {"pending": 0, "sent": 0, "unknown": 0, "not_sent": 0}
+        flags[bucket(self.status)] = 1
+        flags["received"] = int(self.received)
+        flags["read"] = int(self.is_read)
+        flags["replied"] = int(self.replied)
+        return flags
+
+
+def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return min(a, b)
+
+
+def apply_status(state: MessageState, status: str, at: datetime, *, reason: str | None = None,
+                 code: int | None = None) -> MessageState:
+    """One status event applied to a message that WhatsApp accepted (or may have)."""
+    if state.status in TERMINAL:
+        return state
+    if status == "failed":
+        return replace(state, status="failed", failed_at=at, error_msg=reason, error_code=code)
+    if status == "played":
+        status = "read"
+    if status not in RANK:
+        return state
+    new_status = status if RANK[status] > RANK.get(state.status, 0) else state.status
+    sent_at = state.sent_at or at
+    delivered_at = _earliest(state.delivered_at, at) if status == "delivered" else state.delivered_at
+    read_at = _earliest(state.read_at, at) if status == "read" else state.read_at
+    return replace(state, status=new_status, sent_at=sent_at, delivered_at=delivered_at, read_at=read_at)
+
+
+def apply_reply(state: MessageState, at: datetime) -> MessageState:
+    """A reply proves the message arrived: a `sent` message becomes delivered at the reply's time."""
+    if state.status in TERMINAL or state.replied_at is not None and state.replied_at <= at:
+        return state
+    new = replace(state, replied_at=at)
+    if RANK.get(new.status, 0) < RANK["delivered"]:
+        new = replace(new, status="delivered", delivered_at=_earliest(new.delivered_at, at), sent_at=new.sent_at or at)
+    return new
+
+
+def counter_deltas(before: MessageState, after: MessageState) -> dict[str, int]:
+    b, a = before.counted(), after.counted()
+    return {k: a[k] - b[k] for k in a if a[k] != b[k]}

@@ -1,0 +1,45 @@
+"""``/webhooks/whatsapp``: the verification handshake and Meta's signed POSTs."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
+from sqlalchemy import select
+
+from herald.kit.deps import SecretBoxDep, SessionDep
+from herald.kit.errors import TooLarge
+from herald.models import WhatsAppNumber
+from herald.webhooks import ingest
+
+router = APIRouter(tags=["webhooks"])
+
+
+@router.get("/webhooks/whatsapp", response_class=PlainTextResponse)
+async def verify(
+    session: SessionDep,
+    box: SecretBoxDep,
+    mode: str = Query("", alias="hub.mode"),
+    token: str = Query("", alias="hub.verify_token"),
+    challenge: str = Query("", alias="hub.challenge"),
+) -> PlainTextResponse:
+    """Meta's handshake: echo the challenge when the verify token is one of a registered number."""
+    if mode == "subscribe" and token:
+        tokens = (await session.execute(select(WhatsAppNumber.verify_token_enc))).scalars()
+        if any(box.decrypt(t) == token for t in tokens):
+            return PlainTextResponse(challenge)
+    return PlainTextResponse("verify token does not match", status_code=403)
+
+
+@router.post("/webhooks/whatsapp")
+async def receive(request: Request, session: SessionDep, box: SecretBoxDep) -> JSONResponse:
+    length = int(request.headers.get("content-length") or 0)
+    if length > ingest.MAX_BODY_BYTES:
+        raise TooLarge(f"webhook bodies are limited to {ingest.MAX_BODY_BYTES} bytes")
+    raw = await request.body()
+    if len(raw) > ingest.MAX_BODY_BYTES:
+        raise TooLarge(f"webhook bodies are limited to {ingest.MAX_BODY_BYTES} bytes")
+    stored = await ingest.receive(session, box, raw=raw, signature=request.headers.get("x-hub-signature-256"))
+    wake = getattr(request.app.state, "webhook_wakeup", None)
+    if wake is not None and stored.new:
+        wake.set()
+    return JSONResponse({"received": stored.received, "new": stored.new})

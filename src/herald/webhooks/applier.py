@@ -1,0 +1,104 @@
+"""Applies stored webhook events in batches, in arrival order, claimed so several workers can share."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from herald.kit.db import Database
+from herald.kit.dialect import is_postgres
+from herald.kit.types import utcnow
+from herald.models import WebhookEvent
+
+log = logging.getLogger("herald.webhooks")
+
+# kind → handler(session, events) that sets each event's outcome (or defers it with not_before)
+Handler = Callable[[AsyncSession, list[WebhookEvent]], Awaitable[None]]
+HANDLERS: dict[str, Handler] = {}
+BATCH = 500
+DEFER = timedelta(seconds=1)
+
+
+def handles(kind: str) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        HANDLERS[kind] = fn
+        return fn
+
+    return register
+
+
+def mark(event: WebhookEvent, outcome: str) -> None:
+    event.applied_at = utcnow()
+    event.outcome = outcome
+
+
+def defer(event: WebhookEvent) -> None:
+    event.not_before = utcnow() + DEFER
+
+
+async def apply_batch(database: Database, *, limit: int = BATCH) -> int:
+    """Applies up to ``limit`` due events in one transaction; returns how many were looked at."""
+    async with database.session() as session:
+        now = utcnow()
+        stmt = (
+            select(WebhookEvent)
+            .where(WebhookEvent.applied_at.is_(None), or_(WebhookEvent.not_before.is_(None), WebhookEvent.not_before <= now))
+            .order_by(WebhookEvent.id)
+            .limit(limit)
+        )
+        if is_postgres(session):
+            stmt = stmt.with_for_update(skip_locked=True)
+        events = list((await session.execute(stmt)).scalars())
+        by_kind: dict[str, list[WebhookEvent]] = defaultdict(list)
+        for event in events:
+            by_kind[event.kind].append(event)
+        for kind, items in by_kind.items():
+            fn = HANDLERS.get(kind)
+            if fn is None:
+                for event in items:
+                    mark(event, "ignored")
+                continue
+            await fn(session, items)
+        return len(events)
+
+
+async def backlog(session: AsyncSession) -> int:
+    from sqlalchemy import func
+
+    return int((await session.execute(
+        select(func.count()).select_from(WebhookEvent).where(WebhookEvent.applied_at.is_(None))
+    )).scalar_one())
+
+
+async def run_forever(database: Database, stop: asyncio.Event, wake: asyncio.Event | None = None) -> None:
+    """Applies events as they come; woken at once by the receiver in the same process."""
+    while not stop.is_set():
+        try:
+            n = await apply_batch(database)
+        except Exception:  # noqa: BLE001 - keep applying after a database hiccup
+            log.exception("applying webhook events failed")
+            n = 0
+        if n >= BATCH:
+            continue
+        waiter = wake or asyncio.Event()
+        try:
+            await asyncio.wait_for(waiter.wait(), timeout=0.25)
+        except TimeoutError:
+            pass
+        waiter.clear()
+        if stop.is_set():
+            return
+
+
+async def mark_many_applied(session: AsyncSession, ids: list[int], outcome: str) -> None:
+    if ids:
+        await session.execute(
+            update(WebhookEvent).where(WebhookEvent.id.in_(ids)).values(applied_at=utcnow(), outcome=outcome)
+            .execution_options(synchronize_session=False)
+        )

@@ -1,0 +1,57 @@
+"""Turning parsed webhook events into stored rows (dedupe key + JSON payload) and back."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from typing import Any
+
+from herald.whatsapp import InboundMessage, StatusEvent, UserPreference
+from herald.whatsapp.events import ErrorInfo
+
+STATUS = "status"
+MESSAGE = "message"
+PREFERENCE = "preference"
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, tuple | list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    return value
+
+
+def to_payload(event: Any) -> dict[str, Any]:
+    return _jsonable(dataclasses.asdict(event))  # type: ignore[no-any-return]
+
+
+def dedupe_key(kind: str, event: Any) -> str:
+    """Meta's duplicates (retries, several subscribed apps) collapse on these keys (WHATSAPP.md §8)."""
+    if kind == STATUS:
+        return f"s:{event.wamid}:{event.status}"
+    if kind == MESSAGE:
+        return f"m:{event.wamid}"
+    return f"p:{event.phone_number_id}:{event.wa_id or event.user_id}:{event.value}:{int(event.timestamp.timestamp())}"
+
+
+def status_from(payload: dict[str, Any]) -> StatusEvent:
+    data = dict(payload)
+    data["timestamp"] = datetime.fromisoformat(data["timestamp"])
+    data["errors"] = tuple(ErrorInfo(**e) for e in data.get("errors") or ())
+    return StatusEvent(**data)
+
+
+def inbound_from(payload: dict[str, Any]) -> InboundMessage:
+    data = dict(payload)
+    data["timestamp"] = datetime.fromisoformat(data["timestamp"])
+    data["errors"] = tuple(ErrorInfo(**e) for e in data.get("errors") or ())
+    return InboundMessage(**data)
+
+
+def preference_from(payload: dict[str, Any]) -> UserPreference:
+    data = dict(payload)
+    data["timestamp"] = datetime.fromisoformat(data["timestamp"])
+    return UserPreference(**data)

@@ -1,0 +1,101 @@
+"""Receiving Meta's webhooks: verify the signature over the raw bytes, store each event once, answer.
+
+Nothing is applied here: the applier does that in batches, so the endpoint stays fast whatever
+happens downstream (ARCHITECTURE section 4).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from herald.kit.crypto import SecretBox
+from herald.kit.dialect import insert
+from herald.kit.errors import HeraldError, Unauthorized
+from herald.kit.types import utcnow
+from herald.models import WebhookEvent, WhatsAppNumber
+from herald.webhooks import events
+from herald.whatsapp import WebhookPayloadError, parse_webhook_document, routing_ids, verify_signature
+from herald.whatsapp.webhooks import decode_webhook
+
+MAX_BODY_BYTES = 8 * 1024 * 1024  # Meta sends up to 3 MB; leave room, refuse the absurd early
+INSERT_CHUNK = 500
+
+
+class MalformedWebhook(HeraldError):
+    status_code = 400
+    code = "malformed_webhook"
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    received: int
+    new: int
+
+
+async def _numbers_named(session: AsyncSession, phone_number_ids: frozenset[str], waba_ids: frozenset[str]) -> list[WhatsAppNumber]:
+    if phone_number_ids:
+        stmt = select(WhatsAppNumber).where(WhatsAppNumber.phone_number_id.in_(phone_number_ids))
+    elif waba_ids:
+        stmt = select(WhatsAppNumber).where(WhatsAppNumber.waba_id.in_(waba_ids))
+    else:
+        return []
+    return list((await session.execute(stmt)).scalars())
+
+
+async def receive(
+    session: AsyncSession, box: SecretBox, *, raw: bytes, signature: str | None
+) -> Stored:
+    """Verifies and stores a POST; raises Unauthorized (401) or MalformedWebhook (400), storing nothing."""
+    if not signature:
+        raise Unauthorized("X-Hub-Signature-256 is missing", code="missing_signature")
+    try:
+        document = decode_webhook(raw)
+        routing = routing_ids(document)
+    except (WebhookPayloadError, AttributeError) as exc:
+        raise MalformedWebhook(f"the body is not a WhatsApp webhook: {exc}") from exc
+    numbers = await _numbers_named(session, routing.phone_number_ids, routing.waba_ids)
+    if not numbers:
+        raise Unauthorized("the webhook names no WhatsApp number registered here", code="unknown_number")
+    # Meta signs with the app secret; every number a POST names must share the one that signed it.
+    if not all(verify_signature(raw, signature, box.decrypt(n.app_secret_enc)) for n in numbers):
+        raise Unauthorized("the webhook signature does not match the number's app secret", code="bad_signature")
+    try:
+        parsed = parse_webhook_document(document)
+    except WebhookPayloadError as exc:
+        raise MalformedWebhook(str(exc)) from exc
+    org_by_number = {n.phone_number_id: n.org_id for n in numbers}
+    rows = _rows(parsed, org_by_number)
+    new = await _store(session, rows)
+    return Stored(received=len(rows), new=new)
+
+
+def _rows(parsed: Any, org_by_number: dict[str, int]) -> list[dict[str, Any]]:
+    now = utcnow()
+    rows = []
+    for kind, items in (
+        (events.STATUS, parsed.statuses), (events.MESSAGE, parsed.messages), (events.PREFERENCE, parsed.user_preferences)
+    ):
+        for item in items:
+            org_id = org_by_number.get(item.phone_number_id)
+            if org_id is None:
+                continue  # a number of this app that is not registered here
+            rows.append({
+                "dedupe_key": events.dedupe_key(kind, item), "kind": kind, "org_id": org_id,
+                "phone_number_id": item.phone_number_id, "payload": events.to_payload(item),
+                "event_at": item.timestamp, "received_at": now,
+            })
+    return rows
+
+
+async def _store(session: AsyncSession, rows: list[dict[str, Any]]) -> int:
+    new = 0
+    for start in range(0, len(rows), INSERT_CHUNK):
+        chunk = rows[start : start + INSERT_CHUNK]
+        stmt = insert(session, WebhookEvent).values(chunk).on_conflict_do_nothing(index_elements=["dedupe_key"])
+        result = await session.execute(stmt.returning(WebhookEvent.id))
+        new += len(result.all())
+    return new

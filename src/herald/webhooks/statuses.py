@@ -1,0 +1,147 @@
+"""Applying delivery statuses to campaign messages (ARCHITECTURE section 4, "Webhooks in")."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Table, bindparam, delete, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from herald.campaigns import counters
+from herald.campaigns.message_state import MessageState, apply_status, bucket, counter_deltas
+from herald.kit.dialect import is_postgres
+from herald.kit.types import UTCDateTime, utcnow
+from herald.models import Campaign, CampaignMessage, Contact, Engagement, WebhookEvent
+from herald.webhooks import events as ev
+from herald.webhooks.applier import defer, handles, mark
+from herald.whatsapp import StatusEvent
+
+MARKETING_CAP = 131049
+OPTED_OUT = 131050
+RANK = {"sent": 1, "delivered": 2, "read": 3, "played": 3, "failed": 9}
+_messages: Table = CampaignMessage.__table__  # type: ignore[assignment]
+
+
+def _message_id(event: StatusEvent) -> int | None:
+    data = event.biz_opaque_callback_data
+    return int(data) if data and data.isdigit() else None
+
+
+async def _load(session: AsyncSession, statuses: list[StatusEvent]) -> list[CampaignMessage]:
+    ids = {i for i in (_message_id(s) for s in statuses) if i is not None}
+    wamids = {s.wamid for s in statuses if _message_id(s) is None}
+    stmt = select(CampaignMessage).where(or_(CampaignMessage.id.in_(ids), CampaignMessage.wamid.in_(wamids)))
+    if is_postgres(session):
+        stmt = stmt.with_for_update()
+    return list((await session.execute(stmt)).scalars())
+
+
+def _state(m: CampaignMessage) -> MessageState:
+    return MessageState(m.status, m.sent_at, m.delivered_at, m.read_at, m.failed_at, m.replied_at, m.error_msg, m.error_code)
+
+
+@handles(ev.STATUS)
+async def apply_statuses(session: AsyncSession, rows: list[WebhookEvent]) -> None:
+    statuses = [(row, ev.status_from(row.payload)) for row in rows]
+    messages = await _load(session, [s for _, s in statuses])
+    by_id = {m.id: m for m in messages}
+    by_wamid = {m.wamid: m for m in messages if m.wamid}
+    grouped: dict[int, list[tuple[WebhookEvent, StatusEvent]]] = defaultdict(list)
+    for row, status in statuses:
+        message = by_id.get(_message_id(status) or -1) or by_wamid.get(status.wamid)
+        if message is None:
+            mark(row, "unmatched")  # kept in the log: not a message Herald sent
+        elif message.wamid and message.wamid != status.wamid:
+            mark(row, "stale")  # a status of an earlier attempt of a message that was re-sent
+        elif message.status == "sending":
+            defer(row)  # its sender has not recorded the send yet
+        else:
+            grouped[message.id].append((row, status))
+    deltas: dict[int, Counter[str]] = defaultdict(Counter)
+    reasons: dict[int, Counter[str]] = defaultdict(Counter)
+    updates: list[dict[str, Any]] = []
+    released: list[tuple[int, int]] = []
+    opted_out: list[int] = []
+    for message_id, items in grouped.items():
+        message = by_id[message_id]
+        before = _state(message)
+        after, code = _fold(before, [s for _, s in items])
+        retry_later = after.status == "failed" and code == MARKETING_CAP and await _campaign_active(session, message.campaign_id)
+        if retry_later:
+            after = MessageState("pending", None, None, None, None, None, None, None)
+        deltas[message.campaign_id].update(counter_deltas(before, after))
+        if bucket(after.status) == "not_sent" and bucket(before.status) != "not_sent":
+            reasons[message.campaign_id][after.error_msg or "failed"] += 1
+            released.append((message.campaign_id, message.contact_id))
+        if code == OPTED_OUT:
+            opted_out.append(message.contact_id)
+        wamid = None if retry_later else (message.wamid or items[0][1].wamid)
+        updates.append(_row_update(message, after, wamid, retry_later))
+        for row, _ in items:
+            mark(row, "applied")
+    await _write(session, updates)
+    for campaign_id, delta in deltas.items():
+        await counters.add(session, campaign_id=campaign_id, **{k: v for k, v in delta.items() if v})
+    for campaign_id, counted in reasons.items():
+        await counters.add_not_sent_reasons(session, campaign_id=campaign_id, reasons=counted)
+    await _release(session, released)
+    if opted_out:
+        await session.execute(
+            update(Contact).where(Contact.id.in_(opted_out), Contact.opted_out_at.is_(None)).values(opted_out_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+
+
+def _fold(state: MessageState, statuses: list[StatusEvent]) -> tuple[MessageState, int | None]:
+    code = None
+    for status in sorted(statuses, key=lambda s: (RANK.get(s.status, 0), s.timestamp)):
+        if status.status == "failed":
+            code = status.error_code
+        state = apply_status(state, status.status, status.timestamp, reason=status.failure_reason, code=status.error_code)
+    return state, code
+
+
+async def _campaign_active(session: AsyncSession, campaign_id: int) -> bool:
+    status = (await session.execute(select(Campaign.status).where(Campaign.id == campaign_id))).scalar_one_or_none()
+    return status in ("active", "paused")
+
+
+def _row_update(message: CampaignMessage, after: MessageState, wamid: str | None, retry_later: bool) -> dict[str, Any]:
+    return {
+        "_id": message.id, "_old": message.status, "_status": after.status, "_wamid": wamid,
+        "_sent_at": after.sent_at, "_delivered_at": after.delivered_at, "_read_at": after.read_at,
+        "_failed_at": after.failed_at, "_replied_at": after.replied_at, "_error_msg": after.error_msg,
+        "_error_code": after.error_code,
+        "_next": utcnow() + timedelta(hours=24) if retry_later else None,
+    }
+
+
+async def _write(session: AsyncSession, updates: list[dict[str, Any]]) -> None:
+    if not updates:
+        return
+    t = UTCDateTime()
+    stmt = (
+        update(_messages)
+        .where(_messages.c.id == bindparam("_id"), _messages.c.status == bindparam("_old"))
+        .values(
+            status=bindparam("_status"), wamid=bindparam("_wamid"), sent_at=bindparam("_sent_at", type_=t),
+            delivered_at=bindparam("_delivered_at", type_=t), read_at=bindparam("_read_at", type_=t),
+            failed_at=bindparam("_failed_at", type_=t), replied_at=bindparam("_replied_at", type_=t),
+            error_msg=bindparam("_error_msg"), error_code=bindparam("_error_code"),
+            next_attempt_at=bindparam("_next", type_=t), lease_until=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    result = await session.execute(stmt, updates)
+    if result.rowcount != len(updates):  # type: ignore[attr-defined]
+        # Rows are locked (PostgreSQL) or the database is (SQLite): nothing else can move them.
+        raise RuntimeError("campaign messages changed while their statuses were applied")
+
+
+async def _release(session: AsyncSession, pairs: list[tuple[int, int]]) -> None:
+    for campaign_id, contact_id in pairs:
+        await session.execute(
+            delete(Engagement).where(Engagement.contact_id == contact_id, Engagement.campaign_id == campaign_id)
+        )
