@@ -11,7 +11,16 @@ from herald.kit.crypto import SecretBox
 from herald.kit.db import Database
 from herald.kit.types import utcnow
 from herald.models import (
-    BotFlow, Campaign, Contact, ContactTag, ContactValuedTag, Engagement, InboxCase, Media, Tag, Template,
+    BotFlow,
+    Campaign,
+    Contact,
+    ContactTag,
+    ContactValuedTag,
+    Engagement,
+    InboxCase,
+    Media,
+    Tag,
+    Template,
     WhatsAppNumber,
 )
 
@@ -105,10 +114,10 @@ async def make_contacts(database: Database, *, org_id: int, specs: list[dict[str
 async def make_active_campaign(database: Database, *, org_id: int, number_id: int, audience: dict[str, Any] | None,
                                variables: dict[str, Any], media_row_id: int | None, bot_flow_id: int | None,
                                rate: float = 50, test_contact_ids: list[int] | None = None,
-                               template: str = "promo", name: str = "Spring") -> int:
+                               template: str = "promo", name: str = "Spring", status: str = "active") -> int:
     async with database.session() as session:
         campaign = Campaign(
-            org_id=org_id, name=name, status="active", kind="test" if test_contact_ids else "real",
+            org_id=org_id, name=name, status=status, kind="test" if test_contact_ids else "real",
             whatsapp_number_id=number_id, audience=audience, test_contact_ids=test_contact_ids,
             template_name=template, template_language="en_US", variables=variables, header_media_id=media_row_id,
             bot_flow_id=bot_flow_id, rate_per_second=rate, started_at=utcnow(), missing=[],
@@ -116,7 +125,8 @@ async def make_active_campaign(database: Database, *, org_id: int, number_id: in
         session.add(campaign)
         await session.flush()
         await counters.ensure_row(session, campaign_id=campaign.id)
-        await launch_campaign(session, campaign_id=campaign.id)
+        if status == "active":
+            await launch_campaign(session, campaign_id=campaign.id)
         return campaign.id
 
 

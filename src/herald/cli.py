@@ -89,6 +89,7 @@ def serve(
 def worker() -> None:
     """Dispatch campaigns and run background jobs; run any number of them against PostgreSQL."""
     import signal
+    from datetime import timedelta
 
     from herald.app import configure_logging
     from herald.dispatch.worker import Worker
@@ -109,7 +110,11 @@ def worker() -> None:
             loop.add_signal_handler(sig, stop.set)
         database = Database.connect(settings.database_url)
         try:
-            await Worker(database=database, box=SecretBox(settings.encryption_keys), worker_id=settings.worker_id or None).run(stop)
+            worker = Worker(
+                database=database, box=SecretBox(settings.encryption_keys), worker_id=settings.worker_id or None,
+                send_lease=timedelta(seconds=settings.send_lease_seconds),
+            )
+            await worker.run(stop)
         finally:
             await database.dispose()
 

@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     secure_cookies: bool = False
     max_upload_bytes: int = Field(default=200 * 1024 * 1024)
     worker_id: str = ""
+    # How long a claimed message may stay `sending` before the reaper calls its outcome unknown.
+    send_lease_seconds: float = 120.0
 
     def resolved(self) -> Settings:
         """Fill the defaults that depend on the var directory (database file, generated keys)."""

@@ -15,7 +15,13 @@ from herald.whatsapp import CloudAPIClient, NumberCredentials
 from tests.conftest import OrgHandle
 from tests.dispatch.helpers import done_sending, messages, running_worker, sim_messages, stats, wait_until
 from tests.factories import (
-    engage, graph_template, make_active_campaign, make_bot_flow, make_contacts, make_media, make_number,
+    engage,
+    graph_template,
+    make_active_campaign,
+    make_bot_flow,
+    make_contacts,
+    make_media,
+    make_number,
     make_template,
 )
 

@@ -36,11 +36,13 @@ def _candidates(campaign_id: int, now: datetime, limit: int) -> Select[Any]:
     )
 
 
-async def _mark_sending(session: AsyncSession, ids: Select[Any], now: datetime) -> list[tuple[int, int, int]]:
+async def _mark_sending(
+    session: AsyncSession, ids: Select[Any], now: datetime, lease: timedelta
+) -> list[tuple[int, int, int]]:
     stmt = (
         update(CampaignMessage)
         .where(CampaignMessage.id.in_(ids.scalar_subquery()))
-        .values(status="sending", lease_until=now + SEND_LEASE, attempts=CampaignMessage.attempts + 1)
+        .values(status="sending", lease_until=now + lease, attempts=CampaignMessage.attempts + 1)
         .returning(CampaignMessage.id, CampaignMessage.contact_id, CampaignMessage.attempts)
         .execution_options(synchronize_session=False)
     )
@@ -48,16 +50,22 @@ async def _mark_sending(session: AsyncSession, ids: Select[Any], now: datetime) 
     return sorted(rows)
 
 
-async def claim_postgres(session: AsyncSession, *, campaign_id: int, now: datetime, limit: int) -> list[tuple[int, int, int]]:
+async def claim_postgres(
+    session: AsyncSession, *, campaign_id: int, now: datetime, limit: int, lease: timedelta
+) -> list[tuple[int, int, int]]:
     ids = _candidates(campaign_id, now, limit).with_for_update(skip_locked=True)
-    return await _mark_sending(session, ids, now)
+    return await _mark_sending(session, ids, now, lease)
 
 
-async def claim_sqlite(session: AsyncSession, *, campaign_id: int, now: datetime, limit: int) -> list[tuple[int, int, int]]:
-    return await _mark_sending(session, _candidates(campaign_id, now, limit), now)
+async def claim_sqlite(
+    session: AsyncSession, *, campaign_id: int, now: datetime, limit: int, lease: timedelta
+) -> list[tuple[int, int, int]]:
+    return await _mark_sending(session, _candidates(campaign_id, now, limit), now, lease)
 
 
-async def claim_messages(session: AsyncSession, *, campaign_id: int, now: datetime, limit: int) -> list[tuple[int, int, int]]:
+async def claim_messages(
+    session: AsyncSession, *, campaign_id: int, now: datetime, limit: int, lease: timedelta = SEND_LEASE
+) -> list[tuple[int, int, int]]:
     """Marks up to ``limit`` due messages ``sending`` with a lease; returns (id, contact_id, attempts)."""
     claim = claim_postgres if is_postgres(session) else claim_sqlite
-    return await claim(session, campaign_id=campaign_id, now=now, limit=limit)
+    return await claim(session, campaign_id=campaign_id, now=now, limit=limit, lease=lease)

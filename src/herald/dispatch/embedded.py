@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 from fastapi import FastAPI
 
@@ -14,7 +15,10 @@ async def _start(app: FastAPI) -> None:
     if not app.state.settings.embedded_worker:
         return
     stop = asyncio.Event()
-    worker = Worker(database=app.state.database, box=app.state.secret_box, webhook_wakeup=app.state.webhook_wakeup)
+    worker = Worker(
+        database=app.state.database, box=app.state.secret_box, webhook_wakeup=app.state.webhook_wakeup,
+        send_lease=timedelta(seconds=app.state.settings.send_lease_seconds),
+    )
     app.state.worker_stop = stop
     app.state.worker_task = asyncio.create_task(worker.run(stop), name="embedded-worker")
 

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from herald.campaigns import reasons
 from herald.campaigns.lifecycle import Status, transition
 from herald.dispatch import context as ctxmod
-from herald.dispatch.claim import claim_messages
+from herald.dispatch.claim import SEND_LEASE, claim_messages
 from herald.dispatch.outcomes import NotSent, Outcome, Released, Retry, Sent, Unknown, record, record_not_sent
 from herald.dispatch.pacer import Pacer
 from herald.dispatch.render import MissingValue, render_parameters
@@ -52,7 +52,11 @@ class Outgoing:
 
 
 class NumberDispatcher:
-    def __init__(self, *, database: Database, client: CloudAPIClient, box: SecretBox, number_id: int) -> None:
+    def __init__(
+        self, *, database: Database, client: CloudAPIClient, box: SecretBox, number_id: int,
+        send_lease: timedelta = SEND_LEASE,
+    ) -> None:
+        self.send_lease = send_lease
         self.database = database
         self.client = client
         self.box = box
@@ -137,7 +141,7 @@ class NumberDispatcher:
     async def _claim(self, ctx: ctxmod.CampaignContext, size: int) -> tuple[list[Outgoing], bool]:
         """Returns the messages to send, and whether anything was claimed at all (some may be skipped)."""
         async with self.database.session() as session:
-            rows = await claim_messages(session, campaign_id=ctx.id, now=utcnow(), limit=size)
+            rows = await claim_messages(session, campaign_id=ctx.id, now=utcnow(), limit=size, lease=self.send_lease)
             if not rows:
                 return [], False
             outgoing, skipped = await self._prepare(session, ctx, rows)

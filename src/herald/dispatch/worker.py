@@ -7,8 +7,10 @@ import logging
 import os
 import socket
 import uuid
+from datetime import timedelta
 
 from herald.dispatch import leases, materialize, scheduler  # noqa: F401  (materialize registers its job)
+from herald.dispatch.claim import SEND_LEASE
 from herald.dispatch.sender import NumberDispatcher
 from herald.jobs.runner import run_forever
 from herald.kit.crypto import SecretBox
@@ -30,8 +32,9 @@ def new_worker_id() -> str:
 class Worker:
     def __init__(
         self, *, database: Database, box: SecretBox, client: CloudAPIClient | None = None, worker_id: str | None = None,
-        webhook_wakeup: asyncio.Event | None = None,
+        webhook_wakeup: asyncio.Event | None = None, send_lease: timedelta = SEND_LEASE,
     ) -> None:
+        self.send_lease = send_lease
         self.webhook_wakeup = webhook_wakeup
         self.database = database
         self.box = box
@@ -98,7 +101,9 @@ class Worker:
     def _start(self, number_id: int) -> None:
         assert self.client is not None
         stop = asyncio.Event()
-        dispatcher = NumberDispatcher(database=self.database, client=self.client, box=self.box, number_id=number_id)
+        dispatcher = NumberDispatcher(
+            database=self.database, client=self.client, box=self.box, number_id=number_id, send_lease=self.send_lease
+        )
         task = asyncio.create_task(dispatcher.run(stop), name=f"dispatch-number-{number_id}")
         self.dispatchers[number_id] = (task, stop)
         log.info("worker %s now sends for number %s", self.worker_id, number_id)
