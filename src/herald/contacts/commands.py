@@ -30,7 +30,9 @@ async def _import(settings: Settings, *, org_slug: str, stream: BinaryIO, progre
     try:
         async with database.read_session() as session:
             org = await auth_service.org_by_slug(session, slug=org_slug)
-        return await import_contacts(database, org_id=org.id, stream=stream, progress=progress)
+        return await import_contacts(
+            database, org_id=org.id, stream=stream, progress=progress, parse_in_thread=False
+        )
     finally:
         await database.dispose()
 
