@@ -16,6 +16,7 @@ from herald.jobs.runner import run_forever
 from herald.kit.crypto import SecretBox
 from herald.kit.db import Database
 from herald.kit.types import utcnow
+from herald.replies.delivery import BotDeliveryEngine
 from herald.webhooks import applier, handlers  # noqa: F401  (handlers register the event kinds)
 from herald.whatsapp import CloudAPIClient
 
@@ -54,6 +55,7 @@ class Worker:
                 applier.run_forever(self.database, stop, self.webhook_wakeup),
                 self._loop(stop, self._tick, TICK_SECONDS),
                 self._loop(stop, self._balance_numbers, LEASE_LOOP_SECONDS),
+                BotDeliveryEngine(database=self.database, box=self.box).run(stop),
             )
         finally:
             await self._stop_all()

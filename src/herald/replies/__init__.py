@@ -1,0 +1,1 @@
+"""Replies: inbound messages and preferences from webhooks, forwarding to bot flows, funnel steps, bot answers."""

@@ -1,0 +1,158 @@
+"""Forwarding replies to bot flows: signed POSTs, retried with back-off, in order per contact.
+
+A loop of the worker. Each round settles the outcomes of finished POSTs and claims what became
+due in one transaction, then POSTs the claimed deliveries concurrently (bounded). A bot that is
+down only delays its own deliveries: the webhook endpoint and the campaign sender never wait on
+it. Delivery is at least once — a worker dying after the POST but before recording it makes the
+delivery go again after its lease — so bots dedupe on ``X-Herald-Delivery``, which never changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import aiohttp
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from herald.kit.crypto import SecretBox, sign_body
+from herald.kit.db import Database
+from herald.kit.types import utcnow
+from herald.replies import claim
+from herald.replies.claim import ClaimedDelivery
+
+log = logging.getLogger("herald.replies")
+
+Clock = Callable[[], datetime]
+
+FIRST_BACKOFF = timedelta(seconds=1)
+MAX_BACKOFF = timedelta(minutes=10)
+GIVE_UP_AFTER = timedelta(hours=24)
+HTTP_TIMEOUT = aiohttp.ClientTimeout(total=10, connect=5)
+CONCURRENCY = 64
+POLL_SECONDS = 0.25
+ERROR_SNIPPET = 200
+
+
+def backoff(attempts: int) -> timedelta:
+    """1 s, 2 s, 4 s … after the 1st, 2nd, 3rd failed attempt, capped at 10 minutes."""
+    return min(FIRST_BACKOFF * 2 ** min(max(attempts - 1, 0), 20), MAX_BACKOFF)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    delivery: ClaimedDelivery
+    error: str | None  # None: the bot flow answered 2xx
+
+
+class BotDeliveryEngine:
+    """Delivers due bot deliveries until stopped; ``now`` is injectable so tests can jump a day."""
+
+    def __init__(
+        self, *, database: Database, box: SecretBox, now: Clock = utcnow, concurrency: int = CONCURRENCY,
+        timeout: aiohttp.ClientTimeout = HTTP_TIMEOUT,
+    ) -> None:
+        self.database = database
+        self.box = box
+        self.now = now
+        self.concurrency = concurrency
+        self.timeout = timeout
+        self._outcomes: list[Outcome] = []
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._finished = asyncio.Event()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        async with self._http() as http:
+            while not stop.is_set():
+                self._finished.clear()
+                self._start(http, await self._settle_and_claim(self.concurrency - len(self._in_flight)))
+                try:
+                    await asyncio.wait_for(self._finished.wait(), timeout=POLL_SECONDS)
+                except TimeoutError:
+                    pass
+            # Let POSTs under way finish (bounded by the timeout) rather than send them twice later.
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
+            await self._settle_and_claim(0)
+
+    async def deliver_due(self) -> int:
+        """One round to completion: claims what is due, POSTs it, records the outcomes. For tests and tools."""
+        async with self._http() as http:
+            claimed = await self._settle_and_claim(self.concurrency)
+            self._start(http, claimed)
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
+            await self._settle_and_claim(0)
+            return len(claimed)
+
+    def _http(self) -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(limit=self.concurrency)
+        return aiohttp.ClientSession(connector=connector, timeout=self.timeout, headers={"User-Agent": "Herald"})
+
+    def _start(self, http: aiohttp.ClientSession, claimed: list[ClaimedDelivery]) -> None:
+        for delivery in claimed:
+            task = asyncio.create_task(self._deliver(http, delivery), name=f"bot-delivery-{delivery.id}")
+            self._in_flight.add(task)
+            task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        self._finished.set()
+
+    async def _deliver(self, http: aiohttp.ClientSession, delivery: ClaimedDelivery) -> None:
+        try:
+            error = await self._post(http, delivery)
+        except Exception as exc:  # noqa: BLE001 - any failure is a failed attempt, retried later
+            log.exception("bot delivery %s failed unexpectedly", delivery.delivery_id)
+            error = f"could not deliver: {exc!r}"[:ERROR_SNIPPET]
+        self._outcomes.append(Outcome(delivery, error))
+
+    async def _post(self, http: aiohttp.ClientSession, delivery: ClaimedDelivery) -> str | None:
+        body = delivery.body.encode()
+        try:
+            secret = self.box.decrypt(delivery.secret_enc)
+        except ValueError:
+            return "the bot flow's secret cannot be decrypted with the configured keys"
+        headers = {
+            "Content-Type": "application/json",
+            "X-Herald-Signature-256": sign_body(secret, body),
+            "X-Herald-Delivery": delivery.delivery_id,
+        }
+        try:
+            async with http.post(delivery.webhook_url, data=body, headers=headers, allow_redirects=False) as answer:
+                if 200 <= answer.status < 300:
+                    return None
+                snippet = (await answer.content.read(ERROR_SNIPPET)).decode(errors="replace").strip()
+                return f"the bot flow answered HTTP {answer.status}" + (f": {snippet}" if snippet else "")
+        except TimeoutError:
+            return f"the bot flow did not answer within {self.timeout.total:g} s"
+        except aiohttp.ClientError as exc:
+            return f"could not reach the bot flow: {exc}"[:ERROR_SNIPPET]
+
+    async def _settle_and_claim(self, limit: int) -> list[ClaimedDelivery]:
+        outcomes, self._outcomes = self._outcomes, []
+        if not outcomes and limit <= 0:
+            return []
+        try:
+            async with self.database.session() as session:
+                now = self.now()
+                for outcome in outcomes:
+                    await self._settle(session, outcome, now)
+                return await claim.claim_deliveries(session, now=now, limit=limit) if limit > 0 else []
+        except Exception:  # noqa: BLE001 - e.g. the database restarting: keep the outcomes, retry next round
+            log.exception("recording bot deliveries failed")
+            self._outcomes[:0] = outcomes
+            return []
+
+    async def _settle(self, session: AsyncSession, outcome: Outcome, now: datetime) -> None:
+        delivery = outcome.delivery
+        if outcome.error is None:
+            await claim.delivered(session, delivery_id=delivery.id, at=now)
+        elif now - delivery.created_at >= GIVE_UP_AFTER:
+            log.warning("bot delivery %s failed for good: %s", delivery.delivery_id, outcome.error)
+            await claim.give_up(session, delivery_id=delivery.id, error=outcome.error)
+        else:
+            await claim.retry_later(
+                session, delivery_id=delivery.id, at=now + backoff(delivery.attempts), error=outcome.error
+            )

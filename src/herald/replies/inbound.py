@@ -1,0 +1,150 @@
+"""Applying inbound messages (ARCHITECTURE section 4, "Replies").
+
+Each message is stored once; when it answers a campaign it marks the campaign message replied and
+enqueues a delivery to the campaign's bot flow in the same transaction (an outbox: the delivery
+exists if and only if the reply was recorded).
+
+Attribution, in order: (a) ``context.id`` names a campaign message of the organization → that
+campaign, even if the contact is no longer engaged (the campaign ended, the engagement was
+released); (b) the contact's engagement in a running campaign; (c) nothing: stored, not forwarded.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from herald.campaigns import counters
+from herald.campaigns.message_state import MessageState, apply_reply, counter_deltas
+from herald.kit.types import utcnow
+from herald.models import CampaignMessage, WebhookEvent, WhatsAppNumber
+from herald.replies import repository
+from herald.replies.payloads import reply_body
+from herald.webhooks import events as ev
+from herald.webhooks.applier import defer, handles, mark
+from herald.whatsapp import InboundMessage
+
+
+@dataclass(frozen=True, slots=True)
+class Attribution:
+    contact_id: int | None
+    campaign_id: int | None
+    message: CampaignMessage | None
+
+
+NOBODY = Attribution(None, None, None)
+
+
+@handles(ev.MESSAGE)
+async def apply_inbound(session: AsyncSession, rows: list[WebhookEvent]) -> None:
+    # Event time order within the batch, so two replies of one contact reach the bot in the order written.
+    items = sorted(((row, ev.inbound_from(row.payload)) for row in rows), key=lambda p: (p[1].timestamp, p[0].id))
+    numbers = await repository.numbers_by_phone_number_id(session, {m.phone_number_id for _, m in items})
+    waiting: set[str] = set()
+    for row, message in items:
+        number = numbers.get(message.phone_number_id)
+        if number is None:
+            mark(row, "unknown_number")
+            continue
+        sender = message.from_wa_id or message.from_user_id or ""
+        if sender in waiting:
+            defer(row)  # an earlier message of this sender waits: a later one must not overtake it
+            continue
+        outcome = await apply_message(session, number, message)
+        if outcome is None:
+            waiting.add(sender)
+            defer(row)
+        else:
+            mark(row, outcome)
+
+
+async def apply_message(session: AsyncSession, number: WhatsAppNumber, message: InboundMessage) -> str | None:
+    """Stores, attributes and forwards one message; its outcome, or None to try again shortly."""
+    contact_id = await repository.contact_id_for_sender(
+        session, org_id=number.org_id, wa_id=message.from_wa_id, user_id=message.from_user_id
+    )
+    target = await attribute(session, org_id=number.org_id, contact_id=contact_id, message=message)
+    if target.message is not None and target.message.status == "sending":
+        return None  # its sender has not recorded the send yet
+    if target.contact_id is not None and message.from_user_id:
+        await repository.remember_user_id(session, contact_id=target.contact_id, user_id=message.from_user_id)
+    if not await repository.insert_inbound(session, _inbound_row(number, target, message)):
+        return "duplicate"
+    if target.contact_id is None:
+        return "unknown_sender"
+    if target.campaign_id is None:
+        return "stored"
+    if target.message is not None:
+        await record_reply(session, target.message, message)
+    return await _forward(session, org_id=number.org_id, target=target, message=message)
+
+
+async def attribute(
+    session: AsyncSession, *, org_id: int, contact_id: int | None, message: InboundMessage
+) -> Attribution:
+    if message.context_id:
+        replied_to = await repository.campaign_message_by_wamid(session, org_id=org_id, wamid=message.context_id)
+        # An unmatched sender replying to our message is that message's contact (e.g. a wa_id Meta
+        # rewrote, or a username-only user): the context id was sent to them alone.
+        if replied_to is not None and contact_id in (None, replied_to.contact_id):
+            return Attribution(replied_to.contact_id, replied_to.campaign_id, replied_to)
+    if contact_id is None:
+        return NOBODY
+    campaign_id = await repository.engaged_campaign_id(session, contact_id=contact_id)
+    if campaign_id is None:
+        return Attribution(contact_id, None, None)
+    campaign_message = await repository.campaign_message_of(session, campaign_id=campaign_id, contact_id=contact_id)
+    return Attribution(contact_id, campaign_id, campaign_message)
+
+
+def state_of(m: CampaignMessage) -> MessageState:
+    return MessageState(m.status, m.sent_at, m.delivered_at, m.read_at, m.failed_at, m.replied_at, m.error_msg,
+                        m.error_code)
+
+
+async def record_reply(session: AsyncSession, campaign_message: CampaignMessage, message: InboundMessage) -> None:
+    """First reply time on the campaign message, and the counters it moves."""
+    if campaign_message.status == "pending":
+        return  # not sent yet: the contact wrote on their own, this answers nothing we sent
+    before = state_of(campaign_message)
+    after = apply_reply(before, message.timestamp)
+    if after == before:
+        return
+    changes = {"status": after.status, "sent_at": after.sent_at, "delivered_at": after.delivered_at,
+               "replied_at": after.replied_at}
+    if not await repository.record_reply(
+        session, message_id=campaign_message.id, old_status=campaign_message.status, changes=changes
+    ):
+        # Rows are locked (PostgreSQL) or the database is (SQLite): nothing else can move them.
+        raise RuntimeError("a campaign message changed while a reply was applied")
+    await counters.add(session, campaign_id=campaign_message.campaign_id, **counter_deltas(before, after))
+
+
+async def _forward(session: AsyncSession, *, org_id: int, target: Attribution, message: InboundMessage) -> str:
+    assert target.campaign_id is not None and target.contact_id is not None
+    campaign = await repository.campaign(session, org_id=org_id, campaign_id=target.campaign_id)
+    if campaign is None or campaign.bot_flow_id is None:
+        return "no_bot_flow"
+    contact = await repository.contact_card(session, contact_id=target.contact_id)
+    await repository.insert_delivery(
+        session, org_id=org_id, bot_flow_id=campaign.bot_flow_id, campaign_id=campaign.id,
+        contact_id=target.contact_id, delivery_id=uuid.uuid4().hex, body=reply_body(campaign, contact, message),
+        status="pending", attempts=0, next_attempt_at=utcnow(),
+    )
+    return "forwarded"
+
+
+def _inbound_row(number: WhatsAppNumber, target: Attribution, message: InboundMessage) -> dict[str, object]:
+    return {
+        "org_id": number.org_id, "whatsapp_number_id": number.id, "contact_id": target.contact_id,
+        "campaign_id": target.campaign_id, "wamid": message.wamid, "from_wa_id": message.from_wa_id,
+        "type": message.type, "text": _text_of(message), "context_id": message.context_id,
+        "payload": ev.to_payload(message), "sent_at": message.timestamp,
+    }
+
+
+def _text_of(message: InboundMessage) -> str | None:
+    """What the user wrote or tapped, for reading the conversation; the details stay in ``payload``."""
+    return message.text or message.button_text or message.interactive_title

@@ -1,0 +1,50 @@
+"""The body a bot flow receives for a reply (CONTRACT.md, "Bot flows"), serialized once.
+
+The bytes are stored with the delivery: every retry sends exactly what was signed the first time.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from herald.models import Campaign
+from herald.whatsapp import InboundMessage
+
+REPLY_TYPE = "campaign.reply"
+
+
+def iso_utc(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def campaign_part(campaign: Campaign) -> dict[str, Any]:
+    return {
+        "id": campaign.id, "name": campaign.name, "kind": campaign.kind,
+        "template": {"name": campaign.template_name, "language": campaign.template_language},
+    }
+
+
+def message_part(message: InboundMessage) -> dict[str, Any]:
+    """Optional keys are left out rather than null, as the contract marks them optional."""
+    part: dict[str, Any] = {"id": message.wamid, "type": message.type}
+    if message.text is not None:
+        part["text"] = message.text
+    if message.type == "button":
+        part["button"] = {"payload": message.button_payload, "text": message.button_text}
+    if message.interactive_id is not None:
+        part["interactive"] = {
+            "type": message.interactive_type, "id": message.interactive_id, "title": message.interactive_title,
+        }
+    if message.context_id is not None:
+        part["context_id"] = message.context_id
+    part["timestamp"] = iso_utc(message.timestamp)
+    return part
+
+
+def reply_body(campaign: Campaign, contact: dict[str, Any], message: InboundMessage) -> str:
+    document = {"type": REPLY_TYPE, "campaign": campaign_part(campaign), "contact": contact,
+                "message": message_part(message)}
+    return orjson.dumps(document).decode()

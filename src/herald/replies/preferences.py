@@ -1,0 +1,41 @@
+"""Applying ``user_preferences`` webhooks: a user stops or resumes marketing messages (WHATSAPP.md §10).
+
+An opted-out contact is left out of later campaigns at materialisation (ARCHITECTURE section 3).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from herald.models import WebhookEvent
+from herald.replies import repository
+from herald.webhooks import events as ev
+from herald.webhooks.applier import handles, mark
+
+MARKETING = "marketing_messages"
+
+
+@handles(ev.PREFERENCE)
+async def apply_preferences(session: AsyncSession, rows: list[WebhookEvent]) -> None:
+    # Event time order: a stop and a resume in one batch end as the user last chose.
+    items = sorted(((row, ev.preference_from(row.payload)) for row in rows), key=lambda p: (p[1].timestamp, p[0].id))
+    numbers = await repository.numbers_by_phone_number_id(session, {p.phone_number_id for _, p in items})
+    for row, preference in items:
+        number = numbers.get(preference.phone_number_id)
+        if number is None:
+            mark(row, "unknown_number")
+            continue
+        if preference.category != MARKETING:
+            mark(row, "ignored")
+            continue
+        contact_id = await repository.contact_id_for_sender(
+            session, org_id=number.org_id, wa_id=preference.wa_id, user_id=preference.user_id
+        )
+        if contact_id is None:
+            mark(row, "unknown_contact")
+            continue
+        if preference.value == "stop":
+            await repository.set_opted_out(session, contact_id=contact_id, at=preference.timestamp)
+        else:
+            await repository.clear_opted_out(session, contact_id=contact_id, at=preference.timestamp)
+        mark(row, preference.value)
