@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -49,14 +48,6 @@ class Deliveries:
                 next_attempt_at=utcnow(),
             ))
         return delivery_id
-
-
-@pytest.fixture
-async def bot() -> AsyncIterator[BotEndpoint]:
-    endpoint = BotEndpoint()
-    await endpoint.start()
-    yield endpoint
-    await endpoint.stop()
 
 
 @pytest.fixture

@@ -3,42 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
-import pytest
 from fastapi import FastAPI
 from sqlalchemy import delete, select
 
-from herald.config import Settings
 from herald.kit.db import Database
 from herald.models import BotDelivery, Engagement, InboundMessage, WebhookEvent
 from herald.simulator import SimulatorServer
 from tests.conftest import OrgHandle
 from tests.dispatch.helpers import messages, running_worker, stats, wait_until
-from tests.live import live_server
-from tests.replies.helpers import PHONE_NUMBER_ID, BotEndpoint, CampaignSetup, scenario, vip_campaign
-
-
-@pytest.fixture
-def herald_url(settings: Settings) -> Iterator[str]:
-    with live_server(settings) as url:
-        yield url
-
-
-@pytest.fixture
-def sim(herald_url: str) -> Iterator[SimulatorServer]:
-    with SimulatorServer(scenario(), webhook_url=f"{herald_url}/webhooks/whatsapp", app_secret="sim-secret") as server:
-        yield server
-
-
-@pytest.fixture
-async def bot() -> AsyncIterator[BotEndpoint]:
-    endpoint = BotEndpoint()
-    await endpoint.start()
-    yield endpoint
-    await endpoint.stop()
+from tests.replies.helpers import PHONE_NUMBER_ID, BotEndpoint, CampaignSetup, vip_campaign
 
 
 async def user_writes(sim: SimulatorServer, phone: str, **content: Any) -> str:
