@@ -39,6 +39,9 @@ async def receive(request: Request, session: SessionDep, box: SecretBoxDep) -> J
     if len(raw) > ingest.MAX_BODY_BYTES:
         raise TooLarge(f"webhook bodies are limited to {ingest.MAX_BODY_BYTES} bytes")
     stored = await ingest.receive(session, box, raw=raw, signature=request.headers.get("x-hub-signature-256"))
+    # Commit before answering: the session dependency would commit only after the response is sent,
+    # and a 200 tells Meta never to send these events again.
+    await session.commit()
     wake = getattr(request.app.state, "webhook_wakeup", None)
     if wake is not None and stored.new:
         wake.set()

@@ -1,0 +1,342 @@
+"""Benchmark: delivery statuses ingested and applied per second by one ``herald serve`` process.
+
+What it measures: one ``herald serve`` process (embedded worker on, so the same process stores and
+applies) is seeded with an organization (``herald org create``), a WhatsApp number registered
+through ``POST /api/v1/whatsapp-numbers`` with an app secret we know, and ``events // 2`` campaign
+messages in status ``sent`` (inserted directly, as the dispatcher would have left them). An
+aiohttp client then posts every message's ``delivered`` and ``read`` statuses to
+``/webhooks/whatsapp`` in signed batches of 50 (Meta's envelope, ``biz_opaque_callback_data`` =
+our message id), with bounded concurrency, plus a share of replayed batches (duplicates that
+must be deduplicated). Figures returned:
+
+- ``events_per_s``: distinct status events from the first POST until the last one is **applied**
+  (``webhook_events.applied_at`` set for all, polled in the database) — stored once, folded into
+  ``campaign_messages`` and the counters;
+- ``ingest_events_per_s``: the same events until the last POST was answered (stored, not yet applied);
+- ``p50_ms`` / ``p99_ms``: the endpoint's answer latency over all POSTs;
+- ``baseline_events_per_s``: in the same run, a bare Starlette app under uvicorn in a process of
+  its own that only verifies the HMAC signature and answers 200, hit with the same batches and
+  concurrency: the ceiling of the HTTP stack itself; ``ratio`` = events_per_s / baseline.
+
+Targets (issue 5): at least 3,000 events/s applied and a p99 answer under 100 ms. The campaign
+does not send during the run here (no Graph simulator): the latency is under webhook load only.
+
+Without ``db_url`` it uses a fresh SQLite file (the embedded default); with a PostgreSQL URL it
+creates a fresh database next to the one named, and drops it afterwards.
+Run: ``python -m bench.bench_webhooks [EVENTS] [DB_URL]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+BATCH = 50
+CONCURRENCY = 16
+DUPLICATE_SHARE = 0.05  # replayed batches, on top of the distinct events
+APP_SECRET = "bench-app-secret"
+PHONE_NUMBER_ID = "1090001"
+WABA_ID = "102290129340398"
+T0 = 1767225600
+ROOT = Path(__file__).resolve().parents[1]
+HERALD = str(Path(sys.executable).with_name("herald"))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _sign(raw: bytes) -> str:
+    return "sha256=" + hmac.new(APP_SECRET.encode(), raw, hashlib.sha256).hexdigest()
+
+
+def _body(statuses: list[dict[str, Any]]) -> bytes:
+    return json.dumps({"object": "whatsapp_business_account", "entry": [{"id": WABA_ID, "changes": [{
+        "field": "messages",
+        "value": {"messaging_product": "whatsapp",
+                  "metadata": {"display_phone_number": "551130000000", "phone_number_id": PHONE_NUMBER_ID},
+                  "statuses": statuses},
+    }]}]}, separators=(",", ":")).encode()
+
+
+def make_batches(message_ids: list[int], seed: int = 5) -> tuple[list[tuple[bytes, str]], int]:
+    """Signed bodies of 50 statuses (delivered then read for every message), some replayed."""
+    statuses = []
+    for kind, offset in (("delivered", 2), ("read", 9)):
+        for message_id in message_ids:
+            statuses.append({
+                "id": f"wamid.bench.{message_id}", "status": kind, "timestamp": str(T0 + message_id % 3600 + offset),
+                "recipient_id": f"55119{message_id:08d}", "biz_opaque_callback_data": str(message_id),
+                "pricing": {"billable": True, "pricing_model": "PMP", "type": "regular", "category": "marketing"},
+            })
+    bodies = [_body(statuses[i : i + BATCH]) for i in range(0, len(statuses), BATCH)]
+    rng = random.Random(seed)
+    bodies += rng.sample(bodies, int(len(bodies) * DUPLICATE_SHARE))
+    rng.shuffle(bodies[len(bodies) // 4 :])  # mostly in order, the tail reordered (late deliveries)
+    return [(b, _sign(b)) for b in bodies], len(statuses)
+
+
+async def fire(url: str, batches: list[tuple[bytes, str]], concurrency: int = CONCURRENCY) -> tuple[float, list[float]]:
+    """Posts every batch with ``concurrency`` in flight; returns (seconds, latencies in ms)."""
+    import aiohttp
+
+    queue: asyncio.Queue[tuple[bytes, str]] = asyncio.Queue()
+    for item in batches:
+        queue.put_nowait(item)
+    latencies: list[float] = []
+
+    async def worker(session: aiohttp.ClientSession) -> None:
+        while not queue.empty():
+            raw, signature = queue.get_nowait()
+            started = time.perf_counter()
+            async with session.post(url, data=raw, headers={
+                "content-type": "application/json", "x-hub-signature-256": signature,
+            }) as response:
+                await response.read()
+                if response.status != 200:
+                    raise RuntimeError(f"{url} answered {response.status}: {await response.text()}")
+            latencies.append((time.perf_counter() - started) * 1000)
+
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
+        return time.perf_counter() - started, latencies
+
+
+def _percentile(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
+
+
+def _wait_http(url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except urllib.error.HTTPError:
+            return  # it answers
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer within {timeout}s")
+
+
+@contextmanager
+def _process(args: list[str], env: dict[str, str], ready_url: str) -> Iterator[subprocess.Popen[bytes]]:
+    process = subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        _wait_http(ready_url, process)
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+# --- the baseline: verify the signature, answer 200 -------------------------------------------------
+
+def baseline_app() -> Any:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, PlainTextResponse
+    from starlette.routing import Route
+
+    secret = os.environ.get("BENCH_APP_SECRET", APP_SECRET).encode()
+
+    async def receive(request: Request) -> Any:
+        raw = await request.body()
+        expected = "sha256=" + hmac.new(secret, raw, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected, request.headers.get("x-hub-signature-256", "")):
+            return JSONResponse({"error": "bad_signature"}, status_code=401)
+        return JSONResponse({"ok": True})
+
+    async def ready(_: Request) -> Any:
+        return PlainTextResponse("ok")
+
+    return Starlette(routes=[Route("/webhooks/whatsapp", receive, methods=["POST"]), Route("/", ready)])
+
+
+def _serve_baseline(port: int) -> None:
+    import uvicorn
+
+    uvicorn.run(baseline_app(), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+# --- Herald ------------------------------------------------------------------------------------
+
+@contextmanager
+def _fresh_database(db_url: str | None, workdir: Path) -> Iterator[str]:
+    if db_url is None:
+        yield f"sqlite+aiosqlite:///{workdir / 'herald.db'}"
+        return
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    base = make_url(db_url)
+    name = f"herald_bench_webhooks_{uuid.uuid4().hex[:8]}"
+    admin = f"host={base.host or '127.0.0.1'} port={base.port or 5432} user={base.username or 'postgres'} " \
+            f"dbname={base.database or 'postgres'}" + (f" password={base.password}" if base.password else "")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield base.set(drivername="postgresql+psycopg", database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _herald(env: dict[str, str], *args: str) -> str:
+    result = subprocess.run([HERALD, *args], env=env, cwd=ROOT, capture_output=True, text=True, check=True)
+    return result.stdout
+
+
+def _sync_url(url: str) -> str:
+    return url.replace("sqlite+aiosqlite", "sqlite")
+
+
+def _seed_messages(db_url: str, org_slug: str, count: int) -> list[int]:
+    """An active campaign on the number and ``count`` contacts with a `sent` message each."""
+    from sqlalchemy import create_engine, insert, select
+
+    from herald.models import Campaign, CampaignMessage, CampaignStats, Contact, Organization, WhatsAppNumber
+
+    now = datetime.now(UTC)
+    engine = create_engine(_sync_url(db_url))
+    with engine.begin() as conn:
+        org_id = conn.execute(select(Organization.id).where(Organization.slug == org_slug)).scalar_one()
+        number_id = conn.execute(select(WhatsAppNumber.id).where(WhatsAppNumber.org_id == org_id)).scalar_one()
+        campaign_id = conn.execute(insert(Campaign).values(
+            org_id=org_id, name="Bench", status="active", kind="real", whatsapp_number_id=number_id,
+            template_name="promo", template_language="en_US", variables={}, missing=[], started_at=now,
+            materialized_at=now, last_sent_at=now, auto_end_after_hours=72.0, materialize_cursor=0,
+            created_at=now, updated_at=now,
+        ).returning(Campaign.id)).scalar_one()
+        ids: list[int] = []
+        for start in range(0, count, 2000):
+            n = min(2000, count - start)
+            contacts = conn.execute(insert(Contact).returning(Contact.id), [
+                {"org_id": org_id, "phone": f"+5511{start + i:09d}", "phone_raw": f"+5511{start + i:09d}",
+                 "created_at": now, "updated_at": now} for i in range(n)
+            ]).scalars().all()
+            ids.extend(conn.execute(insert(CampaignMessage).returning(CampaignMessage.id), [
+                {"campaign_id": campaign_id, "contact_id": c, "status": "sent", "attempts": 1, "sent_at": now}
+                for c in contacts
+            ]).scalars().all())
+        conn.execute(insert(CampaignStats).values(
+            campaign_id=campaign_id, targeted=count, pending=0, sent=count, received=0, read=0, replied=0, unknown=0,
+            not_sent=0,
+        ))
+        # The wamid the API returned at send time, read back by the statuses.
+        from sqlalchemy import bindparam, update
+
+        conn.execute(
+            update(CampaignMessage).where(CampaignMessage.id == bindparam("_id")).values(wamid=bindparam("_wamid")),
+            [{"_id": i, "_wamid": f"wamid.bench.{i}"} for i in ids],
+        )
+    engine.dispose()
+    return ids
+
+
+def _unapplied(engine: Any) -> int:
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        return int(conn.execute(text("SELECT count(*) FROM webhook_events WHERE applied_at IS NULL")).scalar_one())
+
+
+def _final_counts(engine: Any) -> dict[str, int]:
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT status, count(*) FROM campaign_messages GROUP BY status")).all()
+        events = conn.execute(text("SELECT count(*) FROM webhook_events")).scalar_one()
+    return {"events_stored": int(events), **{f"messages_{s}": int(n) for s, n in rows}}
+
+
+def run(events: int = 30_000, db_url: str | None = None) -> dict[str, Any]:
+    from sqlalchemy import create_engine
+
+    messages = events // 2
+    with tempfile.TemporaryDirectory(prefix="herald-bench-webhooks-") as tmp, _fresh_database(db_url, Path(tmp)) as url:
+        workdir = Path(tmp)
+        env = {**os.environ, "HERALD_DATABASE_URL": url, "HERALD_VAR_DIR": str(workdir / "var"),
+               "HERALD_EMBEDDED_WORKER": "true", "HERALD_LOG_LEVEL": "warning", "PYTHONPATH": str(ROOT)}
+        _herald(env, "migrate")
+        created = _herald(env, "org", "create", "Bench", "--email", "bench@example.com", "--password",
+                          "bench-password-123")
+        values = dict(line.split("=", 1) for line in created.split() if "=" in line)
+        port = _free_port()
+        base = f"http://127.0.0.1:{port}"
+        with _process([HERALD, "serve", "--port", str(port)], env, f"{base}/openapi.json"):
+            import httpx
+
+            response = httpx.post(f"{base}/api/v1/whatsapp-numbers", headers={
+                "Authorization": f"Bearer {values['API_KEY']}"}, json={
+                "display_phone_number": "+55 11 3000-0000", "phone_number_id": PHONE_NUMBER_ID, "waba_id": WABA_ID,
+                "access_token": "bench-token", "app_secret": APP_SECRET, "verify_token": "bench-verify",
+                "graph_api_base": "http://127.0.0.1:9",
+            }, timeout=30)
+            response.raise_for_status()
+            ids = _seed_messages(url, values["ORG"], messages)
+            batches, distinct = make_batches(ids)
+            engine = create_engine(_sync_url(url))
+            started = time.perf_counter()
+            seconds, latencies = asyncio.run(fire(f"{base}/webhooks/whatsapp", batches))
+            answered = time.perf_counter() - started
+            deadline = time.monotonic() + 600
+            while _unapplied(engine):
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the events were not applied within 10 minutes")
+                time.sleep(0.02)
+            applied = time.perf_counter() - started
+            final = _final_counts(engine)
+            engine.dispose()
+
+        baseline_port = _free_port()
+        baseline_url = f"http://127.0.0.1:{baseline_port}"
+        code = f"from bench.bench_webhooks import _serve_baseline; _serve_baseline({baseline_port})"
+        with _process([sys.executable, "-c", code], env, f"{baseline_url}/"):
+            baseline_seconds, _ = asyncio.run(fire(f"{baseline_url}/webhooks/whatsapp", batches))
+
+    events_per_s = distinct / applied
+    baseline = distinct / baseline_seconds
+    return {
+        "database": "sqlite" if db_url is None else "postgresql",
+        "events": distinct, "posts": len(batches), "batch": BATCH, "concurrency": CONCURRENCY,
+        "events_per_s": round(events_per_s), "ingest_events_per_s": round(distinct / answered),
+        "baseline_events_per_s": round(baseline), "ratio": round(events_per_s / baseline, 3),
+        "p50_ms": round(_percentile(latencies, 50), 1), "p99_ms": round(_percentile(latencies, 99), 1),
+        "seconds_answered": round(seconds, 2), "seconds_applied": round(applied, 2), **final,
+        "target_events_per_s": 3000, "target_p99_ms": 100,
+    }
+
+
+if __name__ == "__main__":
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 30_000
+    print(json.dumps(run(count, sys.argv[2] if len(sys.argv) > 2 else None), indent=2))
