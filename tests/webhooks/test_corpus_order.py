@@ -307,10 +307,6 @@ class TestApplyStatuses:
 class TestFoldAcrossBatches:
     """The same statuses split over two applied batches, in either order, give the same times."""
 
-    @pytest.mark.xfail(strict=True, reason=(
-        "message_state.apply_status keeps the first sent_at it sees (`state.sent_at or at`), so a message "
-        "without one (unknown after a crash) gets the time of whichever status was applied first"
-    ))
     async def test_sent_at_of_an_unknown_message_does_not_depend_on_arrival(
         self, client: httpx.AsyncClient, database: Database, org: OrgHandle, campaign: int
     ) -> None:

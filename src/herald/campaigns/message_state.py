@@ -69,16 +69,23 @@ def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
 def apply_status(state: MessageState, status: str, at: datetime, *, reason: str | None = None,
                  code: int | None = None) -> MessageState:
     """One status event applied to a message that WhatsApp accepted (or may have)."""
-    if state.status in TERMINAL:
+    if state.status == "not_sent":
         return state
     if status == "failed":
+        if state.status == "failed":
+            return replace(state, failed_at=_earliest(state.failed_at, at))
         return replace(state, status="failed", failed_at=at, error_msg=reason, error_code=code)
     if status == "played":
         status = "read"
     if status not in RANK:
         return state
-    new_status = status if RANK[status] > RANK.get(state.status, 0) else state.status
-    sent_at = state.sent_at or at
+    # A failed message stays failed, but the times of late statuses are still recorded, so the
+    # end state does not depend on the order the events arrived in.
+    if state.status == "failed":
+        new_status = "failed"
+    else:
+        new_status = status if RANK[status] > RANK.get(state.status, 0) else state.status
+    sent_at = _earliest(state.sent_at, at)
     delivered_at = _earliest(state.delivered_at, at) if status == "delivered" else state.delivered_at
     read_at = _earliest(state.read_at, at) if status == "read" else state.read_at
     return replace(state, status=new_status, sent_at=sent_at, delivered_at=delivered_at, read_at=read_at)
