@@ -13,6 +13,7 @@ from herald.media.api import router as media_router
 from herald.numbers.api import router as numbers_router
 from herald.ops.api import router as ops_router
 from herald.replies.api import router as replies_router
+from herald.reports.api import router as reports_router
 from herald.templates.api import router as templates_router
 from herald.webhooks.api import router as webhooks_router
 
@@ -23,7 +24,7 @@ def include_routers(app: FastAPI) -> None:
     api = APIRouter(prefix=API_PREFIX)
     for router in (
         auth_router, numbers_router, templates_router, media_router, bot_flows_router, contacts_router, inbox_router,
-        campaigns_router, replies_router,
+        campaigns_router, replies_router, reports_router,
     ):
         api.include_router(router)
     app.include_router(api)

@@ -1,0 +1,67 @@
+"""Campaign stats and timeline: the functions the API, the SSE hub and the UI pages call."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from herald.kit.errors import NotFound
+from herald.reports import repository
+from herald.reports.latency import latency_percentiles
+from herald.reports.schemas import CampaignStatsOut, Latencies, Latency, SendMinute, TimelineOut
+
+
+def percent(part: int, whole: int) -> float:
+    """0–100 with one decimal; 0 when there is nothing to divide by."""
+    if whole <= 0:
+        return 0.0
+    return round(100.0 * part / whole, 1)
+
+
+async def get_stats(session: AsyncSession, *, org_id: int, campaign_id: int) -> CampaignStatsOut:
+    """The contract's stats body from the counter rows (two reads whatever the size). NotFound across orgs."""
+    stats = await _stats(session, campaign_id=campaign_id, org_id=org_id)
+    if stats is None:
+        raise NotFound("campaign not found", code="campaign_not_found")
+    return stats
+
+
+async def stats_of(session: AsyncSession, *, campaign_id: int) -> CampaignStatsOut | None:
+    """The same body without the org check (the caller checked it); None once the campaign is gone."""
+    return await _stats(session, campaign_id=campaign_id, org_id=None)
+
+
+async def _stats(session: AsyncSession, *, campaign_id: int, org_id: int | None) -> CampaignStatsOut | None:
+    counts = await repository.counters(session, campaign_id=campaign_id, org_id=org_id)
+    if counts is None:
+        return None
+    reasons = await repository.not_sent_reasons(session, campaign_id=campaign_id) if counts["not_sent"] else {}
+    return CampaignStatsOut(
+        **counts,
+        not_sent_reasons=reasons,
+        received_pct=percent(counts["received"], counts["sent"]),
+        read_pct=percent(counts["read"], counts["received"]),
+        replied_pct=percent(counts["replied"], counts["received"]),
+    )
+
+
+async def require_campaign(session: AsyncSession, *, org_id: int, campaign_id: int) -> None:
+    """NotFound unless the campaign exists in this org (one primary-key read)."""
+    if await repository.counters(session, campaign_id=campaign_id, org_id=org_id) is None:
+        raise NotFound("campaign not found", code="campaign_not_found")
+
+
+async def get_timeline(session: AsyncSession, *, org_id: int, campaign_id: int) -> TimelineOut:
+    """Sends per minute (from the counters) and latency percentiles (a scan of the messages)."""
+    await require_campaign(session, org_id=org_id, campaign_id=campaign_id)
+    minutes = await repository.send_minutes(session, campaign_id=campaign_id)
+    percentiles = await latency_percentiles(session, campaign_id=campaign_id)
+    return TimelineOut(
+        sends_per_minute=[
+            SendMinute(minute=datetime.fromtimestamp(minute * 60, UTC), count=count) for minute, count in minutes
+        ],
+        latency=Latencies(**{
+            event: Latency(p50_s=p.p50_s, p90_s=p.p90_s, n=p.n) for event, p in percentiles.items()
+        }),
+    )
