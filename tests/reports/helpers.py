@@ -1,0 +1,99 @@
+"""Hand-built campaigns for the report tests, and ``recount``: every counter from the message rows."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from herald.campaigns import counters
+from herald.campaigns.message_state import MessageState
+from herald.kit.db import Database
+from herald.models import Campaign, CampaignMessage, Contact, FunnelEvent
+
+T0 = datetime(2026, 11, 27, 10, 0, 0, tzinfo=UTC)
+TIMES = ("sent_at", "delivered_at", "read_at", "failed_at", "replied_at")
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+async def make_campaign(database: Database, *, org_id: int, name: str = "Report") -> int:
+    async with database.session() as session:
+        campaign = Campaign(org_id=org_id, name=name, status="active", kind="real", missing=[], started_at=T0)
+        session.add(campaign)
+        await session.flush()
+        await counters.ensure_row(session, campaign_id=campaign.id)
+        return campaign.id
+
+
+async def add_messages(database: Database, *, org_id: int, campaign_id: int, specs: list[dict[str, Any]]) -> list[int]:
+    """Each spec: phone, name?, status, error_msg?, wamid?, *_at?, steps? {step: time}. Counters follow
+    the rows as the engine keeps them; returns the contact ids."""
+    ids = []
+    async with database.session() as session:
+        for spec in specs:
+            contact = Contact(org_id=org_id, phone=spec["phone"], phone_raw=spec["phone"], name=spec.get("name"))
+            session.add(contact)
+            await session.flush()
+            message = CampaignMessage(
+                campaign_id=campaign_id, contact_id=contact.id, status=spec["status"],
+                error_msg=spec.get("error_msg"), wamid=spec.get("wamid"), **{t: spec.get(t) for t in TIMES},
+            )
+            session.add(message)
+            for step, when in spec.get("steps", {}).items():
+                session.add(FunnelEvent(campaign_id=campaign_id, contact_id=contact.id, step=step, at=when))
+            await _count(session, campaign_id=campaign_id, spec=spec)
+            ids.append(contact.id)
+    return ids
+
+
+async def _count(session: AsyncSession, *, campaign_id: int, spec: dict[str, Any]) -> None:
+    state = MessageState(spec["status"], *(spec.get(t) for t in TIMES[:4]), spec.get("replied_at"),
+                         spec.get("error_msg"), None)
+    flags = state.counted()
+    await counters.add(session, campaign_id=campaign_id, targeted=1, **flags)
+    if flags["not_sent"]:
+        reason = spec.get("error_msg") or "failed"
+        await counters.add_not_sent_reasons(session, campaign_id=campaign_id, reasons=Counter({reason: 1}))
+    if spec.get("sent_at") and flags["sent"]:
+        await counters.add_sends(session, campaign_id=campaign_id, times=[spec["sent_at"]])
+
+
+async def recount(session: AsyncSession, campaign_id: int) -> dict[str, Any]:
+    """The stats body recomputed from the ``campaign_messages`` rows with the contract's definitions."""
+    rows = (await session.execute(
+        select(CampaignMessage.status, CampaignMessage.replied_at, CampaignMessage.error_msg)
+        .where(CampaignMessage.campaign_id == campaign_id)
+    )).all()
+    body: dict[str, Any] = dict.fromkeys(counters.FIELDS, 0)
+    reasons: Counter[str] = Counter()
+    for status, replied_at, error_msg in rows:
+        body["targeted"] += 1
+        if status in ("pending", "sending"):
+            body["pending"] += 1
+        elif status in ("sent", "delivered", "read"):
+            body["sent"] += 1
+        elif status == "unknown":
+            body["unknown"] += 1
+        else:
+            assert status in ("failed", "not_sent"), status
+            body["not_sent"] += 1
+            reasons[error_msg or "failed"] += 1
+        received = status in ("delivered", "read")
+        body["received"] += received
+        body["read"] += status == "read"
+        body["replied"] += received and replied_at is not None
+    body["not_sent_reasons"] = dict(reasons)
+    body["received_pct"] = _pct(body["received"], body["sent"])
+    body["read_pct"] = _pct(body["read"], body["received"])
+    body["replied_pct"] = _pct(body["replied"], body["received"])
+    return body
+
+
+def _pct(part: int, whole: int) -> float:
+    return round(100 * part / whole, 1) if whole else 0.0
