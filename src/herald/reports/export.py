@@ -7,16 +7,19 @@ funnel steps' JSON included). Text cells get the formula-injection guard; ``phon
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 
 import orjson
-from sqlalchemy import Row
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.kit.csv import CsvChunkWriter, guard_cell
 from herald.kit.db import Database
-from herald.replies.funnel import funnel_steps_for
 from herald.reports import repository
+from herald.reports.repository import ReportRow
 
 COLUMNS = (
     "contact_id", "phone", "name", "status", "error_msg", "sent_at", "delivered_at", "read_at", "replied_at",
@@ -36,32 +39,60 @@ async def report_chunks(database: Database, *, campaign_id: int, page_size: int 
     """The CSV, header first, one chunk per page of messages.
 
     Each page reads in a short session of its own: a slow download holds no connection and no
-    long transaction (which on SQLite would keep the WAL from being checkpointed).
+    long transaction (which on SQLite would keep the WAL from being checkpointed). The next page
+    is read while the current one is formatted, so the database and Python work at once.
     """
     writer = CsvChunkWriter()
     yield writer.header(COLUMNS)
-    after = 0
-    while True:
-        async with database.read_session() as session:
-            page = await repository.export_page(
-                session, campaign_id=campaign_id, after_contact_id=after, limit=page_size
-            )
-            contact_ids = [row.contact_id for row in page]
-            steps = await funnel_steps_for(session, campaign_id, contact_ids) if page else {}
+    reading = asyncio.create_task(_read_page(database, campaign_id=campaign_id, after=0, limit=page_size))
+    try:
+        while True:
+            page, steps = await reading
+            if not page:
+                return
+            more = len(page) == page_size
+            if more:
+                reading = asyncio.create_task(
+                    _read_page(database, campaign_id=campaign_id, after=page[-1].contact_id, limit=page_size)
+                )
+                await asyncio.sleep(0)
+            yield writer.chunk(report_row(row, steps.get(row.contact_id)) for row in page)
+            if not more:
+                return
+    finally:
+        # The client went away mid-download: do not leave a read running.
+        reading.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reading
+
+
+async def _read_page(
+    database: Database, *, campaign_id: int, after: int, limit: int
+) -> tuple[list[ReportRow], dict[int, dict[str, datetime]]]:
+    async with database.read_session() as session:
+        page = await repository.export_page(session, campaign_id=campaign_id, after_contact_id=after, limit=limit)
         if not page:
-            return
-        yield writer.chunk(report_row(row, steps.get(row.contact_id)) for row in page)
-        if len(page) < page_size:
-            return
-        after = contact_ids[-1]
+            return page, {}
+        return page, await _funnel_steps(session, campaign_id=campaign_id, page=page)
 
 
-def report_row(row: Row[tuple[object, ...]], steps: dict[str, datetime] | None) -> Sequence[object]:
-    status = str(row.status)
-    error = row.error_msg if status in ERROR_SHOWN else None
+async def _funnel_steps(
+    session: AsyncSession, *, campaign_id: int, page: list[ReportRow]
+) -> dict[int, dict[str, datetime]]:
+    steps: dict[int, dict[str, datetime]] = defaultdict(dict)
+    for contact_id, step, at in await repository.funnel_steps_between(
+        session, campaign_id=campaign_id, first_contact_id=page[0].contact_id, last_contact_id=page[-1].contact_id
+    ):
+        steps[contact_id][step] = at
+    return steps
+
+
+def report_row(row: ReportRow, steps: dict[str, datetime] | None) -> Sequence[object]:
+    contact_id, phone, name, status, error, sent_at, delivered_at, read_at, replied_at, wamid = row
     return (
-        row.contact_id, row.phone, guard_cell(row.name), guard_cell(status), guard_cell(error),
-        row.sent_at, row.delivered_at, row.read_at, row.replied_at, guard_cell(row.wamid), funnel_json(steps),
+        contact_id, phone, guard_cell(name), status,  # a status is one of a fixed set of words
+        guard_cell(error) if status in ERROR_SHOWN else "",
+        sent_at, delivered_at, read_at, replied_at, guard_cell(wamid), funnel_json(steps),
     )
 
 
