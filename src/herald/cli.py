@@ -233,32 +233,14 @@ def main() -> None:
 def demo(
     port: int = 8000,
     sim_port: Annotated[int, typer.Option(help="Port of the WhatsApp simulator.")] = 8090,
-    contacts: Annotated[int, typer.Option(help="How many demo contacts to seed.")] = 3000,
+    contacts: Annotated[int, typer.Option(min=1, help="How many demo contacts to seed.")] = 3000,
     no_browser: Annotated[bool, typer.Option("--no-browser", help="Do not open a browser.")] = False,
     run_campaign: Annotated[bool, typer.Option("--run-campaign", help="Run a demo campaign and exit.")] = False,
+    keep: Annotated[bool, typer.Option("--keep", help="Reuse ./var/demo instead of starting afresh.")] = False,
 ) -> None:
-    """Everything in one process tree on SQLite under ./var/demo: server, worker and demo data."""
-    from pathlib import Path
+    """Simulator, server, worker and a demo bot in one process tree on SQLite under ./var/demo, seeded."""
+    from herald.demo.runner import Options, run
 
-    import uvicorn
-
-    from herald import demo as demo_module
-    from herald.app import create_app
-    from herald.kit.db import Database
-
-    settings = demo_module.demo_settings(Path("var/demo"))
-    demo_module.prepare(settings)
-
-    async def seed() -> str:
-        database = Database.connect(settings.database_url)
-        try:
-            _, key = await demo_module.seed_organization(database, settings)
-            return key
-        finally:
-            await database.dispose()
-
-    key = asyncio.run(seed())
-    console.print(f"Herald demo at [bold]http://127.0.0.1:{port}[/bold]  (API docs: /docs)")
-    console.print(f"login: {demo_module.DEMO_EMAIL} / {demo_module.DEMO_PASSWORD}")
-    print(f"API_KEY={key}", flush=True)
-    uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    options = Options(contacts=contacts, port=port, sim_port=sim_port, open_browser=not no_browser,
+                      run_campaign=run_campaign, keep=keep)
+    raise typer.Exit(run(options, console))

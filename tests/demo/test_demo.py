@@ -1,0 +1,157 @@
+"""``herald demo`` end to end, as a user runs it: a subprocess in a directory of its own."""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import select
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+CONTACTS = 300
+REPORT_HEADER = ["contact_id", "phone", "name", "status", "error_msg", "sent_at", "delivered_at", "read_at",
+                 "replied_at", "wamid", "time_per_funnel_step"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def demo_env() -> dict[str, str]:
+    # The demo must not pick up a test database or a developer's settings.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HERALD_")}
+    return {**env, "COLUMNS": "100", "PYTHONUNBUFFERED": "1"}
+
+
+def demo_command(port: int, sim_port: int, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "herald", "demo", "--no-browser", "--contacts", str(CONTACTS),
+            "--port", str(port), "--sim-port", str(sim_port), *extra]
+
+
+@dataclass
+class Run:
+    returncode: int
+    output: str
+    seconds: float
+
+
+def run_campaign(cwd: Path) -> Run:
+    started = time.monotonic()
+    done = subprocess.run(demo_command(free_port(), free_port(), "--run-campaign"), cwd=cwd, env=demo_env(),
+                          capture_output=True, text=True, timeout=120)
+    return Run(done.returncode, done.stdout + done.stderr, time.monotonic() - started)
+
+
+def row(output: str, label: str) -> int:
+    """The count in the stats table's row ``label`` (cells are separated by │)."""
+    match = re.search(rf"│\s*{re.escape(label)}\s*│\s*(\d+)\s*│", output)
+    assert match, f"no row {label!r} in:\n{output}"
+    return int(match.group(1))
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("demo")
+
+
+@pytest.fixture(scope="module")
+def first_run(workdir: Path) -> Run:
+    return run_campaign(workdir)
+
+
+class TestRunCampaign:
+    def test_exits_0_printing_the_key_and_the_stats(self, first_run: Run) -> None:
+        output = first_run.output
+        assert first_run.returncode == 0, output
+        assert re.search(r"^API_KEY=hrld_\S+$", output, re.MULTILINE)
+        assert "login: demo@herald.local / herald-demo" in output
+        assert "template 'named_promo' is listed as unusable" in output
+        # Every 20th contact lacks member_id, every 100th has an open case, every 50th is not on WhatsApp.
+        assert row(output, "targeted") == CONTACTS
+        assert row(output, "valued tag 'member_id' missing") == 15
+        assert row(output, "contact has an open case in Inbox") == 3
+        assert row(output, "not a valid WhatsApp user") == 6
+        assert row(output, "not sent") == 24
+        assert row(output, "sent") == CONTACTS - 24
+        assert row(output, "replied") > 0
+        assert row(output, "bot: replied") == row(output, "replied")
+        assert row(output, "bot: offer_viewed") > 0
+
+    def test_the_csv_report_has_one_row_per_targeted_contact(self, first_run: Run, workdir: Path) -> None:
+        assert first_run.returncode == 0, first_run.output
+        path = workdir / "var" / "demo" / "campaign-1-report.csv"
+        assert f"report: var/demo/{path.name}" in first_run.output
+        with path.open(newline="") as report:
+            rows = list(csv.reader(report))
+        assert rows[0] == REPORT_HEADER
+        assert len(rows) == CONTACTS + 1
+        statuses = Counter(r[3] for r in rows[1:])
+        assert statuses["not_sent"] + statuses["failed"] == 24
+        assert sum(1 for r in rows[1:] if '"replied"' in r[10]) == row(first_run.output, "replied")
+
+    def test_a_second_run_in_the_same_directory_starts_afresh(self, first_run: Run, workdir: Path) -> None:
+        assert first_run.returncode == 0, first_run.output
+        second = run_campaign(workdir)
+        assert second.returncode == 0, second.output
+        assert row(second.output, "targeted") == CONTACTS  # the same contacts, not twice as many
+        assert "report: var/demo/campaign-1-report.csv" in second.output  # a new database: campaign 1 again
+
+
+def read_line(process: subprocess.Popen[str], prefix: str, timeout: float) -> str:
+    assert process.stdout is not None
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([process.stdout], [], [], 0.5)
+        if ready:
+            line = process.stdout.readline()
+            seen.append(line)
+            if line.startswith(prefix):
+                return line.strip()
+        if process.poll() is not None:
+            break
+    raise AssertionError(f"no line starting with {prefix!r}; output so far:\n{''.join(seen)}")
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_ctrl_c_stops_the_server_the_simulator_and_the_bot(tmp_path: Path) -> None:
+    port, sim_port = free_port(), free_port()
+    process = subprocess.Popen(demo_command(port, sim_port), cwd=tmp_path, env=demo_env(), text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        key = read_line(process, "API_KEY=", timeout=90).removeprefix("API_KEY=")
+        bot_port = int(read_line(process, "demo bot: ", timeout=5).rsplit(":", 1)[1].split("/")[0])
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
+        me = httpx.get(f"http://127.0.0.1:{port}/api/v1/me", headers={"Authorization": f"Bearer {key}"})
+        assert me.status_code == 200
+        assert httpx.get(f"http://127.0.0.1:{sim_port}/_sim/health").status_code == 200
+        children = psutil.Process(process.pid).children(recursive=True)
+        assert len(children) >= 2  # the Herald server and the simulator
+
+        started = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=20) == 0
+        assert time.monotonic() - started < 15
+        assert not [c.pid for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+        assert not any(listening(p) for p in (port, sim_port, bot_port))
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
