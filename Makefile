@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.stamp-install
+NPM_STAMP := node_modules/.stamp-npm
+VENDOR := src/herald/web/static/vendor
+VENDOR_FILES := $(VENDOR)/htmx.min.js $(VENDOR)/chart.umd.js
 
 .PHONY: install test lint demo bench soak clean
 
@@ -12,7 +15,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+# The web UI's front-end libraries, exactly as pinned in package-lock.json, copied next to our own static files.
+$(NPM_STAMP): package-lock.json
+	npm ci --no-audit --no-fund
+	touch $(NPM_STAMP)
+
+$(VENDOR_FILES): $(NPM_STAMP)
+	mkdir -p $(VENDOR)
+	cp node_modules/htmx.org/dist/htmx.min.js node_modules/chart.js/dist/chart.umd.js $(VENDOR)/
+
+install: $(STAMP) $(VENDOR_FILES)
 
 lint: install
 	$(BIN)/ruff check src tests bench
@@ -28,4 +40,4 @@ bench: install
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) var
+	rm -rf $(VENV) var node_modules $(VENDOR)

@@ -15,6 +15,7 @@ from herald.ops.api import router as ops_router
 from herald.replies.api import router as replies_router
 from herald.reports.api import router as reports_router
 from herald.templates.api import router as templates_router
+from herald.web import install_web
 from herald.webhooks.api import router as webhooks_router
 
 API_PREFIX = "/api/v1"
@@ -30,3 +31,4 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(api)
     app.include_router(ops_router)
     app.include_router(webhooks_router)
+    install_web(app)

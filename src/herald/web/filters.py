@@ -1,0 +1,49 @@
+"""Jinja filters: how times, statuses and numbers read on the pages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from jinja2 import Environment
+
+STATUS_LABELS = {
+    "draft": "Draft", "ready": "Ready to Launch", "scheduled": "Scheduled",
+    "active": "Active", "paused": "Paused", "ended": "Ended",
+}
+FIELD_LABELS = {
+    "name": "Name", "whatsapp_number_id": "WhatsApp number", "audience": "Audience", "template": "Template",
+    "header_media_id": "Header media", "bot_flow_id": "Bot flow",
+}
+
+
+def status_label(status: str) -> str:
+    return STATUS_LABELS.get(status, status.title())
+
+
+def field_label(field: str) -> str:
+    if field.startswith("variables."):
+        return "Variable {{" + field.split(".", 1)[1] + "}}"
+    return FIELD_LABELS.get(field, field)
+
+
+def when(value: datetime | None) -> str:
+    """UTC, to the minute; the page's script rewrites it into the reader's local time."""
+    if value is None:
+        return "—"
+    return value.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def iso(value: datetime | None) -> str:
+    return value.isoformat() if value else ""
+
+
+def thousands(value: Any) -> str:
+    try:
+        return f"{int(value):,}"
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def install(env: Environment) -> None:
+    env.filters.update(status_label=status_label, field_label=field_label, when=when, iso=iso, thousands=thousands)

@@ -1,0 +1,73 @@
+// Herald's own bits of behaviour: confirmations, local times, and upload progress.
+(function () {
+  "use strict";
+
+  // Forms marked data-confirm ask before submitting (delete, end).
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    var question = form.getAttribute && form.getAttribute("data-confirm");
+    if (question && !window.confirm(question)) {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+    }
+  }, true);
+
+  function localTimes(root) {
+    root.querySelectorAll("time[datetime][data-local]").forEach(function (el) {
+      var date = new Date(el.getAttribute("datetime"));
+      if (!isNaN(date)) {
+        el.textContent = date.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+        el.title = el.getAttribute("datetime");
+      }
+    });
+  }
+
+  // The schedule form starts in the browser's own timezone.
+  function defaultTimezone(root) {
+    root.querySelectorAll("select[data-default-timezone]").forEach(function (select) {
+      if (select.value) { return; }
+      var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+      if ([].some.call(select.options, function (o) { return o.value === zone; })) {
+        select.value = zone;
+        select.dispatchEvent(new Event("change", { bubbles: true }));
+      }
+    });
+  }
+
+  // CSV import: a real progress bar while the file uploads, then the server's summary.
+  function importForms(root) {
+    root.querySelectorAll("form[data-upload-progress]").forEach(function (form) {
+      if (form.dataset.bound) { return; }
+      form.dataset.bound = "1";
+      form.addEventListener("submit", function (event) {
+        event.preventDefault();
+        var bar = document.getElementById(form.dataset.uploadProgress);
+        var status = document.getElementById(form.dataset.uploadStatus);
+        var target = document.getElementById(form.dataset.uploadTarget);
+        var request = new XMLHttpRequest();
+        request.open("POST", form.action);
+        request.setRequestHeader("X-CSRF-Token", form.querySelector("[name=csrf_token]").value);
+        request.setRequestHeader("HX-Request", "true");
+        bar.hidden = false; bar.value = 0; status.textContent = "Uploading…";
+        request.upload.addEventListener("progress", function (e) {
+          if (e.lengthComputable) {
+            bar.value = Math.round((e.loaded / e.total) * 100);
+            status.textContent = bar.value < 100 ? "Uploading… " + bar.value + "%" : "Importing…";
+          }
+        });
+        request.onload = function () {
+          bar.value = 100;
+          status.textContent = request.status < 400 ? "Import finished." : "Import failed.";
+          target.innerHTML = request.responseText;
+          localTimes(target);
+        };
+        request.onerror = function () { status.textContent = "The upload failed: check the connection."; };
+        request.send(new FormData(form));
+      });
+    });
+  }
+
+  function init(root) { localTimes(root); defaultTimezone(root); importForms(root); }
+  document.addEventListener("DOMContentLoaded", function () { init(document); });
+  document.addEventListener("htmx:afterSettle", function (event) { init(event.target); });
+})();

@@ -1,0 +1,90 @@
+// Live campaign stats: SSE from /ui/campaigns/{id}/events into fixed-width number boxes and two charts.
+(function () {
+  "use strict";
+  var script = document.getElementById("stats-script");
+  var campaignId = script.dataset.campaign;
+  var initial = JSON.parse(document.getElementById("stats-initial").textContent);
+  var format = new Intl.NumberFormat();
+  var labels = { draft: "Draft", ready: "Ready to Launch", scheduled: "Scheduled", active: "Active", paused: "Paused", ended: "Ended" };
+  var funnelChart = null, sendsChart = null;
+
+  function funnelData(s) { return [s.targeted, s.sent, s.received, s.read, s.replied]; }
+
+  function makeCharts() {
+    if (!window.Chart) { return; }
+    Chart.defaults.font.family = getComputedStyle(document.body).fontFamily;
+    Chart.defaults.color = "#1d2733";
+    funnelChart = new Chart(document.getElementById("funnel-chart"), {
+      type: "bar",
+      data: { labels: ["Targeted", "Sent", "Received", "Read", "Replied"],
+              datasets: [{ label: "Contacts", data: funnelData(initial.stats), backgroundColor: ["#5b6b7a", "#0b5cad", "#0b6e4f", "#1a9e5c", "#7a3fb8"] }] },
+      options: { maintainAspectRatio: false, animation: { duration: 300 }, plugins: { legend: { display: false } },
+                 scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } }
+    });
+    sendsChart = new Chart(document.getElementById("sends-chart"), {
+      type: "bar",
+      data: { labels: [], datasets: [{ label: "Sends per minute", data: [], backgroundColor: "#0b5cad" }] },
+      options: { maintainAspectRatio: false, animation: { duration: 300 }, plugins: { legend: { display: false } },
+                 scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } }
+    });
+    updateSends(initial.sends);
+  }
+
+  function updateStats(s) {
+    document.querySelectorAll("[data-stat]").forEach(function (el) {
+      var value = s[el.dataset.stat];
+      if (value === undefined) { return; }
+      el.textContent = el.dataset.format === "pct" ? value.toFixed(1).replace(/\.0$/, "") + "%" : format.format(value);
+    });
+    var body = document.getElementById("reasons-body");
+    var reasons = Object.entries(s.not_sent_reasons || {});
+    body.replaceChildren.apply(body, reasons.length ? reasons.map(function (pair) {
+      var row = document.createElement("tr");
+      var reason = document.createElement("td"); reason.textContent = pair[0];
+      var count = document.createElement("td"); count.className = "num"; count.textContent = format.format(pair[1]);
+      row.append(reason, count);
+      return row;
+    }) : [(function () {
+      var row = document.createElement("tr"); var cell = document.createElement("td");
+      cell.colSpan = 2; cell.className = "muted"; cell.textContent = "Nobody so far."; row.append(cell); return row;
+    })()]);
+    if (funnelChart) { funnelChart.data.datasets[0].data = funnelData(s); funnelChart.update(); }
+  }
+
+  function updateSends(sends) {
+    if (!sendsChart) { return; }
+    sendsChart.data.labels = sends.map(function (p) {
+      return new Date(p.minute).toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
+    });
+    sendsChart.data.datasets[0].data = sends.map(function (p) { return p.count; });
+    sendsChart.update();
+  }
+
+  function updateStatus(c) {
+    var holder = document.getElementById("campaign-status");
+    holder.innerHTML = "";
+    var badge = document.createElement("span");
+    badge.className = "badge badge-" + c.status; badge.textContent = labels[c.status] || c.status;
+    holder.append(badge);
+    var toggle = function (id, show) { var el = document.getElementById(id); if (el) { el.hidden = !show; } };
+    toggle("action-pause", c.status === "active");
+    toggle("action-resume", c.status === "paused");
+    toggle("action-end", ["active", "paused", "scheduled"].indexOf(c.status) >= 0);
+    var reason = document.getElementById("status-reason");
+    reason.textContent = c.reason || ""; reason.hidden = !c.reason;
+  }
+
+  function connect() {
+    if (!window.EventSource) { return; }
+    var dot = document.getElementById("live-dot"), text = document.getElementById("live-text");
+    var source = new EventSource("/ui/campaigns/" + campaignId + "/events");
+    source.addEventListener("open", function () { dot.classList.add("on"); text.textContent = "Live"; });
+    source.addEventListener("error", function () { dot.classList.remove("on"); text.textContent = "Reconnecting…"; });
+    source.addEventListener("stats", function (e) { updateStats(JSON.parse(e.data)); });
+    source.addEventListener("sends", function (e) { updateSends(JSON.parse(e.data)); });
+    source.addEventListener("campaign", function (e) { updateStatus(JSON.parse(e.data)); });
+  }
+
+  makeCharts();
+  connect();
+})();

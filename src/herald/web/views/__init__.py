@@ -1,0 +1,11 @@
+"""Every page router, gathered for ``install_web``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from herald.web.views import auth, campaigns, contacts, settings, setup, stats, wizard, wizard_live
+
+router = APIRouter(include_in_schema=False)
+for module in (auth, campaigns, stats, wizard, wizard_live, contacts, setup, settings):
+    router.include_router(module.router)

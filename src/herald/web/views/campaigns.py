@@ -1,0 +1,183 @@
+"""The campaigns list and the actions on a campaign: start, schedule, pause, resume, end, delete, duplicate."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import date, datetime, time, timedelta
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from herald.campaigns import preview, service, transitions
+from herald.kit.deps import SessionDep
+from herald.kit.errors import HeraldError, Invalid
+from herald.web import repository
+from herald.web.deps import UiUser, UiWriter, field_errors, redirect, render
+
+router = APIRouter(prefix="/ui/campaigns")
+TIMEZONES = sorted(available_timezones() - {"localtime", "Factory"})
+
+
+def list_url(kind: str) -> str:
+    return "/ui/campaigns" + ("?kind=test" if kind == "test" else "")
+
+
+@router.get("", response_class=HTMLResponse)
+async def campaigns_page(
+    request: Request, session: SessionDep, user: UiUser,
+    kind: Literal["real", "test"] = "real", cursor: str | None = None,
+) -> HTMLResponse:
+    rows, next_cursor = await service.list_campaigns(
+        session, org_id=user.principal.org_id, kind=kind, cursor=cursor, limit=50
+    )
+    numbers = await repository.number_labels(session, org_id=user.principal.org_id)
+    return render(request, "campaigns/list.html", {
+        "campaigns": rows, "kind": kind, "next_cursor": next_cursor, "numbers": numbers,
+    }, user=user)
+
+
+async def _act(
+    request: Request, session: AsyncSession, campaign_id: int, done: str,
+    action: Callable[[], Awaitable[Any]], back: str | None = None,
+) -> Response:
+    """Run a transition; a refusal (409, 422) is rolled back and shown on the page the user came from."""
+    target = back or _back(request)
+    try:
+        await action()
+    except HeraldError as exc:
+        await session.rollback()
+        return redirect(target, request, error=exc.message)
+    return redirect(target, request, ok=done)
+
+
+def _back(request: Request) -> str:
+    referer = request.headers.get("referer", "")
+    origin = f"{request.url.scheme}://{request.url.netloc}"
+    path = referer.removeprefix(origin)
+    return path if path.startswith("/ui/campaigns") else "/ui/campaigns"
+
+
+@router.post("/{campaign_id}/start")
+async def start(request: Request, campaign_id: int, session: SessionDep, user: UiWriter) -> Response:
+    org = user.principal.org_id
+    return await _act(request, session, campaign_id, "Campaign started.",
+                      lambda: transitions.start_campaign(session, org_id=org, campaign_id=campaign_id))
+
+
+@router.post("/{campaign_id}/pause")
+async def pause(request: Request, campaign_id: int, session: SessionDep, user: UiWriter) -> Response:
+    org = user.principal.org_id
+    return await _act(request, session, campaign_id, "Campaign paused.",
+                      lambda: transitions.pause_campaign(session, org_id=org, campaign_id=campaign_id))
+
+
+@router.post("/{campaign_id}/resume")
+async def resume(request: Request, campaign_id: int, session: SessionDep, user: UiWriter) -> Response:
+    org = user.principal.org_id
+    return await _act(request, session, campaign_id, "Campaign resumed.",
+                      lambda: transitions.resume_campaign(session, org_id=org, campaign_id=campaign_id))
+
+
+@router.post("/{campaign_id}/end")
+async def end(request: Request, campaign_id: int, session: SessionDep, user: UiWriter) -> Response:
+    org = user.principal.org_id
+    return await _act(request, session, campaign_id, "Campaign ended.",
+                      lambda: transitions.end_campaign(session, org_id=org, campaign_id=campaign_id))
+
+
+@router.post("/{campaign_id}/unschedule")
+async def unschedule(request: Request, campaign_id: int, session: SessionDep, user: UiWriter) -> Response:
+    org = user.principal.org_id
+    return await _act(request, session, campaign_id, "Schedule cancelled: the campaign is ready again.",
+                      lambda: transitions.unschedule_campaign(session, org_id=org, campaign_id=campaign_id))
+
+
+@router.post("/{campaign_id}/delete")
+async def delete(request: Request, campaign_id: int, session: SessionDep, user: UiWriter) -> Response:
+    org = user.principal.org_id
+    campaign = await service.get_campaign(session, org_id=org, campaign_id=campaign_id)
+    return await _act(request, session, campaign_id, f"Campaign “{campaign.name}” deleted.",
+                      lambda: service.delete_campaign(session, org_id=org, campaign_id=campaign_id),
+                      back=list_url(campaign.kind))
+
+
+@router.post("/{campaign_id}/duplicate")
+async def duplicate(request: Request, campaign_id: int, session: SessionDep, user: UiWriter) -> Response:
+    copy = await service.duplicate_campaign(session, org_id=user.principal.org_id, campaign_id=campaign_id)
+    return redirect(f"/ui/campaigns/{copy.id}/edit/audience", request,
+                    ok="Duplicated: adjust the audience (or anything else) and save.")
+
+
+def _estimate(eligible: int, start_at: datetime | None, rate_per_hour: int | None) -> dict[str, Any]:
+    if not rate_per_hour or rate_per_hour < 1:
+        return {"eligible": eligible, "hours": None, "finish": None}
+    hours = eligible / rate_per_hour
+    finish = start_at + timedelta(hours=hours) if start_at else None
+    return {"eligible": eligible, "hours": hours, "finish": finish}
+
+
+def _start_at(day: str, clock: str, zone: str) -> datetime:
+    try:
+        tz = ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise Invalid(f"unknown timezone '{zone}'", field="timezone") from exc
+    try:
+        return datetime.combine(date.fromisoformat(day), time.fromisoformat(clock), tzinfo=tz)
+    except ValueError as exc:
+        raise Invalid("give a date and a time", field="start_at") from exc
+
+
+async def _schedule_form(
+    request: Request, session: AsyncSession, user: Any, campaign_id: int, values: dict[str, Any],
+    errors: dict[str, str] | None = None, partial: bool = False,
+) -> HTMLResponse:
+    org = user.principal.org_id
+    campaign = await service.get_campaign(session, org_id=org, campaign_id=campaign_id)
+    audience = await preview.preview_campaign(session, org_id=org, campaign_id=campaign_id)
+    start_at = None
+    try:
+        start_at = _start_at(values["day"], values["clock"], values["timezone"])
+    except HeraldError:
+        pass
+    context = {"campaign": campaign, "values": values, "errors": errors or {}, "timezones": TIMEZONES,
+               "estimate": _estimate(audience.eligible, start_at, values.get("rate_per_hour"))}
+    template = "campaigns/_estimate.html" if partial else "campaigns/schedule.html"
+    return render(request, template, context, user=user, status_code=422 if errors else 200)
+
+
+@router.get("/{campaign_id}/schedule", response_class=HTMLResponse)
+async def schedule_page(request: Request, campaign_id: int, session: SessionDep, user: UiUser) -> HTMLResponse:
+    tomorrow = date.today() + timedelta(days=1)
+    values = {"day": tomorrow.isoformat(), "clock": "09:00", "timezone": "", "rate_per_hour": 1000}
+    return await _schedule_form(request, session, user, campaign_id, values)
+
+
+@router.get("/{campaign_id}/schedule/estimate", response_class=HTMLResponse)
+async def schedule_estimate(
+    request: Request, campaign_id: int, session: SessionDep, user: UiUser,
+    day: str = "", clock: str = "", timezone: str = "UTC", rate_per_hour: Annotated[int | None, Query()] = None,
+) -> HTMLResponse:
+    values = {"day": day, "clock": clock, "timezone": timezone, "rate_per_hour": rate_per_hour}
+    return await _schedule_form(request, session, user, campaign_id, values, partial=True)
+
+
+@router.post("/{campaign_id}/schedule", response_class=HTMLResponse)
+async def schedule(
+    request: Request, campaign_id: int, session: SessionDep, user: UiWriter,
+    day: Annotated[str, Form()] = "", clock: Annotated[str, Form()] = "",
+    timezone: Annotated[str, Form()] = "UTC", rate_per_hour: Annotated[int, Form(ge=1)] = 1000,
+) -> Response:
+    values = {"day": day, "clock": clock, "timezone": timezone, "rate_per_hour": rate_per_hour}
+    try:
+        start_at = _start_at(day, clock, timezone or "UTC")
+        await transitions.schedule_campaign(
+            session, org_id=user.principal.org_id, campaign_id=campaign_id, start_at=start_at,
+            rate_per_hour=rate_per_hour,
+        )
+    except HeraldError as exc:
+        await session.rollback()
+        return await _schedule_form(request, session, user, campaign_id, values, errors=field_errors(exc))
+    return redirect("/ui/campaigns", request, ok=f"Scheduled for {start_at:%Y-%m-%d %H:%M} ({timezone}).")

@@ -1,0 +1,131 @@
+"""Contacts: search, tag filter, CSV import, tags and valued tags, inbox cases."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, Response
+from starlette.datastructures import UploadFile
+
+from herald.contacts import service
+from herald.contacts.importer import import_contacts
+from herald.contacts.schemas import ContactUpdate
+from herald.inbox import service as inbox_service
+from herald.inbox.schemas import CaseCreate
+from herald.kit.deps import DatabaseDep, SessionDep, SettingsDep
+from herald.kit.errors import HeraldError
+from herald.web.deps import UiUser, UiWriter, field_errors, redirect, render
+
+router = APIRouter(prefix="/ui/contacts")
+PAGE_SIZE = 50
+
+
+@router.get("", response_class=HTMLResponse)
+async def contacts_page(
+    request: Request, session: SessionDep, user: UiUser, q: str = "", tag: str = "", cursor: str | None = None,
+) -> HTMLResponse:
+    org = user.principal.org_id
+    page = await service.list_contacts(session, org_id=org, tags=[tag] if tag else [], q=q or None,
+                                       limit=PAGE_SIZE, cursor=cursor)
+    return render(request, "contacts/list.html", {
+        "contacts": page.items, "next_cursor": page.next_cursor, "q": q, "tag": tag,
+        "tags": await service.list_tags(session, org_id=org),
+    }, user=user)
+
+
+@router.post("/import", response_class=HTMLResponse)
+async def import_csv(
+    request: Request, session: SessionDep, database: DatabaseDep, settings: SettingsDep, user: UiWriter,
+) -> HTMLResponse:
+    # The import commits batch by batch on sessions of its own: end this request's transaction first
+    # (on SQLite it would hold the write lock the batches wait for).
+    await session.commit()
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > settings.max_upload_bytes:
+        return render(request, "contacts/_import_result.html",
+                      {"error": f"The file is larger than the {settings.max_upload_bytes // 2**20} MiB allowed."},
+                      user=user, status_code=413)
+    form = await request.form(max_files=1)
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        return render(request, "contacts/_import_result.html", {"error": "Choose a CSV file."}, user=user,
+                      status_code=422)
+    await upload.seek(0)
+    try:
+        result = await import_contacts(database, org_id=user.principal.org_id, stream=upload.file)
+    except HeraldError as exc:
+        return render(request, "contacts/_import_result.html", {"error": exc.message}, user=user, status_code=422)
+    return render(request, "contacts/_import_result.html", {"result": result}, user=user)
+
+
+@router.get("/{contact_id}", response_class=HTMLResponse)
+async def contact_page(request: Request, contact_id: int, session: SessionDep, user: UiUser) -> HTMLResponse:
+    return await _contact(request, session, user, contact_id)
+
+
+async def _contact(request: Request, session: SessionDep, user: UiUser, contact_id: int,
+                   errors: dict[str, str] | None = None) -> HTMLResponse:
+    org = user.principal.org_id
+    contact = await service.get_contact(session, org_id=org, contact_id=contact_id)
+    cases = await inbox_service.list_cases(session, org_id=org, contact_id=contact_id, limit=20)
+    return render(request, "contacts/edit.html", {
+        "contact": contact, "cases": cases.items, "errors": errors or {},
+        "has_open_case": any(c.status.value == "open" for c in cases.items),
+    }, user=user, status_code=422 if errors else 200)
+
+
+def _valued_tags(text: str, current: dict[str, str]) -> dict[str, str | None]:
+    """The textarea's ``KEY=VALUE`` lines; a key no longer listed is deleted (null)."""
+    given: dict[str, str | None] = {}
+    for line in text.splitlines():
+        key, _, value = line.partition("=")
+        if key.strip():
+            given[key.strip()] = value.strip()
+    return {**dict.fromkeys((k for k in current if k not in given), None), **given}
+
+
+@router.post("/{contact_id}", response_class=HTMLResponse)
+async def update_contact(
+    request: Request, contact_id: int, session: SessionDep, user: UiWriter,
+    name: Annotated[str, Form(max_length=200)] = "", tags: Annotated[str, Form()] = "",
+    valued_tags: Annotated[str, Form()] = "", opted_out: Annotated[bool, Form()] = False,
+) -> Response:
+    org = user.principal.org_id
+    try:
+        current = await service.get_contact(session, org_id=org, contact_id=contact_id)
+        data = ContactUpdate(
+            name=name, tags=[t.strip() for t in tags.split(",") if t.strip()],
+            valued_tags=_valued_tags(valued_tags, current.valued_tags), opted_out=opted_out,
+        )
+        await service.update_contact(session, org_id=org, contact_id=contact_id, data=data)
+    except HeraldError as exc:
+        await session.rollback()
+        return await _contact(request, session, user, contact_id, field_errors(exc))
+    return redirect(f"/ui/contacts/{contact_id}", request, ok="Contact saved.")
+
+
+@router.post("/{contact_id}/cases")
+async def open_case(
+    request: Request, contact_id: int, session: SessionDep, user: UiWriter,
+    subject: Annotated[str, Form(max_length=300)] = "",
+) -> Response:
+    back = f"/ui/contacts/{contact_id}"
+    try:
+        await inbox_service.open_case(session, org_id=user.principal.org_id,
+                                      data=CaseCreate(contact_id=contact_id, subject=subject or None))
+    except HeraldError as exc:
+        await session.rollback()
+        return redirect(back, request, error=exc.message)
+    return redirect(back, request, ok="Case opened: campaigns skip this contact until it is closed.")
+
+
+@router.post("/{contact_id}/cases/{case_id}/close")
+async def close_case(request: Request, contact_id: int, case_id: int, session: SessionDep, user: UiWriter) -> Response:
+    back = f"/ui/contacts/{contact_id}"
+    try:
+        await inbox_service.close_case(session, org_id=user.principal.org_id, case_id=case_id)
+    except HeraldError as exc:
+        await session.rollback()
+        return redirect(back, request, error=exc.message)
+    return redirect(back, request, ok="Case closed.")

@@ -1,0 +1,186 @@
+"""Templates (sync, usable or why not, preview), WhatsApp numbers and bot flows (secrets write-only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from herald.botflows import service as bot_flow_service
+from herald.botflows.schemas import BotFlowCreate, BotFlowUpdate
+from herald.kit.deps import SecretBoxDep, SessionDep
+from herald.kit.errors import HeraldError
+from herald.numbers import service as number_service
+from herald.numbers.deps import CloudClientDep
+from herald.numbers.schemas import WhatsAppNumberCreate, WhatsAppNumberUpdate
+from herald.templates import service as template_service
+from herald.templates.parsing import body_text
+from herald.web.deps import UiUser, UiWriter, WebUser, field_errors, redirect, render
+
+router = APIRouter(prefix="/ui")
+NUMBER_FIELDS = ("display_phone_number", "phone_number_id", "waba_id", "access_token", "app_secret", "verify_token",
+                 "graph_api_base", "graph_api_version")
+BOT_FLOW_FIELDS = ("name", "webhook_url", "secret")
+
+
+def _validation_errors(exc: ValidationError) -> dict[str, str]:
+    errors = {"": "Some fields need attention."}
+    for error in exc.errors():
+        errors.setdefault(".".join(str(p) for p in error["loc"]), error["msg"].removeprefix("Value error, "))
+    return errors
+
+
+async def _given(request: Request, fields: tuple[str, ...]) -> dict[str, str]:
+    """Non-empty fields only: a secret left blank keeps the stored one."""
+    form = await request.form()
+    return {f: str(form.get(f)).strip() for f in fields if str(form.get(f) or "").strip()}
+
+
+async def _numbers(session: AsyncSession, org_id: int) -> list[Any]:
+    return (await number_service.list_numbers(session, org_id=org_id, cursor=None, limit=500))[0]
+
+
+@router.get("/templates", response_class=HTMLResponse)
+async def templates_page(request: Request, session: SessionDep, user: UiUser, number: int | None = None) -> HTMLResponse:
+    org = user.principal.org_id
+    numbers = await _numbers(session, org)
+    rows, _ = await template_service.list_templates(session, org_id=org, whatsapp_number_id=number, usable=None,
+                                                    include_removed=False, cursor=None, limit=500)
+    previews = {t.id: body_text(t.components or []) for t in rows}
+    return render(request, "setup/templates.html", {"numbers": numbers, "templates": rows, "number": number,
+                                                      "previews": previews}, user=user)
+
+
+@router.post("/templates/sync")
+async def sync_templates(request: Request, session: SessionDep, box: SecretBoxDep, client: CloudClientDep,
+                         user: UiWriter) -> Response:
+    form = await request.form()
+    raw = str(form.get("whatsapp_number_id") or "")
+    back = f"/ui/templates?number={raw}" if raw.isdigit() else "/ui/templates"
+    if not raw.isdigit():
+        return redirect(back, request, error="Choose the number whose templates to sync.")
+    try:
+        result = await template_service.sync_templates(session, box, client, org_id=user.principal.org_id,
+                                                       number_id=int(raw))
+    except HeraldError as exc:
+        await session.rollback()
+        return redirect(back, request, error=f"Sync failed: {exc.message}")
+    message = f"Synced {result.synced} templates: {result.usable} usable, {len(result.unusable)} not."
+    if result.removed:
+        message += f" {len(result.removed)} no longer exist."
+    return redirect(back, request, ok=message)
+
+
+async def _numbers_page(request: Request, session: AsyncSession, user: WebUser, *, errors: dict[str, str] | None = None,
+                        values: dict[str, str] | None = None, editing: int | None = None) -> HTMLResponse:
+    return render(request, "setup/numbers.html", {
+        "numbers": await _numbers(session, user.principal.org_id), "errors": errors or {}, "values": values or {},
+        "editing": editing,
+    }, user=user, status_code=422 if errors else 200)
+
+
+@router.get("/numbers", response_class=HTMLResponse)
+async def numbers_page(request: Request, session: SessionDep, user: UiUser, edit: int | None = None) -> HTMLResponse:
+    return await _numbers_page(request, session, user, editing=edit)
+
+
+@router.post("/numbers", response_class=HTMLResponse)
+async def create_number(request: Request, session: SessionDep, box: SecretBoxDep, client: CloudClientDep,
+                        user: UiWriter) -> Response:
+    values = await _given(request, NUMBER_FIELDS)
+    try:
+        data = WhatsAppNumberCreate(**values)  # type: ignore[arg-type]
+        number, info_error = await number_service.create_number(session, box, client, org_id=user.principal.org_id,
+                                                                data=data)
+    except ValidationError as exc:
+        return await _numbers_page(request, session, user, errors=_validation_errors(exc), values=values)
+    except HeraldError as exc:
+        await session.rollback()
+        return await _numbers_page(request, session, user, errors=field_errors(exc), values=values)
+    note = f" Throughput, tier and quality could not be read: {info_error}." if info_error else ""
+    return redirect("/ui/numbers", request, ok=f"Number {number.display_phone_number} added.{note}")
+
+
+@router.post("/numbers/{number_id}", response_class=HTMLResponse)
+async def update_number(request: Request, number_id: int, session: SessionDep, box: SecretBoxDep,
+                        user: UiWriter) -> Response:
+    values = await _given(request, NUMBER_FIELDS)
+    try:
+        changes = WhatsAppNumberUpdate(**values)  # type: ignore[arg-type]
+        await number_service.update_number(session, box, org_id=user.principal.org_id, number_id=number_id,
+                                           changes=changes)
+    except ValidationError as exc:
+        return await _numbers_page(request, session, user, errors=_validation_errors(exc), editing=number_id)
+    except HeraldError as exc:
+        await session.rollback()
+        return await _numbers_page(request, session, user, errors=field_errors(exc), editing=number_id)
+    return redirect("/ui/numbers", request, ok="Number saved.")
+
+
+@router.post("/numbers/{number_id}/delete")
+async def delete_number(request: Request, number_id: int, session: SessionDep, user: UiWriter) -> Response:
+    try:
+        await number_service.delete_number(session, org_id=user.principal.org_id, number_id=number_id)
+    except HeraldError as exc:
+        await session.rollback()
+        return redirect("/ui/numbers", request, error=exc.message)
+    return redirect("/ui/numbers", request, ok="Number deleted.")
+
+
+async def _bot_flows_page(request: Request, session: AsyncSession, user: WebUser, *,
+                          errors: dict[str, str] | None = None, values: dict[str, str] | None = None,
+                          editing: int | None = None) -> HTMLResponse:
+    flows, _ = await bot_flow_service.list_bot_flows(session, org_id=user.principal.org_id, cursor=None, limit=500)
+    return render(request, "setup/bot_flows.html", {"flows": flows, "errors": errors or {}, "values": values or {},
+                                                     "editing": editing}, user=user, status_code=422 if errors else 200)
+
+
+@router.get("/bot-flows", response_class=HTMLResponse)
+async def bot_flows_page(request: Request, session: SessionDep, user: UiUser, edit: int | None = None) -> HTMLResponse:
+    return await _bot_flows_page(request, session, user, editing=edit)
+
+
+async def _save_bot_flow(request: Request, session: AsyncSession, box: Any, user: WebUser, model: type[BaseModel],
+                         bot_flow_id: int | None) -> Response:
+    values = await _given(request, BOT_FLOW_FIELDS)
+    org = user.principal.org_id
+    try:
+        data = model(**values)
+        if bot_flow_id is None:
+            assert isinstance(data, BotFlowCreate)
+            await bot_flow_service.create_bot_flow(session, box, org_id=org, data=data)
+        else:
+            assert isinstance(data, BotFlowUpdate)
+            await bot_flow_service.update_bot_flow(session, box, org_id=org, bot_flow_id=bot_flow_id, changes=data)
+    except ValidationError as exc:
+        return await _bot_flows_page(request, session, user, errors=_validation_errors(exc), values=values,
+                                     editing=bot_flow_id)
+    except HeraldError as exc:
+        await session.rollback()
+        return await _bot_flows_page(request, session, user, errors=field_errors(exc), values=values,
+                                     editing=bot_flow_id)
+    return redirect("/ui/bot-flows", request, ok="Bot flow saved.")
+
+
+@router.post("/bot-flows", response_class=HTMLResponse)
+async def create_bot_flow(request: Request, session: SessionDep, box: SecretBoxDep, user: UiWriter) -> Response:
+    return await _save_bot_flow(request, session, box, user, BotFlowCreate, None)
+
+
+@router.post("/bot-flows/{bot_flow_id}", response_class=HTMLResponse)
+async def update_bot_flow(request: Request, bot_flow_id: int, session: SessionDep, box: SecretBoxDep,
+                          user: UiWriter) -> Response:
+    return await _save_bot_flow(request, session, box, user, BotFlowUpdate, bot_flow_id)
+
+
+@router.post("/bot-flows/{bot_flow_id}/delete")
+async def delete_bot_flow(request: Request, bot_flow_id: int, session: SessionDep, user: UiWriter) -> Response:
+    try:
+        await bot_flow_service.delete_bot_flow(session, org_id=user.principal.org_id, bot_flow_id=bot_flow_id)
+    except HeraldError as exc:
+        await session.rollback()
+        return redirect("/ui/bot-flows", request, error=exc.message)
+    return redirect("/ui/bot-flows", request, ok="Bot flow deleted.")

@@ -1,0 +1,91 @@
+"""A campaign's stats page, its live feed (SSE over the reports hub) and the CSV report for the UI."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, StreamingResponse
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from herald.campaigns import service as campaign_service
+from herald.kit.db import Database
+from herald.kit.deps import SessionDep
+from herald.reports import export
+from herald.reports import repository as reports_repository
+from herald.reports import service as reports_service
+from herald.reports.hub import get_hub
+from herald.web import repository
+from herald.web.deps import UiUser, render
+
+router = APIRouter(prefix="/ui/campaigns")
+
+SSE_PING_SECONDS = 15
+# The sends-over-time chart moves by the minute: refreshed every few stats events, not each one.
+SENDS_EVERY = 5
+LIVE = frozenset({"active", "paused", "scheduled"})
+
+
+async def _sends(database: Database, campaign_id: int) -> list[dict[str, object]]:
+    async with database.read_session() as session:
+        minutes = await reports_repository.send_minutes(session, campaign_id=campaign_id)
+    return [{"minute": datetime.fromtimestamp(m * 60, UTC).isoformat(), "count": c} for m, c in minutes]
+
+
+async def _status(database: Database, *, org_id: int, campaign_id: int) -> dict[str, str | None] | None:
+    async with database.read_session() as session:
+        campaign = await repository.campaign_status(session, org_id=org_id, campaign_id=campaign_id)
+    return None if campaign is None else {"status": campaign[0], "reason": campaign[1]}
+
+
+@router.get("/{campaign_id}/stats", response_class=HTMLResponse)
+async def stats_page(request: Request, campaign_id: int, session: SessionDep, user: UiUser) -> HTMLResponse:
+    org = user.principal.org_id
+    campaign = await campaign_service.get_campaign(session, org_id=org, campaign_id=campaign_id)
+    stats = await reports_service.get_stats(session, org_id=org, campaign_id=campaign_id)
+    sends = await _sends(request.app.state.database, campaign_id)
+    numbers = await repository.number_labels(session, org_id=org)
+    initial = {"stats": stats.model_dump(), "sends": sends, "status": campaign.status}
+    return render(request, "campaigns/stats.html", {
+        "campaign": campaign, "stats": stats, "initial_json": json.dumps(initial), "live": campaign.status in LIVE,
+        "number": numbers.get(campaign.whatsapp_number_id or 0, "—"),
+    }, user=user)
+
+
+@router.get("/{campaign_id}/events")
+async def stats_events(request: Request, campaign_id: int, session: SessionDep, user: UiUser) -> EventSourceResponse:
+    """The UI's SSE feed: ``stats`` every second (the API's hub), ``campaign`` on a status change,
+    ``sends`` every few seconds. The stream reads through sessions of its own."""
+    await reports_service.require_campaign(session, org_id=user.principal.org_id, campaign_id=campaign_id)
+    events = _events(request, org_id=user.principal.org_id, campaign_id=campaign_id)
+    return EventSourceResponse(events, ping=SSE_PING_SECONDS)
+
+
+async def _events(request: Request, *, org_id: int, campaign_id: int) -> AsyncIterator[ServerSentEvent]:
+    database: Database = request.app.state.database
+    last_status = None
+    async with get_hub(request.app).listen(campaign_id) as updates:
+        tick = 0
+        async for stats in updates:
+            yield ServerSentEvent(data=stats.model_dump_json(), event="stats")
+            status = await _status(database, org_id=org_id, campaign_id=campaign_id)
+            if status is None:
+                return
+            if status != last_status:
+                last_status = status
+                yield ServerSentEvent(data=json.dumps(status), event="campaign")
+            if tick % SENDS_EVERY == 0:
+                yield ServerSentEvent(data=json.dumps(await _sends(database, campaign_id)), event="sends")
+            tick += 1
+
+
+@router.get("/{campaign_id}/report.csv")
+async def report_csv(request: Request, campaign_id: int, session: SessionDep, user: UiUser) -> StreamingResponse:
+    await reports_service.require_campaign(session, org_id=user.principal.org_id, campaign_id=campaign_id)
+    chunks = export.report_chunks(request.app.state.database, campaign_id=campaign_id)
+    return StreamingResponse(
+        chunks, media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{export.filename(campaign_id)}"'},
+    )

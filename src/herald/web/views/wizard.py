@@ -1,0 +1,178 @@
+"""The new-campaign wizard: basics → audience → message → bot flow → review. Every step saves.
+
+A campaign exists from the first step on (a draft), so each later step is an edit through the same
+service as ``PATCH /campaigns/{id}``, and draft ⇄ ready follows from what is filled in.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from herald.botflows import service as bot_flow_service
+from herald.campaigns import service
+from herald.campaigns.bindings import Assessment, Draft, assess
+from herald.campaigns.lifecycle import EDITABLE
+from herald.campaigns.schemas import Audience, CampaignCreate, CampaignUpdate, TemplateRef
+from herald.contacts import service as contact_service
+from herald.kit.deps import SessionDep
+from herald.kit.errors import HeraldError
+from herald.models import Campaign
+from herald.numbers import service as number_service
+from herald.templates import service as template_service
+from herald.web import message
+from herald.web.deps import UiUser, UiWriter, WebUser, field_errors, redirect, render
+
+router = APIRouter(prefix="/ui/campaigns")
+
+STEPS = (("basics", "1. Name & number"), ("audience", "2. Audience"), ("message", "3. Message"),
+         ("bot", "4. Bot flow"), ("review", "5. Review"))
+NEXT = {"basics": "audience", "audience": "message", "message": "bot", "bot": "review"}
+STEP_OF_FIELD = {"name": "basics", "whatsapp_number_id": "basics", "audience": "audience", "template": "message",
+                 "header_media_id": "message", "bot_flow_id": "bot"}
+
+
+def step_of(field: str) -> str:
+    return "message" if field.startswith("variables.") else STEP_OF_FIELD.get(field, "review")
+
+
+async def _numbers(session: AsyncSession, org_id: int) -> list[Any]:
+    return (await number_service.list_numbers(session, org_id=org_id, cursor=None, limit=500))[0]
+
+
+async def _step_context(session: AsyncSession, user: WebUser, campaign: Campaign | None, step: str) -> dict[str, Any]:
+    org = user.principal.org_id
+    draft = Draft.of(campaign) if campaign else Draft()
+    assessment = await assess(session, org_id=org, draft=draft) if campaign else Assessment()
+    context: dict[str, Any] = {"campaign": campaign, "step": step, "steps": STEPS, "assessment": assessment,
+                               "step_of": step_of, "errors": {}}
+    if step in ("basics", "review"):
+        context["numbers"] = await _numbers(session, org)
+    if step in ("audience", "review"):
+        context["tags"] = await contact_service.list_tags(session, org_id=org)
+        context["valued_tag_keys"] = await contact_service.list_valued_tags(session, org_id=org)
+    if step in ("message", "review") and campaign is not None and campaign.whatsapp_number_id:
+        rows, _ = await template_service.list_templates(
+            session, org_id=org, whatsapp_number_id=campaign.whatsapp_number_id, usable=None,
+            include_removed=False, cursor=None, limit=500)
+        context["templates"] = rows
+        context["valued_tag_keys"] = await contact_service.list_valued_tags(session, org_id=org)
+    if step in ("bot", "review"):
+        context["bot_flows"] = (await bot_flow_service.list_bot_flows(session, org_id=org, cursor=None, limit=500))[0]
+    return context
+
+
+async def page(request: Request, session: AsyncSession, user: WebUser, campaign: Campaign | None, step: str,
+               errors: dict[str, str] | None = None, values: dict[str, Any] | None = None) -> HTMLResponse:
+    context = await _step_context(session, user, campaign, step)
+    context["errors"] = errors or {}
+    context["values"] = values or {}
+    # Imported here: the live views build on this module's helpers.
+    from herald.web.views.wizard_live import audience_context, message_context
+
+    if step == "audience" and campaign is not None:
+        context.update(await audience_context(session, user, campaign, campaign.audience))
+    if step == "message" and campaign is not None:
+        context.update(await message_context(session, user, campaign, context["assessment"].template,
+                                             campaign.variables or {}))
+        context["media_allowed"] = True
+    return render(request, f"wizard/{step}.html", context, user=user, status_code=422 if errors else 200)
+
+
+async def editable(session: AsyncSession, user: WebUser, campaign_id: int) -> Campaign:
+    return await service.get_campaign(session, org_id=user.principal.org_id, campaign_id=campaign_id)
+
+
+@router.get("/new", response_class=HTMLResponse)
+async def new_campaign_page(request: Request, session: SessionDep, user: UiUser) -> HTMLResponse:
+    return await page(request, session, user, None, "basics")
+
+
+def _number_id(raw: Any) -> int | None:
+    return int(raw) if str(raw or "").isdigit() else None
+
+
+@router.post("/new", response_class=HTMLResponse)
+async def create(request: Request, session: SessionDep, user: UiWriter) -> Response:
+    form = await request.form()
+    values = {"name": str(form.get("name") or ""), "whatsapp_number_id": _number_id(form.get("whatsapp_number_id"))}
+    try:
+        data = CampaignCreate(**values)
+        campaign = await service.create_campaign(session, org_id=user.principal.org_id, data=data)
+    except ValidationError as exc:
+        return await page(request, session, user, None, "basics", _validation(exc), values)
+    except HeraldError as exc:
+        await session.rollback()
+        return await page(request, session, user, None, "basics", field_errors(exc), values)
+    return redirect(f"/ui/campaigns/{campaign.id}/edit/audience", request, ok="Draft saved.")
+
+
+def _validation(exc: ValidationError) -> dict[str, str]:
+    errors = {"": "Some fields need attention."}
+    for error in exc.errors():
+        errors.setdefault(".".join(str(p) for p in error["loc"]), error["msg"])
+    return errors
+
+
+@router.get("/{campaign_id}/edit/{step}", response_class=HTMLResponse)
+async def step_page(request: Request, campaign_id: int, step: str, session: SessionDep, user: UiUser) -> Response:
+    campaign = await editable(session, user, campaign_id)
+    if step not in dict(STEPS):
+        return redirect(f"/ui/campaigns/{campaign_id}/edit/basics")
+    if campaign.status not in EDITABLE:
+        return redirect(f"/ui/campaigns/{campaign_id}/stats", error=f"A campaign that is {campaign.status} cannot be edited.")
+    return await page(request, session, user, campaign, step)
+
+
+def _audience(form: Any) -> Audience:
+    valued = []
+    for line in str(form.get("valued_tags") or "").splitlines():
+        key, sep, value = line.partition("=")
+        if key.strip():
+            valued.append({"key": key.strip(), "value": value.strip() if sep else None})
+    return Audience(tags_any=form.getlist("tags_any"), tags_all=form.getlist("tags_all"), valued_tags=valued)
+
+
+async def _update(form: Any, step: str, campaign: Campaign) -> CampaignUpdate:
+    if step == "basics":
+        return CampaignUpdate(name=str(form.get("name") or ""), whatsapp_number_id=_number_id(form.get("whatsapp_number_id")))
+    if step == "audience":
+        return CampaignUpdate(audience=_audience(form))
+    if step == "message":
+        ref = message.split_template_key(str(form.get("template") or ""))
+        if ref is None:
+            return CampaignUpdate(template=None, variables={}, header_media_id=None)
+        changed = ref != (campaign.template_name, campaign.template_language)
+        names = [n for n in str(form.get("positions") or "").split(",") if n]
+        update: dict[str, Any] = {"template": TemplateRef(name=ref[0], language=ref[1]),
+                                  "variables": message.bindings_from_form(form, names)}
+        if changed:
+            update["header_media_id"] = None
+        return CampaignUpdate(**update)
+    if step == "bot":
+        return CampaignUpdate(bot_flow_id=_number_id(form.get("bot_flow_id")))
+    return CampaignUpdate()
+
+
+@router.post("/{campaign_id}/edit/{step}", response_class=HTMLResponse)
+async def save_step(request: Request, campaign_id: int, step: str, session: SessionDep, user: UiWriter) -> Response:
+    campaign = await editable(session, user, campaign_id)
+    form = await request.form()
+    values = {k: form.get(k) for k in form}
+    try:
+        data = await _update(form, step, campaign)
+        saved = await service.update_campaign(session, org_id=user.principal.org_id, campaign_id=campaign_id, data=data)
+    except ValidationError as exc:
+        return await page(request, session, user, campaign, step, _validation(exc), values)
+    except HeraldError as exc:
+        await session.rollback()
+        campaign = await editable(session, user, campaign_id)
+        return await page(request, session, user, campaign, step, field_errors(exc), values)
+    if step == "review" or form.get("finish"):
+        label = "Ready to Launch" if saved.status == "ready" else "Draft"
+        return redirect("/ui/campaigns", request, ok=f"“{saved.name}” saved: {label}.")
+    return redirect(f"/ui/campaigns/{campaign_id}/edit/{NEXT.get(step, 'review')}", request)

@@ -1,0 +1,151 @@
+"""The wizard's live parts: audience counts, the message preview, header media upload, and test sends."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import UploadFile
+
+from herald.campaigns import preview, reasons, service, transitions
+from herald.campaigns.bindings import Draft, assess, valued_tag_keys
+from herald.campaigns.schemas import CampaignUpdate
+from herald.kit.deps import SecretBoxDep, SessionDep
+from herald.kit.errors import HeraldError
+from herald.media import service as media_service
+from herald.models import Campaign, Template
+from herald.numbers.deps import CloudClientDep
+from herald.web import message, repository
+from herald.web.deps import UiPoster, UiWriter, WebUser, field_errors, redirect, render
+from herald.web.views.wizard import _audience, editable, page
+
+router = APIRouter(prefix="/ui/campaigns")
+MISSING_LISTED = 20
+
+
+async def audience_context(
+    session: AsyncSession, user: WebUser, campaign: Campaign, audience: dict[str, Any] | None
+) -> dict[str, Any]:
+    org = user.principal.org_id
+    counts = await preview.preview_audience(
+        session, org_id=org, audience=audience, variables=campaign.variables or {}, campaign_id=campaign.id)
+    overlaps = await repository.engaging_campaigns(session, org_id=org, audience=audience, campaign_id=campaign.id)
+    return {"counts": counts, "overlaps": overlaps, "audience_given": bool(audience and any(audience.values()))}
+
+
+@router.post("/{campaign_id}/audience-preview", response_class=HTMLResponse)
+async def audience_preview(request: Request, campaign_id: int, session: SessionDep, user: UiPoster) -> HTMLResponse:
+    campaign = await editable(session, user, campaign_id)
+    form = await request.form()
+    try:
+        audience: dict[str, Any] | None = _audience(form).stored()
+    except ValidationError:
+        audience = None
+    context = await audience_context(session, user, campaign, audience)
+    return render(request, "wizard/_audience_counts.html", context, user=user)
+
+
+async def message_context(
+    session: AsyncSession, user: WebUser, campaign: Campaign, template: Template | None,
+    bindings: dict[str, dict[str, Any]],
+) -> dict[str, Any]:
+    """The bindings, the rendered preview for the segment's first contact, and who lacks a bound valued tag."""
+    org = user.principal.org_id
+    context: dict[str, Any] = {"template": template, "bindings": bindings, "positions": message.positions(template),
+                               "sources": message.SOURCES, "preview": None, "lacking": [], "media": None}
+    if template is None:
+        return context
+    sample = await repository.sample_contact(session, org_id=org, audience=campaign.audience)
+    context["preview"] = message.preview(template, bindings, sample)
+    context["sample_name"] = sample[0] if sample else None
+    if campaign.audience:
+        counts = await preview.preview_audience(session, org_id=org, audience=campaign.audience, variables=bindings,
+                                                campaign_id=campaign.id)
+        for key in valued_tag_keys(bindings):
+            total = counts.excluded.get(reasons.valued_tag_missing(key), 0)
+            if total:
+                contacts = await repository.contacts_lacking_valued_tag(
+                    session, org_id=org, audience=campaign.audience, key=key, limit=MISSING_LISTED)
+                context["lacking"].append({"key": key, "total": total, "contacts": contacts})
+    if campaign.header_media_id:
+        context["media"] = await media_service.get_media(session, org_id=org, media_row_id=campaign.header_media_id)
+    return context
+
+
+async def _template_for(session: AsyncSession, user: WebUser, campaign: Campaign, key: str) -> Template | None:
+    ref = message.split_template_key(key)
+    if ref is None:
+        return None
+    draft = Draft.of(campaign)
+    draft.template_name, draft.template_language, draft.variables = ref[0], ref[1], {}
+    return (await assess(session, org_id=user.principal.org_id, draft=draft)).template
+
+
+@router.post("/{campaign_id}/message-preview", response_class=HTMLResponse)
+async def message_preview(request: Request, campaign_id: int, session: SessionDep, user: UiPoster) -> HTMLResponse:
+    """``part=bindings`` after a template change (fields + preview), else the preview alone."""
+    campaign = await editable(session, user, campaign_id)
+    form = await request.form()
+    key = str(form.get("template") or "")
+    template = await _template_for(session, user, campaign, key)
+    same = message.split_template_key(key) == (campaign.template_name, campaign.template_language)
+    if form.get("part") == "bindings":
+        bindings = (campaign.variables or {}) if same else {}
+    else:
+        bindings = message.bindings_from_form(form, message.positions(template))
+    context = await message_context(session, user, campaign, template, bindings)
+    context.update(campaign=campaign, media_allowed=same)
+    name = "wizard/_bindings.html" if form.get("part") == "bindings" else "wizard/_message_preview.html"
+    return render(request, name, context, user=user)
+
+
+@router.post("/{campaign_id}/media", response_class=HTMLResponse)
+async def upload_header_media(
+    request: Request, campaign_id: int, session: SessionDep, box: SecretBoxDep, client: CloudClientDep,
+    user: UiWriter,
+) -> Response:
+    campaign = await editable(session, user, campaign_id)
+    org = user.principal.org_id
+    form = await request.form(max_files=1)
+    upload = form.get("file")
+    back = f"/ui/campaigns/{campaign_id}/edit/message"
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        return redirect(back, request, error="Choose a file to upload.")
+    try:
+        if upload.size is not None:
+            media_service.checked_media_type(upload.content_type, upload.filename, upload.size)
+        media = await media_service.upload_media(
+            session, box, client, org_id=org, number_id=campaign.whatsapp_number_id or 0,
+            filename=upload.filename, declared_type=upload.content_type, content=await upload.read())
+        await service.update_campaign(session, org_id=org, campaign_id=campaign_id,
+                                      data=CampaignUpdate(header_media_id=media.id))
+    except HeraldError as exc:
+        await session.rollback()
+        return redirect(back, request, error=f"Upload refused: {exc.message}")
+    return redirect(back, request, ok=f"Uploaded {media.filename} as the header.")
+
+
+@router.post("/{campaign_id}/test", response_class=HTMLResponse)
+async def send_test(request: Request, campaign_id: int, session: SessionDep, user: UiWriter) -> Response:
+    campaign = await editable(session, user, campaign_id)
+    form = await request.form()
+    raw = str(form.get("phones") or "")
+    phones = [p for p in re.split(r"[\s,;]+", raw) if p]
+    if not phones:
+        return await page(request, session, user, campaign, "review", {"phones": "Give at least one phone number."},
+                          {"phones": raw})
+    try:
+        test = await transitions.send_test(session, org_id=user.principal.org_id, campaign_id=campaign_id,
+                                           phones=phones[:50])
+    except HeraldError as exc:
+        await session.rollback()
+        errors = field_errors(exc)
+        errors["phones"] = "; ".join(d["message"] for d in (exc.details or []) if isinstance(d, dict)) or exc.message
+        campaign = await editable(session, user, campaign_id)
+        return await page(request, session, user, campaign, "review", errors, {"phones": raw})
+    return redirect(f"/ui/campaigns/{test.id}/stats", request,
+                    ok=f"Test sent to {len(test.test_contact_ids or [])} contact(s): “{test.name}”.")
