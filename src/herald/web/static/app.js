@@ -67,6 +67,15 @@
     });
   }
 
+  // A variable binding shows only the input its source needs (text, valued tag key, name fallback).
+  document.addEventListener("change", function (event) {
+    var select = event.target;
+    if (!select.matches || !select.matches("[data-binding-source]")) { return; }
+    select.closest("[data-binding]").querySelectorAll("[data-for-source]").forEach(function (part) {
+      part.hidden = part.dataset.forSource !== select.value;
+    });
+  });
+
   function init(root) { localTimes(root); defaultTimezone(root); importForms(root); }
   document.addEventListener("DOMContentLoaded", function () { init(document); });
   document.addEventListener("htmx:afterSettle", function (event) { init(event.target); });
