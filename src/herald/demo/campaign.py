@@ -18,7 +18,7 @@ from herald.demo.api import Api, ApiError, DemoError
 
 POLL_SECONDS = 0.5
 # The funnel trails the sends (reads, replies, the bot's steps): done once nothing moved for this long.
-SETTLE_SECONDS = 2.5
+SETTLE_SECONDS = 3.0
 MAX_SETTLE_SECONDS = 30.0
 MAX_RUN_SECONDS = 600.0
 COUNTERS = ("sent", "received", "read", "replied", "not_sent")
