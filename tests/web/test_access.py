@@ -201,3 +201,14 @@ class TestRoles:
         # The API keeps its JSON errors.
         api = await admin.get(f"/api/v1/campaigns/{theirs}", headers={"Authorization": "Bearer wrong"})
         assert api.status_code == 401 and api.json()["error"]["code"] == "invalid_api_key"
+
+
+class TestWithoutVendorFiles:
+    async def test_pages_still_render_with_a_visible_note(self, browser: Browser, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+        from herald.web import deps
+
+        monkeypatch.setattr(deps, "VENDOR_FILES", ("htmx.min.js", "not-installed.js"))
+        admin = await browser(Role.admin)
+        page = await admin.get("/ui/campaigns")
+        assert page.status_code == 200 and "Front-end libraries missing (not-installed.js)" in page.text
+        assert "make install" in page.text
