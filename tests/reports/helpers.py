@@ -53,8 +53,11 @@ async def add_messages(database: Database, *, org_id: int, campaign_id: int, spe
 
 
 async def _count(session: AsyncSession, *, campaign_id: int, spec: dict[str, Any]) -> None:
-    state = MessageState(spec["status"], *(spec.get(t) for t in TIMES[:4]), spec.get("replied_at"),
-                         spec.get("error_msg"), None)
+    state = MessageState(
+        status=spec["status"], sent_at=spec.get("sent_at"), delivered_at=spec.get("delivered_at"),
+        read_at=spec.get("read_at"), failed_at=spec.get("failed_at"), replied_at=spec.get("replied_at"),
+        error_msg=spec.get("error_msg"), error_code=None,
+    )
     flags = state.counted()
     await counters.add(session, campaign_id=campaign_id, targeted=1, **flags)
     if flags["not_sent"]:

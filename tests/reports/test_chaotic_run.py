@@ -68,7 +68,7 @@ async def setup_campaign(app: FastAPI, database: Database, org: OrgHandle, sim: 
     media = await make_media(database, org_id=org.id, number_id=number_id, media_id=await upload_banner(sim.base_url))
     bot = await make_bot_flow(database, box, org_id=org.id)
     vip = {"tags": ["vip"], "valued_tags": {"customer_id": "1"}}
-    specs = [{"phone": f"+1415555{1000 + i}", "name": f"C{i}", **vip} for i in range(CONTACTS)]
+    specs: list[dict[str, Any]] = [{"phone": f"+1415555{1000 + i}", "name": f"C{i}", **vip} for i in range(CONTACTS)]
     specs += [{"phone": phone, "name": "Ghost", **vip} for phone in UNREACHABLE]
     specs.append({"phone": "+14155552000", "name": "No tag value", "tags": ["vip"]})
     specs.append({"phone": "+14155552001", "name": "Opted out", "opted_out": True, **vip})
