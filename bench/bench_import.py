@@ -28,10 +28,10 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from bench.common import scratch_database
 
 TAGS = ("vip", "new", "lisbon", "paris", "churn-risk", "newsletter")
 
@@ -100,37 +100,9 @@ def _measure(db_url: str, csv_path: Path) -> dict[str, Any]:
     return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
-@contextmanager
-def _scratch_database(db_url: str | None, workdir: Path) -> Iterator[str]:
-    """A migrated, empty database: a SQLite file in ``workdir``, or a new database on the PG server."""
-    from herald.kit import migrate
-
-    if db_url is None:
-        url = f"sqlite+aiosqlite:///{workdir / 'bench.db'}"
-        migrate.upgrade(url)
-        yield url
-        return
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    server = make_url(db_url)
-    admin = f"host={server.host or '127.0.0.1'} port={server.port or 5432} user={server.username or 'postgres'}"
-    admin += f" dbname={server.database or 'postgres'}" + (f" password={server.password}" if server.password else "")
-    name = f"herald_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        url = server.set(drivername="postgresql+psycopg", database=name).render_as_string(hide_password=False)
-        migrate.upgrade(url)
-        yield url
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def run(size: int = 200_000, db_url: str | None = None) -> dict[str, Any]:
     """Import ``size`` rows (and ``size // 10`` for the memory comparison); → the figures above."""
-    with tempfile.TemporaryDirectory(prefix="herald-bench-import-") as tmp, _scratch_database(
+    with tempfile.TemporaryDirectory(prefix="herald-bench-import-") as tmp, scratch_database(
         db_url, Path(tmp)
     ) as url:
         workdir = Path(tmp)

@@ -34,18 +34,15 @@ import hmac
 import json
 import os
 import random
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from bench.common import HERALD, ROOT, free_port, percentile, process, scratch_database, sync_url
 
 BATCH = 50
 CONCURRENCY = 16
@@ -54,14 +51,6 @@ APP_SECRET = "bench-app-secret"
 PHONE_NUMBER_ID = "1090001"
 WABA_ID = "102290129340398"
 T0 = 1767225600
-ROOT = Path(__file__).resolve().parents[1]
-HERALD = str(Path(sys.executable).with_name("herald"))
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _sign(raw: bytes) -> str:
@@ -122,43 +111,6 @@ async def fire(url: str, batches: list[tuple[bytes, str]], concurrency: int = CO
         return time.perf_counter() - started, latencies
 
 
-def _percentile(values: list[float], q: float) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
-
-
-def _wait_http(url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    import urllib.error
-    import urllib.request
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the server exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except urllib.error.HTTPError:
-            return  # it answers
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer within {timeout}s")
-
-
-@contextmanager
-def _process(args: list[str], env: dict[str, str], ready_url: str) -> Iterator[subprocess.Popen[bytes]]:
-    process = subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        _wait_http(ready_url, process)
-        yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 # --- the baseline: verify the signature, answer 200 -------------------------------------------------
 
 def baseline_app() -> Any:
@@ -190,34 +142,9 @@ def _serve_baseline(port: int) -> None:
 
 # --- Herald ------------------------------------------------------------------------------------
 
-@contextmanager
-def _fresh_database(db_url: str | None, workdir: Path) -> Iterator[str]:
-    if db_url is None:
-        yield f"sqlite+aiosqlite:///{workdir / 'herald.db'}"
-        return
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    base = make_url(db_url)
-    name = f"herald_bench_webhooks_{uuid.uuid4().hex[:8]}"
-    admin = f"host={base.host or '127.0.0.1'} port={base.port or 5432} user={base.username or 'postgres'} " \
-            f"dbname={base.database or 'postgres'}" + (f" password={base.password}" if base.password else "")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield base.set(drivername="postgresql+psycopg", database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def _herald(env: dict[str, str], *args: str) -> str:
     result = subprocess.run([HERALD, *args], env=env, cwd=ROOT, capture_output=True, text=True, check=True)
     return result.stdout
-
-
-def _sync_url(url: str) -> str:
-    return url.replace("sqlite+aiosqlite", "sqlite")
 
 
 def _seed_messages(db_url: str, org_slug: str, count: int) -> list[int]:
@@ -227,7 +154,7 @@ def _seed_messages(db_url: str, org_slug: str, count: int) -> list[int]:
     from herald.models import Campaign, CampaignMessage, CampaignStats, Contact, Organization, WhatsAppNumber
 
     now = datetime.now(UTC)
-    engine = create_engine(_sync_url(db_url))
+    engine = create_engine(sync_url(db_url))
     with engine.begin() as conn:
         org_id = conn.execute(select(Organization.id).where(Organization.slug == org_slug)).scalar_one()
         number_id = conn.execute(select(WhatsAppNumber.id).where(WhatsAppNumber.org_id == org_id)).scalar_one()
@@ -283,7 +210,7 @@ def run(events: int = 30_000, db_url: str | None = None) -> dict[str, Any]:
     from sqlalchemy import create_engine
 
     messages = events // 2
-    with tempfile.TemporaryDirectory(prefix="herald-bench-webhooks-") as tmp, _fresh_database(db_url, Path(tmp)) as url:
+    with tempfile.TemporaryDirectory(prefix="herald-bench-webhooks-") as tmp, scratch_database(db_url, Path(tmp)) as url:
         workdir = Path(tmp)
         env = {**os.environ, "HERALD_DATABASE_URL": url, "HERALD_VAR_DIR": str(workdir / "var"),
                "HERALD_EMBEDDED_WORKER": "true", "HERALD_LOG_LEVEL": "warning", "PYTHONPATH": str(ROOT)}
@@ -291,9 +218,9 @@ def run(events: int = 30_000, db_url: str | None = None) -> dict[str, Any]:
         created = _herald(env, "org", "create", "Bench", "--email", "bench@example.com", "--password",
                           "bench-password-123")
         values = dict(line.split("=", 1) for line in created.split() if "=" in line)
-        port = _free_port()
+        port = free_port()
         base = f"http://127.0.0.1:{port}"
-        with _process([HERALD, "serve", "--port", str(port)], env, f"{base}/openapi.json"):
+        with process([HERALD, "serve", "--port", str(port)], env, f"{base}/openapi.json"):
             import httpx
 
             response = httpx.post(f"{base}/api/v1/whatsapp-numbers", headers={
@@ -305,7 +232,7 @@ def run(events: int = 30_000, db_url: str | None = None) -> dict[str, Any]:
             response.raise_for_status()
             ids = _seed_messages(url, values["ORG"], messages)
             batches, distinct = make_batches(ids)
-            engine = create_engine(_sync_url(url))
+            engine = create_engine(sync_url(url))
             started = time.perf_counter()
             seconds, latencies = asyncio.run(fire(f"{base}/webhooks/whatsapp", batches))
             answered = time.perf_counter() - started
@@ -318,10 +245,10 @@ def run(events: int = 30_000, db_url: str | None = None) -> dict[str, Any]:
             final = _final_counts(engine)
             engine.dispose()
 
-        baseline_port = _free_port()
+        baseline_port = free_port()
         baseline_url = f"http://127.0.0.1:{baseline_port}"
         code = f"from bench.bench_webhooks import _serve_baseline; _serve_baseline({baseline_port})"
-        with _process([sys.executable, "-c", code], env, f"{baseline_url}/"):
+        with process([sys.executable, "-c", code], env, f"{baseline_url}/"):
             baseline_seconds, _ = asyncio.run(fire(f"{baseline_url}/webhooks/whatsapp", batches))
 
     events_per_s = distinct / applied
@@ -331,7 +258,7 @@ def run(events: int = 30_000, db_url: str | None = None) -> dict[str, Any]:
         "events": distinct, "posts": len(batches), "batch": BATCH, "concurrency": CONCURRENCY,
         "events_per_s": round(events_per_s), "ingest_events_per_s": round(distinct / answered),
         "baseline_events_per_s": round(baseline), "ratio": round(events_per_s / baseline, 3),
-        "p50_ms": round(_percentile(latencies, 50), 1), "p99_ms": round(_percentile(latencies, 99), 1),
+        "p50_ms": round(percentile(latencies, 50), 1), "p99_ms": round(percentile(latencies, 99), 1),
         "seconds_answered": round(seconds, 2), "seconds_applied": round(applied, 2), **final,
         "target_events_per_s": 3000, "target_p99_ms": 100,
     }

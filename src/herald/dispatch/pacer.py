@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 
 
 class Pacer:
@@ -41,3 +42,30 @@ class Pacer:
     def backlog_seconds(self) -> float:
         """How far ahead of now permits are already reserved."""
         return max(0.0, self._tat - time.monotonic())
+
+
+class SlidingWindow:
+    """At most ``limit`` acquisitions in any one-second window, counted when they happen.
+
+    The GCRA spaces sends evenly, but a stalled event loop releases late sends together; Meta
+    counts arrivals in a sliding second, so the number's ceiling is enforced on actual send times.
+    """
+
+    def __init__(self, limit: float) -> None:
+        self.limit = limit
+        self._times: deque[float] = deque()
+        # Waiters queue on the lock (FIFO) instead of all waking to race for each freed slot.
+        self._lock = asyncio.Lock()
+
+    async def acquire(self) -> None:
+        async with self._lock:
+            times = self._times
+            while True:
+                now = time.monotonic()
+                horizon = now - 1.0
+                while times and times[0] <= horizon:
+                    times.popleft()
+                if len(times) < max(1, int(self.limit)):
+                    times.append(now)
+                    return
+                await asyncio.sleep(times[0] - horizon + 0.0005)

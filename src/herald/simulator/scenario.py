@@ -61,6 +61,8 @@ class Scenario(BaseModel):
     skip_delivered_probability: float = 0.0
     duplicate_probability: float = 0.0
     out_of_order_probability: float = 0.0
+    # Off: no statuses or replies are produced at all (throughput benchmarks that need none).
+    webhooks_enabled: bool = True
     webhook_batch_size: int = Field(default=100, ge=1, le=1000)
     webhook_flush_ms: float = Field(default=50, gt=0)
     webhook_concurrency: int = Field(default=2, ge=1, le=32)

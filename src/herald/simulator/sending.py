@@ -126,6 +126,8 @@ def _failure_code(state: SimState, message: SentMessage, spec: TemplateSpec | No
 def plan_outcome(state: SimState, message: SentMessage, spec: TemplateSpec | None) -> None:
     """Schedule what Meta would report for this message: failed, or sent/delivered/read and a reply."""
     scenario, rng = state.scenario, state.rng
+    if not scenario.webhooks_enabled:
+        return
     delays = scenario.status_delays_ms
     failure = _failure_code(state, message, spec)
     if failure is not None:

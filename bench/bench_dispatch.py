@@ -1,0 +1,252 @@
+"""Benchmarks of the dispatch engine against the simulator running in its own process.
+
+- ``ceiling``: sustained sends/s of one ``herald worker`` process on one number whose simulated
+  throughput is unlimited, 50 ms answer latency, every send recorded in the database; baseline: a
+  bare aiohttp loop firing the same requests at the same simulator with the same concurrency and
+  recording nothing. Target ≥ 0.7 × baseline.
+- ``top_tier``: one number at Meta's top tier (1,000 msg/s enforced by the simulator): sustained
+  sends/s against that throughput, and the count of 130429 answers (target ≥ 0.98 ×, none).
+- ``vs_pywa``: the same campaign through Herald vs a loop calling ``pywa``'s ``send_template`` per
+  contact (what a developer would write); target ≥ 20 × faster.
+- ``pacing``: a campaign paced at R/s (or R/h): sends/s measured at the simulator over the middle of
+  the run against the configured pace (within 1 %), and the largest burst above the GCRA bucket.
+- ``scale_out``: two numbers on PostgreSQL, two workers vs one; target ≥ 1.6 ×.
+Sustained rates are measured between 10 % and 90 % of the campaign, from the simulator's counter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench import seed as seeding
+from bench.common import HERALD, ROOT, free_port, process, scratch_database
+
+LATENCY_MS = 50
+CONCURRENCY = 256  # the worker's aiohttp connector limit
+
+
+@contextmanager
+def simulator(scenario: dict[str, Any], workdir: Path) -> Iterator[str]:
+    path = workdir / f"scenario-{free_port()}.json"
+    path.write_text(json.dumps(scenario))
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    args = [HERALD, "simulator", "--port", str(port), "--scenario", str(path)]
+    with process(args, {**os.environ, "PYTHONPATH": str(ROOT)}, f"{base}/_sim/health"):
+        yield base
+
+
+def worker_env(db_url: str, workdir: Path, name: str) -> dict[str, str]:
+    return {**os.environ, "HERALD_DATABASE_URL": db_url, "HERALD_ENCRYPTION_KEYS": seeding.ENCRYPTION_KEY,
+            "HERALD_SECRET_KEY": seeding.SECRET_KEY, "HERALD_VAR_DIR": str(workdir / name),
+            "HERALD_WORKER_ID": name, "HERALD_LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT)}
+
+
+@contextmanager
+def workers(db_url: str, workdir: Path, count: int = 1) -> Iterator[list[subprocess.Popen[bytes]]]:
+    procs = [subprocess.Popen([HERALD, "worker"], env=worker_env(db_url, workdir, f"w{i}"), cwd=ROOT,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for i in range(count)]
+    try:
+        yield procs
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def sim_stats(base: str) -> dict[str, Any]:
+    return httpx.get(f"{base}/_sim/stats", timeout=10).json()  # type: ignore[no-any-return]
+
+
+def sustained_rate(base: str, total: int, *, timeout: float = 600) -> float:
+    """Sends/s between 10 % and 90 % of ``total`` accepted sends, sampled at the simulator."""
+    samples: list[tuple[float, int]] = []
+    deadline = time.monotonic() + timeout
+    start = sim_stats(base)["accepted"]
+    while time.monotonic() < deadline:
+        accepted = sim_stats(base)["accepted"] - start
+        samples.append((time.monotonic(), accepted))
+        if accepted >= total:
+            break
+        time.sleep(0.2)
+    lo, hi = 0.1 * total, 0.9 * total
+    t_lo = next(t for t, n in samples if n >= lo)
+    n_lo = next(n for t, n in samples if n >= lo)
+    t_hi, n_hi = next((t, n) for t, n in samples if n >= hi)
+    return (n_hi - n_lo) / max(t_hi - t_lo, 1e-6)
+
+
+def _scenario(numbers: list[tuple[str, str]], throughput: float | None, latency_ms: float = LATENCY_MS) -> dict[str, Any]:
+    return {
+        "phone_numbers": [{"phone_number_id": p, "waba_id": w, "throughput_mps": throughput} for p, w in numbers],
+        "templates": [seeding.graph_template(w) | {"waba_id": w} for _, w in numbers],
+        "latency_ms": latency_ms, "read_probability": 0, "reply_probability": 0, "seed": 1,
+        "webhooks_enabled": False,
+    }
+
+
+def _campaign_run(db_url: str | None, *, messages: int, numbers: list[tuple[str, str]], sim_throughput: float | None,
+                  herald_throughput: int, rate: float, workers_count: int = 1) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="herald-bench-dispatch-") as tmp, ExitStack() as stack:
+        work = Path(tmp)
+        url = stack.enter_context(scratch_database(db_url, work))
+        base = stack.enter_context(simulator(_scenario(numbers, sim_throughput), work))
+        seeded = seeding.seed(url, contacts=messages, numbers=numbers, base_url=base, throughput=herald_throughput,
+                              rate_per_second=rate)
+        seeding.materialize(url, seeded.campaign_ids)
+        stack.enter_context(workers(url, work, workers_count))
+        rate_measured = sustained_rate(base, messages)
+        stats = sim_stats(base)
+    return {"rate": rate_measured, "rejected": stats.get("rejected", {}), "sim": base}
+
+
+async def _bare_loop(base: str, messages: int, concurrency: int) -> float:
+    import aiohttp
+    import orjson
+
+    from herald.whatsapp import template_message
+
+    url = f"{base}/v23.0/1090001/messages"
+    headers = {"Authorization": "Bearer bench-token", "Content-Type": "application/json"}
+    queue = iter(range(messages))
+    done = 0
+
+    async def one_worker(session: aiohttp.ClientSession) -> None:
+        nonlocal done
+        for i in queue:
+            body = orjson.dumps(template_message(f"+{9911_000_000_000 + i}", "hello", "en_US", [f"C{i}"],
+                                                 biz_opaque_callback_data=str(i)))
+            async with session.post(url, data=body, headers=headers) as response:
+                await response.read()
+            done += 1
+
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        start = time.monotonic()
+        await asyncio.gather(*(one_worker(session) for _ in range(concurrency)))
+        return done / (time.monotonic() - start)
+
+
+def baseline_rate(messages: int, throughput: float | None) -> float:
+    with tempfile.TemporaryDirectory(prefix="herald-bench-baseline-") as tmp:
+        with simulator(_scenario([("1090001", "2090001")], throughput), Path(tmp)) as base:
+            return asyncio.run(_bare_loop(base, messages, CONCURRENCY))
+
+
+def run_ceiling(messages: int = 20_000, db_url: str | None = None) -> dict[str, Any]:
+    herald = _campaign_run(db_url, messages=messages, numbers=[("1090001", "2090001")], sim_throughput=None,
+                           herald_throughput=100_000, rate=100_000)["rate"]
+    baseline = baseline_rate(messages, None)
+    return {"figure": round(herald, 1), "baseline": round(baseline, 1), "ratio": round(herald / baseline, 3),
+            "target": ">= 0.7 x baseline", "pass": herald / baseline >= 0.7, "unit": "msg/s"}
+
+
+def run_top_tier(messages: int = 30_000, db_url: str | None = None) -> dict[str, Any]:
+    run = _campaign_run(db_url, messages=messages, numbers=[("1090001", "2090001")], sim_throughput=1000,
+                        herald_throughput=1000, rate=1000)
+    rejected = int(run["rejected"].get("130429", 0))
+    ratio = run["rate"] / 1000
+    return {"figure": round(run["rate"], 1), "baseline": 1000, "ratio": round(ratio, 3),
+            "target": ">= 0.98 x, no 130429", "pass": ratio >= 0.98 and rejected == 0, "rejected_130429": rejected,
+            "unit": "msg/s"}
+
+
+def _pywa_loop(base: str, messages: int) -> float:
+    from pywa import WhatsApp
+    from pywa.types import Template  # noqa: F401
+
+    wa = WhatsApp(phone_id="1090001", token="bench-token", api_version="23.0")
+    wa.api._session.base_url = f"{base}/v23.0"  # noqa: SLF001 - documented way to point pywa elsewhere
+    from pywa.types.templates import BodyText, TemplateLanguage
+
+    start = time.monotonic()
+    for i in range(messages):
+        wa.send_template(to=f"+{9922_000_000_000 + i}", name="hello", language=TemplateLanguage.ENGLISH_US,
+                         params=[BodyText.params(f"C{i}")])
+    return messages / (time.monotonic() - start)
+
+
+def run_vs_pywa(messages: int = 10_000, pywa_messages: int = 200, db_url: str | None = None) -> dict[str, Any]:
+    herald = _campaign_run(db_url, messages=messages, numbers=[("1090001", "2090001")], sim_throughput=None,
+                           herald_throughput=100_000, rate=100_000)["rate"]
+    with tempfile.TemporaryDirectory(prefix="herald-bench-pywa-") as tmp:
+        with simulator(_scenario([("1090001", "2090001")], None), Path(tmp)) as base:
+            pywa = _pywa_loop(base, pywa_messages)
+    return {"figure": round(herald, 1), "baseline": round(pywa, 1), "ratio": round(herald / pywa, 1),
+            "target": ">= 20 x pywa loop", "pass": herald / pywa >= 20, "unit": "msg/s"}
+
+
+def _pacing(db_url: str | None, *, per_second: float | None, per_hour: int | None, seconds: float) -> dict[str, Any]:
+    pace = per_second if per_second is not None else (per_hour or 0) / 3600
+    messages = int(pace * seconds) + 5
+    with tempfile.TemporaryDirectory(prefix="herald-bench-pacing-") as tmp, ExitStack() as stack:
+        work = Path(tmp)
+        url = stack.enter_context(scratch_database(db_url, work))
+        base = stack.enter_context(simulator(_scenario([("1090001", "2090001")], 80, latency_ms=20), work))
+        seeded = seeding.seed(url, contacts=messages, numbers=[("1090001", "2090001")], base_url=base, throughput=80,
+                              rate_per_second=per_second, rate_per_hour=per_hour)
+        seeding.materialize(url, seeded.campaign_ids)
+        stack.enter_context(workers(url, work, 1))
+        deadline = time.monotonic() + seconds + 30
+        while sim_stats(base)["accepted"] < messages and time.monotonic() < deadline:
+            time.sleep(0.5)
+        times = sorted(m["time"] for m in httpx.get(f"{base}/_sim/messages", params={"limit": 100000}).json()["messages"])
+    return _pacing_figures(times, pace)
+
+
+def _pacing_figures(times: list[float], pace: float) -> dict[str, Any]:
+    # Skip the first and last 5 % (start-up and tail), then compare the rate with the pace.
+    k = max(1, len(times) // 20)
+    middle = times[k:-k]
+    measured = (len(middle) - 1) / (middle[-1] - middle[0])
+    burst = max(1, int(pace / 10))
+    worst = 0.0
+    j = 0
+    for i, t in enumerate(times):  # the most sends in any one-second window, above pace + bucket
+        while times[j] < t - 1.0:
+            j += 1
+        worst = max(worst, (i - j + 1) - (pace + burst))
+    error = abs(measured - pace) / pace
+    return {"figure": round(measured, 3), "baseline": pace, "ratio": round(measured / pace, 4),
+            "target": "within 1 %, no burst above the bucket", "pass": error <= 0.01 and worst <= 0,
+            "excess_over_bucket": worst, "unit": "msg/s"}
+
+
+def run_pacing_per_second(rate: float = 20, seconds: float = 60, db_url: str | None = None) -> dict[str, Any]:
+    return _pacing(db_url, per_second=rate, per_hour=None, seconds=seconds)
+
+
+def run_pacing_per_hour(rate_per_hour: int = 3600, seconds: float = 300, db_url: str | None = None) -> dict[str, Any]:
+    return _pacing(db_url, per_second=None, per_hour=rate_per_hour, seconds=seconds)
+
+
+def run_scale_out(messages: int = 20_000, db_url: str | None = None) -> dict[str, Any]:
+    numbers = [("1090001", "2090001"), ("1090002", "2090002")]
+    one = _campaign_run(db_url, messages=messages, numbers=numbers, sim_throughput=None, herald_throughput=100_000,
+                        rate=100_000, workers_count=1)["rate"]
+    two = _campaign_run(db_url, messages=messages, numbers=numbers, sim_throughput=None, herald_throughput=100_000,
+                        rate=100_000, workers_count=2)["rate"]
+    return {"figure": round(two, 1), "baseline": round(one, 1), "ratio": round(two / one, 3),
+            "target": ">= 1.6 x one worker", "pass": two / one >= 1.6, "unit": "msg/s"}
+
+
+if __name__ == "__main__":
+    which = sys.argv[1] if len(sys.argv) > 1 else "ceiling"
+    db = sys.argv[2] if len(sys.argv) > 2 else None
+    print(json.dumps(globals()[f"run_{which}"](db_url=db), indent=2))
