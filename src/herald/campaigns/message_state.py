@@ -73,6 +73,11 @@ def apply_status(state: MessageState, status: str, at: datetime, *, reason: str 
         return state
     if status == "failed":
         if state.status == "failed":
+            # The earliest failure gives the reason, whichever arrived first (ties: the smaller code).
+            if state.failed_at is not None and (at, code or 0, reason or "") < (
+                state.failed_at, state.error_code or 0, state.error_msg or ""
+            ):
+                return replace(state, failed_at=at, error_msg=reason, error_code=code)
             return replace(state, failed_at=_earliest(state.failed_at, at))
         return replace(state, status="failed", failed_at=at, error_msg=reason, error_code=code)
     if status == "played":
