@@ -97,12 +97,17 @@ def apply_status(state: MessageState, status: str, at: datetime, *, reason: str 
 
 
 def apply_reply(state: MessageState, at: datetime) -> MessageState:
-    """A reply proves the message arrived: a `sent` message becomes delivered at the reply's time."""
-    if state.status in TERMINAL or state.replied_at is not None and state.replied_at <= at:
+    """A reply proves the message arrived by the reply's time: a `sent` message becomes delivered.
+
+    The times move to the earliest proof whatever the order (a `delivered` status arriving later, or
+    one that arrived before, at a later time), and a failed message keeps them too, as late statuses do.
+    """
+    if state.status == "not_sent" or state.replied_at is not None and state.replied_at <= at:
         return state
-    new = replace(state, replied_at=at)
-    if RANK.get(new.status, 0) < RANK["delivered"]:
-        new = replace(new, status="delivered", delivered_at=_earliest(new.delivered_at, at), sent_at=new.sent_at or at)
+    new = replace(state, replied_at=at, delivered_at=_earliest(state.delivered_at, at),
+                  sent_at=_earliest(state.sent_at, at))
+    if state.status != "failed" and RANK.get(state.status, 0) < RANK["delivered"]:
+        new = replace(new, status="delivered")
     return new
 
 
