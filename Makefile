@@ -36,6 +36,10 @@ test: lint
 demo: install
 	$(BIN)/herald demo
 
+# Long and disruptive fault tests (minutes; restarts the local PostgreSQL cluster): see docs/operations.md.
+soak: install
+	HERALD_SOAK=1 $(BIN)/pytest tests/faults -v
+
 bench: install
 	$(BIN)/python -m bench
 

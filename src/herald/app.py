@@ -63,10 +63,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 def configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    """Text lines, or one JSON object per line with ``HERALD_LOG_JSON=true`` (see ``herald.ops.logs``)."""
+    from herald.ops import logs
+
+    logs.configure(level=settings.log_level, json=settings.log_json)
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
@@ -107,6 +107,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     install_error_handlers(app)
     from herald.api import include_routers
     from herald.dispatch import embedded  # noqa: F401  (registers the embedded worker)
+    from herald.ops.metrics import WebhookMetrics
+    from herald.ops.metrics import router as metrics_router
 
     include_routers(app)
+    app.include_router(metrics_router)  # outside /api/v1 and unauthenticated: restrict it at the proxy
+    app.add_middleware(WebhookMetrics)
     return app

@@ -80,13 +80,20 @@ def serve(
     if worker is not None:
         os.environ["HERALD_EMBEDDED_WORKER"] = "true" if worker else "false"
         get_settings.cache_clear()
-    from herald.app import create_app
+    from herald.app import configure_logging, create_app
 
-    uvicorn.run(create_app(), host=host, port=port, log_level="info", access_log=False)
+    settings = get_settings()
+    configure_logging(settings)
+    # With JSON logs uvicorn's own loggers go through the same handler (log_config=None leaves them bare).
+    log_config = None if settings.log_json else uvicorn.config.LOGGING_CONFIG
+    uvicorn.run(create_app(), host=host, port=port, log_level="info", access_log=False, log_config=log_config)
 
 
 @app.command()
-def worker() -> None:
+def worker(
+    metrics_port: Annotated[int | None, typer.Option(
+        envvar="HERALD_METRICS_PORT", help="Serve this worker's Prometheus counters on this port.")] = None,
+) -> None:
     """Dispatch campaigns and run background jobs; run any number of them against PostgreSQL."""
     import signal
     from datetime import timedelta
@@ -95,9 +102,14 @@ def worker() -> None:
     from herald.dispatch.worker import Worker
     from herald.kit.crypto import SecretBox
     from herald.kit.db import Database
+    from herald.ops.logs import bind
 
     settings = get_settings()
     configure_logging(settings)
+    if metrics_port:
+        from herald.ops.metrics import serve_worker_metrics
+
+        serve_worker_metrics(metrics_port)
     if settings.is_sqlite:
         from herald.kit import migrate as migrations
 
@@ -114,7 +126,8 @@ def worker() -> None:
                 database=database, box=SecretBox(settings.encryption_keys), worker_id=settings.worker_id or None,
                 send_lease=timedelta(seconds=settings.send_lease_seconds),
             )
-            await worker.run(stop)
+            with bind(worker_id=worker.worker_id):
+                await worker.run(stop)
         finally:
             await database.dispose()
 
@@ -223,6 +236,25 @@ def simulator(
     from herald.simulator import serve as serve_simulator
 
     serve_simulator(host=host, port=port, webhook_url=webhook_url, app_secret=app_secret, scenario_file=scenario)
+
+
+@app.command("rotate-keys")
+def rotate_keys() -> None:
+    """Re-encrypt every stored secret with the first key of HERALD_ENCRYPTION_KEYS (after prepending a new one)."""
+    from herald.kit.crypto import SecretBox
+    from herald.ops.keys import rotate_secrets
+
+    async def work(session, settings):  # type: ignore[no-untyped-def]
+        return await rotate_secrets(session, SecretBox(settings.encryption_keys))
+
+    try:
+        counts = run_db(work)
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+        return
+    for name, count in counts.items():
+        print(f"{name}={count}")
+    console.print("every stored secret is now encrypted with the first key; older keys may be removed")
 
 
 def main() -> None:

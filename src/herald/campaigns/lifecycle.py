@@ -3,6 +3,7 @@ checked, so two workers or two clicks can never both win."""
 
 from __future__ import annotations
 
+import logging
 from enum import StrEnum
 from typing import Any
 
@@ -11,6 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.kit.errors import Conflict, NotFound
 from herald.models import Campaign
+from herald.ops.metrics import CAMPAIGN_TRANSITIONS
+
+log = logging.getLogger("herald.campaigns")
 
 
 class Status(StrEnum):
@@ -56,6 +60,10 @@ async def transition(
         stmt = stmt.where(Campaign.org_id == org_id)
     result = await session.execute(stmt)
     if result.rowcount == 1:  # type: ignore[attr-defined]
+        was = ", ".join(sorted(s.value for s in allowed))
+        log.info("campaign %s is now %s (was %s)", campaign_id, to.value, was,
+                 extra={"campaign_id": campaign_id, "to": to.value, "from_states": was})
+        CAMPAIGN_TRANSITIONS.labels(to=to.value).inc()
         return
     current = await current_status(session, campaign_id=campaign_id, org_id=org_id)
     raise Conflict(

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from herald.campaigns import counters
 from herald.kit.types import UTCDateTime
 from herald.models import Campaign, CampaignMessage, Engagement
+from herald.ops.metrics import SEND_OUTCOMES
 
 _messages: Table = CampaignMessage.__table__  # type: ignore[assignment]
 
@@ -106,6 +107,9 @@ async def record(session: AsyncSession, *, campaign_id: int, outcomes: list[Outc
         [{"_id": o.message_id} for o in unknown],
     )
     await counters.add(session, campaign_id=campaign_id, pending=-(n_sent + n_unknown), sent=n_sent, unknown=n_unknown)
+    for outcome, n in (("sent", n_sent), ("unknown", n_unknown), ("retry", len(retry)), ("released", len(released))):
+        if n:
+            SEND_OUTCOMES.labels(outcome=outcome).inc(n)
     if sent:
         await counters.add_sends(session, campaign_id=campaign_id, times=[o.at for o in sent])
         last = max(o.at for o in sent)
@@ -135,6 +139,7 @@ async def record_not_sent(
     if moved != len(items):
         raise RuntimeError(f"{len(items) - moved} messages changed under their lease")
     await counters.add(session, campaign_id=campaign_id, pending=-moved, not_sent=moved)
+    SEND_OUTCOMES.labels(outcome="not_sent").inc(moved)
     await counters.add_not_sent_reasons(session, campaign_id=campaign_id, reasons=Counter(o.reason for o in items))
     await session.execute(
         delete(Engagement)

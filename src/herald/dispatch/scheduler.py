@@ -32,7 +32,8 @@ async def start_due_campaigns(session: AsyncSession) -> list[int]:
     started = list(rows.scalars())
     for campaign_id in started:
         await launch_campaign(session, campaign_id=campaign_id)
-        log.info("scheduled campaign %s started", campaign_id)
+        log.info("scheduled campaign %s started", campaign_id,
+                 extra={"campaign_id": campaign_id, "to": "active", "from_states": "scheduled"})
     return started
 
 

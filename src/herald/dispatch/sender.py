@@ -30,6 +30,8 @@ from herald.kit.db import Database
 from herald.kit.errors import Conflict
 from herald.kit.types import utcnow
 from herald.models import Contact, ContactValuedTag, InboxCase
+from herald.ops import metrics
+from herald.ops.logs import bind
 from herald.whatsapp import CloudAPIClient, NumberCredentials, RetryClass, WhatsAppError, template_message
 
 log = logging.getLogger("herald.dispatch")
@@ -79,8 +81,15 @@ class NumberDispatcher:
         self.campaigns: dict[int, ctxmod.CampaignContext] = {}
         self.unsent = 0  # claimed but not yet handed to WhatsApp
         self.inflight: set[asyncio.Task[None]] = set()
+        self._label = str(number_id)
+        self._sent_metric = metrics.MESSAGES_SENT.labels(number=self._label)
+        self._latency_metric = metrics.SEND_LATENCY.labels(number=self._label)
 
     async def run(self, stop: asyncio.Event) -> None:
+        with bind(number_id=self.number_id):  # batch tasks created here inherit it
+            await self._run(stop)
+
+    async def _run(self, stop: asyncio.Event) -> None:
         next_refresh = 0.0
         try:
             while not stop.is_set():
@@ -207,6 +216,10 @@ class NumberDispatcher:
         return outgoing, skipped
 
     async def _send_batch(self, ctx: ctxmod.CampaignContext, batch: list[Outgoing]) -> None:
+        with bind(campaign_id=ctx.id):
+            await self._send_and_record(ctx, batch)
+
+    async def _send_and_record(self, ctx: ctxmod.CampaignContext, batch: list[Outgoing]) -> None:
         outcomes = await asyncio.gather(*(self._send_one(ctx, item) for item in batch))
         pause_reason = next((reason for _, reason in outcomes if reason), None)
         for attempt in range(5):
@@ -230,10 +243,15 @@ class NumberDispatcher:
         if not ctx.active:
             return Released(item.message_id), None
         assert self.creds is not None
+        started = time.perf_counter()
         try:
             result = await self.client.send_message(self.creds, item.body)
         except WhatsAppError as error:
+            self._latency_metric.observe(time.perf_counter() - started)
+            metrics.SEND_ERRORS.labels(number=self._label, code=metrics.error_code(error.code, error.http_status)).inc()
             return self._on_error(ctx, item, error)
+        self._latency_metric.observe(time.perf_counter() - started)
+        self._sent_metric.inc()
         return Sent(item.message_id, result.wamid, utcnow()), None
 
     def _on_error(self, ctx: ctxmod.CampaignContext, item: Outgoing, error: WhatsAppError) -> tuple[Outcome, str | None]:

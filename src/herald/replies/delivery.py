@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from herald.kit.crypto import SecretBox, sign_body
 from herald.kit.db import Database
 from herald.kit.types import utcnow
+from herald.ops.metrics import BOT_DELIVERIES
 from herald.replies import claim
 from herald.replies.claim import ClaimedDelivery
 
@@ -149,10 +150,13 @@ class BotDeliveryEngine:
         delivery = outcome.delivery
         if outcome.error is None:
             await claim.delivered(session, delivery_id=delivery.id, at=now)
+            BOT_DELIVERIES.labels(result="delivered").inc()
         elif now - delivery.created_at >= GIVE_UP_AFTER:
             log.warning("bot delivery %s failed for good: %s", delivery.delivery_id, outcome.error)
             await claim.give_up(session, delivery_id=delivery.id, error=outcome.error)
+            BOT_DELIVERIES.labels(result="failed").inc()
         else:
+            BOT_DELIVERIES.labels(result="retry").inc()
             await claim.retry_later(
                 session, delivery_id=delivery.id, at=now + backoff(delivery.attempts), error=outcome.error
             )
