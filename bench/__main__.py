@@ -1,4 +1,4 @@
-"""``make bench``: runs every benchmark and writes bench/results.json (see bench/README.md)."""
+"""``make bench`` / ``python -m bench``: runs every benchmark (see bench/runner.py)."""
 
 from bench.runner import main
 

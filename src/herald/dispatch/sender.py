@@ -93,11 +93,15 @@ class NumberDispatcher:
         next_refresh = 0.0
         try:
             while not stop.is_set():
-                if time.monotonic() >= next_refresh:
-                    await self._refresh()
-                    next_refresh = time.monotonic() + REFRESH_SECONDS
-                if not await self._claim_round():
-                    await _sleep_or_stop(stop, 0.05)
+                try:
+                    if time.monotonic() >= next_refresh:
+                        await self._refresh()
+                        next_refresh = time.monotonic() + REFRESH_SECONDS
+                    if not await self._claim_round():
+                        await _sleep_or_stop(stop, 0.05)
+                except Exception:  # noqa: BLE001 - e.g. the database restarting: keep the number going
+                    log.exception("dispatching for number %s failed; retrying in a second", self.number_id)
+                    await _sleep_or_stop(stop, 1.0)
         finally:
             for campaign in self.campaigns.values():
                 campaign.active = False
@@ -160,7 +164,7 @@ class NumberDispatcher:
 
     async def _claim(self, ctx: ctxmod.CampaignContext, size: int) -> tuple[list[Outgoing], bool]:
         """Returns the messages to send, and whether anything was claimed at all (some may be skipped)."""
-        async with self.database.session() as session:
+        async with self.database.transaction() as session:
             rows = await claim_messages(session, campaign_id=ctx.id, now=utcnow(), limit=size, lease=self.send_lease)
             if not rows:
                 return [], False
@@ -224,7 +228,7 @@ class NumberDispatcher:
         pause_reason = next((reason for _, reason in outcomes if reason), None)
         for attempt in range(5):
             try:
-                async with self.database.session() as session:
+                async with self.database.transaction() as session:
                     await record(session, campaign_id=ctx.id, outcomes=[o for o, _ in outcomes])
                     if pause_reason:
                         await _pause(session, ctx.id, pause_reason)

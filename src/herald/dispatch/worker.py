@@ -93,6 +93,9 @@ class Worker:
             async with self.database.session() as session:
                 if await leases.try_lease(session, number_id=number_id, worker_id=self.worker_id, now=now):
                     held.add(number_id)
+        for number_id in held & set(self.dispatchers):
+            if self.dispatchers[number_id][0].done():  # died of an error it could not survive
+                await self._stop(number_id)
         for number_id in held - set(self.dispatchers):
             self._start(number_id)
         for number_id in set(self.dispatchers) - held:

@@ -7,6 +7,8 @@ Read-only work (stats, exports, SSE) goes through a second engine that begins DE
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -50,6 +52,7 @@ class Database:
     read_engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     read_sessionmaker: async_sessionmaker[AsyncSession]
+    _write_lock: asyncio.Lock | None = None
 
     @classmethod
     def connect(cls, url: str, *, pool_size: int = 10) -> Database:
@@ -69,7 +72,18 @@ class Database:
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
-        """A unit of work: commits when the block ends, rolls back on error."""
+        """A unit of work: commits when the block ends, rolls back on error.
+
+        On SQLite it holds the process's write lock for its whole life: never open another
+        ``session()`` inside one (that would wait for itself).
+        """
+        async with self.write_lock, self.unlocked_session() as session:
+            yield session
+
+    @asynccontextmanager
+    async def unlocked_session(self) -> AsyncIterator[AsyncSession]:
+        """A unit of work that does not take the in-process write lock (an HTTP request's session,
+        inside which a handler may still open ``session()`` for batches of its own)."""
         async with self.sessionmaker() as session:
             try:
                 yield session
@@ -77,6 +91,19 @@ class Database:
             except BaseException:
                 await session.rollback()
                 raise
+
+    @property
+    def write_lock(self) -> asyncio.Lock | contextlib.nullcontext[None]:
+        """On SQLite, writers of this process queue here (FIFO) rather than on the database lock,
+        whose busy handler polls with sleeps of up to 100 ms and makes the latency tail long.
+        Hold it only around one transaction that opens no other one."""
+        if not self.url.startswith("sqlite"):
+            return contextlib.nullcontext()
+        if self._write_lock is None:
+            self._write_lock = asyncio.Lock()
+        return self._write_lock
+
+    transaction = session
 
     @asynccontextmanager
     async def read_session(self) -> AsyncIterator[AsyncSession]:

@@ -28,7 +28,7 @@ def get_secret_box(request: Request) -> SecretBox:
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """The request owns the transaction: commit when the handler returns, roll back on error."""
     database: Database = request.app.state.database
-    async with database.session() as session:
+    async with database.unlocked_session() as session:
         yield session
 
 

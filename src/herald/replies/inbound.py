@@ -19,11 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from herald.campaigns import counters
 from herald.campaigns.message_state import MessageState, apply_reply, counter_deltas
 from herald.kit.types import utcnow
-from herald.models import CampaignMessage, WebhookEvent, WhatsAppNumber
+from herald.models import CampaignMessage, WhatsAppNumber
 from herald.replies import repository
 from herald.replies.payloads import reply_body
 from herald.webhooks import events as ev
-from herald.webhooks.applier import defer, handles, mark
+from herald.webhooks.applier import StoredEvent, defer, handles, mark
 from herald.whatsapp import InboundMessage
 
 
@@ -38,7 +38,7 @@ NOBODY = Attribution(None, None, None)
 
 
 @handles(ev.MESSAGE)
-async def apply_inbound(session: AsyncSession, rows: list[WebhookEvent]) -> None:
+async def apply_inbound(session: AsyncSession, rows: list[StoredEvent]) -> None:
     # Event time order within the batch, so two replies of one contact reach the bot in the order written.
     items = sorted(((row, ev.inbound_from(row.payload)) for row in rows), key=lambda p: (p[1].timestamp, p[0].id))
     numbers = await repository.numbers_by_phone_number_id(session, {m.phone_number_id for _, m in items})

@@ -7,16 +7,15 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from herald.models import WebhookEvent
 from herald.replies import repository
 from herald.webhooks import events as ev
-from herald.webhooks.applier import handles, mark
+from herald.webhooks.applier import StoredEvent, handles, mark
 
 MARKETING = "marketing_messages"
 
 
 @handles(ev.PREFERENCE)
-async def apply_preferences(session: AsyncSession, rows: list[WebhookEvent]) -> None:
+async def apply_preferences(session: AsyncSession, rows: list[StoredEvent]) -> None:
     # Event time order: a stop and a resume in one batch end as the user last chose.
     items = sorted(((row, ev.preference_from(row.payload)) for row in rows), key=lambda p: (p[1].timestamp, p[0].id))
     numbers = await repository.numbers_by_phone_number_id(session, {p.phone_number_id for _, p in items})

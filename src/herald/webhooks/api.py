@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy import select
 
-from herald.kit.deps import SecretBoxDep, SessionDep
+from herald.kit.deps import DatabaseDep, SecretBoxDep, SessionDep
 from herald.kit.errors import TooLarge
 from herald.models import WhatsAppNumber
 from herald.webhooks import ingest
@@ -31,18 +31,19 @@ async def verify(
 
 
 @router.post("/webhooks/whatsapp")
-async def receive(request: Request, session: SessionDep, box: SecretBoxDep) -> JSONResponse:
+async def receive(request: Request, box: SecretBoxDep, database: DatabaseDep) -> JSONResponse:
     length = int(request.headers.get("content-length") or 0)
     if length > ingest.MAX_BODY_BYTES:
         raise TooLarge(f"webhook bodies are limited to {ingest.MAX_BODY_BYTES} bytes")
     raw = await request.body()
     if len(raw) > ingest.MAX_BODY_BYTES:
         raise TooLarge(f"webhook bodies are limited to {ingest.MAX_BODY_BYTES} bytes")
-    stored = await ingest.receive(session, box, raw=raw, signature=request.headers.get("x-hub-signature-256"))
-    # Commit before answering: the session dependency would commit only after the response is sent,
-    # and a 200 tells Meta never to send these events again.
-    await session.commit()
+    async with database.read_session() as session:
+        rows = await ingest.prepare(session, box, raw=raw, signature=request.headers.get("x-hub-signature-256"))
+    # Stored and committed before answering: a 200 tells Meta never to send these events again.
+    async with database.transaction() as session:
+        new = await ingest.store(session, rows)
     wake = getattr(request.app.state, "webhook_wakeup", None)
-    if wake is not None and stored.new:
+    if wake is not None and new:
         wake.set()
-    return JSONResponse({"received": stored.received, "new": stored.new})
+    return JSONResponse({"received": len(rows), "new": new})

@@ -6,20 +6,35 @@ import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Table, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.kit.db import Database
 from herald.kit.dialect import is_postgres
-from herald.kit.types import utcnow
+from herald.kit.types import UTCDateTime, utcnow
 from herald.models import WebhookEvent
 
 log = logging.getLogger("herald.webhooks")
+_events: Table = WebhookEvent.__table__  # type: ignore[assignment]
+
+@dataclass(slots=True)
+class StoredEvent:
+    """A stored webhook event as handlers see it: plain data, not an ORM object (hot path)."""
+
+    id: int
+    kind: str
+    payload: dict[str, Any]
+    applied_at: datetime | None = None
+    outcome: str | None = None
+    not_before: datetime | None = None
+
 
 # kind → handler(session, events) that sets each event's outcome (or defers it with not_before)
-Handler = Callable[[AsyncSession, list[WebhookEvent]], Awaitable[None]]
+Handler = Callable[[AsyncSession, list[StoredEvent]], Awaitable[None]]
 HANDLERS: dict[str, Handler] = {}
 BATCH = 500
 DEFER = timedelta(seconds=1)
@@ -33,29 +48,29 @@ def handles(kind: str) -> Callable[[Handler], Handler]:
     return register
 
 
-def mark(event: WebhookEvent, outcome: str) -> None:
+def mark(event: StoredEvent, outcome: str) -> None:
     event.applied_at = utcnow()
     event.outcome = outcome
 
 
-def defer(event: WebhookEvent) -> None:
+def defer(event: StoredEvent) -> None:
     event.not_before = utcnow() + DEFER
 
 
 async def apply_batch(database: Database, *, limit: int = BATCH) -> int:
     """Applies up to ``limit`` due events in one transaction; returns how many were looked at."""
-    async with database.session() as session:
+    async with database.transaction() as session:
         now = utcnow()
         stmt = (
-            select(WebhookEvent)
+            select(WebhookEvent.id, WebhookEvent.kind, WebhookEvent.payload)
             .where(WebhookEvent.applied_at.is_(None), or_(WebhookEvent.not_before.is_(None), WebhookEvent.not_before <= now))
             .order_by(WebhookEvent.id)
             .limit(limit)
         )
         if is_postgres(session):
             stmt = stmt.with_for_update(skip_locked=True)
-        events = list((await session.execute(stmt)).scalars())
-        by_kind: dict[str, list[WebhookEvent]] = defaultdict(list)
+        events = [StoredEvent(id=i, kind=k, payload=p) for i, k, p in (await session.execute(stmt)).tuples()]
+        by_kind: dict[str, list[StoredEvent]] = defaultdict(list)
         for event in events:
             by_kind[event.kind].append(event)
         for kind, items in by_kind.items():
@@ -65,7 +80,25 @@ async def apply_batch(database: Database, *, limit: int = BATCH) -> int:
                     mark(event, "ignored")
                 continue
             await fn(session, items)
+        await _record_outcomes(session, events)
         return len(events)
+
+
+async def _record_outcomes(session: AsyncSession, events: list[StoredEvent]) -> None:
+    t = UTCDateTime()
+    applied = [{"_id": e.id, "_at": e.applied_at, "_outcome": e.outcome} for e in events if e.applied_at]
+    deferred = [{"_id": e.id, "_nb": e.not_before} for e in events if e.applied_at is None and e.not_before]
+    if applied:
+        await session.execute(
+            update(_events).where(_events.c.id == bindparam("_id"))
+            .values(applied_at=bindparam("_at", type_=t), outcome=bindparam("_outcome")),
+            applied,
+        )
+    if deferred:
+        await session.execute(
+            update(_events).where(_events.c.id == bindparam("_id")).values(not_before=bindparam("_nb", type_=t)),
+            deferred,
+        )
 
 
 async def backlog(session: AsyncSession) -> int:

@@ -24,8 +24,31 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
 def to_payload(event: Any) -> dict[str, Any]:
-    return _jsonable(dataclasses.asdict(event))  # type: ignore[no-any-return]
+    """The event as JSON-ready data (a shallow walk: ``dataclasses.asdict`` deep-copies, and this is
+    on the webhook hot path)."""
+    cls = type(event)
+    names = _FIELDS.get(cls)
+    if names is None:
+        names = _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(event))
+    data: dict[str, Any] = {}
+    for name in names:
+        value = getattr(event, name)
+        if isinstance(value, datetime):
+            value = value.isoformat()
+        elif isinstance(value, tuple):
+            value = [_jsonable(_as_dict(v)) for v in value]
+        data[name] = value
+    return data
+
+
+def _as_dict(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    return value
 
 
 def dedupe_key(kind: str, event: Any) -> str:

@@ -22,7 +22,6 @@ from herald.whatsapp import WebhookPayloadError, parse_webhook_document, routing
 from herald.whatsapp.webhooks import decode_webhook
 
 MAX_BODY_BYTES = 8 * 1024 * 1024  # Meta sends up to 3 MB; leave room, refuse the absurd early
-INSERT_CHUNK = 500
 
 
 class MalformedWebhook(HeraldError):
@@ -46,10 +45,11 @@ async def _numbers_named(session: AsyncSession, phone_number_ids: frozenset[str]
     return list((await session.execute(stmt)).scalars())
 
 
-async def receive(
-    session: AsyncSession, box: SecretBox, *, raw: bytes, signature: str | None
-) -> Stored:
-    """Verifies and stores a POST; raises Unauthorized (401) or MalformedWebhook (400), storing nothing."""
+async def prepare(session: AsyncSession, box: SecretBox, *, raw: bytes, signature: str | None) -> list[dict[str, Any]]:
+    """Verifies a POST and turns it into event rows; raises Unauthorized (401) or MalformedWebhook (400).
+
+    Only reads: the CPU work (decoding, HMAC, parsing) happens outside any write transaction.
+    """
     if not signature:
         raise Unauthorized("X-Hub-Signature-256 is missing", code="missing_signature")
     try:
@@ -67,10 +67,13 @@ async def receive(
         parsed = parse_webhook_document(document)
     except WebhookPayloadError as exc:
         raise MalformedWebhook(str(exc)) from exc
-    org_by_number = {n.phone_number_id: n.org_id for n in numbers}
-    rows = _rows(parsed, org_by_number)
-    new = await _store(session, rows)
-    return Stored(received=len(rows), new=new)
+    return _rows(parsed, {n.phone_number_id: n.org_id for n in numbers})
+
+
+async def receive(session: AsyncSession, box: SecretBox, *, raw: bytes, signature: str | None) -> Stored:
+    """``prepare`` then ``store`` in one session (for callers without a separate read session)."""
+    rows = await prepare(session, box, raw=raw, signature=signature)
+    return Stored(received=len(rows), new=await store(session, rows))
 
 
 def _rows(parsed: Any, org_by_number: dict[str, int]) -> list[dict[str, Any]]:
@@ -91,11 +94,11 @@ def _rows(parsed: Any, org_by_number: dict[str, int]) -> list[dict[str, Any]]:
     return rows
 
 
-async def _store(session: AsyncSession, rows: list[dict[str, Any]]) -> int:
-    new = 0
-    for start in range(0, len(rows), INSERT_CHUNK):
-        chunk = rows[start : start + INSERT_CHUNK]
-        stmt = insert(session, WebhookEvent).values(chunk).on_conflict_do_nothing(index_elements=["dedupe_key"])
-        result = await session.execute(stmt.returning(WebhookEvent.id))
-        new += len(result.all())
-    return new
+async def store(session: AsyncSession, rows: list[dict[str, Any]]) -> int:
+    """One statement for every batch size (executemany): its compiled form is cached, where a
+    multi-row VALUES would be compiled again for each request."""
+    if not rows:
+        return 0
+    stmt = insert(session, WebhookEvent).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    result = await session.execute(stmt.returning(WebhookEvent.id), rows)
+    return len(result.all())
