@@ -1,17 +1,28 @@
-"""A simulator with one known number, and a helper registering that number in Herald through the API."""
+"""A simulator with one known number, a helper registering that number in Herald through the API, and
+a way to act while a request waits on WhatsApp."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
+from fastapi import FastAPI
+from sqlalchemy import text, update
 from sqlalchemy.engine import make_url
 
+from herald.kit.db import Database
+from herald.models import ApiKey, Organization, WhatsAppNumber
 from herald.simulator import SimulatorServer
+from herald.whatsapp import CloudAPIClient, NumberCredentials, NumberInfo
 from tests.conftest import OrgHandle
+
+T = TypeVar("T")
+SLOW_WHATSAPP_MS = 300
+ASKED, WROTE, ANSWERED = "whatsapp asked", "concurrent write committed", "whatsapp answered"
 
 PHONE_NUMBER_ID = "1090001"
 WABA_ID = "2090001"
@@ -79,3 +90,75 @@ def sqlite_files(database_url: str) -> list[Path]:
 
 def field_names(response: httpx.Response) -> set[str]:
     return {d["field"] for d in response.json()["error"]["details"] or ()}
+
+
+class WatchedCloudClient(CloudAPIClient):
+    """The real client, noting in `events` when a request asks WhatsApp and when WhatsApp answers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: list[str] = []
+        self.asked = asyncio.Event()
+
+    async def _watched(self, call: Awaitable[T]) -> T:
+        self.events.append(ASKED)
+        self.asked.set()
+        try:
+            return await call
+        finally:
+            self.events.append(ANSWERED)
+
+    async def get_number_info(self, creds: NumberCredentials) -> NumberInfo:
+        return await self._watched(super().get_number_info(creds))
+
+    async def list_templates(
+        self, creds: NumberCredentials, page_size: int = 100, status: str | None = None
+    ) -> list[dict[str, Any]]:
+        return await self._watched(super().list_templates(creds, page_size, status))
+
+    async def upload_media(self, creds: NumberCredentials, data: bytes, filename: str, mime_type: str) -> str:
+        return await self._watched(super().upload_media(creds, data, filename, mime_type))
+
+
+async def watch_whatsapp(app: FastAPI, sim: SimulatorServer) -> WatchedCloudClient:
+    """Make WhatsApp slow and have the app call it through a `WatchedCloudClient`."""
+    sim.update_scenario(latency_ms=SLOW_WHATSAPP_MS)
+    watched = WatchedCloudClient()
+    await watched.start()
+    app.state.cloud_client = watched  # closed with the app
+    return watched
+
+
+async def while_whatsapp_answers(
+    watched: WatchedCloudClient, request: Awaitable[httpx.Response], meanwhile: Callable[[], Awaitable[Any]]
+) -> httpx.Response:
+    """Send `request`; once it has asked WhatsApp, run `meanwhile` to the end. Returns the response."""
+    sent = asyncio.ensure_future(request)
+    asked = asyncio.ensure_future(watched.asked.wait())
+    await asyncio.wait([sent, asked], return_when=asyncio.FIRST_COMPLETED)
+    asked.cancel()
+    assert watched.asked.is_set(), "the request ended without asking WhatsApp"
+    await meanwhile()
+    return await sent
+
+
+def write_in_another_session(
+    database: Database, watched: WatchedCloudClient, org_id: int
+) -> Callable[[], Awaitable[None]]:
+    """A harmless write that waits for any transaction the request holds open; noted in the events once committed.
+
+    On SQLite every write transaction takes the database lock. On PostgreSQL a row write does not wait
+    for readers, so the write also locks the tables the requests read, which an open transaction holds.
+    """
+
+    async def write() -> None:
+        async with database.session() as session:
+            if database.dialect == "postgresql":
+                tables = f"{ApiKey.__tablename__}, {WhatsAppNumber.__tablename__}"
+                await session.execute(text(f"LOCK TABLE {tables} IN ACCESS EXCLUSIVE MODE"))
+            await session.execute(
+                update(Organization).where(Organization.id == org_id).values(name=Organization.name)
+            )
+        watched.events.append(WROTE)
+
+    return write

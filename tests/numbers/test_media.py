@@ -4,7 +4,8 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from sqlalchemy import update
+from fastapi import FastAPI
+from sqlalchemy import func, select, update
 
 from herald.auth.principal import Role
 from herald.config import Settings
@@ -17,7 +18,17 @@ from herald.models import Media
 from herald.simulator import SimulatorServer
 from herald.whatsapp import CloudAPIClient
 from tests.conftest import OrgHandle
-from tests.numbers.helpers import field_names, register_number, sim_media_count
+from tests.numbers.helpers import (
+    ANSWERED,
+    ASKED,
+    WROTE,
+    field_names,
+    register_number,
+    sim_media_count,
+    watch_whatsapp,
+    while_whatsapp_answers,
+    write_in_another_session,
+)
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 200
 PDF = b"%PDF-1.4\n" + b"x" * 100
@@ -105,6 +116,57 @@ class TestUploadMedia:
         assert (await client.get("/api/v1/media", headers=other_org.auth)).json()["items"] == []
         listed = await client.get("/api/v1/media", params={"whatsapp_number_id": number["id"]}, headers=org.auth)
         assert [m["id"] for m in listed.json()["items"]] == [media["id"]]
+
+    async def test_no_transaction_is_open_while_whatsapp_answers(
+        self, app: FastAPI, client: httpx.AsyncClient, org: OrgHandle, sim: SimulatorServer, database: Database
+    ) -> None:
+        number = await register_number(client, org, sim.base_url)
+        watched = await watch_whatsapp(app, sim)
+        response = await while_whatsapp_answers(
+            watched,
+            upload(client, org, number["id"], "banner.png", PNG, "image/png"),
+            write_in_another_session(database, watched, org.id),
+        )
+        assert response.status_code == 201, response.text
+        assert sim.call(lambda: sim.state.media.items[response.json()["media_id"]].data) == PNG
+        assert watched.events == [ASKED, WROTE, ANSWERED]
+
+    async def test_number_deleted_during_the_upload_is_404_and_nothing_is_kept(
+        self, app: FastAPI, client: httpx.AsyncClient, org: OrgHandle, sim: SimulatorServer, database: Database
+    ) -> None:
+        number = await register_number(client, org, sim.base_url)
+        watched = await watch_whatsapp(app, sim)
+
+        async def delete() -> None:
+            deleted = await client.delete(f"/api/v1/whatsapp-numbers/{number['id']}", headers=org.auth)
+            assert deleted.status_code == 204
+
+        response = await while_whatsapp_answers(
+            watched, upload(client, org, number["id"], "banner.png", PNG, "image/png"), delete
+        )
+        assert response.status_code == 404
+        assert response.json()["error"]["code"] == "whatsapp_number_not_found"
+        async with database.session() as session:
+            assert await session.scalar(select(func.count()).select_from(Media)) == 0
+
+    async def test_number_moved_during_the_upload_is_409(
+        self, app: FastAPI, client: httpx.AsyncClient, org: OrgHandle, sim: SimulatorServer
+    ) -> None:
+        number = await register_number(client, org, sim.base_url)
+        watched = await watch_whatsapp(app, sim)
+
+        async def move() -> None:
+            moved = await client.patch(
+                f"/api/v1/whatsapp-numbers/{number['id']}", json={"phone_number_id": "1090002"}, headers=org.auth
+            )
+            assert moved.status_code == 200, moved.text
+
+        response = await while_whatsapp_answers(
+            watched, upload(client, org, number["id"], "banner.png", PNG, "image/png"), move
+        )
+        assert response.status_code == 409
+        assert response.json()["error"]["code"] == "whatsapp_number_changed"
+        assert (await client.get("/api/v1/media", headers=org.auth)).json()["items"] == []
 
 
 class TestEnsureFreshMediaId:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import text
 
 from herald.auth.principal import Role
@@ -11,18 +12,25 @@ from herald.kit.db import Database
 from herald.kit.errors import NotFound
 from herald.numbers import service
 from herald.numbers.schemas import WhatsAppNumberCreate
+from herald.numbers.service import CHANGED_DURING_CALL
 from herald.simulator import SimulatorServer
 from tests.conftest import OrgHandle
 from tests.numbers.helpers import (
     ACCESS_TOKEN,
+    ANSWERED,
     APP_SECRET,
+    ASKED,
     PHONE_NUMBER_ID,
     VERIFY_TOKEN,
     WABA_ID,
+    WROTE,
     field_names,
     number_body,
     register_number,
     sqlite_files,
+    watch_whatsapp,
+    while_whatsapp_answers,
+    write_in_another_session,
 )
 
 SECRETS = (ACCESS_TOKEN, APP_SECRET, VERIFY_TOKEN)
@@ -102,6 +110,89 @@ class TestCreateNumber:
             response = await client.post(NUMBERS, json=number_body("http://127.0.0.1:9"), headers=who.auth)
             assert response.status_code == 409
             assert response.json()["error"]["code"] == "duplicate_phone_number_id"
+
+    async def test_no_transaction_is_open_while_whatsapp_answers(
+        self, app: FastAPI, client: httpx.AsyncClient, org: OrgHandle, sim: SimulatorServer, database: Database
+    ) -> None:
+        watched = await watch_whatsapp(app, sim)
+        response = await while_whatsapp_answers(
+            watched,
+            client.post(NUMBERS, json=number_body(sim.base_url), headers=org.auth),
+            write_in_another_session(database, watched, org.id),
+        )
+        assert response.status_code == 201, response.text
+        assert response.json()["throughput_mps"] == 1000 and response.json()["info_error"] is None
+        assert watched.events == [ASKED, WROTE, ANSWERED]
+
+    async def test_number_moved_while_its_info_is_read_does_not_take_it(
+        self, app: FastAPI, client: httpx.AsyncClient, org: OrgHandle, sim: SimulatorServer
+    ) -> None:
+        watched = await watch_whatsapp(app, sim)
+
+        async def move() -> None:
+            number = (await client.get(NUMBERS, headers=org.auth)).json()["items"][0]
+            moved = await client.patch(
+                f"{NUMBERS}/{number['id']}", json={"phone_number_id": "1090002"}, headers=org.auth
+            )
+            assert moved.status_code == 200, moved.text
+
+        response = await while_whatsapp_answers(
+            watched, client.post(NUMBERS, json=number_body(sim.base_url), headers=org.auth), move
+        )
+        assert response.status_code == 201, response.text
+        number = response.json()
+        assert number["phone_number_id"] == "1090002" and number["info_error"] == CHANGED_DURING_CALL
+        assert number["throughput_mps"] == 80 and number["info_synced_at"] is None
+
+
+class TestRefreshNumber:
+    async def test_no_transaction_is_open_while_whatsapp_answers(
+        self, app: FastAPI, client: httpx.AsyncClient, org: OrgHandle, sim: SimulatorServer, database: Database
+    ) -> None:
+        number = await register_number(client, org, sim.base_url)
+        sim.update_scenario(phone_numbers=[{**sim.state.scenario.phone_numbers[0].model_dump(), "throughput_mps": 80}])
+        watched = await watch_whatsapp(app, sim)
+        response = await while_whatsapp_answers(
+            watched,
+            client.post(f"{NUMBERS}/{number['id']}/refresh", headers=org.auth),
+            write_in_another_session(database, watched, org.id),
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["throughput_mps"] == 80
+        assert watched.events == [ASKED, WROTE, ANSWERED]
+
+    async def test_number_deleted_while_whatsapp_answers_is_404(
+        self, app: FastAPI, client: httpx.AsyncClient, org: OrgHandle, sim: SimulatorServer
+    ) -> None:
+        number = await register_number(client, org, sim.base_url)
+        path = f"{NUMBERS}/{number['id']}"
+        watched = await watch_whatsapp(app, sim)
+
+        async def delete() -> None:
+            assert (await client.delete(path, headers=org.auth)).status_code == 204
+
+        response = await while_whatsapp_answers(watched, client.post(f"{path}/refresh", headers=org.auth), delete)
+        assert response.status_code == 404
+        assert response.json()["error"]["code"] == "whatsapp_number_not_found"
+        assert (await client.get(path, headers=org.auth)).status_code == 404
+
+    async def test_number_moved_while_its_info_is_read_keeps_its_own(
+        self, app: FastAPI, client: httpx.AsyncClient, org: OrgHandle, sim: SimulatorServer
+    ) -> None:
+        number = await register_number(client, org, sim.base_url)
+        path = f"{NUMBERS}/{number['id']}"
+        sim.update_scenario(phone_numbers=[{**sim.state.scenario.phone_numbers[0].model_dump(), "throughput_mps": 80}])
+        watched = await watch_whatsapp(app, sim)
+
+        async def move() -> None:
+            moved = await client.patch(path, json={"graph_api_base": "http://127.0.0.1:9"}, headers=org.auth)
+            assert moved.status_code == 200, moved.text
+
+        response = await while_whatsapp_answers(watched, client.post(f"{path}/refresh", headers=org.auth), move)
+        assert response.status_code == 200, response.text
+        assert response.json()["info_error"] == CHANGED_DURING_CALL
+        assert response.json()["throughput_mps"] == 1000
+        assert response.json()["info_synced_at"] == number["info_synced_at"]
 
 
 class TestReadUpdateDelete:

@@ -4,15 +4,27 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
+from sqlalchemy import func, select
 
 from herald.auth.principal import Role
 from herald.kit.db import Database
 from herald.kit.errors import Invalid
+from herald.models import Template
 from herald.simulator import SimulatorServer
 from herald.templates import service
 from herald.templates.service import TEMPLATE_PAGE_SIZE
 from tests.conftest import OrgHandle
-from tests.numbers.helpers import WABA_ID, register_number
+from tests.numbers.helpers import (
+    ANSWERED,
+    ASKED,
+    WABA_ID,
+    WROTE,
+    register_number,
+    watch_whatsapp,
+    while_whatsapp_answers,
+    write_in_another_session,
+)
 
 BULK = 2 * TEMPLATE_PAGE_SIZE + 17  # spans three pages of the Graph listing
 
@@ -161,6 +173,36 @@ class TestSyncTemplates:
         one = (await all_templates(client, org))[0]
         assert (await client.get(f"/api/v1/templates/{one['id']}", headers=other_org.auth)).status_code == 404
         assert (await client.get(f"/api/v1/templates/{one['id']}", headers=org.auth)).json()["name"] == one["name"]
+
+    async def test_no_transaction_is_open_while_whatsapp_answers(
+        self, app: FastAPI, client: httpx.AsyncClient, org: OrgHandle, sim: SimulatorServer, database: Database
+    ) -> None:
+        set_templates(sim, SPECIAL)
+        number = await register_number(client, org, sim.base_url)
+        watched = await watch_whatsapp(app, sim)
+        response = await while_whatsapp_answers(
+            watched, sync(client, org, number["id"]), write_in_another_session(database, watched, org.id)
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["synced"] == len(SPECIAL)
+        assert watched.events == [ASKED, WROTE, ANSWERED]
+
+    async def test_number_deleted_while_whatsapp_answers_is_404_and_nothing_is_kept(
+        self, app: FastAPI, client: httpx.AsyncClient, org: OrgHandle, sim: SimulatorServer, database: Database
+    ) -> None:
+        set_templates(sim, SPECIAL)
+        number = await register_number(client, org, sim.base_url)
+        watched = await watch_whatsapp(app, sim)
+
+        async def delete() -> None:
+            deleted = await client.delete(f"/api/v1/whatsapp-numbers/{number['id']}", headers=org.auth)
+            assert deleted.status_code == 204
+
+        response = await while_whatsapp_answers(watched, sync(client, org, number["id"]), delete)
+        assert response.status_code == 404
+        assert response.json()["error"]["code"] == "whatsapp_number_not_found"
+        async with database.session() as session:
+            assert await session.scalar(select(func.count()).select_from(Template)) == 0
 
 
 class TestGetUsableTemplate:

@@ -39,14 +39,16 @@ async def upload_media(
     principal: WriterPrincipal,
     file: UploadFile = File(description="JPEG/PNG ≤ 5 MB, MP4/3GPP ≤ 16 MB, PDF/TXT/Office ≤ 100 MB"),
 ) -> MediaOut:
-    await numbers_service.get_number(session, org_id=principal.org_id, number_id=number_id)
+    creds = await numbers_service.credentials_for(session, box, org_id=principal.org_id, number_id=number_id)
     # Type and size first, from what the multipart part declares: a refused file is never read or sent.
     if file.size is not None:
         service.checked_media_type(file.content_type, file.filename, file.size)
-    content = await file.read()
-    media = await service.upload_media(
-        session, box, client, org_id=principal.org_id, number_id=number_id,
-        filename=file.filename or "upload", declared_type=file.content_type, content=content,
+    await session.commit()  # no transaction (on SQLite, no write lock) held while the file is read and sent
+    media_file = service.checked_media_file(file.filename or "upload", file.content_type, await file.read())
+    media_id = await service.send_media(client, creds, media_file)
+    media = await service.record_media(
+        session, org_id=principal.org_id, number_id=number_id, creds=creds, media_file=media_file,
+        media_id=media_id,
     )
     return media_out(media)
 

@@ -1,7 +1,12 @@
-"""Header media: the rules. Services flush, never commit."""
+"""Header media: the rules. Services flush, never commit.
+
+An upload is made with no transaction open (see `herald.numbers.service`): the caller reads the
+credentials, commits, runs `send_media`, then `record_media` in a new transaction.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy.exc import IntegrityError
@@ -35,6 +40,58 @@ def checked_media_type(declared: str | None, filename: str | None, size: int) ->
     return mime
 
 
+@dataclass(frozen=True)
+class MediaFile:
+    """A file that passed WhatsApp's checks, ready to upload."""
+
+    filename: str
+    mime_type: str
+    content: bytes = field(repr=False)
+
+
+def checked_media_file(filename: str | None, declared_type: str | None, content: bytes) -> MediaFile:
+    """The file to upload, or `Invalid` on field `file` if its type, size or bytes break WhatsApp's limits."""
+    mime = checked_media_type(declared_type, filename, len(content))
+    try:
+        check_content(mime, content[:16])
+    except MediaRejected as exc:
+        raise Invalid(str(exc), field="file", code="media_rejected") from exc
+    return MediaFile(filename=(filename or "upload")[-_FILENAME_MAX:], mime_type=mime, content=content)
+
+
+async def send_media(client: CloudAPIClient, creds: NumberCredentials, media_file: MediaFile) -> str:
+    """Upload the file to the number; returns Meta's media id. Call it with no transaction open."""
+    return await _upload(client, creds, media_file.content, media_file.filename, media_file.mime_type)
+
+
+async def record_media(
+    session: AsyncSession,
+    *,
+    org_id: int,
+    number_id: int,
+    creds: NumberCredentials,
+    media_file: MediaFile,
+    media_id: str,
+) -> Media:
+    """Keep the bytes `send_media` uploaded with `creds`, for re-uploads, and the media id Meta gave.
+
+    The number is read again: deleted meanwhile is `NotFound`; moved to another phone number or Graph
+    API meanwhile is a `Conflict`, the media id belonging to the old one.
+    """
+    number = await numbers_service.get_current_number(session, org_id=org_id, number_id=number_id)
+    if not numbers_service.still_targets(number, creds):
+        raise Conflict(numbers_service.CHANGED_DURING_CALL, code="whatsapp_number_changed")
+    now = utcnow()
+    media = Media(
+        org_id=org_id, whatsapp_number_id=number.id, media_id=media_id, mime_type=media_file.mime_type,
+        filename=media_file.filename, size=len(media_file.content), content=media_file.content,
+        uploaded_at=now, expires_at=now + MEDIA_ID_LIFETIME,
+    )
+    session.add(media)
+    await session.flush()
+    return media
+
+
 async def upload_media(
     session: AsyncSession,
     box: SecretBox,
@@ -46,23 +103,17 @@ async def upload_media(
     declared_type: str | None,
     content: bytes,
 ) -> Media:
-    """Check the file against WhatsApp's limits, upload it to the number, keep the bytes for re-uploads."""
-    number = await numbers_service.get_number(session, org_id=org_id, number_id=number_id)
-    mime = checked_media_type(declared_type, filename, len(content))
-    try:
-        check_content(mime, content[:16])
-    except MediaRejected as exc:
-        raise Invalid(str(exc), field="file", code="media_rejected") from exc
-    filename = (filename or "upload")[-_FILENAME_MAX:]
-    media_id = await _upload(client, numbers_service.credentials_of(box, number), content, filename, mime)
-    now = utcnow()
-    media = Media(
-        org_id=org_id, whatsapp_number_id=number.id, media_id=media_id, mime_type=mime, filename=filename,
-        size=len(content), content=content, uploaded_at=now, expires_at=now + MEDIA_ID_LIFETIME,
+    """`checked_media_file`, `send_media` and `record_media` in the caller's one transaction.
+
+    For a caller that cannot commit between them; it then holds its transaction (on SQLite, the
+    write lock) for the whole upload.
+    """
+    creds = await numbers_service.credentials_for(session, box, org_id=org_id, number_id=number_id)
+    media_file = checked_media_file(filename, declared_type, content)
+    media_id = await send_media(client, creds, media_file)
+    return await record_media(
+        session, org_id=org_id, number_id=number_id, creds=creds, media_file=media_file, media_id=media_id
     )
-    session.add(media)
-    await session.flush()
-    return media
 
 
 async def get_media(session: AsyncSession, *, org_id: int, media_row_id: int) -> Media:

@@ -41,7 +41,14 @@ async def create_number(
     client: CloudClientDep,
     principal: WriterPrincipal,
 ) -> WhatsAppNumberOut:
-    number, info_error = await service.create_number(session, box, client, org_id=principal.org_id, data=body)
+    number = await service.add_number(session, box, org_id=principal.org_id, data=body)
+    creds = service.credentials_of(box, number)
+    # The number exists from here; WhatsApp is asked with no transaction (on SQLite, no write lock) held.
+    await session.commit()
+    reading = await service.read_number_info(client, creds)
+    number, info_error = await service.store_number_info(
+        session, org_id=principal.org_id, number_id=number.id, creds=creds, reading=reading
+    )
     return number_out(number, info_error)
 
 
@@ -81,7 +88,10 @@ async def delete_number(number_id: int, session: SessionDep, principal: WriterPr
 async def refresh_number(
     number_id: int, session: SessionDep, box: SecretBoxDep, client: CloudClientDep, principal: WriterPrincipal
 ) -> WhatsAppNumberOut:
-    number, info_error = await service.refresh_number_info(
-        session, box, client, org_id=principal.org_id, number_id=number_id
+    creds = await service.credentials_for(session, box, org_id=principal.org_id, number_id=number_id)
+    await session.commit()  # no transaction (on SQLite, no write lock) held while WhatsApp answers
+    reading = await service.read_number_info(client, creds)
+    number, info_error = await service.store_number_info(
+        session, org_id=principal.org_id, number_id=number_id, creds=creds, reading=reading
     )
     return number_out(number, info_error)

@@ -13,6 +13,21 @@ async def get(session: AsyncSession, *, org_id: int, number_id: int) -> WhatsApp
     return (await session.execute(query)).scalar_one_or_none()
 
 
+async def get_current(session: AsyncSession, *, org_id: int, number_id: int) -> WhatsAppNumber | None:
+    """The row as committed now, locked until the transaction ends.
+
+    For a write after a call made with no transaction open: the session may still hold the row as
+    read before the call (sessions do not expire on commit), and a plain select would not refresh it.
+    """
+    query = (
+        select(WhatsAppNumber)
+        .where(WhatsAppNumber.org_id == org_id, WhatsAppNumber.id == number_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
 async def list_page(session: AsyncSession, *, org_id: int, after_id: int, limit: int) -> list[WhatsAppNumber]:
     query = (
         select(WhatsAppNumber)

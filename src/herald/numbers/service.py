@@ -1,10 +1,16 @@
-"""WhatsApp numbers: the rules. Services flush, never commit; the caller owns the transaction."""
+"""WhatsApp numbers: the rules. Services flush, never commit; the caller owns the transaction.
+
+A call to WhatsApp is made with no transaction open (on SQLite a transaction holds the write lock,
+and the worker must keep recording sends meanwhile): the caller reads what the call needs, commits,
+makes the call, then stores its outcome in a new transaction, where the number is read again.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import hmac
 import logging
+from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,21 +22,43 @@ from herald.kit.types import utcnow
 from herald.models import WhatsAppNumber
 from herald.numbers import repository
 from herald.numbers.schemas import WhatsAppNumberCreate, WhatsAppNumberUpdate
-from herald.whatsapp import CloudAPIClient, NumberCredentials, WhatsAppError
+from herald.whatsapp import CloudAPIClient, NumberCredentials, NumberInfo, WhatsAppError
 
 log = logging.getLogger(__name__)
 
-# Reading number info is a courtesy on create: never let a slow Graph API hold the request (and,
-# on SQLite, the write lock) for the client's full 30-second timeout.
+# Reading number info is a courtesy on create: never let a slow Graph API hold the request for the
+# client's full 30-second timeout.
 NUMBER_INFO_TIMEOUT_SECONDS = 5.0
+CHANGED_DURING_CALL = "the number was changed while WhatsApp was being asked; try again"
 _SECRET_FIELDS = ("access_token", "app_secret", "verify_token")
+
+
+@dataclass(frozen=True)
+class InfoReading:
+    """A number's throughput, tier and quality as read from WhatsApp, or why they could not be read."""
+
+    info: NumberInfo | None
+    error: str | None = None
 
 
 async def get_number(session: AsyncSession, *, org_id: int, number_id: int) -> WhatsAppNumber:
     number = await repository.get(session, org_id=org_id, number_id=number_id)
     if number is None:
-        raise NotFound("no such WhatsApp number in this organization", code="whatsapp_number_not_found")
+        raise _not_found()
     return number
+
+
+async def get_current_number(session: AsyncSession, *, org_id: int, number_id: int) -> WhatsAppNumber:
+    """The number as it is now, locked until the transaction ends: read it again after a call to WhatsApp."""
+    number = await repository.get_current(session, org_id=org_id, number_id=number_id)
+    if number is None:
+        raise _not_found()
+    return number
+
+
+def still_targets(number: WhatsAppNumber, creds: NumberCredentials) -> bool:
+    """Whether the number still names the phone number and Graph API that `creds` were taken for."""
+    return (number.phone_number_id, number.graph_api_base) == (creds.phone_number_id, creds.graph_api_base)
 
 
 async def list_numbers(
@@ -42,13 +70,10 @@ async def list_numbers(
     return rows[:limit], next_cursor
 
 
-async def create_number(
-    session: AsyncSession, box: SecretBox, client: CloudAPIClient, *, org_id: int, data: WhatsAppNumberCreate
-) -> tuple[WhatsAppNumber, str | None]:
-    """Store the number with encrypted secrets, then try to read its throughput, tier and quality.
-
-    Returns the row and, when the info could not be read, why (creation still succeeds).
-    """
+async def add_number(
+    session: AsyncSession, box: SecretBox, *, org_id: int, data: WhatsAppNumberCreate
+) -> WhatsAppNumber:
+    """Store the number with encrypted secrets; its throughput, tier and quality are read afterwards."""
     await _ensure_phone_number_id_free(session, data.phone_number_id)
     number = WhatsAppNumber(
         org_id=org_id,
@@ -64,9 +89,21 @@ async def create_number(
     )
     session.add(number)
     await _flush_unique(session)
-    info_error = await _read_number_info(client, box, number)
-    await session.flush()
-    return number, info_error
+    return number
+
+
+async def create_number(
+    session: AsyncSession, box: SecretBox, client: CloudAPIClient, *, org_id: int, data: WhatsAppNumberCreate
+) -> tuple[WhatsAppNumber, str | None]:
+    """`add_number`, `read_number_info` and `store_number_info` in the caller's one transaction.
+
+    For a caller that cannot commit between them; it then holds its transaction (on SQLite, the
+    write lock) during the call to WhatsApp. Returns the row and, when the info could not be read, why.
+    """
+    number = await add_number(session, box, org_id=org_id, data=data)
+    creds = credentials_of(box, number)
+    reading = await read_number_info(client, creds)
+    return await store_number_info(session, org_id=org_id, number_id=number.id, creds=creds, reading=reading)
 
 
 async def update_number(
@@ -98,14 +135,36 @@ async def delete_number(session: AsyncSession, *, org_id: int, number_id: int) -
         ) from exc
 
 
-async def refresh_number_info(
-    session: AsyncSession, box: SecretBox, client: CloudAPIClient, *, org_id: int, number_id: int
+async def read_number_info(client: CloudAPIClient, creds: NumberCredentials) -> InfoReading:
+    """Throughput, messaging tier and quality from WhatsApp; call it with no transaction open."""
+    try:
+        info = await asyncio.wait_for(client.get_number_info(creds), timeout=NUMBER_INFO_TIMEOUT_SECONDS)
+    except TimeoutError:
+        return InfoReading(None, f"WhatsApp did not answer within {NUMBER_INFO_TIMEOUT_SECONDS:g} seconds")
+    except WhatsAppError as exc:
+        log.info("number info for %s not read: %s", creds.phone_number_id, exc.message)
+        return InfoReading(None, f"{exc.human_reason} ({exc.message})")
+    return InfoReading(info)
+
+
+async def store_number_info(
+    session: AsyncSession, *, org_id: int, number_id: int, creds: NumberCredentials, reading: InfoReading
 ) -> tuple[WhatsAppNumber, str | None]:
-    """Re-read throughput, messaging tier and quality from WhatsApp; returns why if it could not."""
-    number = await get_number(session, org_id=org_id, number_id=number_id)
-    info_error = await _read_number_info(client, box, number)
+    """Keep what `read_number_info` read with `creds`; returns the number and why the info was not kept.
+
+    A number deleted meanwhile is `NotFound`; one moved to another phone number or Graph API keeps its info.
+    """
+    number = await get_current_number(session, org_id=org_id, number_id=number_id)
+    if reading.info is None:
+        return number, reading.error
+    if not still_targets(number, creds):
+        return number, CHANGED_DURING_CALL
+    number.throughput_mps = reading.info.throughput_mps
+    number.messaging_limit_tier = reading.info.messaging_limit_tier
+    number.quality_rating = reading.info.quality_rating
+    number.info_synced_at = utcnow()
     await session.flush()
-    return number, info_error
+    return number, None
 
 
 def credentials_of(box: SecretBox, number: WhatsAppNumber) -> NumberCredentials:
@@ -151,23 +210,6 @@ async def verify_token_matches(session: AsyncSession, box: SecretBox, *, verify_
     return matched
 
 
-async def _read_number_info(client: CloudAPIClient, box: SecretBox, number: WhatsAppNumber) -> str | None:
-    try:
-        info = await asyncio.wait_for(
-            client.get_number_info(credentials_of(box, number)), timeout=NUMBER_INFO_TIMEOUT_SECONDS
-        )
-    except TimeoutError:
-        return f"WhatsApp did not answer within {NUMBER_INFO_TIMEOUT_SECONDS:g} seconds"
-    except WhatsAppError as exc:
-        log.info("number info for %s not read: %s", number.phone_number_id, exc.message)
-        return f"{exc.human_reason} ({exc.message})"
-    number.throughput_mps = info.throughput_mps
-    number.messaging_limit_tier = info.messaging_limit_tier
-    number.quality_rating = info.quality_rating
-    number.info_synced_at = utcnow()
-    return None
-
-
 async def _ensure_phone_number_id_free(
     session: AsyncSession, phone_number_id: str, *, except_id: int | None = None
 ) -> None:
@@ -182,6 +224,10 @@ async def _flush_unique(session: AsyncSession) -> None:
             await session.flush()
     except IntegrityError as exc:
         raise _duplicate() from exc
+
+
+def _not_found() -> NotFound:
+    return NotFound("no such WhatsApp number in this organization", code="whatsapp_number_not_found")
 
 
 def _duplicate() -> Conflict:

@@ -6,6 +6,7 @@ from herald.auth.deps import CurrentPrincipal, WriterPrincipal
 from herald.kit.deps import SecretBoxDep, SessionDep
 from herald.kit.pagination import Page
 from herald.models import Template
+from herald.numbers import service as numbers_service
 from herald.numbers.deps import CloudClientDep
 from herald.templates import service
 from herald.templates.parsing import body_text
@@ -38,7 +39,12 @@ def template_out(template: Template) -> TemplateOut:
 async def sync_templates(
     number_id: int, session: SessionDep, box: SecretBoxDep, client: CloudClientDep, principal: WriterPrincipal
 ) -> TemplateSyncResult:
-    return await service.sync_templates(session, box, client, org_id=principal.org_id, number_id=number_id)
+    creds = await numbers_service.credentials_for(session, box, org_id=principal.org_id, number_id=number_id)
+    await session.commit()  # no transaction (on SQLite, no write lock) held while WhatsApp pages through them
+    facts = await service.fetch_templates(client, creds)
+    return await service.store_templates(
+        session, org_id=principal.org_id, number_id=number_id, waba_id=creds.waba_id, facts=facts
+    )
 
 
 @router.get("/templates", response_model=Page[TemplateOut])

@@ -1,4 +1,8 @@
-"""Template sync and the checks campaigns rely on. Services flush, never commit."""
+"""Template sync and the checks campaigns rely on. Services flush, never commit.
+
+WhatsApp is asked with no transaction open (see `herald.numbers.service`): the caller reads the
+credentials, commits, runs `fetch_templates`, then `store_templates` in a new transaction.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ from herald.numbers.errors import WhatsAppCallFailed
 from herald.templates import repository
 from herald.templates.parsing import TemplateFacts, template_facts
 from herald.templates.schemas import RemovedTemplate, TemplateSyncResult, UnusableTemplate
-from herald.whatsapp import CloudAPIClient, WhatsAppError
+from herald.whatsapp import CloudAPIClient, NumberCredentials, WhatsAppError
 
 REMOVED_REASON = "no longer in the WhatsApp Business Account"
 TEMPLATE_PAGE_SIZE = 100
@@ -26,16 +30,39 @@ _REASON_MAX = 300
 async def sync_templates(
     session: AsyncSession, box: SecretBox, client: CloudAPIClient, *, org_id: int, number_id: int
 ) -> TemplateSyncResult:
-    """Fetch every template of the number's WABA and upsert them; mark the ones that disappeared."""
-    number = await numbers_service.get_number(session, org_id=org_id, number_id=number_id)
+    """`fetch_templates` then `store_templates` in the caller's one transaction.
+
+    For a caller that cannot commit between them; it then holds its transaction (on SQLite, the
+    write lock) while WhatsApp pages through the templates.
+    """
+    creds = await numbers_service.credentials_for(session, box, org_id=org_id, number_id=number_id)
+    facts = await fetch_templates(client, creds)
+    return await store_templates(
+        session, org_id=org_id, number_id=number_id, waba_id=creds.waba_id, facts=facts
+    )
+
+
+async def fetch_templates(client: CloudAPIClient, creds: NumberCredentials) -> list[TemplateFacts]:
+    """Every template of the number's WABA, read from WhatsApp; call it with no transaction open."""
     try:
-        raw = await client.list_templates(numbers_service.credentials_of(box, number), page_size=TEMPLATE_PAGE_SIZE)
+        raw = await client.list_templates(creds, page_size=TEMPLATE_PAGE_SIZE)
     except WhatsAppError as exc:
         raise WhatsAppCallFailed.wrap("listing the templates", exc) from exc
-    facts = _distinct(template_facts(item) for item in raw)
+    return _distinct(template_facts(item) for item in raw)
+
+
+async def store_templates(
+    session: AsyncSession, *, org_id: int, number_id: int, waba_id: str, facts: list[TemplateFacts]
+) -> TemplateSyncResult:
+    """Upsert the templates listed from WABA `waba_id`; mark the ones that disappeared.
+
+    A number deleted meanwhile is `NotFound`. The templates are kept under the WABA they were listed
+    from even if the number has moved to another one since: they are that WABA's templates.
+    """
+    await numbers_service.get_current_number(session, org_id=org_id, number_id=number_id)
     synced_at = utcnow()
-    await repository.upsert(session, [_row(f, org_id=org_id, waba_id=number.waba_id, at=synced_at) for f in facts])
-    gone = await repository.missing_since(session, org_id=org_id, waba_id=number.waba_id, synced_before=synced_at)
+    await repository.upsert(session, [_row(f, org_id=org_id, waba_id=waba_id, at=synced_at) for f in facts])
+    gone = await repository.missing_since(session, org_id=org_id, waba_id=waba_id, synced_before=synced_at)
     await repository.mark_removed(
         session, org_id=org_id, template_ids=[t.id for t in gone], at=synced_at, reason=REMOVED_REASON
     )
