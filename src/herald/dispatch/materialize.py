@@ -21,7 +21,7 @@ from herald.kit.dialect import insert
 from herald.kit.types import utcnow
 from herald.models import Campaign, CampaignMessage, Contact, Engagement
 
-CHUNK = 5_000
+CHUNK = 20_000
 LIVE = ("active", "paused")
 
 
@@ -45,8 +45,7 @@ async def materialize_chunk(session: AsyncSession, *, campaign_id: int, chunk: i
         session, org_id=campaign.org_id, audience=campaign.audience, contact_ids=campaign.test_contact_ids
     )
     lo = campaign.materialize_cursor
-    window = select(Contact.id).where(where, Contact.id > lo).order_by(Contact.id).limit(chunk).subquery()
-    hi = (await session.execute(select(func.max(window.c.id)))).scalar_one_or_none()
+    hi = await _chunk_end(session, org_id=campaign.org_id, after=lo, chunk=chunk)
     if hi is None:
         await session.execute(update(Campaign).where(Campaign.id == campaign_id).values(materialized_at=utcnow()))
         return False
@@ -56,6 +55,17 @@ async def materialize_chunk(session: AsyncSession, *, campaign_id: int, chunk: i
     await _count_chunk(session, campaign_id=campaign_id, lo=lo, hi=hi)
     await session.execute(update(Campaign).where(Campaign.id == campaign_id).values(materialize_cursor=hi))
     return True
+
+
+async def _chunk_end(session: AsyncSession, *, org_id: int, after: int, chunk: int) -> int | None:
+    """The last contact id of the next ``chunk`` contacts of the organization, on its (org_id, id)
+    index: cheaper than ranking the segment itself, which the INSERT … SELECT filters anyway."""
+    ids = select(Contact.id).where(Contact.org_id == org_id, Contact.id > after)
+    end = (await session.execute(ids.order_by(Contact.id).offset(chunk - 1).limit(1))).scalar_one_or_none()
+    if end is not None:
+        return int(end)
+    last = (await session.execute(select(func.max(Contact.id)).where(Contact.org_id == org_id, Contact.id > after))).scalar_one_or_none()
+    return int(last) if last is not None else None
 
 
 async def _engage(session: AsyncSession, *, campaign_id: int, in_range: Any) -> None:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from herald.kit.types import UTCDateTime
@@ -16,8 +16,16 @@ class CampaignMessage(IdMixin, Base):
     __table_args__ = (
         UniqueConstraint("campaign_id", "contact_id"),
         Index("ix_campaign_messages_claim", "campaign_id", "status", "next_attempt_at", "id"),
-        Index("ix_campaign_messages_wamid", "wamid"),
-        Index("ix_campaign_messages_lease", "status", "lease_until"),
+        # Partial: a message has no wamid until it is sent, and is leased only while `sending`, so
+        # materialising an audience does not pay for entries nobody looks up.
+        Index(
+            "ix_campaign_messages_wamid", "wamid",
+            sqlite_where=text("wamid IS NOT NULL"), postgresql_where=text("wamid IS NOT NULL"),
+        ),
+        Index(
+            "ix_campaign_messages_lease", "lease_until",
+            sqlite_where=text("status = 'sending'"), postgresql_where=text("status = 'sending'"),
+        ),
         Index("ix_campaign_messages_contact", "contact_id", "id"),
     )
 

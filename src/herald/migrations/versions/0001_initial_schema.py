@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 06:59:27.838387
+Create Date: 2026-11-27 08:08:13.116580
 """
 
 from __future__ import annotations
@@ -588,8 +588,20 @@ def upgrade() -> None:
             "ix_campaign_messages_claim", ["campaign_id", "status", "next_attempt_at", "id"], unique=False
         )
         batch_op.create_index("ix_campaign_messages_contact", ["contact_id", "id"], unique=False)
-        batch_op.create_index("ix_campaign_messages_lease", ["status", "lease_until"], unique=False)
-        batch_op.create_index("ix_campaign_messages_wamid", ["wamid"], unique=False)
+        batch_op.create_index(
+            "ix_campaign_messages_lease",
+            ["lease_until"],
+            unique=False,
+            sqlite_where=sa.text("status = 'sending'"),
+            postgresql_where=sa.text("status = 'sending'"),
+        )
+        batch_op.create_index(
+            "ix_campaign_messages_wamid",
+            ["wamid"],
+            unique=False,
+            sqlite_where=sa.text("wamid IS NOT NULL"),
+            postgresql_where=sa.text("wamid IS NOT NULL"),
+        )
 
     op.create_table(
         "campaign_not_sent_reasons",
@@ -749,8 +761,16 @@ def downgrade() -> None:
     op.drop_table("campaign_send_minutes")
     op.drop_table("campaign_not_sent_reasons")
     with op.batch_alter_table("campaign_messages", schema=None) as batch_op:
-        batch_op.drop_index("ix_campaign_messages_wamid")
-        batch_op.drop_index("ix_campaign_messages_lease")
+        batch_op.drop_index(
+            "ix_campaign_messages_wamid",
+            sqlite_where=sa.text("wamid IS NOT NULL"),
+            postgresql_where=sa.text("wamid IS NOT NULL"),
+        )
+        batch_op.drop_index(
+            "ix_campaign_messages_lease",
+            sqlite_where=sa.text("status = 'sending'"),
+            postgresql_where=sa.text("status = 'sending'"),
+        )
         batch_op.drop_index("ix_campaign_messages_contact")
         batch_op.drop_index("ix_campaign_messages_claim")
 
