@@ -111,3 +111,39 @@ class TestCampaignDispatch:
         counts = await stats(database, campaign)
         assert counts == {"targeted": 7, "pending": 0, "sent": 3, "received": 0, "read": 0, "replied": 0,
                           "unknown": 0, "not_sent": 4}
+
+
+class TestExpiredHeaderMedia:
+    async def test_an_expired_media_id_is_uploaded_again_before_sending(
+        self, app: FastAPI, database: Database, org: OrgHandle, simulator: SimulatorServer
+    ) -> None:
+        from datetime import timedelta
+
+        from sqlalchemy import update
+
+        from herald.kit.types import utcnow
+        from herald.models import Media
+
+        box: SecretBox = app.state.secret_box
+        number_id = await make_number(database, box, org_id=org.id, base_url=simulator.base_url)
+        await make_template(database, org_id=org.id)
+        old_id = await upload_banner(simulator.base_url)
+        media_row = await make_media(database, org_id=org.id, number_id=number_id, media_id=old_id)
+        async with database.session() as session:
+            await session.execute(update(Media).where(Media.id == media_row).values(
+                expires_at=utcnow() - timedelta(hours=1), content=b"\x89PNG\r\n\x1a\n" + b"1" * 64))
+        simulator.advance_clock(31 * 24 * 3600)  # Meta has forgotten the old id by now
+        await make_contacts(database, org_id=org.id, specs=[
+            {"phone": "+14155550111", "name": "Maria", "tags": ["vip"], "valued_tags": {"customer_id": "1"}},
+        ])
+        campaign = await make_active_campaign(
+            database, org_id=org.id, number_id=number_id, audience={"tags_any": ["vip"]}, variables=VARIABLES,
+            media_row_id=media_row, bot_flow_id=None,
+        )
+        async with running_worker(database, box):
+            await wait_until(lambda: done_sending(database, campaign))
+        async with database.read_session() as session:
+            fresh = await session.get(Media, media_row)
+        assert fresh is not None and fresh.media_id != old_id and fresh.expires_at > utcnow() + timedelta(days=29)
+        [sent] = sim_messages(simulator.base_url)
+        assert sent["header"]["media_id"] == fresh.media_id

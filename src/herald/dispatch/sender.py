@@ -29,6 +29,7 @@ from herald.kit.crypto import SecretBox
 from herald.kit.db import Database
 from herald.kit.errors import Conflict
 from herald.kit.types import utcnow
+from herald.media.service import FRESHNESS_MARGIN, ensure_fresh_media_id
 from herald.models import Contact, ContactValuedTag, InboxCase
 from herald.ops import metrics
 from herald.ops.logs import bind
@@ -119,6 +120,9 @@ class NumberDispatcher:
         self.throttle = min(1.0, self.throttle * THROTTLE_RECOVERY)
         self.number_pacer.rate = self.throughput * self.throttle
         self.window.limit = self.throughput * self.throttle * THROUGHPUT_MARGIN
+        if await self._refresh_expiring_media(rows):
+            async with self.database.read_session() as session:
+                rows = await ctxmod.active_campaigns(session, self.number_id)
         seen = set()
         for campaign, template, media in rows:
             seen.add(campaign.id)
@@ -139,6 +143,23 @@ class NumberDispatcher:
             ctx.active = True
         for gone in set(self.campaigns) - seen:
             self.campaigns.pop(gone).active = False
+
+    async def _refresh_expiring_media(self, rows: list[Any]) -> bool:
+        """Meta forgets an uploaded media id after 30 days: re-upload the stored file before then.
+        Returns whether any id changed."""
+        now = utcnow()
+        changed = False
+        for _, _, media in rows:
+            if media is None or media.expires_at - now > FRESHNESS_MARGIN:
+                continue
+            try:
+                async with self.database.session() as session:
+                    await ensure_fresh_media_id(session, self.client, self.box, media_row_id=media.id)
+                log.info("re-uploaded expiring header media %s", media.id)
+                changed = True
+            except Exception:  # noqa: BLE001 - sends carry on; WhatsApp will fail them with 131053 if it is gone
+                log.exception("re-uploading header media %s failed", media.id)
+        return changed
 
     async def _claim_round(self) -> bool:
         """Claims one batch for the campaign that is most behind; False when there is nothing to do."""
