@@ -163,6 +163,7 @@ class Demo:
         lines += [f"template '{t['name']}' is listed as unusable: {t['reason']}" for t in seeded.unusable]
         for line in lines:
             self.console.print(line, highlight=False, soft_wrap=True)
+        sys.stdout.flush()  # piped stdout is block-buffered: scripts wait for these lines
 
     async def _run_campaign(self, seeded: Seeded) -> int:
         assert self.api is not None and self.bot is not None
