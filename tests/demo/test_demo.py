@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import csv
 import os
+import queue
 import re
-import select
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -112,19 +113,30 @@ class TestRunCampaign:
         assert "report: var/demo/campaign-1-report.csv" in second.output  # a new database: campaign 1 again
 
 
+_lines: dict[int, queue.Queue[str]] = {}
+
+
 def read_line(process: subprocess.Popen[str], prefix: str, timeout: float) -> str:
+    """The next output line starting with ``prefix``. A reader thread feeds a queue: select() on the
+    pipe misses lines already read ahead into the file object's buffer."""
     assert process.stdout is not None
+    lines = _lines.get(process.pid)
+    if lines is None:
+        lines = _lines[process.pid] = queue.Queue()
+        stdout = process.stdout
+        threading.Thread(target=lambda: [lines.put(line) for line in stdout], daemon=True).start()
     deadline = time.monotonic() + timeout
     seen = []
     while time.monotonic() < deadline:
-        ready, _, _ = select.select([process.stdout], [], [], 0.5)
-        if ready:
-            line = process.stdout.readline()
-            seen.append(line)
-            if line.startswith(prefix):
-                return line.strip()
-        if process.poll() is not None:
-            break
+        try:
+            line = lines.get(timeout=0.5)
+        except queue.Empty:
+            if process.poll() is not None:
+                break
+            continue
+        seen.append(line)
+        if line.startswith(prefix):
+            return line.strip()
     raise AssertionError(f"no line starting with {prefix!r}; output so far:\n{''.join(seen)}")
 
 
