@@ -31,7 +31,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from bench.common import scratch_database
+from bench.common import ROOT, scratch_database
 
 TAGS = ("vip", "new", "lisbon", "paris", "churn-risk", "newsletter")
 
@@ -94,8 +94,8 @@ def _child(db_url: str, csv_path: str) -> None:
 
 def _measure(db_url: str, csv_path: Path) -> dict[str, Any]:
     done = subprocess.run(
-        [sys.executable, str(Path(__file__).resolve()), "--child", db_url, str(csv_path)],
-        capture_output=True, text=True, check=True,
+        [sys.executable, "-m", "bench.bench_import", "--child", db_url, str(csv_path)],
+        capture_output=True, text=True, check=True, cwd=ROOT,
     )
     return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
