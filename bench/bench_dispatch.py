@@ -146,7 +146,10 @@ async def _bare_loop(base: str, messages: int, concurrency: int) -> float:
 def baseline_rate(messages: int, throughput: float | None) -> float:
     with tempfile.TemporaryDirectory(prefix="herald-bench-baseline-") as tmp:
         with simulator(_scenario([("1090001", "2090001")], throughput), Path(tmp)) as base:
-            return asyncio.run(_bare_loop(base, messages, CONCURRENCY))
+            # The same event loop as `herald worker` (uvloop), so the ratio compares the code alone.
+            import uvloop
+
+            return uvloop.run(_bare_loop(base, messages, CONCURRENCY))
 
 
 def run_ceiling(messages: int = 20_000, db_url: str | None = None) -> dict[str, Any]:
