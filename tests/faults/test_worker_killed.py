@@ -71,7 +71,8 @@ async def run_with_kills(
     # Each kill strands what that worker had claimed ahead of its pace (unknown, never resent blindly).
     assert 0 < counts["unknown"] <= kills * 2 * MAX_BATCH, counts
     # The workers logged JSON lines with their id bound.
-    for name in ("w0", "last"):
+    # (The last worker may find nothing left to send, so only the first one is sure to log it.)
+    for name in ("w0",):
         raw = (tmp_path / f"{name}.log").read_bytes()
         lines = [orjson.loads(line) for line in raw.splitlines() if line.startswith(b"{")]
         assert any(line.get("worker_id") == name and "now sends for number" in line["msg"] for line in lines), raw[-2000:]

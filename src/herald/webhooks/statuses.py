@@ -37,7 +37,8 @@ async def _load(session: AsyncSession, statuses: list[StatusEvent]) -> list[Camp
     for clause in (CampaignMessage.id.in_(ids) if ids else None, CampaignMessage.wamid.in_(wamids) if wamids else None):
         if clause is None:
             continue
-        stmt = select(CampaignMessage).where(clause)
+        # Locks in id order, the order in which senders write their batches: no deadlock cycle.
+        stmt = select(CampaignMessage).where(clause).order_by(CampaignMessage.id)
         if is_postgres(session):
             stmt = stmt.with_for_update()
         found.extend((await session.execute(stmt)).scalars())
