@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from herald.dispatch.pacer import Pacer
 from herald.kit.crypto import SecretBox
 from herald.models import Campaign, Media, Template, WhatsAppNumber
+from herald.numbers.service import credentials_of
 from herald.whatsapp import HeaderMedia, NumberCredentials
 
 MEDIA_HEADERS = {"IMAGE": "image", "VIDEO": "video", "DOCUMENT": "document"}
@@ -53,14 +54,7 @@ async def load_number(session: AsyncSession, box: SecretBox, number_id: int) -> 
     number = await session.get(WhatsAppNumber, number_id)
     if number is None:
         return None
-    creds = NumberCredentials(
-        phone_number_id=number.phone_number_id,
-        waba_id=number.waba_id,
-        access_token=box.decrypt(number.access_token_enc),
-        graph_api_base=number.graph_api_base,
-        graph_api_version=number.graph_api_version,
-    )
-    return creds, number.throughput_mps or 80
+    return credentials_of(box, number), number.throughput_mps or 80
 
 
 async def active_campaigns(session: AsyncSession, number_id: int) -> list[tuple[Campaign, Template | None, Media | None]]:
