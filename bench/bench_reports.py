@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,6 +36,8 @@ from typing import Any
 
 import psutil
 
+from bench.common import free_port, scratch_database
+
 SECRET_KEY = "bench-secret-key-" + "x" * 32
 STATS_READS = 200
 BASELINE_BLOCK = 10_000
@@ -46,34 +47,6 @@ STATUS_CASE = (
     "CASE id % 10 WHEN 0 THEN 'read' WHEN 6 THEN 'sent' WHEN 7 THEN 'sent' WHEN 8 THEN 'failed'"
     " WHEN 9 THEN 'pending' ELSE 'delivered' END"
 )
-
-
-@contextmanager
-def scratch_database(db_url: str | None, workdir: Path) -> Iterator[str]:
-    """A migrated, empty database: a SQLite file in ``workdir``, or a new database on the PG server."""
-    from herald.kit import migrate
-
-    if db_url is None:
-        url = f"sqlite+aiosqlite:///{workdir / 'bench.db'}"
-        migrate.upgrade(url)
-        yield url
-        return
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    server = make_url(db_url)
-    admin = f"host={server.host or '127.0.0.1'} port={server.port or 5432} user={server.username or 'postgres'}"
-    admin += f" dbname={server.database or 'postgres'}" + (f" password={server.password}" if server.password else "")
-    name = f"herald_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        url = server.set(drivername="postgresql+psycopg", database=name).render_as_string(hide_password=False)
-        migrate.upgrade(url)
-        yield url
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _time(postgres: bool, seconds: int) -> str:
@@ -251,17 +224,11 @@ def _serve(url: str, port: int, var_dir: str) -> None:
     uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def _server(url: str, var_dir: Path) -> Iterator[tuple[str, psutil.Process]]:
     import httpx
 
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "bench.bench_reports", "--serve", url, str(port), str(var_dir)],
         cwd=Path(__file__).resolve().parent.parent,
