@@ -12,7 +12,7 @@ from herald.auth.principal import Role
 from herald.kit.db import Database
 from herald.kit.types import utcnow
 from herald.models import Campaign, CampaignNotSentReason, Contact, InboundMessage
-from herald.simulator import SimulatorServer
+from herald.simulator import Scenario, SimulatorServer
 from tests.conftest import OrgHandle
 from tests.dispatch.helpers import messages, running_worker, sim_messages, wait_until
 from tests.factories import make_active_campaign, make_bot_flow, make_contacts, make_number
@@ -93,6 +93,35 @@ class TestPostMessages:
         assert refused.json()["error"]["message"].startswith("WhatsApp did not accept the message: ")
         assert (await client.post("/api/v1/messages", headers=other_org.auth, json=body)).status_code == 404
         assert (await client.post("/api/v1/messages", headers=org.headers(Role.viewer), json=body)).status_code == 403
+
+    async def test_a_number_at_its_throughput_answers_429_with_retry_after_and_nothing_extra_is_sent(
+        self, app: FastAPI, client: httpx.AsyncClient, database: Database, org: OrgHandle
+    ) -> None:
+        # Bot answers share the number's throughput with its campaigns: one message per second here.
+        slow = Scenario.model_validate({"phone_numbers": [{"phone_number_id": PHONE_NUMBER_ID, "throughput_mps": 1}],
+                                        "webhooks_enabled": False})
+        with SimulatorServer(slow) as sim:
+            box = app.state.secret_box
+            number = await make_number(database, box, org_id=org.id, base_url=sim.base_url)
+            [alice] = await make_contacts(database, org_id=org.id, specs=[{"phone": ALICE}])
+            # The user writes (the simulator opens its window; its webhook is off, so Herald's row is added here).
+            wamid = await user_writes(sim, ALICE, text="anyone there?")
+            async with database.session() as session:
+                session.add(InboundMessage(
+                    org_id=org.id, whatsapp_number_id=number, contact_id=alice, wamid=wamid,
+                    from_wa_id=ALICE[1:], type="text", text="hi", payload={}, sent_at=utcnow() - timedelta(minutes=1),
+                ))
+            body = {"whatsapp_number_id": number, "to": ALICE, "text": "one moment"}
+            answers = [await client.post("/api/v1/messages", headers=org.auth, json=body) for _ in range(4)]
+            accepted = [a for a in answers if a.status_code == 200]
+            limited = [a for a in answers if a.status_code == 429]
+            assert accepted and limited and len(accepted) + len(limited) == 4, [a.text for a in answers]
+            error = limited[0].json()["error"]
+            assert error["code"] == "rate_limited" and error["details"]["code"] == 130429
+            assert error["message"].startswith("WhatsApp asks to slow down: ")
+            assert limited[0].headers["Retry-After"] == "1"
+            # The simulator holds exactly the messages Herald reported as sent.
+            assert sorted(m["wamid"] for m in sim_messages(sim.base_url)) == sorted(a.json()["wamid"] for a in accepted)
 
 
 class TestPreferences:

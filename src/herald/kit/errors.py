@@ -8,6 +8,7 @@ from typing import Any
 class HeraldError(Exception):
     status_code = 400
     code = "bad_request"
+    headers: dict[str, str] | None = None  # extra response headers, e.g. Retry-After
 
     def __init__(self, message: str, *, code: str | None = None, details: Any = None) -> None:
         super().__init__(message)
@@ -60,3 +61,7 @@ class TooLarge(HeraldError):
 class TooManyRequests(HeraldError):
     status_code = 429
     code = "too_many_requests"
+
+    def __init__(self, message: str, *, retry_after: int, code: str | None = None, details: Any = None) -> None:
+        super().__init__(message, code=code, details=details)
+        self.headers = {"Retry-After": str(retry_after)}

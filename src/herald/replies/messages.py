@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.contacts.rules import normalize_phone
 from herald.kit.crypto import SecretBox
-from herald.kit.errors import Conflict, HeraldError, NotFound
+from herald.kit.errors import Conflict, HeraldError, NotFound, TooManyRequests
 from herald.kit.types import utcnow
 from herald.numbers.service import credentials_of
 from herald.replies import repository
@@ -28,6 +28,16 @@ class OutsideServiceWindow(Conflict):
             "a free-text message cannot be sent: more than 24 hours since the contact's last message "
             f"(WhatsApp {OUTSIDE_WINDOW_CODE}); send a template instead"
         )
+
+
+class RateLimited(TooManyRequests):
+    """WhatsApp refused for pace: the number's throughput (130429) or this user's pair rate (131056).
+
+    Bot answers share the number's throughput with the campaign it is sending; the bot should retry
+    after ``Retry-After`` seconds (1 s for the number, 6 s — the pair bucket's refill — for the user).
+    """
+
+    code = "rate_limited"
 
 
 class WhatsAppRefused(HeraldError):
@@ -65,6 +75,12 @@ async def send_answer(client: CloudAPIClient, answer: Answer) -> MessageOut:
     except WhatsAppError as exc:
         if exc.code == OUTSIDE_WINDOW_CODE:
             raise OutsideServiceWindow() from exc  # WhatsApp's clock disagreed with the last message we saw
+        if exc.is_throughput_limit or exc.is_pair_rate_limit:
+            raise RateLimited(
+                f"WhatsApp asks to slow down: {exc.human_reason}; retry later",
+                retry_after=1 if exc.is_throughput_limit else 6,
+                details={"code": exc.code, "http_status": exc.http_status, "message": exc.message},
+            ) from exc
         raise WhatsAppRefused(
             f"WhatsApp did not accept the message: {exc.human_reason}",
             details={"code": exc.code, "http_status": exc.http_status, "message": exc.message},

@@ -30,7 +30,7 @@ def install_web(app: FastAPI) -> None:
         assert isinstance(exc, HeraldError)
         if request.url.path.startswith("/ui/"):
             return denied_page(request, PageDenied(exc.message, status_code=exc.status_code))
-        return JSONResponse(exc.body(), status_code=exc.status_code)
+        return JSONResponse(exc.body(), status_code=exc.status_code, headers=exc.headers)
 
     app.add_exception_handler(LoginRequired, to_login)
     app.add_exception_handler(PageDenied, to_denied)
