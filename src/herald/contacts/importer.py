@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from herald.contacts.copy_upsert import copy_upsert_contact_rows
 from herald.contacts.csv_reader import ContactCsvReader, ReadableLines, Rejection, RowBatch
 from herald.contacts.schemas import ImportRejection, ImportResult
 from herald.contacts.upsert import ContactRow, upsert_contact_rows
@@ -69,9 +70,13 @@ async def _write(database: Database, *, org_id: int, batch: RowBatch, tally: _Ta
     tally.reject(batch.rejections)
     if not batch.rows:
         return
+    rows = merge_by_phone(batch.rows)
     async with database.session() as session:
-        upserted = await upsert_contact_rows(session, org_id=org_id, rows=merge_by_phone(batch.rows))
-    created = sum(1 for u in upserted.values() if u.created)
+        if database.dialect == "postgresql":
+            created = await copy_upsert_contact_rows(session, org_id=org_id, rows=rows)
+        else:
+            upserted = await upsert_contact_rows(session, org_id=org_id, rows=rows)
+            created = sum(1 for u in upserted.values() if u.created)
     # Every valid row counts once: it created its contact, or updated one (maybe from this file).
     tally.imported += created
     tally.updated += len(batch.rows) - created
