@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import date, timedelta
 
@@ -12,10 +13,12 @@ from sqlalchemy import select
 from herald.auth.principal import Role
 from herald.config import Settings
 from herald.kit.db import Database
-from herald.models import Campaign, Contact
+from herald.models import Campaign, Contact, Template
+from herald.simulator import Scenario, SimulatorServer
 from tests.conftest import OrgHandle
 from tests.factories import (
     engage,
+    graph_template,
     make_active_campaign,
     make_bot_flow,
     make_contacts,
@@ -205,6 +208,30 @@ class TestSecrets:
         bad = await admin.post("/ui/bot-flows", data={"csrf_token": token, "name": "b", "webhook_url": "ftp://x",
                                                       "secret": "s"})
         assert bad.status_code == 422 and 'id="webhook_url-error"' in bad.text
+
+
+class TestWhatsAppCallsHoldNoLock:
+    async def test_other_writers_go_on_while_a_template_sync_waits_for_whatsapp(
+        self, app: FastAPI, browser: Browser, database: Database, org: OrgHandle
+    ) -> None:
+        # WhatsApp takes 1.5 s to answer; on SQLite a transaction kept open across that call would hold
+        # the database's write lock, and webhooks, the worker and every other writer would wait behind it.
+        slow = Scenario.model_validate({"templates": [graph_template("welcome")], "latency_ms": 1500,
+                                        "webhooks_enabled": False})
+        with SimulatorServer(slow) as sim:
+            number = await make_number(database, app.state.secret_box, org_id=org.id, base_url=sim.base_url)
+            editor = await browser(Role.editor)
+            token = await page_csrf(editor, "/ui/templates")
+            sync = asyncio.create_task(editor.post("/ui/templates/sync", data={
+                "csrf_token": token, "whatsapp_number_id": str(number)}))
+            await asyncio.sleep(0.3)  # the request is now waiting for the simulator
+            await make_contacts(database, org_id=org.id, specs=[{"phone": "+14155552099", "name": "Written"}])
+            assert not sync.done(), "the write should not have had to wait for WhatsApp's answer"
+            answer = await sync
+        assert answer.status_code == 303 and "Synced%201%20templates" in answer.headers["set-cookie"]
+        async with database.read_session() as session:
+            names = (await session.execute(select(Template.name).where(Template.org_id == org.id))).scalars().all()
+        assert names == ["welcome"]
 
 
 class TestLiveStats:

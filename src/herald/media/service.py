@@ -92,28 +92,6 @@ async def record_media(
     return media
 
 
-async def upload_media(
-    session: AsyncSession,
-    box: SecretBox,
-    client: CloudAPIClient,
-    *,
-    org_id: int,
-    number_id: int,
-    filename: str,
-    declared_type: str | None,
-    content: bytes,
-) -> Media:
-    """`checked_media_file`, `send_media` and `record_media` in the caller's one transaction.
-
-    For a caller that cannot commit between them; it then holds its transaction (on SQLite, the
-    write lock) for the whole upload.
-    """
-    creds = await numbers_service.credentials_for(session, box, org_id=org_id, number_id=number_id)
-    media_file = checked_media_file(filename, declared_type, content)
-    media_id = await send_media(client, creds, media_file)
-    return await record_media(
-        session, org_id=org_id, number_id=number_id, creds=creds, media_file=media_file, media_id=media_id
-    )
 
 
 async def get_media(session: AsyncSession, *, org_id: int, media_row_id: int) -> Media:

@@ -92,18 +92,6 @@ async def add_number(
     return number
 
 
-async def create_number(
-    session: AsyncSession, box: SecretBox, client: CloudAPIClient, *, org_id: int, data: WhatsAppNumberCreate
-) -> tuple[WhatsAppNumber, str | None]:
-    """`add_number`, `read_number_info` and `store_number_info` in the caller's one transaction.
-
-    For a caller that cannot commit between them; it then holds its transaction (on SQLite, the
-    write lock) during the call to WhatsApp. Returns the row and, when the info could not be read, why.
-    """
-    number = await add_number(session, box, org_id=org_id, data=data)
-    creds = credentials_of(box, number)
-    reading = await read_number_info(client, creds)
-    return await store_number_info(session, org_id=org_id, number_id=number.id, creds=creds, reading=reading)
 
 
 async def update_number(

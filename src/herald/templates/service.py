@@ -10,7 +10,6 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from herald.kit.crypto import SecretBox
 from herald.kit.errors import Invalid, NotFound
 from herald.kit.pagination import clamp_limit, decode_cursor, encode_cursor
 from herald.kit.types import utcnow
@@ -27,19 +26,6 @@ TEMPLATE_PAGE_SIZE = 100
 _REASON_MAX = 300
 
 
-async def sync_templates(
-    session: AsyncSession, box: SecretBox, client: CloudAPIClient, *, org_id: int, number_id: int
-) -> TemplateSyncResult:
-    """`fetch_templates` then `store_templates` in the caller's one transaction.
-
-    For a caller that cannot commit between them; it then holds its transaction (on SQLite, the
-    write lock) while WhatsApp pages through the templates.
-    """
-    creds = await numbers_service.credentials_for(session, box, org_id=org_id, number_id=number_id)
-    facts = await fetch_templates(client, creds)
-    return await store_templates(
-        session, org_id=org_id, number_id=number_id, waba_id=creds.waba_id, facts=facts
-    )
 
 
 async def fetch_templates(client: CloudAPIClient, creds: NumberCredentials) -> list[TemplateFacts]:

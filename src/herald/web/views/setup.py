@@ -62,9 +62,13 @@ async def sync_templates(request: Request, session: SessionDep, box: SecretBoxDe
     back = f"/ui/templates?number={raw}" if raw.isdigit() else "/ui/templates"
     if not raw.isdigit():
         return redirect(back, request, error="Choose the number whose templates to sync.")
+    org_id = user.principal.org_id
     try:
-        result = await template_service.sync_templates(session, box, client, org_id=user.principal.org_id,
-                                                       number_id=int(raw))
+        creds = await number_service.credentials_for(session, box, org_id=org_id, number_id=int(raw))
+        await session.commit()  # no transaction (on SQLite, no write lock) held while WhatsApp pages through them
+        facts = await template_service.fetch_templates(client, creds)
+        result = await template_service.store_templates(session, org_id=org_id, number_id=int(raw),
+                                                        waba_id=creds.waba_id, facts=facts)
     except HeraldError as exc:
         await session.rollback()
         return redirect(back, request, error=f"Sync failed: {exc.message}")
@@ -93,8 +97,14 @@ async def create_number(request: Request, session: SessionDep, box: SecretBoxDep
     values = await _given(request, NUMBER_FIELDS)
     try:
         data = WhatsAppNumberCreate(**values)  # type: ignore[arg-type]
-        number, info_error = await number_service.create_number(session, box, client, org_id=user.principal.org_id,
-                                                                data=data)
+        org_id = user.principal.org_id
+        number = await number_service.add_number(session, box, org_id=org_id, data=data)
+        creds = number_service.credentials_of(box, number)
+        # The number exists from here; WhatsApp is asked with no transaction (on SQLite, no write lock) held.
+        await session.commit()
+        reading = await number_service.read_number_info(client, creds)
+        number, info_error = await number_service.store_number_info(session, org_id=org_id, number_id=number.id,
+                                                                    creds=creds, reading=reading)
     except ValidationError as exc:
         return await _numbers_page(request, session, user, errors=_validation_errors(exc), values=values)
     except HeraldError as exc:

@@ -18,6 +18,7 @@ from herald.kit.deps import SecretBoxDep, SessionDep
 from herald.kit.errors import HeraldError
 from herald.media import service as media_service
 from herald.models import Campaign, Template
+from herald.numbers import service as numbers_service
 from herald.numbers.deps import CloudClientDep
 from herald.web import message, repository
 from herald.web.deps import UiPoster, UiWriter, WebUser, field_errors, redirect, render
@@ -116,11 +117,15 @@ async def upload_header_media(
     if not isinstance(upload, UploadFile) or not upload.filename:
         return redirect(back, request, error="Choose a file to upload.")
     try:
+        number_id = campaign.whatsapp_number_id or 0
+        creds = await numbers_service.credentials_for(session, box, org_id=org, number_id=number_id)
         if upload.size is not None:
             media_service.checked_media_type(upload.content_type, upload.filename, upload.size)
-        media = await media_service.upload_media(
-            session, box, client, org_id=org, number_id=campaign.whatsapp_number_id or 0,
-            filename=upload.filename, declared_type=upload.content_type, content=await upload.read())
+        await session.commit()  # no transaction (on SQLite, no write lock) held while the file is read and sent
+        media_file = media_service.checked_media_file(upload.filename, upload.content_type, await upload.read())
+        media_id = await media_service.send_media(client, creds, media_file)
+        media = await media_service.record_media(session, org_id=org, number_id=number_id, creds=creds,
+                                                 media_file=media_file, media_id=media_id)
         await service.update_campaign(session, org_id=org, campaign_id=campaign_id,
                                       data=CampaignUpdate(header_media_id=media.id))
     except HeraldError as exc:
