@@ -34,18 +34,23 @@ import hmac
 import json
 import os
 import random
-import subprocess
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench import seed as seeding
 from bench.common import HERALD, ROOT, free_port, percentile, process, scratch_database, sync_url
 
 BATCH = 50
 CONCURRENCY = 16
+OPEN_LOOP_RATE = 3000  # events/s offered when the answer latency is measured: the target rate
+OPEN_LOOP_CONNECTIONS = 64
+CAMPAIGN_MESSAGES = 5000
+CAMPAIGN_RATE = 50  # msg/s: a realistic pace (the default is 20/s), well under the number's 80/s
 DUPLICATE_SHARE = 0.05  # replayed batches, on top of the distinct events
 APP_SECRET = "bench-app-secret"
 PHONE_NUMBER_ID = "1090001"
@@ -111,6 +116,32 @@ async def fire(url: str, batches: list[tuple[bytes, str]], concurrency: int = CO
         return time.perf_counter() - started, latencies
 
 
+async def offer(url: str, batches: list[tuple[bytes, str]], events_per_s: float) -> list[float]:
+    """Open loop: POST ``i`` leaves at ``i × BATCH / events_per_s`` s whatever the answers before it
+    (Meta sends as events happen, it does not wait for us); each latency counts from the scheduled
+    departure, so time spent queued behind a slow answer is counted, not omitted."""
+    import aiohttp
+
+    latencies: list[float] = []
+    interval = BATCH / events_per_s
+
+    async def one(session: aiohttp.ClientSession, due: float, raw: bytes, signature: str) -> None:
+        await asyncio.sleep(max(0.0, due - time.perf_counter()))
+        async with session.post(url, data=raw, headers={
+            "content-type": "application/json", "x-hub-signature-256": signature,
+        }) as response:
+            await response.read()
+            if response.status != 200:
+                raise RuntimeError(f"{url} answered {response.status}: {await response.text()}")
+        latencies.append((time.perf_counter() - due) * 1000)
+
+    connector = aiohttp.TCPConnector(limit=OPEN_LOOP_CONNECTIONS)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        start = time.perf_counter() + 0.2
+        await asyncio.gather(*(one(session, start + i * interval, raw, sig) for i, (raw, sig) in enumerate(batches)))
+    return latencies
+
+
 # --- the baseline: verify the signature, answer 200 -------------------------------------------------
 
 def baseline_app() -> Any:
@@ -142,12 +173,7 @@ def _serve_baseline(port: int) -> None:
 
 # --- Herald ------------------------------------------------------------------------------------
 
-def _herald(env: dict[str, str], *args: str) -> str:
-    result = subprocess.run([HERALD, *args], env=env, cwd=ROOT, capture_output=True, text=True, check=True)
-    return result.stdout
-
-
-def _seed_messages(db_url: str, org_slug: str, count: int) -> list[int]:
+def _seed_messages(db_url: str, org_slug: str, count: int, *, phone_prefix: str = "5521") -> list[int]:
     """An active campaign on the number and ``count`` contacts with a `sent` message each."""
     from sqlalchemy import create_engine, insert, select
 
@@ -168,7 +194,7 @@ def _seed_messages(db_url: str, org_slug: str, count: int) -> list[int]:
         for start in range(0, count, 2000):
             n = min(2000, count - start)
             contacts = conn.execute(insert(Contact).returning(Contact.id), [
-                {"org_id": org_id, "phone": f"+5511{start + i:09d}", "phone_raw": f"+5511{start + i:09d}",
+                {"org_id": org_id, "phone": f"+{phone_prefix}{start + i:09d}", "phone_raw": f"+{phone_prefix}{start + i:09d}",
                  "created_at": now, "updated_at": now} for i in range(n)
             ]).scalars().all()
             ids.extend(conn.execute(insert(CampaignMessage).returning(CampaignMessage.id), [
@@ -206,59 +232,113 @@ def _final_counts(engine: Any) -> dict[str, int]:
     return {"events_stored": int(events), **{f"messages_{s}": int(n) for s, n in rows}}
 
 
-def run(events: int = 30_000, db_url: str | None = None) -> dict[str, Any]:
+def _scenario() -> dict[str, Any]:
+    """The Graph simulator the campaign sends to: Meta-like latency, our pace well under its throughput;
+    its own webhooks are off so that every POST measured is one of ours (see the module docstring)."""
+    return {
+        "phone_numbers": [{"phone_number_id": PHONE_NUMBER_ID, "waba_id": WABA_ID, "throughput_mps": 80}],
+        "templates": [seeding.graph_template(WABA_ID) | {"waba_id": WABA_ID}],
+        "latency_ms": 50, "read_probability": 0, "reply_probability": 0, "seed": 1, "webhooks_enabled": False,
+    }
+
+
+def _set_campaign(engine: Any, campaign_id: int, status: str) -> None:
+    from sqlalchemy import text
+
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE campaigns SET status = :s WHERE id = :id"), {"s": status, "id": campaign_id})
+
+
+def _wait_applied(engine: Any, timeout: float = 600) -> None:
+    deadline = time.monotonic() + timeout
+    while _unapplied(engine):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the events were not applied within {timeout:.0f} s")
+        time.sleep(0.02)
+
+
+def _latency_phase(base: str, url: str, engine: Any, messages: int, phone_prefix: str) -> dict[str, Any]:
+    """Fresh messages' statuses offered at OPEN_LOOP_RATE; p50/p99 of the answers, and how long the
+    applier still needed once the last answer was in (it must keep up: a lag that grows is a miss)."""
+    ids = _seed_messages(url, "bench", messages, phone_prefix=phone_prefix)
+    batches, distinct = make_batches(ids, seed=int(phone_prefix))
+    started = time.perf_counter()
+    latencies = asyncio.run(offer(f"{base}/webhooks/whatsapp", batches, OPEN_LOOP_RATE))
+    answered = time.perf_counter()
+    _wait_applied(engine)
+    done = time.perf_counter()
+    return {"events": distinct, "p50_ms": round(percentile(latencies, 50), 1),
+            "p99_ms": round(percentile(latencies, 99), 1), "max_ms": round(max(latencies), 1),
+            "offered_events_per_s": OPEN_LOOP_RATE, "applied_events_per_s": round(distinct / (done - started)),
+            "apply_lag_s": round(done - answered, 2)}
+
+
+def run(events: int = 30_000, db_url: str | None = None, *, campaign_messages: int = CAMPAIGN_MESSAGES) -> dict[str, Any]:
     from sqlalchemy import create_engine
 
-    messages = events // 2
-    with tempfile.TemporaryDirectory(prefix="herald-bench-webhooks-") as tmp, scratch_database(db_url, Path(tmp)) as url:
+    from bench.bench_dispatch import sim_stats, simulator, worker_env, workers
+
+    sqlite = db_url is None
+    with tempfile.TemporaryDirectory(prefix="herald-bench-webhooks-") as tmp, ExitStack() as stack:
         workdir = Path(tmp)
-        env = {**os.environ, "HERALD_DATABASE_URL": url, "HERALD_VAR_DIR": str(workdir / "var"),
-               "HERALD_EMBEDDED_WORKER": "true", "HERALD_LOG_LEVEL": "warning", "PYTHONPATH": str(ROOT)}
-        _herald(env, "migrate")
-        created = _herald(env, "org", "create", "Bench", "--email", "bench@example.com", "--password",
-                          "bench-password-123")
-        values = dict(line.split("=", 1) for line in created.split() if "=" in line)
+        url = stack.enter_context(scratch_database(db_url, workdir))
+        sim = stack.enter_context(simulator(_scenario(), workdir))
+        seeded = seeding.seed(url, contacts=campaign_messages, numbers=[(PHONE_NUMBER_ID, WABA_ID)], base_url=sim,
+                              throughput=80, rate_per_second=CAMPAIGN_RATE, status="paused")
+        seeding.materialize(url, seeded.campaign_ids)
+        campaign_id = seeded.campaign_ids[0]
+        # SQLite: the default deployment, one `herald serve` that also sends and applies (embedded worker).
+        # PostgreSQL: the default deployment too, `herald serve` (stores) + one `herald worker` (sends, applies).
+        env = {**worker_env(url, workdir, "serve"), "HERALD_EMBEDDED_WORKER": "true" if sqlite else "false"}
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        with process([HERALD, "serve", "--port", str(port)], env, f"{base}/openapi.json"):
-            import httpx
+        stack.enter_context(process([HERALD, "serve", "--port", str(port)], env, f"{base}/openapi.json"))
+        if not sqlite:
+            stack.enter_context(workers(url, workdir, 1))
+        engine = create_engine(sync_url(url))
+        stack.callback(engine.dispose)
 
-            response = httpx.post(f"{base}/api/v1/whatsapp-numbers", headers={
-                "Authorization": f"Bearer {values['API_KEY']}"}, json={
-                "display_phone_number": "+55 11 3000-0000", "phone_number_id": PHONE_NUMBER_ID, "waba_id": WABA_ID,
-                "access_token": "bench-token", "app_secret": APP_SECRET, "verify_token": "bench-verify",
-                "graph_api_base": "http://127.0.0.1:9",
-            }, timeout=30)
-            response.raise_for_status()
-            ids = _seed_messages(url, values["ORG"], messages)
-            batches, distinct = make_batches(ids)
-            engine = create_engine(sync_url(url))
-            started = time.perf_counter()
-            seconds, latencies = asyncio.run(fire(f"{base}/webhooks/whatsapp", batches))
-            answered = time.perf_counter() - started
-            deadline = time.monotonic() + 600
-            while _unapplied(engine):
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the events were not applied within 10 minutes")
-                time.sleep(0.02)
-            applied = time.perf_counter() - started
-            final = _final_counts(engine)
-            engine.dispose()
+        # 1. Capacity: a closed loop of CONCURRENCY POSTs in flight, as fast as the server answers.
+        ids = _seed_messages(url, "bench", events // 2, phone_prefix="5521")
+        batches, distinct = make_batches(ids)
+        started = time.perf_counter()
+        seconds, saturated = asyncio.run(fire(f"{base}/webhooks/whatsapp", batches))
+        answered = time.perf_counter() - started
+        _wait_applied(engine)
+        applied = time.perf_counter() - started
 
-        baseline_port = free_port()
-        baseline_url = f"http://127.0.0.1:{baseline_port}"
-        code = f"from bench.bench_webhooks import _serve_baseline; _serve_baseline({baseline_port})"
-        with process([sys.executable, "-c", code], env, f"{baseline_url}/"):
-            baseline_seconds, _ = asyncio.run(fire(f"{baseline_url}/webhooks/whatsapp", batches))
+        # 2. Latency at the target rate, nothing else going on.
+        idle = _latency_phase(base, url, engine, events // 2, "5531")
+
+        # 3. The same while a campaign sends (started first, so the sender is in full swing).
+        _set_campaign(engine, campaign_id, "active")
+        deadline = time.monotonic() + 60
+        while sim_stats(sim)["accepted"] < CAMPAIGN_RATE and time.monotonic() < deadline:
+            time.sleep(0.2)
+        sent_before = sim_stats(sim)["accepted"]
+        during = _latency_phase(base, url, engine, events // 2, "5541")
+        sent_during = sim_stats(sim)["accepted"] - sent_before
+        final = _final_counts(engine)
+
+    baseline_port = free_port()
+    baseline_url = f"http://127.0.0.1:{baseline_port}"
+    code = f"from bench.bench_webhooks import _serve_baseline; _serve_baseline({baseline_port})"
+    with process([sys.executable, "-c", code], {**os.environ, "PYTHONPATH": str(ROOT)}, f"{baseline_url}/"):
+        baseline_seconds, _ = asyncio.run(fire(f"{baseline_url}/webhooks/whatsapp", batches))
 
     events_per_s = distinct / applied
     baseline = distinct / baseline_seconds
     return {
-        "database": "sqlite" if db_url is None else "postgresql",
+        "database": "sqlite" if sqlite else "postgresql",
+        "deployment": "serve (embedded worker)" if sqlite else "serve + worker",
         "events": distinct, "posts": len(batches), "batch": BATCH, "concurrency": CONCURRENCY,
         "events_per_s": round(events_per_s), "ingest_events_per_s": round(distinct / answered),
         "baseline_events_per_s": round(baseline), "ratio": round(events_per_s / baseline, 3),
-        "p50_ms": round(percentile(latencies, 50), 1), "p99_ms": round(percentile(latencies, 99), 1),
+        "saturated_p50_ms": round(percentile(saturated, 50), 1), "saturated_p99_ms": round(percentile(saturated, 99), 1),
+        "p50_ms": idle["p50_ms"], "p99_ms": idle["p99_ms"],
+        "campaign_p50_ms": during["p50_ms"], "campaign_p99_ms": during["p99_ms"],
+        "campaign_sent_during": sent_during, "campaign_pace": CAMPAIGN_RATE,
+        "open_loop": idle, "open_loop_campaign": during,
         "seconds_answered": round(seconds, 2), "seconds_applied": round(applied, 2), **final,
         "target_events_per_s": 3000, "target_p99_ms": 100,
     }

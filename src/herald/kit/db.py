@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -43,6 +44,57 @@ def make_engine(url: str, *, read_only: bool = False, pool_size: int = 10) -> As
     )
 
 
+class WriteLock:
+    """The in-process SQLite write lock: FIFO, except that writers a client is waiting on (``urgent``,
+    e.g. storing a webhook before answering it) go before waiting background writers (the applier,
+    the sender's bookkeeping), which only lose a few milliseconds to them."""
+
+    def __init__(self) -> None:
+        self._held = False
+        self._urgent: deque[asyncio.Future[None]] = deque()
+        self._background: deque[asyncio.Future[None]] = deque()
+
+    def locked(self) -> bool:
+        return self._held
+
+    async def acquire(self, *, urgent: bool = False) -> None:
+        if not self._held and not self._urgent and not self._background:
+            self._held = True
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        (self._urgent if urgent else self._background).append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # handed over just as we were cancelled: pass it on
+            raise
+
+    def release(self) -> None:
+        # Handed over directly, so no writer that arrives meanwhile can slip in between.
+        for queue in (self._urgent, self._background):
+            while queue:
+                waiter = queue.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)
+                    return
+        self._held = False
+
+    async def __aenter__(self) -> None:
+        await self.acquire()
+
+    async def __aexit__(self, *_: object) -> None:
+        self.release()
+
+    @asynccontextmanager
+    async def urgently(self) -> AsyncIterator[None]:
+        await self.acquire(urgent=True)
+        try:
+            yield
+        finally:
+            self.release()
+
+
 @dataclass
 class Database:
     """The process's engines and session factories."""
@@ -52,7 +104,7 @@ class Database:
     read_engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     read_sessionmaker: async_sessionmaker[AsyncSession]
-    _write_lock: asyncio.Lock | None = None
+    _write_lock: WriteLock | None = None
 
     @classmethod
     def connect(cls, url: str, *, pool_size: int = 10) -> Database:
@@ -71,13 +123,16 @@ class Database:
         return self.engine.dialect.name
 
     @asynccontextmanager
-    async def session(self) -> AsyncIterator[AsyncSession]:
+    async def session(self, *, urgent: bool = False) -> AsyncIterator[AsyncSession]:
         """A unit of work: commits when the block ends, rolls back on error.
 
         On SQLite it holds the process's write lock for its whole life: never open another
-        ``session()`` inside one (that would wait for itself).
+        ``session()`` inside one (that would wait for itself). ``urgent``: a client is waiting on
+        this transaction, so it takes the lock before background writers already waiting.
         """
-        async with self.write_lock, self.unlocked_session() as session:
+        lock = self.write_lock
+        held = lock.urgently() if urgent and isinstance(lock, WriteLock) else lock
+        async with held, self.unlocked_session() as session:
             yield session
 
     @asynccontextmanager
@@ -93,14 +148,14 @@ class Database:
                 raise
 
     @property
-    def write_lock(self) -> asyncio.Lock | contextlib.nullcontext[None]:
+    def write_lock(self) -> WriteLock | contextlib.nullcontext[None]:
         """On SQLite, writers of this process queue here (FIFO) rather than on the database lock,
         whose busy handler polls with sleeps of up to 100 ms and makes the latency tail long.
         Hold it only around one transaction that opens no other one."""
         if not self.url.startswith("sqlite"):
             return contextlib.nullcontext()
         if self._write_lock is None:
-            self._write_lock = asyncio.Lock()
+            self._write_lock = WriteLock()
         return self._write_lock
 
     transaction = session

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -38,6 +39,10 @@ Handler = Callable[[AsyncSession, list[StoredEvent]], Awaitable[None]]
 HANDLERS: dict[str, Handler] = {}
 BATCH = 500
 DEFER = timedelta(seconds=1)
+# The background loop sizes its transactions to about this long: the same process answers webhooks,
+# and on SQLite a store waits for the write lock (and always, for the event loop) while one runs.
+TRANSACTION_SECONDS = 0.02
+MIN_CHUNK = 25
 
 
 def handles(kind: str) -> Callable[[Handler], Handler]:
@@ -110,14 +115,21 @@ async def backlog(session: AsyncSession) -> int:
 
 
 async def run_forever(database: Database, stop: asyncio.Event, wake: asyncio.Event | None = None) -> None:
-    """Applies events as they come; woken at once by the receiver in the same process."""
+    """Applies events as they come, woken at once by the receiver in the same process, in
+    transactions of about TRANSACTION_SECONDS each, yielding to the loop between two of them."""
+    chunk = 100
     while not stop.is_set():
+        started = time.perf_counter()
         try:
-            n = await apply_batch(database)
+            n = await apply_batch(database, limit=chunk)
         except Exception:  # noqa: BLE001 - keep applying after a database hiccup
             log.exception("applying webhook events failed")
             n = 0
-        if n >= BATCH:
+        if n >= chunk:
+            elapsed = time.perf_counter() - started
+            factor = min(2.0, max(0.5, TRANSACTION_SECONDS / max(elapsed, 1e-4)))
+            chunk = max(MIN_CHUNK, min(BATCH, int(chunk * factor)))
+            await asyncio.sleep(0)  # answers waiting for the loop (or the write lock) go first
             continue
         waiter = wake or asyncio.Event()
         try:
