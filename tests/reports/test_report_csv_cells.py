@@ -1,0 +1,136 @@
+"""The report CSV, cell by cell: the database formats the file, so every cell is checked against a
+reference written with the csv module, ``guard_cell`` and orjson (what a user's spreadsheet reads)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import orjson
+
+from herald.kit.csv import guard_cell
+from herald.kit.db import Database
+from herald.reports.export import report_chunks
+from tests.conftest import OrgHandle
+from tests.reports.helpers import add_messages, at, make_campaign
+
+HEADER = "contact_id,phone,name,status,error_msg,sent_at,delivered_at,read_at,replied_at,wamid,time_per_funnel_step"
+ERROR_SHOWN = ("failed", "not_sent", "unknown")
+# Cells that need quoting, a formula guard, both, or neither; non-ASCII; empty.
+TRICKY = [
+    "Doe, Jane", 'Jane "JD" Doe', "Jane\nDoe", "Jane\r\nDoe", "=HYPERLINK(\"http://x\",\"y\")", "=1,2", '+"1"',
+    "-1", "@SUM(A1)", "\tx", "\rx", "'already quoted", "Zoë Ångström", "日本語", "émile", "A", "@", "", " x",
+    "x,", '"', "a=1", "1+1",
+]
+
+
+def iso(value: datetime | None) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value else ""
+
+
+def expected_csv(ids: list[int], specs: list[dict[str, Any]]) -> bytes:
+    """The file as the csv module writes it from the specs: the contract, in Python."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(HEADER.split(","))
+    for contact_id, spec in zip(ids, specs, strict=True):
+        steps = spec.get("steps") or {}
+        writer.writerow([
+            contact_id, spec["phone"], guard_cell(spec.get("name")), spec["status"],
+            guard_cell(spec.get("error_msg")) if spec["status"] in ERROR_SHOWN else "",
+            *(iso(spec.get(name)) for name in ("sent_at", "delivered_at", "read_at", "replied_at")),
+            guard_cell(spec.get("wamid")),
+            orjson.dumps({step: iso(when) for step, when in steps.items()}).decode() if steps else "{}",
+        ])
+    return buffer.getvalue().encode()
+
+
+async def export(database: Database, campaign_id: int, page_size: int = 4) -> bytes:
+    return b"".join([chunk async for chunk in report_chunks(database, campaign_id=campaign_id, page_size=page_size)])
+
+
+def spec(i: int, **fields: Any) -> dict[str, Any]:
+    return {"phone": f"+3361000{i:04d}", "name": f"Contact {i}", "status": "pending", **fields}
+
+
+class TestReportCells:
+    async def test_text_cells_are_quoted_and_guarded_as_the_csv_module_would(
+        self, database: Database, org: OrgHandle
+    ) -> None:
+        campaign = await make_campaign(database, org_id=org.id)
+        specs = [
+            spec(i, name=value, status=("failed", "not_sent", "unknown", "delivered")[i % 4], error_msg=value,
+                 wamid=value or None, sent_at=at(i))
+            for i, value in enumerate(TRICKY)
+        ]
+        ids = await add_messages(database, org_id=org.id, campaign_id=campaign, specs=specs)
+
+        body = await export(database, campaign)
+
+        assert body == expected_csv(ids, specs)
+        rows = list(csv.DictReader(io.StringIO(body.decode(), newline="")))
+        assert [r["phone"] for r in rows] == [s["phone"] for s in specs]
+        assert not any(r[column].startswith(("=", "+", "-", "@", "\t", "\r"))
+                       for r in rows for column in ("name", "error_msg", "wamid"))
+
+    async def test_missing_name_and_times_are_empty_cells(self, database: Database, org: OrgHandle) -> None:
+        campaign = await make_campaign(database, org_id=org.id)
+        specs = [spec(1, name=None), spec(2, status="sent", sent_at=at(0), wamid="wamid.2"),
+                 spec(3, status="read", sent_at=at(0), read_at=at(5))]  # a read whose delivered was skipped
+        ids = await add_messages(database, org_id=org.id, campaign_id=campaign, specs=specs)
+
+        body = await export(database, campaign)
+
+        assert body == expected_csv(ids, specs)
+        assert body.split(b"\r\n")[1] == f"{ids[0]},+33610000001,,pending,,,,,,,{{}}".encode()
+
+    async def test_times_are_utc_to_the_second_whatever_offset_they_were_given_in(
+        self, database: Database, org: OrgHandle
+    ) -> None:
+        campaign = await make_campaign(database, org_id=org.id)
+        paris = timezone(timedelta(hours=1))
+        sent = datetime(2026, 11, 27, 23, 59, 59, 999_999, tzinfo=paris)  # 22:59:59Z, fraction cut
+        specs = [spec(1, status="read", sent_at=sent, delivered_at=sent + timedelta(seconds=1),
+                      read_at=sent + timedelta(hours=2), replied_at=sent + timedelta(days=35),
+                      steps={"clicked": sent + timedelta(minutes=1)})]
+        ids = await add_messages(database, org_id=org.id, campaign_id=campaign, specs=specs)
+
+        body = await export(database, campaign)
+
+        assert body == expected_csv(ids, specs)
+        row = next(csv.DictReader(io.StringIO(body.decode(), newline="")))
+        assert (row["sent_at"], row["delivered_at"], row["read_at"], row["replied_at"]) == (
+            "2026-11-27T22:59:59Z", "2026-11-27T23:00:00Z", "2026-11-28T00:59:59Z", "2027-01-01T22:59:59Z",
+        )
+        assert row["time_per_funnel_step"] == '{"clicked":"2026-11-27T23:00:59Z"}'
+
+    async def test_funnel_steps_go_to_their_own_contact_across_pages(self, database: Database, org: OrgHandle) -> None:
+        campaign = await make_campaign(database, org_id=org.id)
+        other = await make_campaign(database, org_id=org.id, name="Other")
+        specs = [spec(i, steps={f'step "{i}", done': at(i)} if i % 3 == 0 else {}) for i in range(11)]
+        ids = await add_messages(database, org_id=org.id, campaign_id=campaign, specs=specs)
+        # The same contacts' steps in another campaign are not this report's.
+        async with database.session() as session:
+            from herald.models import FunnelEvent
+
+            session.add_all([FunnelEvent(campaign_id=other, contact_id=i, step="elsewhere", at=at(0)) for i in ids])
+
+        for page_size in (1, 3, 4, 11, 100):
+            assert await export(database, campaign, page_size) == expected_csv(ids, specs)
+
+    async def test_several_steps_make_one_json_object(self, database: Database, org: OrgHandle) -> None:
+        campaign = await make_campaign(database, org_id=org.id)
+        steps = {"clicked": at(60), "bought": at(7200), "asked, \"twice\"": at(30)}
+        await add_messages(database, org_id=org.id, campaign_id=campaign, specs=[spec(1, steps=steps), spec(2)])
+
+        rows = list(csv.DictReader(io.StringIO((await export(database, campaign)).decode(), newline="")))
+
+        assert orjson.loads(rows[0]["time_per_funnel_step"]) == {step: iso(when) for step, when in steps.items()}
+        assert rows[1]["time_per_funnel_step"] == "{}"
+
+    async def test_an_empty_campaign_is_the_header_alone(self, database: Database, org: OrgHandle) -> None:
+        campaign = await make_campaign(database, org_id=org.id)
+
+        assert await export(database, campaign) == (HEADER + "\r\n").encode()
