@@ -39,6 +39,7 @@ class RowBatch:
     rows: list[ContactRow] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
     done: bool = False
+    bytes_read: int = 0  # of the file, up to the end of this batch (for a progress bar)
 
 
 class _Lines:
@@ -170,6 +171,7 @@ class ContactCsvReader:
         while not self._done and len(batch.rows) + len(batch.rejections) < size:
             self._read_one(batch)
         batch.done = self._done
+        batch.bytes_read = self._lines.bytes_read
         return batch
 
     def _read_one(self, batch: RowBatch) -> None:
