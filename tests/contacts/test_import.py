@@ -99,6 +99,33 @@ class TestImportContactsEndpoint:
         assert result["rejected_count"] == 1005
         assert result["rejected"][-1] == {"line": 1001, "reason": "invalid phone '12'"}
 
+    async def test_valued_tags_are_overwritten_and_a_timezone_is_set_on_known_contacts(
+        self, client: httpx.AsyncClient, org: OrgHandle
+    ) -> None:
+        await create_contact(client, org, phone="+33600000001", name="Old", timezone="Europe/Paris",
+                             valued_tags={"plan": "free"})
+        data = b"phone,name,timezone,vt:plan\n+33600000001,New,,pro\n+33600000002,,America/New_York,\n"
+        result = (await post_csv(client, org, data)).json()
+        assert (result["imported"], result["updated"]) == (1, 1)
+        contacts = await contacts_by_phone(client, org)
+        old = contacts["+33600000001"]
+        assert (old["name"], old["timezone"], old["valued_tags"]) == ("New", "Europe/Paris", {"plan": "pro"})
+        new = contacts["+33600000002"]
+        assert (new["name"], new["timezone"], new["valued_tags"]) == (None, "America/New_York", {})
+
+    async def test_a_phone_known_in_another_org_makes_a_contact_of_the_callers_own(
+        self, client: httpx.AsyncClient, org: OrgHandle, other_org: OrgHandle
+    ) -> None:
+        await create_contact(client, other_org, phone="+33600000001", name="Theirs", tags=["t"],
+                             valued_tags={"plan": "x"})
+        result = (await post_csv(client, org, b"phone,name,tags,vt:plan\n+33600000001,Ours,t;u,y\n")).json()
+        assert (result["imported"], result["updated"]) == (1, 0)
+        ours = (await contacts_by_phone(client, org))["+33600000001"]
+        assert (ours["name"], ours["tags"], ours["valued_tags"]) == ("Ours", ["t", "u"], {"plan": "y"})
+        theirs = (await contacts_by_phone(client, other_org))["+33600000001"]
+        assert (theirs["name"], theirs["tags"], theirs["valued_tags"]) == ("Theirs", ["t"], {"plan": "x"})
+        assert {t["name"] for t in (await client.get("/api/v1/tags", headers=other_org.auth)).json()} == {"t"}
+
     async def test_import_lands_in_the_callers_org_only(
         self, client: httpx.AsyncClient, org: OrgHandle, other_org: OrgHandle
     ) -> None:
@@ -119,6 +146,38 @@ class TestImportContacts:
         assert seen == sorted(seen) and seen[-1] == len(data)
         again = await import_contacts(database, org_id=org.id, stream=io.BytesIO(data), batch_rows=5)
         assert (again.imported, again.updated) == (0, 13)
+
+
+    async def test_a_phone_repeated_across_batches_merges_as_successive_upserts(
+        self, client: httpx.AsyncClient, database: Database, org: OrgHandle
+    ) -> None:
+        data = (
+            b"phone,name,tags,vt:plan,vt:city\n"
+            b"+33600000001,Ana,a,free,Lyon\n"
+            b"+33600000002,Bob,,,\n"
+            b"33600000001,,b,pro,\n"       # same contact written differently, in the next batch
+            b"+33600000001,Ana Lima,a;c,,\n"
+        )
+        result = await import_contacts(database, org_id=org.id, stream=io.BytesIO(data), batch_rows=2)
+        assert (result.imported, result.updated, result.rejected_count) == (2, 2, 0)
+        ana = (await contacts_by_phone(client, org))["+33600000001"]
+        assert (ana["name"], ana["tags"]) == ("Ana Lima", ["a", "b", "c"])
+        assert ana["valued_tags"] == {"city": "Lyon", "plan": "pro"}
+
+    async def test_a_file_read_in_one_batch_or_many_gives_the_same_contacts(
+        self, client: httpx.AsyncClient, database: Database, org: OrgHandle, other_org: OrgHandle
+    ) -> None:
+        lines = [f"{fr_mobile(i % 7)},Name {i},t{i % 3};t{i % 5},{i}\n" for i in range(40)]
+        data = ("phone,name,tags,vt:n\n" + "".join(lines)).encode()
+        one = await import_contacts(database, org_id=org.id, stream=io.BytesIO(data), batch_rows=1000)
+        many = await import_contacts(database, org_id=other_org.id, stream=io.BytesIO(data), batch_rows=3)
+        assert (one.imported, one.updated) == (many.imported, many.updated) == (7, 33)
+        ours, theirs = await contacts_by_phone(client, org), await contacts_by_phone(client, other_org)
+        fields = ("name", "tags", "valued_tags")
+        assert {p: [c[f] for f in fields] for p, c in ours.items()} == {
+            p: [c[f] for f in fields] for p, c in theirs.items()
+        }
+        assert ours[fr_mobile(0)]["name"] == "Name 35"
 
 
 class TestContactsImportCommand:
