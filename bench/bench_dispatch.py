@@ -116,24 +116,40 @@ def _campaign_run(db_url: str | None, *, messages: int, numbers: list[tuple[str,
     return {"rate": rate_measured, "rejected": stats.get("rejected", {}), "sim": base}
 
 
-async def _bare_loop(base: str, messages: int, concurrency: int) -> float:
+async def _bare_loop(base: str, messages: int, concurrency: int, *, phone_number_ids: tuple[str, ...] = ("1090001",),
+                     pace: float | None = None, refused: list[int] | None = None) -> float:
+    """``messages`` sends, ``concurrency`` at a time; with ``pace``, spaced by a strict GCRA (no burst)
+    and a refused send (130429) sent again in the next slot, the least a paced sender must do."""
     import aiohttp
     import orjson
 
     from herald.whatsapp import template_message
 
-    url = f"{base}/v23.0/1090001/messages"
+    urls = [f"{base}/v23.0/{phone_number_id}/messages" for phone_number_id in phone_number_ids]
     headers = {"Authorization": "Bearer bench-token", "Content-Type": "application/json"}
     queue = iter(range(messages))
     done = 0
+    interval = 1 / pace if pace else 0.0
+    tat = time.monotonic()
 
     async def one_worker(session: aiohttp.ClientSession) -> None:
-        nonlocal done
+        nonlocal done, tat
         for i in queue:
             body = orjson.dumps(template_message(f"+{9911_000_000_000 + i}", "hello", "en_US", [f"C{i}"],
                                                  biz_opaque_callback_data=str(i)))
-            async with session.post(url, data=body, headers=headers) as response:
-                await response.read()
+            while True:
+                if interval:
+                    now = time.monotonic()
+                    slot = max(tat, now)
+                    tat = slot + interval
+                    if slot > now:
+                        await asyncio.sleep(slot - now)
+                async with session.post(urls[i % len(urls)], data=body, headers=headers) as response:
+                    await response.read()
+                if response.status == 200 or not interval:
+                    break
+                if refused is not None:
+                    refused[0] += 1
             done += 1
 
     connector = aiohttp.TCPConnector(limit=concurrency)
@@ -160,14 +176,41 @@ def run_ceiling(messages: int = 20_000, db_url: str | None = None) -> dict[str, 
             "target": ">= 0.7 x baseline", "pass": herald / baseline >= 0.7, "unit": "msg/s"}
 
 
+def bare_paced_rate(messages: int, pace: float, throughput: float) -> dict[str, Any]:
+    """The bare loop paced at ``pace`` against a number limited to ``throughput``, measured like Herald
+    (sustained rate at the simulator's counter): what this machine lets even a perfect sender do."""
+    import threading
+
+    import uvloop
+
+    refused = [0]
+    with tempfile.TemporaryDirectory(prefix="herald-bench-paced-") as tmp:
+        with simulator(_scenario([("1090001", "2090001")], throughput), Path(tmp)) as base:
+            thread = threading.Thread(
+                target=lambda: uvloop.run(_bare_loop(base, messages, CONCURRENCY, pace=pace, refused=refused)),
+                daemon=True)
+            thread.start()
+            rate = sustained_rate(base, messages)
+            thread.join(timeout=60)
+    return {"rate": round(rate, 1), "rejected_130429": refused[0]}
+
+
 def run_top_tier(messages: int = 30_000, db_url: str | None = None) -> dict[str, Any]:
+    """The issue's figure against the number's throughput. Alongside, not instead: the bare loop paced
+    at Herald's margin (98.5 %) against the same limit, run right after. The simulator counts sends in a
+    strict sliding second at the moment its own event loop handles them, so on a loaded machine a
+    stall of either process bunches arrivals and even that perfect sender is refused; when it is,
+    the miss is the machine's, not the engine's."""
+    from herald.dispatch.sender import THROUGHPUT_MARGIN
+
     run = _campaign_run(db_url, messages=messages, numbers=[("1090001", "2090001")], sim_throughput=1000,
                         herald_throughput=1000, rate=1000)
     rejected = int(run["rejected"].get("130429", 0))
     ratio = run["rate"] / 1000
+    bare = bare_paced_rate(messages, 1000 * THROUGHPUT_MARGIN, 1000)
     return {"figure": round(run["rate"], 1), "baseline": 1000, "ratio": round(ratio, 3),
             "target": ">= 0.98 x, no 130429", "pass": ratio >= 0.98 and rejected == 0, "rejected_130429": rejected,
-            "unit": "msg/s"}
+            "bare_paced_loop": bare, "unit": "msg/s"}
 
 
 def _pywa_loop(base: str, messages: int) -> float:
@@ -239,17 +282,47 @@ def run_pacing_per_hour(rate_per_hour: int = 3600, seconds: float = 300, db_url:
     return _pacing(db_url, per_second=None, per_hour=rate_per_hour, seconds=seconds)
 
 
+def bare_scale_out(messages: int) -> dict[str, Any]:
+    """The machine's own scale-out: the bare loop as 1 process sending to both numbers vs 2 processes,
+    one per number, each with the worker's concurrency, against one simulator, measured like Herald."""
+    numbers = [("1090001", "2090001"), ("1090002", "2090002")]
+    rates = {}
+    with tempfile.TemporaryDirectory(prefix="herald-bench-bare-scale-") as tmp:
+        for count in (1, 2):
+            with simulator(_scenario(numbers, None), Path(tmp)) as base:
+                ids = [",".join(p for p, _ in numbers)] if count == 1 else [p for p, _ in numbers]
+                procs = [subprocess.Popen([sys.executable, "-m", "bench.bench_dispatch", "bare", base, phone_ids,
+                                           str(messages // count)], cwd=ROOT, stdout=subprocess.DEVNULL,
+                                          env={**os.environ, "PYTHONPATH": str(ROOT)}) for phone_ids in ids]
+                try:
+                    rates[count] = sustained_rate(base, messages // count * count)
+                finally:
+                    for proc in procs:
+                        proc.wait(timeout=120)
+    return {"one_process": round(rates[1], 1), "two_processes": round(rates[2], 1),
+            "ratio": round(rates[2] / rates[1], 3)}
+
+
 def run_scale_out(messages: int = 20_000, db_url: str | None = None) -> dict[str, Any]:
+    """The issue's figure (2 workers vs 1 on two numbers), and alongside it the same ratio for the bare
+    loop (`bare_scale_out`): on a 2-core machine also running the simulator and the database, that
+    ratio is the most any two processes can show, so it tells the engine's miss from the machine's."""
     numbers = [("1090001", "2090001"), ("1090002", "2090002")]
     one = _campaign_run(db_url, messages=messages, numbers=numbers, sim_throughput=None, herald_throughput=100_000,
                         rate=100_000, workers_count=1)["rate"]
     two = _campaign_run(db_url, messages=messages, numbers=numbers, sim_throughput=None, herald_throughput=100_000,
                         rate=100_000, workers_count=2)["rate"]
     return {"figure": round(two, 1), "baseline": round(one, 1), "ratio": round(two / one, 3),
-            "target": ">= 1.6 x one worker", "pass": two / one >= 1.6, "unit": "msg/s"}
+            "target": ">= 1.6 x one worker", "pass": two / one >= 1.6, "bare_loop": bare_scale_out(messages),
+            "unit": "msg/s"}
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["bare"]:  # one bare-loop process of `bare_scale_out`: base, phone ids, messages
+        import uvloop
+
+        uvloop.run(_bare_loop(sys.argv[2], int(sys.argv[4]), CONCURRENCY, phone_number_ids=tuple(sys.argv[3].split(","))))
+        sys.exit(0)
     which = sys.argv[1] if len(sys.argv) > 1 else "ceiling"
     db = sys.argv[2] if len(sys.argv) > 2 else None
     print(json.dumps(globals()[f"run_{which}"](db_url=db), indent=2))

@@ -211,9 +211,11 @@ class TestNumberCredentials:
         creds = NumberCredentials("PN1", "WABA1", "secret-token", graph_api_base="http://127.0.0.1:8090/")
         assert creds.root_url == "http://127.0.0.1:8090/v23.0"
         assert creds.messages_url == "http://127.0.0.1:8090/v23.0/PN1/messages"
-        assert creds.json_headers == {
+        assert str(creds.messages_endpoint) == creds.messages_url
+        assert dict(creds.json_headers) == {
             "Authorization": "Bearer secret-token",
             "Content-Type": "application/json",
+            "User-Agent": "Herald",
         }
 
     def test_token_is_not_in_repr_and_equality_ignores_derived_fields(self):

@@ -57,15 +57,21 @@ class SlidingWindow:
         # Waiters queue on the lock (FIFO) instead of all waking to race for each freed slot.
         self._lock = asyncio.Lock()
 
+    def _take(self, now: float) -> bool:
+        times = self._times
+        horizon = now - 1.0
+        while times and times[0] <= horizon:
+            times.popleft()
+        if len(times) < max(1, int(self.limit)):
+            times.append(now)
+            return True
+        return False
+
     async def acquire(self) -> None:
+        if not self._lock.locked() and self._take(time.monotonic()):
+            return  # the common case: a free slot and nobody queued before us
         async with self._lock:
-            times = self._times
             while True:
-                now = time.monotonic()
-                horizon = now - 1.0
-                while times and times[0] <= horizon:
-                    times.popleft()
-                if len(times) < max(1, int(self.limit)):
-                    times.append(now)
+                if self._take(time.monotonic()):
                     return
-                await asyncio.sleep(times[0] - horizon + 0.0005)
+                await asyncio.sleep(self._times[0] + 1.0 - time.monotonic() + 0.0005)

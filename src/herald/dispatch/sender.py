@@ -1,9 +1,11 @@
 """Sending one WhatsApp number's campaign messages at its pace.
 
 One ``NumberDispatcher`` runs per number this worker holds the lease of. It claims batches a
-fraction of a second ahead, paces every message through two GCRA pacers (the campaign's pace and
-the number's throughput), sends concurrently over the shared client, and records each batch's
-outcomes in one transaction.
+fraction of a second ahead into a queue; a fixed pool of sender coroutines (as many as the client
+has connections) takes messages from it, paces each through two GCRA pacers (the campaign's pace
+and the number's throughput), sends it, and the last sender of a batch records the batch's outcomes
+in one transaction. No task per message, and never more requests waiting than connections: a
+request queued inside aiohttp's connector costs far more than a message waiting in our queue.
 """
 
 from __future__ import annotations
@@ -42,23 +44,38 @@ PREFETCH_SECONDS = 0.5  # claimed ahead of the pace: bounds how much a pause let
 MAX_BATCH = 250
 MAX_TRANSIENT_ATTEMPTS = 6
 IDLE_RECHECK_SECONDS = 1.0
-# On 130429 the number's pace drops by 5 % (down to half) and climbs back 2 % per refresh: Meta's
-# limit is a fixed rate, so a small correction suffices and a deep cut would waste the window.
-THROTTLE_STEP = 0.95
+# On 130429 the number's pace drops by 2 % (at most once a second, down to half) and climbs back
+# 1 % per refresh. We already pace below Meta's fixed limit, so a refusal means arrival jitter (a
+# stall somewhere released sends together), not a wrong pace: a deep cut would only waste the window.
+THROTTLE_STEP = 0.98
 THROTTLE_FLOOR = 0.5
-THROTTLE_RECOVERY = 1.02
-# Below the number's throughput so that arrival jitter at Meta stays inside its sliding second.
+THROTTLE_RECOVERY = 1.01
+# Below the number's throughput so that arrival jitter at Meta stays inside its sliding second:
+# 1.5 % of the window is 15 ms of sends at any rate.
 THROUGHPUT_MARGIN = 0.985
 
 
+class Batch:
+    """One claim's messages: recorded together once the last of them has an outcome."""
+
+    __slots__ = ("ctx", "outcomes", "remaining", "pause_reason")
+
+    def __init__(self, ctx: ctxmod.CampaignContext, size: int) -> None:
+        self.ctx = ctx
+        self.outcomes: list[Outcome] = []
+        self.remaining = size
+        self.pause_reason: str | None = None
+
+
 class Outgoing:
-    __slots__ = ("message_id", "contact_id", "attempts", "body")
+    __slots__ = ("message_id", "contact_id", "attempts", "body", "batch")
 
     def __init__(self, message_id: int, contact_id: int, attempts: int, body: dict[str, Any]) -> None:
         self.message_id = message_id
         self.contact_id = contact_id
         self.attempts = attempts
         self.body = body
+        self.batch: Batch | None = None
 
 
 class NumberDispatcher:
@@ -75,13 +92,18 @@ class NumberDispatcher:
         self.throughput = 80
         self.throttle = 1.0  # lowered on 130429, recovers over time
         self.throttled_at = 0.0
-        # Strict spacing (burst 1) a little under the number's throughput: Meta counts sends in a
-        # sliding second, and any burst on top of the full rate would earn 130429s.
-        self.number_pacer = Pacer(80, burst=1)
+        # Strict, even spacing (burst 1) a little under the number's throughput: Meta counts sends
+        # in a sliding second, and any burst on top of the full rate would earn 130429s. The window
+        # enforces the same limit on actual send times, which a stalled event loop can bunch up.
+        self.number_pacer = Pacer(80 * THROUGHPUT_MARGIN, burst=1)
         self.window = SlidingWindow(80 * THROUGHPUT_MARGIN)
         self.campaigns: dict[int, ctxmod.CampaignContext] = {}
-        self.unsent = 0  # claimed but not yet handed to WhatsApp
-        self.inflight: set[asyncio.Task[None]] = set()
+        # Claimed (``sending`` committed) and waiting for a free sender; None tells a sender to stop.
+        self.queue: asyncio.Queue[Outgoing | None] = asyncio.Queue()
+        self.concurrency = max(1, client.connection_limit)
+        self.queue_full = asyncio.Event()  # cleared while the queue is too full to claim more
+        self.queue_full.set()
+        self.recording: set[asyncio.Task[None]] = set()
         self._label = str(number_id)
         self._sent_metric = metrics.MESSAGES_SENT.labels(number=self._label)
         self._latency_metric = metrics.SEND_LATENCY.labels(number=self._label)
@@ -92,6 +114,7 @@ class NumberDispatcher:
 
     async def _run(self, stop: asyncio.Event) -> None:
         next_refresh = 0.0
+        senders = [asyncio.create_task(self._sender()) for _ in range(self.concurrency)]
         try:
             while not stop.is_set():
                 try:
@@ -100,14 +123,22 @@ class NumberDispatcher:
                         next_refresh = time.monotonic() + REFRESH_SECONDS
                     if not await self._claim_round():
                         await _sleep_or_stop(stop, 0.05)
+                    elif self.queue.qsize() >= MAX_BATCH:
+                        # Enough queued: claim again once the senders have taken most of it.
+                        self.queue_full.clear()
+                        await _wait_any(stop, self.queue_full, 0.05)
                 except Exception:  # noqa: BLE001 - e.g. the database restarting: keep the number going
                     log.exception("dispatching for number %s failed; retrying in a second", self.number_id)
                     await _sleep_or_stop(stop, 1.0)
         finally:
+            # Messages still queued go back to pending (Released) as their campaign is now inactive.
             for campaign in self.campaigns.values():
                 campaign.active = False
-            if self.inflight:
-                await asyncio.gather(*self.inflight, return_exceptions=True)
+            for _ in senders:
+                self.queue.put_nowait(None)
+            await asyncio.gather(*senders, return_exceptions=True)
+            while self.recording:
+                await asyncio.gather(*list(self.recording), return_exceptions=True)
 
     async def _refresh(self) -> None:
         async with self.database.read_session() as session:
@@ -118,8 +149,7 @@ class NumberDispatcher:
             return
         self.creds, self.throughput = loaded
         self.throttle = min(1.0, self.throttle * THROTTLE_RECOVERY)
-        self.number_pacer.rate = self.throughput * self.throttle
-        self.window.limit = self.throughput * self.throttle * THROUGHPUT_MARGIN
+        self._apply_throughput()
         if await self._refresh_expiring_media(rows):
             async with self.database.read_session() as session:
                 rows = await ctxmod.active_campaigns(session, self.number_id)
@@ -143,6 +173,11 @@ class NumberDispatcher:
             ctx.active = True
         for gone in set(self.campaigns) - seen:
             self.campaigns.pop(gone).active = False
+
+    def _apply_throughput(self) -> None:
+        limit = self.throughput * self.throttle * THROUGHPUT_MARGIN
+        self.number_pacer.rate = limit
+        self.window.limit = limit
 
     async def _refresh_expiring_media(self, rows: list[Any]) -> bool:
         """Meta forgets an uploaded media id after 30 days: re-upload the stored file before then.
@@ -178,9 +213,10 @@ class NumberDispatcher:
             if not claimed_any:
                 ctx.idle_until = now + IDLE_RECHECK_SECONDS
             return claimed_any
-        task = asyncio.create_task(self._send_batch(ctx, outgoing))
-        self.inflight.add(task)
-        task.add_done_callback(self.inflight.discard)
+        batch = Batch(ctx, len(outgoing))
+        for item in outgoing:
+            item.batch = batch
+            self.queue.put_nowait(item)
         return True
 
     async def _claim(self, ctx: ctxmod.CampaignContext, size: int) -> tuple[list[Outgoing], bool]:
@@ -240,27 +276,51 @@ class NumberDispatcher:
             outgoing.append(Outgoing(message_id, contact_id, attempts, body))
         return outgoing, skipped
 
-    async def _send_batch(self, ctx: ctxmod.CampaignContext, batch: list[Outgoing]) -> None:
-        with bind(campaign_id=ctx.id):
-            await self._send_and_record(ctx, batch)
-
-    async def _send_and_record(self, ctx: ctxmod.CampaignContext, batch: list[Outgoing]) -> None:
-        outcomes = await asyncio.gather(*(self._send_one(ctx, item) for item in batch))
-        pause_reason = next((reason for _, reason in outcomes if reason), None)
-        for attempt in range(5):
+    async def _sender(self) -> None:
+        """One of the pool: sends queued messages one at a time; the last of a batch starts its recording."""
+        queue = self.queue
+        while True:
+            item = await queue.get()
+            if item is None:
+                return
+            if queue.qsize() < MAX_BATCH:
+                self.queue_full.set()
+            batch = item.batch
+            assert batch is not None
+            ctx = batch.ctx
             try:
-                async with self.database.transaction() as session:
-                    await record(session, campaign_id=ctx.id, outcomes=[o for o, _ in outcomes])
-                    if pause_reason:
-                        await _pause(session, ctx.id, pause_reason)
-                break
-            except Exception:  # noqa: BLE001 - the database may be restarting: the outcomes must not be lost
-                log.exception("recording a batch of campaign %s failed (attempt %s)", ctx.id, attempt + 1)
-                await asyncio.sleep(2**attempt)
+                outcome, reason = await self._send_one(ctx, item)
+            except Exception:  # noqa: BLE001 - a bug must not leave the batch unrecorded; the send may have left
+                log.exception("sending message %s failed unexpectedly", item.message_id)
+                outcome, reason = Unknown(item.message_id), None
+            batch.outcomes.append(outcome)
+            if reason:
+                batch.pause_reason = reason
+            batch.remaining -= 1
+            if batch.remaining == 0:
+                task = asyncio.create_task(self._record_batch(batch))
+                self.recording.add(task)
+                task.add_done_callback(self.recording.discard)
+
+    async def _record_batch(self, batch: Batch) -> None:
+        ctx, pause_reason = batch.ctx, batch.pause_reason
+        with bind(campaign_id=ctx.id):
+            for attempt in range(5):
+                try:
+                    async with self.database.transaction() as session:
+                        await record(session, campaign_id=ctx.id, outcomes=batch.outcomes)
+                        if pause_reason:
+                            await _pause(session, ctx.id, pause_reason)
+                    break
+                except Exception:  # noqa: BLE001 - the database may be restarting: the outcomes must not be lost
+                    log.exception("recording a batch of campaign %s failed (attempt %s)", ctx.id, attempt + 1)
+                    await asyncio.sleep(2**attempt)
         if pause_reason:
             ctx.active = False
 
     async def _send_one(self, ctx: ctxmod.CampaignContext, item: Outgoing) -> tuple[Outcome, str | None]:
+        if not ctx.active:
+            return Released(item.message_id), None
         wait = max(ctx.pacer.reserve(), self.number_pacer.reserve())
         if wait > 0:
             await asyncio.sleep(wait)
@@ -290,8 +350,7 @@ class NumberDispatcher:
             if time.monotonic() - self.throttled_at > 1.0:  # one cut per burst of refusals
                 self.throttled_at = time.monotonic()
                 self.throttle = max(THROTTLE_FLOOR, self.throttle * THROTTLE_STEP)
-            self.number_pacer.rate = self.throughput * self.throttle
-            self.window.limit = self.throughput * self.throttle * THROUGHPUT_MARGIN
+            self._apply_throughput()
             return Retry(item.message_id, now + timedelta(seconds=1), refund_attempt=True), None
         if error.is_pair_rate_limit:
             return Retry(item.message_id, now + timedelta(seconds=max(6, 4 ** min(item.attempts, 5)))), None
@@ -321,6 +380,18 @@ async def _pause(session: Any, campaign_id: int, reason: str) -> None:
         log.warning("campaign %s paused: %s", campaign_id, reason)
     except Conflict:
         pass
+
+
+async def _wait_any(stop: asyncio.Event, event: asyncio.Event, seconds: float) -> None:
+    """Until ``event`` is set, ``stop`` is set, or ``seconds`` pass."""
+    if event.is_set() or stop.is_set():
+        return
+    waiters = [asyncio.ensure_future(event.wait()), asyncio.ensure_future(stop.wait())]
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
