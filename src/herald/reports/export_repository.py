@@ -15,13 +15,11 @@ all the formatting, and most contacts have no funnel step.
 
 One function per dialect: the string functions differ (``printf``/``GLOB`` vs
 ``concat``/``strpos``, text times vs ``to_char``, ``json_group_object`` vs ``string_agg``).
-PostgreSQL returns the whole page as one value (``string_agg … ORDER BY`` keeps the order); SQLite
-3.40 has no ordered aggregate, so its lines come back one per row and are joined in Python.
+Both return a page as one value, aggregated in contact id order: no per-row work in Python.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,15 +29,6 @@ from herald.kit.dialect import is_postgres
 
 # A delivered, read, sent or pending message may still carry the text of a retried error: not its outcome.
 ERROR_SHOWN = ("failed", "not_sent", "unknown")
-
-
-@dataclass(frozen=True)
-class ReportPage:
-    """``rows`` CSV lines as one text, and the last contact id for the next page's keyset."""
-
-    text: str
-    rows: int
-    last_contact_id: int
 
 
 def _sql_string(value: str) -> str:
@@ -121,9 +110,11 @@ def _sqlite_page() -> str:
         " '\"', '\"\"') || '\"' AS steps"
     )
     keys = {"campaign": ":campaign", "after": ":after", "last": ":last"}
-    return (f"SELECT {line} " + _FROM.format(steps=steps, **keys) + " ORDER BY p.campaign_id, p.contact_id").format(
-        **_cells(_sqlite_cell, _sqlite_time)
-    )
+    lines = (f"SELECT {line} AS line " + _FROM.format(steps=steps, **keys)).format(**_cells(_sqlite_cell, _sqlite_time))
+    # SQLite before 3.44 has no ORDER BY inside an aggregate. A subquery with ORDER BY under an
+    # aggregate is never flattened: it runs as a co-routine handing its rows over in that order
+    # (here the index's order, no sort), so group_concat sees them in order; the tests check it.
+    return f"SELECT group_concat(line, '') FROM ({lines} ORDER BY p.campaign_id, p.contact_id) AS page"
 
 
 def _postgres_page() -> str:
@@ -150,27 +141,37 @@ SQLITE_PAGE_END = _PAGE_END.format(campaign=":campaign", after=":after", limit="
 POSTGRES_PAGE_END = _PAGE_END.format(campaign="%(campaign)s", after="%(after)s", limit="%(limit)s")
 
 
-async def report_page(session: AsyncSession, *, campaign_id: int, after_contact_id: int, limit: int) -> ReportPage:
-    """The next ``limit`` report lines after a contact id, through the driver's own cursor: one
-    value (PostgreSQL) or one 1-tuple per row (SQLite), no row objects."""
-    params: dict[str, Any] = {"campaign": campaign_id, "after": after_contact_id, "limit": limit}
-    connection = await session.connection()
-    driver: Any = (await connection.get_raw_connection()).driver_connection
+async def page_end(session: AsyncSession, *, campaign_id: int, after_contact_id: int, limit: int) -> tuple[int, int]:
+    """(rows, last contact id) of the next page after a contact id: an index-only scan."""
+    params = {"campaign": campaign_id, "after": after_contact_id, "limit": limit}
+    driver = await _driver(session)
+    if is_postgres(session):
+        async with driver.cursor() as cursor:
+            await cursor.execute(POSTGRES_PAGE_END, params)
+            rows, last = await cursor.fetchone()
+    else:
+        async with driver.execute(SQLITE_PAGE_END, params) as cursor:
+            rows, last = await cursor.fetchone()
+    return int(rows), int(last or after_contact_id)
+
+
+async def page_text(session: AsyncSession, *, campaign_id: int, after_contact_id: int, last_contact_id: int) -> str:
+    """The report lines of the contacts in (after, last], as one text read through the driver's own cursor."""
+    params = {"campaign": campaign_id, "after": after_contact_id, "last": last_contact_id}
+    driver = await _driver(session)
     if is_postgres(session):
         async with driver.cursor() as cursor:
             # The planner's cost for a page passes jit_above_cost; compiling costs more than it saves.
             await cursor.execute("SET LOCAL jit = off")
-            await cursor.execute(POSTGRES_PAGE_END, params)
-            rows, params["last"] = await cursor.fetchone()
-            if not rows:
-                return ReportPage(text="", rows=0, last_contact_id=after_contact_id)
             await cursor.execute(POSTGRES_PAGE, params)
             (text,) = await cursor.fetchone()
-        return ReportPage(text=text or "", rows=int(rows), last_contact_id=int(params["last"]))
-    async with driver.execute(SQLITE_PAGE_END, params) as cursor:
-        rows, params["last"] = await cursor.fetchone()
-    if not rows:
-        return ReportPage(text="", rows=0, last_contact_id=after_contact_id)
+        return text or ""
     async with driver.execute(SQLITE_PAGE, params) as cursor:
-        lines = await cursor.fetchall()
-    return ReportPage(text="".join([line for (line,) in lines]), rows=int(rows), last_contact_id=int(params["last"]))
+        (text,) = await cursor.fetchone()
+    return text or ""
+
+
+async def _driver(session: AsyncSession) -> Any:
+    """The session's psycopg or aiosqlite connection, in the session's transaction."""
+    connection = await session.connection()
+    return (await connection.get_raw_connection()).driver_connection
