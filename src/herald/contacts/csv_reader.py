@@ -80,6 +80,8 @@ class _Lines:
                 return
 
     def problem_between(self, first: int, last: int) -> str | None:
+        if not self.problems:
+            return None
         found = next((self.problems[n] for n in range(first, last + 1) if n in self.problems), None)
         for n in [n for n in self.problems if n <= last]:
             del self.problems[n]
@@ -188,7 +190,7 @@ class ContactCsvReader:
         self._last_line = self._lines.number
         if problem := self._lines.problem_between(first, self._last_line):
             batch.rejections.append(Rejection(first, problem))
-        elif not any(f.strip() for f in fields):
+        elif not any(map(str.strip, fields)):
             return  # blank lines and rows of empty cells carry nothing
         else:
             outcome = parse_row(fields, self.columns)
