@@ -10,10 +10,12 @@ import httpx
 import orjson
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.kit.db import Database
+from herald.models import WhatsAppNumber
 from herald.webhooks import ingest
 from herald.whatsapp.webhooks import signature_header
 from tests.conftest import OrgHandle
@@ -255,3 +257,35 @@ def big_batch(ids: list[int], wamids: list[str], *, entries: int, changes: int, 
             }})
         body["entry"].append(entry)
     return orjson.dumps(body)
+
+
+class TestNumberChangedBetweenPosts:
+    """The receiver remembers which numbers a POST names; a change to them must count at once."""
+
+    async def _set_number(self, database: Database, number_id: int, **values: str) -> None:
+        async with database.session() as session:
+            await session.execute(update(WhatsAppNumber).where(WhatsAppNumber.id == number_id).values(**values))
+
+    async def test_a_new_app_secret_counts_from_the_next_post(
+        self, client: httpx.AsyncClient, app: FastAPI, database: Database, numbers: dict[str, int]
+    ) -> None:
+        first = status_body([{"id": "wamid.a", "status": "sent", "timestamp": "1767225600", "recipient_id": "1"}])
+        assert (await post_signed(client, first)).status_code == 200
+        await self._set_number(database, numbers[NUMBER_1], app_secret_enc=app.state.secret_box.encrypt("rotated"))
+        second = status_body([{"id": "wamid.b", "status": "sent", "timestamp": "1767225600", "recipient_id": "1"}])
+        response = await post_signed(client, second)  # signed with the secret it had before
+        assert (response.status_code, error_code(response)) == (401, "bad_signature")
+        assert await event_count(database) == 1
+        response = await post_signed(client, second, "rotated")
+        assert response.json() == {"received": 1, "new": 1}
+
+    async def test_a_number_no_longer_registered_is_refused_at_once(
+        self, client: httpx.AsyncClient, database: Database, numbers: dict[str, int]
+    ) -> None:
+        first = status_body([{"id": "wamid.a", "status": "sent", "timestamp": "1767225600", "recipient_id": "1"}])
+        assert (await post_signed(client, first)).status_code == 200
+        await self._set_number(database, numbers[NUMBER_1], phone_number_id="1098888")
+        second = status_body([{"id": "wamid.b", "status": "sent", "timestamp": "1767225600", "recipient_id": "1"}])
+        response = await post_signed(client, second)
+        assert (response.status_code, error_code(response)) == (401, "unknown_number")
+        assert await event_count(database) == 1

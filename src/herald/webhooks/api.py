@@ -38,13 +38,9 @@ async def receive(request: Request, box: SecretBoxDep, database: DatabaseDep) ->
     raw = await request.body()
     if len(raw) > ingest.MAX_BODY_BYTES:
         raise TooLarge(f"webhook bodies are limited to {ingest.MAX_BODY_BYTES} bytes")
-    async with database.read_session() as session:
-        rows = await ingest.prepare(session, box, raw=raw, signature=request.headers.get("x-hub-signature-256"))
     # Stored and committed before answering: a 200 tells Meta never to send these events again.
-    # Urgent: on SQLite it goes before background writers queued for the write lock.
-    async with database.session(urgent=True) as session:
-        new = await ingest.store(session, rows)
+    stored = await ingest.receive_stored(database, box, raw=raw, signature=request.headers.get("x-hub-signature-256"))
     wake = getattr(request.app.state, "webhook_wakeup", None)
-    if wake is not None and new:
+    if wake is not None and stored.new:
         wake.set()
-    return JSONResponse({"received": len(rows), "new": new})
+    return JSONResponse({"received": stored.received, "new": stored.new})

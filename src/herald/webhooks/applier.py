@@ -62,19 +62,22 @@ def defer(event: StoredEvent) -> None:
     event.not_before = utcnow() + DEFER
 
 
+_DUE = (
+    select(_events.c.id, _events.c.kind, _events.c.payload)
+    .where(_events.c.applied_at.is_(None),
+           or_(_events.c.not_before.is_(None), _events.c.not_before <= bindparam("now", type_=UTCDateTime())))
+    .order_by(_events.c.id)
+    .limit(bindparam("limit"))
+)
+_DUE_LOCKED = _DUE.with_for_update(skip_locked=True)
+
+
 async def apply_batch(database: Database, *, limit: int = BATCH) -> int:
     """Applies up to ``limit`` due events in one transaction; returns how many were looked at."""
     async with database.transaction() as session:
-        now = utcnow()
-        stmt = (
-            select(WebhookEvent.id, WebhookEvent.kind, WebhookEvent.payload)
-            .where(WebhookEvent.applied_at.is_(None), or_(WebhookEvent.not_before.is_(None), WebhookEvent.not_before <= now))
-            .order_by(WebhookEvent.id)
-            .limit(limit)
-        )
-        if is_postgres(session):
-            stmt = stmt.with_for_update(skip_locked=True)
-        events = [StoredEvent(id=i, kind=k, payload=p) for i, k, p in (await session.execute(stmt)).tuples()]
+        stmt = _DUE_LOCKED if is_postgres(session) else _DUE
+        params = {"now": utcnow(), "limit": limit}
+        events = [StoredEvent(id=i, kind=k, payload=p) for i, k, p in (await session.execute(stmt, params)).tuples()]
         by_kind: dict[str, list[StoredEvent]] = defaultdict(list)
         for event in events:
             by_kind[event.kind].append(event)

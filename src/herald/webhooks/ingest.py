@@ -11,17 +11,18 @@ from dataclasses import dataclass
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Row, Table, select
+from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.kit.crypto import SecretBox
+from herald.kit.db import Database
 from herald.kit.dialect import insert
 from herald.kit.errors import HeraldError, Unauthorized
 from herald.kit.types import utcnow
 from herald.models import WebhookEvent, WhatsAppNumber
 from herald.webhooks import events
 from herald.whatsapp import WebhookPayloadError, parse_webhook_document, routing_ids, verify_signature
-from herald.whatsapp.webhooks import decode_webhook
+from herald.whatsapp.webhooks import WebhookRouting, decode_webhook
 
 MAX_BODY_BYTES = 8 * 1024 * 1024  # Meta sends up to 3 MB; leave room, refuse the absurd early
 
@@ -40,9 +41,10 @@ class Stored:
     new: int
 
 
-async def _numbers_named(
-    session: AsyncSession, phone_number_ids: frozenset[str], waba_ids: frozenset[str]
-) -> Sequence[Row[str, int, str]]:
+NumberRow = tuple[str, int, str]  # phone_number_id, org_id, app_secret_enc
+
+
+async def _numbers_named(session: AsyncSession, phone_number_ids: frozenset[str], waba_ids: frozenset[str]) -> list[NumberRow]:
     if phone_number_ids:
         named = WhatsAppNumber.phone_number_id.in_(phone_number_ids)
     elif waba_ids:
@@ -50,7 +52,7 @@ async def _numbers_named(
     else:
         return []
     stmt = select(WhatsAppNumber.phone_number_id, WhatsAppNumber.org_id, WhatsAppNumber.app_secret_enc).where(named)
-    return (await session.execute(stmt)).all()
+    return [(n, o, a) for n, o, a in (await session.execute(stmt)).tuples()]
 
 
 # Decrypted app secrets by their ciphertext, per box: a Fernet decryption per POST is measurable on the
@@ -68,35 +70,82 @@ def _app_secret(box: SecretBox, ciphertext: str) -> str:
     return secret
 
 
-async def prepare(session: AsyncSession, box: SecretBox, *, raw: bytes, signature: str | None) -> list[dict[str, Any]]:
-    """Verifies a POST and turns it into event rows; raises Unauthorized (401) or MalformedWebhook (400).
-
-    Only reads: the CPU work (decoding, HMAC, parsing) happens outside any write transaction.
-    """
+def _decoded(raw: bytes, signature: str | None) -> tuple[Any, WebhookRouting]:
     if not signature:
         raise Unauthorized("X-Hub-Signature-256 is missing", code="missing_signature")
     try:
         document = decode_webhook(raw)
-        routing = routing_ids(document)
+        return document, routing_ids(document)
     except (WebhookPayloadError, AttributeError) as exc:
         raise MalformedWebhook(f"the body is not a WhatsApp webhook: {exc}") from exc
-    numbers = await _numbers_named(session, routing.phone_number_ids, routing.waba_ids)
+
+
+def _verified_rows(box: SecretBox, raw: bytes, signature: str, document: Any, numbers: Sequence[NumberRow]) -> list[dict[str, Any]]:
     if not numbers:
         raise Unauthorized("the webhook names no WhatsApp number registered here", code="unknown_number")
     # Meta signs with the app secret; every number a POST names must share the one that signed it.
-    if not all(verify_signature(raw, signature, _app_secret(box, n.app_secret_enc)) for n in numbers):
+    if not all(verify_signature(raw, signature, _app_secret(box, n[2])) for n in numbers):
         raise Unauthorized("the webhook signature does not match the number's app secret", code="bad_signature")
     try:
         parsed = parse_webhook_document(document)
     except WebhookPayloadError as exc:
         raise MalformedWebhook(str(exc)) from exc
-    return _rows(parsed, {n.phone_number_id: n.org_id for n in numbers})
+    return _rows(parsed, {n[0]: n[1] for n in numbers})
+
+
+async def prepare(session: AsyncSession, box: SecretBox, *, raw: bytes, signature: str | None) -> list[dict[str, Any]]:
+    """Verifies a POST and turns it into event rows; raises Unauthorized (401) or MalformedWebhook (400).
+
+    Only reads: the CPU work (decoding, HMAC, parsing) happens outside any write transaction.
+    """
+    document, routing = _decoded(raw, signature)
+    numbers = await _numbers_named(session, routing.phone_number_ids, routing.waba_ids)
+    assert signature is not None
+    return _verified_rows(box, raw, signature, document, numbers)
 
 
 async def receive(session: AsyncSession, box: SecretBox, *, raw: bytes, signature: str | None) -> Stored:
     """``prepare`` then ``store`` in one session (for callers without a separate read session)."""
     rows = await prepare(session, box, raw=raw, signature=signature)
     return Stored(received=len(rows), new=await store(session, rows))
+
+
+# The numbers (id, org, app secret ciphertext) each set of phone number ids last resolved to, by
+# database. Only a hint: a POST verified with them is stored only if the same query, run again inside
+# the write transaction, returns the same rows; otherwise it takes the full path.
+_numbers_seen: dict[tuple[str, frozenset[str]], tuple[NumberRow, ...]] = {}
+
+
+async def receive_stored(database: Database, box: SecretBox, *, raw: bytes, signature: str | None) -> Stored:
+    """Verifies, parses and stores a POST, committed before it returns.
+
+    The hot path needs one short write transaction: the numbers a POST names are looked up once,
+    then re-read (one indexed query) inside the transaction that stores the events, so the CPU work
+    (HMAC, parsing) stays outside it and a number changed meanwhile is never used stale.
+    """
+    document, routing = _decoded(raw, signature)
+    assert signature is not None
+    key = (database.url, routing.phone_number_ids)
+    seen = _numbers_seen.get(key) if routing.phone_number_ids else None
+    if seen is not None:
+        try:
+            rows = _verified_rows(box, raw, signature, document, seen)
+        except Unauthorized:
+            rows = None  # perhaps the secret changed since: decide on fresh rows below
+        if rows is not None:
+            async with database.session(urgent=True) as session:
+                current = tuple(sorted(await _numbers_named(session, routing.phone_number_ids, frozenset())))
+                if current == seen:
+                    return Stored(received=len(rows), new=await store(session, rows))
+    async with database.read_session() as session:
+        numbers = tuple(sorted(await _numbers_named(session, routing.phone_number_ids, routing.waba_ids)))
+    rows = _verified_rows(box, raw, signature, document, numbers)
+    if routing.phone_number_ids:
+        if len(_numbers_seen) >= 1024:
+            _numbers_seen.clear()
+        _numbers_seen[key] = numbers
+    async with database.session(urgent=True) as session:
+        return Stored(received=len(rows), new=await store(session, rows))
 
 
 def _rows(parsed: Any, org_by_number: dict[str, int]) -> list[dict[str, Any]]:

@@ -36,19 +36,22 @@ _COLUMNS = tuple(_messages.c[name] for name in (
 ))
 
 
+# Built once (the IN lists expand at execution); locked in id order, the order in which senders
+# write their batches, so there is no deadlock cycle.
+_BY_ID = select(*_COLUMNS).where(_messages.c.id.in_(bindparam("keys", expanding=True))).order_by(_messages.c.id)
+_BY_WAMID = select(*_COLUMNS).where(_messages.c.wamid.in_(bindparam("keys", expanding=True))).order_by(_messages.c.id)
+_LOCKED = {_BY_ID: _BY_ID.with_for_update(), _BY_WAMID: _BY_WAMID.with_for_update()}
+
+
 async def _load(session: AsyncSession, statuses: list[StatusEvent]) -> list[Row[Any]]:
-    ids = {i for i in (_message_id(s) for s in statuses) if i is not None}
-    wamids = {s.wamid for s in statuses if _message_id(s) is None}
+    ids = sorted({i for i in (_message_id(s) for s in statuses) if i is not None})
+    wamids = sorted({s.wamid for s in statuses if _message_id(s) is None})
     # Two lookups, each on its index: an OR of the two makes planners fall back to a scan.
     found: list[Row[Any]] = []
-    for clause in (_messages.c.id.in_(ids) if ids else None, _messages.c.wamid.in_(wamids) if wamids else None):
-        if clause is None:
-            continue
-        # Locks in id order, the order in which senders write their batches: no deadlock cycle.
-        stmt = select(*_COLUMNS).where(clause).order_by(_messages.c.id)
-        if is_postgres(session):
-            stmt = stmt.with_for_update()
-        found.extend((await session.execute(stmt)).all())
+    postgres = is_postgres(session)
+    for stmt, keys in ((_BY_ID, ids), (_BY_WAMID, wamids)):
+        if keys:
+            found.extend((await session.execute(_LOCKED[stmt] if postgres else stmt, {"keys": keys})).all())
     return list({m.id: m for m in found}.values())
 
 
@@ -75,7 +78,7 @@ async def apply_statuses(session: AsyncSession, rows: list[StoredEvent]) -> None
             grouped[message.id].append((row, status))
     deltas: dict[int, Counter[str]] = defaultdict(Counter)
     reasons: dict[int, Counter[str]] = defaultdict(Counter)
-    updates: list[dict[str, Any]] = []
+    updates: list[tuple[tuple[str, ...], dict[str, Any]]] = []
     released: list[tuple[int, int]] = []
     opted_out: list[int] = []
     for message_id, items in grouped.items():
@@ -85,7 +88,7 @@ async def apply_statuses(session: AsyncSession, rows: list[StoredEvent]) -> None
         retry_later = after.status == "failed" and code == MARKETING_CAP and await _campaign_active(session, message.campaign_id)
         if retry_later:
             after = MessageState("pending", None, None, None, None, None, None, None)
-        deltas[message.campaign_id].update(counter_deltas(before, after))
+        deltas[message.campaign_id].update(_counter_deltas(before, after))
         if bucket(after.status) == "not_sent" and bucket(before.status) != "not_sent":
             reasons[message.campaign_id][after.error_msg or "failed"] += 1
             released.append((message.campaign_id, message.contact_id))
@@ -108,6 +111,18 @@ async def apply_statuses(session: AsyncSession, rows: list[StoredEvent]) -> None
         )
 
 
+_DELTAS: dict[tuple[str, bool, str, bool], dict[str, int]] = {}
+
+
+def _counter_deltas(before: MessageState, after: MessageState) -> dict[str, int]:
+    """``counter_deltas``, which depends only on the statuses and whether a reply is recorded."""
+    key = (before.status, before.replied_at is None, after.status, after.replied_at is None)
+    deltas = _DELTAS.get(key)
+    if deltas is None:
+        deltas = _DELTAS[key] = counter_deltas(before, after)
+    return deltas
+
+
 def _fold(state: MessageState, statuses: list[StatusEvent]) -> tuple[MessageState, int | None]:
     code = None
     for status in sorted(statuses, key=lambda s: (RANK.get(s.status, 0), s.timestamp)):
@@ -122,34 +137,51 @@ async def _campaign_active(session: AsyncSession, campaign_id: int) -> bool:
     return status in ("active", "paused")
 
 
-def _row_update(message: Row[Any], after: MessageState, wamid: str | None, retry_later: bool) -> dict[str, Any]:
-    return {
-        "_id": message.id, "_old": message.status, "_status": after.status, "_wamid": wamid,
-        "_sent_at": after.sent_at, "_delivered_at": after.delivered_at, "_read_at": after.read_at,
-        "_failed_at": after.failed_at, "_replied_at": after.replied_at, "_error_msg": after.error_msg,
-        "_error_code": after.error_code,
-        "_next": utcnow() + timedelta(hours=24) if retry_later else None,
+# Columns a status can change besides ``status``; each update writes only those that changed, so a
+# batch is a few executemany groups of short rows rather than one with every column bound per row.
+_CHANGEABLE = ("wamid", "sent_at", "delivered_at", "read_at", "failed_at", "replied_at", "error_msg", "error_code")
+_UPDATES: dict[tuple[str, ...], Any] = {}
+
+
+def _row_update(message: Row[Any], after: MessageState, wamid: str | None, retry_later: bool) -> tuple[tuple[str, ...], dict[str, Any]]:
+    new = {
+        "wamid": wamid, "sent_at": after.sent_at, "delivered_at": after.delivered_at, "read_at": after.read_at,
+        "failed_at": after.failed_at, "replied_at": after.replied_at, "error_msg": after.error_msg,
+        "error_code": after.error_code,
     }
+    changed = tuple(c for c in _CHANGEABLE if new[c] != getattr(message, c))
+    params = {"_id": message.id, "_old": message.status, "_status": after.status, **{f"_{c}": new[c] for c in changed}}
+    if retry_later:
+        params["_next_attempt_at"] = utcnow() + timedelta(hours=24)
+        changed += ("next_attempt_at",)
+    return changed, params
 
 
-async def _write(session: AsyncSession, updates: list[dict[str, Any]]) -> None:
-    if not updates:
-        return
-    t = UTCDateTime()
-    stmt = (
-        update(_messages)
-        .where(_messages.c.id == bindparam("_id"), _messages.c.status == bindparam("_old"))
-        .values(
-            status=bindparam("_status"), wamid=bindparam("_wamid"), sent_at=bindparam("_sent_at", type_=t),
-            delivered_at=bindparam("_delivered_at", type_=t), read_at=bindparam("_read_at", type_=t),
-            failed_at=bindparam("_failed_at", type_=t), replied_at=bindparam("_replied_at", type_=t),
-            error_msg=bindparam("_error_msg"), error_code=bindparam("_error_code"),
-            next_attempt_at=bindparam("_next", type_=t), lease_until=None,
+def _update_statement(columns: tuple[str, ...]) -> Any:
+    stmt = _UPDATES.get(columns)
+    if stmt is None:
+        t = UTCDateTime()
+        values: dict[str, Any] = {"status": bindparam("_status"), "next_attempt_at": None, "lease_until": None}
+        for column in columns:
+            values[column] = bindparam(f"_{column}", type_=t) if column.endswith("_at") else bindparam(f"_{column}")
+        stmt = _UPDATES[columns] = (
+            update(_messages)
+            .where(_messages.c.id == bindparam("_id"), _messages.c.status == bindparam("_old"))
+            .values(**values)
+            .execution_options(synchronize_session=False)
         )
-        .execution_options(synchronize_session=False)
-    )
-    result = await session.execute(stmt, updates)
-    if result.rowcount != len(updates):  # type: ignore[attr-defined]
+    return stmt
+
+
+async def _write(session: AsyncSession, updates: list[tuple[tuple[str, ...], dict[str, Any]]]) -> None:
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    for columns, params in updates:
+        groups[columns].append(params)
+    written = 0
+    for columns, rows in groups.items():
+        result = await session.execute(_update_statement(columns), rows)
+        written += result.rowcount  # type: ignore[attr-defined]
+    if written != len(updates):
         # Rows are locked (PostgreSQL) or the database is (SQLite): nothing else can move them.
         raise RuntimeError("campaign messages changed while their statuses were applied")
 
