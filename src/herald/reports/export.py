@@ -43,17 +43,23 @@ async def report_chunks(database: Database, *, campaign_id: int, page_size: int 
     yield HEADER
     reading: deque[asyncio.Task[str]] = deque()
     after, more = 0, True
+
+    async def read_ahead() -> None:
+        nonlocal after, more
+        while more and len(reading) < READ_AHEAD:
+            rows, last = await _page_end(database, campaign_id=campaign_id, after=after, limit=page_size)
+            more = rows == page_size
+            if rows:
+                reading.append(asyncio.create_task(_page_text(database, campaign_id=campaign_id, after=after, last=last)))
+                after = last
+
     try:
-        while True:
-            while more and len(reading) < READ_AHEAD:
-                rows, last = await _page_end(database, campaign_id=campaign_id, after=after, limit=page_size)
-                more = rows == page_size
-                if rows:
-                    reading.append(asyncio.create_task(_page_text(database, campaign_id=campaign_id, after=after, last=last)))
-                    after = last
-            if not reading:
-                return
-            yield (await reading.popleft()).encode()
+        await read_ahead()
+        while reading:
+            text = await reading.popleft()
+            # Start the next page before this one goes out: sending waits on the client.
+            await read_ahead()
+            yield text.encode()
     finally:
         # The client went away mid-download: do not leave a read running.
         for task in reading:
