@@ -3,6 +3,7 @@ reference written with the csv module, ``guard_cell`` and orjson (what a user's 
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from datetime import UTC, datetime, timedelta, timezone
@@ -134,3 +135,18 @@ class TestReportCells:
         campaign = await make_campaign(database, org_id=org.id)
 
         assert await export(database, campaign) == (HEADER + "\r\n").encode()
+
+
+class TestReportStream:
+    async def test_a_download_cut_short_leaves_no_read_running(self, database: Database, org: OrgHandle) -> None:
+        campaign = await make_campaign(database, org_id=org.id)
+        await add_messages(database, org_id=org.id, campaign_id=campaign, specs=[spec(i) for i in range(9)])
+
+        chunks = report_chunks(database, campaign_id=campaign, page_size=2)
+        assert (await anext(chunks)).startswith(HEADER.encode())
+        assert (await anext(chunks)).count(b"\r\n") == 2
+        await chunks.aclose()  # what Starlette does when the client goes away
+
+        reads = [task for task in asyncio.all_tasks() if "_page_" in task.get_coro().__qualname__]  # type: ignore[union-attr]
+        assert reads == []
+        assert await export(database, campaign) == (await export(database, campaign, page_size=100))
