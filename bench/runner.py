@@ -37,9 +37,12 @@ class Bench:
 
 def _webhooks(events: int, db_url: str | None) -> dict[str, Any]:
     r = bench_webhooks.run(events, db_url)
-    ok = r["events_per_s"] >= 3000 and r["p99_ms"] < 100
+    # p99 answers at 3,000 events/s offered (open loop), without and with a campaign sending.
+    ok = r["events_per_s"] >= 3000 and r["p99_ms"] < 100 and r["campaign_p99_ms"] < 100
     return {"figure": r["events_per_s"], "baseline": r["baseline_events_per_s"], "ratio": r["ratio"],
-            "target": ">= 3000/s applied, p99 < 100 ms", "pass": ok, "p99_ms": r["p99_ms"], "unit": "events/s"}
+            "target": ">= 3000/s applied, p99 < 100 ms (also while a campaign sends)", "pass": ok,
+            "p99_ms": r["p99_ms"], "campaign_p99_ms": r["campaign_p99_ms"], "baseline_p99_ms": r["baseline_p99_ms"],
+            "unit": "events/s"}
 
 
 def _stats(n_large: int, db_url: str | None) -> dict[str, Any]:
