@@ -69,8 +69,8 @@ def _postgres_cell(column: str) -> str:
 
 
 def _sqlite_time(column: str) -> str:
-    """SQLite stores UTC as 'YYYY-MM-DD HH:MM:SS.ffffff' text: cutting it is exact, and cheaper
-    than ``strftime``, which parses it."""
+    """Every write binds through ``UTCDateTime``, so SQLite holds UTC as 'YYYY-MM-DD HH:MM:SS.ffffff'
+    text: cutting it is exact, and cheaper than ``strftime``, which parses it."""
     return f"substr({column}, 1, 10) || 'T' || substr({column}, 12, 8) || 'Z'"
 
 
