@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from herald.contacts.rules import name_problem, tag_problem, timezone_problem, to_e164, valued_tag_problem
+from herald.contacts.e164 import to_e164
+from herald.contacts.rules import name_problem, tag_problem, timezone_problem, valued_tag_problem
 from herald.contacts.upsert import ContactRow
 from herald.kit.errors import Invalid
 
