@@ -1,5 +1,6 @@
-"""Bulk upserts of contacts, tags and valued tags: the CSV import's write path, also used by
-``POST /contacts?upsert=true`` so both follow the same rules.
+"""Bulk upserts of contacts, tags and valued tags: the CSV import's write path on SQLite, also
+used by ``POST /contacts?upsert=true`` on both databases. The import on PostgreSQL goes through
+``herald.contacts.copy_upsert``, which follows the same rules set-based from a COPY.
 
 Core statements only (no ORM objects), executed as executemany so SQLAlchemy's
 "insertmanyvalues" packs them into multi-row INSERTs within each driver's parameter limit.
