@@ -223,5 +223,5 @@ class TestNumberCredentials:
         assert "secret-token" not in repr(creds)
         assert creds == NumberCredentials("PN1", "WABA1", "secret-token")
         rotated = dataclasses.replace(creds, access_token="new")
-        assert rotated.auth_headers == {"Authorization": "Bearer new"}
+        assert rotated.auth_headers == {"Authorization": "Bearer new", "User-Agent": "Herald"}
         assert hash(creds) == hash(NumberCredentials("PN1", "WABA1", "secret-token"))

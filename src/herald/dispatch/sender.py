@@ -42,6 +42,7 @@ log = logging.getLogger("herald.dispatch")
 REFRESH_SECONDS = 0.5
 PREFETCH_SECONDS = 0.5  # claimed ahead of the pace: bounds how much a pause lets through
 MAX_BATCH = 250
+LOW_WATER = MAX_BATCH // 2  # claim again when fewer messages than this wait for a sender
 MAX_TRANSIENT_ATTEMPTS = 6
 IDLE_RECHECK_SECONDS = 1.0
 # On 130429 the number's pace drops by 2 % (at most once a second, down to half) and climbs back
@@ -123,7 +124,7 @@ class NumberDispatcher:
                         next_refresh = time.monotonic() + REFRESH_SECONDS
                     if not await self._claim_round():
                         await _sleep_or_stop(stop, 0.05)
-                    elif self.queue.qsize() >= MAX_BATCH:
+                    elif self.queue.qsize() >= LOW_WATER:
                         # Enough queued: claim again once the senders have taken most of it.
                         self.queue_full.clear()
                         await _wait_any(stop, self.queue_full, 0.05)
@@ -203,7 +204,9 @@ class NumberDispatcher:
         if not ready or self.creds is None:
             return False
         ctx = min(ready, key=lambda c: c.pacer.backlog_seconds())
-        ahead = max(ctx.pacer.backlog_seconds(), self.number_pacer.backlog_seconds())
+        # Paced permits already reserved, plus the queued messages that have not reserved one yet.
+        queued = self.queue.qsize() / self.number_pacer.rate
+        ahead = max(ctx.pacer.backlog_seconds(), self.number_pacer.backlog_seconds()) + queued
         if ahead > PREFETCH_SECONDS:
             return False
         size = max(1, min(MAX_BATCH, int(ctx.rate * PREFETCH_SECONDS)))
@@ -283,7 +286,7 @@ class NumberDispatcher:
             item = await queue.get()
             if item is None:
                 return
-            if queue.qsize() < MAX_BATCH:
+            if queue.qsize() < LOW_WATER:
                 self.queue_full.set()
             batch = item.batch
             assert batch is not None

@@ -42,6 +42,7 @@ class Worker:
         self.client = client
         self.worker_id = worker_id or new_worker_id()
         self.dispatchers: dict[int, tuple[asyncio.Task[None], asyncio.Event]] = {}
+        self._announced = False
 
     async def run(self, stop: asyncio.Event) -> None:
         own_client = self.client is None
@@ -83,6 +84,12 @@ class Worker:
         async with self.database.session() as session:
             alive = await leases.heartbeat(session, worker_id=self.worker_id, now=now)
             busy = await leases.busy_numbers(session)
+        if not self._announced:
+            # The first round only announces us: workers started together then all count each other
+            # in their first share, instead of the first one taking every number and handing them
+            # over a round or two later.
+            self._announced = True
+            return
         share = leases.fair_share(len(busy), alive)
         # Renew the numbers we hold first, then take free ones up to our share.
         candidates = [n for n in busy if n in self.dispatchers] + [n for n in busy if n not in self.dispatchers]

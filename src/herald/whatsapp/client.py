@@ -64,12 +64,12 @@ class NumberCredentials:
         if version and not version.startswith("v"):
             version = "v" + version
         root = f"{base}/{version}" if version else base
-        auth = {"Authorization": f"Bearer {self.access_token}"}
+        auth = {"Authorization": f"Bearer {self.access_token}", "User-Agent": USER_AGENT}
         object.__setattr__(self, "root_url", root)
         object.__setattr__(self, "messages_url", f"{root}/{self.phone_number_id}/messages")
         object.__setattr__(self, "messages_endpoint", URL(self.messages_url))
         object.__setattr__(self, "auth_headers", auth)
-        object.__setattr__(self, "json_headers", CIMultiDict({**auth, "Content-Type": _JSON, "User-Agent": USER_AGENT}))
+        object.__setattr__(self, "json_headers", CIMultiDict({**auth, "Content-Type": _JSON}))
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,9 +114,9 @@ class CloudAPIClient:
     async def start(self) -> None:
         if self._session is None:
             connector = aiohttp.TCPConnector(limit=self._connection_limit, ttl_dns_cache=300)
-            self._session = aiohttp.ClientSession(
-                connector=connector, timeout=self._timeout, headers={"User-Agent": USER_AGENT}
-            )
+            # No session-wide headers: aiohttp would merge them into every request's; each call
+            # carries the User-Agent in the number's prepared headers instead.
+            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
 
     @property
     def connection_limit(self) -> int:
