@@ -10,12 +10,13 @@ import httpx
 import orjson
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.kit.db import Database
-from herald.models import WhatsAppNumber
+from herald.kit.types import utcnow
+from herald.models import WebhookEvent, WhatsAppNumber
 from herald.webhooks import ingest
 from herald.whatsapp.webhooks import signature_header
 from tests.conftest import OrgHandle
@@ -289,3 +290,14 @@ class TestNumberChangedBetweenPosts:
         response = await post_signed(client, second)
         assert (response.status_code, error_code(response)) == (401, "unknown_number")
         assert await event_count(database) == 1
+
+
+class TestStore:
+    async def test_a_payload_with_an_integer_past_64_bits_is_stored_as_sent(self, database: Database, org: OrgHandle) -> None:
+        row = {"dedupe_key": "s:wamid.big:failed", "kind": "status", "org_id": org.id, "phone_number_id": NUMBER_1,
+               "payload": {"wamid": "wamid.big", "errors": [{"code": 2**70}]}, "event_at": utcnow(), "received_at": utcnow()}
+        async with database.session() as session:
+            assert await ingest.store(session, [row, dict(row)]) == 1
+        async with database.read_session() as session:
+            payload = (await session.execute(select(WebhookEvent.payload))).scalar_one()
+        assert payload["errors"][0]["code"] == 2**70

@@ -118,9 +118,14 @@ async def backlog(session: AsyncSession) -> int:
 
 
 async def run_forever(database: Database, stop: asyncio.Event, wake: asyncio.Event | None = None) -> None:
-    """Applies events as they come, woken at once by the receiver in the same process, in
-    transactions of about TRANSACTION_SECONDS each, yielding to the loop between two of them."""
-    chunk = 100
+    """Applies events as they come.
+
+    With ``wake`` the receiver runs in the same process (``herald serve`` with the embedded worker):
+    it wakes us at once, and transactions are sized to about TRANSACTION_SECONDS, yielding to the
+    loop between two, so an answer never waits behind a long apply. A worker of its own (no
+    receiver to keep fast) applies in batches of BATCH, which is what its throughput needs.
+    """
+    chunk = 100 if wake is not None else BATCH
     while not stop.is_set():
         started = time.perf_counter()
         try:
@@ -129,10 +134,11 @@ async def run_forever(database: Database, stop: asyncio.Event, wake: asyncio.Eve
             log.exception("applying webhook events failed")
             n = 0
         if n >= chunk:
-            elapsed = time.perf_counter() - started
-            factor = min(2.0, max(0.5, TRANSACTION_SECONDS / max(elapsed, 1e-4)))
-            chunk = max(MIN_CHUNK, min(BATCH, int(chunk * factor)))
-            await asyncio.sleep(0)  # answers waiting for the loop (or the write lock) go first
+            if wake is not None:
+                elapsed = time.perf_counter() - started
+                factor = min(2.0, max(0.5, TRANSACTION_SECONDS / max(elapsed, 1e-4)))
+                chunk = max(MIN_CHUNK, min(BATCH, int(chunk * factor)))
+                await asyncio.sleep(0)  # answers waiting for the loop (or the write lock) go first
             continue
         waiter = wake or asyncio.Event()
         try:
