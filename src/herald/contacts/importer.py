@@ -97,10 +97,10 @@ async def import_contacts(
 ) -> ImportResult:
     """Import a contacts CSV; a bad header raises ``Invalid`` before anything is written.
 
-    Parsing a batch (mostly libphonenumber) takes ~70 ms of CPU per 2,000 rows. On PostgreSQL the
-    next batch is parsed in a worker thread while the current one is written: the write is then
-    mostly the server's work, on another core, and the wall time nears the larger of the two
-    instead of their sum. On SQLite the write runs in this process (GIL) and overlapping was
+    Parsing takes ~20 µs of CPU a row (about half of it libphonenumber's validity check). On
+    PostgreSQL the next batch is parsed in a worker thread while the current one is written: the
+    write is then mostly the server's work (~40 µs a row, half of it foreign-key checks), on
+    another core, and the wall time nears the larger of the two instead of their sum. On SQLite the write runs in this process (GIL) and overlapping was
     measured no faster, so batches alternate: parsed in a worker thread in a server, so the event
     loop (requests, the embedded worker's pacing) stays free, or inline when ``parse_in_thread``
     is False (the CLI: ~12% faster, without thread hand-offs).
