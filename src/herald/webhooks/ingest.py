@@ -13,7 +13,7 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 import orjson
-from sqlalchemy import Table, select, text
+from sqlalchemy import Table, bindparam, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.kit.crypto import SecretBox
@@ -46,15 +46,19 @@ class Stored:
 NumberRow = tuple[str, int, str]  # phone_number_id, org_id, app_secret_enc
 
 
+_NUMBER_COLUMNS = (WhatsAppNumber.phone_number_id, WhatsAppNumber.org_id, WhatsAppNumber.app_secret_enc)
+_NUMBERS_BY_ID = select(*_NUMBER_COLUMNS).where(WhatsAppNumber.phone_number_id.in_(bindparam("ids", expanding=True)))
+_NUMBERS_BY_WABA = select(*_NUMBER_COLUMNS).where(WhatsAppNumber.waba_id.in_(bindparam("ids", expanding=True)))
+
+
 async def _numbers_named(session: AsyncSession, phone_number_ids: frozenset[str], waba_ids: frozenset[str]) -> list[NumberRow]:
     if phone_number_ids:
-        named = WhatsAppNumber.phone_number_id.in_(phone_number_ids)
+        stmt, ids = _NUMBERS_BY_ID, phone_number_ids
     elif waba_ids:
-        named = WhatsAppNumber.waba_id.in_(waba_ids)
+        stmt, ids = _NUMBERS_BY_WABA, waba_ids
     else:
         return []
-    stmt = select(WhatsAppNumber.phone_number_id, WhatsAppNumber.org_id, WhatsAppNumber.app_secret_enc).where(named)
-    return [(n, o, a) for n, o, a in (await session.execute(stmt)).tuples()]
+    return [(n, o, a) for n, o, a in (await session.execute(stmt, {"ids": sorted(ids)})).tuples()]
 
 
 # Decrypted app secrets by their ciphertext, per box: a Fernet decryption per POST is measurable on the
