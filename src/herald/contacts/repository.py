@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, delete, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from herald.models import Contact, ContactTag, ContactValuedTag, Tag
+from herald.dispatch import materialize
+from herald.kit.dialect import is_postgres
+from herald.models import Campaign, CampaignMessage, Contact, ContactTag, ContactValuedTag, Engagement, Tag
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,8 +124,24 @@ async def delete_valued_tags(session: AsyncSession, *, contact_id: int, keys: Co
 
 
 async def delete_contact(session: AsyncSession, *, org_id: int, contact_id: int) -> bool:
+    """Deletes the contact with its engagement and campaign messages, which have no foreign key to
+    ``contacts`` (for the speed of materialising audiences) and so no cascade to do it."""
+    if is_postgres(session):
+        # Waits for a materialising chunk that may have read this contact, and holds the next ones
+        # off until this commits, so none can insert a row for it after the deletes below.
+        await materialize.hold_audience_lock(session, org_id=org_id, exclusive=True)
     result = await session.execute(delete(Contact).where(Contact.org_id == org_id, Contact.id == contact_id))
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    if not result.rowcount:  # type: ignore[attr-defined]
+        return False
+    await session.execute(delete(Engagement).where(Engagement.contact_id == contact_id))
+    # Through the (campaign_id, contact_id) unique key, one probe per campaign of the organization.
+    campaign_ids = select(Campaign.id).where(Campaign.org_id == org_id).scalar_subquery()
+    await session.execute(
+        delete(CampaignMessage)
+        .where(CampaignMessage.campaign_id.in_(campaign_ids), CampaignMessage.contact_id == contact_id)
+        .execution_options(synchronize_session=False)
+    )
+    return True
 
 
 async def tag_counts(session: AsyncSession, *, org_id: int) -> list[tuple[str, int]]:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey
+from sqlalchemy import BigInteger
 from sqlalchemy.orm import Mapped, mapped_column
 
 from herald.kit.types import UTCDateTime, utcnow
@@ -14,6 +14,10 @@ class Engagement(Base):
 
     __tablename__ = "engagements"
 
-    contact_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True)
-    campaign_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
+    # No foreign keys: their per-row checks were most of the cost of materialising an audience.
+    # Deleting a contact deletes its engagement itself (contacts.repository.delete_contact); a
+    # campaign has engagements only while active or paused (ending releases them, in the same
+    # transaction), and only a campaign in neither state can be deleted.
+    contact_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(BigInteger, index=True)
     engaged_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
