@@ -121,13 +121,17 @@ class TestReportCells:
         for page_size in (1, 3, 4, 11, 100):
             assert await export(database, campaign, page_size) == expected_csv(ids, specs)
 
-    async def test_several_steps_make_one_json_object(self, database: Database, org: OrgHandle) -> None:
+    async def test_several_steps_make_one_json_object_in_time_order(self, database: Database, org: OrgHandle) -> None:
         campaign = await make_campaign(database, org_id=org.id)
-        steps = {"clicked": at(60), "bought": at(7200), "asked, \"twice\"": at(30)}
+        steps = {"clicked": at(60), "bought": at(7200), "asked, \"twice\"": at(30), "a tie": at(60)}
         await add_messages(database, org_id=org.id, campaign_id=campaign, specs=[spec(1, steps=steps), spec(2)])
 
         rows = list(csv.DictReader(io.StringIO((await export(database, campaign)).decode(), newline="")))
 
+        assert rows[0]["time_per_funnel_step"] == (
+            '{"asked, \\"twice\\"":"2026-11-27T10:00:30Z","a tie":"2026-11-27T10:01:00Z",'
+            '"clicked":"2026-11-27T10:01:00Z","bought":"2026-11-27T12:00:00Z"}'
+        )
         assert orjson.loads(rows[0]["time_per_funnel_step"]) == {step: iso(when) for step, when in steps.items()}
         assert rows[1]["time_per_funnel_step"] == "{}"
 

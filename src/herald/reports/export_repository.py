@@ -107,9 +107,13 @@ def _cells(cell: Any, time: Any) -> dict[str, str]:
 def _sqlite_page() -> str:
     # printf writes NULL as an empty cell: no coalesce per cell.
     line = "printf('" + ",".join(["%s"] * len(_CELLS)) + "' || char(13, 10), " + ", ".join(_CELLS) + ")"
+    # The steps in time order, as on PostgreSQL: json_group_object keeps the order it is fed, and an
+    # ordered subquery under an aggregate feeds it so (as for the page, below). Only contacts with
+    # steps run it; the outer GROUP BY follows the primary key, so no sort reorders a contact's steps.
     steps = (
-        "SELECT contact_id, '\"' || replace(json_group_object(step, strftime('%Y-%m-%dT%H:%M:%SZ', at)),"
-        " '\"', '\"\"') || '\"' AS steps"
+        "SELECT contact_id, (SELECT '\"' || replace(json_group_object(s.step, strftime('%Y-%m-%dT%H:%M:%SZ', s.at)),"
+        " '\"', '\"\"') || '\"' FROM (SELECT step, at FROM funnel_events AS one WHERE one.campaign_id = :campaign"
+        " AND one.contact_id = funnel_events.contact_id ORDER BY at, step) AS s) AS steps"
     )
     keys = {"campaign": ":campaign", "after": ":after", "last": ":last"}
     lines = (f"SELECT {line} AS line " + _FROM.format(steps=steps, **keys)).format(**_cells(_sqlite_cell, _sqlite_time))
