@@ -87,7 +87,7 @@ def cpu_seconds(pids: list[int]) -> float:
 
 
 def sustained_rate(base: str, total: int, *, timeout: float = 600, pids: list[int] | None = None,
-                   cpu: dict[str, float] | None = None) -> float:
+                   cpu: dict[str, float] | None = None, start: int | None = None) -> float:
     """Sends/s between 10 % and 90 % of ``total`` accepted sends, sampled at the simulator.
 
     With ``pids`` and ``cpu``, also stores in ``cpu["us_per_msg"]`` the CPU those processes spent per
@@ -95,7 +95,8 @@ def sustained_rate(base: str, total: int, *, timeout: float = 600, pids: list[in
     machine, so it compares two senders' efficiency fairly on a shared box."""
     samples: list[tuple[float, int, float]] = []
     deadline = time.monotonic() + timeout
-    start = sim_stats(base)["accepted"]
+    if start is None:  # counted from the first sample; a sender already running passes its own start
+        start = int(sim_stats(base)["accepted"])
     while time.monotonic() < deadline:
         accepted = sim_stats(base)["accepted"] - start
         samples.append((time.monotonic(), accepted, cpu_seconds(pids) if pids else 0.0))
@@ -130,7 +131,7 @@ def _campaign_run(db_url: str | None, *, messages: int, numbers: list[tuple[str,
         seeding.materialize(url, seeded.campaign_ids)
         procs = stack.enter_context(workers(url, work, workers_count))
         cpu: dict[str, float] = {}
-        rate_measured = sustained_rate(base, messages, pids=[p.pid for p in procs], cpu=cpu)
+        rate_measured = sustained_rate(base, messages, pids=[p.pid for p in procs], cpu=cpu, start=0)
         stats = sim_stats(base)
     return {"rate": rate_measured, "rejected": stats.get("rejected", {}), "sim": base,
             "cpu_us_per_msg": cpu.get("us_per_msg")}
@@ -190,7 +191,7 @@ def baseline_rate(messages: int, throughput: float | None, cpu: dict[str, float]
         with simulator(_scenario([("1090001", "2090001")], throughput), Path(tmp)) as base:
             thread = threading.Thread(target=lambda: uvloop.run(_bare_loop(base, messages, CONCURRENCY)), daemon=True)
             thread.start()
-            rate = sustained_rate(base, messages, pids=[os.getpid()], cpu=cpu)
+            rate = sustained_rate(base, messages, pids=[os.getpid()], cpu=cpu, start=0)
             thread.join(timeout=60)
             return rate
 
@@ -227,7 +228,7 @@ def bare_paced_rate(messages: int, pace: float, throughput: float) -> dict[str, 
                 target=lambda: uvloop.run(_bare_loop(base, messages, CONCURRENCY, pace=pace, refused=refused)),
                 daemon=True)
             thread.start()
-            rate = sustained_rate(base, messages)
+            rate = sustained_rate(base, messages, start=0)
             thread.join(timeout=60)
     return {"rate": round(rate, 1), "rejected_130429": refused[0]}
 
@@ -332,7 +333,7 @@ def bare_scale_out(messages: int) -> dict[str, Any]:
                                            str(messages // count)], cwd=ROOT, stdout=subprocess.DEVNULL,
                                           env={**os.environ, "PYTHONPATH": str(ROOT)}) for phone_ids in ids]
                 try:
-                    rates[count] = sustained_rate(base, messages // count * count)
+                    rates[count] = sustained_rate(base, messages // count * count, start=0)
                 finally:
                     for proc in procs:
                         proc.wait(timeout=120)

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from herald.dispatch.pacer import Pacer
+from herald.dispatch.pacer import Pacer, SlidingWindow
 from herald.kit.crypto import SecretBox
 from herald.models import Campaign, Media, Template, WhatsAppNumber
 from herald.numbers.service import credentials_of
@@ -28,6 +28,9 @@ class CampaignContext:
     variables: dict[str, Any]
     header: HeaderMedia | None
     pacer: Pacer
+    # The pace and its bucket on actual send times: a stalled event loop must not let the sends
+    # whose slots went by leave together, above the bucket.
+    window: SlidingWindow = field(default_factory=lambda: SlidingWindow(1))
     active: bool = True
     idle_until: float = 0.0
     positions: list[str] = field(default_factory=list)
@@ -48,6 +51,11 @@ def campaign_rate(campaign: Campaign) -> float:
 def burst_for(rate: float) -> int:
     # A tenth of a second's worth: smooth enough for Meta's per-second window, cheap to schedule.
     return max(1, int(rate / 10))
+
+
+def window_for(rate: float) -> float:
+    """Most sends allowed in any one second: the pace and its bucket."""
+    return rate + burst_for(rate)
 
 
 async def load_number(session: AsyncSession, box: SecretBox, number_id: int) -> tuple[NumberCredentials, int] | None:

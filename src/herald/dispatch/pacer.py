@@ -7,8 +7,8 @@ concurrent senders share one pace exactly, and a rate change applies to the next
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import deque
+from time import monotonic
 
 
 class Pacer:
@@ -28,7 +28,7 @@ class Pacer:
 
     def reserve(self) -> float:
         """Takes the next permit; returns how long to wait before using it."""
-        now = time.monotonic()
+        now = monotonic()
         tolerance = (self.burst - 1) * self._interval
         tat = max(self._tat, now - tolerance)
         self._tat = tat + self._interval
@@ -41,7 +41,7 @@ class Pacer:
 
     def backlog_seconds(self) -> float:
         """How far ahead of now permits are already reserved."""
-        return max(0.0, self._tat - time.monotonic())
+        return max(0.0, self._tat - monotonic())
 
 
 class SlidingWindow:
@@ -68,10 +68,10 @@ class SlidingWindow:
         return False
 
     async def acquire(self) -> None:
-        if not self._lock.locked() and self._take(time.monotonic()):
+        if not self._lock.locked() and self._take(monotonic()):
             return  # the common case: a free slot and nobody queued before us
         async with self._lock:
             while True:
-                if self._take(time.monotonic()):
+                if self._take(monotonic()):
                     return
-                await asyncio.sleep(self._times[0] + 1.0 - time.monotonic() + 0.0005)
+                await asyncio.sleep(self._times[0] + 1.0 - monotonic() + 0.0005)
