@@ -149,6 +149,8 @@ async def _materialize_range_postgres(
         .returning(Engagement.contact_id)
         .cte("engaged")
     )
+    # Pending = engaged by this very statement: a chunk commits with the cursor that moves past it, so
+    # no contact of the range can already be engaged in this campaign.
     status, reason = _status_and_reason(segment.c.opted_out_at.is_not(None), engaged.c.contact_id.is_not(None))
     rows = select(literal(campaign_id, BigInteger), segment.c.id, status, reason, literal(0, Integer)).select_from(
         segment.outerjoin(engaged, engaged.c.contact_id == segment.c.id)
