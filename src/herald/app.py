@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -30,6 +31,22 @@ _startup_hooks: list[tuple[LifespanHook, LifespanHook | None]] = []
 
 def on_lifespan(start: LifespanHook, stop: LifespanHook | None = None) -> None:
     _startup_hooks.append((start, stop))
+
+
+def freeze_startup_heap() -> None:
+    """The objects alive once the app is up (modules, routes, mappers, most of the heap) never become
+    garbage, yet every full collection walked them: 0.3-1.1 s pauses of the whole event loop in a
+    ``herald serve`` under webhook load, every answer waiting (the webhook p99's cause). Frozen,
+    collections walk only what was allocated since. Once per process, after a collection, so no
+    garbage is kept."""
+    global _heap_frozen
+    if not _heap_frozen:
+        gc.collect()
+        gc.freeze()
+        _heap_frozen = True
+
+
+_heap_frozen = False
 
 
 def _error(status: int, code: str, message: str, details: Any = None) -> JSONResponse:
@@ -92,6 +109,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             await start(app)
             if stop:
                 stops.append(stop)
+        freeze_startup_heap()
         try:
             yield
         finally:

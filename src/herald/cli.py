@@ -98,7 +98,7 @@ def worker(
     import signal
     from datetime import timedelta
 
-    from herald.app import configure_logging
+    from herald.app import configure_logging, freeze_startup_heap
     from herald.dispatch.worker import Worker
     from herald.kit.crypto import SecretBox
     from herald.kit.db import Database
@@ -114,6 +114,7 @@ def worker(
         from herald.kit import migrate as migrations
 
         migrations.upgrade(settings.database_url)
+    freeze_startup_heap()  # as `herald serve` does: full collections then skip the imported modules
 
     async def main() -> None:
         stop = asyncio.Event()

@@ -2,37 +2,16 @@
 
 from __future__ import annotations
 
-import gc
-
-from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy import select
 
-from herald.app import on_lifespan
 from herald.kit.deps import DatabaseDep, SecretBoxDep, SessionDep
 from herald.kit.errors import TooLarge
 from herald.models import WhatsAppNumber
 from herald.webhooks import ingest
 
 router = APIRouter(tags=["webhooks"])
-
-
-async def _freeze_startup_heap(_: FastAPI) -> None:
-    """The objects alive once the app is up (modules, routes, mappers, most of the heap) never become
-    garbage, yet every full collection walked them: 0.3-1.1 s pauses of the whole event loop in a
-    ``herald serve`` under webhook load, every answer waiting (the p99's cause). Frozen, collections
-    walk only what was allocated since. Once per process, after a collection, so no garbage is kept."""
-    global _frozen
-    if not _frozen:
-        gc.collect()
-        gc.freeze()
-        _frozen = True
-
-
-_frozen = False
-
-
-on_lifespan(_freeze_startup_heap)
 
 
 @router.get("/webhooks/whatsapp", response_class=PlainTextResponse)
