@@ -4,6 +4,7 @@ import httpx
 from sqlalchemy import func, select
 
 from herald.auth.principal import Role
+from herald.dispatch.materialize import materialize_job
 from herald.kit.db import Database
 from herald.models import Campaign, CampaignMessage, CampaignStats
 from tests.campaigns.conftest import BASE, act, create, error_fields
@@ -228,8 +229,15 @@ class TestDeleteCampaign:
         assert (await client.delete(f"{BASE}/{draft['id']}", headers=org.auth)).status_code == 204
         assert (await client.get(f"{BASE}/{draft['id']}", headers=org.auth)).status_code == 404
 
+        for phone in ("+14155552671", "+14155552672"):
+            await make_contact(database, org.id, phone, tags=["vip"])
         ended = await create(client, org, world.campaign())
         await act(client, org, ended["id"], "start")
+        await materialize_job(database, {"campaign_id": ended["id"]})  # what the worker does at launch
+        async with database.read_session() as session:
+            materialised = await session.scalar(
+                select(func.count()).where(CampaignMessage.campaign_id == ended["id"]))
+        assert materialised
         await act(client, org, ended["id"], "end")
         assert (await client.delete(f"{BASE}/{ended['id']}", headers=org.auth)).status_code == 204
         async with database.session() as session:

@@ -14,6 +14,7 @@ from herald.campaigns.lifecycle import Status
 from herald.models import (
     BotFlow,
     Campaign,
+    CampaignMessage,
     Contact,
     ContactValuedTag,
     Engagement,
@@ -58,12 +59,19 @@ async def insert_campaign(session: AsyncSession, campaign: Campaign) -> Campaign
 async def delete_campaign(
     session: AsyncSession, *, org_id: int, campaign_id: int, statuses: frozenset[Status]
 ) -> bool:
-    """Deletes the campaign if it is in one of ``statuses``; its rows go with it through FK cascades."""
+    """Deletes the campaign if it is in one of ``statuses``: its messages here (they have no foreign
+    key, see ``CampaignMessage``), its other rows through FK cascades, all in the caller's transaction."""
     stmt = delete(Campaign).where(
         Campaign.id == campaign_id, Campaign.org_id == org_id, Campaign.status.in_([s.value for s in statuses])
     )
     result = await session.execute(stmt.execution_options(synchronize_session=False))
-    return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    await session.execute(
+        delete(CampaignMessage).where(CampaignMessage.campaign_id == campaign_id)
+        .execution_options(synchronize_session=False)
+    )
+    return True
 
 
 async def update_pace(

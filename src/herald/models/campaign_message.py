@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint, text
+from sqlalchemy import BigInteger, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from herald.kit.types import UTCDateTime
@@ -28,10 +28,12 @@ class CampaignMessage(IdMixin, Base):
         ),
     )
 
-    campaign_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("campaigns.id", ondelete="CASCADE"))
-    # No foreign key to contacts: its per-row check (and the row lock it takes on every contact) was
-    # most of the cost of materialising an audience. Deleting a contact deletes its messages itself
-    # (contacts.repository.delete_contact), reaching them through the (campaign_id, contact_id) key.
+    # No foreign keys, to campaigns or to contacts: their per-row checks (and the row lock each takes
+    # on the contact) were most of the cost of materialising an audience on PostgreSQL. Messages are
+    # only inserted for a campaign whose row the chunk holds locked; deleting a campaign
+    # (campaigns.repository.delete_campaign) or a contact (contacts.repository.delete_contact) deletes
+    # its messages itself, the contact's reaching them through the (campaign_id, contact_id) key.
+    campaign_id: Mapped[int] = mapped_column(BigInteger)
     contact_id: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     error_msg: Mapped[str | None] = mapped_column(String(500))
