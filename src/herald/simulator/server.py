@@ -154,7 +154,7 @@ def serve(
 ) -> None:
     """Run the simulator in the foreground until interrupted (`herald simulator`)."""
     scenario = Scenario.from_file(scenario_file) if scenario_file else Scenario()
-    app = create_app(scenario, webhook_url, app_secret)
+    app = create_app(scenario, webhook_url, app_secret, freeze_heap=True)
     log.info("WhatsApp simulator on http://%s:%s, webhooks to %s", host, port, webhook_url or "(none)")
     with contextlib.suppress(KeyboardInterrupt):
         uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, backlog=4096)
