@@ -64,6 +64,11 @@ class NumberLimits:
     pairs: dict[str, PairBucket] = field(default_factory=dict)
     # wa_id -> last business-initiated send; counted for the messaging-limit tier.
     last_reached: dict[str, float] = field(default_factory=dict)
+    # Every reach in time order, and how many recipients were reached within the last 24 h: kept as
+    # sends come, so /_sim/stats (polled several times a second by benchmarks) does not walk every
+    # recipient while sends queue behind it.
+    _reaches: deque[tuple[float, str]] = field(default_factory=deque)
+    _recent: int = 0
 
     def pair_allows(self, wa_id: str, now: float) -> bool:
         bucket = self.pairs.get(wa_id)
@@ -72,8 +77,21 @@ class NumberLimits:
         return bucket.take(now)
 
     def reach(self, wa_id: str, now: float) -> None:
+        self._expire(now)
+        previous = self.last_reached.get(wa_id)
+        if previous is None or previous <= now - DAY_SECONDS:
+            self._recent += 1
         self.last_reached[wa_id] = now
+        self._reaches.append((now, wa_id))
 
     def unique_recipients_24h(self, now: float) -> int:
-        horizon = now - DAY_SECONDS
-        return sum(1 for at in self.last_reached.values() if at > horizon)
+        self._expire(now)
+        return self._recent
+
+    def _expire(self, now: float) -> None:
+        horizon, reaches = now - DAY_SECONDS, self._reaches
+        while reaches and reaches[0][0] <= horizon:
+            at, wa_id = reaches.popleft()
+            if self.last_reached.get(wa_id) == at:  # not reached again since: out of the window now
+                del self.last_reached[wa_id]
+                self._recent -= 1
