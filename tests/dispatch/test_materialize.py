@@ -21,35 +21,16 @@ from herald.models import (
     CampaignNotSentReason,
     CampaignStats,
     Contact,
-    ContactTag,
-    ContactValuedTag,
     Engagement,
-    Tag,
 )
 from tests.conftest import OrgHandle
+from tests.factories import make_contacts
 
 
 async def _contacts(database: Database, org_id: int, specs: list[dict[str, Any]]) -> list[int]:
-    """One contact per spec: ``tags`` (names), ``valued`` ({key: value}), ``opted_out`` (bool)."""
-    async with database.session() as session:
-        tag_ids: dict[str, int] = {}
-        ids = []
-        for n, spec in enumerate(specs):
-            contact = Contact(org_id=org_id, phone=f"+3361000{n:04d}", phone_raw=f"+3361000{n:04d}",
-                              opted_out_at=utcnow() if spec.get("opted_out") else None)
-            session.add(contact)
-            await session.flush()
-            for name in spec.get("tags", ()):
-                if name not in tag_ids:
-                    tag = Tag(org_id=org_id, name=name)
-                    session.add(tag)
-                    await session.flush()
-                    tag_ids[name] = tag.id
-                session.add(ContactTag(tag_id=tag_ids[name], contact_id=contact.id))
-            for key, value in spec.get("valued", {}).items():
-                session.add(ContactValuedTag(org_id=org_id, contact_id=contact.id, key=key, value=value))
-            ids.append(contact.id)
-        return ids
+    """One contact per spec (``tests.factories.make_contacts``), numbered phones given here."""
+    numbered = [{"phone": f"+3361000{n:04d}", **spec} for n, spec in enumerate(specs)]
+    return await make_contacts(database, org_id=org_id, specs=numbered)
 
 
 async def _campaign(database: Database, org_id: int, audience: dict[str, Any], *, name: str = "promo") -> int:
@@ -128,7 +109,7 @@ class TestMaterializeChunk:
         self, database: Database, org: OrgHandle
     ) -> None:
         specs = [
-            {"tags": ["a", "b"] if n % 2 else ["a"], "valued": {"city": "Lyon" if n % 3 else "Paris"}}
+            {"tags": ["a", "b"] if n % 2 else ["a"], "valued_tags": {"city": "Lyon" if n % 3 else "Paris"}}
             for n in range(12)
         ]
         ids = await _contacts(database, org.id, specs)
