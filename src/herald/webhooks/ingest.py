@@ -99,23 +99,6 @@ def _verified_rows(box: SecretBox, raw: bytes, signature: str, document: Any, nu
     return _rows(parsed, {n[0]: n[1] for n in numbers})
 
 
-async def prepare(session: AsyncSession, box: SecretBox, *, raw: bytes, signature: str | None) -> list[dict[str, Any]]:
-    """Verifies a POST and turns it into event rows; raises Unauthorized (401) or MalformedWebhook (400).
-
-    Only reads: the CPU work (decoding, HMAC, parsing) happens outside any write transaction.
-    """
-    document, routing = _decoded(raw, signature)
-    numbers = await _numbers_named(session, routing.phone_number_ids, routing.waba_ids)
-    assert signature is not None
-    return _verified_rows(box, raw, signature, document, numbers)
-
-
-async def receive(session: AsyncSession, box: SecretBox, *, raw: bytes, signature: str | None) -> Stored:
-    """``prepare`` then ``store`` in one session (for callers without a separate read session)."""
-    rows = await prepare(session, box, raw=raw, signature=signature)
-    return Stored(received=len(rows), new=await store(session, rows))
-
-
 # The numbers (id, org, app secret ciphertext) each set of phone number ids last resolved to, by
 # database. Only a hint: a POST verified with them is stored only if the same query, run again inside
 # the write transaction, returns the same rows; otherwise it takes the full path.
