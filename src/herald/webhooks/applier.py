@@ -148,11 +148,3 @@ async def run_forever(database: Database, stop: asyncio.Event, wake: asyncio.Eve
         waiter.clear()
         if stop.is_set():
             return
-
-
-async def mark_many_applied(session: AsyncSession, ids: list[int], outcome: str) -> None:
-    if ids:
-        await session.execute(
-            update(WebhookEvent).where(WebhookEvent.id.in_(ids)).values(applied_at=utcnow(), outcome=outcome)
-            .execution_options(synchronize_session=False)
-        )
