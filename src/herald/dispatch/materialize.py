@@ -130,12 +130,27 @@ def _status_and_reason(opted_out: Any, engaged_here: Any) -> tuple[Any, Any]:
     return status, reason
 
 
+# Planner settings for a PostgreSQL chunk, for its transaction only. A chunk is over
+# jit_above_cost, and compiling costs more than it saves on this plan. Nested loops are off: right
+# after a bulk import (before autovacuum has analysed the new rows) the planner estimates one row
+# per table and joins the chunk's contacts to their tags, and the segment to what was engaged, in
+# nested loops — quadratic in the chunk: 45 s for 20,000 contacts instead of 0.2 s. A chunk is a
+# bulk join of ranges, where hash and merge joins are right whatever the statistics say.
+POSTGRES_CHUNK_SETTINGS = "SELECT set_config('jit', 'off', true), set_config('enable_nestloop', 'off', true)"
+
+
 async def _materialize_range_postgres(
     session: AsyncSession, *, campaign_id: int, where: ColumnElement[bool], lo: int, hi: int
 ) -> list[tuple[str, str | None, int]]:
-    # Planner help, for this transaction only: a chunk is over jit_above_cost, and compiling costs
-    # more than it saves on this plan.
-    await session.execute(text("SET LOCAL jit = off"))
+    await session.execute(text(POSTGRES_CHUNK_SETTINGS))
+    counted = postgres_chunk_statement(campaign_id=campaign_id, where=where, lo=lo, hi=hi)
+    return [(s, r, int(n)) for s, r, n in (await session.execute(counted)).tuples()]
+
+
+def postgres_chunk_statement(
+    *, campaign_id: int, where: ColumnElement[bool], lo: int, hi: int
+) -> Select[tuple[str, str | None, int]]:
+    """One statement for the chunk: engage, insert the messages, and count them by status and reason."""
     segment = select(Contact.id, Contact.opted_out_at).where(_within(where, lo, hi)).cte("segment")
     # The engagements primary key (contact_id) decides who is already in another active campaign.
     engaged = (
@@ -164,10 +179,9 @@ async def _materialize_range_postgres(
         .returning(CampaignMessage.status, CampaignMessage.error_msg)
         .cte("messages")
     )
-    counted = select(messages.c.status, messages.c.error_msg, func.count()).group_by(
+    return select(messages.c.status, messages.c.error_msg, func.count()).group_by(
         messages.c.status, messages.c.error_msg
     )
-    return [(s, r, int(n)) for s, r, n in (await session.execute(counted)).tuples()]
 
 
 async def _materialize_range_sqlite(
