@@ -149,7 +149,7 @@ async def _materialize_range_postgres(
 
 def postgres_chunk_statement(
     *, campaign_id: int, where: ColumnElement[bool], lo: int, hi: int
-) -> Select[tuple[str, str | None, int]]:
+) -> Select[Any]:
     """One statement for the chunk: engage, insert the messages, and count them by status and reason."""
     segment = select(Contact.id, Contact.opted_out_at).where(_within(where, lo, hi)).cte("segment")
     # The engagements primary key (contact_id) decides who is already in another active campaign.
