@@ -3,12 +3,16 @@
 SQLite gets WAL, a busy timeout, foreign keys and ``BEGIN IMMEDIATE`` for every write
 transaction, so two writers queue on the lock instead of failing halfway with SQLITE_BUSY.
 Read-only work (stats, exports, SSE) goes through a second engine that begins DEFERRED.
+SQLite's memory statistics are turned off when this module is imported (see
+``_sqlite_memory_statistics_off``): they made threads of one process queue on one mutex.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import importlib.util
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,6 +23,42 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+_SQLITE_CONFIG_MEMSTATUS = 9
+_SQLITE_STATUS_MEMORY_USED = 0
+
+
+def _sqlite_memory_statistics_off() -> bool:
+    """Turns off SQLite's count of the memory it uses, in this process, if no connection is open yet.
+
+    Debian's libsqlite3 is built without lookaside memory, so every allocation of every statement
+    goes through ``sqlite3_malloc``, which with the statistics on (the default) takes one mutex of
+    the whole process. Two readers in two threads (the report export formats pages so) then spend
+    most of their time contending on it: each ran at less than half its single-thread speed while
+    burning both cores; two processes did not slow each other at all. Nothing in Herald reads the
+    statistics. The setting can only change while the library is shut down, which is safe only with
+    no connection open: hence the check that no memory is in use, and the call at import.
+    """
+    try:
+        spec = importlib.util.find_spec("_sqlite3")
+        library = ctypes.CDLL(spec.origin if spec and spec.origin else None)
+        config, status = library.sqlite3_config, library.sqlite3_status64
+    except (OSError, AttributeError):  # SQLite linked in statically, its symbols not exported
+        return False
+    off = ctypes.c_int(0)
+    if config(_SQLITE_CONFIG_MEMSTATUS, off) == 0:  # not yet initialised
+        return True
+    used, highest = ctypes.c_int64(), ctypes.c_int64()
+    status(_SQLITE_STATUS_MEMORY_USED, ctypes.byref(used), ctypes.byref(highest), 0)
+    # Statistics already off (nothing ever counted), or memory in use: a connection may be open.
+    if used.value or not highest.value:
+        return False
+    library.sqlite3_shutdown()
+    done = config(_SQLITE_CONFIG_MEMSTATUS, off) == 0
+    library.sqlite3_initialize()
+    return bool(done)
+
+
+SQLITE_MEMORY_STATISTICS_OFF = _sqlite_memory_statistics_off()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
