@@ -54,8 +54,10 @@ def _sqlite_cell(column: str) -> str:
         f"CASE WHEN {column} >= 'A' THEN {column}"
         f" WHEN substr({column}, 1, 1) IN ({_TRIGGERS}) THEN '''' || {column} ELSE {column} END"
     )
-    pattern = _sql_string("*[" + "".join(_NEEDS_QUOTES) + "]*")
-    return f"CASE WHEN {column} GLOB {pattern} THEN {_quoted(guarded)} ELSE {guarded} END"
+    # instr finds a character with memchr; GLOB '*[...]*' retried the class at every position
+    # (0.02 us a cell more, on three cells a row).
+    quotes = " OR ".join(f"instr({column}, {_sql_string(char)})" for char in _NEEDS_QUOTES)
+    return f"CASE WHEN {quotes} THEN {_quoted(guarded)} ELSE {guarded} END"
 
 
 def _postgres_cell(column: str) -> str:
@@ -70,8 +72,9 @@ def _postgres_cell(column: str) -> str:
 
 def _sqlite_time(column: str) -> str:
     """Every write binds through ``UTCDateTime``, so SQLite holds UTC as 'YYYY-MM-DD HH:MM:SS.ffffff'
-    text: cutting it is exact, and cheaper than ``strftime``, which parses it."""
-    return f"substr({column}, 1, 10) || 'T' || substr({column}, 12, 8) || 'Z'"
+    text: cutting it is exact, and cheaper than ``strftime``, which parses it. Its one space is the
+    date-time separator."""
+    return f"replace(substr({column}, 1, 19), ' ', 'T') || 'Z'"
 
 
 def _postgres_time(column: str) -> str:
@@ -105,8 +108,9 @@ def _cells(cell: Any, time: Any) -> dict[str, str]:
 
 
 def _sqlite_page() -> str:
-    # printf writes NULL as an empty cell: no coalesce per cell.
-    line = "printf('" + ",".join(["%s"] * len(_CELLS)) + "' || char(13, 10), " + ", ".join(_CELLS) + ")"
+    # printf writes NULL as an empty cell: no coalesce per cell. The line end is in the format
+    # itself: a format that is an expression is built again for every row.
+    line = "printf('" + ",".join(["%s"] * len(_CELLS)) + "\r\n', " + ", ".join(_CELLS) + ")"
     # The steps in time order, as on PostgreSQL: json_group_object keeps the order it is fed, and an
     # ordered subquery under an aggregate feeds it so (as for the page, below). Only contacts with
     # steps run it; the outer GROUP BY follows the primary key, so no sort reorders a contact's steps.
@@ -120,7 +124,9 @@ def _sqlite_page() -> str:
     # SQLite before 3.44 has no ORDER BY inside an aggregate. A subquery with ORDER BY under an
     # aggregate is never flattened: it runs as a co-routine handing its rows over in that order
     # (here the index's order, no sort), so group_concat sees them in order; the tests check it.
-    return f"SELECT group_concat(line, '') FROM ({lines} ORDER BY p.campaign_id, p.contact_id) AS page"
+    # As a BLOB the page reaches Python as bytes: no UTF-8 decoding to str (under the GIL, in the
+    # reader's thread) and no encoding back in the event loop.
+    return f"SELECT CAST(group_concat(line, '') AS BLOB) FROM ({lines} ORDER BY p.campaign_id, p.contact_id) AS page"
 
 
 def _postgres_page() -> str:
@@ -161,8 +167,8 @@ async def page_end(session: AsyncSession, *, campaign_id: int, after_contact_id:
     return int(rows), int(last or after_contact_id)
 
 
-async def page_text(session: AsyncSession, *, campaign_id: int, after_contact_id: int, last_contact_id: int) -> str:
-    """The report lines of the contacts in (after, last], as one text read through the driver's own cursor."""
+async def page_text(session: AsyncSession, *, campaign_id: int, after_contact_id: int, last_contact_id: int) -> bytes:
+    """The report lines of the contacts in (after, last], as one UTF-8 text read through the driver's own cursor."""
     params = {"campaign": campaign_id, "after": after_contact_id, "last": last_contact_id}
     driver = await _driver(session)
     if is_postgres(session):
@@ -172,10 +178,10 @@ async def page_text(session: AsyncSession, *, campaign_id: int, after_contact_id
             await cursor.execute("SET LOCAL jit = off")
             await cursor.execute(POSTGRES_PAGE, params)
             (text,) = await cursor.fetchone()
-        return text or ""
+        return text.encode() if text else b""
     async with driver.execute(SQLITE_PAGE, params) as cursor:
-        (text,) = await cursor.fetchone()
-    return text or ""
+        (page,) = await cursor.fetchone()
+    return page or b""
 
 
 async def _driver(session: AsyncSession) -> Any:
