@@ -65,3 +65,87 @@ async def test_window_limit_follows_a_rate_change(clock: Clock) -> None:
     assert await _blocks(window)
     window.limit = 5
     await asyncio.wait_for(window.acquire(), timeout=1)
+
+
+def _most_within(times: list[float], span: float) -> int:
+    return max(sum(1 for t in times if start <= t < start + span) for start in times)
+
+
+_real_sleep = asyncio.sleep
+
+
+async def _drive(clock: Clock, tasks: list[asyncio.Task[None]]) -> None:
+    """Runs the tasks while the fake clock ticks by 0.1 ms."""
+    while not all(task.done() for task in tasks):
+        clock.now += 0.0001
+        await _real_sleep(0)
+
+
+@pytest.fixture
+def fake_sleep(clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """asyncio.sleep on the fake clock, for the pacer and the sender modules."""
+    async def sleep_on_fake_clock(seconds: float) -> None:
+        due = clock.now + seconds
+        while clock.now < due:
+            await _real_sleep(0)
+
+    monkeypatch.setattr(asyncio, "sleep", sleep_on_fake_clock)
+    monkeypatch.setattr(pacer_module.asyncio, "sleep", sleep_on_fake_clock)
+
+
+async def test_sends_a_stall_made_due_leave_spaced_at_the_catch_up_rate(clock: Clock, fake_sleep: None) -> None:
+    """At the top tier the pacer hands out slots ahead to the senders sleeping on them; a stalled
+    event loop makes them all due at once. They must leave spaced (``CATCH_UP`` × the pace), not in
+    one clump, which queues at Meta and gets counted over its sliding second."""
+    from herald.dispatch.context import CampaignContext
+    from herald.dispatch.pacer import CATCH_UP_BUCKET
+    from herald.dispatch.sender import CATCH_UP, THROUGHPUT_MARGIN, NumberDispatcher
+    from herald.whatsapp.client import CloudAPIClient
+
+    dispatcher = NumberDispatcher(database=None, client=CloudAPIClient(), box=None, number_id=1)  # type: ignore[arg-type]
+    dispatcher.throughput = 1000
+    dispatcher._apply_throughput()
+    ctx = CampaignContext(id=1, org_id=1, rate=1000, template_name="t", language="en", variables={}, header=None,
+                          pacer=Pacer(1000, burst=burst_for(1000)))
+    ctx.window.limit = window_for(1000)
+    left: list[float] = []
+
+    async def send() -> None:
+        await dispatcher.wait_turn(ctx)
+        left.append(clock.now)
+
+    senders = [asyncio.create_task(send()) for _ in range(40)]  # 40 slots reserved, ~40 ms ahead
+    await _real_sleep(0)
+    clock.now += 0.1  # the event loop stalls past all of them
+    await _drive(clock, senders)
+
+    after = left[1:]  # the first slot was due at once, before the stall
+    spacing = 1 / (1000 * THROUGHPUT_MARGIN * CATCH_UP)
+    # Never more than the catch-up bucket plus the catch-up pace in any 10 ms...
+    assert _most_within(after, 0.010) <= CATCH_UP_BUCKET + 0.010 / spacing + 1
+    # ...and caught up at that pace, no slower.
+    assert after[-1] - after[0] == pytest.approx((len(after) - CATCH_UP_BUCKET) * spacing, abs=0.002)
+
+
+async def test_a_full_window_does_not_replay_a_clump_a_second_later(clock: Clock, fake_sleep: None) -> None:
+    """Slots free one second after they were taken: a window running full used to release the
+    next sends exactly as the previous second's went, clump for clump."""
+    from herald.dispatch.pacer import CATCH_UP_BUCKET
+
+    window = SlidingWindow(100)
+    clump = SlidingWindow(100, catch_up=1.2)
+    for w in (window, clump):
+        w._times.extend([clock.now] * 50 + [clock.now + 0.5 + i * 0.01 for i in range(50)])  # full, a clump first
+    clock.now += 0.9
+    released: dict[str, list[float]] = {"plain": [], "spaced": []}
+
+    async def take(w: SlidingWindow, name: str) -> None:
+        await w.acquire()
+        released[name].append(clock.now)
+
+    tasks = [asyncio.create_task(take(window, "plain")) for _ in range(50)]
+    tasks += [asyncio.create_task(take(clump, "spaced")) for _ in range(50)]
+    await _drive(clock, tasks)
+
+    assert _most_within(released["plain"], 0.005) == 50  # the old behaviour, kept where asked for
+    assert _most_within(released["spaced"], 0.010) <= CATCH_UP_BUCKET + 0.010 * 120 + 1
