@@ -95,4 +95,6 @@ class SlidingWindow:
                 wait = self._take(monotonic())
                 if not wait:
                     return
-                await asyncio.sleep(wait)
+                # The loop's timers tick in milliseconds: a shorter sleep would spin until the time
+                # comes; the catch-up bucket lets the sends a millisecond allows leave together.
+                await asyncio.sleep(max(wait, 0.001))
