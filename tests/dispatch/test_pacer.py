@@ -99,7 +99,7 @@ async def test_sends_a_stall_made_due_leave_spaced_at_the_catch_up_rate(clock: C
     one clump, which queues at Meta and gets counted over its sliding second."""
     from herald.dispatch.context import CampaignContext
     from herald.dispatch.pacer import CATCH_UP_BUCKET
-    from herald.dispatch.sender import CATCH_UP, THROUGHPUT_MARGIN, NumberDispatcher
+    from herald.dispatch.sender import CATCH_UP, WINDOW_MARGIN, NumberDispatcher
     from herald.whatsapp.client import CloudAPIClient
 
     dispatcher = NumberDispatcher(database=None, client=CloudAPIClient(), box=None, number_id=1)  # type: ignore[arg-type]
@@ -120,7 +120,7 @@ async def test_sends_a_stall_made_due_leave_spaced_at_the_catch_up_rate(clock: C
     clock.now += 0.25  # the event loop stalls past all of them
     await _drive(clock, senders)
 
-    spacing = 1 / (1000 * THROUGHPUT_MARGIN * CATCH_UP)
+    spacing = 1 / (1000 * WINDOW_MARGIN * CATCH_UP)
     # Never more than the catch-up bucket plus the catch-up pace in any 10 ms...
     assert _most_within(left, 0.010) <= CATCH_UP_BUCKET + 0.010 / spacing + 1
     # ...and caught up at that pace, no slower.
