@@ -110,8 +110,9 @@ class NumberDispatcher:
         # that slots a stall or a late claim let go by are caught up rather than lost (strict, burst
         # 1, lost 1 % of the top tier's rate). Meta counts sends in a sliding second: the window
         # holds the same limit on actual send times and spaces the catching up (``CATCH_UP``).
-        self.number_pacer = Pacer(80 * THROUGHPUT_MARGIN, burst=8)
-        self.window = SlidingWindow(80 * WINDOW_MARGIN, catch_up=CATCH_UP)
+        self.number_pacer = Pacer(1)
+        self.window = SlidingWindow(1, catch_up=CATCH_UP)
+        self._apply_throughput()
         self.campaigns: dict[int, ctxmod.CampaignContext] = {}
         # Claimed (``sending`` committed) and waiting for a free sender; None tells a sender to stop.
         self.queue: asyncio.Queue[Outgoing | None] = asyncio.Queue()
@@ -191,10 +192,10 @@ class NumberDispatcher:
             self.campaigns.pop(gone).active = False
 
     def _apply_throughput(self) -> None:
-        limit = self.throughput * self.throttle * THROUGHPUT_MARGIN
-        self.number_pacer.rate = limit
-        self.number_pacer.burst = max(1, int(limit / 10))
-        self.window.limit = self.throughput * self.throttle * WINDOW_MARGIN
+        allowed = self.throughput * self.throttle
+        self.number_pacer.rate = allowed * THROUGHPUT_MARGIN
+        self.number_pacer.burst = max(1, int(self.number_pacer.rate / 10))
+        self.window.limit = allowed * WINDOW_MARGIN
 
     async def _refresh_expiring_media(self, rows: list[Any]) -> bool:
         """Meta forgets an uploaded media id after 30 days: re-upload the stored file before then.
