@@ -135,7 +135,7 @@ async def test_a_full_window_does_not_replay_a_clump_a_second_later(clock: Clock
     window = SlidingWindow(100)
     clump = SlidingWindow(100, catch_up=1.2)
     for w in (window, clump):
-        w._times.extend([clock.now] * 50 + [clock.now + 0.5 + i * 0.01 for i in range(50)])  # full, a clump first
+        w._times.extend([[clock.now] for _ in range(50)] + [[clock.now + 0.5 + i * 0.01] for i in range(50)])  # full, a clump first
     clock.now += 0.9
     released: dict[str, list[float]] = {"plain": [], "spaced": []}
 
@@ -149,3 +149,24 @@ async def test_a_full_window_does_not_replay_a_clump_a_second_later(clock: Clock
 
     assert _most_within(released["plain"], 0.005) == 50  # the old behaviour, kept where asked for
     assert _most_within(released["spaced"], 0.010) <= CATCH_UP_BUCKET + 0.010 * 120 + 1
+
+
+async def test_a_slot_restamped_when_its_request_left_counts_from_then(clock: Clock) -> None:
+    """The sender takes a slot, then builds and writes the request; if the event loop was held up in
+    between, Meta counts the request from when it really left. The window must too, or a send held
+    back still falls inside Meta's next second after it has left ours."""
+    from herald.dispatch.pacer import sent
+
+    window = SlidingWindow(2)
+    early = await window.acquire()
+    held_back = await window.acquire()
+    assert held_back[0] == clock.now
+    sent(early)
+    clock.now += 0.3  # the second request only went out 300 ms after its slot
+    sent(held_back)
+    assert held_back[0] == clock.now
+    clock.now += 0.701  # a second after both slots were taken, but not after the second send left
+    await asyncio.wait_for(window.acquire(), timeout=1)  # the first slot is free again
+    assert await _blocks(window), "the window freed the slot of a request that left 300 ms later"
+    clock.now += 0.3
+    await asyncio.wait_for(window.acquire(), timeout=1)

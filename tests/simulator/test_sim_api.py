@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import aiohttp
+import orjson
 import pytest
 
 from herald.simulator import SimulatorServer
@@ -157,6 +159,30 @@ class TestLimits:
         assert codes.count(200) == 5 and codes.count(130429) == 7
         assert all(status == 400 for status, body in results if "error" in body)
         assert sim.stats()["numbers"]["1090001"]["max_sends_per_second"] == 5
+
+    async def test_throughput_counts_a_send_when_it_arrives(self, start_sim: SimFactory,
+                                                             http: aiohttp.ClientSession) -> None:
+        """Meta counts a request where it arrives, not when a server got round to it. A request whose
+        body trails its headers by 0.6 s is counted from its headers: a second later the number
+        (1 msg/s) takes the next send. Counted from its handler, that send would be refused."""
+        sim = start_sim(phone_numbers=[{"phone_number_id": "1090001", "throughput_mps": 1, "access_token": None}])
+        body = orjson.dumps(template_body("+5511900000001"))
+        reader, writer = await asyncio.open_connection(sim.host, sim.port)
+        arrived = time.time()
+        writer.write(b"POST /v23.0/1090001/messages HTTP/1.1\r\nHost: sim\r\nAuthorization: Bearer t\r\n"
+                     b"Content-Type: application/json\r\n"
+                     b"Content-Length: %d\r\n\r\n" % len(body))
+        await writer.drain()
+        await asyncio.sleep(0.6)
+        writer.write(body)
+        await writer.drain()
+        assert (await reader.readline()).startswith(b"HTTP/1.1 200")
+        writer.close()
+        (first,) = sim.messages()
+        assert first["time"] == pytest.approx(arrived, abs=0.2)
+        await asyncio.sleep(max(0.0, arrived + 1.1 - time.time()))
+        status, _ = await post_json(http, messages_url(sim), template_body("+5511900000002"))
+        assert status == 200
 
     async def test_pair_rate_131056(self, start_sim: SimFactory, http: aiohttp.ClientSession) -> None:
         sim = start_sim(phone_numbers=[{"phone_number_id": "1090001", "throughput_mps": 0, "access_token": None}])

@@ -12,7 +12,7 @@ import pytest
 from herald.simulator import SimulatorServer
 from herald.whatsapp.client import CloudAPIClient, NumberCredentials
 from herald.whatsapp.errors import RetryClass, WhatsAppError
-from herald.whatsapp.payloads import HeaderMedia
+from herald.whatsapp.payloads import HeaderMedia, template_message
 
 TOKEN = "client-test-token"
 PN, WABA = "1090001", "2090001"
@@ -163,6 +163,19 @@ class TestSendTemplate:
             creds_for(sim, graph_api_version="23.0"), MARIA, "plain", "pt_BR", ["a", "b"]
         )
         assert result.wamid
+
+    async def test_on_write_is_called_once_as_the_request_leaves(self, sim, client):
+        """Pacing counts a send from when its request was written: the callback comes once, before
+        the simulator has the request (its arrival time is the message's time)."""
+        import time
+
+        written: list[float] = []
+        message = template_message(MARIA, "plain", "pt_BR", ["Maria", "X"])
+        result = await client.send_message(creds_for(sim), message, on_write=lambda: written.append(time.time()))
+        (recorded,) = sim.messages()
+        assert recorded["wamid"] == result.wamid and recorded["parameters"] == ["Maria", "X"]
+        assert len(written) == 1
+        assert written[0] <= recorded["time"]
 
     async def test_many_concurrent_sends(self, sim, client):
         creds = creds_for(sim)

@@ -65,36 +65,52 @@ class SlidingWindow:
     def __init__(self, limit: float, *, catch_up: float | None = None) -> None:
         self.limit = limit
         self.catch_up = catch_up
-        self._times: deque[float] = deque()
+        # One mutable time cell per slot, so that a slot can be restamped when its request is written.
+        self._times: deque[list[float]] = deque()
+        self._taken: list[float] = [0.0]
         self._tat = 0.0
         # Waiters queue on the lock (FIFO) instead of all waking to race for each freed slot.
         self._lock = asyncio.Lock()
 
     def _take(self, now: float) -> float:
-        """0 when a slot was taken now, else how long to wait before trying again."""
+        """0 when a slot was taken now (``self._taken`` holds its time cell), else how long to wait."""
         times = self._times
         horizon = now - 1.0
-        while times and times[0] <= horizon:
+        while times and times[0][0] <= horizon:
             times.popleft()
         if len(times) >= max(1, int(self.limit)):
-            return times[0] + 1.0 - now + 0.0005
+            return times[0][0] + 1.0 - now + 0.0005
         if self.catch_up:
             interval = 1.0 / max(self.limit * self.catch_up, 1e-6)
             earliest = self._tat - (CATCH_UP_BUCKET - 1) * interval
             if now < earliest:
                 return earliest - now
             self._tat = max(self._tat, now) + interval
-        times.append(now)
+        self._taken = cell = [now]
+        times.append(cell)
         return 0.0
 
-    async def acquire(self) -> None:
+    async def acquire(self) -> list[float]:
+        """Waits for a slot; returns its time cell, which ``sent`` moves to when the send really left."""
         if not self._lock.locked() and not self._take(monotonic()):
-            return  # the common case: a free slot and nobody queued before us
+            return self._taken  # the common case: a free slot and nobody queued before us
         async with self._lock:
             while True:
                 wait = self._take(monotonic())
                 if not wait:
-                    return
+                    return self._taken
                 # The loop's timers tick in milliseconds: a shorter sleep would spin until the time
                 # comes; the catch-up bucket lets the sends a millisecond allows leave together.
                 await asyncio.sleep(max(wait, 0.001))
+
+
+def sent(cell: list[float]) -> None:
+    """Restamps a slot with the moment its request was written.
+
+    A slot is taken before the request is built and written; between the two, the event loop may
+    run other work (a batch being recorded, a collection, a connection being opened: up to 100 ms
+    measured). Meta counts the request when it arrives, so the window counts it from when it left;
+    counted from the slot, a send held back that long still fell inside Meta's next second after it
+    had left ours. A restamped slot only ever moves later, so the window errs on the side of waiting.
+    """
+    cell[0] = monotonic()

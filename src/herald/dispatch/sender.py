@@ -25,7 +25,7 @@ from herald.campaigns.lifecycle import Status, transition
 from herald.dispatch import context as ctxmod
 from herald.dispatch.claim import SEND_LEASE, claim_messages
 from herald.dispatch.outcomes import NotSent, Outcome, Released, Retry, Sent, Unknown, record, record_not_sent
-from herald.dispatch.pacer import Pacer, SlidingWindow
+from herald.dispatch.pacer import Pacer, SlidingWindow, sent
 from herald.dispatch.render import MissingValue, render_parameters
 from herald.kit.crypto import SecretBox
 from herald.kit.db import Database
@@ -344,13 +344,13 @@ class NumberDispatcher:
     async def _send_one(self, ctx: ctxmod.CampaignContext, item: Outgoing) -> tuple[Outcome, str | None]:
         if not ctx.active:
             return Released(item.message_id), None
-        await self.wait_turn(ctx)
+        slot = await self.wait_turn(ctx)
         if not ctx.active:
             return Released(item.message_id), None
         assert self.creds is not None
         started = time.perf_counter()
         try:
-            result = await self.client.send_message(self.creds, item.body)
+            result = await self.client.send_message(self.creds, item.body, on_write=lambda: sent(slot))
         except WhatsAppError as error:
             self._latency_metric.observe(time.perf_counter() - started)
             metrics.SEND_ERRORS.labels(number=self._label, code=metrics.error_code(error.code, error.http_status)).inc()
@@ -359,15 +359,16 @@ class NumberDispatcher:
         self._sent_metric.inc()
         return Sent(item.message_id, result.wamid, utcnow()), None
 
-    async def wait_turn(self, ctx: ctxmod.CampaignContext) -> None:
+    async def wait_turn(self, ctx: ctxmod.CampaignContext) -> list[float]:
         """Until this send may leave: its slot in the campaign's and the number's pace, then room in
         both sliding seconds, the number's spaced from the previous send (``CATCH_UP``) — checked
-        last, right before the request is written, so that it counts actual send times."""
+        last, right before the request is built. Returns the number's window slot, which the send
+        restamps (``pacer.sent``) when its request is written, so the window counts actual send times."""
         wait = max(ctx.pacer.reserve(), self.number_pacer.reserve())
         if wait > 0:
             await asyncio.sleep(wait)
         await ctx.window.acquire()
-        await self.window.acquire()
+        return await self.window.acquire()
 
     def _on_error(self, ctx: ctxmod.CampaignContext, item: Outgoing, error: WhatsAppError) -> tuple[Outcome, str | None]:
         now = utcnow()

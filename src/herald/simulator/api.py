@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from herald.simulator import arrival
 from herald.simulator.errors import GraphError, bad_token, new_trace_id, unknown_object
 from herald.simulator.media import MediaStore
 from herald.simulator.scenario import PhoneNumber
@@ -113,7 +114,7 @@ async def post_messages(request: Request, state: SimState, version: str) -> dict
     if not isinstance(body, dict):
         raise GraphError(100, "The request body must be a JSON object.")
     await _inject_faults(state, number, body, version)
-    return send_message(state, number, body, version)
+    return send_message(state, number, body, version, now=state.at(arrival.arrived_at(request.scope)))
 
 
 async def _inject_faults(state: SimState, number: PhoneNumber, body: dict[str, Any], version: str) -> None:

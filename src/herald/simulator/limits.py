@@ -35,6 +35,8 @@ class ThroughputWindow:
 
     def record(self, now: float) -> None:
         self._trim(now)
+        if self.sends and now < self.sends[-1]:
+            now = self.sends[-1]  # arrivals handled out of order: keep the window sorted
         self.sends.append(now)
         if len(self.sends) > self.max_per_second:
             self.max_per_second = len(self.sends)

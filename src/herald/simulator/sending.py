@@ -18,8 +18,12 @@ from herald.simulator.webhooks import Update
 MIN_DIGITS, MAX_DIGITS = 7, 15
 
 
-def send_message(state: SimState, number: PhoneNumber, body: dict[str, Any], version: str) -> dict[str, Any]:
-    """Validate and accept one send; returns Meta's success body or raises GraphError."""
+def send_message(state: SimState, number: PhoneNumber, body: dict[str, Any], version: str, *,
+                 now: float | None = None) -> dict[str, Any]:
+    """Validate and accept one send; returns Meta's success body or raises GraphError. ``now`` is when
+    the request arrived (see ``arrival``): the rate limits count it then, and it is the message's time."""
+    if now is None:
+        now = state.now()
     if body.get("messaging_product") != "whatsapp":
         raise GraphError(100, "The parameter messaging_product is required and must be 'whatsapp'.")
     to, wa_id, user_id = _recipient(state, body)
@@ -29,8 +33,8 @@ def send_message(state: SimState, number: PhoneNumber, body: dict[str, Any], ver
     spec = _validate_content(state, number, body, message)
     # The messaging-limit tier counts business-initiated conversations only: templates outside the window.
     reach = spec is not None and not state.in_service_window(number.phone_number_id, wa_id)
-    _take_rate_budget(state, number, wa_id or (user_id or ""), marketing_reach=reach)
-    message.time = state.now()
+    _take_rate_budget(state, number, wa_id or (user_id or ""), now, marketing_reach=reach)
+    message.time = now
     message.seq = len(state.messages)
     message.wamid = state.next_wamid(wa_id)
     state.record(message)
@@ -90,8 +94,7 @@ def _validate_template(state: SimState, number: PhoneNumber, template: dict[str,
     return spec
 
 
-def _take_rate_budget(state: SimState, number: PhoneNumber, wa_id: str, *, marketing_reach: bool) -> None:
-    now = state.now()
+def _take_rate_budget(state: SimState, number: PhoneNumber, wa_id: str, now: float, *, marketing_reach: bool) -> None:
     limits = state.limits_for(number.phone_number_id)
     if not limits.throughput.allows(now, number.throughput_mps):
         raise GraphError(130429, f"Cloud API message throughput has been reached: "

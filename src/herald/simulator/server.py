@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import uvicorn
 
+from herald.simulator import arrival
 from herald.simulator.app import create_app
 from herald.simulator.scenario import Scenario
 from herald.simulator.state import SimState
@@ -65,7 +66,7 @@ class SimulatorServer:
         sock.bind((self.host, self._requested_port))
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="on",
-                                timeout_keep_alive=30, backlog=4096)
+                                timeout_keep_alive=30, backlog=4096, http=arrival.protocol_class())
         self._server = uvicorn.Server(config)
         self._loop = _new_loop()
         self._thread = threading.Thread(target=self._run, args=(sock,), name="herald-simulator", daemon=True)
@@ -157,4 +158,5 @@ def serve(
     app = create_app(scenario, webhook_url, app_secret, freeze_heap=True)
     log.info("WhatsApp simulator on http://%s:%s, webhooks to %s", host, port, webhook_url or "(none)")
     with contextlib.suppress(KeyboardInterrupt):
-        uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, backlog=4096)
+        uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, backlog=4096,
+                    http=arrival.protocol_class())

@@ -87,6 +87,10 @@ class SimState:
         """Simulator time: wall clock plus whatever `/_sim/clock` advanced."""
         return time.time() + self.clock_offset
 
+    def at(self, wall: float | None) -> float:
+        """Simulator time of a wall-clock moment (e.g. a request's arrival); now when unknown."""
+        return self.now() if wall is None else wall + self.clock_offset
+
     def number(self, phone_number_id: str) -> PhoneNumber | None:
         return self._numbers.get(phone_number_id)
 

@@ -8,13 +8,14 @@ ARCHITECTURE.md §4 (httpx's shared pool collapsed to ~100 req/s at the concurre
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
 import aiohttp
 import orjson
+from aiohttp.abc import AbstractStreamWriter
 from multidict import CIMultiDict
 from yarl import URL
 
@@ -143,11 +144,15 @@ class CloudAPIClient:
     ) -> None:
         await self.close()
 
-    async def send_message(self, creds: NumberCredentials, message: Mapping[str, Any]) -> SendResult:
-        """POST any prepared message body; the one path every send takes."""
-        document = await self._call(
-            "POST", creds.messages_endpoint, creds.json_headers, data=orjson.dumps(message)
-        )
+    async def send_message(
+        self, creds: NumberCredentials, message: Mapping[str, Any], *, on_write: Callable[[], None] | None = None
+    ) -> SendResult:
+        """POST any prepared message body; the one path every send takes. ``on_write`` is called
+        right before the request goes out on the connection (pacing counts sends from then)."""
+        data: Any = orjson.dumps(message)
+        if on_write is not None:
+            data = _NotifyingBody(data, on_write)
+        document = await self._call("POST", creds.messages_endpoint, creds.json_headers, data=data)
         return _send_result(document)
 
     async def send_template(
@@ -250,6 +255,18 @@ class CloudAPIClient:
         if warning not in self._seen_version_warnings:
             self._seen_version_warnings.add(warning)
             log.warning("Graph API version warning for %s: %s", url, warning)
+
+
+class _NotifyingBody(aiohttp.BytesPayload):
+    """A JSON body that calls back when aiohttp writes it (the headers go out with it)."""
+
+    def __init__(self, value: bytes, on_write: Callable[[], None]) -> None:
+        super().__init__(value, content_type="application/json")
+        self._on_write = on_write
+
+    async def write_with_length(self, writer: AbstractStreamWriter, content_length: int | None) -> None:
+        self._on_write()
+        await super().write_with_length(writer, content_length)
 
 
 def _network_error(exc: BaseException) -> WhatsAppError:
