@@ -235,12 +235,12 @@ def bare_paced_rate(messages: int, pace: float, throughput: float) -> dict[str, 
 
 def run_top_tier(messages: int = 30_000, db_url: str | None = None) -> dict[str, Any]:
     """The issue's figure against the number's throughput. Alongside, not instead: the bare loop paced
-    at Herald's margin (98.5 %) against the same limit, run right after. The simulator counts sends in a
-    strict sliding second at the moment its own event loop handles them, so a stall of either process
-    bunches arrivals. The bare loop is a GCRA alone: after a stall of its own it releases the sends
-    that came due together and is refused (hundreds per 100,000 here); Herald also caps a sliding
-    second of its actual send times and spaces its catching up, so what refusals it gets come from
-    stalls of the simulator itself."""
+    at Herald's margin (98.5 %) against the same limit, run right after. The simulator counts a strict
+    sliding second of arrivals (each request from when its first bytes reached it). The bare loop is
+    a GCRA alone: after a stall of its own it releases the sends that came due together and is
+    refused (hundreds per 100,000 here). Herald also caps a sliding second of its sends, counted from
+    when each request was written, and spaces its catching up, so a 130429 would have to come from
+    the simulator's own stalls."""
     from herald.dispatch.sender import THROUGHPUT_MARGIN
 
     run = _campaign_run(db_url, messages=messages, numbers=[("1090001", "2090001")], sim_throughput=1000,

@@ -10,10 +10,11 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Table, bindparam, delete, update
+from sqlalchemy import Table, bindparam, delete, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.campaigns import counters
+from herald.kit.dialect import is_postgres
 from herald.kit.types import UTCDateTime
 from herald.models import Campaign, CampaignMessage, Engagement
 from herald.ops.metrics import SEND_OUTCOMES
@@ -77,14 +78,7 @@ async def record(session: AsyncSession, *, campaign_id: int, outcomes: list[Outc
     unknown = [o for o in outcomes if isinstance(o, Unknown)]
     released = [o for o in outcomes if isinstance(o, Released)]
 
-    n_sent = await _executemany(
-        session,
-        update(_messages).where(_sending_row()).values(
-            status="sent", wamid=bindparam("_wamid"), sent_at=bindparam("_at", type_=UTCDateTime()),
-            lease_until=None, next_attempt_at=None,
-        ),
-        [{"_id": o.message_id, "_wamid": o.wamid, "_at": o.at} for o in sent],
-    )
+    n_sent = await _record_sent(session, sent)
     await _executemany(
         session,
         update(_messages).where(_sending_row()).values(
@@ -117,6 +111,35 @@ async def record(session: AsyncSession, *, campaign_id: int, outcomes: list[Outc
             update(Campaign).where(Campaign.id == campaign_id).values(last_sent_at=last)
             .execution_options(synchronize_session=False)
         )
+
+
+# One statement for the whole batch: PostgreSQL runs an executemany as one UPDATE per row.
+_SENT_POSTGRES = text(
+    "UPDATE campaign_messages AS m SET status = 'sent', wamid = v.wamid, sent_at = v.sent_at,"
+    " lease_until = NULL, next_attempt_at = NULL"
+    " FROM unnest(CAST(:ids AS bigint[]), CAST(:wamids AS text[]), CAST(:ats AS timestamptz[]))"
+    " AS v(id, wamid, sent_at)"
+    " WHERE m.id = v.id AND m.status = 'sending'"
+)
+
+
+async def _record_sent(session: AsyncSession, sent: list[Sent]) -> int:
+    """Marks the batch's accepted sends ``sent``; returns how many rows moved."""
+    if not sent:
+        return 0
+    if is_postgres(session):
+        result = await session.execute(_SENT_POSTGRES, {
+            "ids": [o.message_id for o in sent], "wamids": [o.wamid for o in sent], "ats": [o.at for o in sent],
+        })
+        return int(result.rowcount)  # type: ignore[attr-defined]
+    return await _executemany(
+        session,
+        update(_messages).where(_sending_row()).values(
+            status="sent", wamid=bindparam("_wamid"), sent_at=bindparam("_at", type_=UTCDateTime()),
+            lease_until=None, next_attempt_at=None,
+        ),
+        [{"_id": o.message_id, "_wamid": o.wamid, "_at": o.at} for o in sent],
+    )
 
 
 async def record_not_sent(
