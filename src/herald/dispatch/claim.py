@@ -47,7 +47,7 @@ async def _mark_sending(
         .execution_options(synchronize_session=False)
     )
     rows = (await session.execute(stmt)).tuples().all()
-    return sorted(map(tuple, rows))  # plain tuples: comparing Rows goes through Python code
+    return sorted((r[0], r[1], r[2]) for r in rows)  # plain tuples: comparing Rows goes through Python code
 
 
 async def claim_postgres(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
 from typing import Any
 
 ARRIVED_AT = "herald_sim_arrived_at"  # key in the ASGI scope's ``state``
@@ -32,7 +33,7 @@ def protocol_class() -> type[asyncio.Protocol] | str:
     return ArrivalStampingProtocol
 
 
-def arrived_at(scope: dict[str, Any]) -> float | None:
+def arrived_at(scope: Mapping[str, Any]) -> float | None:
     """Wall-clock arrival of the request, or None when the server did not stamp it."""
     state = scope.get("state")
     return state.get(ARRIVED_AT) if state else None
