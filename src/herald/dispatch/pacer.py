@@ -67,13 +67,12 @@ class SlidingWindow:
         self.catch_up = catch_up
         # One mutable time cell per slot, so that a slot can be restamped when its request is written.
         self._times: deque[list[float]] = deque()
-        self._taken: list[float] = [0.0]
         self._tat = 0.0
         # Waiters queue on the lock (FIFO) instead of all waking to race for each freed slot.
         self._lock = asyncio.Lock()
 
     def _take(self, now: float) -> float:
-        """0 when a slot was taken now (``self._taken`` holds its time cell), else how long to wait."""
+        """0 when a slot was taken now (its time cell is the window's last), else how long to wait."""
         times = self._times
         horizon = now - 1.0
         while times and times[0][0] <= horizon:
@@ -86,19 +85,18 @@ class SlidingWindow:
             if now < earliest:
                 return earliest - now
             self._tat = max(self._tat, now) + interval
-        self._taken = cell = [now]
-        times.append(cell)
+        times.append([now])
         return 0.0
 
     async def acquire(self) -> list[float]:
         """Waits for a slot; returns its time cell, which ``sent`` moves to when the send really left."""
         if not self._lock.locked() and not self._take(monotonic()):
-            return self._taken  # the common case: a free slot and nobody queued before us
+            return self._times[-1]  # the common case: a free slot and nobody queued before us
         async with self._lock:
             while True:
                 wait = self._take(monotonic())
                 if not wait:
-                    return self._taken
+                    return self._times[-1]
                 # The loop's timers tick in milliseconds: a shorter sleep would spin until the time
                 # comes; the catch-up bucket lets the sends a millisecond allows leave together.
                 await asyncio.sleep(max(wait, 0.001))
