@@ -125,7 +125,7 @@ def worker(
         try:
             worker = Worker(
                 database=database, box=SecretBox(settings.encryption_keys), worker_id=settings.worker_id or None,
-                send_lease=timedelta(seconds=settings.send_lease_seconds),
+                send_lease=timedelta(seconds=settings.send_lease_seconds), batch_thread=True,
             )
             with bind(worker_id=worker.worker_id):
                 await worker.run(stop)

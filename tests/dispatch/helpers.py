@@ -18,9 +18,9 @@ from herald.models import CampaignMessage, CampaignStats
 
 
 @asynccontextmanager
-async def running_worker(database: Database, box: SecretBox) -> AsyncIterator[Worker]:
+async def running_worker(database: Database, box: SecretBox, *, batch_thread: bool = False) -> AsyncIterator[Worker]:
     stop = asyncio.Event()
-    worker = Worker(database=database, box=box)
+    worker = Worker(database=database, box=box, batch_thread=batch_thread)
     task = asyncio.create_task(worker.run(stop))
     try:
         yield worker

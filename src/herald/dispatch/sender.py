@@ -24,6 +24,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from herald.campaigns import reasons
 from herald.campaigns.lifecycle import Status, transition
 from herald.dispatch import context as ctxmod
+from herald.dispatch.batchloop import BatchWork
 from herald.dispatch.claim import SEND_LEASE, claim_messages
 from herald.dispatch.outcomes import NotSent, Outcome, Released, Retry, Sent, Unknown, record, record_not_sent
 from herald.dispatch.pacer import Pacer, SlidingWindow, sent
@@ -97,10 +98,12 @@ class Outgoing:
 class NumberDispatcher:
     def __init__(
         self, *, database: Database, client: CloudAPIClient, box: SecretBox, number_id: int,
-        send_lease: timedelta = SEND_LEASE,
+        send_lease: timedelta = SEND_LEASE, batches: BatchWork | None = None,
     ) -> None:
         self.send_lease = send_lease
         self.database = database
+        # Claims and recording: inline by default; on a loop of their own under ``herald worker``.
+        self.batches = batches or BatchWork(database)
         self.client = client
         self.box = box
         self.number_id = number_id
@@ -229,7 +232,7 @@ class NumberDispatcher:
         if ahead > PREFETCH_SECONDS:
             return False
         size = max(1, min(MAX_BATCH, int(ctx.rate * PREFETCH_SECONDS)))
-        outgoing, claimed_any = await self._claim(ctx, size)
+        outgoing, claimed_any = await self.batches(self._claim, ctx, size)
         if not outgoing:
             # Nothing due: look again in a second (retries become due, the audience grows).
             if not claimed_any:
@@ -241,9 +244,9 @@ class NumberDispatcher:
             self.queue.put_nowait(item)
         return True
 
-    async def _claim(self, ctx: ctxmod.CampaignContext, size: int) -> tuple[list[Outgoing], bool]:
+    async def _claim(self, database: Database, ctx: ctxmod.CampaignContext, size: int) -> tuple[list[Outgoing], bool]:
         """Returns the messages to send, and whether anything was claimed at all (some may be skipped)."""
-        async with self.database.transaction() as session:
+        async with database.transaction() as session:
             rows = await claim_messages(session, campaign_id=ctx.id, now=utcnow(), limit=size, lease=self.send_lease)
             if not rows:
                 return [], False
@@ -334,10 +337,7 @@ class NumberDispatcher:
         with bind(campaign_id=ctx.id):
             for attempt in range(5):
                 try:
-                    async with self.database.transaction() as session:
-                        await record(session, campaign_id=ctx.id, outcomes=batch.outcomes)
-                        if pause_reason:
-                            await _pause(session, ctx.id, pause_reason)
+                    await self.batches(_record_outcomes, ctx.id, batch.outcomes, pause_reason)
                     break
                 except Exception:  # noqa: BLE001 - the database may be restarting: the outcomes must not be lost
                     log.exception("recording a batch of campaign %s failed (attempt %s)", ctx.id, attempt + 1)
@@ -400,6 +400,15 @@ class NumberDispatcher:
             ctx.active = False
             return Retry(item.message_id, now, refund_attempt=True), error.human_reason
         return NotSent(item.message_id, item.contact_id, error.human_reason, error.code, now), None
+
+
+async def _record_outcomes(
+    database: Database, campaign_id: int, outcomes: list[Outcome], pause_reason: str | None
+) -> None:
+    async with database.transaction() as session:
+        await record(session, campaign_id=campaign_id, outcomes=outcomes)
+        if pause_reason:
+            await _pause(session, campaign_id, pause_reason)
 
 
 def _among(session: Any, column: Any, ids: list[int]) -> Any:

@@ -10,6 +10,7 @@ import uuid
 from datetime import timedelta
 
 from herald.dispatch import leases, materialize, scheduler  # noqa: F401  (materialize registers its job)
+from herald.dispatch.batchloop import BatchLoop, BatchWork
 from herald.dispatch.claim import SEND_LEASE
 from herald.dispatch.sender import NumberDispatcher
 from herald.jobs.runner import run_forever
@@ -34,8 +35,12 @@ class Worker:
     def __init__(
         self, *, database: Database, box: SecretBox, client: CloudAPIClient | None = None, worker_id: str | None = None,
         webhook_wakeup: asyncio.Event | None = None, send_lease: timedelta = SEND_LEASE,
+        batch_thread: bool = False,
     ) -> None:
         self.send_lease = send_lease
+        # Dispatchers' claims and recording on a loop of their own (``batchloop``): `herald worker`.
+        self.batch_thread = batch_thread
+        self.batches: BatchWork | None = None
         self.webhook_wakeup = webhook_wakeup
         self.database = database
         self.box = box
@@ -49,6 +54,10 @@ class Worker:
         client = self.client or CloudAPIClient()
         await client.start()
         self.client = client
+        if self.batch_thread:
+            batch_loop = BatchLoop(self.database.url)
+            batch_loop.start()
+            self.batches = batch_loop
         log.info("worker %s started", self.worker_id)
         try:
             await asyncio.gather(
@@ -60,6 +69,9 @@ class Worker:
             )
         finally:
             await self._stop_all()
+            if self.batches is not None:
+                await self.batches.close()
+                self.batches = None
             if own_client:
                 await client.close()
             log.info("worker %s stopped", self.worker_id)
@@ -114,7 +126,8 @@ class Worker:
         assert self.client is not None
         stop = asyncio.Event()
         dispatcher = NumberDispatcher(
-            database=self.database, client=self.client, box=self.box, number_id=number_id, send_lease=self.send_lease
+            database=self.database, client=self.client, box=self.box, number_id=number_id, send_lease=self.send_lease,
+            batches=self.batches,
         )
         task = asyncio.create_task(dispatcher.run(stop), name=f"dispatch-number-{number_id}")
         self.dispatchers[number_id] = (task, stop)
