@@ -144,13 +144,20 @@ def _campaign_run(db_url: str | None, *, messages: int, numbers: list[tuple[str,
 
 
 async def _bare_loop(base: str, messages: int, concurrency: int, *, phone_number_ids: tuple[str, ...] = ("1090001",),
-                     pace: float | None = None, refused: list[int] | None = None) -> float:
+                     pace: float | None = None, refused: list[int] | None = None,
+                     window: float | None = None) -> float:
     """``messages`` sends, ``concurrency`` at a time; with ``pace``, spaced by a strict GCRA (no burst)
-    and a refused send (130429) sent again in the next slot, the least a paced sender must do."""
+    and a refused send (130429) sent again in the next slot, the least a paced sender must do. With
+    ``window`` too, paced as Herald paces a number instead (``NumberDispatcher.wait_turn``): the GCRA
+    with a tenth of a second's bucket, then a sliding second capped at ``window`` on the times the
+    requests are written, its catching up spaced: Herald's send path without its database."""
     import aiohttp
     import orjson
 
+    from herald.dispatch.pacer import Pacer, SlidingWindow, sent
+    from herald.dispatch.sender import CATCH_UP
     from herald.whatsapp import template_message
+    from herald.whatsapp.client import _NotifyingBody
 
     urls = [f"{base}/v23.0/{phone_number_id}/messages" for phone_number_id in phone_number_ids]
     headers = {"Authorization": "Bearer bench-token", "Content-Type": "application/json"}
@@ -158,6 +165,8 @@ async def _bare_loop(base: str, messages: int, concurrency: int, *, phone_number
     done = 0
     interval = 1 / pace if pace else 0.0
     tat = time.monotonic()
+    pacer = Pacer(pace, burst=max(1, int(pace / 10))) if pace and window else None
+    limit = SlidingWindow(window, catch_up=CATCH_UP) if pace and window else None
 
     async def one_worker(session: aiohttp.ClientSession) -> None:
         nonlocal done, tat
@@ -165,13 +174,20 @@ async def _bare_loop(base: str, messages: int, concurrency: int, *, phone_number
             body = orjson.dumps(template_message(f"+{9911_000_000_000 + i}", "hello", "en_US", [f"C{i}"],
                                                  biz_opaque_callback_data=str(i)))
             while True:
-                if interval:
+                data: Any = body
+                if pacer is not None and limit is not None:
+                    wait = pacer.reserve()
+                    if wait > 0:
+                        await asyncio.sleep(wait)
+                    slot = await limit.acquire()
+                    data = _NotifyingBody(body, lambda slot=slot: sent(slot))  # type: ignore[misc]
+                elif interval:
                     now = time.monotonic()
                     slot = max(tat, now)
                     tat = slot + interval
                     if slot > now:
                         await asyncio.sleep(slot - now)
-                async with session.post(urls[i % len(urls)], data=body, headers=headers) as response:
+                async with session.post(urls[i % len(urls)], data=data, headers=headers) as response:
                     await response.read()
                 if response.status == 200 or not interval:
                     break
@@ -220,9 +236,10 @@ def run_ceiling(messages: int = 20_000, db_url: str | None = None) -> dict[str, 
             "unit": "msg/s"}
 
 
-def bare_paced_rate(messages: int, pace: float, throughput: float) -> dict[str, Any]:
-    """The bare loop paced at ``pace`` against a number limited to ``throughput``, measured like Herald
-    (sustained rate at the simulator's counter): what this machine lets even a perfect sender do."""
+def bare_paced_rate(messages: int, pace: float, throughput: float, window: float | None = None) -> dict[str, Any]:
+    """The bare loop paced at ``pace`` (and with ``window``, as Herald paces: see ``_bare_loop``) against
+    a number limited to ``throughput``, measured like Herald (sustained rate at the simulator's counter):
+    what this machine lets a sender that does nothing else do."""
     import threading
 
     import uvloop
@@ -231,7 +248,8 @@ def bare_paced_rate(messages: int, pace: float, throughput: float) -> dict[str, 
     with tempfile.TemporaryDirectory(prefix="herald-bench-paced-") as tmp:
         with simulator(_scenario([("1090001", "2090001")], throughput), Path(tmp)) as base:
             thread = threading.Thread(
-                target=lambda: uvloop.run(_bare_loop(base, messages, CONCURRENCY, pace=pace, refused=refused)),
+                target=lambda: uvloop.run(_bare_loop(base, messages, CONCURRENCY, pace=pace, refused=refused,
+                                                     window=window)),
                 daemon=True)
             thread.start()
             rate = sustained_rate(base, messages, start=0)
@@ -240,23 +258,23 @@ def bare_paced_rate(messages: int, pace: float, throughput: float) -> dict[str, 
 
 
 def run_top_tier(messages: int = 30_000, db_url: str | None = None) -> dict[str, Any]:
-    """The issue's figure against the number's throughput. Alongside, not instead: the bare loop paced
-    at Herald's margin (98.5 %) against the same limit, run right after. The simulator counts a strict
-    sliding second of arrivals (each request from when its first bytes reached it). The bare loop is
-    a GCRA alone: after a stall of its own it releases the sends that came due together and is
-    refused (hundreds per 100,000 here). Herald also caps a sliding second of its sends, counted from
-    when each request was written, and spaces its catching up, so a 130429 would have to come from
-    the simulator's own stalls."""
-    from herald.dispatch.sender import THROUGHPUT_MARGIN
+    """The issue's figure against the number's throughput. Alongside, not instead, run right after
+    against the same limit: the bare loop paced exactly as Herald paces the number (98.5 % of it, the
+    sliding second at 99 % on write times, the same catching up), with no database and nothing else
+    to do (``same_pacing_no_database``). The simulator counts a strict sliding second of arrivals,
+    each request from when its first bytes reached it. Refusals the bare loop also gets come from
+    this machine: between a request's write and the simulator's stamp, a loaded 2-core box delays
+    some requests more than others, and a second of stamps then holds more than a second of writes."""
+    from herald.dispatch.sender import THROUGHPUT_MARGIN, WINDOW_MARGIN
 
     run = _campaign_run(db_url, messages=messages, numbers=[("1090001", "2090001")], sim_throughput=1000,
                         herald_throughput=1000, rate=1000)
     rejected = int(run["rejected"].get("130429", 0))
     ratio = run["rate"] / 1000
-    bare = bare_paced_rate(messages, 1000 * THROUGHPUT_MARGIN, 1000)
+    bare = bare_paced_rate(messages, 1000 * THROUGHPUT_MARGIN, 1000, window=1000 * WINDOW_MARGIN)
     return {"figure": round(run["rate"], 1), "baseline": 1000, "ratio": round(ratio, 3),
             "target": ">= 0.98 x, no 130429", "pass": ratio >= 0.98 and rejected == 0, "rejected_130429": rejected,
-            "bare_paced_loop": bare, "unit": "msg/s"}
+            "same_pacing_no_database": bare, "unit": "msg/s"}
 
 
 def _pywa_loop(base: str, messages: int) -> float:
