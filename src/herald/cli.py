@@ -125,7 +125,8 @@ def worker(
         try:
             worker = Worker(
                 database=database, box=SecretBox(settings.encryption_keys), worker_id=settings.worker_id or None,
-                send_lease=timedelta(seconds=settings.send_lease_seconds), batch_thread=True,
+                send_lease=timedelta(seconds=settings.send_lease_seconds),
+                batch_thread=bool(settings.worker_batch_thread),
             )
             with bind(worker_id=worker.worker_id):
                 await worker.run(stop)

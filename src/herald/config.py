@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     worker_id: str = ""
     # How long a claimed message may stay `sending` before the reaper calls its outcome unknown.
     send_lease_seconds: float = 120.0
+    # `herald worker`: database batches (claims, outcomes, webhooks) on a thread of their own;
+    # by default on PostgreSQL (see docs/design.md, "Dispatch").
+    worker_batch_thread: bool | None = None
 
     def resolved(self) -> Settings:
         """Fill the defaults that depend on the var directory (database file, generated keys)."""
@@ -41,6 +44,8 @@ class Settings(BaseSettings):
             )
         if self.embedded_worker is None:
             self.embedded_worker = self.is_sqlite
+        if self.worker_batch_thread is None:
+            self.worker_batch_thread = not self.is_sqlite
         return self
 
     @property

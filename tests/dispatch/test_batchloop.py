@@ -83,3 +83,19 @@ class TestBatchLoop:
         assert "herald-batch-loop" in threads
         await loop.close()
         assert "herald-batch-loop" not in {t.name for t in threading.enumerate()}
+
+
+class TestWhereWorkersUseIt:
+    def test_herald_worker_uses_the_batch_loop_on_postgresql_only_unless_told(
+        self, tmp_path, monkeypatch  # type: ignore[no-untyped-def]
+    ) -> None:
+        from herald.config import Settings
+
+        def resolved(url: str) -> bool | None:
+            return Settings(var_dir=tmp_path, database_url=url, secret_key="k" * 32,
+                            encryption_keys="x").resolved().worker_batch_thread
+
+        assert resolved("postgresql+psycopg://herald@db/herald") is True
+        assert resolved(f"sqlite+aiosqlite:///{tmp_path / 'h.db'}") is False
+        monkeypatch.setenv("HERALD_WORKER_BATCH_THREAD", "true")
+        assert resolved(f"sqlite+aiosqlite:///{tmp_path / 'h.db'}") is True

@@ -38,7 +38,8 @@ class Worker:
         batch_thread: bool = False,
     ) -> None:
         self.send_lease = send_lease
-        # Dispatchers' claims and recording on a loop of their own (``batchloop``): `herald worker`.
+        # Dispatchers' claims and recording, and the webhook applier, on a loop of their own thread
+        # (``batchloop``): `herald worker`.
         self.batch_thread = batch_thread
         self.batches: BatchWork | None = None
         self.webhook_wakeup = webhook_wakeup
@@ -62,7 +63,7 @@ class Worker:
         try:
             await asyncio.gather(
                 run_forever(self.database, stop),
-                applier.run_forever(self.database, stop, self.webhook_wakeup),
+                self._apply_webhooks(stop),
                 self._loop(stop, self._tick, TICK_SECONDS),
                 self._loop(stop, self._balance_numbers, LEASE_LOOP_SECONDS),
                 BotDeliveryEngine(database=self.database, box=self.box).run(stop),
@@ -75,6 +76,14 @@ class Worker:
             if own_client:
                 await client.close()
             log.info("worker %s stopped", self.worker_id)
+
+    async def _apply_webhooks(self, stop: asyncio.Event) -> None:
+        if self.batches is None or self.webhook_wakeup is not None:
+            await applier.run_forever(self.database, stop, self.webhook_wakeup)
+        else:
+            # Batches of 500 statuses (three per send at full speed) would hold the senders as the
+            # claims did: applied on the batch loop too. It polls ``stop`` (a flag read across threads).
+            await self.batches(applier.run_forever, stop)
 
     async def _loop(self, stop: asyncio.Event, step, every: float) -> None:  # type: ignore[no-untyped-def]
         while not stop.is_set():
