@@ -1,4 +1,5 @@
-"""The dispatchers' batch work (claims, recording) on an event loop of its own, in its own thread.
+"""A worker's batch work (claims, recording outcomes, applying webhooks) on an event loop of its own,
+in its own thread.
 
 A batch of 500 claimed or recorded messages is tens of milliseconds of Python (statements built,
 rows read, templates rendered). Run on the senders' event loop, it held every sender for that long,

@@ -55,12 +55,12 @@ class Worker:
         client = self.client or CloudAPIClient()
         await client.start()
         self.client = client
-        if self.batch_thread:
-            batch_loop = BatchLoop(self.database.url)
-            batch_loop.start()
-            self.batches = batch_loop
-        log.info("worker %s started", self.worker_id)
         try:
+            if self.batch_thread:
+                batch_loop = BatchLoop(self.database.url)
+                batch_loop.start()
+                self.batches = batch_loop
+            log.info("worker %s started", self.worker_id)
             await asyncio.gather(
                 run_forever(self.database, stop),
                 self._apply_webhooks(stop),
