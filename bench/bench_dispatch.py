@@ -17,6 +17,7 @@ Sustained rates are measured between 10 % and 90 % of the campaign, from the sim
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import subprocess
@@ -179,8 +180,8 @@ async def _bare_loop(base: str, messages: int, concurrency: int, *, phone_number
                     wait = pacer.reserve()
                     if wait > 0:
                         await asyncio.sleep(wait)
-                    slot = await limit.acquire()
-                    data = _NotifyingBody(body, lambda slot=slot: sent(slot))  # type: ignore[misc]
+                    cell = await limit.acquire()
+                    data = _NotifyingBody(body, functools.partial(sent, cell))
                 elif interval:
                     now = time.monotonic()
                     slot = max(tat, now)
