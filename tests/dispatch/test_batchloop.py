@@ -1,4 +1,4 @@
-"""The dispatchers' batch work on a loop of its own thread (`herald worker`)."""
+"""A worker's batch work on a loop of its own thread (`herald worker` on PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -76,7 +76,7 @@ class TestBatchLoop:
             await call
         assert await asyncio.to_thread(cancelled.wait, 5)
 
-    async def test_close_disposes_the_engines_and_ends_the_thread(self, db_url: str) -> None:
+    async def test_close_ends_the_thread(self, db_url: str) -> None:
         loop = BatchLoop(db_url)
         loop.start()
         threads = {t.name for t in threading.enumerate()}

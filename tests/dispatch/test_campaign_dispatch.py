@@ -53,8 +53,8 @@ VARIABLES = {
 
 
 class TestCampaignDispatch:
-    # `herald worker` claims and records on a loop of its own thread (batch_thread), the embedded
-    # worker on its own loop: the same outcomes either way.
+    # `herald worker` on PostgreSQL claims and records on a loop of its own thread (batch_thread),
+    # the embedded worker on its own loop: the same outcomes either way, on both databases.
     @pytest.mark.parametrize("batch_thread", [False, True], ids=["inline", "batch-thread"])
     async def test_every_contact_ends_in_the_right_state_with_one_send_each(
         self, app: FastAPI, database: Database, org: OrgHandle, simulator: SimulatorServer, batch_thread: bool
