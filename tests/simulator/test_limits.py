@@ -1,10 +1,11 @@
-"""The simulator's count of unique recipients in a moving 24 h, kept as sends come."""
+"""The simulator's count of unique recipients in a moving 24 h, kept as sends come, and the sharded
+per-recipient maps it is kept in."""
 
 from __future__ import annotations
 
 import random
 
-from herald.simulator.limits import DAY_SECONDS, NumberLimits
+from herald.simulator.limits import DAY_SECONDS, SHARDS, NumberLimits, Shards
 
 
 def recount(reaches: list[tuple[float, str]], now: float) -> int:
@@ -41,3 +42,30 @@ def test_the_running_count_equals_a_recount_over_random_sends() -> None:
             assert limits.unique_recipients_24h(now) == recount(reaches, now)
     later = now + DAY_SECONDS / 2
     assert limits.unique_recipients_24h(later) == recount(reaches, later)
+
+
+def test_shards_answer_like_one_dict_over_random_operations() -> None:
+    rng = random.Random(11)
+    shards: Shards[int] = Shards()
+    plain: dict[str, int] = {}
+    for step in range(20_000):
+        key = f"+{9911_000_000 + rng.randrange(3_000)}"
+        if rng.random() < 0.2 and key in plain:
+            del shards[key], plain[key]
+        else:
+            shards[key] = plain[key] = step
+        probe = f"+{9911_000_000 + rng.randrange(3_000)}"
+        assert shards.get(probe) == plain.get(probe)
+        assert (probe in shards) == (probe in plain)
+    assert len(shards) == len(plain)
+    assert all(shards[key] == value for key, value in plain.items())
+
+
+def test_a_hundred_thousand_recipients_spread_over_the_shards() -> None:
+    """What keeps a rehash short: no shard holds much more than its share of the recipients."""
+    shards: Shards[float] = Shards()
+    for i in range(100_000):
+        shards[str(9911_000_000_000 + i)] = float(i)
+    largest = max(len(shard) for shard in shards._shards)
+    assert len(shards) == 100_000
+    assert largest < 2 * 100_000 / SHARDS

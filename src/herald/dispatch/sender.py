@@ -61,8 +61,11 @@ THROUGHPUT_MARGIN = 0.985
 # window stayed full: each send waited for the one a second before to expire, every wait's
 # lateness (a millisecond timer, a busy loop) carried into the next second and was never made up,
 # and the top tier on PostgreSQL sent 974 msg/s against a pace of 985. Above it, the pacer sets
-# the rate and the window only binds while catching up after a stall.
-WINDOW_MARGIN = 0.99
+# the rate and the window only binds while catching up after a stall. At 99 %, binding stretches
+# left 10 ms of arrival jitter before the simulator's count reached the limit; at 98.8 % the
+# highest count over 100,000 top-tier sends fell by 1-3 (996-998 to 993-995, simulator limit
+# raised so that nothing was refused) for no loss of rate (985.6-985.9 msg/s either way).
+WINDOW_MARGIN = 0.988
 # How fast sends may leave, over the number's pace, when they catch up. The pacer reserves slots
 # ahead for the senders sleeping on them; when the event loop stalls (a full garbage collection, a
 # batch being recorded: 10-90 ms at the top tier), all of those senders are due at once, and a full

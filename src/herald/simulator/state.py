@@ -72,7 +72,6 @@ class SimState:
         self.run_id = secrets.token_hex(5).upper()
         self.rng = random.Random(self.scenario.seed)
         self.messages: list[SentMessage] = []
-        self.by_wamid: dict[str, SentMessage] = {}
         self.limits: dict[str, NumberLimits] = {}
         self.media = MediaStore()
         self.last_inbound: dict[tuple[str, str], float] = {}
@@ -124,7 +123,6 @@ class SimState:
 
     def record(self, message: SentMessage) -> None:
         self.messages.append(message)
-        self.by_wamid[message.wamid] = message
         self.accepted += 1
 
     def stats(self) -> dict[str, Any]:
