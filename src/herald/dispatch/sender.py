@@ -65,7 +65,7 @@ THROUGHPUT_MARGIN = 0.985
 # left 10 ms of arrival jitter before the simulator's count reached the limit. Over 100,000
 # top-tier sends on PostgreSQL (the simulator's limit raised so that nothing was refused), the
 # arrivals its sliding second counted at 992 or more fell from 147-188 at 99 % to 33-50 at 98.8 %,
-# the highest count from 996-998 to 995 (993 on SQLite), at the same rate (985.6-985.9 msg/s).
+# at the same rate (985.6-985.9 msg/s).
 WINDOW_MARGIN = 0.988
 # How fast sends may leave, over the number's pace, when they catch up. The pacer reserves slots
 # ahead for the senders sleeping on them; when the event loop stalls (a full garbage collection, a
