@@ -15,7 +15,7 @@ V = TypeVar("V")
 
 
 class Shards(Generic[V]):
-    """A dict per recipient, split in ``SHARDS`` dicts by the key's hash.
+    """A map keyed by recipient, split into ``SHARDS`` dicts by the key's hash.
 
     These maps gain an entry for every new recipient, and a dict that outgrows its table rehashes
     all its entries at once: 2.6-3.4 ms per map at 87,381 entries here. The maps grew in step, so
