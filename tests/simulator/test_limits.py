@@ -46,7 +46,7 @@ def test_the_running_count_equals_a_recount_over_random_sends() -> None:
 
 def test_shards_answer_like_one_dict_over_random_operations() -> None:
     rng = random.Random(11)
-    shards: Shards[int] = Shards()
+    shards: Shards[str, int] = Shards()
     plain: dict[str, int] = {}
     for step in range(20_000):
         key = f"+{9911_000_000 + rng.randrange(3_000)}"
@@ -63,7 +63,7 @@ def test_shards_answer_like_one_dict_over_random_operations() -> None:
 
 def test_a_hundred_thousand_recipients_spread_over_the_shards() -> None:
     """What keeps a rehash short: no shard holds much more than its share of the recipients."""
-    shards: Shards[float] = Shards()
+    shards: Shards[str, float] = Shards()
     for i in range(100_000):
         shards[str(9911_000_000_000 + i)] = float(i)
     largest = max(len(shard) for shard in shards._shards)

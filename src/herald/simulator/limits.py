@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -11,10 +12,11 @@ PAIR_REFILL_SECONDS = 6.0
 DAY_SECONDS = 86_400.0
 SHARDS = 256
 
+K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
 
-class Shards(Generic[V]):
+class Shards(Generic[K, V]):
     """A map keyed by recipient, split into ``SHARDS`` dicts by the key's hash.
 
     These maps gain an entry for every new recipient, and a dict that outgrows its table rehashes
@@ -30,24 +32,24 @@ class Shards(Generic[V]):
     __slots__ = ("_shards",)
 
     def __init__(self) -> None:
-        self._shards: list[dict[str, V]] = [{} for _ in range(SHARDS)]
+        self._shards: list[dict[K, V]] = [{} for _ in range(SHARDS)]
 
-    def _shard(self, key: str) -> dict[str, V]:
+    def _shard(self, key: K) -> dict[K, V]:
         return self._shards[hash(key) % SHARDS]
 
-    def get(self, key: str) -> V | None:
+    def get(self, key: K) -> V | None:
         return self._shard(key).get(key)
 
-    def __getitem__(self, key: str) -> V:
+    def __getitem__(self, key: K) -> V:
         return self._shard(key)[key]
 
-    def __setitem__(self, key: str, value: V) -> None:
+    def __setitem__(self, key: K, value: V) -> None:
         self._shard(key)[key] = value
 
-    def __delitem__(self, key: str) -> None:
+    def __delitem__(self, key: K) -> None:
         del self._shard(key)[key]
 
-    def __contains__(self, key: str) -> bool:
+    def __contains__(self, key: K) -> bool:
         return key in self._shard(key)
 
     def __len__(self) -> int:
@@ -107,9 +109,9 @@ class PairBucket:
 @dataclass
 class NumberLimits:
     throughput: ThroughputWindow = field(default_factory=ThroughputWindow)
-    pairs: Shards[PairBucket] = field(default_factory=Shards)
+    pairs: Shards[str, PairBucket] = field(default_factory=Shards)
     # wa_id -> last business-initiated send; counted for the messaging-limit tier.
-    last_reached: Shards[float] = field(default_factory=Shards)
+    last_reached: Shards[str, float] = field(default_factory=Shards)
     # Every reach in time order, and how many recipients were reached within the last 24 h: kept as
     # sends come, so /_sim/stats (polled several times a second by benchmarks) does not walk every
     # recipient while sends queue behind it.

@@ -68,7 +68,7 @@ def _validate_content(state: SimState, number: PhoneNumber, body: dict[str, Any]
         text = (body.get("text") or {}).get("body")
         if not text:
             raise GraphError(100, "The parameter text['body'] is required.")
-        wa_id = message.wa_id or state.bsuids.get(message.user_id or "", "")
+        wa_id = message.wa_id or state.bsuids.get(message.user_id or "") or ""
         if not state.in_service_window(number.phone_number_id, wa_id):
             raise GraphError(131047, "Message failed to send because more than 24 hours have passed "
                                      "since the customer last replied to this number.")
@@ -212,6 +212,6 @@ def _schedule_reply(state: SimState, message: SentMessage, spec: TemplateSpec | 
     else:
         content = content_for(text=rng.choice(FREE_TEXT_REPLIES))
         context_id = None
-    wa_id = message.wa_id or state.bsuids.get(message.user_id or "", "")
+    wa_id = message.wa_id or state.bsuids.get(message.user_id or "") or ""
     _, update = inbound_update(state, message.phone_number_id, wa_id, content, context_id=context_id)
     state.dispatcher.schedule(delay_ms / 1000, update)

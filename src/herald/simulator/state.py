@@ -10,7 +10,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from herald.simulator.limits import NumberLimits
+from herald.simulator.limits import NumberLimits, Shards
 from herald.simulator.media import MediaStore
 from herald.simulator.scenario import PhoneNumber, Scenario, digits
 from herald.simulator.templates import TemplateCatalog
@@ -74,9 +74,10 @@ class SimState:
         self.messages: list[SentMessage] = []
         self.limits: dict[str, NumberLimits] = {}
         self.media = MediaStore()
-        self.last_inbound: dict[tuple[str, str], float] = {}
+        # Per recipient, like the number's limits (``Shards``): one entry per replying or BSUID recipient.
+        self.last_inbound: Shards[tuple[str, str], float] = Shards()
         self.stopped_live: dict[str, bool] = {}  # wa_id -> stopped (True) / resumed (False)
-        self.bsuids: dict[str, str] = {}  # user_id -> wa_id
+        self.bsuids: Shards[str, str] = Shards()  # user_id -> wa_id
         self.accepted = 0
         self.rejected: Counter[int] = Counter()
         self._counter = 0
