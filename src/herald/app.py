@@ -21,6 +21,7 @@ from herald.kit import migrate
 from herald.kit.crypto import SecretBox
 from herald.kit.db import Database
 from herald.kit.errors import HeraldError
+from herald.web import headers as security_headers
 
 log = logging.getLogger("herald")
 
@@ -82,9 +83,12 @@ def install_error_handlers(app: FastAPI) -> None:
         return _error(422, "invalid_value", "a value is out of range or cannot be stored (an id too large, or a NUL character)")
 
     @app.exception_handler(Exception)
-    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
-        return _error(500, "internal_error", "something went wrong on our side; it has been logged")
+        response = _error(500, "internal_error", "something went wrong on our side; it has been logged")
+        # Starlette answers this one from outside every middleware: the security headers are added here.
+        response.headers.update(security_headers.headers_for(request.url.path))
+        return response
 
 
 def configure_logging(settings: Settings) -> None:
@@ -139,4 +143,5 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     include_routers(app)
     app.include_router(metrics_router)  # outside /api/v1 and unauthenticated: restrict it at the proxy
     app.add_middleware(WebhookMetrics)
+    app.add_middleware(security_headers.SecurityHeaders)  # outermost: every answer gets them
     return app

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.campaigns import repository, segments
+from herald.contacts.rules import valued_tag_key_problem
 from herald.kit.errors import Invalid
 from herald.models import Campaign, Template, WhatsAppNumber
 
@@ -86,6 +87,7 @@ async def assess(session: AsyncSession, *, org_id: int, draft: Draft) -> Assessm
     result.number = await _number(session, org_id=org_id, draft=draft, result=result)
     if segments.is_empty(draft.audience):
         result.missing.append("audience")
+    _check_valued_tag_keys(draft, result)
     result.template = await _template(session, org_id=org_id, draft=draft, result=result)
     if result.template is not None:
         _check_variables(result.template, draft, result)
@@ -143,6 +145,18 @@ def _check_variables(template: Template, draft: Draft, result: Assessment) -> No
             result.problems.append(
                 Problem(f"variables.{name}", f"template '{template.name}' has no placeholder {{{{{name}}}}}")
             )
+
+
+def _check_valued_tag_keys(draft: Draft, result: Assessment) -> None:
+    """Every valued tag key the campaign names (a segment clause, a variable's source) follows the key
+    rule of ``herald.contacts.rules``: the key comes back in reports ("valued tag 'KEY' missing")."""
+    for clause in (draft.audience or {}).get("valued_tags") or []:
+        if problem := valued_tag_key_problem(str(clause.get("key") or "")):
+            result.problems.append(Problem("audience", problem))
+    for name in sorted(draft.variables, key=placeholder_order):
+        binding = draft.variables[name]
+        if binding.get("source") == "valued_tag" and (problem := valued_tag_key_problem(str(binding.get("key") or ""))):
+            result.problems.append(Problem(f"variables.{name}", problem))
 
 
 async def _check_header(session: AsyncSession, *, org_id: int, draft: Draft, result: Assessment) -> None:

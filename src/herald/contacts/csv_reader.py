@@ -13,7 +13,13 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from herald.contacts.e164 import to_e164
-from herald.contacts.rules import name_problem, tag_problem, timezone_problem, valued_tag_problem
+from herald.contacts.rules import (
+    name_problem,
+    tag_problem,
+    timezone_problem,
+    valued_tag_key_problem,
+    valued_tag_problem,
+)
 from herald.contacts.upsert import ContactRow
 from herald.kit.errors import Invalid
 
@@ -116,8 +122,11 @@ def _columns(names: list[str]) -> Columns:
         lowered = name.lower()
         if lowered.startswith(VALUED_TAG_PREFIX):
             key = name[len(VALUED_TAG_PREFIX) :].strip()
-            if problem := valued_tag_problem(key, None):
-                raise Invalid(f"column '{name}': {problem}", field="file")
+            if problem := valued_tag_key_problem(key):
+                # A header names the columns of every row: the whole file is refused, naming the column.
+                shown = name if len(name) <= 60 else name[:60] + "…"
+                message = f"column {index + 1} ('{shown}') of the header: {problem}"
+                raise Invalid(message, field="file", details=[{"field": "file", "message": message, "column": shown}])
             valued.append((key, index))
         elif lowered in PLAIN_COLUMNS:
             if lowered in positions:

@@ -1,9 +1,11 @@
 """What a valid contact is: phones (→ E.164 with libphonenumber), tags, valued tags, timezones.
 
-Shared by the API and the CSV import, so a row is accepted by one exactly when the other would."""
+Shared by the API, the CSV import, the UI and the campaign bindings, so a value is accepted by one
+exactly when the others would."""
 
 from __future__ import annotations
 
+import re
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
@@ -13,8 +15,15 @@ from herald.kit.errors import Invalid
 MAX_RAW_LENGTH = 64
 MAX_NAME_LENGTH = 200
 MAX_TAG_LENGTH = 100
-MAX_VALUED_TAG_KEY_LENGTH = 100
+MAX_VALUED_TAG_KEY_LENGTH = 64
 MAX_VALUED_TAG_VALUE_LENGTH = 500
+# A valued tag key is a short identifier: it names a column of the CSV (``vt:KEY``), a variable's
+# source and a segment clause, and it comes back in reports ("valued tag 'KEY' missing").
+VALUED_TAG_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+VALUED_TAG_KEY_RULE = (
+    f"ASCII letters, digits, '_', '-' and '.', starting with a letter or a digit, "
+    f"at most {MAX_VALUED_TAG_KEY_LENGTH} characters"
+)
 
 
 def to_e164(raw: str) -> str | None:
@@ -54,11 +63,21 @@ def tag_problem(name: str) -> str | None:
     return None
 
 
-def valued_tag_problem(key: str, value: str | None) -> str | None:
+def valued_tag_key_problem(key: str) -> str | None:
+    """Why ``key`` is not a valued tag key (see ``VALUED_TAG_KEY_RULE``), or None."""
     if not key:
         return "a valued tag key is empty"
     if len(key) > MAX_VALUED_TAG_KEY_LENGTH:
         return f"valued tag key '{key[:20]}…' is longer than {MAX_VALUED_TAG_KEY_LENGTH} characters"
+    if not VALUED_TAG_KEY.fullmatch(key):
+        shown = key if len(key) <= 40 else key[:40] + "…"
+        return f"valued tag key '{shown}' is not valid: use {VALUED_TAG_KEY_RULE}"
+    return None
+
+
+def valued_tag_problem(key: str, value: str | None) -> str | None:
+    if problem := valued_tag_key_problem(key):
+        return problem
     if value is not None and len(value) > MAX_VALUED_TAG_VALUE_LENGTH:
         return f"value of valued tag '{key}' is longer than {MAX_VALUED_TAG_VALUE_LENGTH} characters"
     if value is not None and not value:
@@ -90,13 +109,18 @@ def clean_tags(tags: list[str], *, field: str = "tags") -> list[str]:
 
 
 def clean_valued_tags(valued_tags: dict[str, str | None], *, field: str = "valued_tags") -> dict[str, str | None]:
-    """Stripped keys → values (None kept: it means "delete this key" on PATCH), or a 422."""
+    """Stripped keys → values (None kept: it means "delete this key" on PATCH), or a 422.
+
+    A key to delete needs only to be non-empty: keys stored before the key rule existed can be removed."""
     cleaned: dict[str, str | None] = {}
     for key, value in valued_tags.items():
         key = key.strip()
-        if problem := valued_tag_problem(key, None):
+        if value is None:
+            if not key:
+                raise Invalid("a valued tag key is empty", field=field)
+        elif problem := valued_tag_key_problem(key):
             raise Invalid(problem, field=field)
-        if problem := valued_tag_problem(key, value):
+        elif problem := valued_tag_problem(key, value):
             raise Invalid(problem, field=f"{field}.{key}")
         cleaned[key] = value
     return cleaned

@@ -47,3 +47,5 @@ def thousands(value: Any) -> str:
 
 def install(env: Environment) -> None:
     env.filters.update(status_label=status_label, field_label=field_label, when=when, iso=iso, thousands=thousands)
+    # ``tojson`` keeps a mapping's order (e.g. not-sent reasons, most frequent first) instead of sorting it.
+    env.policies["json.dumps_kwargs"] = {"sort_keys": False}

@@ -76,13 +76,17 @@ async def _contact(request: Request, session: SessionDep, user: UiUser, contact_
 
 
 def _valued_tags(text: str, current: dict[str, str]) -> dict[str, str | None]:
-    """The textarea's ``KEY=VALUE`` lines; a key no longer listed is deleted (null)."""
+    """The changes the textarea's ``KEY=VALUE`` lines make: a key no longer listed is deleted (null).
+
+    Lines left as they were are not sent again, so a key stored before the key rule existed does not
+    stop the contact from being saved (its line can be removed, or kept as it is)."""
     given: dict[str, str | None] = {}
     for line in text.splitlines():
         key, _, value = line.partition("=")
         if key.strip():
             given[key.strip()] = value.strip()
-    return {**dict.fromkeys((k for k in current if k not in given), None), **given}
+    changed = {k: v for k, v in given.items() if current.get(k) != v}
+    return {**dict.fromkeys((k for k in current if k not in given), None), **changed}
 
 
 @router.post("/{contact_id}", response_class=HTMLResponse)

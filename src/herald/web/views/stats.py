@@ -49,7 +49,7 @@ async def stats_page(request: Request, campaign_id: int, session: SessionDep, us
     numbers = await repository.number_labels(session, org_id=org)
     initial = {"stats": stats.model_dump(), "sends": sends, "status": campaign.status}
     return render(request, "campaigns/stats.html", {
-        "campaign": campaign, "stats": stats, "initial_json": json.dumps(initial), "live": campaign.status in LIVE,
+        "campaign": campaign, "stats": stats, "initial": initial, "live": campaign.status in LIVE,
         "number": numbers.get(campaign.whatsapp_number_id or 0, "—"),
     }, user=user)
 
