@@ -78,10 +78,14 @@ async def _contact(request: Request, session: SessionDep, user: UiUser, contact_
 def _valued_tags(text: str, current: dict[str, str]) -> dict[str, str | None]:
     """The changes the textarea's ``KEY=VALUE`` lines make: a key no longer listed is deleted (null).
 
-    Lines left as they were are not sent again, so a key stored before the key rule existed does not
-    stop the contact from being saved (its line can be removed, or kept as it is)."""
+    Lines left as the page showed them are not sent again, so a key stored before the key rule existed
+    (even one holding an ``=``) does not stop the contact from being saved; its line can be removed."""
+    as_shown = {f"{key}={value}": key for key, value in current.items()}
     given: dict[str, str | None] = {}
     for line in text.splitlines():
+        if (shown := as_shown.get(line.strip())) is not None:
+            given[shown] = current[shown]
+            continue
         key, _, value = line.partition("=")
         if key.strip():
             given[key.strip()] = value.strip()
