@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from herald.campaigns.lifecycle import Status
+from herald.contacts.rules import VALUED_TAG_KEY_RULE
 
 Kind = Literal["real", "test"]
 MAX_NAME_LENGTH = 200
@@ -19,7 +20,7 @@ MAX_TEST_PHONES = 50
 class ValuedTagClause(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    key: str = Field(min_length=1, max_length=100)
+    key: str = Field(min_length=1, max_length=100, description=f"A valued tag key: {VALUED_TAG_KEY_RULE}.")
     value: str | None = Field(default=None, max_length=500)
 
 
@@ -52,7 +53,7 @@ class VariableBinding(BaseModel):
     source: Literal["text", "contact_name", "valued_tag"]
     value: str | None = Field(default=None, max_length=1024)
     fallback: str | None = Field(default=None, max_length=1024)
-    key: str | None = Field(default=None, max_length=100)
+    key: str | None = Field(default=None, max_length=100, description=f"A valued tag key: {VALUED_TAG_KEY_RULE}.")
 
     @model_validator(mode="after")
     def complete_for_its_source(self) -> VariableBinding:

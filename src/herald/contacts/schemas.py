@@ -6,12 +6,16 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from herald.contacts.rules import MAX_VALUED_TAG_VALUE_LENGTH, VALUED_TAG_KEY_RULE
+
+VALUED_TAGS_DESCRIPTION = f"KEY → value. A KEY is {VALUED_TAG_KEY_RULE}; a value at most {MAX_VALUED_TAG_VALUE_LENGTH} characters."
+
 
 class ContactCreate(BaseModel):
     phone: str = Field(max_length=64, description="With its country code; '+' optional. Stored in E.164.")
     name: str | None = Field(default=None, max_length=200)
     tags: list[str] = Field(default_factory=list)
-    valued_tags: dict[str, str] = Field(default_factory=dict)
+    valued_tags: dict[str, str] = Field(default_factory=dict, description=VALUED_TAGS_DESCRIPTION)
     timezone: str | None = Field(default=None, max_length=64, description="IANA name, e.g. Europe/Paris")
     locale: str | None = Field(default=None, max_length=16)
 
@@ -22,7 +26,9 @@ class ContactUpdate(BaseModel):
     phone: str | None = Field(default=None, max_length=64)
     name: str | None = Field(default=None, max_length=200)
     tags: list[str] | None = None
-    valued_tags: dict[str, str | None] | None = None
+    valued_tags: dict[str, str | None] | None = Field(
+        default=None, description=VALUED_TAGS_DESCRIPTION + " null deletes the key (any key stored, even one from before this rule)."
+    )
     timezone: str | None = Field(default=None, max_length=64)
     locale: str | None = Field(default=None, max_length=16)
     opted_out: bool | None = None
