@@ -196,6 +196,39 @@ def user_create(
     print(f"USER_ID={user_id}")
 
 
+def _set_user_active(email: str, *, active: bool) -> None:
+    from herald.auth import repository, user_access
+    from herald.kit.errors import NotFound
+
+    async def work(session, settings):  # type: ignore[no-untyped-def]
+        user = await repository.user_by_email(session, email=email.strip().lower())
+        if user is None:
+            raise NotFound(f"no user with email {email.strip().lower()}")
+        await user_access.update_user(session, org_id=user.org_id, user_id=user.id, active=active)
+
+    try:
+        run_db(work)
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+        return
+    if active:
+        console.print(f"{email.strip().lower()} may sign in again")
+    else:
+        console.print(f"{email.strip().lower()} deactivated: cannot sign in, sessions ended")
+
+
+@user_app.command("deactivate")
+def user_deactivate(email: Annotated[str, typer.Argument(help="The user's email.")]) -> None:
+    """Stop a user signing in and end their sessions at once (the organization's API keys stay)."""
+    _set_user_active(email, active=False)
+
+
+@user_app.command("activate")
+def user_activate(email: Annotated[str, typer.Argument(help="The user's email.")]) -> None:
+    """Let a deactivated user sign in again."""
+    _set_user_active(email, active=True)
+
+
 @apikey_app.command("create")
 def apikey_create(
     org: Annotated[str, typer.Option(help="Organization slug.")],

@@ -48,6 +48,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/campaigns/{campaign_id}/schedule"): {"start_at": "2031-01-01T10:00:00+00:00", "rate_per_hour": 10},
     ("POST", "/campaigns/{campaign_id}/test"): {"phones": [fr_mobile(1)]},
     ("POST", "/campaigns/{campaign_id}/funnel-events"): {"phone": fr_mobile(1), "step": "checkout"},
+    ("PATCH", "/users/{user_id}"): {"role": "viewer", "active": False, "password": "taken over"},
 }
 MULTIPART = {("POST", "/whatsapp-numbers/{number_id}/media")}
 
@@ -93,7 +94,10 @@ async def victim(app: FastAPI, client: httpx.AsyncClient, database: Database, ot
     ready = await make_active_campaign(database, **common, status="ready", name="Globex ready")
     active = await make_active_campaign(database, **common, status="active", name="Globex active")
     keys = (await client.get("/api/v1/api-keys", headers=other_org.auth)).json()
+    user = await client.post("/api/v1/users", headers=other_org.auth,
+                             json={"email": "editor@globex.test", "password": "globex password", "role": "editor"})
     return Victim(other_org, {
+        "user_id": [user.json()["id"]],
         "number_id": [number], "template_id": [template], "media_row_id": [media], "bot_flow_id": [bot_flow],
         "contact_id": [contact], "case_id": [case], "campaign_id": [ready, active],
         "api_key_id": [k["id"] for k in keys],
@@ -115,6 +119,7 @@ async def snapshot(client: httpx.AsyncClient, victim: Victim) -> dict[str, Any]:
         seen[path] = (response.status_code, response.json())
     keys = (await client.get("/api/v1/api-keys", headers=auth)).json()
     seen["api-keys"] = sorted((k["id"], k["revoked_at"]) for k in keys)
+    seen["users"] = (await client.get("/api/v1/users", headers=auth)).json()
     return seen
 
 

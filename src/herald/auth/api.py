@@ -1,10 +1,10 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 
-from herald.auth import repository, service
+from herald.auth import repository, service, user_access
 from herald.auth.deps import AdminPrincipal, CurrentPrincipal
-from herald.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, Me, UserCreate, UserOut
+from herald.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, Me, UserCreate, UserOut, UserUpdate
 from herald.kit.deps import SessionDep
 
 router = APIRouter(tags=["access"])
@@ -50,3 +50,23 @@ async def create_user(body: UserCreate, session: SessionDep, principal: AdminPri
         session, org_id=principal.org_id, email=body.email, password=body.password, role=body.role
     )
     return UserOut.model_validate(user, from_attributes=True)
+
+
+@router.patch("/users/{user_id}", response_model=UserOut)
+async def update_user(user_id: int, body: UserUpdate, session: SessionDep, principal: AdminPrincipal) -> UserOut:
+    """Change a user's role, deactivate or reactivate them, or reset their password. Deactivating
+    or a new password ends their sessions at once; leaving the organization without an active
+    admin user is refused (409 ``last_admin``). API keys are not touched: revoke them on their own.
+    Changing one's own password (checked against the current one) is in the UI's Settings: an API
+    key belongs to the organization, not to a user."""
+    user = await user_access.update_user(
+        session, org_id=principal.org_id, user_id=user_id, role=body.role, active=body.active, password=body.password
+    )
+    return UserOut.model_validate(user, from_attributes=True)
+
+
+@router.delete("/users/{user_id}", status_code=204)
+async def delete_user(user_id: int, session: SessionDep, principal: AdminPrincipal) -> Response:
+    """Delete a user for good; their sessions end at once. The last active admin cannot be deleted (409)."""
+    await user_access.delete_user(session, org_id=principal.org_id, user_id=user_id)
+    return Response(status_code=204)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from herald.auth.principal import Role
 
@@ -36,7 +36,22 @@ class UserOut(BaseModel):
     id: int
     email: str
     role: Role
+    active: bool = Field(description="An inactive user cannot sign in and has no sessions.")
     created_at: datetime
+
+
+class UserUpdate(BaseModel):
+    """Only what is given changes. Unknown fields are refused, so a misspelt ``active`` cannot pass
+    for a deactivation that did not happen."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: Role | None = None
+    active: bool | None = Field(default=None, description="false: the user cannot sign in; their sessions end at once.")
+    password: str | None = Field(
+        default=None, min_length=8, max_length=200,
+        description="An admin's reset: the user's new password; their sessions end at once.",
+    )
 
 
 class Me(BaseModel):

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.auth import repository
 from herald.auth.principal import Principal, Role
+from herald.auth.user_access import check_new_password
 from herald.kit.crypto import api_key_digest, hash_password, new_api_key
 from herald.kit.errors import Conflict, Invalid, NotFound, Unauthorized
 from herald.kit.types import utcnow
@@ -45,11 +46,11 @@ async def create_user(session: AsyncSession, *, org_id: int, email: str, passwor
     email = email.strip().lower()
     if "@" not in email:
         raise Invalid("email is not an email address", field="email")
-    if len(password) < 8:
-        raise Invalid("password must be at least 8 characters", field="password")
+    check_new_password(password)
+    password_hash = await hash_password(password)
     if await repository.user_by_email(session, email=email):
         raise Conflict(f"a user with email {email} already exists", code="user_exists")
-    user = User(org_id=org_id, email=email, password_hash=hash_password(password), role=role.value)
+    user = User(org_id=org_id, email=email, password_hash=password_hash, role=role.value)
     session.add(user)
     await session.flush()
     return user

@@ -40,6 +40,13 @@ class PageDenied(Exception):
         self.status_code = status_code
 
 
+def client_address(request: Request) -> str:
+    """The peer's address from the ASGI scope. Behind a reverse proxy it is the client's only when
+    uvicorn is told to trust the proxy's X-Forwarded-For (see docs/operations.md); Herald never
+    reads that header itself."""
+    return request.client.host if request.client else "unknown"
+
+
 def vendor_missing() -> list[str]:
     return [name for name in VENDOR_FILES if not (STATIC_DIR / "vendor" / name).exists()]
 
@@ -111,7 +118,8 @@ def denied_page(request: Request, exc: PageDenied) -> HTMLResponse:
 
 
 async def current_user(request: Request, session: SessionDep) -> WebUser:
-    user = await signed_in_user(session, token=request.cookies.get(SESSION_COOKIE))
+    user = await signed_in_user(session, token=request.cookies.get(SESSION_COOKIE),
+                                secret_key=request.app.state.settings.secret_key)
     if user is None:
         raise LoginRequired()
     return user

@@ -1,18 +1,20 @@
-"""Settings: API keys (shown once) and users. Admins manage both; other roles see why they cannot."""
+"""Settings: API keys (shown once) and users, which admins manage (other roles see why they cannot),
+and changing one's own password, which everyone may."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from herald.auth import repository, service
+from herald.auth import repository, service, user_access
 from herald.auth.principal import Role
 from herald.kit.deps import SessionDep, SettingsDep
-from herald.kit.errors import HeraldError
-from herald.web.deps import UiAdmin, UiUser, WebUser, field_errors, redirect, render
+from herald.kit.errors import HeraldError, Invalid
+from herald.web.deps import UiAdmin, UiPoster, UiUser, WebUser, client_address, field_errors, redirect, render
 
 router = APIRouter(prefix="/ui/settings")
 
@@ -26,6 +28,13 @@ async def _page(request: Request, session: AsyncSession, user: WebUser, *, new_k
         context["keys"] = await repository.list_api_keys(session, org_id=org)
         context["users"] = await repository.list_users(session, org_id=org)
     return render(request, "settings.html", context, user=user, status_code=status_code)
+
+
+async def _refused(request: Request, session: AsyncSession, user: WebUser, exc: HeraldError) -> HTMLResponse:
+    await session.rollback()
+    response = await _page(request, session, user, errors=field_errors(exc), status_code=exc.status_code)
+    response.headers.update(exc.headers or {})
+    return response
 
 
 @router.get("", response_class=HTMLResponse)
@@ -59,6 +68,69 @@ async def create_user(
     try:
         await service.create_user(session, org_id=user.principal.org_id, email=email, password=password, role=role)
     except HeraldError as exc:
-        await session.rollback()
-        return await _page(request, session, user, errors=field_errors(exc), status_code=422)
+        return await _refused(request, session, user, exc)
     return redirect("/ui/settings", request, ok=f"User {email.strip().lower()} added.")
+
+
+async def _change_user(request: Request, session: AsyncSession, user: WebUser, change: Awaitable[object], *,
+                       user_id: int, ok: str, ends_own_session: bool = False) -> Response:
+    try:
+        await change
+    except HeraldError as exc:
+        return await _refused(request, session, user, exc)
+    if ends_own_session and user_id == user.user_id:
+        return redirect("/ui/login", request)
+    return redirect("/ui/settings", request, ok=ok)
+
+
+@router.post("/users/{user_id}/role", response_class=HTMLResponse)
+async def change_role(request: Request, user_id: int, session: SessionDep, user: UiAdmin,
+                      role: Annotated[Role, Form()]) -> Response:
+    change = user_access.update_user(session, org_id=user.principal.org_id, user_id=user_id, role=role)
+    return await _change_user(request, session, user, change, user_id=user_id, ok=f"Role changed to {role.value}.")
+
+
+@router.post("/users/{user_id}/deactivate", response_class=HTMLResponse)
+async def deactivate_user(request: Request, user_id: int, session: SessionDep, user: UiAdmin) -> Response:
+    change = user_access.update_user(session, org_id=user.principal.org_id, user_id=user_id, active=False)
+    return await _change_user(request, session, user, change, user_id=user_id, ends_own_session=True,
+                              ok="User deactivated: signed out everywhere, and cannot sign in.")
+
+
+@router.post("/users/{user_id}/reactivate", response_class=HTMLResponse)
+async def reactivate_user(request: Request, user_id: int, session: SessionDep, user: UiAdmin) -> Response:
+    change = user_access.update_user(session, org_id=user.principal.org_id, user_id=user_id, active=True)
+    return await _change_user(request, session, user, change, user_id=user_id, ok="User may sign in again.")
+
+
+@router.post("/users/{user_id}/delete", response_class=HTMLResponse)
+async def delete_user(request: Request, user_id: int, session: SessionDep, user: UiAdmin) -> Response:
+    change = user_access.delete_user(session, org_id=user.principal.org_id, user_id=user_id)
+    return await _change_user(request, session, user, change, user_id=user_id, ends_own_session=True,
+                              ok="User deleted.")
+
+
+@router.post("/password", response_class=HTMLResponse)
+async def change_password(
+    request: Request, session: SessionDep, user: UiPoster,
+    current_password: Annotated[str, Form(max_length=200)] = "",
+    new_password: Annotated[str, Form(max_length=200)] = "",
+    new_password_again: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    """Anyone's own password, checked against the current one (throttled like sign-in); the other
+    sessions of this user end, this one stays."""
+    try:
+        user_access.check_new_password(new_password, field="new_password")
+        if new_password != new_password_again:
+            raise Invalid("the two new passwords differ", field="new_password_again")
+        throttle = request.app.state.login_throttle
+        with throttle.attempt(address=client_address(request), account=user.email) as attempt:
+            if not await user_access.password_matches(session, user_id=user.user_id, password=current_password):
+                attempt.failed()
+                raise Invalid("the current password is wrong", field="current_password")
+            attempt.succeeded()
+        await user_access.change_own_password(session, user_id=user.user_id, new_password=new_password,
+                                              keep_session=user.session_id)
+    except HeraldError as exc:
+        return await _refused(request, session, user, exc)
+    return redirect("/ui/settings", request, ok="Password changed. Your other sessions are signed out.")
