@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from herald import __version__
 from herald.config import Settings, get_settings
 from herald.kit import migrate
+from herald.kit.body_limit import MB, MULTIPART_OVERHEAD_BYTES, BodyLimit, BodyRoute
 from herald.kit.crypto import SecretBox
 from herald.kit.db import Database
 from herald.kit.errors import HeraldError
@@ -138,5 +139,27 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     include_routers(app)
     app.include_router(metrics_router)  # outside /api/v1 and unauthenticated: restrict it at the proxy
-    app.add_middleware(WebhookMetrics)
+    app.add_middleware(BodyLimit, default=MB, routes=body_routes(settings))
+    app.add_middleware(WebhookMetrics)  # added last, so outermost: it counts the webhooks' 413s too
     return app
+
+
+def body_routes(settings: Settings) -> list[BodyRoute]:
+    """The routes whose bodies may be larger than the 1 MiB every other request gets (JSON API
+    calls, UI forms): Meta's webhooks, and the uploads, at their documented maxima plus room for
+    the multipart envelope. A request is counted and cut off at its limit as it streams in."""
+    from herald.api import API_PREFIX
+    from herald.media.limits import MAX_MEDIA_BYTES
+    from herald.webhooks.ingest import MAX_BODY_BYTES as WEBHOOK_MAX_BYTES
+
+    def csv_upload() -> int:  # read at each request: the setting may change under a running app (tests)
+        return settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES
+
+    media_upload = MAX_MEDIA_BYTES + MULTIPART_OVERHEAD_BYTES
+    return [
+        BodyRoute("POST", "/webhooks/whatsapp", WEBHOOK_MAX_BYTES),
+        BodyRoute("POST", f"{API_PREFIX}/contacts/import", csv_upload),
+        BodyRoute("POST", "/ui/contacts/import", csv_upload),
+        BodyRoute("POST", f"{API_PREFIX}/whatsapp-numbers/{{number_id}}/media", media_upload),
+        BodyRoute("POST", "/ui/campaigns/{campaign_id}/media", media_upload),
+    ]
