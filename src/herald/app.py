@@ -11,8 +11,9 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import DataError, DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from herald import __version__
@@ -21,7 +22,8 @@ from herald.kit import migrate
 from herald.kit.body_limit import MB, MULTIPART_OVERHEAD_BYTES, BodyLimit, BodyRoute
 from herald.kit.crypto import SecretBox
 from herald.kit.db import Database
-from herald.kit.errors import HeraldError
+from herald.kit.db_errors import unavailability
+from herald.kit.errors import DatabaseUnavailable, HeraldError
 
 log = logging.getLogger("herald")
 
@@ -82,10 +84,31 @@ def install_error_handlers(app: FastAPI) -> None:
         # (SQLite's OverflowError, PostgreSQL's "bigint out of range"), a NUL character in text.
         return _error(422, "invalid_value", "a value is out of range or cannot be stored (an id too large, or a NUL character)")
 
+    @app.exception_handler(DBAPIError)
+    @app.exception_handler(PoolTimeout)
+    async def database_error(request: Request, exc: Exception) -> Response:
+        """503 when the database is down, unreachable or read-only (the client may retry); any other
+        database error is a bug: a 500, as below. Rendered as every domain error is (a page under
+        ``/ui``, JSON elsewhere); the driver's words go to the log only."""
+        reason = unavailability(exc)
+        if reason is None:
+            return internal_error(exc)
+        log.warning("%s: %s", reason.value, getattr(exc, "orig", None) or exc)
+        render = request.app.exception_handlers[HeraldError]
+        response: Response = await render(request, DatabaseUnavailable(DATABASE_UNAVAILABLE))
+        return response
+
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error", exc_info=exc)
-        return _error(500, "internal_error", "something went wrong on our side; it has been logged")
+        return internal_error(exc)
+
+
+DATABASE_UNAVAILABLE = "Herald cannot use its database right now; try again in a moment."
+
+
+def internal_error(exc: Exception) -> JSONResponse:
+    log.exception("unhandled error", exc_info=exc)
+    return _error(500, "internal_error", "something went wrong on our side; it has been logged")
 
 
 def configure_logging(settings: Settings) -> None:

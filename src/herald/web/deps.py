@@ -106,7 +106,8 @@ def login_redirect(request: Request) -> Response:
 
 
 def denied_page(request: Request, exc: PageDenied) -> HTMLResponse:
-    title = {404: "Not found", 409: "Not possible now", 422: "Not possible"}.get(exc.status_code, "Not allowed")
+    title = {404: "Not found", 409: "Not possible now", 422: "Not possible", 503: "Temporarily unavailable"}.get(
+        exc.status_code, "Not allowed")
     return render(request, "error.html", {"message": exc.message, "title": title}, status_code=exc.status_code)
 
 
