@@ -2,14 +2,16 @@
 never a bare 500 and never the driver's words; an ordinary database bug stays a 500 (issue 17,
 item 10). SQLite and PostgreSQL.
 
-"Down" is a database Herald cannot reach: PostgreSQL on a closed port or a database that does not
-exist, SQLite in a directory that does not exist. "Read-only" is a real one opened read-only:
+"Down" is a database Herald cannot use: PostgreSQL on a closed port or a database that does not
+exist, SQLite on a file that is not a database (a directory that does not exist, "unable to open",
+is classified the same: see the last test). "Read-only" is a real one opened read-only:
 SQLite's ``mode=ro``, PostgreSQL's ``default_transaction_read_only`` (what a standby answers).
 The shared PostgreSQL server is never stopped.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -19,7 +21,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from herald.app import create_app
 from herald.config import Settings
@@ -35,7 +37,9 @@ DRIVER_WORDS = ("refused", "127.0.0.1", "port 1", "FATAL", "does not exist", "re
 
 def unreachable_url(db_url: str, tmp_path: Path) -> str:
     if db_url.startswith("sqlite"):
-        return f"sqlite+aiosqlite:///{tmp_path / 'no-such-directory' / 'herald.db'}"
+        garbage = tmp_path / "not-a-database.db"  # a volume that holds something else: "file is not a database"
+        garbage.write_bytes(b"this is not an SQLite database " * 512)
+        return f"sqlite+aiosqlite:///{garbage}"
     return make_url(db_url).set(port=1).render_as_string(hide_password=False)
 
 
@@ -142,3 +146,8 @@ class TestOtherDatabaseErrorsStay500:
         finally:
             await down.dispose()
             await read_only.dispose()
+        if db_url.startswith("sqlite"):  # the driver's own error, wrapped as SQLAlchemy wraps it
+            with pytest.raises(sqlite3.OperationalError) as cannot_open:
+                sqlite3.connect(tmp_path / "no-such-directory" / "herald.db")
+            wrapped = OperationalError("connect", None, cannot_open.value)
+            assert unavailability(wrapped) is Unavailability.unreachable
