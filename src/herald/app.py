@@ -11,16 +11,19 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import DataError, DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from herald import __version__
 from herald.config import Settings, get_settings
 from herald.kit import migrate
+from herald.kit.body_limit import MB, MULTIPART_OVERHEAD_BYTES, BodyLimit, BodyRoute
 from herald.kit.crypto import SecretBox
 from herald.kit.db import Database
-from herald.kit.errors import HeraldError
+from herald.kit.db_errors import unavailability
+from herald.kit.errors import DatabaseUnavailable, HeraldError
 from herald.web import headers as security_headers
 
 log = logging.getLogger("herald")
@@ -82,13 +85,34 @@ def install_error_handlers(app: FastAPI) -> None:
         # (SQLite's OverflowError, PostgreSQL's "bigint out of range"), a NUL character in text.
         return _error(422, "invalid_value", "a value is out of range or cannot be stored (an id too large, or a NUL character)")
 
+    @app.exception_handler(DBAPIError)
+    @app.exception_handler(PoolTimeout)
+    async def database_error(request: Request, exc: Exception) -> Response:
+        """503 when the database is down, unreachable or read-only (the client may retry); any other
+        database error is a bug: a 500, as below. Rendered as every domain error is (a page under
+        ``/ui``, JSON elsewhere); the driver's words go to the log only."""
+        reason = unavailability(exc)
+        if reason is None:
+            return internal_error(exc, request)
+        log.warning("%s: %s", reason.value, getattr(exc, "orig", None) or exc)
+        render = request.app.exception_handlers[HeraldError]
+        response: Response = await render(request, DatabaseUnavailable(DATABASE_UNAVAILABLE))
+        return response
+
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error", exc_info=exc)
-        response = _error(500, "internal_error", "something went wrong on our side; it has been logged")
-        # Starlette answers this one from outside every middleware: the security headers are added here.
-        response.headers.update(security_headers.headers_for(request.url.path))
-        return response
+        return internal_error(exc, request)
+
+
+DATABASE_UNAVAILABLE = "Herald cannot use its database right now; try again in a moment."
+
+
+def internal_error(exc: Exception, request: Request) -> JSONResponse:
+    log.exception("unhandled error", exc_info=exc)
+    response = _error(500, "internal_error", "something went wrong on our side; it has been logged")
+    # Starlette answers the last-resort 500 from outside every middleware: the security headers are added here.
+    response.headers.update(security_headers.headers_for(request.url.path))
+    return response
 
 
 def configure_logging(settings: Settings) -> None:
@@ -142,6 +166,28 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     include_routers(app)
     app.include_router(metrics_router)  # outside /api/v1 and unauthenticated: restrict it at the proxy
-    app.add_middleware(WebhookMetrics)
-    app.add_middleware(security_headers.SecurityHeaders)  # outermost: every answer gets them
+    app.add_middleware(BodyLimit, default=MB, routes=body_routes(settings))
+    app.add_middleware(WebhookMetrics)  # counts the webhooks' 413s too
+    app.add_middleware(security_headers.SecurityHeaders)  # added last, so outermost: every answer gets them
     return app
+
+
+def body_routes(settings: Settings) -> list[BodyRoute]:
+    """The routes whose bodies may be larger than the 1 MiB every other request gets (JSON API
+    calls, UI forms): Meta's webhooks, and the uploads, at their documented maxima plus room for
+    the multipart envelope. A request is counted and cut off at its limit as it streams in."""
+    from herald.api import API_PREFIX
+    from herald.media.limits import MAX_MEDIA_BYTES
+    from herald.webhooks.ingest import MAX_BODY_BYTES as WEBHOOK_MAX_BYTES
+
+    def csv_upload() -> int:  # read at each request: the setting may change under a running app (tests)
+        return settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES
+
+    media_upload = MAX_MEDIA_BYTES + MULTIPART_OVERHEAD_BYTES
+    return [
+        BodyRoute("POST", "/webhooks/whatsapp", WEBHOOK_MAX_BYTES),
+        BodyRoute("POST", f"{API_PREFIX}/contacts/import", csv_upload),
+        BodyRoute("POST", "/ui/contacts/import", csv_upload),
+        BodyRoute("POST", f"{API_PREFIX}/whatsapp-numbers/{{number_id}}/media", media_upload),
+        BodyRoute("POST", "/ui/campaigns/{campaign_id}/media", media_upload),
+    ]

@@ -163,7 +163,7 @@ class TestReceive:
     ) -> None:
         raw = b'{"entry": [], "pad": "' + b"x" * ingest.MAX_BODY_BYTES + b'"}'
         response = await post_signed(client, raw)
-        assert (response.status_code, error_code(response)) == (413, "payload_too_large")
+        assert (response.status_code, error_code(response)) == (413, "body_too_large")
         assert await event_count(database) == 0
 
     async def test_a_valid_post_is_stored_once_and_a_replay_adds_nothing(

@@ -2,11 +2,30 @@
 
 Reading the stats is then one row read whatever the campaign's size. Every function takes deltas;
 callers compute them from the rows their own conditional UPDATEs actually moved.
+
+Lock order. Senders, the webhook applier, replies, the reaper, materialisation and the campaign
+transitions all write these rows concurrently (on PostgreSQL, from several workers). Each
+transaction takes its row locks in this one order, so two of them never wait on each other in a
+cycle (PostgreSQL would abort one: "deadlock detected ... in relation campaign_stats"):
+
+1. the ``campaign_messages`` rows it moves (each statement in message id order);
+2. then campaign by campaign, in ascending campaign id:
+   a. the ``campaigns`` row (a transition, the last send time, a materialisation chunk's FOR UPDATE),
+   b. its ``campaign_stats`` row (``add``),
+   c. its detail rows: not-sent reasons and sends per minute (``add_not_sent_reasons``, ``add_sends``);
+3. last, the ``engagements`` it releases.
+
+So a transaction that changes a campaign row does so before that campaign's counters, and one that
+counts for several campaigns goes through them in id order with ``add_per_campaign``; a transaction
+ends one campaign before it touches the next one's campaign row (the scheduler gives each its own).
+Materialisation inserts a chunk's engagements and messages between 2a and 2b: new rows, which no
+other transaction sees before the commit.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from datetime import datetime
 
 from sqlalchemy import update
@@ -36,6 +55,19 @@ async def add(session: AsyncSession, *, campaign_id: int, **deltas: int) -> None
     if unknown:
         raise ValueError(f"unknown counters {unknown}")
     await session.execute(update(CampaignStats).where(CampaignStats.campaign_id == campaign_id).values(**changes))
+
+
+async def add_per_campaign(
+    session: AsyncSession,
+    deltas: Mapping[int, Mapping[str, int]],
+    reasons: Mapping[int, Counter[str]] | None = None,
+) -> None:
+    """Counters and not-sent reasons of several campaigns, in the lock order (ascending campaign id;
+    each campaign's counters before its reasons)."""
+    reasons = reasons or {}
+    for campaign_id in sorted(set(deltas) | set(reasons)):
+        await add(session, campaign_id=campaign_id, **deltas.get(campaign_id, {}))
+        await add_not_sent_reasons(session, campaign_id=campaign_id, reasons=reasons.get(campaign_id, Counter()))
 
 
 async def add_not_sent_reasons(session: AsyncSession, *, campaign_id: int, reasons: Counter[str]) -> None:

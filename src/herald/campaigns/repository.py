@@ -60,18 +60,21 @@ async def delete_campaign(
     session: AsyncSession, *, org_id: int, campaign_id: int, statuses: frozenset[Status]
 ) -> bool:
     """Deletes the campaign if it is in one of ``statuses``: its messages here (they have no foreign
-    key, see ``CampaignMessage``), its other rows through FK cascades, all in the caller's transaction."""
-    stmt = delete(Campaign).where(
-        Campaign.id == campaign_id, Campaign.org_id == org_id, Campaign.status.in_([s.value for s in statuses])
-    )
-    result = await session.execute(stmt.execution_options(synchronize_session=False))
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        return False
+    key, see ``CampaignMessage``), its other rows through FK cascades, all in the caller's transaction
+    (which the caller rolls back when this returns False).
+
+    The messages go first, then the campaign row and (cascading) its counters: the lock order of
+    herald.campaigns.counters, which the webhook applier also follows on an ended campaign's messages.
+    """
+    deletable = (Campaign.id == campaign_id) & (Campaign.org_id == org_id) & Campaign.status.in_(
+        [s.value for s in statuses])
     await session.execute(
-        delete(CampaignMessage).where(CampaignMessage.campaign_id == campaign_id)
+        delete(CampaignMessage)
+        .where(CampaignMessage.campaign_id == campaign_id, select(Campaign.id).where(deletable).exists())
         .execution_options(synchronize_session=False)
     )
-    return True
+    result = await session.execute(delete(Campaign).where(deletable).execution_options(synchronize_session=False))
+    return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
 
 
 async def update_pace(

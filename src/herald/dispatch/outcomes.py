@@ -72,6 +72,8 @@ async def _executemany(session: AsyncSession, stmt, params: list[dict]) -> int: 
 
 
 async def record(session: AsyncSession, *, campaign_id: int, outcomes: list[Outcome]) -> None:
+    """The batch's messages, then the campaign's row, then its counters and their details: the lock
+    order of herald.campaigns.counters."""
     sent = [o for o in outcomes if isinstance(o, Sent)]
     retry = [o for o in outcomes if isinstance(o, Retry)]
     not_sent = [o for o in outcomes if isinstance(o, NotSent)]
@@ -94,23 +96,27 @@ async def record(session: AsyncSession, *, campaign_id: int, outcomes: list[Outc
         ),
         [{"_id": o.message_id} for o in released],
     )
-    await record_not_sent(session, campaign_id=campaign_id, items=not_sent, from_status="sending")
+    n_not_sent = await _mark_not_sent(session, items=not_sent, from_status="sending")
     n_unknown = await _executemany(
         session,
         update(_messages).where(_sending_row()).values(status="unknown", lease_until=None),
         [{"_id": o.message_id} for o in unknown],
     )
-    await counters.add(session, campaign_id=campaign_id, pending=-(n_sent + n_unknown), sent=n_sent, unknown=n_unknown)
+    if sent:
+        await session.execute(
+            update(Campaign).where(Campaign.id == campaign_id).values(last_sent_at=max(o.at for o in sent))
+            .execution_options(synchronize_session=False)
+        )
+    await counters.add(
+        session, campaign_id=campaign_id, pending=-(n_sent + n_unknown + n_not_sent), sent=n_sent,
+        unknown=n_unknown, not_sent=n_not_sent,
+    )
+    await _not_sent_details(session, campaign_id=campaign_id, items=not_sent)
+    if sent:
+        await counters.add_sends(session, campaign_id=campaign_id, times=[o.at for o in sent])
     for outcome, n in (("sent", n_sent), ("unknown", n_unknown), ("retry", len(retry)), ("released", len(released))):
         if n:
             SEND_OUTCOMES.labels(outcome=outcome).inc(n)
-    if sent:
-        await counters.add_sends(session, campaign_id=campaign_id, times=[o.at for o in sent])
-        last = max(o.at for o in sent)
-        await session.execute(
-            update(Campaign).where(Campaign.id == campaign_id).values(last_sent_at=last)
-            .execution_options(synchronize_session=False)
-        )
 
 
 # One statement for the whole batch: PostgreSQL runs an executemany as one UPDATE per row.
@@ -146,8 +152,14 @@ async def record_not_sent(
     session: AsyncSession, *, campaign_id: int, items: list[NotSent], from_status: str
 ) -> None:
     """Skipped or failed messages: reason stored per message, counted, engagement released at once."""
+    moved = await _mark_not_sent(session, items=items, from_status=from_status)
+    await counters.add(session, campaign_id=campaign_id, pending=-moved, not_sent=moved)
+    await _not_sent_details(session, campaign_id=campaign_id, items=items)
+
+
+async def _mark_not_sent(session: AsyncSession, *, items: list[NotSent], from_status: str) -> int:
     if not items:
-        return
+        return 0
     stmt = (
         update(_messages)
         .where((_messages.c.id == bindparam("_id")) & (_messages.c.status == from_status))
@@ -161,8 +173,14 @@ async def record_not_sent(
     )
     if moved != len(items):
         raise RuntimeError(f"{len(items) - moved} messages changed under their lease")
-    await counters.add(session, campaign_id=campaign_id, pending=-moved, not_sent=moved)
-    SEND_OUTCOMES.labels(outcome="not_sent").inc(moved)
+    return moved
+
+
+async def _not_sent_details(session: AsyncSession, *, campaign_id: int, items: list[NotSent]) -> None:
+    """The reasons of not-sent messages (counted), and their contacts released for other campaigns."""
+    if not items:
+        return
+    SEND_OUTCOMES.labels(outcome="not_sent").inc(len(items))
     await counters.add_not_sent_reasons(session, campaign_id=campaign_id, reasons=Counter(o.reason for o in items))
     await session.execute(
         delete(Engagement)

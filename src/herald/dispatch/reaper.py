@@ -22,6 +22,5 @@ async def reap_expired_sends(session: AsyncSession, *, now: datetime) -> int:
         .execution_options(synchronize_session=False)
     )
     per_campaign = Counter(rows.scalars())
-    for campaign_id, n in per_campaign.items():
-        await counters.add(session, campaign_id=campaign_id, pending=-n, unknown=n)
+    await counters.add_per_campaign(session, {c: {"pending": -n, "unknown": n} for c, n in per_campaign.items()})
     return sum(per_campaign.values())

@@ -12,6 +12,7 @@ from herald.campaigns.lifecycle import Status, transition
 from herald.dispatch.ending import release_ended
 from herald.dispatch.launch import launch_campaign
 from herald.dispatch.reaper import reap_expired_sends
+from herald.kit.db import Database
 from herald.kit.errors import Conflict
 from herald.kit.types import utcnow
 from herald.models import Campaign, CampaignStats
@@ -37,34 +38,46 @@ async def start_due_campaigns(session: AsyncSession) -> list[int]:
     return started
 
 
-async def auto_end_campaigns(session: AsyncSession) -> list[int]:
-    """Ends active campaigns with nothing left to send, ``auto_end_after_hours`` after their last send."""
+async def auto_end_campaigns(database: Database) -> list[int]:
+    """Ends active campaigns with nothing left to send, ``auto_end_after_hours`` after their last send.
+
+    Each in a transaction of its own: ending one locks its campaign row, messages, counters and
+    engagements, and another campaign's row after those would break the lock order
+    (herald.campaigns.counters).
+    """
     now = utcnow()
-    rows = await session.execute(
-        select(Campaign.id, Campaign.last_sent_at, Campaign.materialized_at, Campaign.auto_end_after_hours)
-        .join(CampaignStats, CampaignStats.campaign_id == Campaign.id)
-        .where(Campaign.status == Status.active.value, Campaign.materialized_at.is_not(None), CampaignStats.pending == 0)
-    )
+    async with database.read_session() as session:
+        rows = (await session.execute(
+            select(Campaign.id, Campaign.last_sent_at, Campaign.materialized_at, Campaign.auto_end_after_hours)
+            .join(CampaignStats, CampaignStats.campaign_id == Campaign.id)
+            .where(Campaign.status == Status.active.value, Campaign.materialized_at.is_not(None),
+                   CampaignStats.pending == 0)
+            .order_by(Campaign.id)
+        )).tuples().all()
     ended = []
-    for campaign_id, last_sent_at, materialized_at, hours in rows.tuples():
+    for campaign_id, last_sent_at, materialized_at, hours in rows:
         since = last_sent_at or materialized_at
         if since is None or now - since < timedelta(hours=hours):
             continue
-        try:
-            await transition(
-                session, campaign_id=campaign_id, to=Status.ended,
-                from_states=frozenset({Status.active}),
-                values={"ended_at": now, "status_reason": "ended automatically after the last send"},
-            )
-        except Conflict:
-            continue
-        await release_ended(session, campaign_id=campaign_id)
+        async with database.session() as session:
+            try:
+                await transition(
+                    session, campaign_id=campaign_id, to=Status.ended,
+                    from_states=frozenset({Status.active}),
+                    values={"ended_at": now, "status_reason": "ended automatically after the last send"},
+                )
+            except Conflict:
+                continue
+            await release_ended(session, campaign_id=campaign_id)
         ended.append(campaign_id)
         log.info("campaign %s ended automatically", campaign_id)
     return ended
 
 
-async def tick(session: AsyncSession) -> None:
-    await start_due_campaigns(session)
-    await auto_end_campaigns(session)
-    await reap_expired_sends(session, now=utcnow())
+async def tick(database: Database) -> None:
+    """Scheduled starts, auto-ends and the reaper, each in transactions of its own."""
+    async with database.session() as session:
+        await start_due_campaigns(session)
+    await auto_end_campaigns(database)
+    async with database.session() as session:
+        await reap_expired_sends(session, now=utcnow())

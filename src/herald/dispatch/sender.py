@@ -410,9 +410,9 @@ async def _record_outcomes(
     database: Database, campaign_id: int, outcomes: list[Outcome], pause_reason: str | None
 ) -> None:
     async with database.transaction() as session:
-        await record(session, campaign_id=campaign_id, outcomes=outcomes)
-        if pause_reason:
+        if pause_reason:  # the campaign's row before its counters (lock order: herald.campaigns.counters)
             await _pause(session, campaign_id, pause_reason)
+        await record(session, campaign_id=campaign_id, outcomes=outcomes)
 
 
 def _among(session: Any, column: Any, ids: list[int]) -> Any:

@@ -97,8 +97,7 @@ class Worker:
                 pass
 
     async def _tick(self) -> None:
-        async with self.database.session() as session:
-            await scheduler.tick(session)
+        await scheduler.tick(self.database)
 
     async def _balance_numbers(self) -> None:
         now = utcnow()

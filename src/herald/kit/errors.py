@@ -58,6 +58,14 @@ class TooLarge(HeraldError):
     code = "payload_too_large"
 
 
+class DatabaseUnavailable(HeraldError):
+    """The database is down, unreachable or read-only (``herald.kit.db_errors``): retry later."""
+
+    status_code = 503
+    code = "database_unavailable"
+    headers = {"Retry-After": "5"}
+
+
 class TooManyRequests(HeraldError):
     status_code = 429
     code = "too_many_requests"

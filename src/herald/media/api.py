@@ -1,9 +1,13 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, File, Query, Response, UploadFile
+from typing import Any
+
+from fastapi import APIRouter, Query, Request, Response
+from starlette.datastructures import UploadFile
 
 from herald.auth.deps import CurrentPrincipal, WriterPrincipal
 from herald.kit.deps import SecretBoxDep, SessionDep
+from herald.kit.errors import Invalid
 from herald.kit.pagination import Page
 from herald.media import service
 from herald.media.limits import header_kind
@@ -13,6 +17,24 @@ from herald.numbers import service as numbers_service
 from herald.numbers.deps import CloudClientDep
 
 router = APIRouter(tags=["media"])
+
+_UPLOAD_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {"file": {
+                        "type": "string", "format": "binary",
+                        "description": "JPEG/PNG ≤ 5 MB, MP4/3GPP ≤ 16 MB, PDF/TXT/Office ≤ 100 MB",
+                    }},
+                }
+            }
+        },
+    }
+}
 
 
 def media_out(media: Media) -> MediaOut:
@@ -30,21 +52,30 @@ def media_out(media: Media) -> MediaOut:
     )
 
 
-@router.post("/whatsapp-numbers/{number_id}/media", response_model=MediaOut, status_code=201)
+@router.post(
+    "/whatsapp-numbers/{number_id}/media", response_model=MediaOut, status_code=201, openapi_extra=_UPLOAD_BODY
+)
 async def upload_media(
+    request: Request,
     number_id: int,
     session: SessionDep,
     box: SecretBoxDep,
     client: CloudClientDep,
     principal: WriterPrincipal,
-    file: UploadFile = File(description="JPEG/PNG ≤ 5 MB, MP4/3GPP ≤ 16 MB, PDF/TXT/Office ≤ 100 MB"),
 ) -> MediaOut:
     creds = await numbers_service.credentials_for(session, box, org_id=principal.org_id, number_id=number_id)
-    # Type and size first, from what the multipart part declares: a refused file is never read or sent.
-    if file.size is not None:
-        service.checked_media_type(file.content_type, file.filename, file.size)
     await session.commit()  # no transaction (on SQLite, no write lock) held while the file is read and sent
-    media_file = service.checked_media_file(file.filename or "upload", file.content_type, await file.read())
+    # The body is parsed only now, the caller authenticated and the number theirs (a `File()`
+    # parameter would have been read, and spooled to disk, before any of that); the body limit
+    # (app.body_routes) cuts it off past the largest media WhatsApp takes.
+    async with request.form(max_files=1, max_fields=1) as form:
+        file = form.get("file")
+        if not isinstance(file, UploadFile):
+            raise Invalid("send the file as the multipart field 'file'", field="file")
+        # Type and size first, from what the multipart part declares: a refused file is never read or sent.
+        if file.size is not None:
+            service.checked_media_type(file.content_type, file.filename, file.size)
+        media_file = service.checked_media_file(file.filename or "upload", file.content_type, await file.read())
     media_id = await service.send_media(client, creds, media_file)
     media = await service.record_media(
         session, org_id=principal.org_id, number_id=number_id, creds=creds, media_file=media_file,

@@ -32,6 +32,7 @@ ACCEPTED: dict[str, MediaKind] = {
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": _DOCUMENT,
     "application/vnd.openxmlformats-officedocument.presentationml.presentation": _DOCUMENT,
 }
+MAX_MEDIA_BYTES = max(kind.max_bytes for kind in ACCEPTED.values())
 _ALIASES = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg", "video/3gp": "video/3gpp"}
 _GENERIC = {"", "application/octet-stream", "binary/octet-stream"}
 ACCEPTED_SUMMARY = (

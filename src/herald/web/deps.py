@@ -113,7 +113,8 @@ def login_redirect(request: Request) -> Response:
 
 
 def denied_page(request: Request, exc: PageDenied) -> HTMLResponse:
-    title = {404: "Not found", 409: "Not possible now", 422: "Not possible"}.get(exc.status_code, "Not allowed")
+    title = {404: "Not found", 409: "Not possible now", 422: "Not possible", 503: "Temporarily unavailable"}.get(
+        exc.status_code, "Not allowed")
     return render(request, "error.html", {"message": exc.message, "title": title}, status_code=exc.status_code)
 
 
@@ -128,12 +129,20 @@ async def current_user(request: Request, session: SessionDep) -> WebUser:
 async def _csrf_checked(request: Request, user: Annotated[WebUser, Depends(current_user)]) -> WebUser:
     given = request.headers.get(CSRF_HEADER)
     if given is None:
+        if _is_multipart(request):
+            # An upload's token comes in the header (app.js sends it), so that the file is neither
+            # read nor spooled to disk before the token is checked.
+            raise PageDenied("Uploads need the page's script: reload the page and try again.")
         form = await request.form()
         field = form.get(CSRF_FIELD)
         given = field if isinstance(field, str) else None
     if not tokens_match(user.csrf_token, given):
         raise PageDenied("This form has expired or did not come from Herald. Reload the page and try again.")
     return user
+
+
+def _is_multipart(request: Request) -> bool:
+    return request.headers.get("content-type", "").lower().startswith("multipart/")
 
 
 async def _writer(user: Annotated[WebUser, Depends(_csrf_checked)]) -> WebUser:

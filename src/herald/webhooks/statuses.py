@@ -99,10 +99,8 @@ async def apply_statuses(session: AsyncSession, rows: list[StoredEvent]) -> None
         for row, _ in items:
             mark(row, "applied")
     await _write(session, updates)
-    for campaign_id, delta in deltas.items():
-        await counters.add(session, campaign_id=campaign_id, **{k: v for k, v in delta.items() if v})
-    for campaign_id, counted in reasons.items():
-        await counters.add_not_sent_reasons(session, campaign_id=campaign_id, reasons=counted)
+    # Several campaigns in one transaction: in the lock order (see herald.campaigns.counters).
+    await counters.add_per_campaign(session, deltas, reasons)
     await _release(session, released)
     if opted_out:
         await session.execute(

@@ -35,7 +35,15 @@
     });
   }
 
-  // CSV import: a real progress bar while the file uploads, then the server's summary.
+  // The text of a refusal answered in the API's JSON error shape (a body over the route's limit).
+  function errorMessage(request) {
+    if ((request.getResponseHeader("Content-Type") || "").indexOf("application/json") !== 0) { return null; }
+    try { return JSON.parse(request.responseText).error.message; } catch (e) { return null; }
+  }
+
+  // Uploads (CSV import, header media): a real progress bar while the file uploads, the form token
+  // in the X-CSRF-Token header (checked before the server reads the file), then the server's
+  // summary in the target, or the page it redirects to.
   function importForms(root) {
     root.querySelectorAll("form[data-upload-progress]").forEach(function (form) {
       if (form.dataset.bound) { return; }
@@ -44,7 +52,7 @@
         event.preventDefault();
         var bar = document.getElementById(form.dataset.uploadProgress);
         var status = document.getElementById(form.dataset.uploadStatus);
-        var target = document.getElementById(form.dataset.uploadTarget);
+        var target = form.dataset.uploadTarget ? document.getElementById(form.dataset.uploadTarget) : null;
         var request = new XMLHttpRequest();
         request.open("POST", form.action);
         request.setRequestHeader("X-CSRF-Token", form.querySelector("[name=csrf_token]").value);
@@ -53,14 +61,19 @@
         request.upload.addEventListener("progress", function (e) {
           if (e.lengthComputable) {
             bar.value = Math.round((e.loaded / e.total) * 100);
-            status.textContent = bar.value < 100 ? "Uploading… " + bar.value + "%" : "Importing…";
+            status.textContent = bar.value < 100 ? "Uploading… " + bar.value + "%" : "Processing…";
           }
         });
         request.onload = function () {
+          var next = request.getResponseHeader("HX-Redirect");
+          var refusal = errorMessage(request);
           bar.value = 100;
-          status.textContent = request.status < 400 ? "Import finished." : "Import failed.";
-          target.innerHTML = request.responseText;
-          localTimes(target);
+          if (next) { window.location.assign(next); return; }
+          status.textContent = request.status < 400 ? "Done." : "Failed" + (refusal ? ": " + refusal : ".");
+          if (target && !refusal) {
+            target.innerHTML = request.responseText;
+            localTimes(target);
+          }
         };
         request.onerror = function () { status.textContent = "The upload failed: check the connection."; };
         request.send(new FormData(form));

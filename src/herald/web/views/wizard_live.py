@@ -111,26 +111,28 @@ async def upload_header_media(
 ) -> Response:
     campaign = await editable(session, user, campaign_id)
     org = user.principal.org_id
-    form = await request.form(max_files=1)
-    upload = form.get("file")
     back = f"/ui/campaigns/{campaign_id}/edit/message"
-    if not isinstance(upload, UploadFile) or not upload.filename:
-        return redirect(back, request, error="Choose a file to upload.")
-    try:
-        number_id = campaign.whatsapp_number_id or 0
-        creds = await numbers_service.credentials_for(session, box, org_id=org, number_id=number_id)
-        if upload.size is not None:
-            media_service.checked_media_type(upload.content_type, upload.filename, upload.size)
-        await session.commit()  # no transaction (on SQLite, no write lock) held while the file is read and sent
-        media_file = media_service.checked_media_file(upload.filename, upload.content_type, await upload.read())
-        media_id = await media_service.send_media(client, creds, media_file)
-        media = await media_service.record_media(session, org_id=org, number_id=number_id, creds=creds,
-                                                 media_file=media_file, media_id=media_id)
-        await service.update_campaign(session, org_id=org, campaign_id=campaign_id,
-                                      data=CampaignUpdate(header_media_id=media.id))
-    except HeraldError as exc:
-        await session.rollback()
-        return redirect(back, request, error=f"Upload refused: {exc.message}")
+    # Parsed only now that the session, the CSRF header and the campaign are checked; the body limit
+    # (app.body_routes) cuts it off past the largest media WhatsApp takes.
+    async with request.form(max_files=1, max_fields=5) as form:
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            return redirect(back, request, error="Choose a file to upload.")
+        try:
+            number_id = campaign.whatsapp_number_id or 0
+            creds = await numbers_service.credentials_for(session, box, org_id=org, number_id=number_id)
+            if upload.size is not None:
+                media_service.checked_media_type(upload.content_type, upload.filename, upload.size)
+            await session.commit()  # no transaction (on SQLite, no write lock) held while the file is read and sent
+            media_file = media_service.checked_media_file(upload.filename, upload.content_type, await upload.read())
+            media_id = await media_service.send_media(client, creds, media_file)
+            media = await media_service.record_media(session, org_id=org, number_id=number_id, creds=creds,
+                                                     media_file=media_file, media_id=media_id)
+            await service.update_campaign(session, org_id=org, campaign_id=campaign_id,
+                                          data=CampaignUpdate(header_media_id=media.id))
+        except HeraldError as exc:
+            await session.rollback()
+            return redirect(back, request, error=f"Upload refused: {exc.message}")
     return redirect(back, request, ok=f"Uploaded {media.filename} as the header.")
 
 
