@@ -21,6 +21,7 @@ from herald.kit import migrate
 from herald.kit.crypto import SecretBox
 from herald.kit.db import Database
 from herald.kit.errors import HeraldError
+from herald.kit.outbound import OutboundPolicy
 
 log = logging.getLogger("herald")
 
@@ -128,6 +129,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     app.state.settings = settings
     app.state.secret_box = SecretBox(settings.encryption_keys)
+    app.state.outbound = OutboundPolicy(allow_private_urls=settings.allow_private_urls)
     if database is not None:
         app.state.database = database
     install_error_handlers(app)
