@@ -27,12 +27,14 @@ from herald.config import Settings
 from herald.kit.db import Database
 from herald.kit.outbound import OutboundPolicy, client_session, refusal_of
 from herald.kit.types import utcnow
-from herald.models import BotDelivery
+from herald.models import BotDelivery, Campaign
 from herald.replies.delivery import BotDeliveryEngine
 from herald.simulator import SimulatorServer
 from herald.whatsapp import CloudAPIClient, NumberCredentials, RefusedByPolicy, RetryClass
 from tests.conftest import LOOPBACK_ALLOWED, OrgHandle
-from tests.factories import make_active_campaign, make_bot_flow, make_contacts, make_number
+from tests.dispatch.helpers import running_worker, stats, wait_until
+from tests.dispatch.test_campaign_dispatch import VARIABLES
+from tests.factories import make_active_campaign, make_bot_flow, make_contacts, make_number, make_template
 from tests.numbers.helpers import (
     SECRETS_AGAIN,
     field_names,
@@ -298,6 +300,32 @@ class TestConnectTime:
             await BotDeliveryEngine(database=database, box=app.state.secret_box, outbound=STRICT).deliver_due()
             assert await last_errors(database) == ["refused by outbound URL policy: loopback address"]
             assert target.requests == []
+
+    async def test_a_campaign_from_a_number_saved_before_the_policy_pauses_saying_why(
+        self, app: FastAPI, database: Database, org: OrgHandle
+    ) -> None:
+        box = app.state.secret_box
+        number = await make_number(database, box, org_id=org.id, base_url="http://169.254.169.254")
+        await make_template(database, org_id=org.id, header_format=None)
+        await make_contacts(database, org_id=org.id, specs=[
+            {"phone": f"+1415555{4000 + i}", "name": "Ann", "tags": ["vip"], "valued_tags": {"customer_id": "7"}}
+            for i in range(3)
+        ])
+        campaign = await make_active_campaign(database, org_id=org.id, number_id=number,
+                                              audience={"tags_any": ["vip"]}, variables=VARIABLES,
+                                              media_row_id=None, bot_flow_id=None)
+
+        async def paused() -> bool:
+            async with database.read_session() as session:
+                row = await session.get(Campaign, campaign, populate_existing=True)
+                return row is not None and row.status == "paused"
+
+        async with running_worker(database, box):
+            await wait_until(paused)
+        async with database.read_session() as session:
+            row = await session.get(Campaign, campaign)
+            assert row is not None and row.status_reason == "refused by outbound URL policy: cloud metadata address"
+        assert (await stats(database, campaign))["sent"] == 0
 
     async def test_a_graph_api_base_saved_before_the_policy_is_refused_before_sending(self) -> None:
         creds = NumberCredentials(phone_number_id="1", waba_id="2", access_token="token",
