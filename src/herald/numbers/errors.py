@@ -13,6 +13,13 @@ def unreachable(graph_api_base: str) -> str:
     return f"could not reach the Graph API at {graph_api_base}: connection failed"
 
 
+def graph_timeout(graph_api_base: str, seconds: float) -> str:
+    """A Graph call that took too long, said as `graph_failure` would (fixed for a base other than Meta's)."""
+    if graph_api_base == DEFAULT_GRAPH_API_BASE:
+        return f"WhatsApp did not answer within {seconds:g} seconds"
+    return unreachable(graph_api_base)
+
+
 def graph_failure(graph_api_base: str, exc: WhatsAppError) -> str:
     """What a user may read about a failed Graph call to `graph_api_base`.
 

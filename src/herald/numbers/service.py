@@ -22,10 +22,9 @@ from herald.kit.pagination import clamp_limit, decode_cursor, encode_cursor
 from herald.kit.types import utcnow
 from herald.models import WhatsAppNumber
 from herald.numbers import repository
-from herald.numbers.errors import graph_failure, unreachable
+from herald.numbers.errors import graph_failure, graph_timeout
 from herald.numbers.schemas import WhatsAppNumberCreate, WhatsAppNumberUpdate
 from herald.whatsapp import CloudAPIClient, NumberCredentials, NumberInfo, RefusedByPolicy, WhatsAppError
-from herald.whatsapp.client import DEFAULT_GRAPH_API_BASE
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +107,8 @@ async def check_claim(client: CloudAPIClient, creds: NumberCredentials) -> Numbe
     try:
         return await asyncio.wait_for(client.get_number_info(creds), timeout=NUMBER_INFO_TIMEOUT_SECONDS)
     except TimeoutError:
-        raise Invalid(unreachable(base), field="graph_api_base", code="graph_api_unreachable") from None
+        message = graph_timeout(base, NUMBER_INFO_TIMEOUT_SECONDS)
+        raise Invalid(message, field="graph_api_base", code="graph_api_unreachable") from None
     except WhatsAppError as exc:
         if isinstance(exc, RefusedByPolicy) or exc.code is None:
             raise Invalid(graph_failure(base, exc), field="graph_api_base", code="graph_api_unreachable") from exc
@@ -252,9 +252,7 @@ async def read_number_info(client: CloudAPIClient, creds: NumberCredentials) -> 
     try:
         info = await asyncio.wait_for(client.get_number_info(creds), timeout=NUMBER_INFO_TIMEOUT_SECONDS)
     except TimeoutError:
-        if creds.graph_api_base != DEFAULT_GRAPH_API_BASE:
-            return InfoReading(None, unreachable(creds.graph_api_base))
-        return InfoReading(None, f"WhatsApp did not answer within {NUMBER_INFO_TIMEOUT_SECONDS:g} seconds")
+        return InfoReading(None, graph_timeout(creds.graph_api_base, NUMBER_INFO_TIMEOUT_SECONDS))
     except WhatsAppError as exc:
         log.info("number info for %s not read: %s", creds.phone_number_id, exc.message)
         return InfoReading(None, graph_failure(creds.graph_api_base, exc))
@@ -309,12 +307,16 @@ def verify_token_of(box: SecretBox, number: WhatsAppNumber) -> str:
     return box.decrypt(number.verify_token_enc)
 
 
-async def verify_token_matches(session: AsyncSession, box: SecretBox, *, secret_key: str, verify_token: str) -> bool:
+async def verify_token_matches(
+    session: AsyncSession, box: SecretBox, *, secret_key: str, verify_token: str
+) -> bool:
     """Whether a number uses this verify token: Meta's handshake names no number, so it is found by digest.
 
     The digest is an HMAC under HERALD_SECRET_KEY, looked up by index (like API keys): no token is
-    decrypted per request. Digests missing (rows from before migration 0002) or keyed by an earlier
-    secret key are filled the first time a handshake finds no match, then looked up again.
+    decrypted per request. What the index compares are HMACs, which a caller cannot steer without
+    the key, so how long a comparison takes tells nothing about how close a guess was. Digests
+    missing (rows from before migration 0002) or keyed by an earlier secret key are filled the first
+    time a handshake finds no match, then looked up again.
     """
     digest = verify_token_digest(secret_key, verify_token)
     if await repository.verify_token_digest_exists(session, digest=digest):
@@ -337,9 +339,12 @@ async def refresh_verify_token_digests(
         try:
             token = box.decrypt(token_enc)
         except ValueError:
-            log.warning("the verify token of WhatsApp number %s cannot be decrypted with the configured keys", number_id)
+            # Quietly when a handshake (anyone on the internet) got here: it could fill the log otherwise.
+            level = logging.WARNING if every else logging.DEBUG
+            log.log(level, "the verify token of WhatsApp number %s opens with no configured key", number_id)
             continue
-        await repository.set_verify_token_digest(session, number_id=number_id, digest=verify_token_digest(secret_key, token))
+        digest = verify_token_digest(secret_key, token)
+        await repository.set_verify_token_digest(session, number_id=number_id, digest=digest)
         written += 1
     return written
 
