@@ -21,7 +21,6 @@ from herald.kit import migrate
 from herald.kit.crypto import SecretBox
 from herald.kit.db import Database
 from herald.kit.errors import HeraldError
-from herald.kit.outbound import OutboundPolicy
 
 log = logging.getLogger("herald")
 
@@ -129,6 +128,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     app.state.settings = settings
     app.state.secret_box = SecretBox(settings.encryption_keys)
+    from herald.kit.outbound import OutboundPolicy
+
     app.state.outbound = OutboundPolicy(allow_private_urls=settings.allow_private_urls)
     if database is not None:
         app.state.database = database
