@@ -52,7 +52,8 @@ def simulator(scenario: dict[str, Any], workdir: Path) -> Iterator[str]:
 def worker_env(db_url: str, workdir: Path, name: str) -> dict[str, str]:
     return {**os.environ, "HERALD_DATABASE_URL": db_url, "HERALD_ENCRYPTION_KEYS": seeding.ENCRYPTION_KEY,
             "HERALD_SECRET_KEY": seeding.SECRET_KEY, "HERALD_VAR_DIR": str(workdir / name),
-            "HERALD_WORKER_ID": name, "HERALD_LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT)}
+            "HERALD_WORKER_ID": name, "HERALD_LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT),
+            "HERALD_ALLOW_PRIVATE_URLS": "true"}  # the simulator listens on loopback
 
 
 @contextmanager

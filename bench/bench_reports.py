@@ -223,7 +223,8 @@ def _serve(url: str, port: int, var_dir: str) -> None:
     from herald.config import Settings
 
     settings = Settings(var_dir=Path(var_dir), database_url=url, secret_key=SECRET_KEY,
-                        encryption_keys=Fernet.generate_key().decode(), embedded_worker=False).resolved()
+                        encryption_keys=Fernet.generate_key().decode(), embedded_worker=False,
+                        allow_private_urls=True).resolved()
     uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
 
 

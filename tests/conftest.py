@@ -24,11 +24,14 @@ from herald.auth.principal import Role
 from herald.config import Settings
 from herald.kit import migrate
 from herald.kit.db import Database
+from herald.kit.outbound import OutboundPolicy
 from herald.models import Base
 
 POSTGRES_URL = os.environ.get("HERALD_TEST_POSTGRES_URL", "")
 TEST_SECRET_KEY = "test-secret-key-" + "x" * 32
 TEST_FERNET_KEY = Fernet.generate_key().decode()
+# What the `settings` fixture allows: the simulator and the test bots listen on loopback.
+LOOPBACK_ALLOWED = OutboundPolicy(allow_private_urls=True)
 
 BACKENDS = [
     "sqlite",
@@ -90,6 +93,7 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
         secret_key=TEST_SECRET_KEY,
         encryption_keys=TEST_FERNET_KEY,
         embedded_worker=False,
+        allow_private_urls=True,  # the simulator and the test bots listen on loopback
     ).resolved()
 
 

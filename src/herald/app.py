@@ -156,6 +156,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     app.state.settings = settings
     app.state.secret_box = SecretBox(settings.encryption_keys)
+    from herald.kit.outbound import OutboundPolicy
+
+    app.state.outbound = OutboundPolicy(allow_private_urls=settings.allow_private_urls)
     if database is not None:
         app.state.database = database
     install_error_handlers(app)

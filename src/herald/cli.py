@@ -102,6 +102,7 @@ def worker(
     from herald.dispatch.worker import Worker
     from herald.kit.crypto import SecretBox
     from herald.kit.db import Database
+    from herald.kit.outbound import OutboundPolicy
     from herald.ops.logs import bind
 
     settings = get_settings()
@@ -125,6 +126,7 @@ def worker(
         try:
             worker = Worker(
                 database=database, box=SecretBox(settings.encryption_keys), worker_id=settings.worker_id or None,
+                outbound=OutboundPolicy(allow_private_urls=settings.allow_private_urls),
                 send_lease=timedelta(seconds=settings.send_lease_seconds),
                 batch_thread=bool(settings.worker_batch_thread),
             )
@@ -288,10 +290,17 @@ def simulator(
 def rotate_keys() -> None:
     """Re-encrypt every stored secret with the first key of HERALD_ENCRYPTION_KEYS (after prepending a new one)."""
     from herald.kit.crypto import SecretBox
+    from herald.numbers.service import refresh_verify_token_digests
     from herald.ops.keys import rotate_secrets
 
     async def work(session, settings):  # type: ignore[no-untyped-def]
-        return await rotate_secrets(session, SecretBox(settings.encryption_keys))
+        box = SecretBox(settings.encryption_keys)
+        counts = await rotate_secrets(session, box)
+        # Keyed by HERALD_SECRET_KEY: recomputed here too, after changing it (else on the next handshake).
+        counts["verify_token_digests"] = await refresh_verify_token_digests(
+            session, box, secret_key=settings.secret_key, every=True
+        )
+        return counts
 
     try:
         counts = run_db(work)

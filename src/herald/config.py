@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     # `herald worker`: database batches (claims, outcomes, webhooks) on a thread of their own;
     # by default on PostgreSQL (see docs/design.md, "Dispatch").
     worker_batch_thread: bool | None = None
+    # Outbound URL policy (src/herald/kit/outbound.py): bot flows and Graph API bases on loopback and
+    # private networks, and plain http to them, only when true. The demo, tests and benchmarks set it.
+    allow_private_urls: bool = False
 
     def resolved(self) -> Settings:
         """Fill the defaults that depend on the var directory (database file, generated keys)."""

@@ -47,7 +47,7 @@ class TestWebhookUrl:
         "url",
         [
             "http://bots.example.com/hook",
-            "http://203.0.113.7/hook",
+            "http://8.8.8.8/hook",  # a public address (203.0.113.0/24 is documentation: not global)
             "http://172.32.0.1/hook",
             "http://192.169.0.1/hook",
             "ftp://bots.example.com/hook",

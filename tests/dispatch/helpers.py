@@ -15,12 +15,13 @@ from herald.dispatch.worker import Worker
 from herald.kit.crypto import SecretBox
 from herald.kit.db import Database
 from herald.models import CampaignMessage, CampaignStats
+from tests.conftest import LOOPBACK_ALLOWED
 
 
 @asynccontextmanager
 async def running_worker(database: Database, box: SecretBox, *, batch_thread: bool = False) -> AsyncIterator[Worker]:
     stop = asyncio.Event()
-    worker = Worker(database=database, box=box, batch_thread=batch_thread)
+    worker = Worker(database=database, box=box, outbound=LOOPBACK_ALLOWED, batch_thread=batch_thread)
     task = asyncio.create_task(worker.run(stop))
     try:
         yield worker

@@ -12,7 +12,7 @@ from herald.kit.crypto import SecretBox
 from herald.kit.db import Database
 from herald.simulator import Scenario, SimulatorServer
 from herald.whatsapp import CloudAPIClient, NumberCredentials
-from tests.conftest import OrgHandle
+from tests.conftest import LOOPBACK_ALLOWED, OrgHandle
 from tests.dispatch.helpers import done_sending, messages, running_worker, sim_messages, stats, wait_until
 from tests.factories import (
     engage,
@@ -41,7 +41,7 @@ def simulator() -> Iterator[SimulatorServer]:
 async def upload_banner(base_url: str) -> str:
     creds = NumberCredentials(phone_number_id="1090001", waba_id="2090001", access_token="sim-token",
                               graph_api_base=base_url)
-    async with CloudAPIClient() as client:
+    async with CloudAPIClient(outbound=LOOPBACK_ALLOWED) as client:
         return await client.upload_media(creds, b"\x89PNG\r\n\x1a\n" + b"0" * 64, "banner.png", "image/png")
 
 

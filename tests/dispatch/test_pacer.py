@@ -10,6 +10,7 @@ import pytest
 from herald.dispatch import pacer as pacer_module
 from herald.dispatch.context import burst_for, window_for
 from herald.dispatch.pacer import Pacer, SlidingWindow
+from tests.conftest import LOOPBACK_ALLOWED
 
 
 class Clock:
@@ -102,7 +103,7 @@ async def test_sends_a_stall_made_due_leave_spaced_at_the_catch_up_rate(clock: C
     from herald.dispatch.sender import CATCH_UP, WINDOW_MARGIN, NumberDispatcher
     from herald.whatsapp.client import CloudAPIClient
 
-    dispatcher = NumberDispatcher(database=None, client=CloudAPIClient(), box=None, number_id=1)  # type: ignore[arg-type]
+    dispatcher = NumberDispatcher(database=None, client=CloudAPIClient(outbound=LOOPBACK_ALLOWED), box=None, number_id=1)  # type: ignore[arg-type]
     dispatcher.throughput = 1000
     dispatcher._apply_throughput()
     ctx = CampaignContext(id=1, org_id=1, rate=1000, template_name="t", language="en", variables={}, header=None,

@@ -26,7 +26,7 @@ def herald_env(db_url: str, var_dir: Path, **extra: str) -> dict[str, str]:
     return {
         **os.environ, "HERALD_DATABASE_URL": db_url, "HERALD_SECRET_KEY": TEST_SECRET_KEY,
         "HERALD_ENCRYPTION_KEYS": TEST_FERNET_KEY, "HERALD_VAR_DIR": str(var_dir), "HERALD_LOG_JSON": "true",
-        **extra,
+        "HERALD_ALLOW_PRIVATE_URLS": "true", **extra,
     }
 
 

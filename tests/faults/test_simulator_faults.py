@@ -20,7 +20,7 @@ from herald.kit.db import Database
 from herald.ops.metrics import REGISTRY
 from herald.simulator import Scenario, SimulatorServer
 from herald.whatsapp import CloudAPIClient
-from tests.conftest import OrgHandle
+from tests.conftest import LOOPBACK_ALLOWED, OrgHandle
 from tests.dispatch.helpers import done_sending, wait_until
 from tests.dispatch.test_crash_and_scale import TEXT_ONLY, seed
 from tests.factories import graph_template
@@ -34,8 +34,8 @@ NUMBER = {"phone_number_id": "1090001", "waba_id": "2090001"}
 @asynccontextmanager
 async def worker_with_timeout(database: Database, box: SecretBox) -> AsyncIterator[None]:
     stop = asyncio.Event()
-    async with CloudAPIClient(timeout=aiohttp.ClientTimeout(total=CLIENT_TIMEOUT)) as client:
-        task = asyncio.create_task(Worker(database=database, box=box, client=client).run(stop))
+    async with CloudAPIClient(outbound=LOOPBACK_ALLOWED, timeout=aiohttp.ClientTimeout(total=CLIENT_TIMEOUT)) as client:
+        task = asyncio.create_task(Worker(database=database, box=box, outbound=LOOPBACK_ALLOWED, client=client).run(stop))
         try:
             yield
         finally:

@@ -18,13 +18,14 @@ from herald.kit.db import Database
 from herald.models import ApiKey, Organization, WhatsAppNumber
 from herald.simulator import SimulatorServer
 from herald.whatsapp import CloudAPIClient, NumberCredentials, NumberInfo
-from tests.conftest import OrgHandle
+from tests.conftest import LOOPBACK_ALLOWED, OrgHandle
 
 T = TypeVar("T")
 SLOW_WHATSAPP_MS = 300
 ASKED, WROTE, ANSWERED = "whatsapp asked", "concurrent write committed", "whatsapp answered"
 
 PHONE_NUMBER_ID = "1090001"
+OTHER_PHONE_NUMBER_ID = "1090002"  # another number of the same WABA, readable with the same token
 WABA_ID = "2090001"
 # Distinctive strings so a leak is found by a plain substring search (responses, rows, file bytes).
 ACCESS_TOKEN = "EAAG-access-token-PLAINTEXT-7f3a9c"
@@ -32,21 +33,47 @@ APP_SECRET = "app-secret-PLAINTEXT-51be02"
 VERIFY_TOKEN = "verify-token-PLAINTEXT-c0ffee"
 
 
+def sim_number(phone_number_id: str = PHONE_NUMBER_ID, throughput_mps: float = 1000) -> dict[str, Any]:
+    return {
+        "phone_number_id": phone_number_id,
+        "waba_id": WABA_ID,
+        "display_phone_number": "+1 555 000 0001",
+        "access_token": ACCESS_TOKEN,
+        "throughput_mps": throughput_mps,
+        "messaging_limit_tier": "TIER_10K",
+        "quality_rating": "GREEN",
+    }
+
+
 def scenario(templates: list[dict[str, Any]] | None = None, throughput_mps: float = 1000) -> dict[str, Any]:
     return {
-        "phone_numbers": [
-            {
-                "phone_number_id": PHONE_NUMBER_ID,
-                "waba_id": WABA_ID,
-                "display_phone_number": "+1 555 000 0001",
-                "access_token": ACCESS_TOKEN,
-                "throughput_mps": throughput_mps,
-                "messaging_limit_tier": "TIER_10K",
-                "quality_rating": "GREEN",
-            }
-        ],
+        "phone_numbers": [sim_number(PHONE_NUMBER_ID, throughput_mps), sim_number(OTHER_PHONE_NUMBER_ID)],
         "templates": templates or [],
     }
+
+
+def set_throughput(sim: SimulatorServer, throughput_mps: float) -> None:
+    """The first number's throughput as WhatsApp reports it from now on."""
+    sim.update_scenario(
+        phone_numbers=[sim_number(PHONE_NUMBER_ID, throughput_mps), sim_number(OTHER_PHONE_NUMBER_ID)]
+    )
+
+
+# Moving a number (phone_number_id, graph_api_base) needs its secrets given again.
+SECRETS_AGAIN = {"access_token": ACCESS_TOKEN, "app_secret": APP_SECRET}
+
+
+def move_in_database(database: Database, number_id: int, **target: str) -> Callable[[], Awaitable[None]]:
+    """Move a number (phone_number_id, graph_api_base) with one committed write, at once.
+
+    A PATCH would ask WhatsApp first (as slowly as the request under test), so it could land too late.
+    """
+
+    async def move() -> None:
+        async with database.session() as session:
+            await session.execute(update(WhatsAppNumber).where(WhatsAppNumber.id == number_id).values(**target))
+
+    return move
 
 
 @pytest.fixture
@@ -96,7 +123,7 @@ class WatchedCloudClient(CloudAPIClient):
     """The real client, noting in `events` when a request asks WhatsApp and when WhatsApp answers."""
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(outbound=LOOPBACK_ALLOWED)
         self.events: list[str] = []
         self.asked = asyncio.Event()
 

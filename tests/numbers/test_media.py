@@ -17,12 +17,14 @@ from herald.media.limits import MB
 from herald.models import Media
 from herald.simulator import SimulatorServer
 from herald.whatsapp import CloudAPIClient
-from tests.conftest import OrgHandle
+from tests.conftest import LOOPBACK_ALLOWED, OrgHandle
 from tests.numbers.helpers import (
     ANSWERED,
     ASKED,
+    OTHER_PHONE_NUMBER_ID,
     WROTE,
     field_names,
+    move_in_database,
     register_number,
     sim_media_count,
     watch_whatsapp,
@@ -150,17 +152,11 @@ class TestUploadMedia:
             assert await session.scalar(select(func.count()).select_from(Media)) == 0
 
     async def test_number_moved_during_the_upload_is_409(
-        self, app: FastAPI, client: httpx.AsyncClient, org: OrgHandle, sim: SimulatorServer
+        self, app: FastAPI, client: httpx.AsyncClient, org: OrgHandle, sim: SimulatorServer, database: Database
     ) -> None:
         number = await register_number(client, org, sim.base_url)
         watched = await watch_whatsapp(app, sim)
-
-        async def move() -> None:
-            moved = await client.patch(
-                f"/api/v1/whatsapp-numbers/{number['id']}", json={"phone_number_id": "1090002"}, headers=org.auth
-            )
-            assert moved.status_code == 200, moved.text
-
+        move = move_in_database(database, number["id"], phone_number_id=OTHER_PHONE_NUMBER_ID)
         response = await while_whatsapp_answers(
             watched, upload(client, org, number["id"], "banner.png", PNG, "image/png"), move
         )
@@ -181,7 +177,7 @@ class TestEnsureFreshMediaId:
         number = await register_number(client, org, sim.base_url)
         media = (await upload(client, org, number["id"], "banner.png", PNG, "image/png")).json()
         box = SecretBox(settings.encryption_keys)
-        async with CloudAPIClient() as cloud:
+        async with CloudAPIClient(outbound=LOOPBACK_ALLOWED) as cloud:
             async with database.session() as session:
                 same = await service.ensure_fresh_media_id(session, cloud, box, media_row_id=media["id"])
             assert same == media["media_id"] and sim_media_count(sim) == 1
@@ -217,7 +213,7 @@ class TestEnsureFreshMediaId:
             await session.execute(
                 update(Media).where(Media.id == media["id"]).values(expires_at=utcnow() + timedelta(hours=20))
             )
-        async with CloudAPIClient() as cloud, database.session() as session:
+        async with CloudAPIClient(outbound=LOOPBACK_ALLOWED) as cloud, database.session() as session:
             fresh = await service.ensure_fresh_media_id(
                 session, cloud, SecretBox(settings.encryption_keys), media_row_id=media["id"]
             )

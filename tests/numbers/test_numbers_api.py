@@ -20,13 +20,17 @@ from tests.numbers.helpers import (
     ANSWERED,
     APP_SECRET,
     ASKED,
+    OTHER_PHONE_NUMBER_ID,
     PHONE_NUMBER_ID,
+    SECRETS_AGAIN,
     VERIFY_TOKEN,
     WABA_ID,
     WROTE,
     field_names,
+    move_in_database,
     number_body,
     register_number,
+    set_throughput,
     sqlite_files,
     watch_whatsapp,
     while_whatsapp_answers,
@@ -52,13 +56,17 @@ class TestCreateNumber:
         assert number["info_synced_at"] is not None and number["info_error"] is None
         assert number["has_access_token"] and number["has_app_secret"] and number["has_verify_token"]
 
-    async def test_unreachable_graph_api_does_not_block_creation(
+    async def test_unreachable_graph_api_is_422_and_nothing_is_stored(
         self, client: httpx.AsyncClient, org: OrgHandle
     ) -> None:
-        number = await register_number(client, org, "http://127.0.0.1:9")
-        assert number["throughput_mps"] == 80
-        assert number["info_synced_at"] is None
-        assert number["info_error"]
+        # Registering needs Graph to let the token read the number (issue 17, item 11): no answer, no number.
+        response = await client.post(NUMBERS, json=number_body("http://127.0.0.1:9"), headers=org.auth)
+        assert response.status_code == 422
+        assert field_names(response) == {"graph_api_base"}
+        assert response.json()["error"]["message"] == (
+            "could not reach the Graph API at http://127.0.0.1:9: connection failed"
+        )
+        assert (await client.get(NUMBERS, headers=org.auth)).json()["items"] == []
 
     def test_defaults_to_metas_graph_api(self) -> None:
         # Checked on the schema: creating it through the API would send the fake token to Meta.
@@ -79,9 +87,12 @@ class TestCreateNumber:
         assert response.status_code == 422
         assert field_names(response) == {"graph_api_base"}
 
-    async def test_graph_api_base_is_normalized(self, client: httpx.AsyncClient, org: OrgHandle) -> None:
-        number = await register_number(client, org, "HTTP://LocalHost:9/")
-        assert number["graph_api_base"] == "http://localhost:9"
+    async def test_graph_api_base_is_normalized(
+        self, client: httpx.AsyncClient, org: OrgHandle, sim: SimulatorServer
+    ) -> None:
+        port = sim.base_url.rsplit(":", 1)[1]
+        number = await register_number(client, org, f"HTTP://LocalHost:{port}/")
+        assert number["graph_api_base"] == f"http://localhost:{port}"
 
     @pytest.mark.parametrize("version", ["23.0", "v23", "v23.0/x", "latest"])
     async def test_graph_api_version_must_look_like_v23_0(
@@ -103,11 +114,11 @@ class TestCreateNumber:
         assert field_names(response) == {"phone_number_id"}
 
     async def test_duplicate_phone_number_id_is_409_even_in_another_org(
-        self, client: httpx.AsyncClient, org: OrgHandle, other_org: OrgHandle
+        self, client: httpx.AsyncClient, org: OrgHandle, other_org: OrgHandle, sim: SimulatorServer
     ) -> None:
-        await register_number(client, org, "http://127.0.0.1:9")
+        await register_number(client, org, sim.base_url)
         for who in (org, other_org):
-            response = await client.post(NUMBERS, json=number_body("http://127.0.0.1:9"), headers=who.auth)
+            response = await client.post(NUMBERS, json=number_body(sim.base_url), headers=who.auth)
             assert response.status_code == 409
             assert response.json()["error"]["code"] == "duplicate_phone_number_id"
 
@@ -124,25 +135,22 @@ class TestCreateNumber:
         assert response.json()["throughput_mps"] == 1000 and response.json()["info_error"] is None
         assert watched.events == [ASKED, WROTE, ANSWERED]
 
-    async def test_number_moved_while_its_info_is_read_does_not_take_it(
-        self, app: FastAPI, client: httpx.AsyncClient, org: OrgHandle, sim: SimulatorServer
+    async def test_registered_meanwhile_elsewhere_is_409_for_the_later_one(
+        self, app: FastAPI, client: httpx.AsyncClient, org: OrgHandle, other_org: OrgHandle, sim: SimulatorServer
     ) -> None:
         watched = await watch_whatsapp(app, sim)
 
-        async def move() -> None:
-            number = (await client.get(NUMBERS, headers=org.auth)).json()["items"][0]
-            moved = await client.patch(
-                f"{NUMBERS}/{number['id']}", json={"phone_number_id": "1090002"}, headers=org.auth
-            )
-            assert moved.status_code == 200, moved.text
+        async def register_elsewhere() -> None:
+            # Passes the check for a free id (the first is not stored yet), asks WhatsApp, then loses the race.
+            taken = await client.post(NUMBERS, json=number_body(sim.base_url), headers=other_org.auth)
+            assert taken.status_code == 409, taken.text
+            assert taken.json()["error"]["code"] == "duplicate_phone_number_id"
 
         response = await while_whatsapp_answers(
-            watched, client.post(NUMBERS, json=number_body(sim.base_url), headers=org.auth), move
+            watched, client.post(NUMBERS, json=number_body(sim.base_url), headers=org.auth), register_elsewhere
         )
         assert response.status_code == 201, response.text
-        number = response.json()
-        assert number["phone_number_id"] == "1090002" and number["info_error"] == CHANGED_DURING_CALL
-        assert number["throughput_mps"] == 80 and number["info_synced_at"] is None
+        assert (await client.get(NUMBERS, headers=other_org.auth)).json()["items"] == []
 
 
 class TestRefreshNumber:
@@ -150,7 +158,7 @@ class TestRefreshNumber:
         self, app: FastAPI, client: httpx.AsyncClient, org: OrgHandle, sim: SimulatorServer, database: Database
     ) -> None:
         number = await register_number(client, org, sim.base_url)
-        sim.update_scenario(phone_numbers=[{**sim.state.scenario.phone_numbers[0].model_dump(), "throughput_mps": 80}])
+        set_throughput(sim, 80)
         watched = await watch_whatsapp(app, sim)
         response = await while_whatsapp_answers(
             watched,
@@ -177,17 +185,14 @@ class TestRefreshNumber:
         assert (await client.get(path, headers=org.auth)).status_code == 404
 
     async def test_number_moved_while_its_info_is_read_keeps_its_own(
-        self, app: FastAPI, client: httpx.AsyncClient, org: OrgHandle, sim: SimulatorServer
+        self, app: FastAPI, client: httpx.AsyncClient, org: OrgHandle, sim: SimulatorServer, database: Database
     ) -> None:
         number = await register_number(client, org, sim.base_url)
         path = f"{NUMBERS}/{number['id']}"
-        sim.update_scenario(phone_numbers=[{**sim.state.scenario.phone_numbers[0].model_dump(), "throughput_mps": 80}])
+        set_throughput(sim, 80)
         watched = await watch_whatsapp(app, sim)
 
-        async def move() -> None:
-            moved = await client.patch(path, json={"graph_api_base": "http://127.0.0.1:9"}, headers=org.auth)
-            assert moved.status_code == 200, moved.text
-
+        move = move_in_database(database, number["id"], graph_api_base="http://127.0.0.1:9")
         response = await while_whatsapp_answers(watched, client.post(f"{path}/refresh", headers=org.auth), move)
         assert response.status_code == 200, response.text
         assert response.json()["info_error"] == CHANGED_DURING_CALL
@@ -196,9 +201,9 @@ class TestRefreshNumber:
 
 
 class TestReadUpdateDelete:
-    async def test_list_and_get(self, client: httpx.AsyncClient, org: OrgHandle) -> None:
-        first = await register_number(client, org, "http://127.0.0.1:9")
-        second = await register_number(client, org, "http://127.0.0.1:9", phone_number_id="1090002")
+    async def test_list_and_get(self, client: httpx.AsyncClient, org: OrgHandle, sim: SimulatorServer) -> None:
+        first = await register_number(client, org, sim.base_url)
+        second = await register_number(client, org, sim.base_url, phone_number_id=OTHER_PHONE_NUMBER_ID)
         listed = await client.get(NUMBERS, headers=org.headers(Role.viewer))
         assert [n["id"] for n in listed.json()["items"]] == [first["id"], second["id"]]
         page = await client.get(NUMBERS, params={"limit": 1}, headers=org.auth)
@@ -209,9 +214,9 @@ class TestReadUpdateDelete:
         assert got.json()["phone_number_id"] == PHONE_NUMBER_ID
 
     async def test_patch_replaces_given_secrets_and_keeps_omitted_ones(
-        self, client: httpx.AsyncClient, org: OrgHandle, database: Database, settings: Settings
+        self, client: httpx.AsyncClient, org: OrgHandle, database: Database, settings: Settings, sim: SimulatorServer
     ) -> None:
-        number = await register_number(client, org, "http://127.0.0.1:9")
+        number = await register_number(client, org, sim.base_url)
         response = await client.patch(
             f"{NUMBERS}/{number['id']}",
             json={"access_token": "new-token", "display_phone_number": "+1 555 999", "app_secret": None},
@@ -228,23 +233,25 @@ class TestReadUpdateDelete:
             assert service.verify_token_of(box, row) == VERIFY_TOKEN
         assert creds.access_token == "new-token"
 
-    async def test_patch_to_a_taken_phone_number_id_is_409(self, client: httpx.AsyncClient, org: OrgHandle) -> None:
-        await register_number(client, org, "http://127.0.0.1:9")
-        second = await register_number(client, org, "http://127.0.0.1:9", phone_number_id="1090002")
+    async def test_patch_to_a_taken_phone_number_id_is_409(
+        self, client: httpx.AsyncClient, org: OrgHandle, sim: SimulatorServer
+    ) -> None:
+        await register_number(client, org, sim.base_url)
+        second = await register_number(client, org, sim.base_url, phone_number_id=OTHER_PHONE_NUMBER_ID)
         response = await client.patch(
-            f"{NUMBERS}/{second['id']}", json={"phone_number_id": PHONE_NUMBER_ID}, headers=org.auth
+            f"{NUMBERS}/{second['id']}", json={"phone_number_id": PHONE_NUMBER_ID, **SECRETS_AGAIN}, headers=org.auth
         )
         assert response.status_code == 409
 
-    async def test_patch_validates_graph_api_base(self, client: httpx.AsyncClient, org: OrgHandle) -> None:
-        number = await register_number(client, org, "http://127.0.0.1:9")
+    async def test_patch_validates_graph_api_base(self, client: httpx.AsyncClient, org: OrgHandle, sim: SimulatorServer) -> None:
+        number = await register_number(client, org, sim.base_url)
         response = await client.patch(
             f"{NUMBERS}/{number['id']}", json={"graph_api_base": "https://x.test/v23.0"}, headers=org.auth
         )
         assert response.status_code == 422 and field_names(response) == {"graph_api_base"}
 
-    async def test_delete(self, client: httpx.AsyncClient, org: OrgHandle) -> None:
-        number = await register_number(client, org, "http://127.0.0.1:9")
+    async def test_delete(self, client: httpx.AsyncClient, org: OrgHandle, sim: SimulatorServer) -> None:
+        number = await register_number(client, org, sim.base_url)
         assert (await client.delete(f"{NUMBERS}/{number['id']}", headers=org.auth)).status_code == 204
         assert (await client.get(f"{NUMBERS}/{number['id']}", headers=org.auth)).status_code == 404
 
@@ -252,7 +259,7 @@ class TestReadUpdateDelete:
         self, client: httpx.AsyncClient, org: OrgHandle, sim: SimulatorServer
     ) -> None:
         number = await register_number(client, org, sim.base_url)
-        sim.update_scenario(phone_numbers=[{**sim.state.scenario.phone_numbers[0].model_dump(), "throughput_mps": 80}])
+        set_throughput(sim, 80)
         response = await client.post(f"{NUMBERS}/{number['id']}/refresh", headers=org.auth)
         assert response.status_code == 200
         assert response.json()["throughput_mps"] == 80
@@ -278,9 +285,9 @@ class TestSecrets:
                 assert secret not in response.text
 
     async def test_secrets_are_unreadable_in_the_database(
-        self, client: httpx.AsyncClient, org: OrgHandle, database: Database, settings: Settings
+        self, client: httpx.AsyncClient, org: OrgHandle, database: Database, settings: Settings, sim: SimulatorServer
     ) -> None:
-        await register_number(client, org, "http://127.0.0.1:9")
+        await register_number(client, org, sim.base_url)
         async with database.session() as session:
             row = (await session.execute(text("SELECT * FROM whatsapp_numbers"))).one()
         stored = " ".join(str(value) for value in row)
@@ -292,23 +299,24 @@ class TestSecrets:
                 assert secret.encode() not in content, path
 
     async def test_webhook_helpers(
-        self, client: httpx.AsyncClient, org: OrgHandle, database: Database, settings: Settings
+        self, client: httpx.AsyncClient, org: OrgHandle, database: Database, settings: Settings, sim: SimulatorServer
     ) -> None:
-        number = await register_number(client, org, "http://127.0.0.1:9")
+        number = await register_number(client, org, sim.base_url)
         box = SecretBox(settings.encryption_keys)
         async with database.session() as session:
             row = await service.number_by_phone_number_id(session, PHONE_NUMBER_ID)
             assert row is not None and row.id == number["id"] and row.org_id == org.id
             assert await service.number_by_phone_number_id(session, "nope") is None
-            assert await service.verify_token_matches(session, box, verify_token=VERIFY_TOKEN)
-            assert not await service.verify_token_matches(session, box, verify_token="wrong")
+            key = settings.secret_key
+            assert await service.verify_token_matches(session, box, secret_key=key, verify_token=VERIFY_TOKEN)
+            assert not await service.verify_token_matches(session, box, secret_key=key, verify_token="wrong")
 
 
 class TestTenantsAndRoles:
     async def test_another_orgs_number_is_404_everywhere(
-        self, client: httpx.AsyncClient, org: OrgHandle, other_org: OrgHandle
+        self, client: httpx.AsyncClient, org: OrgHandle, other_org: OrgHandle, sim: SimulatorServer
     ) -> None:
-        number = await register_number(client, org, "http://127.0.0.1:9")
+        number = await register_number(client, org, sim.base_url)
         path = f"{NUMBERS}/{number['id']}"
         h = other_org.auth
         calls = [
@@ -327,17 +335,17 @@ class TestTenantsAndRoles:
         assert (await client.get(path, headers=org.auth)).json()["display_phone_number"] == "+1 555 000 0001"
 
     async def test_credentials_for_another_org_is_not_found(
-        self, client: httpx.AsyncClient, org: OrgHandle, other_org: OrgHandle, database: Database, settings: Settings
+        self, client: httpx.AsyncClient, org: OrgHandle, other_org: OrgHandle, database: Database, settings: Settings, sim: SimulatorServer
     ) -> None:
-        number = await register_number(client, org, "http://127.0.0.1:9")
+        number = await register_number(client, org, sim.base_url)
         async with database.session() as session:
             with pytest.raises(NotFound):
                 await service.credentials_for(
                     session, SecretBox(settings.encryption_keys), org_id=other_org.id, number_id=number["id"]
                 )
 
-    async def test_viewer_may_read_but_not_change(self, client: httpx.AsyncClient, org: OrgHandle) -> None:
-        number = await register_number(client, org, "http://127.0.0.1:9")
+    async def test_viewer_may_read_but_not_change(self, client: httpx.AsyncClient, org: OrgHandle, sim: SimulatorServer) -> None:
+        number = await register_number(client, org, sim.base_url)
         path = f"{NUMBERS}/{number['id']}"
         viewer = org.headers(Role.viewer)
         assert (await client.get(path, headers=viewer)).status_code == 200

@@ -22,7 +22,7 @@ from herald.models import WebhookEvent
 from herald.reports import service
 from herald.simulator import Scenario, SimulatorServer
 from herald.whatsapp import CloudAPIClient
-from tests.conftest import OrgHandle
+from tests.conftest import LOOPBACK_ALLOWED, OrgHandle
 from tests.dispatch.helpers import running_worker, sim_messages, stats, wait_until
 from tests.dispatch.test_campaign_dispatch import VARIABLES, upload_banner
 from tests.factories import (
@@ -56,8 +56,8 @@ def herald_url(settings: Settings) -> Iterator[str]:
 
 def chaotic_worker(database: Database, app: FastAPI, *, batch_thread: bool) -> Worker:
     # A client timeout shorter than the simulator's hang: some sends end with their outcome unknown.
-    client = CloudAPIClient(timeout=aiohttp.ClientTimeout(total=0.5))
-    return Worker(database=database, box=app.state.secret_box, client=client, worker_id=WORKER_ID,
+    client = CloudAPIClient(outbound=LOOPBACK_ALLOWED, timeout=aiohttp.ClientTimeout(total=0.5))
+    return Worker(database=database, box=app.state.secret_box, outbound=LOOPBACK_ALLOWED, client=client, worker_id=WORKER_ID,
                   send_lease=timedelta(seconds=2), batch_thread=batch_thread)
 
 

@@ -53,7 +53,7 @@ def herald(tmp_path: Path, sqlite_template: Path) -> Iterator[str]:
     db = tmp_path / "herald.db"
     shutil.copyfile(sqlite_template, db)
     settings = Settings(var_dir=tmp_path / "var", database_url=f"sqlite+aiosqlite:///{db}", secret_key=TEST_SECRET_KEY,
-                        encryption_keys=TEST_FERNET_KEY, embedded_worker=True).resolved()
+                        encryption_keys=TEST_FERNET_KEY, embedded_worker=True, allow_private_urls=True).resolved()
 
     async def seed() -> None:
         database = Database.connect(settings.database_url)

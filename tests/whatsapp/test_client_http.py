@@ -12,6 +12,7 @@ from aiohttp import web
 
 from herald.whatsapp.client import CloudAPIClient, NumberCredentials
 from herald.whatsapp.errors import RetryClass, WhatsAppError
+from tests.conftest import LOOPBACK_ALLOWED
 
 Handler = Callable[[web.Request], web.Response]
 
@@ -52,7 +53,7 @@ async def graph() -> AsyncIterator[Graph]:
 
 @pytest.fixture
 async def client() -> AsyncIterator[CloudAPIClient]:
-    async with CloudAPIClient() as api:
+    async with CloudAPIClient(outbound=LOOPBACK_ALLOWED) as api:
         yield api
 
 
@@ -151,7 +152,7 @@ class TestErrorAnswers:
 
     async def test_client_must_be_started(self, graph):
         with pytest.raises(RuntimeError):
-            await send(CloudAPIClient(), graph)
+            await send(CloudAPIClient(outbound=LOOPBACK_ALLOWED), graph)
 
 
 class TestTemplatePaging:

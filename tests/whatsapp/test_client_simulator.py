@@ -13,6 +13,7 @@ from herald.simulator import SimulatorServer
 from herald.whatsapp.client import CloudAPIClient, NumberCredentials
 from herald.whatsapp.errors import RetryClass, WhatsAppError
 from herald.whatsapp.payloads import HeaderMedia, template_message
+from tests.conftest import LOOPBACK_ALLOWED
 
 TOKEN = "client-test-token"
 PN, WABA = "1090001", "2090001"
@@ -99,7 +100,7 @@ async def sim(start_sim: StartSim) -> SimulatorServer:
 
 @pytest.fixture
 async def client() -> AsyncIterator[CloudAPIClient]:
-    async with CloudAPIClient(connection_limit=32) as api:
+    async with CloudAPIClient(outbound=LOOPBACK_ALLOWED, connection_limit=32) as api:
         yield api
 
 
@@ -285,7 +286,7 @@ class TestTransportFailures:
         import aiohttp
 
         sim = start_sim(latency_ms=500)
-        async with CloudAPIClient(timeout=aiohttp.ClientTimeout(total=0.1)) as client:
+        async with CloudAPIClient(outbound=LOOPBACK_ALLOWED, timeout=aiohttp.ClientTimeout(total=0.1)) as client:
             error = await expect_error(
                 client.send_template(creds_for(sim), MARIA, "plain", "pt_BR", ["a", "b"])
             )

@@ -5,7 +5,7 @@ from fastapi import APIRouter, Query, Response
 from herald.auth.deps import CurrentPrincipal, WriterPrincipal
 from herald.botflows import service
 from herald.botflows.schemas import BotFlowCreate, BotFlowOut, BotFlowUpdate
-from herald.kit.deps import SecretBoxDep, SessionDep
+from herald.kit.deps import OutboundDep, SecretBoxDep, SessionDep
 from herald.kit.pagination import Page
 from herald.models import BotFlow
 
@@ -24,9 +24,9 @@ def bot_flow_out(bot_flow: BotFlow) -> BotFlowOut:
 
 @router.post("", response_model=BotFlowOut, status_code=201)
 async def create_bot_flow(
-    body: BotFlowCreate, session: SessionDep, box: SecretBoxDep, principal: WriterPrincipal
+    body: BotFlowCreate, session: SessionDep, box: SecretBoxDep, outbound: OutboundDep, principal: WriterPrincipal
 ) -> BotFlowOut:
-    return bot_flow_out(await service.create_bot_flow(session, box, org_id=principal.org_id, data=body))
+    return bot_flow_out(await service.create_bot_flow(session, box, outbound, org_id=principal.org_id, data=body))
 
 
 @router.get("", response_model=Page[BotFlowOut])
@@ -44,10 +44,11 @@ async def get_bot_flow(bot_flow_id: int, session: SessionDep, principal: Current
 
 @router.patch("/{bot_flow_id}", response_model=BotFlowOut)
 async def update_bot_flow(
-    bot_flow_id: int, body: BotFlowUpdate, session: SessionDep, box: SecretBoxDep, principal: WriterPrincipal
+    bot_flow_id: int, body: BotFlowUpdate, session: SessionDep, box: SecretBoxDep, outbound: OutboundDep,
+    principal: WriterPrincipal,
 ) -> BotFlowOut:
     bot_flow = await service.update_bot_flow(
-        session, box, org_id=principal.org_id, bot_flow_id=bot_flow_id, changes=body
+        session, box, outbound, org_id=principal.org_id, bot_flow_id=bot_flow_id, changes=body
     )
     return bot_flow_out(bot_flow)
 

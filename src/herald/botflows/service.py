@@ -7,9 +7,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.botflows import repository
 from herald.botflows.schemas import BotFlowCreate, BotFlowUpdate
-from herald.botflows.urls import webhook_url_problem
 from herald.kit.crypto import SecretBox
 from herald.kit.errors import Conflict, Invalid, NotFound
+from herald.kit.outbound import OutboundPolicy
 from herald.kit.pagination import clamp_limit, decode_cursor, encode_cursor
 from herald.models import BotFlow
 
@@ -18,8 +18,8 @@ def _not_found() -> NotFound:
     return NotFound("no such bot flow in this organization", code="bot_flow_not_found")
 
 
-def _checked_url(url: str) -> str:
-    problem = webhook_url_problem(url)
+def _checked_url(policy: OutboundPolicy, url: str) -> str:
+    problem = policy.url_problem(url, field="webhook_url")
     if problem is not None:
         raise Invalid(problem, field="webhook_url")
     return url.strip()
@@ -41,9 +41,12 @@ async def list_bot_flows(
     return rows[:limit], next_cursor
 
 
-async def create_bot_flow(session: AsyncSession, box: SecretBox, *, org_id: int, data: BotFlowCreate) -> BotFlow:
+async def create_bot_flow(
+    session: AsyncSession, box: SecretBox, policy: OutboundPolicy, *, org_id: int, data: BotFlowCreate
+) -> BotFlow:
     bot_flow = BotFlow(
-        org_id=org_id, name=data.name, webhook_url=_checked_url(data.webhook_url), secret_enc=box.encrypt(data.secret)
+        org_id=org_id, name=data.name, webhook_url=_checked_url(policy, data.webhook_url),
+        secret_enc=box.encrypt(data.secret),
     )
     session.add(bot_flow)
     await session.flush()
@@ -51,13 +54,14 @@ async def create_bot_flow(session: AsyncSession, box: SecretBox, *, org_id: int,
 
 
 async def update_bot_flow(
-    session: AsyncSession, box: SecretBox, *, org_id: int, bot_flow_id: int, changes: BotFlowUpdate
+    session: AsyncSession, box: SecretBox, policy: OutboundPolicy, *, org_id: int, bot_flow_id: int,
+    changes: BotFlowUpdate,
 ) -> BotFlow:
     bot_flow = await get_bot_flow(session, org_id=org_id, bot_flow_id=bot_flow_id)
     if changes.name is not None:
         bot_flow.name = changes.name
     if changes.webhook_url is not None:
-        bot_flow.webhook_url = _checked_url(changes.webhook_url)
+        bot_flow.webhook_url = _checked_url(policy, changes.webhook_url)
     if changes.secret is not None:
         bot_flow.secret_enc = box.encrypt(changes.secret)
     await session.flush()

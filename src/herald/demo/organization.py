@@ -21,7 +21,7 @@ DEMO_SLUG = "demo"
 def demo_settings(var_dir: Path) -> Settings:
     os.environ["HERALD_VAR_DIR"] = str(var_dir)
     os.environ.pop("HERALD_DATABASE_URL", None)
-    return Settings(var_dir=var_dir, embedded_worker=True, log_level="WARNING").resolved()
+    return Settings(var_dir=var_dir, embedded_worker=True, log_level="WARNING", allow_private_urls=True).resolved()
 
 
 def reset(var_dir: Path) -> None:

@@ -41,7 +41,10 @@ async def seed(api: Api, *, sim_url: str, bot_url: str, count: int) -> Seeded:
 
 
 async def _reuse(api: Api, number_id: int, *, sim_url: str, bot_url: str) -> Seeded:
-    await api.call("PATCH", f"/whatsapp-numbers/{number_id}", json={"graph_api_base": sim_url})
+    # Moving a number to another Graph API base needs its secrets again (and an admin: the demo key is one).
+    await api.call("PATCH", f"/whatsapp-numbers/{number_id}", json={
+        "graph_api_base": sim_url, "access_token": data.ACCESS_TOKEN, "app_secret": data.APP_SECRET,
+    })
     flows = (await api.get("/bot-flows"))["items"]
     flow = next(f for f in flows if f["name"] == "Demo bot")
     await api.call("PATCH", f"/bot-flows/{flow['id']}", json={"webhook_url": bot_url})

@@ -16,7 +16,8 @@ async def _start(app: FastAPI) -> None:
         return
     stop = asyncio.Event()
     worker = Worker(
-        database=app.state.database, box=app.state.secret_box, webhook_wakeup=app.state.webhook_wakeup,
+        database=app.state.database, box=app.state.secret_box, outbound=app.state.outbound,
+        webhook_wakeup=app.state.webhook_wakeup,
         send_lease=timedelta(seconds=app.state.settings.send_lease_seconds),
     )
     app.state.worker_stop = stop

@@ -38,7 +38,14 @@ from herald.media.service import FRESHNESS_MARGIN, ensure_fresh_media_id
 from herald.models import Contact, ContactValuedTag, InboxCase
 from herald.ops import metrics
 from herald.ops.logs import bind
-from herald.whatsapp import CloudAPIClient, NumberCredentials, RetryClass, WhatsAppError, template_message
+from herald.whatsapp import (
+    CloudAPIClient,
+    NumberCredentials,
+    RefusedByPolicy,
+    RetryClass,
+    WhatsAppError,
+    template_message,
+)
 
 log = logging.getLogger("herald.dispatch")
 
@@ -424,8 +431,8 @@ def _among(session: Any, column: Any, ids: list[int]) -> Any:
 
 
 def _surely_unsent(error: WhatsAppError) -> bool:
-    """A connection that never opened cannot have delivered the request."""
-    return isinstance(error.__cause__, aiohttp.ClientConnectorError)
+    """A connection that never opened (or that the outbound URL policy refused) cannot have delivered it."""
+    return isinstance(error, RefusedByPolicy) or isinstance(error.__cause__, aiohttp.ClientConnectorError)
 
 
 async def _pause(session: Any, campaign_id: int, reason: str) -> None:

@@ -16,6 +16,7 @@ from herald.dispatch.sender import NumberDispatcher
 from herald.jobs.runner import run_forever
 from herald.kit.crypto import SecretBox
 from herald.kit.db import Database
+from herald.kit.outbound import OutboundPolicy
 from herald.kit.types import utcnow
 from herald.replies.delivery import BotDeliveryEngine
 from herald.webhooks import applier, handlers  # noqa: F401  (handlers register the event kinds)
@@ -33,7 +34,8 @@ def new_worker_id() -> str:
 
 class Worker:
     def __init__(
-        self, *, database: Database, box: SecretBox, client: CloudAPIClient | None = None, worker_id: str | None = None,
+        self, *, database: Database, box: SecretBox, outbound: OutboundPolicy, client: CloudAPIClient | None = None,
+        worker_id: str | None = None,
         webhook_wakeup: asyncio.Event | None = None, send_lease: timedelta = SEND_LEASE,
         batch_thread: bool = False,
     ) -> None:
@@ -45,6 +47,7 @@ class Worker:
         self.webhook_wakeup = webhook_wakeup
         self.database = database
         self.box = box
+        self.outbound = outbound
         self.client = client
         self.worker_id = worker_id or new_worker_id()
         self.dispatchers: dict[int, tuple[asyncio.Task[None], asyncio.Event]] = {}
@@ -52,7 +55,7 @@ class Worker:
 
     async def run(self, stop: asyncio.Event) -> None:
         own_client = self.client is None
-        client = self.client or CloudAPIClient()
+        client = self.client or CloudAPIClient(outbound=self.outbound)
         await client.start()
         self.client = client
         try:
@@ -66,7 +69,7 @@ class Worker:
                 self._apply_webhooks(stop),
                 self._loop(stop, self._tick, TICK_SECONDS),
                 self._loop(stop, self._balance_numbers, LEASE_LOOP_SECONDS),
-                BotDeliveryEngine(database=self.database, box=self.box).run(stop),
+                BotDeliveryEngine(database=self.database, box=self.box, outbound=self.outbound).run(stop),
             )
         finally:
             await self._stop_all()

@@ -76,5 +76,16 @@ def api_key_digest(secret_key: str, api_key: str) -> str:
     return hmac.new(secret_key.encode(), api_key.encode(), hashlib.sha256).hexdigest()
 
 
+def secret_key_id(secret_key: str) -> str:
+    """Names the secret key a digest was made with (no secret: an HMAC of a constant), to find stale digests."""
+    return hmac.new(secret_key.encode(), b"herald secret key id", hashlib.sha256).hexdigest()[:8]
+
+
+def verify_token_digest(secret_key: str, verify_token: str) -> str:
+    """``<key id>:<HMAC-SHA256>`` of a number's webhook verify token, for lookups by index."""
+    mac = hmac.new(secret_key.encode(), b"whatsapp verify token\0" + verify_token.encode(), hashlib.sha256)
+    return f"{secret_key_id(secret_key)}:{mac.hexdigest()}"
+
+
 def sign_body(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()

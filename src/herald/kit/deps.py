@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from herald.config import Settings
 from herald.kit.crypto import SecretBox
 from herald.kit.db import Database
+from herald.kit.outbound import OutboundPolicy
 
 
 def get_database(request: Request) -> Database:
@@ -23,6 +24,10 @@ def get_settings_dep(request: Request) -> Settings:
 
 def get_secret_box(request: Request) -> SecretBox:
     return request.app.state.secret_box  # type: ignore[no-any-return]
+
+
+def get_outbound(request: Request) -> OutboundPolicy:
+    return request.app.state.outbound  # type: ignore[no-any-return]
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -46,3 +51,4 @@ ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session, scope="functi
 DatabaseDep = Annotated[Database, Depends(get_database)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 SecretBoxDep = Annotated[SecretBox, Depends(get_secret_box)]
+OutboundDep = Annotated[OutboundPolicy, Depends(get_outbound)]

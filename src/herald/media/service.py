@@ -155,4 +155,4 @@ async def _upload(client: CloudAPIClient, creds: NumberCredentials, content: byt
     try:
         return await client.upload_media(creds, content, filename, mime)
     except WhatsAppError as exc:
-        raise WhatsAppCallFailed.wrap("uploading the media to WhatsApp", exc) from exc
+        raise WhatsAppCallFailed.wrap("uploading the media to WhatsApp", creds.graph_api_base, exc) from exc

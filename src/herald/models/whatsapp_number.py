@@ -22,6 +22,9 @@ class WhatsAppNumber(IdMixin, CreatedMixin, Base):
     access_token_enc: Mapped[str] = mapped_column(String(2000))
     app_secret_enc: Mapped[str] = mapped_column(String(1000))
     verify_token_enc: Mapped[str] = mapped_column(String(1000))
+    # HMAC of the verify token under HERALD_SECRET_KEY (`kit.crypto.verify_token_digest`), so Meta's
+    # handshake finds its numbers by index; NULL or keyed by an older secret key until filled again.
+    verify_token_digest: Mapped[str | None] = mapped_column(String(80), index=True)
     graph_api_base: Mapped[str] = mapped_column(String(300), default="https://graph.facebook.com")
     graph_api_version: Mapped[str] = mapped_column(String(16), default="v23.0")
     throughput_mps: Mapped[int] = mapped_column(Integer, default=80)

@@ -1,9 +1,13 @@
+"""Registering a number, or moving it to another phone number id or Graph API base, first asks Graph
+whether the given token can read that phone number (`service.check_claim`); moving needs an admin
+and the secrets given again (`service.plan_update`)."""
+
 from __future__ import annotations
 
 from fastapi import APIRouter, Query, Response
 
 from herald.auth.deps import CurrentPrincipal, WriterPrincipal
-from herald.kit.deps import SecretBoxDep, SessionDep
+from herald.kit.deps import OutboundDep, SecretBoxDep, SessionDep, SettingsDep
 from herald.kit.pagination import Page
 from herald.models import WhatsAppNumber
 from herald.numbers import service
@@ -39,17 +43,18 @@ async def create_number(
     session: SessionDep,
     box: SecretBoxDep,
     client: CloudClientDep,
+    outbound: OutboundDep,
+    settings: SettingsDep,
     principal: WriterPrincipal,
 ) -> WhatsAppNumberOut:
-    number = await service.add_number(session, box, org_id=principal.org_id, data=body)
-    creds = service.credentials_of(box, number)
-    # The number exists from here; WhatsApp is asked with no transaction (on SQLite, no write lock) held.
-    await session.commit()
-    reading = await service.read_number_info(client, creds)
-    number, info_error = await service.store_number_info(
-        session, org_id=principal.org_id, number_id=number.id, creds=creds, reading=reading
+    service.check_graph_api_base(outbound, body.graph_api_base)
+    await service.ensure_phone_number_id_free(session, body.phone_number_id)
+    await session.commit()  # no transaction (on SQLite, no write lock) held while WhatsApp answers
+    info = await service.check_claim(client, service.credentials_to_claim(body))
+    number = await service.add_number(
+        session, box, secret_key=settings.secret_key, org_id=principal.org_id, data=body, info=info
     )
-    return number_out(number, info_error)
+    return number_out(number)
 
 
 @router.get("", response_model=Page[WhatsAppNumberOut])
@@ -70,10 +75,24 @@ async def get_number(number_id: int, session: SessionDep, principal: CurrentPrin
 
 @router.patch("/{number_id}", response_model=WhatsAppNumberOut)
 async def update_number(
-    number_id: int, body: WhatsAppNumberUpdate, session: SessionDep, box: SecretBoxDep, principal: WriterPrincipal
+    number_id: int,
+    body: WhatsAppNumberUpdate,
+    session: SessionDep,
+    box: SecretBoxDep,
+    client: CloudClientDep,
+    outbound: OutboundDep,
+    settings: SettingsDep,
+    principal: WriterPrincipal,
 ) -> WhatsAppNumberOut:
-    number = await service.update_number(
-        session, box, org_id=principal.org_id, number_id=number_id, changes=body
+    change = await service.plan_update(
+        session, outbound, org_id=principal.org_id, number_id=number_id, changes=body, is_admin=principal.is_admin
+    )
+    info = None
+    if change.claim is not None:
+        await session.commit()  # no transaction (on SQLite, no write lock) held while WhatsApp answers
+        info = await service.check_claim(client, change.claim)
+    number = await service.apply_update(
+        session, box, change, secret_key=settings.secret_key, org_id=principal.org_id, info=info
     )
     return number_out(number)
 

@@ -14,7 +14,7 @@ async def get_cloud_client(request: Request) -> CloudAPIClient:
     """One aiohttp-backed client per process (ARCHITECTURE §4), created on first use."""
     client: CloudAPIClient | None = getattr(request.app.state, "cloud_client", None)
     if client is None:
-        client = CloudAPIClient()
+        client = CloudAPIClient(outbound=request.app.state.outbound)
         # start() never yields to the loop, so a concurrent request sees the client already started.
         request.app.state.cloud_client = client
         await client.start()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.models import WhatsAppNumber
@@ -44,9 +44,24 @@ async def by_phone_number_id(session: AsyncSession, *, phone_number_id: str) -> 
     return (await session.execute(query)).scalar_one_or_none()
 
 
-async def all_numbers(session: AsyncSession) -> list[WhatsAppNumber]:
+async def verify_token_digest_exists(session: AsyncSession, *, digest: str) -> bool:
     """Across organizations, for the webhook handshake (which names no number)."""
-    return list((await session.execute(select(WhatsAppNumber).order_by(WhatsAppNumber.id))).scalars())
+    query = select(WhatsAppNumber.id).where(WhatsAppNumber.verify_token_digest == digest).limit(1)
+    return (await session.execute(query)).first() is not None
+
+
+async def verify_tokens_to_digest(session: AsyncSession, *, key_id: str, every: bool) -> list[tuple[int, str]]:
+    """(id, encrypted verify token) of numbers whose digest is missing or not keyed by `key_id` (`every`: all)."""
+    query = select(WhatsAppNumber.id, WhatsAppNumber.verify_token_enc).order_by(WhatsAppNumber.id)
+    if not every:
+        digest = WhatsAppNumber.verify_token_digest
+        query = query.where(or_(digest.is_(None), ~digest.startswith(f"{key_id}:", autoescape=True)))
+    return [(row[0], row[1]) for row in (await session.execute(query)).all()]
+
+
+async def set_verify_token_digest(session: AsyncSession, *, number_id: int, digest: str) -> None:
+    query = update(WhatsAppNumber).where(WhatsAppNumber.id == number_id).values(verify_token_digest=digest)
+    await session.execute(query.execution_options(synchronize_session=False))
 
 
 async def phone_number_id_taken(session: AsyncSession, *, phone_number_id: str, except_id: int | None = None) -> bool:

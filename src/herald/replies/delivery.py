@@ -5,6 +5,10 @@ due in one transaction, then POSTs the claimed deliveries concurrently (bounded)
 down only delays its own deliveries: the webhook endpoint and the campaign sender never wait on
 it. Delivery is at least once — a worker dying after the POST but before recording it makes the
 delivery go again after its lease — so bots dedupe on ``X-Herald-Delivery``, which never changes.
+
+Every POST goes through the outbound URL policy (``herald.kit.outbound``), redirects are not
+followed, and a failure is recorded as a status and a short reason of Herald's own words: never
+what the target answered, which viewers would read at ``/bot-deliveries``.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.kit.crypto import SecretBox, sign_body
 from herald.kit.db import Database
+from herald.kit.outbound import OutboundPolicy, OutboundRefused, client_session, refusal_of
 from herald.kit.types import utcnow
 from herald.ops.metrics import BOT_DELIVERIES
 from herald.replies import claim
@@ -35,7 +40,6 @@ GIVE_UP_AFTER = timedelta(hours=24)
 HTTP_TIMEOUT = aiohttp.ClientTimeout(total=10, connect=5)
 CONCURRENCY = 64
 POLL_SECONDS = 0.25
-ERROR_SNIPPET = 200
 
 
 def backoff(attempts: int) -> timedelta:
@@ -53,11 +57,12 @@ class BotDeliveryEngine:
     """Delivers due bot deliveries until stopped; ``now`` is injectable so tests can jump a day."""
 
     def __init__(
-        self, *, database: Database, box: SecretBox, now: Clock = utcnow, concurrency: int = CONCURRENCY,
-        timeout: aiohttp.ClientTimeout = HTTP_TIMEOUT,
+        self, *, database: Database, box: SecretBox, outbound: OutboundPolicy, now: Clock = utcnow,
+        concurrency: int = CONCURRENCY, timeout: aiohttp.ClientTimeout = HTTP_TIMEOUT,
     ) -> None:
         self.database = database
         self.box = box
+        self.outbound = outbound
         self.now = now
         self.concurrency = concurrency
         self.timeout = timeout
@@ -88,8 +93,7 @@ class BotDeliveryEngine:
             return len(claimed)
 
     def _http(self) -> aiohttp.ClientSession:
-        connector = aiohttp.TCPConnector(limit=self.concurrency)
-        return aiohttp.ClientSession(connector=connector, timeout=self.timeout, headers={"User-Agent": "Herald"})
+        return client_session(self.outbound, timeout=self.timeout, limit=self.concurrency, headers={"User-Agent": "Herald"})
 
     def _start(self, http: aiohttp.ClientSession, claimed: list[ClaimedDelivery]) -> None:
         for delivery in claimed:
@@ -104,9 +108,9 @@ class BotDeliveryEngine:
     async def _deliver(self, http: aiohttp.ClientSession, delivery: ClaimedDelivery) -> None:
         try:
             error = await self._post(http, delivery)
-        except Exception as exc:  # noqa: BLE001 - any failure is a failed attempt, retried later
+        except Exception:  # noqa: BLE001 - any failure is a failed attempt, retried later
             log.exception("bot delivery %s failed unexpectedly", delivery.delivery_id)
-            error = f"could not deliver: {exc!r}"[:ERROR_SNIPPET]
+            error = "could not deliver: internal error (see the worker's log)"
         self._outcomes.append(Outcome(delivery, error))
 
     async def _post(self, http: aiohttp.ClientSession, delivery: ClaimedDelivery) -> str | None:
@@ -121,15 +125,17 @@ class BotDeliveryEngine:
             "X-Herald-Delivery": delivery.delivery_id,
         }
         try:
+            self.outbound.check_url(delivery.webhook_url)  # saved before the policy, or before it tightened
             async with http.post(delivery.webhook_url, data=body, headers=headers, allow_redirects=False) as answer:
                 if 200 <= answer.status < 300:
                     return None
-                snippet = (await answer.content.read(ERROR_SNIPPET)).decode(errors="replace").strip()
-                return f"the bot flow answered HTTP {answer.status}" + (f": {snippet}" if snippet else "")
+                return f"the bot flow answered HTTP {answer.status}"  # not its body: viewers read this
+        except OutboundRefused as exc:
+            return str(exc)
         except TimeoutError:
             return f"the bot flow did not answer within {self.timeout.total:g} s"
         except aiohttp.ClientError as exc:
-            return f"could not reach the bot flow: {exc}"[:ERROR_SNIPPET]
+            return failure_reason(exc)
 
     async def _settle_and_claim(self, limit: int) -> list[ClaimedDelivery]:
         outcomes, self._outcomes = self._outcomes, []
@@ -160,3 +166,23 @@ class BotDeliveryEngine:
             await claim.retry_later(
                 session, delivery_id=delivery.id, at=now + backoff(delivery.attempts), error=outcome.error
             )
+
+
+def failure_reason(exc: aiohttp.ClientError) -> str:
+    """A short reason in Herald's words: the same few texts whatever the target, so no detail leaks."""
+    refusal = refusal_of(exc)
+    if refusal is not None:
+        return str(refusal)
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        reason = "host name not found"
+    elif isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        reason = "TLS certificate not accepted"
+    elif isinstance(exc, aiohttp.ClientSSLError):
+        reason = "TLS handshake failed"
+    elif isinstance(exc, aiohttp.ClientConnectorError):
+        reason = "connection failed"
+    elif isinstance(exc, aiohttp.ServerDisconnectedError):
+        reason = "disconnected before answering"
+    else:
+        reason = "the request failed"
+    return f"could not reach the bot flow: {reason}"

@@ -11,6 +11,7 @@ from herald.contacts.rules import normalize_phone
 from herald.kit.crypto import SecretBox
 from herald.kit.errors import Conflict, HeraldError, NotFound, TooManyRequests
 from herald.kit.types import utcnow
+from herald.numbers.errors import graph_failure, graph_failure_details
 from herald.numbers.service import credentials_of
 from herald.replies import repository
 from herald.replies.schemas import MessageIn, MessageOut
@@ -81,8 +82,10 @@ async def send_answer(client: CloudAPIClient, answer: Answer) -> MessageOut:
                 retry_after=1 if exc.is_throughput_limit else 6,
                 details={"code": exc.code, "http_status": exc.http_status, "message": exc.message},
             ) from exc
+        base = answer.creds.graph_api_base
+        shown = graph_failure_details(base, exc) is not None  # Graph's own words, not a stranger's answer
         raise WhatsAppRefused(
-            f"WhatsApp did not accept the message: {exc.human_reason}",
-            details={"code": exc.code, "http_status": exc.http_status, "message": exc.message},
+            f"WhatsApp did not accept the message: {graph_failure(base, exc)}",
+            details={"code": exc.code, "http_status": exc.http_status, "message": exc.message} if shown else None,
         ) from exc
     return MessageOut(wamid=result.wamid)

@@ -33,7 +33,7 @@ async def fetch_templates(client: CloudAPIClient, creds: NumberCredentials) -> l
     try:
         raw = await client.list_templates(creds, page_size=TEMPLATE_PAGE_SIZE)
     except WhatsAppError as exc:
-        raise WhatsAppCallFailed.wrap("listing the templates", exc) from exc
+        raise WhatsAppCallFailed.wrap("listing the templates", creds.graph_api_base, exc) from exc
     return _distinct(template_facts(item) for item in raw)
 
 

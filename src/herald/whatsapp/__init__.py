@@ -1,7 +1,7 @@
 """WhatsApp Cloud API: client, payload builders, error taxonomy and webhook parsing."""
 
 from herald.whatsapp.client import CloudAPIClient, NumberCredentials, NumberInfo, SendResult
-from herald.whatsapp.errors import RetryClass, WhatsAppError, classify, reason_for_code
+from herald.whatsapp.errors import RefusedByPolicy, RetryClass, WhatsAppError, classify, reason_for_code
 from herald.whatsapp.events import (
     ErrorInfo,
     InboundMessage,
@@ -34,6 +34,7 @@ __all__ = [
     "NumberInfo",
     "NumberQualityUpdate",
     "ParsedWebhook",
+    "RefusedByPolicy",
     "RetryClass",
     "SendResult",
     "StatusEvent",

@@ -3,6 +3,10 @@
 One client per process; every call names the number it acts for (`NumberCredentials`), so the same
 client talks to Meta and to the simulator. aiohttp rather than httpx on this path: see
 ARCHITECTURE.md §4 (httpx's shared pool collapsed to ~100 req/s at the concurrency we need).
+
+The session is built by the outbound URL policy (``herald.kit.outbound``), which checks every
+connection; each call also checks the number's Graph API base, and redirects are not followed:
+the access token goes only where the number says.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ from aiohttp.abc import AbstractStreamWriter
 from multidict import CIMultiDict
 from yarl import URL
 
-from herald.whatsapp.errors import RetryClass, WhatsAppError, error_from_response
+from herald.kit.outbound import OutboundPolicy, OutboundRefused, client_session, refusal_of
+from herald.whatsapp.errors import RefusedByPolicy, RetryClass, WhatsAppError, error_from_response
 from herald.whatsapp.payloads import HeaderMedia, template_message, text_message
 
 log = logging.getLogger(__name__)
@@ -97,38 +102,37 @@ class NumberInfo:
 
 
 class CloudAPIClient:
-    """Owns one aiohttp session; use `async with CloudAPIClient() as client` or start()/close()."""
+    """Owns one aiohttp session; use `async with CloudAPIClient(outbound=...) as client` or start()/close()."""
 
     def __init__(
         self,
         *,
+        outbound: OutboundPolicy,
         connection_limit: int = DEFAULT_CONNECTION_LIMIT,
         timeout: aiohttp.ClientTimeout = DEFAULT_TIMEOUT,
-        session: aiohttp.ClientSession | None = None,
     ) -> None:
+        self._outbound = outbound
         self._connection_limit = connection_limit
         self._timeout = timeout
-        self._session = session
-        self._owns_session = session is None
+        self._session: aiohttp.ClientSession | None = None
         self._seen_version_warnings: set[str] = set()
+        self._base_refusals: dict[str, str | None] = {}  # graph_api_base → why the policy refuses it
 
     async def start(self) -> None:
         if self._session is None:
-            connector = aiohttp.TCPConnector(limit=self._connection_limit, ttl_dns_cache=300)
             # No session-wide headers: aiohttp would merge them into every request's; each call
             # carries the User-Agent in the number's prepared headers instead.
-            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
+            self._session = client_session(
+                self._outbound, timeout=self._timeout, limit=self._connection_limit, ttl_dns_cache=300
+            )
 
     @property
     def connection_limit(self) -> int:
         """How many requests can be in flight at once (the connector's limit)."""
-        if self._session is not None and not self._owns_session:
-            limit = self._session.connector.limit if self._session.connector is not None else 0
-            return limit or self._connection_limit
         return self._connection_limit
 
     async def close(self) -> None:
-        if self._session is not None and self._owns_session:
+        if self._session is not None:
             await self._session.close()
         self._session = None
 
@@ -152,7 +156,7 @@ class CloudAPIClient:
         data: Any = orjson.dumps(message)
         if on_write is not None:
             data = _NotifyingBody(data, on_write)
-        document = await self._call("POST", creds.messages_endpoint, creds.json_headers, data=data)
+        document = await self._call(creds, "POST", creds.messages_endpoint, creds.json_headers, data=data)
         return _send_result(document)
 
     async def send_template(
@@ -189,7 +193,7 @@ class CloudAPIClient:
         form.add_field("file", data, filename=filename, content_type=mime_type)
         form.add_field("type", mime_type)
         url = f"{creds.root_url}/{creds.phone_number_id}/media"
-        document = await self._call("POST", url, creds.auth_headers, data=form)
+        document = await self._call(creds, "POST", url, creds.auth_headers, data=form)
         media_id = document.get("id")
         if not media_id:
             raise _unexpected_answer("media upload answered without an id")
@@ -208,7 +212,7 @@ class CloudAPIClient:
         templates: list[dict[str, Any]] = []
         seen_cursors: set[str] = set()
         for _ in range(MAX_TEMPLATE_PAGES):
-            document = await self._call("GET", page_url, creds.auth_headers, params=page_params)
+            document = await self._call(creds, "GET", page_url, creds.auth_headers, params=page_params)
             templates.extend(item for item in document.get("data") or () if isinstance(item, dict))
             next_page = _next_page(document, creds, seen_cursors)
             if next_page is None:
@@ -222,11 +226,12 @@ class CloudAPIClient:
 
     async def get_number_info(self, creds: NumberCredentials) -> NumberInfo:
         url = f"{creds.root_url}/{creds.phone_number_id}"
-        document = await self._call("GET", url, creds.auth_headers, params={"fields": NUMBER_FIELDS})
+        document = await self._call(creds, "GET", url, creds.auth_headers, params={"fields": NUMBER_FIELDS})
         return _number_info(document)
 
     async def _call(
         self,
+        creds: NumberCredentials,
         method: str,
         url: str | URL,
         headers: Mapping[str, str],
@@ -237,18 +242,38 @@ class CloudAPIClient:
         session = self._session
         if session is None:
             raise RuntimeError("CloudAPIClient is not started: use `async with` or await start()")
+        refused = self._refusal(creds.graph_api_base)
+        if refused is not None:
+            raise RefusedByPolicy(refused)
         try:
-            async with session.request(method, url, data=data, params=params, headers=headers) as response:
+            async with session.request(
+                method, url, data=data, params=params, headers=headers, allow_redirects=False
+            ) as response:
                 body = await response.read()
                 status = response.status
                 warning = response.headers.get(_VERSION_WARNING_HEADER)
         except (aiohttp.ClientError, TimeoutError) as exc:
+            refusal = refusal_of(exc)
+            if refusal is not None:
+                raise RefusedByPolicy(str(refusal)) from refusal
             raise _network_error(exc) from exc
         if warning is not None:
             self._log_version_warning(warning, url)
         if not 200 <= status < 300:
             raise error_from_response(status, body)
         return _decode_success(status, body)
+
+    def _refusal(self, graph_api_base: str) -> str | None:
+        """The policy's verdict on a number's base (saved before the policy, say), judged once per base."""
+        if graph_api_base not in self._base_refusals:
+            if len(self._base_refusals) > 1000:
+                self._base_refusals.clear()
+            try:
+                self._outbound.check_url(graph_api_base)
+                self._base_refusals[graph_api_base] = None
+            except OutboundRefused as exc:
+                self._base_refusals[graph_api_base] = str(exc)
+        return self._base_refusals[graph_api_base]
 
     def _log_version_warning(self, warning: str, url: str | URL) -> None:
         # Once per distinct text: at thousands of sends a second, one line per call would drown the log.

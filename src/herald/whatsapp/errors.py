@@ -210,6 +210,23 @@ class WhatsAppError(Exception):
         }
 
 
+class RefusedByPolicy(WhatsAppError):
+    """The outbound URL policy refused the call before anything was sent (see herald.kit.outbound).
+
+    Retrying cannot help until the number's Graph API base changes: campaigns pause, with this reason.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retry_class=RetryClass.PAUSE_CAMPAIGN)
+
+    @property
+    def human_reason(self) -> str:
+        return self.message
+
+    def __reduce__(self) -> Any:
+        return (RefusedByPolicy, (self.message,))
+
+
 def _rebuild_error(message: str, state: dict[str, Any]) -> WhatsAppError:
     return WhatsAppError(message, **state)
 

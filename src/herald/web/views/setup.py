@@ -11,8 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.botflows import service as bot_flow_service
 from herald.botflows.schemas import BotFlowCreate, BotFlowUpdate
-from herald.kit.deps import SecretBoxDep, SessionDep
+from herald.kit.deps import OutboundDep, SecretBoxDep, SessionDep, SettingsDep
 from herald.kit.errors import HeraldError
+from herald.kit.outbound import OutboundPolicy
 from herald.numbers import service as number_service
 from herald.numbers.deps import CloudClientDep
 from herald.numbers.schemas import WhatsAppNumberCreate, WhatsAppNumberUpdate
@@ -79,11 +80,12 @@ async def sync_templates(request: Request, session: SessionDep, box: SecretBoxDe
 
 
 async def _numbers_page(request: Request, session: AsyncSession, user: WebUser, *, errors: dict[str, str] | None = None,
-                        values: dict[str, str] | None = None, editing: int | None = None) -> HTMLResponse:
+                        values: dict[str, str] | None = None, editing: int | None = None,
+                        status_code: int = 422) -> HTMLResponse:
     return render(request, "setup/numbers.html", {
         "numbers": await _numbers(session, user.principal.org_id), "errors": errors or {}, "values": values or {},
         "editing": editing,
-    }, user=user, status_code=422 if errors else 200)
+    }, user=user, status_code=status_code if errors else 200)
 
 
 @router.get("/numbers", response_class=HTMLResponse)
@@ -93,40 +95,47 @@ async def numbers_page(request: Request, session: SessionDep, user: UiUser, edit
 
 @router.post("/numbers", response_class=HTMLResponse)
 async def create_number(request: Request, session: SessionDep, box: SecretBoxDep, client: CloudClientDep,
-                        user: UiWriter) -> Response:
+                        outbound: OutboundDep, settings: SettingsDep, user: UiWriter) -> Response:
     values = await _given(request, NUMBER_FIELDS)
     try:
         data = WhatsAppNumberCreate(**values)  # type: ignore[arg-type]
-        org_id = user.principal.org_id
-        number = await number_service.add_number(session, box, org_id=org_id, data=data)
-        creds = number_service.credentials_of(box, number)
-        # The number exists from here; WhatsApp is asked with no transaction (on SQLite, no write lock) held.
-        await session.commit()
-        reading = await number_service.read_number_info(client, creds)
-        number, info_error = await number_service.store_number_info(session, org_id=org_id, number_id=number.id,
-                                                                    creds=creds, reading=reading)
+        number_service.check_graph_api_base(outbound, data.graph_api_base)
+        await number_service.ensure_phone_number_id_free(session, data.phone_number_id)
+        await session.commit()  # no transaction (on SQLite, no write lock) held while WhatsApp answers
+        info = await number_service.check_claim(client, number_service.credentials_to_claim(data))
+        number = await number_service.add_number(session, box, secret_key=settings.secret_key,
+                                                 org_id=user.principal.org_id, data=data, info=info)
     except ValidationError as exc:
         return await _numbers_page(request, session, user, errors=_validation_errors(exc), values=values)
     except HeraldError as exc:
         await session.rollback()
-        return await _numbers_page(request, session, user, errors=field_errors(exc), values=values)
-    note = f" Throughput, tier and quality could not be read: {info_error}." if info_error else ""
-    return redirect("/ui/numbers", request, ok=f"Number {number.display_phone_number} added.{note}")
+        return await _numbers_page(request, session, user, errors=field_errors(exc), values=values,
+                                   status_code=exc.status_code)
+    return redirect("/ui/numbers", request, ok=f"Number {number.display_phone_number} added.")
 
 
 @router.post("/numbers/{number_id}", response_class=HTMLResponse)
 async def update_number(request: Request, number_id: int, session: SessionDep, box: SecretBoxDep,
+                        client: CloudClientDep, outbound: OutboundDep, settings: SettingsDep,
                         user: UiWriter) -> Response:
     values = await _given(request, NUMBER_FIELDS)
+    org_id = user.principal.org_id
     try:
         changes = WhatsAppNumberUpdate(**values)  # type: ignore[arg-type]
-        await number_service.update_number(session, box, org_id=user.principal.org_id, number_id=number_id,
-                                           changes=changes)
+        change = await number_service.plan_update(session, outbound, org_id=org_id, number_id=number_id,
+                                                  changes=changes, is_admin=user.principal.is_admin)
+        info = None
+        if change.claim is not None:
+            await session.commit()  # no transaction (on SQLite, no write lock) held while WhatsApp answers
+            info = await number_service.check_claim(client, change.claim)
+        await number_service.apply_update(session, box, change, secret_key=settings.secret_key, org_id=org_id,
+                                          info=info)
     except ValidationError as exc:
         return await _numbers_page(request, session, user, errors=_validation_errors(exc), editing=number_id)
     except HeraldError as exc:
         await session.rollback()
-        return await _numbers_page(request, session, user, errors=field_errors(exc), editing=number_id)
+        return await _numbers_page(request, session, user, errors=field_errors(exc), editing=number_id,
+                                   status_code=exc.status_code)
     return redirect("/ui/numbers", request, ok="Number saved.")
 
 
@@ -153,18 +162,19 @@ async def bot_flows_page(request: Request, session: SessionDep, user: UiUser, ed
     return await _bot_flows_page(request, session, user, editing=edit)
 
 
-async def _save_bot_flow(request: Request, session: AsyncSession, box: Any, user: WebUser, model: type[BaseModel],
-                         bot_flow_id: int | None) -> Response:
+async def _save_bot_flow(request: Request, session: AsyncSession, box: Any, outbound: OutboundPolicy, user: WebUser,
+                         model: type[BaseModel], bot_flow_id: int | None) -> Response:
     values = await _given(request, BOT_FLOW_FIELDS)
     org = user.principal.org_id
     try:
         data = model(**values)
         if bot_flow_id is None:
             assert isinstance(data, BotFlowCreate)
-            await bot_flow_service.create_bot_flow(session, box, org_id=org, data=data)
+            await bot_flow_service.create_bot_flow(session, box, outbound, org_id=org, data=data)
         else:
             assert isinstance(data, BotFlowUpdate)
-            await bot_flow_service.update_bot_flow(session, box, org_id=org, bot_flow_id=bot_flow_id, changes=data)
+            await bot_flow_service.update_bot_flow(session, box, outbound, org_id=org, bot_flow_id=bot_flow_id,
+                                                  changes=data)
     except ValidationError as exc:
         return await _bot_flows_page(request, session, user, errors=_validation_errors(exc), values=values,
                                      editing=bot_flow_id)
@@ -176,14 +186,15 @@ async def _save_bot_flow(request: Request, session: AsyncSession, box: Any, user
 
 
 @router.post("/bot-flows", response_class=HTMLResponse)
-async def create_bot_flow(request: Request, session: SessionDep, box: SecretBoxDep, user: UiWriter) -> Response:
-    return await _save_bot_flow(request, session, box, user, BotFlowCreate, None)
+async def create_bot_flow(request: Request, session: SessionDep, box: SecretBoxDep, outbound: OutboundDep,
+                          user: UiWriter) -> Response:
+    return await _save_bot_flow(request, session, box, outbound, user, BotFlowCreate, None)
 
 
 @router.post("/bot-flows/{bot_flow_id}", response_class=HTMLResponse)
 async def update_bot_flow(request: Request, bot_flow_id: int, session: SessionDep, box: SecretBoxDep,
-                          user: UiWriter) -> Response:
-    return await _save_bot_flow(request, session, box, user, BotFlowUpdate, bot_flow_id)
+                          outbound: OutboundDep, user: UiWriter) -> Response:
+    return await _save_bot_flow(request, session, box, outbound, user, BotFlowUpdate, bot_flow_id)
 
 
 @router.post("/bot-flows/{bot_flow_id}/delete")
