@@ -33,6 +33,8 @@ class CampaignContext:
     window: SlidingWindow = field(default_factory=lambda: SlidingWindow(1))
     active: bool = True
     idle_until: float = 0.0
+    # Claimed messages waiting for a sender, which have not reserved their slot in ``pacer`` yet.
+    queued: int = 0
     positions: list[str] = field(default_factory=list)
 
     @property
