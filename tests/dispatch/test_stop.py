@@ -82,8 +82,8 @@ class TestStopAwareWaits:
         assert await asyncio.wait_for(sleeper, timeout=1) is False
 
     async def test_a_sender_waiting_for_its_slot_stops_with_the_dispatcher(self, frozen_clock: Clock) -> None:
-        dispatcher, ctx = _dispatcher_at(1.0)
-        ctx.pacer.reserve()  # the previous send took the slot now: the next one is a second away
+        dispatcher, ctx = _dispatcher_at(0.25)
+        ctx.pacer.reserve()  # the previous send took the slot now: the next one is 4 s away
         waiting = asyncio.create_task(dispatcher.wait_turn(ctx))
         await _real_sleep(0.01)
         assert not waiting.done()
