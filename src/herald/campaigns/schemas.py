@@ -3,10 +3,19 @@ exist, is every placeholder bound) live in ``bindings.py``."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from herald.campaigns.lifecycle import Status
 
@@ -69,7 +78,21 @@ class VariableBinding(BaseModel):
         return stored
 
 
-Variables = dict[str, VariableBinding]
+# A positional placeholder's name, as in {{1}}: ASCII digits without a leading zero ("²" and "١" are
+# digits to str.isdigit, but not names Meta gives, nor numbers to int()).
+POSITIONAL = re.compile(r"[1-9][0-9]{0,3}")
+MAX_VARIABLES = 100
+
+
+def positional_keys(variables: dict[str, VariableBinding]) -> dict[str, VariableBinding]:
+    for key in variables:
+        if not POSITIONAL.fullmatch(key):
+            shown = key if len(key) <= 20 else key[:20] + "…"
+            raise ValueError(f"'{shown}' is not a positional placeholder: use '1', '2', …")
+    return variables
+
+
+Variables = Annotated[dict[str, VariableBinding], Field(max_length=MAX_VARIABLES), AfterValidator(positional_keys)]
 
 
 class TemplateRef(BaseModel):
@@ -97,14 +120,6 @@ class CampaignSettings(BaseModel):
     @classmethod
     def strip_name(cls, name: str) -> str:
         return name.strip()
-
-    @field_validator("variables")
-    @classmethod
-    def positional_keys(cls, variables: Variables) -> Variables:
-        for key in variables:
-            if not key.isdigit() or key.startswith("0"):
-                raise ValueError(f"'{key}' is not a positional placeholder: use '1', '2', …")
-        return variables
 
 
 class CampaignCreate(CampaignSettings):
