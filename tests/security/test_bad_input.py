@@ -163,3 +163,13 @@ class TestNumbersGivenAsText:
         assert created.status_code in (303, 422), created.text[:300]
         synced = await client.post("/ui/templates/sync", data={"csrf_token": token, "whatsapp_number_id": raw})
         assert synced.status_code == 303 and synced.headers["location"].startswith("/ui/templates")
+
+
+class TestHostNames:
+    @pytest.mark.parametrize("host", ["x" * 64 + ".example", "a..b.example"])
+    async def test_a_graph_api_base_the_resolver_cannot_encode_is_refused_naming_it(
+        self, client: httpx.AsyncClient, org: OrgHandle, host: str
+    ) -> None:
+        body = {"display_phone_number": "+1 555 0100", "phone_number_id": "1090001", "waba_id": "2090001",
+                "access_token": "t", "app_secret": "s", "verify_token": "v", "graph_api_base": f"https://{host}"}
+        assert_refused(await client.post("/api/v1/whatsapp-numbers", json=body, headers=org.auth), "graph_api_base")

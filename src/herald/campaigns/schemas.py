@@ -23,6 +23,32 @@ Kind = Literal["real", "test"]
 MAX_NAME_LENGTH = 200
 MAX_AUTO_END_HOURS = 24 * 30
 MAX_TEST_PHONES = 50
+# A campaign's pace: at least 0.01 message a second (36 an hour) or 1 an hour, at most the number's
+# throughput (checked against the number in ``service``; Meta's highest tier is 1,000 a second).
+MIN_RATE_PER_SECOND = 0.01
+MAX_RATE_PER_SECOND = 1000
+MAX_RATE_PER_HOUR = MAX_RATE_PER_SECOND * 3600
+
+
+def _within(low: float, high: float, unit: str) -> AfterValidator:
+    """A pace bound whose message gives the whole range (pydantic's names only the side crossed)."""
+
+    def check(value: float) -> float:
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low:g} and {high:g} {unit}, and at most the number's throughput")
+        return value
+
+    return AfterValidator(check)
+
+
+RatePerSecond = Annotated[
+    float, _within(MIN_RATE_PER_SECOND, MAX_RATE_PER_SECOND, "messages/second"),
+    Field(json_schema_extra={"minimum": MIN_RATE_PER_SECOND, "maximum": MAX_RATE_PER_SECOND}),
+]
+RatePerHour = Annotated[
+    int, _within(1, MAX_RATE_PER_HOUR, "messages/hour"),
+    Field(json_schema_extra={"minimum": 1, "maximum": MAX_RATE_PER_HOUR}),
+]
 
 
 class ValuedTagClause(BaseModel):
@@ -127,8 +153,8 @@ class CampaignCreate(CampaignSettings):
 
 
 class CampaignUpdate(CampaignSettings):
-    rate_per_second: float | None = Field(default=None, gt=0)
-    rate_per_hour: int | None = Field(default=None, ge=1)
+    rate_per_second: RatePerSecond | None = None
+    rate_per_hour: RatePerHour | None = None
 
 
 class CampaignOut(BaseModel):
@@ -165,20 +191,20 @@ class CampaignOut(BaseModel):
 class StartIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    rate_per_second: float = Field(default=20.0, gt=0)
+    rate_per_second: RatePerSecond = 20.0
 
 
 class ScheduleIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    start_at: AwareDatetime
-    rate_per_hour: int = Field(ge=1)
+    start_at: AwareDatetime = Field(description="Within a year from now.")
+    rate_per_hour: RatePerHour
 
 
 class SendTestIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    phones: list[str] = Field(min_length=1, max_length=MAX_TEST_PHONES)
+    phones: list[Annotated[str, Field(max_length=64)]] = Field(min_length=1, max_length=MAX_TEST_PHONES)
 
 
 class AudiencePreviewIn(BaseModel):
