@@ -57,6 +57,7 @@ async def schedule_campaign(
     session: AsyncSession, *, org_id: int, campaign_id: int, start_at: datetime, rate_per_hour: int
 ) -> Campaign:
     """ready → scheduled; the engine starts it at ``start_at``, paced at ``rate_per_hour``."""
+    campaign = await get_campaign(session, org_id=org_id, campaign_id=campaign_id)  # 404 first: not ours
     if start_at.tzinfo is None:
         raise Invalid("start_at needs a UTC offset, e.g. 2025-06-01T09:00:00+02:00", field="start_at")
     utc, now = as_utc(start_at), utcnow()
@@ -64,7 +65,6 @@ async def schedule_campaign(
         raise Invalid("start_at is in the past", field="start_at")
     if utc is None or utc > now + MAX_SCHEDULE_AHEAD:
         raise Invalid("start_at must be within a year from now", field="start_at")
-    campaign = await get_campaign(session, org_id=org_id, campaign_id=campaign_id)
     if campaign.status == Status.ready:
         assessment = await _assess_complete(session, campaign)
         assert assessment.number is not None
