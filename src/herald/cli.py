@@ -24,6 +24,10 @@ app.add_typer(user_app, name="user")
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(contacts_app, name="contacts")
 
+# On SIGTERM, how long `herald serve` waits for open connections (uploads, event streams) before
+# it stops the embedded worker: the whole stop stays within 10 s.
+SHUTDOWN_GRACE_SECONDS = 5
+
 console = Console()
 err = Console(stderr=True)
 T = TypeVar("T")
@@ -75,6 +79,8 @@ def serve(
     worker: Annotated[bool | None, typer.Option("--worker/--no-worker", help="Run the worker in this process.")] = None,
 ) -> None:
     """Serve the API, the webhooks and the web UI."""
+    import signal
+
     import uvicorn
 
     if worker is not None:
@@ -86,7 +92,13 @@ def serve(
     configure_logging(settings)
     # With JSON logs uvicorn's own loggers go through the same handler (log_config=None leaves them bare).
     log_config = None if settings.log_json else uvicorn.config.LOGGING_CONFIG
-    uvicorn.run(create_app(), host=host, port=port, log_level="info", access_log=False, log_config=log_config)
+    # uvicorn stops gracefully on SIGTERM, then raises the signal again with the handler that was
+    # there before it: this one, so that a graceful stop exits with 0, as `herald worker` does.
+    signal.signal(signal.SIGTERM, lambda *_: None)
+    uvicorn.run(
+        create_app(), host=host, port=port, log_level="info", access_log=False, log_config=log_config,
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+    )
 
 
 @app.command()

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.campaigns import repository, segments
+from herald.campaigns.schemas import POSITIONAL
 from herald.contacts.rules import valued_tag_key_problem
 from herald.kit.errors import Invalid
 from herald.models import Campaign, Template, WhatsAppNumber
@@ -183,8 +184,8 @@ async def _check_bot_flow(session: AsyncSession, *, org_id: int, draft: Draft, r
 
 
 def placeholder_order(name: str) -> tuple[int, str]:
-    """``2`` before ``10``; anything not numeric (never usable) last."""
-    return (int(name), "") if name.isdigit() else (1 << 30, name)
+    """``2`` before ``10``; anything not positional (never usable) last."""
+    return (int(name), "") if POSITIONAL.fullmatch(name) else (1 << 30, name)
 
 
 def valued_tag_keys(variables: dict[str, dict[str, Any]]) -> list[str]:

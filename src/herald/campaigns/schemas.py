@@ -3,10 +3,19 @@ exist, is every placeholder bound) live in ``bindings.py``."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from herald.campaigns.lifecycle import Status
 from herald.contacts.rules import VALUED_TAG_KEY_RULE
@@ -15,6 +24,32 @@ Kind = Literal["real", "test"]
 MAX_NAME_LENGTH = 200
 MAX_AUTO_END_HOURS = 24 * 30
 MAX_TEST_PHONES = 50
+# A campaign's pace: at least 0.01 message a second (36 an hour) or 1 an hour, at most the number's
+# throughput (checked against the number in ``service``; Meta's highest tier is 1,000 a second).
+MIN_RATE_PER_SECOND = 0.01
+MAX_RATE_PER_SECOND = 1000
+MAX_RATE_PER_HOUR = MAX_RATE_PER_SECOND * 3600
+
+
+def _within(low: float, high: float, unit: str) -> AfterValidator:
+    """A pace bound whose message gives the whole range (pydantic's names only the side crossed)."""
+
+    def check(value: float) -> float:
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low:g} and {high:g} {unit}, and at most the number's throughput")
+        return value
+
+    return AfterValidator(check)
+
+
+RatePerSecond = Annotated[
+    float, _within(MIN_RATE_PER_SECOND, MAX_RATE_PER_SECOND, "messages/second"),
+    Field(json_schema_extra={"minimum": MIN_RATE_PER_SECOND, "maximum": MAX_RATE_PER_SECOND}),
+]
+RatePerHour = Annotated[
+    int, _within(1, MAX_RATE_PER_HOUR, "messages/hour"),
+    Field(json_schema_extra={"minimum": 1, "maximum": MAX_RATE_PER_HOUR}),
+]
 
 
 class ValuedTagClause(BaseModel):
@@ -70,7 +105,21 @@ class VariableBinding(BaseModel):
         return stored
 
 
-Variables = dict[str, VariableBinding]
+# A positional placeholder's name, as in {{1}}: ASCII digits without a leading zero ("²" and "١" are
+# digits to str.isdigit, but not names Meta gives, nor numbers to int()).
+POSITIONAL = re.compile(r"[1-9][0-9]{0,3}")
+MAX_VARIABLES = 100
+
+
+def positional_keys(variables: dict[str, VariableBinding]) -> dict[str, VariableBinding]:
+    for key in variables:
+        if not POSITIONAL.fullmatch(key):
+            shown = key if len(key) <= 20 else key[:20] + "…"
+            raise ValueError(f"'{shown}' is not a positional placeholder: use '1', '2', …")
+    return variables
+
+
+Variables = Annotated[dict[str, VariableBinding], Field(max_length=MAX_VARIABLES), AfterValidator(positional_keys)]
 
 
 class TemplateRef(BaseModel):
@@ -99,22 +148,14 @@ class CampaignSettings(BaseModel):
     def strip_name(cls, name: str) -> str:
         return name.strip()
 
-    @field_validator("variables")
-    @classmethod
-    def positional_keys(cls, variables: Variables) -> Variables:
-        for key in variables:
-            if not key.isdigit() or key.startswith("0"):
-                raise ValueError(f"'{key}' is not a positional placeholder: use '1', '2', …")
-        return variables
-
 
 class CampaignCreate(CampaignSettings):
     pass
 
 
 class CampaignUpdate(CampaignSettings):
-    rate_per_second: float | None = Field(default=None, gt=0)
-    rate_per_hour: int | None = Field(default=None, ge=1)
+    rate_per_second: RatePerSecond | None = None
+    rate_per_hour: RatePerHour | None = None
 
 
 class CampaignOut(BaseModel):
@@ -151,20 +192,20 @@ class CampaignOut(BaseModel):
 class StartIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    rate_per_second: float = Field(default=20.0, gt=0)
+    rate_per_second: RatePerSecond = 20.0
 
 
 class ScheduleIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    start_at: AwareDatetime
-    rate_per_hour: int = Field(ge=1)
+    start_at: AwareDatetime = Field(description="Within a year from now.")
+    rate_per_hour: RatePerHour
 
 
 class SendTestIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    phones: list[str] = Field(min_length=1, max_length=MAX_TEST_PHONES)
+    phones: list[Annotated[str, Field(max_length=64)]] = Field(min_length=1, max_length=MAX_TEST_PHONES)
 
 
 class AudiencePreviewIn(BaseModel):

@@ -13,7 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from herald.campaigns import repository
 from herald.campaigns.bindings import Draft, assess
 from herald.campaigns.lifecycle import DELETABLE, EDITABLE, Status, current_status, transition
-from herald.campaigns.schemas import MAX_NAME_LENGTH, CampaignCreate, CampaignSettings, CampaignUpdate
+from herald.campaigns.schemas import (
+    MAX_NAME_LENGTH,
+    MIN_RATE_PER_SECOND,
+    CampaignCreate,
+    CampaignSettings,
+    CampaignUpdate,
+)
 from herald.kit.errors import Conflict, Invalid, NotFound
 from herald.kit.pagination import clamp_limit, decode_cursor, encode_cursor
 from herald.models import Campaign, WhatsAppNumber
@@ -128,18 +134,19 @@ def not_editable(status: str, given: set[str] | None = None) -> Conflict:
 
 
 def check_rate_per_second(rate: float, number: WhatsAppNumber) -> None:
-    if rate > number.throughput_mps:
+    if not MIN_RATE_PER_SECOND <= rate <= number.throughput_mps:
         raise Invalid(
-            f"rate_per_second cannot exceed the number's throughput of {number.throughput_mps} messages/second",
+            f"rate_per_second must be between {MIN_RATE_PER_SECOND} and {number.throughput_mps} messages/second"
+            " (the number's throughput)",
             field="rate_per_second",
         )
 
 
 def check_rate_per_hour(rate: int, number: WhatsAppNumber) -> None:
     ceiling = number.throughput_mps * 3600
-    if rate > ceiling:
+    if not 1 <= rate <= ceiling:
         raise Invalid(
-            f"rate_per_hour cannot exceed the number's throughput of {ceiling} messages/hour",
+            f"rate_per_hour must be between 1 and {ceiling} messages/hour (the number's throughput)",
             field="rate_per_hour",
         )
 

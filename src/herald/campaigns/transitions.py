@@ -6,7 +6,7 @@ one wins and the other gets a 409 with the status it lost to.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 
 import phonenumbers
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,10 +24,11 @@ from herald.campaigns.service import (
 )
 from herald.dispatch.launch import launch_campaign
 from herald.kit.errors import Invalid
-from herald.kit.types import utcnow
+from herald.kit.types import as_utc, utcnow
 from herald.models import Campaign
 
 DEFAULT_RATE_PER_SECOND = 20.0
+MAX_SCHEDULE_AHEAD = timedelta(days=365)
 ENDED_BY_USER = "ended by user"
 PAUSED_BY_USER = "paused by user"
 READY = frozenset({Status.ready})
@@ -56,18 +57,21 @@ async def schedule_campaign(
     session: AsyncSession, *, org_id: int, campaign_id: int, start_at: datetime, rate_per_hour: int
 ) -> Campaign:
     """ready → scheduled; the engine starts it at ``start_at``, paced at ``rate_per_hour``."""
+    campaign = await get_campaign(session, org_id=org_id, campaign_id=campaign_id)  # 404 first: not ours
     if start_at.tzinfo is None:
         raise Invalid("start_at needs a UTC offset, e.g. 2025-06-01T09:00:00+02:00", field="start_at")
-    if start_at <= utcnow():
+    utc, now = as_utc(start_at), utcnow()
+    if utc is not None and utc <= now:
         raise Invalid("start_at is in the past", field="start_at")
-    campaign = await get_campaign(session, org_id=org_id, campaign_id=campaign_id)
+    if utc is None or utc > now + MAX_SCHEDULE_AHEAD:
+        raise Invalid("start_at must be within a year from now", field="start_at")
     if campaign.status == Status.ready:
         assessment = await _assess_complete(session, campaign)
         assert assessment.number is not None
         check_rate_per_hour(rate_per_hour, assessment.number)
     await transition(
         session, campaign_id=campaign_id, org_id=org_id, to=Status.scheduled, from_states=READY,
-        values={"start_at": start_at.astimezone(UTC), "rate_per_hour": rate_per_hour, "rate_per_second": None},
+        values={"start_at": utc, "rate_per_hour": rate_per_hour, "rate_per_second": None},
     )
     return await get_campaign(session, org_id=org_id, campaign_id=campaign_id)
 

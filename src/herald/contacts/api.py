@@ -10,6 +10,7 @@ from starlette.datastructures import UploadFile
 from herald.auth.deps import CurrentPrincipal, WriterPrincipal
 from herald.contacts import service
 from herald.contacts.importer import import_contacts
+from herald.contacts.rules import MAX_SEARCH_LENGTH
 from herald.contacts.schemas import (
     ContactCreate,
     ContactOut,
@@ -62,7 +63,7 @@ async def list_contacts(
     principal: CurrentPrincipal,
     tag: Annotated[list[str], Query(description="Has this tag (repeat: has all of them).")] = [],  # noqa: B006
     valued_tag: Annotated[list[str], Query(description="KEY (has the key) or KEY=VALUE.")] = [],  # noqa: B006
-    q: Annotated[str | None, Query(description="Part of the name or of the phone.")] = None,
+    q: Annotated[str | None, Query(description="Part of the name or of the phone.", max_length=MAX_SEARCH_LENGTH)] = None,
     limit: int = 50,
     cursor: str | None = None,
 ) -> Page[ContactOut]:

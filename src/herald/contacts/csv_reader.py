@@ -14,6 +14,7 @@ from typing import Protocol
 
 from herald.contacts.e164 import to_e164
 from herald.contacts.rules import (
+    counts_problem,
     name_problem,
     tag_problem,
     timezone_problem,
@@ -73,6 +74,11 @@ class _Lines:
             self._skip_rest_of_line()
             self.problems[self.number] = f"line is longer than {MAX_LINE_BYTES // 1024} KiB"
             return "\n"
+        if b"\x00" in raw:
+            # PostgreSQL cannot store it (its COPY refused the whole file): the row is rejected, on
+            # SQLite alike. Removed so that the csv parser reads the rest as it would have.
+            self.problems[self.number] = "line contains a NUL character"
+            raw = raw.replace(b"\x00", b"")
         try:
             return raw.decode("utf-8")
         except UnicodeDecodeError:
@@ -249,4 +255,6 @@ def _fill_optional(row: ContactRow, fields: list[str], columns: Columns) -> str 
             if problem := valued_tag_problem(key, value):
                 return problem
             row.valued_tags[key] = value
+    if counted := counts_problem(len(row.tags), len(row.valued_tags)):
+        return counted[1]
     return None

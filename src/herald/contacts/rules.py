@@ -6,6 +6,7 @@ exactly when the others would."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
@@ -124,3 +125,39 @@ def clean_valued_tags(valued_tags: dict[str, str | None], *, field: str = "value
             raise Invalid(problem, field=f"{field}.{key}")
         cleaned[key] = value
     return cleaned
+
+
+# Bounds on what one contact holds, and on a search. A tag or valued tag beyond these is refused
+# (the API with 422 naming the field, a CSV row rejected with the reason), never silently dropped.
+MAX_TAGS_PER_CONTACT = 100
+MAX_VALUED_TAGS_PER_CONTACT = 100
+# SQLite refuses LIKE patterns over 50,000 bytes with an error: a search is refused long before that.
+MAX_SEARCH_LENGTH = 200
+MAX_SEARCH_FILTERS = 20
+MAX_VALUED_TAG_SPEC = MAX_VALUED_TAG_KEY_LENGTH + 1 + MAX_VALUED_TAG_VALUE_LENGTH  # KEY=VALUE
+NUL = "\x00"
+
+
+def nul_problem(what: str, text: str) -> str | None:
+    """PostgreSQL cannot store a NUL character in text (SQLite can): refused on both alike."""
+    return f"{what} contains a NUL character" if NUL in text else None
+
+
+def counts_problem(tags: int, valued_tags: int) -> tuple[str, str] | None:
+    """(field, reason) when a contact would hold more tags or valued tags than allowed."""
+    if tags > MAX_TAGS_PER_CONTACT:
+        return "tags", f"a contact has at most {MAX_TAGS_PER_CONTACT} tags ({tags} given)"
+    if valued_tags > MAX_VALUED_TAGS_PER_CONTACT:
+        return "valued_tags", f"a contact has at most {MAX_VALUED_TAGS_PER_CONTACT} valued tags ({valued_tags} given)"
+    return None
+
+
+def check_search(q: str | None, tags: Sequence[str], valued_tags: Sequence[str]) -> None:
+    """A contact search within bounds, or a 422 naming the parameter."""
+    if q is not None and len(q) > MAX_SEARCH_LENGTH:
+        raise Invalid(f"q is longer than {MAX_SEARCH_LENGTH} characters", field="q")
+    for field, values, longest in (("tag", tags, MAX_TAG_LENGTH), ("valued_tag", valued_tags, MAX_VALUED_TAG_SPEC)):
+        if len(values) > MAX_SEARCH_FILTERS:
+            raise Invalid(f"at most {MAX_SEARCH_FILTERS} {field} filters", field=field)
+        if any(len(value) > longest for value in values):
+            raise Invalid(f"a {field} filter is longer than {longest} characters", field=field)

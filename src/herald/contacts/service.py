@@ -9,7 +9,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.contacts import repository, upsert
 from herald.contacts.repository import ContactFilter
-from herald.contacts.rules import clean_tags, clean_valued_tags, normalize_phone, timezone_problem
+from herald.contacts.rules import (
+    check_search,
+    clean_tags,
+    clean_valued_tags,
+    counts_problem,
+    normalize_phone,
+    nul_problem,
+    timezone_problem,
+)
 from herald.contacts.schemas import ContactCreate, ContactOut, ContactUpdate, TagCount, ValuedTagCount
 from herald.kit.errors import Conflict, Invalid, NotFound
 from herald.kit.pagination import Page, clamp_limit, decode_cursor, encode_cursor
@@ -60,6 +68,7 @@ async def create_contact(
     session: AsyncSession, *, org_id: int, data: ContactCreate, upsert_by_phone: bool = False
 ) -> tuple[ContactOut, bool]:
     """Create a contact (409 on a known phone), or upsert it by phone; → (contact, created)."""
+    _refuse_nul(data)
     row = upsert.ContactRow(
         phone=normalize_phone(data.phone),
         phone_raw=data.phone.strip(),
@@ -69,11 +78,35 @@ async def create_contact(
         tags=clean_tags(data.tags),
         valued_tags={k: v for k, v in clean_valued_tags(dict(data.valued_tags)).items() if v is not None},
     )
+    if problem := counts_problem(len(row.tags), len(row.valued_tags)):
+        raise Invalid(problem[1], field=problem[0])
     if upsert_by_phone:
         contact_id, created = await _upsert_one(session, org_id=org_id, row=row)
     else:
         contact_id, created = await _insert_one(session, org_id=org_id, row=row), True
-    return await get_contact(session, org_id=org_id, contact_id=contact_id), created
+    contact = await get_contact(session, org_id=org_id, contact_id=contact_id)
+    # An upsert adds to the tags and valued tags the contact already had.
+    _check_counts(contact, tags=bool(row.tags), valued_tags=bool(row.valued_tags))
+    return contact, created
+
+
+def _refuse_nul(data: ContactCreate | ContactUpdate) -> None:
+    """Text with a NUL character, refused naming its field (PostgreSQL could not store it)."""
+    texts: list[tuple[str, str | None]] = [("name", data.name), ("locale", data.locale), ("timezone", data.timezone)]
+    texts += [("tags", tag) for tag in data.tags or []]
+    texts += [("valued_tags", f"{key}{value or ''}") for key, value in (data.valued_tags or {}).items()]
+    for field, text in texts:
+        if text is not None and (problem := nul_problem(field, text)):
+            raise Invalid(problem, field=field)
+
+
+def _check_counts(contact: ContactOut, *, tags: bool, valued_tags: bool) -> None:
+    """At most 100 tags and 100 valued tags once a change that adds some is made (the caller's
+    transaction is rolled back with the 422). Other changes of a contact over the bounds (from
+    before they existed) still go through."""
+    problem = counts_problem(len(contact.tags) if tags else 0, len(contact.valued_tags) if valued_tags else 0)
+    if problem:
+        raise Invalid(problem[1], field=problem[0])
 
 
 async def _upsert_one(session: AsyncSession, *, org_id: int, row: upsert.ContactRow) -> tuple[int, bool]:
@@ -142,6 +175,7 @@ async def list_contacts(
     limit: int = 50,
     cursor: str | None = None,
 ) -> Page[ContactOut]:
+    check_search(q, tags, valued_tags)
     where = ContactFilter(
         tags=[t.strip() for t in tags],
         valued_tags=[parse_valued_tag_filter(v) for v in valued_tags],
@@ -159,6 +193,7 @@ async def update_contact(
     session: AsyncSession, *, org_id: int, contact_id: int, data: ContactUpdate
 ) -> ContactOut:
     contact = await _require(session, org_id=org_id, contact_id=contact_id)
+    _refuse_nul(data)
     given = data.model_fields_set
     if "phone" in given:
         await _change_phone(session, contact, data.phone)
@@ -171,7 +206,10 @@ async def update_contact(
     if "opted_out" in given and data.opted_out is not None:
         _set_opted_out(contact, data.opted_out)
     if "tags" in given:
-        await _replace_tags(session, org_id=org_id, contact_id=contact.id, tags=clean_tags(data.tags or []))
+        tags = clean_tags(data.tags or [])
+        if problem := counts_problem(len(tags), 0):
+            raise Invalid(problem[1], field=problem[0])
+        await _replace_tags(session, org_id=org_id, contact_id=contact.id, tags=tags)
     if data.valued_tags:
         await _merge_valued_tags(session, org_id=org_id, contact_id=contact.id, changes=data.valued_tags)
     contact.updated_at = utcnow()
@@ -180,7 +218,9 @@ async def update_contact(
             await session.flush()
     except IntegrityError as exc:  # a concurrent request took the new phone first
         raise _duplicate(contact.phone) from exc
-    return await get_contact(session, org_id=org_id, contact_id=contact.id)
+    updated = await get_contact(session, org_id=org_id, contact_id=contact.id)
+    _check_counts(updated, tags=False, valued_tags=bool(data.valued_tags))  # merged into those it had
+    return updated
 
 
 async def _change_phone(session: AsyncSession, contact: Contact, raw: str | None) -> None:

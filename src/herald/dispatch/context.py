@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from herald.campaigns.bindings import placeholder_order
 from herald.dispatch.pacer import Pacer, SlidingWindow
 from herald.kit.crypto import SecretBox
 from herald.models import Campaign, Media, Template, WhatsAppNumber
@@ -33,6 +34,8 @@ class CampaignContext:
     window: SlidingWindow = field(default_factory=lambda: SlidingWindow(1))
     active: bool = True
     idle_until: float = 0.0
+    # Claimed messages waiting for a sender, which have not reserved their slot in ``pacer`` yet.
+    queued: int = 0
     positions: list[str] = field(default_factory=list)
 
     @property
@@ -94,4 +97,4 @@ def header_for(template: Template | None, media: Media | None) -> HeaderMedia | 
 
 def positions_of(variables: dict[str, Any], template: Template | None) -> list[str]:
     names = list(template.variables) if template is not None and template.variables else list(variables)
-    return sorted(names, key=lambda p: int(p) if p.isdigit() else 0)
+    return sorted(names, key=placeholder_order)

@@ -58,5 +58,12 @@ async def release(session: AsyncSession, *, number_id: int, worker_id: str) -> N
     )
 
 
+async def retire(session: AsyncSession, *, worker_id: str) -> None:
+    """A worker that stops (its dispatchers stopped) lets go of its numbers and is no longer counted
+    alive: the other workers take the numbers over at their next round."""
+    await session.execute(delete(NumberLease).where(NumberLease.owner == worker_id))
+    await session.execute(delete(WorkerHeartbeat).where(WorkerHeartbeat.worker_id == worker_id))
+
+
 def fair_share(busy: int, alive: int) -> int:
     return max(1, math.ceil(busy / max(1, alive)))

@@ -9,6 +9,7 @@ messages are counted from what was inserted); SQLite, which has no DML in CTEs, 
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from typing import Any
 
@@ -32,7 +33,7 @@ from sqlalchemy.sql import visitors
 from herald.campaigns import counters, reasons
 from herald.campaigns.segments import segment_filter
 from herald.dispatch.launch import MATERIALIZE_JOB
-from herald.jobs.runner import handler
+from herald.jobs.runner import Interrupted, handler
 from herald.kit.db import Database
 from herald.kit.dialect import insert, is_postgres
 from herald.kit.types import utcnow
@@ -46,9 +47,13 @@ AUDIENCE_LOCK = 0x48524C44
 
 
 @handler(MATERIALIZE_JOB)
-async def materialize_job(database: Database, payload: dict[str, Any]) -> None:
+async def materialize_job(database: Database, payload: dict[str, Any], *, stop: asyncio.Event | None = None) -> None:
+    """Chunk after chunk until the audience is done; a stop interrupts it between two chunks (the
+    next run continues from the campaign's cursor)."""
     campaign_id = int(payload["campaign_id"])
     while True:
+        if stop is not None and stop.is_set():
+            raise Interrupted
         async with database.session() as session:
             if not await materialize_chunk(session, campaign_id=campaign_id):
                 return

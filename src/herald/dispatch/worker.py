@@ -17,6 +17,7 @@ from herald.jobs.runner import run_forever
 from herald.kit.crypto import SecretBox
 from herald.kit.db import Database
 from herald.kit.outbound import OutboundPolicy
+from herald.kit.stopping import sleep_or_stop
 from herald.kit.types import utcnow
 from herald.replies.delivery import BotDeliveryEngine
 from herald.webhooks import applier, handlers  # noqa: F401  (handlers register the event kinds)
@@ -70,9 +71,11 @@ class Worker:
                 self._loop(stop, self._tick, TICK_SECONDS),
                 self._loop(stop, self._balance_numbers, LEASE_LOOP_SECONDS),
                 BotDeliveryEngine(database=self.database, box=self.box, outbound=self.outbound).run(stop),
+                self._stop_dispatchers_on(stop),
             )
         finally:
             await self._stop_all()
+            await self._retire()
             if self.batches is not None:
                 await self.batches.close()
                 self.batches = None
@@ -94,10 +97,7 @@ class Worker:
                 await step()
             except Exception:  # noqa: BLE001 - e.g. the database restarting: retry next round
                 log.exception("worker step %s failed", getattr(step, "__name__", step))
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=every)
-            except TimeoutError:
-                pass
+            await sleep_or_stop(stop, every)
 
     async def _tick(self) -> None:
         await scheduler.tick(self.database)
@@ -124,7 +124,8 @@ class Worker:
                 if await leases.try_lease(session, number_id=number_id, worker_id=self.worker_id, now=now):
                     held.add(number_id)
         for number_id in held & set(self.dispatchers):
-            if self.dispatchers[number_id][0].done():  # died of an error it could not survive
+            entry = self.dispatchers.get(number_id)
+            if entry is not None and entry[0].done():  # died of an error it could not survive
                 await self._stop(number_id)
         for number_id in held - set(self.dispatchers):
             self._start(number_id)
@@ -145,10 +146,27 @@ class Worker:
         log.info("worker %s now sends for number %s", self.worker_id, number_id)
 
     async def _stop(self, number_id: int) -> None:
-        task, stop = self.dispatchers.pop(number_id)
+        """Stops the number's dispatcher: what it claimed and did not send goes back to pending."""
+        entry = self.dispatchers.pop(number_id, None)
+        if entry is None:  # stopped meanwhile (balancing and the worker's stop both stop numbers)
+            return
+        task, stop = entry
         stop.set()
         await asyncio.gather(task, return_exceptions=True)
 
+    async def _stop_dispatchers_on(self, stop: asyncio.Event) -> None:
+        """On stop, the dispatchers stop at once, alongside the other loops rather than after them."""
+        await stop.wait()
+        await self._stop_all()
+
     async def _stop_all(self) -> None:
-        for number_id in list(self.dispatchers):
-            await self._stop(number_id)
+        await asyncio.gather(*(self._stop(number_id) for number_id in list(self.dispatchers)))
+
+    async def _retire(self) -> None:
+        """Leaving: our number leases are released and our heartbeat removed, so that another worker
+        takes the numbers over at its next round instead of after the leases run out."""
+        try:
+            async with self.database.session() as session:
+                await leases.retire(session, worker_id=self.worker_id)
+        except Exception:  # noqa: BLE001 - e.g. the database is down: the leases run out by themselves
+            log.exception("worker %s could not release its number leases", self.worker_id)

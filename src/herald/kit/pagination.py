@@ -8,10 +8,12 @@ from typing import Generic, TypeVar
 from pydantic import BaseModel
 
 from herald.kit.errors import Invalid
+from herald.kit.types import parse_id
 
 T = TypeVar("T")
 
 MAX_LIMIT = 500
+MAX_CURSOR_LENGTH = 32  # an encoded id of 19 digits is 26 characters
 
 
 class Page(BaseModel, Generic[T]):
@@ -26,11 +28,16 @@ def encode_cursor(last_id: int) -> str:
 def decode_cursor(cursor: str | None) -> int:
     if not cursor:
         return 0
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        return int(base64.urlsafe_b64decode(padded.encode()).decode())
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise Invalid("cursor is not one this API returned", field="cursor") from exc
+    last_id = None
+    if len(cursor) <= MAX_CURSOR_LENGTH:
+        try:
+            padded = cursor + "=" * (-len(cursor) % 4)
+            last_id = parse_id(base64.urlsafe_b64decode(padded.encode()).decode())
+        except (ValueError, UnicodeDecodeError):
+            pass
+    if last_id is None:
+        raise Invalid("cursor is not one this API returned", field="cursor")
+    return last_id
 
 
 def clamp_limit(limit: int) -> int:

@@ -15,8 +15,31 @@ BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 
 
+MAX_ID = 2**63 - 1  # BIGINT
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def parse_id(text: object) -> int | None:
+    """A row id given as text (a form field, a cursor): ASCII digits within BIGINT, else None.
+
+    ``str.isdigit`` is not enough before ``int()``: "²" is a digit to it and not a number to int()."""
+    raw = str(text or "")
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 19:
+        return None
+    value = int(raw)
+    return value if value <= MAX_ID else None
+
+
+def as_utc(value: datetime) -> datetime | None:
+    """``value`` in UTC, or None when that falls outside the years a datetime holds (1 to 9999):
+    0001-01-01T00:00:00+14:00 is a valid time whose UTC form is not."""
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        return None
 
 
 class UTCDateTime(TypeDecorator[datetime]):

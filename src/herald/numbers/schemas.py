@@ -11,6 +11,7 @@ from herald.whatsapp.client import DEFAULT_GRAPH_API_BASE, DEFAULT_GRAPH_API_VER
 # Ids end up in Graph URL paths, so nothing that could change the path or add a query.
 GRAPH_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 _VERSION = re.compile(r"^v\d{1,2}\.\d$")
+MAX_GRAPH_API_BASE_LENGTH = 300  # the column's size
 
 
 def normalize_graph_api_base(value: str) -> str:
@@ -27,6 +28,10 @@ def normalize_graph_api_base(value: str) -> str:
     except ValueError as exc:
         raise ValueError("has an invalid port") from exc
     host = parts.hostname.lower()
+    try:
+        host.encode("idna")  # as the resolver will: a label over 63 characters fails there, as a 500
+    except UnicodeError as exc:
+        raise ValueError("has an invalid host name") from exc
     host = f"[{host}]" if ":" in host else host
     return f"{parts.scheme.lower()}://{host}" + (f":{port}" if port else "")
 
@@ -46,7 +51,7 @@ class WhatsAppNumberCreate(BaseModel):
     access_token: str = Field(min_length=1, max_length=1000)
     app_secret: str = Field(min_length=1, max_length=500)
     verify_token: str = Field(min_length=1, max_length=500)
-    graph_api_base: str = DEFAULT_GRAPH_API_BASE
+    graph_api_base: str = Field(default=DEFAULT_GRAPH_API_BASE, max_length=MAX_GRAPH_API_BASE_LENGTH)
     graph_api_version: str = DEFAULT_GRAPH_API_VERSION
 
     @field_validator("graph_api_base")
@@ -71,7 +76,7 @@ class WhatsAppNumberUpdate(BaseModel):
     access_token: str | None = Field(default=None, min_length=1, max_length=1000)
     app_secret: str | None = Field(default=None, min_length=1, max_length=500)
     verify_token: str | None = Field(default=None, min_length=1, max_length=500)
-    graph_api_base: str | None = None
+    graph_api_base: str | None = Field(default=None, max_length=MAX_GRAPH_API_BASE_LENGTH)
     graph_api_version: str | None = None
 
     @field_validator("graph_api_base")

@@ -110,6 +110,16 @@ async def retry_later(session: AsyncSession, *, delivery_id: int, at: datetime, 
     )
 
 
+async def release(session: AsyncSession, *, delivery_id: int) -> None:
+    """A delivery whose POST a stop cut short: due again at once, its attempt not counted (the bot
+    may have received it: deliveries are at least once)."""
+    await session.execute(
+        update(BotDelivery).where(BotDelivery.id == delivery_id, BotDelivery.status == PENDING)
+        .values(lease_until=None, attempts=BotDelivery.attempts - 1)
+        .execution_options(synchronize_session=False)
+    )
+
+
 async def give_up(session: AsyncSession, *, delivery_id: int, error: str) -> None:
     await session.execute(
         update(BotDelivery).where(BotDelivery.id == delivery_id, BotDelivery.status == PENDING)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from herald.kit.crypto import SecretBox, sign_body
 from herald.kit.db import Database
 from herald.kit.outbound import OutboundPolicy, OutboundRefused, client_session, refusal_of
+from herald.kit.stopping import event_or_stop
 from herald.kit.types import utcnow
 from herald.ops.metrics import BOT_DELIVERIES
 from herald.replies import claim
@@ -40,6 +41,9 @@ GIVE_UP_AFTER = timedelta(hours=24)
 HTTP_TIMEOUT = aiohttp.ClientTimeout(total=10, connect=5)
 CONCURRENCY = 64
 POLL_SECONDS = 0.25
+# On stop, POSTs under way get this long to finish; those still waiting for their bot are then
+# cancelled and their deliveries released, to go again at once from the next worker.
+STOP_GRACE_SECONDS = 3.0
 
 
 def backoff(attempts: int) -> timedelta:
@@ -68,6 +72,7 @@ class BotDeliveryEngine:
         self.timeout = timeout
         self._outcomes: list[Outcome] = []
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._claimed: dict[asyncio.Task[None], ClaimedDelivery] = {}
         self._finished = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -75,13 +80,16 @@ class BotDeliveryEngine:
             while not stop.is_set():
                 self._finished.clear()
                 self._start(http, await self._settle_and_claim(self.concurrency - len(self._in_flight)))
-                try:
-                    await asyncio.wait_for(self._finished.wait(), timeout=POLL_SECONDS)
-                except TimeoutError:
-                    pass
-            # Let POSTs under way finish (bounded by the timeout) rather than send them twice later.
-            await asyncio.gather(*self._in_flight, return_exceptions=True)
-            await self._settle_and_claim(0)
+                await event_or_stop(stop, self._finished, POLL_SECONDS)
+            # Let POSTs under way finish rather than send them twice later, for a few seconds:
+            # a stop must not wait out a slow bot's timeout.
+            if self._in_flight:
+                await asyncio.wait(set(self._in_flight), timeout=STOP_GRACE_SECONDS)
+            cut = list(self._in_flight)
+            for task in cut:
+                task.cancel()
+            await asyncio.gather(*cut, return_exceptions=True)
+            await self._settle_and_claim(0, released=[self._claimed.pop(task) for task in cut if task.cancelled()])
 
     async def deliver_due(self) -> int:
         """One round to completion: claims what is due, POSTs it, records the outcomes. For tests and tools."""
@@ -99,10 +107,13 @@ class BotDeliveryEngine:
         for delivery in claimed:
             task = asyncio.create_task(self._deliver(http, delivery), name=f"bot-delivery-{delivery.id}")
             self._in_flight.add(task)
+            self._claimed[task] = delivery
             task.add_done_callback(self._done)
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._in_flight.discard(task)
+        if not task.cancelled():
+            self._claimed.pop(task, None)
         self._finished.set()
 
     async def _deliver(self, http: aiohttp.ClientSession, delivery: ClaimedDelivery) -> None:
@@ -137,15 +148,19 @@ class BotDeliveryEngine:
         except aiohttp.ClientError as exc:
             return failure_reason(exc)
 
-    async def _settle_and_claim(self, limit: int) -> list[ClaimedDelivery]:
+    async def _settle_and_claim(
+        self, limit: int, *, released: Sequence[ClaimedDelivery] = ()
+    ) -> list[ClaimedDelivery]:
         outcomes, self._outcomes = self._outcomes, []
-        if not outcomes and limit <= 0:
+        if not outcomes and limit <= 0 and not released:
             return []
         try:
             async with self.database.session() as session:
                 now = self.now()
                 for outcome in outcomes:
                     await self._settle(session, outcome, now)
+                for delivery in released:
+                    await claim.release(session, delivery_id=delivery.id)
                 return await claim.claim_deliveries(session, now=now, limit=limit) if limit > 0 else []
         except Exception:  # noqa: BLE001 - e.g. the database restarting: keep the outcomes, retry next round
             log.exception("recording bot deliveries failed")

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, Field, field_validator, model_validator
+
+from herald.kit.types import as_utc, utcnow
+
+# A funnel step is reached after the campaign's send: no earlier than this, no later than now (with
+# a day's leeway for a bot's clock).
+EARLIEST_FUNNEL_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+FUTURE_LEEWAY = timedelta(days=1)
 
 
 class FunnelEventIn(BaseModel):
@@ -14,7 +21,19 @@ class FunnelEventIn(BaseModel):
     phone: str | None = Field(default=None, max_length=64)
     contact_id: int | None = None
     step: str = Field(min_length=1, max_length=100)
-    at: AwareDatetime | None = Field(default=None, description="When the step was reached; default now.")
+    at: AwareDatetime | None = Field(
+        default=None, description="When the step was reached (from 2000 to now); default now."
+    )
+
+    @field_validator("at")
+    @classmethod
+    def _plausible(cls, at: datetime | None) -> datetime | None:
+        if at is None:
+            return None
+        utc = as_utc(at)
+        if utc is None or not EARLIEST_FUNNEL_TIME <= utc <= utcnow() + FUTURE_LEEWAY:
+            raise ValueError("must be between 2000-01-01T00:00:00Z and now")
+        return utc
 
     @model_validator(mode="after")
     def _one_target(self) -> FunnelEventIn:

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from herald.campaigns import counters
 from herald.campaigns.message_state import MessageState, apply_status, bucket, counter_deltas
 from herald.kit.dialect import is_postgres
-from herald.kit.types import UTCDateTime, utcnow
+from herald.kit.types import UTCDateTime, parse_id, utcnow
 from herald.models import Campaign, CampaignMessage, Contact, Engagement
 from herald.webhooks import events as ev
 from herald.webhooks.applier import StoredEvent, defer, handles, mark
@@ -26,7 +26,7 @@ _messages: Table = CampaignMessage.__table__  # type: ignore[assignment]
 
 def _message_id(event: StatusEvent) -> int | None:
     data = event.biz_opaque_callback_data
-    return int(data) if data and data.isdigit() else None
+    return parse_id(data)
 
 
 # Plain rows, not ORM objects (the hot path of the applier): attribute access reads the same.

@@ -308,7 +308,7 @@ def _timestamp(value: Any, where: str) -> datetime:
         raise WebhookPayloadError(where, f"not a Unix timestamp: {value!r}")
     if isinstance(value, int | float):
         seconds = value
-    elif isinstance(value, str) and value.strip().isdigit():
+    elif isinstance(value, str) and value.strip().isdecimal():
         seconds = int(value)
     else:
         raise WebhookPayloadError(where, f"missing or not a Unix timestamp: {value!r}")
@@ -378,6 +378,6 @@ def _opt_int(value: Any) -> int | None:
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isdecimal():
         return int(value)
     return None

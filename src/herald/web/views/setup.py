@@ -14,6 +14,7 @@ from herald.botflows.schemas import BotFlowCreate, BotFlowUpdate
 from herald.kit.deps import OutboundDep, SecretBoxDep, SessionDep, SettingsDep
 from herald.kit.errors import HeraldError
 from herald.kit.outbound import OutboundPolicy
+from herald.kit.types import parse_id
 from herald.numbers import service as number_service
 from herald.numbers.deps import CloudClientDep
 from herald.numbers.schemas import WhatsAppNumberCreate, WhatsAppNumberUpdate
@@ -59,16 +60,16 @@ async def templates_page(request: Request, session: SessionDep, user: UiUser, nu
 async def sync_templates(request: Request, session: SessionDep, box: SecretBoxDep, client: CloudClientDep,
                          user: UiWriter) -> Response:
     form = await request.form()
-    raw = str(form.get("whatsapp_number_id") or "")
-    back = f"/ui/templates?number={raw}" if raw.isdigit() else "/ui/templates"
-    if not raw.isdigit():
+    number_id = parse_id(form.get("whatsapp_number_id"))
+    back = f"/ui/templates?number={number_id}" if number_id is not None else "/ui/templates"
+    if number_id is None:
         return redirect(back, request, error="Choose the number whose templates to sync.")
     org_id = user.principal.org_id
     try:
-        creds = await number_service.credentials_for(session, box, org_id=org_id, number_id=int(raw))
+        creds = await number_service.credentials_for(session, box, org_id=org_id, number_id=number_id)
         await session.commit()  # no transaction (on SQLite, no write lock) held while WhatsApp pages through them
         facts = await template_service.fetch_templates(client, creds)
-        result = await template_service.store_templates(session, org_id=org_id, number_id=int(raw),
+        result = await template_service.store_templates(session, org_id=org_id, number_id=number_id,
                                                         waba_id=creds.waba_id, facts=facts)
     except HeraldError as exc:
         await session.rollback()

@@ -21,6 +21,7 @@ from herald.campaigns.schemas import Audience, CampaignCreate, CampaignUpdate, T
 from herald.contacts import service as contact_service
 from herald.kit.deps import SessionDep
 from herald.kit.errors import HeraldError
+from herald.kit.types import parse_id
 from herald.models import Campaign
 from herald.numbers import service as number_service
 from herald.templates import service as template_service
@@ -93,7 +94,7 @@ async def new_campaign_page(request: Request, session: SessionDep, user: UiUser)
 
 
 def _number_id(raw: Any) -> int | None:
-    return int(raw) if str(raw or "").isdigit() else None
+    return parse_id(raw)
 
 
 @router.post("/new", response_class=HTMLResponse)
