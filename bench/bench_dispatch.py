@@ -165,7 +165,7 @@ async def _bare_loop(base: str, messages: int, concurrency: int, *, phone_number
                      window: float | None = None) -> float:
     """``messages`` sends, ``concurrency`` at a time; with ``pace``, spaced by a strict GCRA (no burst)
     and a refused send (130429) sent again in the next slot, the least a paced sender must do. With
-    ``window`` too, paced as Herald paces a number instead (``NumberDispatcher.wait_turn``): the GCRA
+    ``window`` too, paced as Herald paces a number instead (``Sender.wait_turn``): the GCRA
     with a tenth of a second's bucket, then a sliding second capped at ``window`` on the times the
     requests are written, its catching up spaced: Herald's send path without its database."""
     import aiohttp

@@ -140,7 +140,7 @@ def worker(
                 database=database, box=SecretBox(settings.encryption_keys), worker_id=settings.worker_id or None,
                 outbound=OutboundPolicy(allow_private_urls=settings.allow_private_urls),
                 send_lease=timedelta(seconds=settings.send_lease_seconds),
-                batch_thread=bool(settings.worker_batch_thread),
+                database_thread=bool(settings.worker_batch_thread),
             )
             with bind(worker_id=worker.worker_id):
                 await worker.run(stop)

@@ -27,8 +27,9 @@ class Settings(BaseSettings):
     worker_id: str = ""
     # How long a claimed message may stay `sending` before the reaper calls its outcome unknown.
     send_lease_seconds: float = 120.0
-    # `herald worker`: database batches (claims, outcomes, webhooks) on a thread of their own;
-    # by default on PostgreSQL (see docs/design.md, "Dispatch").
+    # `herald worker`: its database work (claiming and recording batches, applying webhooks) on the
+    # database loop, a thread of its own (dispatch/database_loop.py); by default on PostgreSQL. The
+    # name is HERALD_WORKER_BATCH_THREAD's, which stays as it is.
     worker_batch_thread: bool | None = None
     # Outbound URL policy (src/herald/kit/outbound.py): bot flows and Graph API bases on loopback and
     # private networks, and plain http to them, only when true. The demo, tests and benchmarks set it.

@@ -19,9 +19,9 @@ from tests.conftest import LOOPBACK_ALLOWED
 
 
 @asynccontextmanager
-async def running_worker(database: Database, box: SecretBox, *, batch_thread: bool = False) -> AsyncIterator[Worker]:
+async def running_worker(database: Database, box: SecretBox, *, database_thread: bool = False) -> AsyncIterator[Worker]:
     stop = asyncio.Event()
-    worker = Worker(database=database, box=box, outbound=LOOPBACK_ALLOWED, batch_thread=batch_thread)
+    worker = Worker(database=database, box=box, outbound=LOOPBACK_ALLOWED, database_thread=database_thread)
     task = asyncio.create_task(worker.run(stop))
     try:
         yield worker

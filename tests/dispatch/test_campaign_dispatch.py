@@ -53,11 +53,11 @@ VARIABLES = {
 
 
 class TestCampaignDispatch:
-    # `herald worker` on PostgreSQL claims and records on a loop of its own thread (batch_thread),
+    # `herald worker` on PostgreSQL claims and records on a loop of its own thread (database_thread),
     # the embedded worker on its own loop: the same outcomes either way, on both databases.
-    @pytest.mark.parametrize("batch_thread", [False, True], ids=["inline", "batch-thread"])
+    @pytest.mark.parametrize("database_thread", [False, True], ids=["inline", "database-thread"])
     async def test_every_contact_ends_in_the_right_state_with_one_send_each(
-        self, app: FastAPI, database: Database, org: OrgHandle, simulator: SimulatorServer, batch_thread: bool
+        self, app: FastAPI, database: Database, org: OrgHandle, simulator: SimulatorServer, database_thread: bool
     ) -> None:
         box: SecretBox = app.state.secret_box
         number_id = await make_number(database, box, org_id=org.id, base_url=simulator.base_url)
@@ -87,9 +87,9 @@ class TestCampaignDispatch:
             database, org_id=org.id, number_id=number_id, audience={"tags_any": ["vip"]}, variables=VARIABLES,
             media_row_id=media_row, bot_flow_id=bot,
         )
-        async with running_worker(database, box, batch_thread=batch_thread) as worker:
+        async with running_worker(database, box, database_thread=database_thread) as worker:
             await wait_until(lambda: done_sending(database, campaign))
-            assert (worker.batches is not None) == batch_thread
+            assert (worker.database_work is not None) == database_thread
 
         rows = await messages(database, campaign)
         assert other not in rows

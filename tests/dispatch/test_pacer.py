@@ -100,10 +100,10 @@ async def test_sends_a_stall_made_due_leave_spaced_at_the_catch_up_rate(clock: C
     one clump, which queues at Meta and gets counted over its sliding second."""
     from herald.dispatch.context import CampaignContext
     from herald.dispatch.pacer import CATCH_UP_BUCKET
-    from herald.dispatch.sender import CATCH_UP, WINDOW_MARGIN, NumberDispatcher
+    from herald.dispatch.sender import CATCH_UP, WINDOW_MARGIN, Sender
     from herald.whatsapp.client import CloudAPIClient
 
-    dispatcher = NumberDispatcher(database=None, client=CloudAPIClient(outbound=LOOPBACK_ALLOWED), box=None, number_id=1)  # type: ignore[arg-type]
+    dispatcher = Sender(database=None, client=CloudAPIClient(outbound=LOOPBACK_ALLOWED), box=None, number_id=1)  # type: ignore[arg-type]
     dispatcher.throughput = 1000
     dispatcher._apply_throughput()
     ctx = CampaignContext(id=1, org_id=1, rate=1000, template_name="t", language="en", variables={}, header=None,

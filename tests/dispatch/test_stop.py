@@ -18,10 +18,11 @@ from fastapi import FastAPI
 from sqlalchemy import select, update
 
 from herald.dispatch import pacer as pacer_module
+from herald.dispatch.batch import Outgoing
 from herald.dispatch.context import CampaignContext, burst_for
 from herald.dispatch.outcomes import Retry
 from herald.dispatch.pacer import Pacer
-from herald.dispatch.sender import NumberDispatcher, Outgoing
+from herald.dispatch.sender import Sender
 from herald.dispatch.worker import Worker
 from herald.jobs.runner import run_due_jobs
 from herald.kit.db import Database
@@ -57,8 +58,8 @@ def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     return clock
 
 
-def _dispatcher_at(rate: float) -> tuple[NumberDispatcher, CampaignContext]:
-    dispatcher = NumberDispatcher(database=None, client=CloudAPIClient(outbound=LOOPBACK_ALLOWED), box=None, number_id=1)  # type: ignore[arg-type]
+def _dispatcher_at(rate: float) -> tuple[Sender, CampaignContext]:
+    dispatcher = Sender(database=None, client=CloudAPIClient(outbound=LOOPBACK_ALLOWED), box=None, number_id=1)  # type: ignore[arg-type]
     ctx = CampaignContext(id=1, org_id=1, rate=rate, template_name="t", language="en", variables={}, header=None,
                           pacer=Pacer(rate, burst=burst_for(rate)))
     return dispatcher, ctx

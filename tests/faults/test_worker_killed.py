@@ -15,7 +15,7 @@ import pytest
 from fastapi import FastAPI
 
 from herald.config import Settings
-from herald.dispatch.sender import MAX_BATCH
+from herald.dispatch.batch import MAX_BATCH
 from herald.kit.db import Database
 from herald.simulator import Scenario, SimulatorServer
 from tests.conftest import OrgHandle

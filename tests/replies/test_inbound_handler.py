@@ -77,7 +77,7 @@ class TestInboundHandler:
         campaign_id, _ = campaign
         await set_message(database, campaign_id, status="sending")
         await store(database, org.id, reply())
-        await applier.apply_batch(database)
+        await applier.apply_round(database)
         [event] = await all_rows(database, WebhookEvent)
         assert event.applied_at is None and event.not_before is not None
         assert await all_rows(database, BotDelivery) == [] and await all_rows(database, InboundMessage) == []
@@ -85,7 +85,7 @@ class TestInboundHandler:
         await set_message(database, campaign_id, status="sent")
         async with database.session() as session:
             await session.execute(update(WebhookEvent).values(not_before=None))
-        await applier.apply_batch(database)
+        await applier.apply_round(database)
         [event] = await all_rows(database, WebhookEvent)
         assert event.outcome == "forwarded"
         assert len(await all_rows(database, BotDelivery)) == 1
@@ -100,7 +100,7 @@ class TestInboundHandler:
         async with database.session() as session:
                 await counters.add(session, campaign_id=campaign_id, sent=-1, unknown=1)
         await store(database, org.id, reply())
-        await applier.apply_batch(database)
+        await applier.apply_round(database)
         [message] = await all_rows(database, CampaignMessage)
         assert message.status == "delivered" and message.replied_at is not None
         counts = await stats(database, campaign_id)
@@ -114,7 +114,7 @@ class TestInboundHandler:
         second = replace(reply(text="two"), timestamp=first.timestamp + timedelta(seconds=5))
         await store(database, org.id, second)
         await store(database, org.id, first)
-        await applier.apply_batch(database)
+        await applier.apply_round(database)
         [message] = await all_rows(database, CampaignMessage)
         assert message.replied_at == first.timestamp
         deliveries = sorted(await all_rows(database, BotDelivery), key=lambda d: d.id)
@@ -126,11 +126,11 @@ class TestInboundHandler:
     ) -> None:
         campaign_id, alice = campaign
         await store(database, org.id, reply(wa_id=None, user_id="US.alice", context_id="wamid.out.1"))
-        await applier.apply_batch(database)
+        await applier.apply_round(database)
         async with database.session() as session:
             await session.execute(update(CampaignMessage).values(replied_at=None))
         await store(database, org.id, reply(wa_id=None, user_id="US.alice", text="again"))
-        await applier.apply_batch(database)
+        await applier.apply_round(database)
 
         stored = sorted(await all_rows(database, InboundMessage), key=lambda m: m.id)
         assert [(m.contact_id, m.campaign_id) for m in stored] == [(alice, campaign_id)] * 2

@@ -13,6 +13,7 @@ from herald.campaigns import counters
 from herald.campaigns.message_state import MessageState
 from herald.kit.db import Database
 from herald.models import Campaign, CampaignMessage, Contact, FunnelEvent
+from herald.models.campaign_stats import STAT_FIELDS
 
 T0 = datetime(2026, 11, 27, 10, 0, 0, tzinfo=UTC)
 TIMES = ("sent_at", "delivered_at", "read_at", "failed_at", "replied_at")
@@ -73,7 +74,7 @@ async def recount(session: AsyncSession, campaign_id: int) -> dict[str, Any]:
         select(CampaignMessage.status, CampaignMessage.replied_at, CampaignMessage.error_msg)
         .where(CampaignMessage.campaign_id == campaign_id)
     )).all()
-    body: dict[str, Any] = dict.fromkeys(counters.FIELDS, 0)
+    body: dict[str, Any] = dict.fromkeys(STAT_FIELDS, 0)
     reasons: Counter[str] = Counter()
     for status, replied_at, error_msg in rows:
         body["targeted"] += 1

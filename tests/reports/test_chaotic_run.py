@@ -54,11 +54,11 @@ def herald_url(settings: Settings) -> Iterator[str]:
         yield url
 
 
-def chaotic_worker(database: Database, app: FastAPI, *, batch_thread: bool) -> Worker:
+def chaotic_worker(database: Database, app: FastAPI, *, database_thread: bool) -> Worker:
     # A client timeout shorter than the simulator's hang: some sends end with their outcome unknown.
     client = CloudAPIClient(outbound=LOOPBACK_ALLOWED, timeout=aiohttp.ClientTimeout(total=0.5))
     return Worker(database=database, box=app.state.secret_box, outbound=LOOPBACK_ALLOWED, client=client, worker_id=WORKER_ID,
-                  send_lease=timedelta(seconds=2), batch_thread=batch_thread)
+                  send_lease=timedelta(seconds=2), database_thread=database_thread)
 
 
 async def setup_campaign(app: FastAPI, database: Database, org: OrgHandle, sim: SimulatorServer) -> int:
@@ -112,12 +112,12 @@ async def settled(database: Database, campaign_id: int, previous: list[Any]) -> 
 class TestCountersAfterAChaoticRun:
     # batch-thread: as `herald worker` runs on PostgreSQL, claims, recording and the webhook applier
     # on a loop of their own thread, the first worker cancelled while that loop is mid-transaction.
-    @pytest.mark.parametrize("batch_thread", [False, True], ids=["inline", "batch-thread"])
+    @pytest.mark.parametrize("database_thread", [False, True], ids=["inline", "database-thread"])
     async def test_counters_agree_with_a_recount_of_the_rows(
         self, app: FastAPI, client: httpx.AsyncClient, database: Database, org: OrgHandle, herald_url: str,
-        batch_thread: bool,
+        database_thread: bool,
     ) -> None:
-        if batch_thread and database.dialect == "sqlite":
+        if database_thread and database.dialect == "sqlite":
             # The batch loop is `herald worker`'s default on PostgreSQL only. This variant failed once
             # on SQLite in a full CI run and then hung in the loop's teardown; not reproduced alone.
             pytest.skip("the batch loop runs on PostgreSQL by default")
@@ -125,7 +125,7 @@ class TestCountersAfterAChaoticRun:
         with SimulatorServer(scenario, webhook_url=f"{herald_url}/webhooks/whatsapp", app_secret="sim-secret") as sim:
             campaign = await setup_campaign(app, database, org, sim)
 
-            first = chaotic_worker(database, app, batch_thread=batch_thread)
+            first = chaotic_worker(database, app, database_thread=database_thread)
             task = asyncio.create_task(first.run(asyncio.Event()))
             await wait_until(lambda: _accepted_at_least(sim, 25), timeout=30, every=0.02)
             # Killed mid-campaign: no orderly stop; its `sending` rows are left to the reaper.
@@ -133,7 +133,7 @@ class TestCountersAfterAChaoticRun:
             await asyncio.gather(task, return_exceptions=True)
             await snapshot_agrees(database, campaign)
 
-            async with running_worker(database, app.state.secret_box, batch_thread=batch_thread) as second:
+            async with running_worker(database, app.state.secret_box, database_thread=database_thread) as second:
                 second.worker_id = WORKER_ID
                 for _ in range(20):
                     await snapshot_agrees(database, campaign)

@@ -15,7 +15,7 @@ from herald.kit.db import Database
 from herald.kit.types import utcnow
 from herald.models import Campaign, CampaignMessage, CampaignNotSentReason, Contact, WebhookEvent
 from herald.webhooks import handlers  # noqa: F401  (registers the event handlers with the applier)
-from herald.webhooks.applier import apply_batch
+from herald.webhooks.applier import apply_round
 from herald.whatsapp.webhooks import signature_header
 from tests.dispatch.helpers import wait_until
 
@@ -39,7 +39,7 @@ async def post_signed(client: httpx.AsyncClient, raw: bytes, secret: str = APP_S
 async def drain(database: Database) -> int:
     """Applies due events until none is left; returns how many batches it took."""
     batches = 0
-    while await apply_batch(database):
+    while await apply_round(database):
         batches += 1
     return batches
 

@@ -34,8 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.kit.dialect import is_postgres
 from herald.models import CampaignNotSentReason, CampaignSendMinute, CampaignStats
-
-FIELDS = ("targeted", "pending", "sent", "received", "read", "replied", "unknown", "not_sent")
+from herald.models.campaign_stats import STAT_FIELDS
 
 
 def _insert(session: AsyncSession):  # type: ignore[no-untyped-def]
@@ -43,7 +42,7 @@ def _insert(session: AsyncSession):  # type: ignore[no-untyped-def]
 
 
 async def ensure_row(session: AsyncSession, *, campaign_id: int) -> None:
-    stmt = _insert(session)(CampaignStats).values(campaign_id=campaign_id, **dict.fromkeys(FIELDS, 0))
+    stmt = _insert(session)(CampaignStats).values(campaign_id=campaign_id, **dict.fromkeys(STAT_FIELDS, 0))
     await session.execute(stmt.on_conflict_do_nothing(index_elements=["campaign_id"]))
 
 
@@ -51,7 +50,7 @@ async def add(session: AsyncSession, *, campaign_id: int, **deltas: int) -> None
     changes = {name: getattr(CampaignStats, name) + delta for name, delta in deltas.items() if delta}
     if not changes:
         return
-    unknown = set(changes) - set(FIELDS)
+    unknown = set(changes) - set(STAT_FIELDS)
     if unknown:
         raise ValueError(f"unknown counters {unknown}")
     await session.execute(update(CampaignStats).where(CampaignStats.campaign_id == campaign_id).values(**changes))

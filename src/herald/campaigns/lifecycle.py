@@ -35,6 +35,10 @@ ALLOWED: dict[Status, frozenset[Status]] = {
     Status.paused: frozenset({Status.active}),
     Status.ended: frozenset({Status.active, Status.paused, Status.scheduled}),
 }
+# Started and not ended: its messages may still be sent (a paused campaign resumes).
+RUNNING = frozenset({Status.active, Status.paused})
+# Running, or scheduled to start.
+LIVE = RUNNING | {Status.scheduled}
 EDITABLE = frozenset({Status.draft, Status.ready})
 DELETABLE = frozenset({Status.draft, Status.ready, Status.scheduled, Status.ended})
 

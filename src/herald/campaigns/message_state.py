@@ -11,17 +11,23 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-RANK = {"pending": 0, "sending": 0, "unknown": 0, "sent": 1, "delivered": 2, "read": 3}
-TERMINAL = frozenset({"failed", "not_sent"})
+from herald.models.campaign_message import ACCEPTED, NOT_YET_SENT, RECEIVED, MessageStatus
+
+_PENDING, _SENT, _DELIVERED, _READ = MessageStatus.pending, MessageStatus.sent, MessageStatus.delivered, MessageStatus.read
+_FAILED, _NOT_SENT, _UNKNOWN = MessageStatus.failed, MessageStatus.not_sent, MessageStatus.unknown
+RANK: dict[str, int] = {_PENDING: 0, MessageStatus.sending: 0, _UNKNOWN: 0, _SENT: 1, _DELIVERED: 2, _READ: 3}
+# Meta's ``played`` (a voice message listened to) counts as read.
+PLAYED = "played"
 # A campaign message that went back to pending for a retry (131049) has no wamid any more.
 
 
 def bucket(status: str) -> str:
-    if status in ("pending", "sending"):
+    """The counter (``campaigns/counters.py``) a message in ``status`` is counted in."""
+    if status in NOT_YET_SENT:
         return "pending"
-    if status in ("sent", "delivered", "read"):
+    if status in ACCEPTED:
         return "sent"
-    if status == "unknown":
+    if status == _UNKNOWN:
         return "unknown"
     return "not_sent"
 
@@ -39,11 +45,11 @@ class MessageState:
 
     @property
     def received(self) -> bool:
-        return self.status in ("delivered", "read")
+        return self.status in RECEIVED
 
     @property
     def is_read(self) -> bool:
-        return self.status == "read"
+        return self.status == _READ
 
     @property
     def replied(self) -> bool:
@@ -69,30 +75,31 @@ def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
 def apply_status(state: MessageState, status: str, at: datetime, *, reason: str | None = None,
                  code: int | None = None) -> MessageState:
     """One status event applied to a message that WhatsApp accepted (or may have)."""
-    if state.status == "not_sent":
+    if state.status == _NOT_SENT:
         return state
-    if status == "failed":
-        if state.status == "failed":
+    if status == _FAILED:
+        if state.status == _FAILED:
             # The earliest failure gives the reason, whichever arrived first (ties: the smaller code).
             if state.failed_at is not None and (at, code or 0, reason or "") < (
                 state.failed_at, state.error_code or 0, state.error_msg or ""
             ):
                 return replace(state, failed_at=at, error_msg=reason, error_code=code)
             return replace(state, failed_at=_earliest(state.failed_at, at))
-        return replace(state, status="failed", failed_at=at, error_msg=reason, error_code=code)
-    if status == "played":
-        status = "read"
+        return replace(state, status=_FAILED, failed_at=at, error_msg=reason, error_code=code)
+    if status == PLAYED:
+        status = _READ
     if status not in RANK:
         return state
     # A failed message stays failed, but the times of late statuses are still recorded, so the
     # end state does not depend on the order the events arrived in.
-    if state.status == "failed":
-        new_status = "failed"
+    new_status: str
+    if state.status == _FAILED:
+        new_status = _FAILED
     else:
         new_status = status if RANK[status] > RANK.get(state.status, 0) else state.status
     sent_at = _earliest(state.sent_at, at)
-    delivered_at = _earliest(state.delivered_at, at) if status == "delivered" else state.delivered_at
-    read_at = _earliest(state.read_at, at) if status == "read" else state.read_at
+    delivered_at = _earliest(state.delivered_at, at) if status == _DELIVERED else state.delivered_at
+    read_at = _earliest(state.read_at, at) if status == _READ else state.read_at
     return replace(state, status=new_status, sent_at=sent_at, delivered_at=delivered_at, read_at=read_at)
 
 
@@ -102,12 +109,12 @@ def apply_reply(state: MessageState, at: datetime) -> MessageState:
     The times move to the earliest proof whatever the order (a `delivered` status arriving later, or
     one that arrived before, at a later time), and a failed message keeps them too, as late statuses do.
     """
-    if state.status == "not_sent" or state.replied_at is not None and state.replied_at <= at:
+    if state.status == _NOT_SENT or state.replied_at is not None and state.replied_at <= at:
         return state
     new = replace(state, replied_at=at, delivered_at=_earliest(state.delivered_at, at),
                   sent_at=_earliest(state.sent_at, at))
-    if state.status != "failed" and RANK.get(state.status, 0) < RANK["delivered"]:
-        new = replace(new, status="delivered")
+    if state.status != _FAILED and RANK.get(state.status, 0) < RANK[_DELIVERED]:
+        new = replace(new, status=_DELIVERED)
     return new
 
 

@@ -19,6 +19,7 @@ from pydantic import (
 
 from herald.campaigns.lifecycle import Status
 from herald.contacts.rules import VALUED_TAG_KEY_RULE
+from herald.models.campaign import DEFAULT_RATE_PER_SECOND
 
 Kind = Literal["real", "test"]
 MAX_NAME_LENGTH = 200
@@ -192,7 +193,7 @@ class CampaignOut(BaseModel):
 class StartIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    rate_per_second: RatePerSecond = 20.0
+    rate_per_second: RatePerSecond = DEFAULT_RATE_PER_SECOND
 
 
 class ScheduleIn(BaseModel):

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.campaigns import repository
 from herald.campaigns.bindings import Draft, assess
-from herald.campaigns.lifecycle import DELETABLE, EDITABLE, Status, current_status, transition
+from herald.campaigns.lifecycle import DELETABLE, EDITABLE, RUNNING, Status, current_status, transition
 from herald.campaigns.schemas import (
     MAX_NAME_LENGTH,
     MIN_RATE_PER_SECOND,
@@ -25,7 +25,6 @@ from herald.kit.pagination import clamp_limit, decode_cursor, encode_cursor
 from herald.models import Campaign, WhatsAppNumber
 
 DEFAULT_AUTO_END_HOURS = {"real": 72.0, "test": 1.0}
-RUNNING = frozenset({Status.active, Status.paused})
 PACE_FIELDS = frozenset({"rate_per_second", "rate_per_hour"})
 
 

@@ -26,8 +26,8 @@ from herald.dispatch.launch import launch_campaign
 from herald.kit.errors import Invalid
 from herald.kit.types import as_utc, utcnow
 from herald.models import Campaign
+from herald.models.campaign import DEFAULT_RATE_PER_SECOND
 
-DEFAULT_RATE_PER_SECOND = 20.0
 MAX_SCHEDULE_AHEAD = timedelta(days=365)
 ENDED_BY_USER = "ended by user"
 PAUSED_BY_USER = "paused by user"

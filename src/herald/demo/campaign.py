@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from herald.campaigns.lifecycle import RUNNING
 from herald.demo import data
 from herald.demo.api import Api, ApiError, DemoError
 
@@ -47,7 +48,7 @@ async def create_and_start(api: Api, *, number_id: int, bot_flow_id: int) -> dic
 async def _end_previous(api: Api) -> None:
     """With ``--keep``, the last run's campaign is still active: its contacts would all be skipped
     as "already part of an active campaign", so it ends first."""
-    for status in ("active", "paused"):
+    for status in sorted(RUNNING):
         for campaign in (await api.get(f"/campaigns?status={status}&limit=100"))["items"]:
             await api.post(f"/campaigns/{campaign['id']}/end")
 

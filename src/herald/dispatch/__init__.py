@@ -1,0 +1,42 @@
+"""The engine: how a campaign message goes from ``pending`` to a delivery status.
+
+1. **claimed**: ``batch.py`` ``claim_batch`` marks a batch ``sending`` with a lease
+   (``claim.py`` ``claim_messages``), skips contacts the send-time rules exclude, renders the rest;
+2. **paced**: ``sender.py`` ``Sender.wait_turn``, through ``pacer.py`` ``Pacer`` and ``SlidingWindow``
+   (the campaign's pace and the number's throughput);
+3. **sent**: ``sender.py`` ``Sender._send_one`` calls ``whatsapp/client.py``
+   ``CloudAPIClient.send_message``; a failure becomes an outcome by ``retry_policy.py`` ``decide``;
+4. **recorded**: ``repository.py`` ``record_batch`` writes the batch's outcomes in one transaction
+   (``outcomes.py`` ``record``);
+5. **status applied**: Meta's webhooks, stored by ``webhooks/ingest.py`` and applied by
+   ``webhooks/statuses.py`` ``apply_statuses``, fold each status into the message
+   (``campaigns/message_state.py``).
+
+A **batch** is the messages one claim takes for one campaign (at most ``batch.MAX_BATCH``): claimed
+in one transaction, sent one by one, recorded together in one transaction once the last has an
+outcome. Nothing else in the engine is called a batch: the webhook applier works in *rounds*, and
+the thread that runs the database work is the *database loop*.
+
+What each module owns:
+
+- ``worker.py``: ``herald worker``: the jobs runner, the scheduler tick, the webhook applier, and one
+  ``Sender`` per number it holds the lease of (``leases.py``: a renewable lease row, a fair share);
+- ``embedded.py``: the same worker inside ``herald serve`` (the SQLite default);
+- ``sender.py``: ``Sender``, one number's claiming, pacing, sending and recording, with its pool of
+  send loops;
+- ``batch.py``: ``Batch`` and ``Outgoing``, and claiming a batch (``claim_batch``);
+- ``claim.py``: the claim's SQL, one function per dialect;
+- ``context.py``: what a sender knows about a campaign and its number (rate, template, variables);
+- ``render.py``: a contact's template variables, or why they cannot be filled;
+- ``pacer.py``: GCRA pacing and the sliding second;
+- ``retry_policy.py``: what a failed send becomes, a pure function of the error and the attempt;
+- ``outcomes.py``: recording outcomes (one statement per kind) and their counters;
+- ``repository.py``: the rest of the sender's SQL (a batch's recipients, recording a batch);
+- ``database_loop.py``: the database work on an event loop of its own thread (``herald worker``
+  on PostgreSQL), or inline;
+- ``materialize.py``: the audience becomes campaign messages, in keyset chunks (a job);
+- ``scheduler.py``: scheduled starts, auto-end, and ``reaper.py`` (a dead sender's ``sending``
+  messages become ``unknown``).
+
+See docs/architecture.md for the rules this relies on.
+"""

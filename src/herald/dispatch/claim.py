@@ -14,20 +14,21 @@ from typing import Any
 from sqlalchemy import Select, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from herald.campaigns.lifecycle import Status
 from herald.kit.dialect import is_postgres
-from herald.models import Campaign, CampaignMessage
+from herald.models import Campaign, CampaignMessage, MessageStatus
 
 # Longer than a batch's pacing plus the HTTP timeout: a lease only expires if its worker died.
 SEND_LEASE = timedelta(seconds=120)
 
 
 def _candidates(campaign_id: int, now: datetime, limit: int) -> Select[Any]:
-    campaign_active = exists().where(Campaign.id == campaign_id, Campaign.status == "active")
+    campaign_active = exists().where(Campaign.id == campaign_id, Campaign.status == Status.active)
     return (
         select(CampaignMessage.id)
         .where(
             CampaignMessage.campaign_id == campaign_id,
-            CampaignMessage.status == "pending",
+            CampaignMessage.status == MessageStatus.pending,
             or_(CampaignMessage.next_attempt_at.is_(None), CampaignMessage.next_attempt_at <= now),
             campaign_active,
         )
@@ -42,7 +43,7 @@ async def _mark_sending(
     stmt = (
         update(CampaignMessage)
         .where(CampaignMessage.id.in_(ids.scalar_subquery()))
-        .values(status="sending", lease_until=now + lease, attempts=CampaignMessage.attempts + 1)
+        .values(status=MessageStatus.sending, lease_until=now + lease, attempts=CampaignMessage.attempts + 1)
         .returning(CampaignMessage.id, CampaignMessage.contact_id, CampaignMessage.attempts)
         .execution_options(synchronize_session=False)
     )

@@ -9,14 +9,16 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.campaigns.bindings import placeholder_order
+from herald.campaigns.lifecycle import Status
 from herald.dispatch.pacer import Pacer, SlidingWindow
 from herald.kit.crypto import SecretBox
 from herald.models import Campaign, Media, Template, WhatsAppNumber
+from herald.models.campaign import DEFAULT_RATE_PER_SECOND
+from herald.models.whatsapp_number import DEFAULT_THROUGHPUT_MPS
 from herald.numbers.service import credentials_of
 from herald.whatsapp import HeaderMedia, NumberCredentials
 
 MEDIA_HEADERS = {"IMAGE": "image", "VIDEO": "video", "DOCUMENT": "document"}
-DEFAULT_RATE_PER_SECOND = 20.0
 
 
 @dataclass
@@ -65,7 +67,7 @@ async def load_number(session: AsyncSession, box: SecretBox, number_id: int) -> 
     number = await session.get(WhatsAppNumber, number_id)
     if number is None:
         return None
-    return credentials_of(box, number), number.throughput_mps or 80
+    return credentials_of(box, number), number.throughput_mps or DEFAULT_THROUGHPUT_MPS
 
 
 async def active_campaigns(session: AsyncSession, number_id: int) -> list[tuple[Campaign, Template | None, Media | None]]:
@@ -80,7 +82,7 @@ async def active_campaigns(session: AsyncSession, number_id: int) -> list[tuple[
             & (Template.language == Campaign.template_language),
         )
         .outerjoin(Media, Media.id == Campaign.header_media_id)
-        .where(Campaign.whatsapp_number_id == number_id, Campaign.status == "active")
+        .where(Campaign.whatsapp_number_id == number_id, Campaign.status == Status.active)
         .order_by(Campaign.id)
     )
     return [(c, t, m) for c, t, m in rows.tuples()]

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.campaigns import counters, reasons
 from herald.kit.types import utcnow
-from herald.models import CampaignMessage, Engagement
+from herald.models import CampaignMessage, Engagement, MessageStatus
 
 
 async def release_ended(session: AsyncSession, *, campaign_id: int) -> None:
@@ -18,8 +18,8 @@ async def release_ended(session: AsyncSession, *, campaign_id: int) -> None:
     # In-flight `sending` messages are left to their sender, which records what WhatsApp answered.
     result = await session.execute(
         update(CampaignMessage)
-        .where(CampaignMessage.campaign_id == campaign_id, CampaignMessage.status == "pending")
-        .values(status="not_sent", error_msg=reasons.CAMPAIGN_ENDED, failed_at=utcnow(), next_attempt_at=None)
+        .where(CampaignMessage.campaign_id == campaign_id, CampaignMessage.status == MessageStatus.pending)
+        .values(status=MessageStatus.not_sent, error_msg=reasons.CAMPAIGN_ENDED, failed_at=utcnow(), next_attempt_at=None)
         .execution_options(synchronize_session=False)
     )
     ended = result.rowcount  # type: ignore[attr-defined]

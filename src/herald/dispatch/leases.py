@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from herald.campaigns.lifecycle import Status
 from herald.kit.dialect import insert
 from herald.models import Campaign, NumberLease, WorkerHeartbeat
 
@@ -33,7 +34,7 @@ async def heartbeat(session: AsyncSession, *, worker_id: str, now: datetime) -> 
 
 async def busy_numbers(session: AsyncSession) -> list[int]:
     rows = await session.execute(
-        select(Campaign.whatsapp_number_id).where(Campaign.status == "active").distinct()
+        select(Campaign.whatsapp_number_id).where(Campaign.status == Status.active).distinct()
     )
     return sorted(n for n in rows.scalars() if n is not None)
 
@@ -59,7 +60,7 @@ async def release(session: AsyncSession, *, number_id: int, worker_id: str) -> N
 
 
 async def retire(session: AsyncSession, *, worker_id: str) -> None:
-    """A worker that stops (its dispatchers stopped) lets go of its numbers and is no longer counted
+    """A worker that stops (its senders stopped) lets go of its numbers and is no longer counted
     alive: the other workers take the numbers over at their next round."""
     await session.execute(delete(NumberLease).where(NumberLease.owner == worker_id))
     await session.execute(delete(WorkerHeartbeat).where(WorkerHeartbeat.worker_id == worker_id))

@@ -31,17 +31,25 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import visitors
 
 from herald.campaigns import counters, reasons
+from herald.campaigns.lifecycle import RUNNING
 from herald.campaigns.segments import segment_filter
 from herald.dispatch.launch import MATERIALIZE_JOB
 from herald.jobs.runner import Interrupted, handler
 from herald.kit.db import Database
 from herald.kit.dialect import insert, is_postgres
 from herald.kit.types import utcnow
-from herald.models import Campaign, CampaignMessage, Contact, ContactTag, ContactValuedTag, Engagement
+from herald.models import (
+    Campaign,
+    CampaignMessage,
+    Contact,
+    ContactTag,
+    ContactValuedTag,
+    Engagement,
+    MessageStatus,
+)
 
 SQLITE_CHUNK = 20_000
 POSTGRES_CHUNK = 50_000
-LIVE = ("active", "paused")
 # The first key of the PostgreSQL advisory lock that keeps contact deletion out of a chunk in flight.
 AUDIENCE_LOCK = 0x48524C44
 
@@ -64,7 +72,7 @@ async def materialize_chunk(session: AsyncSession, *, campaign_id: int, chunk: i
     campaign = (
         await session.execute(select(Campaign).where(Campaign.id == campaign_id).with_for_update())
     ).scalar_one_or_none()
-    if campaign is None or campaign.status not in LIVE or campaign.materialized_at is not None:
+    if campaign is None or campaign.status not in RUNNING or campaign.materialized_at is not None:
         return False
     postgres = is_postgres(session)
     if postgres:
@@ -130,7 +138,10 @@ def _within(where: ColumnElement[bool], lo: int, hi: int) -> ColumnElement[bool]
 
 def _status_and_reason(opted_out: Any, engaged_here: Any) -> tuple[Any, Any]:
     """ARCHITECTURE section 3, rules 2 and 3, in that order."""
-    status = case((opted_out, "not_sent"), (engaged_here, "pending"), else_="not_sent")
+    status = case(
+        (opted_out, MessageStatus.not_sent.value), (engaged_here, MessageStatus.pending.value),
+        else_=MessageStatus.not_sent.value,
+    )
     reason = case((opted_out, reasons.OPTED_OUT), (engaged_here, None), else_=reasons.ALREADY_ENGAGED)
     return status, reason
 
@@ -225,7 +236,7 @@ async def _count(session: AsyncSession, *, campaign_id: int, rows: list[tuple[st
     not_sent: Counter[str] = Counter()
     pending = 0
     for status, reason, count in rows:
-        if status == "pending":
+        if status == MessageStatus.pending:
             pending += count
         else:
             not_sent[reason or ""] += count

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from herald.campaigns import counters
 from herald.kit.dialect import is_postgres
 from herald.kit.types import UTCDateTime
-from herald.models import Campaign, CampaignMessage, Engagement
+from herald.models import Campaign, CampaignMessage, Engagement, MessageStatus
 from herald.ops.metrics import SEND_OUTCOMES
 
 _messages: Table = CampaignMessage.__table__  # type: ignore[assignment]
@@ -61,7 +61,7 @@ Outcome = Sent | Retry | NotSent | Unknown | Released
 
 
 def _sending_row():  # type: ignore[no-untyped-def]
-    return (_messages.c.id == bindparam("_id")) & (_messages.c.status == "sending")
+    return (_messages.c.id == bindparam("_id")) & (_messages.c.status == MessageStatus.sending)
 
 
 async def _executemany(session: AsyncSession, stmt, params: list[dict]) -> int:  # type: ignore[no-untyped-def]
@@ -84,7 +84,7 @@ async def record(session: AsyncSession, *, campaign_id: int, outcomes: list[Outc
     await _executemany(
         session,
         update(_messages).where(_sending_row()).values(
-            status="pending", lease_until=None, next_attempt_at=bindparam("_at", type_=UTCDateTime()),
+            status=MessageStatus.pending, lease_until=None, next_attempt_at=bindparam("_at", type_=UTCDateTime()),
             attempts=_messages.c.attempts - bindparam("_refund"),
         ),
         [{"_id": o.message_id, "_at": o.at, "_refund": 1 if o.refund_attempt else 0} for o in retry],
@@ -92,14 +92,14 @@ async def record(session: AsyncSession, *, campaign_id: int, outcomes: list[Outc
     await _executemany(
         session,
         update(_messages).where(_sending_row()).values(
-            status="pending", lease_until=None, attempts=_messages.c.attempts - 1
+            status=MessageStatus.pending, lease_until=None, attempts=_messages.c.attempts - 1
         ),
         [{"_id": o.message_id} for o in released],
     )
-    n_not_sent = await _mark_not_sent(session, items=not_sent, from_status="sending")
+    n_not_sent = await _mark_not_sent(session, items=not_sent, from_status=MessageStatus.sending)
     n_unknown = await _executemany(
         session,
-        update(_messages).where(_sending_row()).values(status="unknown", lease_until=None),
+        update(_messages).where(_sending_row()).values(status=MessageStatus.unknown, lease_until=None),
         [{"_id": o.message_id} for o in unknown],
     )
     if sent:
@@ -119,13 +119,14 @@ async def record(session: AsyncSession, *, campaign_id: int, outcomes: list[Outc
             SEND_OUTCOMES.labels(outcome=outcome).inc(n)
 
 
-# One statement for the whole batch: PostgreSQL runs an executemany as one UPDATE per row.
+# One statement for the whole batch: PostgreSQL runs an executemany as one UPDATE per row. The
+# statuses are literals in its text (from the enum), as a plain UPDATE would have them.
 _SENT_POSTGRES = text(
-    "UPDATE campaign_messages AS m SET status = 'sent', wamid = v.wamid, sent_at = v.sent_at,"
+    f"UPDATE campaign_messages AS m SET status = '{MessageStatus.sent}', wamid = v.wamid, sent_at = v.sent_at,"
     " lease_until = NULL, next_attempt_at = NULL"
     " FROM unnest(CAST(:ids AS bigint[]), CAST(:wamids AS text[]), CAST(:ats AS timestamptz[]))"
     " AS v(id, wamid, sent_at)"
-    " WHERE m.id = v.id AND m.status = 'sending'"
+    f" WHERE m.id = v.id AND m.status = '{MessageStatus.sending}'"
 )
 
 
@@ -141,7 +142,7 @@ async def _record_sent(session: AsyncSession, sent: list[Sent]) -> int:
     return await _executemany(
         session,
         update(_messages).where(_sending_row()).values(
-            status="sent", wamid=bindparam("_wamid"), sent_at=bindparam("_at", type_=UTCDateTime()),
+            status=MessageStatus.sent, wamid=bindparam("_wamid"), sent_at=bindparam("_at", type_=UTCDateTime()),
             lease_until=None, next_attempt_at=None,
         ),
         [{"_id": o.message_id, "_wamid": o.wamid, "_at": o.at} for o in sent],
@@ -164,7 +165,7 @@ async def _mark_not_sent(session: AsyncSession, *, items: list[NotSent], from_st
         update(_messages)
         .where((_messages.c.id == bindparam("_id")) & (_messages.c.status == from_status))
         .values(
-            status="not_sent", error_msg=bindparam("_reason"), error_code=bindparam("_code"),
+            status=MessageStatus.not_sent, error_msg=bindparam("_reason"), error_code=bindparam("_code"),
             failed_at=bindparam("_at", type_=UTCDateTime()), lease_until=None, next_attempt_at=None,
         )
     )

@@ -10,14 +10,14 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.campaigns import counters
-from herald.models import CampaignMessage
+from herald.models import CampaignMessage, MessageStatus
 
 
 async def reap_expired_sends(session: AsyncSession, *, now: datetime) -> int:
     rows = await session.execute(
         update(CampaignMessage)
-        .where(CampaignMessage.status == "sending", CampaignMessage.lease_until < now)
-        .values(status="unknown", lease_until=None)
+        .where(CampaignMessage.status == MessageStatus.sending, CampaignMessage.lease_until < now)
+        .values(status=MessageStatus.unknown, lease_until=None)
         .returning(CampaignMessage.campaign_id)
         .execution_options(synchronize_session=False)
     )

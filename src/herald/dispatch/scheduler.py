@@ -34,7 +34,7 @@ async def start_due_campaigns(session: AsyncSession) -> list[int]:
     for campaign_id in started:
         await launch_campaign(session, campaign_id=campaign_id)
         log.info("scheduled campaign %s started", campaign_id,
-                 extra={"campaign_id": campaign_id, "to": "active", "from_states": "scheduled"})
+                 extra={"campaign_id": campaign_id, "to": Status.active.value, "from_states": Status.scheduled.value})
     return started
 
 

@@ -1,4 +1,4 @@
-"""``herald worker``: the jobs runner, the scheduler tick, and one dispatcher per leased number."""
+"""``herald worker``: the jobs runner, the scheduler tick, and one sender per leased number."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import uuid
 from datetime import timedelta
 
 from herald.dispatch import leases, materialize, scheduler  # noqa: F401  (materialize registers its job)
-from herald.dispatch.batchloop import BatchLoop, BatchWork
 from herald.dispatch.claim import SEND_LEASE
-from herald.dispatch.sender import NumberDispatcher
+from herald.dispatch.database_loop import DatabaseLoop, DatabaseWork
+from herald.dispatch.sender import Sender
 from herald.jobs.runner import run_forever
 from herald.kit.crypto import SecretBox
 from herald.kit.db import Database
@@ -38,20 +38,20 @@ class Worker:
         self, *, database: Database, box: SecretBox, outbound: OutboundPolicy, client: CloudAPIClient | None = None,
         worker_id: str | None = None,
         webhook_wakeup: asyncio.Event | None = None, send_lease: timedelta = SEND_LEASE,
-        batch_thread: bool = False,
+        database_thread: bool = False,
     ) -> None:
         self.send_lease = send_lease
-        # Dispatchers' claims and recording, and the webhook applier, on a loop of their own thread
-        # (``batchloop``): `herald worker`.
-        self.batch_thread = batch_thread
-        self.batches: BatchWork | None = None
+        # The senders' claims and recording, and the webhook applier, on a loop of their own thread
+        # (``database_loop``): `herald worker`.
+        self.database_thread = database_thread
+        self.database_work: DatabaseWork | None = None
         self.webhook_wakeup = webhook_wakeup
         self.database = database
         self.box = box
         self.outbound = outbound
         self.client = client
         self.worker_id = worker_id or new_worker_id()
-        self.dispatchers: dict[int, tuple[asyncio.Task[None], asyncio.Event]] = {}
+        self.senders: dict[int, tuple[asyncio.Task[None], asyncio.Event]] = {}
         self._announced = False
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -60,10 +60,10 @@ class Worker:
         await client.start()
         self.client = client
         try:
-            if self.batch_thread:
-                batch_loop = BatchLoop(self.database.url)
-                batch_loop.start()
-                self.batches = batch_loop
+            if self.database_thread:
+                database_loop = DatabaseLoop(self.database.url)
+                database_loop.start()
+                self.database_work = database_loop
             log.info("worker %s started", self.worker_id)
             await asyncio.gather(
                 run_forever(self.database, stop),
@@ -71,25 +71,25 @@ class Worker:
                 self._loop(stop, self._tick, TICK_SECONDS),
                 self._loop(stop, self._balance_numbers, LEASE_LOOP_SECONDS),
                 BotDeliveryEngine(database=self.database, box=self.box, outbound=self.outbound).run(stop),
-                self._stop_dispatchers_on(stop),
+                self._stop_senders_on(stop),
             )
         finally:
             await self._stop_all()
             await self._retire()
-            if self.batches is not None:
-                await self.batches.close()
-                self.batches = None
+            if self.database_work is not None:
+                await self.database_work.close()
+                self.database_work = None
             if own_client:
                 await client.close()
             log.info("worker %s stopped", self.worker_id)
 
     async def _apply_webhooks(self, stop: asyncio.Event) -> None:
-        if self.batches is None or self.webhook_wakeup is not None:
+        if self.database_work is None or self.webhook_wakeup is not None:
             await applier.run_forever(self.database, stop, self.webhook_wakeup)
         else:
-            # Batches of 500 statuses (three per send at full speed) would hold the senders as the
-            # claims did: applied on the batch loop too. It polls ``stop`` (a flag read across threads).
-            await self.batches(applier.run_forever, stop)
+            # Rounds of 500 statuses (three per send at full speed) would hold the sends as the
+            # claims did: applied on the database loop too. It polls ``stop`` (a flag read across threads).
+            await self.database_work(applier.run_forever, stop)
 
     async def _loop(self, stop: asyncio.Event, step, every: float) -> None:  # type: ignore[no-untyped-def]
         while not stop.is_set():
@@ -115,7 +115,7 @@ class Worker:
             return
         share = leases.fair_share(len(busy), alive)
         # Renew the numbers we hold first, then take free ones up to our share.
-        candidates = [n for n in busy if n in self.dispatchers] + [n for n in busy if n not in self.dispatchers]
+        candidates = [n for n in busy if n in self.senders] + [n for n in busy if n not in self.senders]
         held: set[int] = set()
         for number_id in candidates:
             if len(held) >= share:
@@ -123,13 +123,13 @@ class Worker:
             async with self.database.session() as session:
                 if await leases.try_lease(session, number_id=number_id, worker_id=self.worker_id, now=now):
                     held.add(number_id)
-        for number_id in held & set(self.dispatchers):
-            entry = self.dispatchers.get(number_id)
+        for number_id in held & set(self.senders):
+            entry = self.senders.get(number_id)
             if entry is not None and entry[0].done():  # died of an error it could not survive
                 await self._stop(number_id)
-        for number_id in held - set(self.dispatchers):
+        for number_id in held - set(self.senders):
             self._start(number_id)
-        for number_id in set(self.dispatchers) - held:
+        for number_id in set(self.senders) - held:
             await self._stop(number_id)
             async with self.database.session() as session:
                 await leases.release(session, number_id=number_id, worker_id=self.worker_id)
@@ -137,30 +137,30 @@ class Worker:
     def _start(self, number_id: int) -> None:
         assert self.client is not None
         stop = asyncio.Event()
-        dispatcher = NumberDispatcher(
+        sender = Sender(
             database=self.database, client=self.client, box=self.box, number_id=number_id, send_lease=self.send_lease,
-            batches=self.batches,
+            database_work=self.database_work,
         )
-        task = asyncio.create_task(dispatcher.run(stop), name=f"dispatch-number-{number_id}")
-        self.dispatchers[number_id] = (task, stop)
+        task = asyncio.create_task(sender.run(stop), name=f"dispatch-number-{number_id}")
+        self.senders[number_id] = (task, stop)
         log.info("worker %s now sends for number %s", self.worker_id, number_id)
 
     async def _stop(self, number_id: int) -> None:
-        """Stops the number's dispatcher: what it claimed and did not send goes back to pending."""
-        entry = self.dispatchers.pop(number_id, None)
+        """Stops the number's sender: what it claimed and did not send goes back to pending."""
+        entry = self.senders.pop(number_id, None)
         if entry is None:  # stopped meanwhile (balancing and the worker's stop both stop numbers)
             return
         task, stop = entry
         stop.set()
         await asyncio.gather(task, return_exceptions=True)
 
-    async def _stop_dispatchers_on(self, stop: asyncio.Event) -> None:
-        """On stop, the dispatchers stop at once, alongside the other loops rather than after them."""
+    async def _stop_senders_on(self, stop: asyncio.Event) -> None:
+        """On stop, the senders stop at once, alongside the other loops rather than after them."""
         await stop.wait()
         await self._stop_all()
 
     async def _stop_all(self) -> None:
-        await asyncio.gather(*(self._stop(number_id) for number_id in list(self.dispatchers)))
+        await asyncio.gather(*(self._stop(number_id) for number_id in list(self.senders)))
 
     async def _retire(self) -> None:
         """Leaving: our number leases are released and our heartbeat removed, so that another worker

@@ -1,6 +1,6 @@
 """Waits that a stop cuts short.
 
-The engine's loops (the dispatchers and their senders, the jobs runner, the scheduler tick, lease
+The engine's loops (the senders and their send loops, the jobs runner, the scheduler tick, lease
 balancing, bot deliveries) wait through these rather than ``asyncio.sleep``, so that SIGTERM ends
 ``herald serve`` and ``herald worker`` within seconds, whatever they were waiting for.
 """

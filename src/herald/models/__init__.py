@@ -5,7 +5,7 @@ from herald.models.base import Base
 from herald.models.bot_delivery import BotDelivery
 from herald.models.bot_flow import BotFlow
 from herald.models.campaign import Campaign
-from herald.models.campaign_message import CampaignMessage
+from herald.models.campaign_message import CampaignMessage, MessageStatus
 from herald.models.campaign_stats import CampaignNotSentReason, CampaignSendMinute, CampaignStats
 from herald.models.contact import Contact
 from herald.models.contact_tag import ContactTag
@@ -29,6 +29,6 @@ from herald.models.worker_heartbeat import WorkerHeartbeat
 __all__ = [
     "ApiKey", "Base", "BotDelivery", "BotFlow", "Campaign", "CampaignMessage", "CampaignNotSentReason",
     "CampaignSendMinute", "CampaignStats", "Contact", "ContactTag", "ContactValuedTag", "Engagement",
-    "FunnelEvent", "InboundMessage", "InboxCase", "Job", "Media", "NumberLease", "Organization", "Tag",
+    "FunnelEvent", "InboundMessage", "InboxCase", "Job", "Media", "MessageStatus", "NumberLease", "Organization", "Tag",
     "Template", "User", "WebSession", "WebhookEvent", "WhatsAppNumber", "WorkerHeartbeat",
 ]

@@ -9,6 +9,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from herald.kit.types import JSONType, UTCDateTime, utcnow
 from herald.models.base import Base, CreatedMixin, IdMixin
 
+# A campaign's pace when it was given none, messages per second.
+DEFAULT_RATE_PER_SECOND = 20.0
+
 
 class Campaign(IdMixin, CreatedMixin, Base):
     __tablename__ = "campaigns"

@@ -1,12 +1,34 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import BigInteger, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from herald.kit.types import UTCDateTime
 from herald.models.base import Base, IdMixin
+
+
+class MessageStatus(StrEnum):
+    """Where a campaign message is (``CampaignMessage.status``); docs/architecture.md draws its state machine."""
+
+    pending = "pending"  # waiting for a claim (or for its retry's time)
+    sending = "sending"  # claimed by a sender, under a lease
+    sent = "sent"  # accepted by WhatsApp (it answered with a wamid, or a status webhook said so)
+    delivered = "delivered"
+    read = "read"
+    failed = "failed"  # WhatsApp accepted it, then said it failed
+    not_sent = "not_sent"  # never sent: skipped by a send-time rule, refused, or its campaign ended
+    unknown = "unknown"  # may have been sent (no answer, or its sender died); a status webhook resolves it
+
+
+# Counted as ``pending`` (not sent yet, still to be tried).
+NOT_YET_SENT = frozenset({MessageStatus.pending, MessageStatus.sending})
+# Counted as ``sent``: WhatsApp accepted the message.
+ACCEPTED = frozenset({MessageStatus.sent, MessageStatus.delivered, MessageStatus.read})
+# Counted as ``received``.
+RECEIVED = frozenset({MessageStatus.delivered, MessageStatus.read})
 
 
 class CampaignMessage(IdMixin, Base):
@@ -24,7 +46,8 @@ class CampaignMessage(IdMixin, Base):
         ),
         Index(
             "ix_campaign_messages_lease", "lease_until",
-            sqlite_where=text("status = 'sending'"), postgresql_where=text("status = 'sending'"),
+            sqlite_where=text(f"status = '{MessageStatus.sending}'"),
+            postgresql_where=text(f"status = '{MessageStatus.sending}'"),
         ),
     )
 
@@ -35,7 +58,7 @@ class CampaignMessage(IdMixin, Base):
     # its messages itself, the contact's reaching them through the (campaign_id, contact_id) key.
     campaign_id: Mapped[int] = mapped_column(BigInteger)
     contact_id: Mapped[int] = mapped_column(BigInteger)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[str] = mapped_column(String(16), default=MessageStatus.pending.value)
     error_msg: Mapped[str | None] = mapped_column(String(500))
     error_code: Mapped[int | None] = mapped_column(Integer)
     attempts: Mapped[int] = mapped_column(Integer, default=0)

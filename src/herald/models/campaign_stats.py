@@ -5,6 +5,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from herald.models.base import Base
 
+# The counters of ``CampaignStats``: every targeted contact is in one of pending / sent / unknown /
+# not_sent; received, read and replied are subsets of sent.
+STAT_FIELDS = ("targeted", "pending", "sent", "received", "read", "replied", "unknown", "not_sent")
+
 
 class CampaignStats(Base):
     """Counters kept in the same transactions as the message transitions they count."""

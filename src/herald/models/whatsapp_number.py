@@ -8,6 +8,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from herald.kit.types import UTCDateTime
 from herald.models.base import Base, CreatedMixin, IdMixin
 
+# A number's throughput until Graph tells its tier: Meta's STANDARD tier (whatsapp/client.py THROUGHPUT_MPS).
+DEFAULT_THROUGHPUT_MPS = 80
+
 
 class WhatsAppNumber(IdMixin, CreatedMixin, Base):
     """A WhatsApp Cloud number. Token, app secret and verify token are Fernet-encrypted."""
@@ -27,7 +30,7 @@ class WhatsAppNumber(IdMixin, CreatedMixin, Base):
     verify_token_digest: Mapped[str | None] = mapped_column(String(80), index=True)
     graph_api_base: Mapped[str] = mapped_column(String(300), default="https://graph.facebook.com")
     graph_api_version: Mapped[str] = mapped_column(String(16), default="v23.0")
-    throughput_mps: Mapped[int] = mapped_column(Integer, default=80)
+    throughput_mps: Mapped[int] = mapped_column(Integer, default=DEFAULT_THROUGHPUT_MPS)
     messaging_limit_tier: Mapped[str | None] = mapped_column(String(32))
     quality_rating: Mapped[str | None] = mapped_column(String(16))
     info_synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from herald.kit.db import Database
 from herald.kit.types import utcnow
 from herald.models import BotDelivery, Campaign, CampaignStats, Job, WebhookEvent, WorkerHeartbeat
+from herald.models.campaign_stats import STAT_FIELDS
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -65,7 +66,6 @@ BOT_DELIVERIES = Counter(
     ["result"], registry=REGISTRY,
 )
 
-STAT_FIELDS = ("targeted", "pending", "sent", "received", "read", "replied", "unknown", "not_sent")
 
 
 def error_code(code: int | None, http_status: int | None) -> str:

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from herald.campaigns import counters
 from herald.campaigns.message_state import MessageState, apply_reply, counter_deltas
 from herald.kit.types import utcnow
-from herald.models import CampaignMessage, WhatsAppNumber
+from herald.models import CampaignMessage, MessageStatus, WhatsAppNumber
 from herald.replies import repository
 from herald.replies.payloads import reply_body
 from herald.webhooks import events as ev
@@ -39,7 +39,7 @@ NOBODY = Attribution(None, None, None)
 
 @handles(ev.MESSAGE)
 async def apply_inbound(session: AsyncSession, rows: list[StoredEvent]) -> None:
-    # Event time order within the batch, so two replies of one contact reach the bot in the order written.
+    # Event time order within the round, so two replies of one contact reach the bot in the order written.
     items = sorted(((row, ev.inbound_from(row.payload)) for row in rows), key=lambda p: (p[1].timestamp, p[0].id))
     numbers = await repository.numbers_by_phone_number_id(session, {m.phone_number_id for _, m in items})
     waiting: set[str] = set()
@@ -66,7 +66,7 @@ async def apply_message(session: AsyncSession, number: WhatsAppNumber, message: 
         session, org_id=number.org_id, wa_id=message.from_wa_id, user_id=message.from_user_id
     )
     target = await attribute(session, org_id=number.org_id, contact_id=contact_id, message=message)
-    if target.message is not None and target.message.status == "sending":
+    if target.message is not None and target.message.status == MessageStatus.sending:
         return None  # its sender has not recorded the send yet
     if target.contact_id is not None and message.from_user_id:
         await repository.remember_user_id(session, contact_id=target.contact_id, user_id=message.from_user_id)
@@ -106,7 +106,7 @@ def state_of(m: CampaignMessage) -> MessageState:
 
 async def record_reply(session: AsyncSession, campaign_message: CampaignMessage, message: InboundMessage) -> None:
     """First reply time on the campaign message, and the counters it moves."""
-    if campaign_message.status == "pending":
+    if campaign_message.status == MessageStatus.pending:
         return  # not sent yet: the contact wrote on their own, this answers nothing we sent
     before = state_of(campaign_message)
     after = apply_reply(before, message.timestamp)

@@ -16,7 +16,7 @@ MARKETING = "marketing_messages"
 
 @handles(ev.PREFERENCE)
 async def apply_preferences(session: AsyncSession, rows: list[StoredEvent]) -> None:
-    # Event time order: a stop and a resume in one batch end as the user last chose.
+    # Event time order: a stop and a resume in one round end as the user last chose.
     items = sorted(((row, ev.preference_from(row.payload)) for row in rows), key=lambda p: (p[1].timestamp, p[0].id))
     numbers = await repository.numbers_by_phone_number_id(session, {p.phone_number_id for _, p in items})
     for row, preference in items:

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Row, Table, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from herald.campaigns.lifecycle import RUNNING
 from herald.kit.dialect import insert, is_postgres
 from herald.kit.types import utcnow
 from herald.models import (
@@ -24,7 +25,6 @@ from herald.models import (
     WhatsAppNumber,
 )
 
-RUNNING = ("active", "paused")
 _messages: Table = CampaignMessage.__table__  # type: ignore[assignment]
 
 

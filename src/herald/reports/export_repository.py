@@ -26,9 +26,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.kit.csv import FORMULA_TRIGGERS
 from herald.kit.dialect import is_postgres
+from herald.models import MessageStatus
 
 # A delivered, read, sent or pending message may still carry the text of a retried error: not its outcome.
-ERROR_SHOWN = ("failed", "not_sent", "unknown")
+ERROR_SHOWN = (MessageStatus.failed, MessageStatus.not_sent, MessageStatus.unknown)
 
 
 def _sql_string(value: str) -> str:

@@ -5,13 +5,13 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from herald.campaigns.counters import FIELDS
 from herald.models import (
     Campaign,
     CampaignNotSentReason,
     CampaignSendMinute,
     CampaignStats,
 )
+from herald.models.campaign_stats import STAT_FIELDS
 
 
 async def counters(session: AsyncSession, *, campaign_id: int, org_id: int | None) -> dict[str, int] | None:
@@ -20,7 +20,7 @@ async def counters(session: AsyncSession, *, campaign_id: int, org_id: int | Non
     One primary-key read joined to the campaign, so the org check costs no second query.
     """
     stmt = (
-        select(Campaign.id, *(getattr(CampaignStats, name) for name in FIELDS))
+        select(Campaign.id, *(getattr(CampaignStats, name) for name in STAT_FIELDS))
         .select_from(Campaign)
         .outerjoin(CampaignStats, CampaignStats.campaign_id == Campaign.id)
         .where(Campaign.id == campaign_id)
@@ -30,7 +30,7 @@ async def counters(session: AsyncSession, *, campaign_id: int, org_id: int | Non
     row = (await session.execute(stmt)).first()
     if row is None:
         return None
-    return {name: int(value or 0) for name, value in zip(FIELDS, row[1:], strict=True)}
+    return {name: int(value or 0) for name, value in zip(STAT_FIELDS, row[1:], strict=True)}
 
 
 async def not_sent_reasons(session: AsyncSession, *, campaign_id: int) -> dict[str, int]:

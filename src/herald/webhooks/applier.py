@@ -1,4 +1,5 @@
-"""Applies stored webhook events in batches, in arrival order, claimed so several workers can share."""
+"""Applies stored webhook events in rounds (one transaction each), in arrival order, claimed so
+several workers can share."""
 
 from __future__ import annotations
 
@@ -72,7 +73,7 @@ _DUE = (
 _DUE_LOCKED = _DUE.with_for_update(skip_locked=True)
 
 
-async def apply_batch(database: Database, *, limit: int = BATCH) -> int:
+async def apply_round(database: Database, *, limit: int = BATCH) -> int:
     """Applies up to ``limit`` due events in one transaction; returns how many were looked at."""
     async with database.transaction() as session:
         stmt = _DUE_LOCKED if is_postgres(session) else _DUE
@@ -123,13 +124,13 @@ async def run_forever(database: Database, stop: asyncio.Event, wake: asyncio.Eve
     With ``wake`` the receiver runs in the same process (``herald serve`` with the embedded worker):
     it wakes us at once, and transactions are sized to about TRANSACTION_SECONDS, yielding to the
     loop between two, so an answer never waits behind a long apply. A worker of its own (no
-    receiver to keep fast) applies in batches of BATCH, which is what its throughput needs.
+    receiver to keep fast) applies rounds of BATCH events, which is what its throughput needs.
     """
     chunk = 100 if wake is not None else BATCH
     while not stop.is_set():
         started = time.perf_counter()
         try:
-            n = await apply_batch(database, limit=chunk)
+            n = await apply_round(database, limit=chunk)
         except Exception:  # noqa: BLE001 - keep applying after a database hiccup
             log.exception("applying webhook events failed")
             n = 0

@@ -1,6 +1,6 @@
 """Receiving Meta's webhooks: verify the signature over the raw bytes, store each event once, answer.
 
-Nothing is applied here: the applier does that in batches, so the endpoint stays fast whatever
+Nothing is applied here: the applier does that in rounds, so the endpoint stays fast whatever
 happens downstream (ARCHITECTURE section 4).
 """
 
@@ -161,7 +161,7 @@ async def store(session: AsyncSession, rows: list[dict[str, Any]]) -> int:
         return 0
     if is_postgres(session):
         return await _store_postgres(session, rows)
-    # One statement for every batch size (executemany): its compiled form is cached, where a
+    # One statement for any number of events (executemany): its compiled form is cached, where a
     # multi-row VALUES would be compiled again for each request. The table, not the ORM entity:
     # a Core executemany skips the ORM's bulk-insert bookkeeping.
     stmt = insert(session, _events).on_conflict_do_nothing(index_elements=["dedupe_key"])

@@ -10,16 +10,18 @@ from sqlalchemy import Row, Table, bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.campaigns import counters
+from herald.campaigns.lifecycle import RUNNING
 from herald.campaigns.message_state import MessageState, apply_status, bucket, counter_deltas
 from herald.kit.dialect import is_postgres
 from herald.kit.types import UTCDateTime, parse_id, utcnow
-from herald.models import Campaign, CampaignMessage, Contact, Engagement
+from herald.models import Campaign, CampaignMessage, Contact, Engagement, MessageStatus
 from herald.webhooks import events as ev
 from herald.webhooks.applier import StoredEvent, defer, handles, mark
 from herald.whatsapp import StatusEvent
 
 MARKETING_CAP = 131049
 OPTED_OUT = 131050
+# The order a message's statuses are folded in: Meta's statuses (``played`` among them), failures last.
 RANK = {"sent": 1, "delivered": 2, "read": 3, "played": 3, "failed": 9}
 _messages: Table = CampaignMessage.__table__  # type: ignore[assignment]
 
@@ -37,7 +39,7 @@ _COLUMNS = tuple(_messages.c[name] for name in (
 
 
 # Built once (the IN lists expand at execution); locked in id order, the order in which senders
-# write their batches, so there is no deadlock cycle.
+# record their batches, so there is no deadlock cycle.
 _BY_ID = select(*_COLUMNS).where(_messages.c.id.in_(bindparam("keys", expanding=True))).order_by(_messages.c.id)
 _BY_WAMID = select(*_COLUMNS).where(_messages.c.wamid.in_(bindparam("keys", expanding=True))).order_by(_messages.c.id)
 _LOCKED = {_BY_ID: _BY_ID.with_for_update(), _BY_WAMID: _BY_WAMID.with_for_update()}
@@ -72,7 +74,7 @@ async def apply_statuses(session: AsyncSession, rows: list[StoredEvent]) -> None
             mark(row, "unmatched")  # kept in the log: not a message Herald sent
         elif message.wamid and message.wamid != status.wamid:
             mark(row, "stale")  # a status of an earlier attempt of a message that was re-sent
-        elif message.status == "sending":
+        elif message.status == MessageStatus.sending:
             defer(row)  # its sender has not recorded the send yet
         else:
             grouped[message.id].append((row, status))
@@ -85,9 +87,9 @@ async def apply_statuses(session: AsyncSession, rows: list[StoredEvent]) -> None
         message = by_id[message_id]
         before = _state(message)
         after, code = _fold(before, [s for _, s in items])
-        retry_later = after.status == "failed" and code == MARKETING_CAP and await _campaign_active(session, message.campaign_id)
+        retry_later = after.status == MessageStatus.failed and code == MARKETING_CAP and await _campaign_active(session, message.campaign_id)
         if retry_later:
-            after = MessageState("pending", None, None, None, None, None, None, None)
+            after = MessageState(MessageStatus.pending, None, None, None, None, None, None, None)
         deltas[message.campaign_id].update(_counter_deltas(before, after))
         if bucket(after.status) == "not_sent" and bucket(before.status) != "not_sent":
             reasons[message.campaign_id][after.error_msg or "failed"] += 1
@@ -124,7 +126,7 @@ def _counter_deltas(before: MessageState, after: MessageState) -> dict[str, int]
 def _fold(state: MessageState, statuses: list[StatusEvent]) -> tuple[MessageState, int | None]:
     code = None
     for status in sorted(statuses, key=lambda s: (RANK.get(s.status, 0), s.timestamp)):
-        if status.status == "failed":
+        if status.status == MessageStatus.failed:
             code = status.error_code
         state = apply_status(state, status.status, status.timestamp, reason=status.failure_reason, code=status.error_code)
     return state, code
@@ -132,11 +134,11 @@ def _fold(state: MessageState, statuses: list[StatusEvent]) -> tuple[MessageStat
 
 async def _campaign_active(session: AsyncSession, campaign_id: int) -> bool:
     status = (await session.execute(select(Campaign.status).where(Campaign.id == campaign_id))).scalar_one_or_none()
-    return status in ("active", "paused")
+    return status in RUNNING
 
 
 # Columns a status can change besides ``status``; each update writes only those that changed, so a
-# batch is a few executemany groups of short rows rather than one with every column bound per row.
+# round is a few executemany groups of short rows rather than one with every column bound per row.
 _CHANGEABLE = ("wamid", "sent_at", "delivered_at", "read_at", "failed_at", "replied_at", "error_msg", "error_code")
 _UPDATES: dict[tuple[str, ...], Any] = {}
 

@@ -39,8 +39,7 @@ TEMPLATE_FIELDS = "name,language,status,category,parameter_format,components"
 NUMBER_FIELDS = (
     "display_phone_number,verified_name,quality_rating,throughput,whatsapp_business_manager_messaging_limit"
 )
-THROUGHPUT_MPS = {"STANDARD": 80, "HIGH": 1000}
-DEFAULT_THROUGHPUT_MPS = 80
+THROUGHPUT_MPS = {"STANDARD": 80, "HIGH": 1000}  # Meta's throughput tiers, messages per second
 MAX_TEMPLATE_PAGES = 1000  # a guard against a server that never stops paging
 _VERSION_WARNING_HEADER = "X-Ad-Api-Version-Warning"
 _JSON = "application/json"
@@ -360,7 +359,7 @@ def _number_info(document: dict[str, Any]) -> NumberInfo:
     level = _opt_str(throughput.get("level")) if isinstance(throughput, dict) else None
     tier = document.get("whatsapp_business_manager_messaging_limit") or document.get("messaging_limit_tier")
     return NumberInfo(
-        throughput_mps=THROUGHPUT_MPS.get(level or "", DEFAULT_THROUGHPUT_MPS),
+        throughput_mps=THROUGHPUT_MPS.get(level or "", THROUGHPUT_MPS["STANDARD"]),
         messaging_limit_tier=tier if isinstance(tier, str) else None,
         quality_rating=_opt_str(document.get("quality_rating")),
         display_phone_number=_opt_str(document.get("display_phone_number")),

@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, StreamingResponse
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from herald.campaigns import service as campaign_service
+from herald.campaigns.lifecycle import LIVE
 from herald.kit.db import Database
 from herald.kit.deps import SessionDep
 from herald.reports import export
@@ -25,7 +26,6 @@ router = APIRouter(prefix="/ui/campaigns")
 SSE_PING_SECONDS = 15
 # The sends-over-time chart moves by the minute: refreshed every few stats events, not each one.
 SENDS_EVERY = 5
-LIVE = frozenset({"active", "paused", "scheduled"})
 
 
 async def _sends(database: Database, campaign_id: int) -> list[dict[str, object]]:

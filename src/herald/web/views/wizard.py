@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from herald.botflows import service as bot_flow_service
 from herald.campaigns import service
 from herald.campaigns.bindings import Assessment, Draft, assess
-from herald.campaigns.lifecycle import EDITABLE
+from herald.campaigns.lifecycle import EDITABLE, Status
 from herald.campaigns.schemas import Audience, CampaignCreate, CampaignUpdate, TemplateRef
 from herald.contacts import service as contact_service
 from herald.kit.deps import SessionDep
@@ -174,6 +174,6 @@ async def save_step(request: Request, campaign_id: int, step: str, session: Sess
         campaign = await editable(session, user, campaign_id)
         return await page(request, session, user, campaign, step, field_errors(exc), values)
     if step == "review" or form.get("finish"):
-        label = "Ready to Launch" if saved.status == "ready" else "Draft"
+        label = "Ready to Launch" if saved.status == Status.ready else "Draft"
         return redirect("/ui/campaigns", request, ok=f"“{saved.name}” saved: {label}.")
     return redirect(f"/ui/campaigns/{campaign_id}/edit/{NEXT.get(step, 'review')}", request)

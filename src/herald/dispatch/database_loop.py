@@ -1,19 +1,20 @@
-"""A worker's batch work (claims, recording outcomes, applying webhooks) on an event loop of its own,
-in its own thread.
+"""A worker's database work (claiming batches, recording them, applying webhooks) on an event loop of
+its own, in its own thread.
 
-A batch of 500 claimed or recorded messages is tens of milliseconds of Python (statements built,
-rows read, templates rendered). Run on the senders' event loop, it held every sender for that long,
+Claiming or recording a batch of 500 messages is tens of milliseconds of Python (statements built,
+rows read, templates rendered). Run on the send loops' event loop, it held every send for that long,
 several times a second; the sends due meanwhile then left together when it ended, and at a
 number's top tier such a clump put Meta's sliding second over the number's throughput (130429).
 On a second loop the two share the interpreter lock instead, which the runtime hands over every
-``SWITCH_INTERVAL`` (1 ms; the interpreter's default is 5): a sender waits about that long at most
-for a batch. On SQLite, whose driver already runs a thread per connection, the handovers cost the
-dispatch ceiling a fifth of its rate: ``herald worker`` uses the batch loop on PostgreSQL only.
+``SWITCH_INTERVAL`` (1 ms; the interpreter's default is 5): a send waits about that long at most
+for the database work. On SQLite, whose driver already runs a thread per connection, the handovers
+cost the dispatch ceiling a fifth of its rate: ``herald worker`` uses the database loop on
+PostgreSQL only (``HERALD_WORKER_BATCH_THREAD`` overrides).
 
 The second loop has engines of its own (a connection belongs to the loop it was opened on). On
 SQLite its writers queue on the database's busy handler against the process's other writers,
 rather than on the in-process write lock; ``herald serve``'s embedded worker (SQLite, where the
-API's writers must keep their priority) therefore keeps its batch work on its own loop.
+API's writers must keep their priority) therefore keeps its database work on its own loop.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ T = TypeVar("T")
 SWITCH_INTERVAL = 0.001
 
 
-class BatchWork:
+class DatabaseWork:
     """Runs ``fn(database, *args)`` inline, on the caller's loop and database (the default)."""
 
     def __init__(self, database: Database) -> None:
@@ -45,7 +46,7 @@ class BatchWork:
         pass
 
 
-class BatchLoop(BatchWork):
+class DatabaseLoop(DatabaseWork):
     """Runs ``fn(database, *args)`` on a thread's own event loop, with that loop's own engines."""
 
     def __init__(self, url: str, *, pool_size: int = 5) -> None:
@@ -68,7 +69,7 @@ class BatchLoop(BatchWork):
             started.set_result(None)
             loop.run_forever()
 
-        self._thread = threading.Thread(target=run, name="herald-batch-loop", daemon=True)
+        self._thread = threading.Thread(target=run, name="herald-database-loop", daemon=True)
         self._thread.start()
         started.result()
         self._loop = loop
@@ -77,7 +78,7 @@ class BatchLoop(BatchWork):
 
     async def __call__(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
         loop = self._loop
-        assert loop is not None, "BatchLoop.start() first"
+        assert loop is not None, "DatabaseLoop.start() first"
         done: Future[T] = Future()
 
         def begin() -> None:  # runs in a copy of the caller's context: its log fields go along

@@ -9,7 +9,7 @@ import threading
 import pytest
 from sqlalchemy import select, text
 
-from herald.dispatch.batchloop import BatchLoop, BatchWork
+from herald.dispatch.database_loop import DatabaseLoop, DatabaseWork
 from herald.kit.db import Database
 from herald.models import Contact
 from tests.factories import make_contacts
@@ -18,8 +18,8 @@ REQUEST = contextvars.ContextVar("request", default="unset")
 
 
 @pytest.fixture
-async def batch_loop(db_url: str):  # type: ignore[no-untyped-def]
-    loop = BatchLoop(db_url)
+async def database_loop(db_url: str):  # type: ignore[no-untyped-def]
+    loop = DatabaseLoop(db_url)
     loop.start()
     yield loop
     await loop.close()
@@ -31,34 +31,34 @@ async def _names(database: Database) -> tuple[list[str], int, int, str]:
     return names, threading.get_ident(), id(database), REQUEST.get()
 
 
-class TestBatchLoop:
+class TestDatabaseLoop:
     async def test_work_runs_on_another_thread_with_its_own_engines_over_the_same_data(
-        self, database: Database, org, batch_loop: BatchLoop  # type: ignore[no-untyped-def]
+        self, database: Database, org, database_loop: DatabaseLoop  # type: ignore[no-untyped-def]
     ) -> None:
         await make_contacts(database, org_id=org.id, specs=[{"phone": "+14155550101", "name": "Maria"},
                                                              {"phone": "+14155550102", "name": "Ana"}])
         REQUEST.set("campaign 7")
-        names, thread, engines, request = await batch_loop(_names)
+        names, thread, engines, request = await database_loop(_names)
         assert names == ["Ana", "Maria"]
         assert thread != threading.get_ident()
         assert engines != id(database)
         assert request == "campaign 7"  # the caller's context (log fields) goes along
 
-        inline = await BatchWork(database)(_names)
+        inline = await DatabaseWork(database)(_names)
         assert inline == (["Ana", "Maria"], threading.get_ident(), id(database), "campaign 7")
 
     async def test_an_error_reaches_the_caller_and_the_loop_keeps_working(
-        self, batch_loop: BatchLoop
+        self, database_loop: DatabaseLoop
     ) -> None:
         async def broken(database: Database) -> None:
             async with database.read_session() as session:
                 await session.execute(text("SELECT * FROM no_such_table"))
 
         with pytest.raises(Exception, match="no_such_table"):
-            await batch_loop(broken)
-        assert (await batch_loop(_names))[0] == []
+            await database_loop(broken)
+        assert (await database_loop(_names))[0] == []
 
-    async def test_a_caller_that_gives_up_cancels_the_work(self, batch_loop: BatchLoop) -> None:
+    async def test_a_caller_that_gives_up_cancels_the_work(self, database_loop: DatabaseLoop) -> None:
         started, cancelled = threading.Event(), threading.Event()
 
         async def slow(database: Database) -> None:
@@ -69,7 +69,7 @@ class TestBatchLoop:
                 cancelled.set()
                 raise
 
-        call = asyncio.create_task(batch_loop(slow))
+        call = asyncio.create_task(database_loop(slow))
         assert await asyncio.to_thread(started.wait, 5)
         call.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -77,12 +77,12 @@ class TestBatchLoop:
         assert await asyncio.to_thread(cancelled.wait, 5)
 
     async def test_close_ends_the_thread(self, db_url: str) -> None:
-        loop = BatchLoop(db_url)
+        loop = DatabaseLoop(db_url)
         loop.start()
         threads = {t.name for t in threading.enumerate()}
-        assert "herald-batch-loop" in threads
+        assert "herald-database-loop" in threads
         await loop.close()
-        assert "herald-batch-loop" not in {t.name for t in threading.enumerate()}
+        assert "herald-database-loop" not in {t.name for t in threading.enumerate()}
 
 
 class TestWhereWorkersUseIt:

@@ -1,0 +1,92 @@
+"""A batch: the messages one claim takes for one campaign, sent one by one, recorded together.
+
+``claim_batch`` runs on the database loop (``database_loop.py``): it claims due messages
+(``claim.py``), applies the send-time rules (an open inbox case, a valued tag the template needs
+and the contact lacks: ``not_sent`` at once), and renders each remaining message's request body.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from herald.campaigns import reasons
+from herald.dispatch.claim import claim_messages
+from herald.dispatch.context import CampaignContext
+from herald.dispatch.outcomes import NotSent, Outcome, record_not_sent
+from herald.dispatch.render import MissingValue, render_parameters
+from herald.dispatch.repository import load_recipients
+from herald.kit.db import Database
+from herald.kit.types import utcnow
+from herald.models import MessageStatus
+from herald.whatsapp import template_message
+
+# Per claim, hence per recording transaction: amortises their fixed cost.
+MAX_BATCH = 500
+
+
+class Batch:
+    """One claim's messages: recorded together once the last of them has an outcome."""
+
+    __slots__ = ("ctx", "outcomes", "remaining", "pause_reason")
+
+    def __init__(self, ctx: CampaignContext, size: int) -> None:
+        self.ctx = ctx
+        self.outcomes: list[Outcome] = []
+        self.remaining = size
+        self.pause_reason: str | None = None
+
+
+class Outgoing:
+    """A claimed message (``sending``, leased), its request body rendered, waiting for a send loop."""
+
+    __slots__ = ("message_id", "contact_id", "attempts", "body", "batch")
+
+    def __init__(self, message_id: int, contact_id: int, attempts: int, body: dict[str, Any]) -> None:
+        self.message_id = message_id
+        self.contact_id = contact_id
+        self.attempts = attempts
+        self.body = body
+        self.batch: Batch | None = None
+
+
+async def claim_batch(
+    database: Database, ctx: CampaignContext, size: int, lease: timedelta
+) -> tuple[list[Outgoing], bool]:
+    """Returns the messages to send, and whether anything was claimed at all (some may be skipped)."""
+    async with database.transaction() as session:
+        rows = await claim_messages(session, campaign_id=ctx.id, now=utcnow(), limit=size, lease=lease)
+        if not rows:
+            return [], False
+        outgoing, skipped = await _prepare(session, ctx, rows)
+        await record_not_sent(session, campaign_id=ctx.id, items=skipped, from_status=MessageStatus.sending)
+    return outgoing, True
+
+
+async def _prepare(
+    session: AsyncSession, ctx: CampaignContext, rows: list[tuple[int, int, int]]
+) -> tuple[list[Outgoing], list[NotSent]]:
+    """Send-time rules: an open inbox case, or a valued tag the template needs and the contact lacks."""
+    recipients = await load_recipients(session, [r[1] for r in rows], ctx.valued_tag_keys)
+    contacts, open_cases, valued = recipients.contacts, recipients.open_cases, recipients.valued
+    now = utcnow()
+    outgoing: list[Outgoing] = []
+    skipped: list[NotSent] = []
+    for message_id, contact_id, attempts in rows:
+        phone, name = contacts[contact_id]
+        if contact_id in open_cases:
+            skipped.append(NotSent(message_id, contact_id, reasons.OPEN_CASE, None, now))
+            continue
+        try:
+            params = render_parameters(ctx.positions, ctx.variables, name=name, valued_tags=valued[contact_id])
+        except MissingValue as missing:
+            skipped.append(NotSent(message_id, contact_id, missing.reason, None, now))
+            continue
+        body = template_message(
+            phone, ctx.template_name, ctx.language, params, header=ctx.header,
+            biz_opaque_callback_data=str(message_id),
+        )
+        outgoing.append(Outgoing(message_id, contact_id, attempts, body))
+    return outgoing, skipped
