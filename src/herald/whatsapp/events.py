@@ -133,11 +133,3 @@ class WebhookRouting:
     phone_number_ids: frozenset[str]
     waba_ids: frozenset[str]
 
-
-def advance_status(current: str | None, new: str) -> str:
-    """The status a message has after applying `new`: forward only, `failed` final."""
-    if current is None:
-        return new
-    if STATUS_RANK.get(new, 0) > STATUS_RANK.get(current, 0) and current != "failed":
-        return new
-    return current
