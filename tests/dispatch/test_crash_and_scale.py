@@ -33,7 +33,7 @@ def start_worker(db_url: str, tmp: Path, name: str) -> subprocess.Popen[bytes]:
         "HERALD_ENCRYPTION_KEYS": TEST_FERNET_KEY, "HERALD_VAR_DIR": str(tmp / name),
         "HERALD_SEND_LEASE_SECONDS": "3", "HERALD_WORKER_ID": name, "HERALD_ALLOW_PRIVATE_URLS": "true",
     }
-    log = open(tmp / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
+    log = open(tmp / f"{name}.log", "wb")  # closed with the process
     return subprocess.Popen([sys.executable, "-m", "herald", "worker"], env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
