@@ -148,6 +148,6 @@ async def _assert_counters_match_rows(database: Database, campaign: int, counts:
         rows = dict((await session.execute(
             select(CampaignMessage.status, func.count()).where(CampaignMessage.campaign_id == campaign)
             .group_by(CampaignMessage.status)
-        )).tuples().all())
+        )).all())
     assert rows.get("unknown", 0) == counts["unknown"]
     assert sum(rows.get(s, 0) for s in ("sent", "delivered", "read")) == counts["sent"]

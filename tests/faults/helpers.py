@@ -72,14 +72,14 @@ async def rows_by_status(database: Database, campaign: int) -> dict[str, int]:
         return dict((await session.execute(
             select(CampaignMessage.status, func.count()).where(CampaignMessage.campaign_id == campaign)
             .group_by(CampaignMessage.status)
-        )).tuples().all())
+        )).all())
 
 
 async def message_status(database: Database, campaign: int) -> dict[int, str]:
     async with database.read_session() as session:
         return dict((await session.execute(
             select(CampaignMessage.id, CampaignMessage.status).where(CampaignMessage.campaign_id == campaign)
-        )).tuples().all())
+        )).all())
 
 
 async def settled(database: Database, campaign: int, base_url: str) -> bool:

@@ -95,7 +95,7 @@ async def database_gauges(session: AsyncSession) -> list[GaugeMetricFamily]:
     campaigns = GaugeMetricFamily("herald_campaigns", "Campaigns by state.", labels=["status"])
     by_status = dict((await session.execute(
         select(Campaign.status, func.count()).group_by(Campaign.status)
-    )).tuples().all())
+    )).all())
     for status in ("draft", "ready", "scheduled", "active", "paused", "ended"):
         campaigns.add_metric([status], float(by_status.get(status, 0)))
     families.append(campaigns)
@@ -116,7 +116,7 @@ async def database_gauges(session: AsyncSession) -> list[GaugeMetricFamily]:
 
     jobs = dict((await session.execute(
         select(Job.status, func.count()).where(Job.status.in_(("pending", "running", "failed"))).group_by(Job.status)
-    )).tuples().all())
+    )).all())
     due = (await session.execute(
         select(func.count()).select_from(Job).where(Job.status == "pending", Job.run_at <= now)
     )).scalar_one()

@@ -9,7 +9,6 @@ from typing import Literal
 
 from herald.whatsapp.errors import reason_for_code
 
-STATUSES = ("sent", "delivered", "read", "played", "failed")
 # Forward-only order; `failed` is final and wins over everything (a failure after `read`
 # still means the campaign message failed, and a late `delivered` never undoes a failure).
 STATUS_RANK: Mapping[str, int] = {"sent": 1, "delivered": 2, "read": 3, "played": 4, "failed": 100}
