@@ -25,13 +25,13 @@ import phonenumbers
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, PhoneMetadata, PhoneNumber
 
 MAX_RAW_LENGTH = 64
+
 # ASCII digits only, no leading zero, at least 3 digits after the country code's first one:
 # anything else is left to ``parse``. 17 digits is at most 3 for the country + 14 national.
 _DIGITS_WITH_COUNTRY_CODE = re.compile(r"\+?([1-9][0-9]{2,16})")
 _MIN_NATIONAL_DIGITS = 2  # phonenumbers' _MIN_LENGTH_FOR_NSN
 
 
-@cache
 def to_e164_full(raw: str) -> str | None:
     """The E.164 form of a number that carries its country code (``+`` optional), or None."""
     text = raw.strip()
