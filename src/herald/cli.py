@@ -180,7 +180,7 @@ def org_create(
 
     try:
         slug, key = run_db(work)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         _fail(exc)
         return
     print(f"ORG={slug}")
@@ -204,7 +204,7 @@ def user_create(
 
     try:
         user_id = run_db(work)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         _fail(exc)
         return
     print(f"USER_ID={user_id}")
@@ -222,7 +222,7 @@ def _set_user_active(email: str, *, active: bool) -> None:
 
     try:
         run_db(work)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         _fail(exc)
         return
     if active:
@@ -261,7 +261,7 @@ def apikey_create(
 
     try:
         key = run_db(work)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         _fail(exc)
         return
     print(f"API_KEY={key}")
@@ -277,7 +277,7 @@ def contacts_import(
 
     try:
         result = import_file(file, org_slug=org, settings=get_settings(), console=err)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         _fail(exc)
         return
     for line in summary_lines(result):
@@ -316,7 +316,7 @@ def rotate_keys() -> None:
 
     try:
         counts = run_db(work)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         _fail(exc)
         return
     for name, count in counts.items():

@@ -59,13 +59,13 @@ async def _messages(database: Database, campaign_id: int) -> dict[int, tuple[str
             select(CampaignMessage.contact_id, CampaignMessage.status, CampaignMessage.error_msg)
             .where(CampaignMessage.campaign_id == campaign_id)
         )
-        return {contact_id: (status, reason) for contact_id, status, reason in rows.tuples()}
+        return {contact_id: (status, reason) for contact_id, status, reason in rows}
 
 
 async def _engaged(database: Database) -> dict[int, int]:
     async with database.read_session() as session:
         rows = await session.execute(select(Engagement.contact_id, Engagement.campaign_id))
-        return {contact_id: campaign_id for contact_id, campaign_id in rows.tuples()}
+        return {contact_id: campaign_id for contact_id, campaign_id in rows}
 
 
 async def _stats(database: Database, campaign_id: int) -> tuple[int, int, int, dict[str, int]]:
@@ -75,7 +75,7 @@ async def _stats(database: Database, campaign_id: int) -> tuple[int, int, int, d
             select(CampaignNotSentReason.reason, CampaignNotSentReason.count)
             .where(CampaignNotSentReason.campaign_id == campaign_id)
         )
-        return row.targeted, row.pending, row.not_sent, {reason: count for reason, count in reasons_.tuples()}
+        return row.targeted, row.pending, row.not_sent, {reason: count for reason, count in reasons_}
 
 
 class TestMaterializeChunk:

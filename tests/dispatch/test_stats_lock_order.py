@@ -83,7 +83,7 @@ def run_interleaved(url: str, first: Work, second: Work) -> list[BaseException |
 
         try:
             asyncio.run(main())
-        except BaseException as error:  # noqa: BLE001 - reported to the test
+        except BaseException as error:  # reported to the test
             errors[index] = error
 
     threads = [threading.Thread(target=run, args=(i, w)) for i, w in enumerate((first, second))]

@@ -59,7 +59,7 @@ async def unapplied(database: Database) -> int:
 async def outcomes(database: Database) -> dict[str, str | None]:
     async with database.read_session() as session:
         rows = await session.execute(select(WebhookEvent.dedupe_key, WebhookEvent.outcome))
-        return dict(rows.tuples().all())
+        return dict(rows.all())
 
 
 async def make_campaign(database: Database, *, org_id: int, number_id: int, status: str = "active",
@@ -134,7 +134,7 @@ async def not_sent_reasons(database: Database, campaign_id: int) -> dict[str, in
             select(CampaignNotSentReason.reason, CampaignNotSentReason.count)
             .where(CampaignNotSentReason.campaign_id == campaign_id, CampaignNotSentReason.count != 0)
         )
-        return dict(rows.tuples().all())
+        return dict(rows.all())
 
 
 def status_body(statuses: list[dict[str, Any]], *, phone_number_id: str = NUMBER_1, waba_id: str = WABA_1) -> bytes:

@@ -12,7 +12,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 RANK = {"pending": 0, "sending": 0, "unknown": 0, "sent": 1, "delivered": 2, "read": 3}
-TERMINAL = frozenset({"failed", "not_sent"})
 # A campaign message that went back to pending for a retry (131049) has no wamid any more.
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 OPTED_OUT = "contact opted out of marketing"
 ALREADY_ENGAGED = "already part of an active campaign"
 OPEN_CASE = "contact has an open case in Inbox"
-NOT_ON_WHATSAPP = "not a valid WhatsApp user"
 CAMPAIGN_ENDED = "campaign ended"
 
 

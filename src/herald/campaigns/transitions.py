@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-import phonenumbers
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.campaigns import repository
@@ -22,6 +21,7 @@ from herald.campaigns.service import (
     get_campaign,
     not_editable,
 )
+from herald.contacts.e164 import to_e164
 from herald.dispatch.launch import launch_campaign
 from herald.kit.errors import Invalid
 from herald.kit.types import as_utc, utcnow
@@ -162,17 +162,3 @@ async def _test_contacts(session: AsyncSession, *, org_id: int, phones: list[str
         raise Invalid(errors[0]["message"], details=errors)
     return list(dict.fromkeys(found[p] for p in normalised if p))
 
-
-def to_e164(raw: str) -> str | None:
-    """E.164 for a number given with its country code (the ``+`` may be left out), else None."""
-    text = raw.strip()
-    if not text or len(text) > 64:
-        return None
-    candidate = text if text.startswith("+") else "+" + text
-    try:
-        number = phonenumbers.parse(candidate, None)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_valid_number(number):
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

@@ -198,7 +198,7 @@ def _open_browser(url: str) -> None:
         return
     try:
         webbrowser.open(url)
-    except Exception:  # noqa: BLE001 - a browser that does not open must not stop the demo
+    except Exception:  # a browser that does not open must not stop the demo
         pass
 
 

@@ -149,7 +149,7 @@ async def _materialize_range_postgres(
 ) -> list[tuple[str, str | None, int]]:
     await session.execute(text(POSTGRES_CHUNK_SETTINGS))
     counted = postgres_chunk_statement(campaign_id=campaign_id, where=where, lo=lo, hi=hi)
-    return [(s, r, int(n)) for s, r, n in (await session.execute(counted)).tuples()]
+    return [(s, r, int(n)) for s, r, n in (await session.execute(counted))]
 
 
 def postgres_chunk_statement(
@@ -218,7 +218,7 @@ async def _materialize_range_sqlite(
         )
         .group_by(CampaignMessage.status, CampaignMessage.error_msg)
     )
-    return [(s, r, int(n)) for s, r, n in counted.tuples()]
+    return [(s, r, int(n)) for s, r, n in counted]
 
 
 async def _count(session: AsyncSession, *, campaign_id: int, rows: list[tuple[str, str | None, int]]) -> None:

@@ -53,7 +53,7 @@ async def auto_end_campaigns(database: Database) -> list[int]:
             .where(Campaign.status == Status.active.value, Campaign.materialized_at.is_not(None),
                    CampaignStats.pending == 0)
             .order_by(Campaign.id)
-        )).tuples().all()
+        )).all()
     ended = []
     for campaign_id, last_sent_at, materialized_at, hours in rows:
         since = last_sent_at or materialized_at

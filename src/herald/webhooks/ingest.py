@@ -58,7 +58,7 @@ async def _numbers_named(session: AsyncSession, phone_number_ids: frozenset[str]
         stmt, ids = _NUMBERS_BY_WABA, waba_ids
     else:
         return []
-    return [(n, o, a) for n, o, a in (await session.execute(stmt, {"ids": sorted(ids)})).tuples()]
+    return [(n, o, a) for n, o, a in (await session.execute(stmt, {"ids": sorted(ids)}))]
 
 
 # Decrypted app secrets by their ciphertext, per box: a Fernet decryption per POST is measurable on the
