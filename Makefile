@@ -29,6 +29,7 @@ install: $(STAMP) $(VENDOR_FILES)
 lint: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: lint
 	$(BIN)/pytest
