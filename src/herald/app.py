@@ -148,11 +148,12 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             app.state.stats_hub = StatsHub(database_reader(app.state.database))
             resources.push_async_callback(app.state.stats_hub.close)
             if run_worker:
-                await resources.enter_async_context(embedded.running(Worker(
+                app.state.worker = Worker(
                     database=app.state.database, box=app.state.secret_box, outbound=app.state.outbound,
                     client=app.state.cloud_client, webhook_wakeup=app.state.webhook_wakeup,
                     send_lease=timedelta(seconds=settings.send_lease_seconds),
-                )))
+                )
+                await resources.enter_async_context(embedded.running(app.state.worker))
             freeze_startup_heap()
             yield
 
