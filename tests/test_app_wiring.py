@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -113,3 +115,12 @@ class TestServeWorkerOption:
         [app] = served
         async with app.router.lifespan_context(app):
             assert hasattr(app.state, "worker") is runs
+
+
+class TestHandlerTables:
+    def test_importing_the_applier_is_enough_to_apply_every_stored_kind(self) -> None:
+        """In a fresh interpreter: no other module has to be imported first for a kind to be handled."""
+        script = ("from herald.webhooks import applier, events\n"
+                  "print(sorted(applier.HANDLERS) == sorted([events.STATUS, events.MESSAGE, events.PREFERENCE]))")
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+        assert done.stdout.strip() == "True", done.stderr
