@@ -30,6 +30,7 @@ lint: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 	$(BIN)/vulture
+	$(BIN)/lint-imports
 
 test: lint
 	$(BIN)/pytest

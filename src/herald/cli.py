@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -76,16 +75,15 @@ def migrate() -> None:
 def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
-    worker: Annotated[bool | None, typer.Option("--worker/--no-worker", help="Run the worker in this process.")] = None,
+    worker: Annotated[bool | None, typer.Option(
+        "--worker/--no-worker", help="Run the worker in this process (default: HERALD_EMBEDDED_WORKER, on for SQLite).",
+    )] = None,
 ) -> None:
     """Serve the API, the webhooks and the web UI."""
     import signal
 
     import uvicorn
 
-    if worker is not None:
-        os.environ["HERALD_EMBEDDED_WORKER"] = "true" if worker else "false"
-        get_settings.cache_clear()
     from herald.app import configure_logging, create_app
 
     settings = get_settings()
@@ -96,8 +94,8 @@ def serve(
     # there before it: this one, so that a graceful stop exits with 0, as `herald worker` does.
     signal.signal(signal.SIGTERM, lambda *_: None)
     uvicorn.run(
-        create_app(), host=host, port=port, log_level="info", access_log=False, log_config=log_config,
-        timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+        create_app(settings, worker=worker), host=host, port=port, log_level="info", access_log=False,
+        log_config=log_config, timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
     )
 
 

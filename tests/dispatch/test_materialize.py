@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import func, select, text, update
 
 from herald.campaigns import counters, reasons
+from herald.campaigns.ending import release_ended
 from herald.campaigns.segments import segment_filter
 from herald.contacts import service as contacts_service
-from herald.dispatch.ending import release_ended
 from herald.dispatch.materialize import POSTGRES_CHUNK_SETTINGS, materialize_chunk, postgres_chunk_statement
 from herald.kit.db import Database
 from herald.kit.types import utcnow

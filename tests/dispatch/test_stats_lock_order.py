@@ -31,8 +31,7 @@ from herald.kit.crypto import SecretBox
 from herald.kit.db import Database
 from herald.kit.types import utcnow
 from herald.models import CampaignMessage, Contact
-from herald.webhooks.applier import StoredEvent
-from herald.webhooks.events import STATUS, to_payload
+from herald.webhooks.events import STATUS, StoredEvent, to_payload
 from herald.webhooks.statuses import apply_statuses
 from herald.whatsapp import StatusEvent
 from tests.conftest import TEST_FERNET_KEY, OrgHandle

@@ -14,7 +14,6 @@ from herald.campaigns import counters
 from herald.kit.db import Database
 from herald.kit.types import utcnow
 from herald.models import Campaign, CampaignMessage, CampaignNotSentReason, Contact, WebhookEvent
-from herald.webhooks import handlers  # noqa: F401  (registers the event handlers with the applier)
 from herald.webhooks.applier import apply_batch
 from herald.whatsapp.webhooks import signature_header
 from tests.dispatch.helpers import wait_until

@@ -12,6 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.campaigns import repository
 from herald.campaigns.bindings import Assessment, Draft, assess
+from herald.campaigns.ending import release_ended
+from herald.campaigns.launch import launch_campaign
 from herald.campaigns.lifecycle import EDITABLE, Status, transition
 from herald.campaigns.schemas import MAX_NAME_LENGTH
 from herald.campaigns.service import (
@@ -22,7 +24,6 @@ from herald.campaigns.service import (
     not_editable,
 )
 from herald.contacts.e164 import to_e164
-from herald.dispatch.launch import launch_campaign
 from herald.kit.errors import Invalid
 from herald.kit.types import as_utc, utcnow
 from herald.models import Campaign
@@ -109,9 +110,6 @@ async def end_campaign(
         session, campaign_id=campaign_id, org_id=org_id, to=Status.ended,
         values={"ended_at": utcnow(), "status_reason": reason},
     )
-    # Imported here: the engine's ending module is built alongside and must not be needed to import us.
-    from herald.dispatch.ending import release_ended
-
     await release_ended(session, campaign_id=campaign_id)
     return await get_campaign(session, org_id=org_id, campaign_id=campaign_id)
 

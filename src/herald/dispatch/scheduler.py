@@ -8,9 +8,9 @@ from datetime import timedelta
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from herald.campaigns.ending import release_ended
+from herald.campaigns.launch import launch_campaign
 from herald.campaigns.lifecycle import Status, transition
-from herald.dispatch.ending import release_ended
-from herald.dispatch.launch import launch_campaign
 from herald.dispatch.reaper import reap_expired_sends
 from herald.kit.db import Database
 from herald.kit.errors import Conflict

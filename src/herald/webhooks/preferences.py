@@ -9,12 +9,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.replies import repository
 from herald.webhooks import events as ev
-from herald.webhooks.applier import StoredEvent, handles, mark
+from herald.webhooks.events import StoredEvent, mark
 
 MARKETING = "marketing_messages"
 
 
-@handles(ev.PREFERENCE)
 async def apply_preferences(session: AsyncSession, rows: list[StoredEvent]) -> None:
     # Event time order: a stop and a resume in one batch end as the user last chose.
     items = sorted(((row, ev.preference_from(row.payload)) for row in rows), key=lambda p: (p[1].timestamp, p[0].id))
