@@ -1,7 +1,7 @@
 """Names vulture (`make lint`, settings in pyproject.toml) reports as unused that are used from outside
 the product's Python code: by a framework, a template, the API's JSON or the tests. Never executed.
 
-Route functions, typer commands, pydantic validators and webhook handlers are ignored by their
+Route functions, typer commands and pydantic validators are ignored by their
 decorator in pyproject.toml; what is below is read some other way. Something that is really unused
 is deleted, not listed here.
 """
