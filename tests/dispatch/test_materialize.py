@@ -1,4 +1,4 @@
-"""Audience materialisation (ARCHITECTURE section 3, rules 1–3), chunk by chunk, on both databases;
+"""Audience materialisation (docs/architecture.md, "Who receives a message", rules 1–3), chunk by chunk, on both databases;
 and deleting a contact, which removes its engagement and messages itself (no foreign key does)."""
 
 from __future__ import annotations

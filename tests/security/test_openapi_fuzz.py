@@ -1,4 +1,4 @@
-"""Schemathesis over the OpenAPI spec, in-process: no 5xx, and every error in the contract's shape.
+"""Schemathesis over the OpenAPI spec, in-process: no 5xx, and every error in the error shape.
 
 Cases are generated from ``/openapi.json`` and sent through the test's own ASGI client (same event
 loop as the database), authenticated with an admin key of a fresh organization.

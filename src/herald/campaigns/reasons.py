@@ -1,4 +1,4 @@
-"""The reason texts a report shows for a contact that was not sent (ARCHITECTURE section 3).
+"""The reason texts a report shows for a contact that was not sent (docs/architecture.md, "Not-sent reasons").
 
 Stored without the ``not sent: `` prefix, which is how the stats and the CSV show them.
 """

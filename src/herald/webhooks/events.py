@@ -80,7 +80,7 @@ def _as_dict(value: Any) -> Any:
 
 
 def dedupe_key(kind: str, event: Any) -> str:
-    """Meta's duplicates (retries, several subscribed apps) collapse on these keys (WHATSAPP.md §8)."""
+    """Meta's duplicates (retries, several subscribed apps) collapse on these keys (docs/architecture.md, "Webhooks")."""
     if kind == STATUS:
         return f"s:{event.wamid}:{event.status}"
     if kind == MESSAGE:

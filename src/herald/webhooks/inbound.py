@@ -1,4 +1,4 @@
-"""Applying inbound messages (ARCHITECTURE section 4, "Replies").
+"""Applying inbound messages (docs/architecture.md, "Bot flows and replies").
 
 Each message is stored once; when it answers a campaign it marks the campaign message replied and
 enqueues a delivery to the campaign's bot flow in the same transaction (an outbox: the delivery

@@ -1,7 +1,7 @@
 """Receiving Meta's webhooks: verify the signature over the raw bytes, store each event once, answer.
 
 Nothing is applied here: the applier does that in batches, so the endpoint stays fast whatever
-happens downstream (ARCHITECTURE section 4).
+happens downstream (docs/architecture.md, "The webhook receiver and applier").
 """
 
 from __future__ import annotations

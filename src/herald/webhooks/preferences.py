@@ -1,6 +1,6 @@
-"""Applying ``user_preferences`` webhooks: a user stops or resumes marketing messages (WHATSAPP.md §10).
+"""Applying ``user_preferences`` webhooks: a user stops or resumes marketing messages (docs/architecture.md, "Webhooks").
 
-An opted-out contact is left out of later campaigns at materialisation (ARCHITECTURE section 3).
+An opted-out contact is left out of later campaigns at materialisation (docs/architecture.md, "Who receives a message").
 """
 
 from __future__ import annotations

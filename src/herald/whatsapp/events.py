@@ -1,4 +1,4 @@
-"""Typed events parsed from WhatsApp webhooks (WHATSAPP.md §8–10): frozen, flat, one per update."""
+"""Typed events parsed from WhatsApp webhooks (docs/architecture.md, "Webhooks"): frozen, flat, one per update."""
 
 from __future__ import annotations
 
