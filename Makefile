@@ -29,6 +29,8 @@ install: $(STAMP) $(VENDOR_FILES)
 lint: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
+	$(BIN)/vulture
+	$(BIN)/lint-imports
 
 test: lint
 	$(BIN)/pytest

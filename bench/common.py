@@ -26,7 +26,7 @@ def postgres_url() -> str | None:
 
         with psycopg.connect(_admin_conninfo(url), connect_timeout=3):
             return url
-    except Exception:  # noqa: BLE001 - no server: the PostgreSQL rows are skipped
+    except Exception:  # no server: the PostgreSQL rows are skipped
         return None
 
 

@@ -125,7 +125,7 @@ def main() -> None:
             started = time.monotonic()
             try:
                 result = bench.run(*params.values(), db_url=url)
-            except Exception as exc:  # noqa: BLE001 - one failing benchmark must not hide the others
+            except Exception as exc:  # one failing benchmark must not hide the others
                 traceback.print_exc()
                 result = {"figure": None, "baseline": None, "ratio": None, "target": "", "pass": False,
                           "error": f"{type(exc).__name__}: {exc}"}

@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from herald.campaigns import counters
-from herald.dispatch.launch import launch_campaign
+from herald.campaigns.launch import launch_campaign
 from herald.kit.crypto import SecretBox
 from herald.kit.db import Database
 from herald.kit.types import utcnow

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -17,24 +18,27 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from herald import __version__
+from herald.api import API_PREFIX, include_routers
 from herald.config import Settings, get_settings
+from herald.dispatch import embedded
+from herald.dispatch.worker import Worker
 from herald.kit import migrate
 from herald.kit.body_limit import MB, MULTIPART_OVERHEAD_BYTES, BodyLimit, BodyRoute
 from herald.kit.crypto import SecretBox
 from herald.kit.db import Database
 from herald.kit.db_errors import unavailability
 from herald.kit.errors import DatabaseUnavailable, HeraldError
+from herald.kit.outbound import OutboundPolicy
+from herald.media.limits import MAX_MEDIA_BYTES
+from herald.ops import logs
+from herald.ops.metrics import WebhookMetrics
+from herald.ops.metrics import router as metrics_router
+from herald.reports.hub import StatsHub, database_reader
 from herald.web import headers as security_headers
+from herald.webhooks.ingest import MAX_BODY_BYTES as WEBHOOK_MAX_BYTES
+from herald.whatsapp import CloudAPIClient
 
 log = logging.getLogger("herald")
-
-LifespanHook = Callable[[FastAPI], Awaitable[Any]]
-# Components (worker, shared HTTP client, SSE hub) register start/stop hooks here.
-_startup_hooks: list[tuple[LifespanHook, LifespanHook | None]] = []
-
-
-def on_lifespan(start: LifespanHook, stop: LifespanHook | None = None) -> None:
-    _startup_hooks.append((start, stop))
 
 
 def freeze_startup_heap() -> None:
@@ -117,34 +121,41 @@ def internal_error(exc: Exception, request: Request) -> JSONResponse:
 
 def configure_logging(settings: Settings) -> None:
     """Text lines, or one JSON object per line with ``HERALD_LOG_JSON=true`` (see ``herald.ops.logs``)."""
-    from herald.ops import logs
-
     logs.configure(level=settings.log_level, json=settings.log_json)
 
 
-def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, database: Database | None = None, *,
+               worker: bool | None = None) -> FastAPI:
+    """The application. Given a ``database``, the app uses it and leaves it open at shutdown; else it
+    connects to ``settings.database_url`` (migrating an SQLite database first). ``worker`` runs the
+    worker in this process (``herald serve --worker/--no-worker``); None leaves it to
+    ``settings.embedded_worker`` (``HERALD_EMBEDDED_WORKER``, on by default on SQLite)."""
     settings = settings or get_settings()
-    own_database = database is None
+    run_worker = settings.embedded_worker if worker is None else worker
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if own_database and settings.is_sqlite:
-            await asyncio.to_thread(migrate.upgrade, settings.database_url)
-        app.state.database = database or Database.connect(settings.database_url)
-        app.state.webhook_wakeup = asyncio.Event()
-        stops = []
-        for start, stop in _startup_hooks:
-            await start(app)
-            if stop:
-                stops.append(stop)
-        freeze_startup_heap()
-        try:
+        """Creates the process's shared resources in order; the stack closes them in reverse."""
+        async with AsyncExitStack() as resources:
+            if database is None:
+                if settings.is_sqlite:
+                    await asyncio.to_thread(migrate.upgrade, settings.database_url)
+                app.state.database = Database.connect(settings.database_url)
+                resources.push_async_callback(app.state.database.dispose)
+            app.state.webhook_wakeup = asyncio.Event()
+            # The one Cloud API client: the routes that call WhatsApp and the embedded worker share it.
+            app.state.cloud_client = await resources.enter_async_context(CloudAPIClient(outbound=app.state.outbound))
+            app.state.stats_hub = StatsHub(database_reader(app.state.database))
+            resources.push_async_callback(app.state.stats_hub.close)
+            if run_worker:
+                app.state.worker = Worker(
+                    database=app.state.database, box=app.state.secret_box, outbound=app.state.outbound,
+                    client=app.state.cloud_client, webhook_wakeup=app.state.webhook_wakeup,
+                    send_lease=timedelta(seconds=settings.send_lease_seconds),
+                )
+                await resources.enter_async_context(embedded.running(app.state.worker))
+            freeze_startup_heap()
             yield
-        finally:
-            for stop in reversed(stops):
-                await stop(app)
-            if own_database:
-                await app.state.database.dispose()
 
     app = FastAPI(
         title="Herald",
@@ -156,17 +167,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     app.state.settings = settings
     app.state.secret_box = SecretBox(settings.encryption_keys)
-    from herald.kit.outbound import OutboundPolicy
-
     app.state.outbound = OutboundPolicy(allow_private_urls=settings.allow_private_urls)
     if database is not None:
         app.state.database = database
     install_error_handlers(app)
-    from herald.api import include_routers
-    from herald.dispatch import embedded  # noqa: F401  (registers the embedded worker)
-    from herald.ops.metrics import WebhookMetrics
-    from herald.ops.metrics import router as metrics_router
-
     include_routers(app)
     app.include_router(metrics_router)  # outside /api/v1 and unauthenticated: restrict it at the proxy
     app.add_middleware(BodyLimit, default=MB, routes=body_routes(settings))
@@ -179,9 +183,6 @@ def body_routes(settings: Settings) -> list[BodyRoute]:
     """The routes whose bodies may be larger than the 1 MiB every other request gets (JSON API
     calls, UI forms): Meta's webhooks, and the uploads, at their documented maxima plus room for
     the multipart envelope. A request is counted and cut off at its limit as it streams in."""
-    from herald.api import API_PREFIX
-    from herald.media.limits import MAX_MEDIA_BYTES
-    from herald.webhooks.ingest import MAX_BODY_BYTES as WEBHOOK_MAX_BYTES
 
     def csv_upload() -> int:  # read at each request: the setting may change under a running app (tests)
         return settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES

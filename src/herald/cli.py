@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -76,16 +75,15 @@ def migrate() -> None:
 def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
-    worker: Annotated[bool | None, typer.Option("--worker/--no-worker", help="Run the worker in this process.")] = None,
+    worker: Annotated[bool | None, typer.Option(
+        "--worker/--no-worker", help="Run the worker in this process (default: HERALD_EMBEDDED_WORKER, on for SQLite).",
+    )] = None,
 ) -> None:
     """Serve the API, the webhooks and the web UI."""
     import signal
 
     import uvicorn
 
-    if worker is not None:
-        os.environ["HERALD_EMBEDDED_WORKER"] = "true" if worker else "false"
-        get_settings.cache_clear()
     from herald.app import configure_logging, create_app
 
     settings = get_settings()
@@ -96,8 +94,8 @@ def serve(
     # there before it: this one, so that a graceful stop exits with 0, as `herald worker` does.
     signal.signal(signal.SIGTERM, lambda *_: None)
     uvicorn.run(
-        create_app(), host=host, port=port, log_level="info", access_log=False, log_config=log_config,
-        timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+        create_app(settings, worker=worker), host=host, port=port, log_level="info", access_log=False,
+        log_config=log_config, timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
     )
 
 
@@ -180,7 +178,7 @@ def org_create(
 
     try:
         slug, key = run_db(work)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         _fail(exc)
         return
     print(f"ORG={slug}")
@@ -204,7 +202,7 @@ def user_create(
 
     try:
         user_id = run_db(work)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         _fail(exc)
         return
     print(f"USER_ID={user_id}")
@@ -222,7 +220,7 @@ def _set_user_active(email: str, *, active: bool) -> None:
 
     try:
         run_db(work)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         _fail(exc)
         return
     if active:
@@ -261,7 +259,7 @@ def apikey_create(
 
     try:
         key = run_db(work)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         _fail(exc)
         return
     print(f"API_KEY={key}")
@@ -277,7 +275,7 @@ def contacts_import(
 
     try:
         result = import_file(file, org_slug=org, settings=get_settings(), console=err)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         _fail(exc)
         return
     for line in summary_lines(result):
@@ -316,7 +314,7 @@ def rotate_keys() -> None:
 
     try:
         counts = run_db(work)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         _fail(exc)
         return
     for name, count in counts.items():

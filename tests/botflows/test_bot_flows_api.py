@@ -5,10 +5,10 @@ import pytest
 from sqlalchemy import text
 
 from herald.auth.principal import Role
-from herald.botflows import service
 from herald.config import Settings
 from herald.kit.crypto import SecretBox
 from herald.kit.db import Database
+from herald.models import BotFlow
 from tests.conftest import OrgHandle
 
 BOT_FLOWS = "/api/v1/bot-flows"
@@ -98,10 +98,12 @@ class TestCrud:
         assert all(SECRET not in r.text for r in responses)
         box = SecretBox(settings.encryption_keys)
         async with database.session() as session:
-            assert await service.bot_flow_secret(session, box, bot_flow_id=created.json()["id"]) == SECRET
+            stored = await session.get(BotFlow, created.json()["id"])
+            assert stored is not None and box.decrypt(stored.secret_enc) == SECRET
         await client.patch(path, json={"secret": "rotated-secret"}, headers=org.auth)
         async with database.session() as session:
-            assert await service.bot_flow_secret(session, box, bot_flow_id=created.json()["id"]) == "rotated-secret"
+            stored = await session.get(BotFlow, created.json()["id"])
+            assert stored is not None and box.decrypt(stored.secret_enc) == "rotated-secret"
 
     async def test_secret_is_unreadable_in_the_database(
         self, client: httpx.AsyncClient, org: OrgHandle, database: Database

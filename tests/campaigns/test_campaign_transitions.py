@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 from sqlalchemy import func, select, update
 
-from herald.dispatch.launch import MATERIALIZE_JOB
+from herald.campaigns.launch import MATERIALIZE_JOB
 from herald.kit.db import Database
 from herald.models import Campaign, Engagement, Job, Template
 from tests.campaigns.conftest import BASE, act, create, error_fields

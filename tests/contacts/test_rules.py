@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from herald.contacts.rules import normalize_phone, to_e164
+from herald.contacts.e164 import to_e164
+from herald.contacts.rules import normalize_phone
 from herald.kit.errors import Invalid
 
 

@@ -33,7 +33,7 @@ def start_worker(db_url: str, tmp: Path, name: str) -> subprocess.Popen[bytes]:
         "HERALD_ENCRYPTION_KEYS": TEST_FERNET_KEY, "HERALD_VAR_DIR": str(tmp / name),
         "HERALD_SEND_LEASE_SECONDS": "3", "HERALD_WORKER_ID": name, "HERALD_ALLOW_PRIVATE_URLS": "true",
     }
-    log = open(tmp / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
+    log = open(tmp / f"{name}.log", "wb")  # closed with the process
     return subprocess.Popen([sys.executable, "-m", "herald", "worker"], env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
@@ -148,6 +148,6 @@ async def _assert_counters_match_rows(database: Database, campaign: int, counts:
         rows = dict((await session.execute(
             select(CampaignMessage.status, func.count()).where(CampaignMessage.campaign_id == campaign)
             .group_by(CampaignMessage.status)
-        )).tuples().all())
+        )).all())
     assert rows.get("unknown", 0) == counts["unknown"]
     assert sum(rows.get(s, 0) for s in ("sent", "delivered", "read")) == counts["sent"]

@@ -13,8 +13,8 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import update
 
+from herald.campaigns.ending import release_ended
 from herald.campaigns.lifecycle import Status, transition
-from herald.dispatch.ending import release_ended
 from herald.kit.db import Database
 from herald.kit.types import utcnow
 from herald.models import Campaign

@@ -1,4 +1,4 @@
-"""Audience materialisation (ARCHITECTURE section 3, rules 1–3), chunk by chunk, on both databases;
+"""Audience materialisation (docs/architecture.md, "Who receives a message", rules 1–3), chunk by chunk, on both databases;
 and deleting a contact, which removes its engagement and messages itself (no foreign key does)."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import func, select, text, update
 
 from herald.campaigns import counters, reasons
+from herald.campaigns.ending import release_ended
 from herald.campaigns.segments import segment_filter
 from herald.contacts import service as contacts_service
-from herald.dispatch.ending import release_ended
 from herald.dispatch.materialize import POSTGRES_CHUNK_SETTINGS, materialize_chunk, postgres_chunk_statement
 from herald.kit.db import Database
 from herald.kit.types import utcnow
@@ -59,13 +59,13 @@ async def _messages(database: Database, campaign_id: int) -> dict[int, tuple[str
             select(CampaignMessage.contact_id, CampaignMessage.status, CampaignMessage.error_msg)
             .where(CampaignMessage.campaign_id == campaign_id)
         )
-        return {contact_id: (status, reason) for contact_id, status, reason in rows.tuples()}
+        return {contact_id: (status, reason) for contact_id, status, reason in rows}
 
 
 async def _engaged(database: Database) -> dict[int, int]:
     async with database.read_session() as session:
         rows = await session.execute(select(Engagement.contact_id, Engagement.campaign_id))
-        return {contact_id: campaign_id for contact_id, campaign_id in rows.tuples()}
+        return {contact_id: campaign_id for contact_id, campaign_id in rows}
 
 
 async def _stats(database: Database, campaign_id: int) -> tuple[int, int, int, dict[str, int]]:
@@ -75,7 +75,7 @@ async def _stats(database: Database, campaign_id: int) -> tuple[int, int, int, d
             select(CampaignNotSentReason.reason, CampaignNotSentReason.count)
             .where(CampaignNotSentReason.campaign_id == campaign_id)
         )
-        return row.targeted, row.pending, row.not_sent, {reason: count for reason, count in reasons_.tuples()}
+        return row.targeted, row.pending, row.not_sent, {reason: count for reason, count in reasons_}
 
 
 class TestMaterializeChunk:

@@ -31,8 +31,7 @@ from herald.kit.crypto import SecretBox
 from herald.kit.db import Database
 from herald.kit.types import utcnow
 from herald.models import CampaignMessage, Contact
-from herald.webhooks.applier import StoredEvent
-from herald.webhooks.events import STATUS, to_payload
+from herald.webhooks.events import STATUS, StoredEvent, to_payload
 from herald.webhooks.statuses import apply_statuses
 from herald.whatsapp import StatusEvent
 from tests.conftest import TEST_FERNET_KEY, OrgHandle
@@ -83,7 +82,7 @@ def run_interleaved(url: str, first: Work, second: Work) -> list[BaseException |
 
         try:
             asyncio.run(main())
-        except BaseException as error:  # noqa: BLE001 - reported to the test
+        except BaseException as error:  # reported to the test
             errors[index] = error
 
     threads = [threading.Thread(target=run, args=(i, w)) for i, w in enumerate((first, second))]

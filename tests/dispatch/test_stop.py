@@ -23,7 +23,7 @@ from herald.dispatch.context import CampaignContext, burst_for
 from herald.dispatch.outcomes import Retry
 from herald.dispatch.pacer import Pacer
 from herald.dispatch.sender import Sender
-from herald.dispatch.worker import Worker
+from herald.dispatch.worker import JOB_HANDLERS, Worker
 from herald.jobs.runner import run_due_jobs
 from herald.kit.db import Database
 from herald.kit.stopping import sleep_or_stop
@@ -158,13 +158,13 @@ class TestJobsStop:
                                               variables={}, media_row_id=None, bot_flow_id=None)
         stop = asyncio.Event()
         stop.set()
-        assert await run_due_jobs(database, stop=stop) == 0
+        assert await run_due_jobs(database, JOB_HANDLERS, stop=stop) == 0
         async with database.read_session() as session:
             job = (await session.execute(select(Job))).scalar_one()
             assert (job.status, job.attempts, job.lease_until) == ("pending", 0, None)
             assert (await session.get(Campaign, campaign)).materialized_at is None  # type: ignore[union-attr]
         # The next run (another worker, or this one started again) does it.
-        assert await run_due_jobs(database) == 1
+        assert await run_due_jobs(database, JOB_HANDLERS) == 1
         assert await rows_by_status(database, campaign) == {"pending": 3}
 
 

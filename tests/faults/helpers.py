@@ -32,13 +32,13 @@ def herald_env(db_url: str, var_dir: Path, **extra: str) -> dict[str, str]:
 
 def start_worker(db_url: str, tmp: Path, name: str) -> subprocess.Popen[bytes]:
     env = herald_env(db_url, tmp / name, HERALD_SEND_LEASE_SECONDS="3", HERALD_WORKER_ID=name)
-    log = open(tmp / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
+    log = open(tmp / f"{name}.log", "wb")  # closed with the process
     return subprocess.Popen([sys.executable, "-m", "herald", "worker"], env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
 def start_server(db_url: str, tmp: Path, name: str, port: int) -> subprocess.Popen[bytes]:
     env = herald_env(db_url, tmp / name, HERALD_EMBEDDED_WORKER="false")
-    log = open(tmp / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
+    log = open(tmp / f"{name}.log", "ab")  # closed with the process
     return subprocess.Popen(
         [sys.executable, "-m", "herald", "serve", "--port", str(port), "--no-worker"],
         env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -72,14 +72,14 @@ async def rows_by_status(database: Database, campaign: int) -> dict[str, int]:
         return dict((await session.execute(
             select(CampaignMessage.status, func.count()).where(CampaignMessage.campaign_id == campaign)
             .group_by(CampaignMessage.status)
-        )).tuples().all())
+        )).all())
 
 
 async def message_status(database: Database, campaign: int) -> dict[int, str]:
     async with database.read_session() as session:
         return dict((await session.execute(
             select(CampaignMessage.id, CampaignMessage.status).where(CampaignMessage.campaign_id == campaign)
-        )).tuples().all())
+        )).all())
 
 
 async def settled(database: Database, campaign: int, base_url: str) -> bool:

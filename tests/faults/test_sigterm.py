@@ -38,7 +38,7 @@ def start_herald(db_url: str, tmp: Path, port: int) -> subprocess.Popen[bytes]:
     else:
         command = ["worker"]
         env = herald_env(db_url, tmp / "worker", HERALD_WORKER_ID="sigterm")
-    log = open(tmp / "herald.log", "wb")  # noqa: SIM115 - closed with the process
+    log = open(tmp / "herald.log", "wb")  # closed with the process
     return subprocess.Popen([sys.executable, "-m", "herald", *command], env=env, stdout=log, stderr=subprocess.STDOUT)
 
 

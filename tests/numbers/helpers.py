@@ -18,7 +18,7 @@ from herald.kit.db import Database
 from herald.models import ApiKey, Organization, WhatsAppNumber
 from herald.simulator import SimulatorServer
 from herald.whatsapp import CloudAPIClient, NumberCredentials, NumberInfo
-from tests.conftest import LOOPBACK_ALLOWED, OrgHandle
+from tests.conftest import OrgHandle
 
 T = TypeVar("T")
 SLOW_WHATSAPP_MS = 300
@@ -119,13 +119,16 @@ def field_names(response: httpx.Response) -> set[str]:
     return {d["field"] for d in response.json()["error"]["details"] or ()}
 
 
-class WatchedCloudClient(CloudAPIClient):
-    """The real client, noting in `events` when a request asks WhatsApp and when WhatsApp answers."""
+class WatchedCloudClient:
+    """The app's own client, noting in `events` when a request asks WhatsApp and when WhatsApp answers."""
 
-    def __init__(self) -> None:
-        super().__init__(outbound=LOOPBACK_ALLOWED)
+    def __init__(self, client: CloudAPIClient) -> None:
+        self.client = client
         self.events: list[str] = []
         self.asked = asyncio.Event()
+
+    def __getattr__(self, name: str) -> Any:  # any other call: the app's client itself
+        return getattr(self.client, name)
 
     async def _watched(self, call: Awaitable[T]) -> T:
         self.events.append(ASKED)
@@ -136,23 +139,22 @@ class WatchedCloudClient(CloudAPIClient):
             self.events.append(ANSWERED)
 
     async def get_number_info(self, creds: NumberCredentials) -> NumberInfo:
-        return await self._watched(super().get_number_info(creds))
+        return await self._watched(self.client.get_number_info(creds))
 
     async def list_templates(
         self, creds: NumberCredentials, page_size: int = 100, status: str | None = None
     ) -> list[dict[str, Any]]:
-        return await self._watched(super().list_templates(creds, page_size, status))
+        return await self._watched(self.client.list_templates(creds, page_size, status))
 
     async def upload_media(self, creds: NumberCredentials, data: bytes, filename: str, mime_type: str) -> str:
-        return await self._watched(super().upload_media(creds, data, filename, mime_type))
+        return await self._watched(self.client.upload_media(creds, data, filename, mime_type))
 
 
 async def watch_whatsapp(app: FastAPI, sim: SimulatorServer) -> WatchedCloudClient:
     """Make WhatsApp slow and have the app call it through a `WatchedCloudClient`."""
     sim.update_scenario(latency_ms=SLOW_WHATSAPP_MS)
-    watched = WatchedCloudClient()
-    await watched.start()
-    app.state.cloud_client = watched  # closed with the app
+    watched = WatchedCloudClient(app.state.cloud_client)
+    app.state.cloud_client = watched  # the app's own client underneath, which its lifespan closes
     return watched
 
 

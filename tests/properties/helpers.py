@@ -35,18 +35,18 @@ async def stored_contacts(database: Database, org_id: int) -> dict[str, StoredCo
             phone: StoredContact(id=contact_id, name=name)
             for contact_id, phone, name in (
                 await session.execute(select(Contact.id, Contact.phone, Contact.name).where(Contact.org_id == org_id))
-            ).tuples()
+            )
         }
         by_id = {c.id: c for c in contacts.values()}
         tags = await session.execute(
             select(ContactTag.contact_id, Tag.name).join(Tag, Tag.id == ContactTag.tag_id).where(Tag.org_id == org_id)
         )
-        for contact_id, tag in tags.tuples():
+        for contact_id, tag in tags:
             by_id[contact_id].tags.add(tag)
         valued = await session.execute(
             select(ContactValuedTag.contact_id, ContactValuedTag.key, ContactValuedTag.value)
             .where(ContactValuedTag.org_id == org_id)
         )
-        for contact_id, key, value in valued.tuples():
+        for contact_id, key, value in valued:
             by_id[contact_id].valued_tags[key] = value
     return contacts

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from herald.contacts.e164 import to_e164
 from herald.contacts.importer import import_contacts
-from herald.contacts.rules import to_e164
 from herald.kit.db import Database
 from tests.properties.helpers import new_org, stored_contacts
 

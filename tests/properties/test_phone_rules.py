@@ -10,7 +10,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from phonenumbers import PhoneNumberFormat, PhoneNumberType
 
-from herald.contacts.rules import MAX_RAW_LENGTH, normalize_phone, to_e164
+from herald.contacts.e164 import MAX_RAW_LENGTH, to_e164
+from herald.contacts.rules import normalize_phone
 from herald.kit.errors import Invalid
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")

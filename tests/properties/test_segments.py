@@ -6,9 +6,11 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import select
 
-from herald.campaigns.segments import segment_ids
+from herald.campaigns.segments import segment_filter
 from herald.kit.db import Database
+from herald.models import Contact
 from tests.contacts.factories import fr_mobile
 from tests.factories import make_contacts
 from tests.properties.helpers import new_org
@@ -61,8 +63,8 @@ class TestSegmentSql:
                             specs=[{**s, "phone": fr_mobile(i)} for i, s in enumerate(others)])
 
         async with database.read_session() as session:
-            query = await segment_ids(session, org_id=org_id, audience=audience)
-            selected = set((await session.execute(query)).scalars())
+            where = await segment_filter(session, org_id=org_id, audience=audience)
+            selected = set(await session.scalars(select(Contact.id).where(where)))
 
         expected = {contact_id for contact_id, spec in zip(ids, specs, strict=True) if matches(spec, audience)}
         assert selected == expected

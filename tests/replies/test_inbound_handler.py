@@ -16,7 +16,7 @@ from herald.dispatch.materialize import materialize_job
 from herald.kit.db import Database
 from herald.kit.types import utcnow
 from herald.models import BotDelivery, CampaignMessage, Contact, InboundMessage, WebhookEvent
-from herald.webhooks import applier, events, handlers  # noqa: F401  (registers the handlers)
+from herald.webhooks import applier, events
 from herald.whatsapp import InboundMessage as Inbound
 from tests.conftest import OrgHandle
 from tests.dispatch.helpers import stats

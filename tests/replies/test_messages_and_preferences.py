@@ -149,7 +149,7 @@ class TestPreferences:
                 reasons = dict((await session.execute(
                     select(CampaignNotSentReason.reason, CampaignNotSentReason.count)
                     .where(CampaignNotSentReason.campaign_id == campaign)
-                )).tuples().all())
+                )).all())
             assert reasons.get("contact opted out of marketing") == 1
 
             await set_preference(sim, ALICE, "resume")

@@ -69,7 +69,7 @@ async def _count(session: AsyncSession, *, campaign_id: int, spec: dict[str, Any
 
 
 async def recount(session: AsyncSession, campaign_id: int) -> dict[str, Any]:
-    """The stats body recomputed from the ``campaign_messages`` rows with the contract's definitions."""
+    """The stats body recomputed from the ``campaign_messages`` rows with the definitions of docs/architecture.md, "Stats"."""
     rows = (await session.execute(
         select(CampaignMessage.status, CampaignMessage.replied_at, CampaignMessage.error_msg)
         .where(CampaignMessage.campaign_id == campaign_id)

@@ -32,7 +32,7 @@ def iso(value: datetime | None) -> str:
 
 
 def expected_csv(ids: list[int], specs: list[dict[str, Any]]) -> bytes:
-    """The file as the csv module writes it from the specs: the contract, in Python."""
+    """The file as the csv module writes it from the specs: docs/architecture.md's "Report CSV", in Python."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(HEADER.split(","))

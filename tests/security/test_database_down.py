@@ -102,7 +102,8 @@ class TestDatabaseDown:
 
     async def test_a_ui_page_is_a_friendly_503_page(self, db_url: str, settings: Settings, tmp_path: Path) -> None:
         async with app_on(unreachable_url(db_url, tmp_path), settings) as (_, http):
-            response = await http.get("/ui/campaigns", cookies={"herald_session": "x" * 40})
+            http.cookies.set("herald_session", "x" * 40)
+            response = await http.get("/ui/campaigns")
         assert response.status_code == 503
         assert response.headers["content-type"].startswith("text/html")
         assert "Temporarily unavailable" in response.text and "try again in a moment" in response.text

@@ -1,7 +1,7 @@
 """Tenant isolation over the whole route table: another organization's ids are never found.
 
 The walker visits every ``/api/v1`` route with an ``{…_id}`` path parameter, calls it as org A with
-org B's ids (with a body that would be valid for A's own resource), and expects 404 in the contract
+org B's ids (with a body that would be valid for A's own resource), and expects 404 in the error
 shape without any of B's data; B's resources must be unchanged afterwards. A route with an id
 parameter the walker does not know fails the test, so new routes get covered when they are added.
 """
@@ -150,7 +150,7 @@ class TestTenantIsolation:
                 if response.status_code != 404 or B_CONTACT_NAME in body or B_MEDIA_ID in body or B_TEMPLATE in body:
                     failures.append(f"{method} {path}: {response.status_code} {body[:200]}")
                 elif set(response.json()["error"]) != {"code", "message", "details"}:
-                    failures.append(f"{method} {path}: not the contract's error shape: {body[:200]}")
+                    failures.append(f"{method} {path}: not the error shape: {body[:200]}")
         assert failures == []
         assert await snapshot(client, victim) == before
 

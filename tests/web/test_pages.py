@@ -13,7 +13,7 @@ from sqlalchemy import select
 from herald.auth.principal import Role
 from herald.config import Settings
 from herald.kit.db import Database
-from herald.models import Campaign, Contact, Template
+from herald.models import BotFlow, Campaign, Contact, Template
 from herald.simulator import Scenario, SimulatorServer
 from tests.conftest import OrgHandle
 from tests.factories import (
@@ -201,10 +201,9 @@ class TestSecrets:
         token = await page_csrf(admin, "/ui/bot-flows")
         saved = await admin.post(f"/ui/bot-flows/{bot}", data={"csrf_token": token, "name": "renamed", "secret": ""})
         assert saved.status_code == 303
-        from herald.botflows import service
-
         async with database.read_session() as session:
-            assert await service.bot_flow_secret(session, box, bot_flow_id=bot) == "bot-SECRET"
+            stored = await session.get(BotFlow, bot)
+            assert stored is not None and box.decrypt(stored.secret_enc) == "bot-SECRET"
         bad = await admin.post("/ui/bot-flows", data={"csrf_token": token, "name": "b", "webhook_url": "ftp://x",
                                                       "secret": "s"})
         assert bad.status_code == 422 and 'id="webhook_url-error"' in bad.text

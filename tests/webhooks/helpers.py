@@ -14,7 +14,6 @@ from herald.campaigns import counters
 from herald.kit.db import Database
 from herald.kit.types import utcnow
 from herald.models import Campaign, CampaignMessage, CampaignNotSentReason, Contact, WebhookEvent
-from herald.webhooks import handlers  # noqa: F401  (registers the event handlers with the applier)
 from herald.webhooks.applier import apply_round
 from herald.whatsapp.webhooks import signature_header
 from tests.dispatch.helpers import wait_until
@@ -59,7 +58,7 @@ async def unapplied(database: Database) -> int:
 async def outcomes(database: Database) -> dict[str, str | None]:
     async with database.read_session() as session:
         rows = await session.execute(select(WebhookEvent.dedupe_key, WebhookEvent.outcome))
-        return dict(rows.tuples().all())
+        return dict(rows.all())
 
 
 async def make_campaign(database: Database, *, org_id: int, number_id: int, status: str = "active",
@@ -134,7 +133,7 @@ async def not_sent_reasons(database: Database, campaign_id: int) -> dict[str, in
             select(CampaignNotSentReason.reason, CampaignNotSentReason.count)
             .where(CampaignNotSentReason.campaign_id == campaign_id, CampaignNotSentReason.count != 0)
         )
-        return dict(rows.tuples().all())
+        return dict(rows.all())
 
 
 def status_body(statuses: list[dict[str, Any]], *, phone_number_id: str = NUMBER_1, waba_id: str = WABA_1) -> bytes:

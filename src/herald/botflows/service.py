@@ -78,11 +78,3 @@ async def delete_bot_flow(session: AsyncSession, *, org_id: int, bot_flow_id: in
         raise Conflict(
             "this bot flow is chosen by campaigns; change or delete those campaigns first", code="bot_flow_in_use"
         ) from exc
-
-
-async def bot_flow_secret(session: AsyncSession, box: SecretBox, *, bot_flow_id: int) -> str:
-    """The signing secret for `X-Herald-Signature-256`, for the reply-delivery engine."""
-    bot_flow = await repository.get_any_org(session, bot_flow_id=bot_flow_id)
-    if bot_flow is None:
-        raise _not_found()
-    return box.decrypt(bot_flow.secret_enc)

@@ -2,7 +2,7 @@
 
 Statuses only move forward (sent < delivered < read; ``failed`` ends it). The new state of a
 message is a fold over all its events, so duplicated and reordered webhooks end in the same state
-as an ordered stream. Counter buckets follow the contract: every targeted contact is in exactly one
+as an ordered stream. Counter buckets follow docs/architecture.md, "Stats": every targeted contact is in exactly one
 of pending / sent / unknown / not_sent; received ⊆ sent, read ⊆ received, replied ⊆ received.
 """
 

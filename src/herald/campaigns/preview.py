@@ -1,4 +1,4 @@
-"""How many contacts a segment reaches and why the others would not be sent (ARCHITECTURE §3).
+"""How many contacts a segment reaches and why the others would not be sent (docs/architecture.md, "Who receives a message").
 
 Each contact counts once, under the first rule that excludes it, in the order the engine applies
 them: opted out, engaged elsewhere, open case, then each valued tag a variable reads. A preview

@@ -1,4 +1,4 @@
-"""The reason texts a report shows for a contact that was not sent (ARCHITECTURE section 3).
+"""The reason texts a report shows for a contact that was not sent (docs/architecture.md, "Not-sent reasons").
 
 Stored without the ``not sent: `` prefix, which is how the stats and the CSV show them.
 """
@@ -8,7 +8,6 @@ from __future__ import annotations
 OPTED_OUT = "contact opted out of marketing"
 ALREADY_ENGAGED = "already part of an active campaign"
 OPEN_CASE = "contact has an open case in Inbox"
-NOT_ON_WHATSAPP = "not a valid WhatsApp user"
 CAMPAIGN_ENDED = "campaign ended"
 
 

@@ -139,7 +139,7 @@ async def bot_flow_exists(session: AsyncSession, *, org_id: int, bot_flow_id: in
 
 async def contact_ids_by_phone(session: AsyncSession, *, org_id: int, phones: list[str]) -> dict[str, int]:
     stmt = select(Contact.phone, Contact.id).where(Contact.org_id == org_id, Contact.phone.in_(phones))
-    return {phone: contact_id for phone, contact_id in (await session.execute(stmt)).tuples()}
+    return {phone: contact_id for phone, contact_id in (await session.execute(stmt))}
 
 
 async def exclusion_counts(
@@ -173,4 +173,4 @@ async def exclusion_counts(
     rule = case(*whens, else_=literal(0)).label("rule")
     per_contact = select(rule).where(audience_filter).subquery()
     stmt = select(per_contact.c.rule, func.count()).group_by(per_contact.c.rule)
-    return {int(code): int(count) for code, count in (await session.execute(stmt)).tuples()}
+    return {int(code): int(count) for code, count in (await session.execute(stmt))}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, false, select
+from sqlalchemy import ColumnElement, and_, exists, false, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.models import Contact, ContactTag, ContactValuedTag, Tag
@@ -24,7 +24,7 @@ async def resolve_tag_ids(session: AsyncSession, *, org_id: int, names: list[str
     if not names:
         return {}
     rows = await session.execute(select(Tag.name, Tag.id).where(Tag.org_id == org_id, Tag.name.in_(names)))
-    return {name: tag_id for name, tag_id in rows.tuples()}
+    return {name: tag_id for name, tag_id in rows}
 
 
 def _has_tag(tag_ids: list[int]) -> ColumnElement[bool]:
@@ -61,10 +61,3 @@ async def segment_filter(
     for valued in audience.get("valued_tags") or []:
         clauses.append(_has_valued_tag(valued["key"], valued.get("value")))
     return and_(*clauses)
-
-
-async def segment_ids(
-    session: AsyncSession, *, org_id: int, audience: dict[str, Any] | None, contact_ids: list[int] | None = None
-) -> Select[Any]:
-    where = await segment_filter(session, org_id=org_id, audience=audience, contact_ids=contact_ids)
-    return select(Contact.id).where(where)

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-import phonenumbers
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.campaigns import repository
 from herald.campaigns.bindings import Assessment, Draft, assess
+from herald.campaigns.ending import release_ended
+from herald.campaigns.launch import launch_campaign
 from herald.campaigns.lifecycle import EDITABLE, Status, transition
 from herald.campaigns.schemas import MAX_NAME_LENGTH
 from herald.campaigns.service import (
@@ -22,7 +23,7 @@ from herald.campaigns.service import (
     get_campaign,
     not_editable,
 )
-from herald.dispatch.launch import launch_campaign
+from herald.contacts.e164 import to_e164
 from herald.kit.errors import Invalid
 from herald.kit.types import as_utc, utcnow
 from herald.models import Campaign
@@ -109,9 +110,6 @@ async def end_campaign(
         session, campaign_id=campaign_id, org_id=org_id, to=Status.ended,
         values={"ended_at": utcnow(), "status_reason": reason},
     )
-    # Imported here: the engine's ending module is built alongside and must not be needed to import us.
-    from herald.dispatch.ending import release_ended
-
     await release_ended(session, campaign_id=campaign_id)
     return await get_campaign(session, org_id=org_id, campaign_id=campaign_id)
 
@@ -162,17 +160,3 @@ async def _test_contacts(session: AsyncSession, *, org_id: int, phones: list[str
         raise Invalid(errors[0]["message"], details=errors)
     return list(dict.fromkeys(found[p] for p in normalised if p))
 
-
-def to_e164(raw: str) -> str | None:
-    """E.164 for a number given with its country code (the ``+`` may be left out), else None."""
-    text = raw.strip()
-    if not text or len(text) > 64:
-        return None
-    candidate = text if text.startswith("+") else "+" + text
-    try:
-        number = phonenumbers.parse(candidate, None)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_valid_number(number):
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

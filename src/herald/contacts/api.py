@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 from starlette.datastructures import UploadFile
@@ -21,24 +21,12 @@ from herald.contacts.schemas import (
 )
 from herald.kit.deps import DatabaseDep, ReadSessionDep, SessionDep, SettingsDep
 from herald.kit.errors import Invalid, TooLarge
+from herald.kit.openapi import file_upload_body
 from herald.kit.pagination import Page
 
 router = APIRouter(tags=["contacts"])
 
-_IMPORT_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {"file": {"type": "string", "format": "binary"}},
-                }
-            }
-        },
-    }
-}
+_IMPORT_BODY = file_upload_body()
 
 
 @router.post("/contacts", response_model=ContactOut, status_code=201)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, delete, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from herald.dispatch import materialize
+from herald.contacts.audience_lock import hold_audience_lock
 from herald.kit.dialect import is_postgres
 from herald.models import Campaign, CampaignMessage, Contact, ContactTag, ContactValuedTag, Engagement, Tag
 
@@ -129,7 +129,7 @@ async def delete_contact(session: AsyncSession, *, org_id: int, contact_id: int)
     if is_postgres(session):
         # Waits for a materialising chunk that may have read this contact, and holds the next ones
         # off until this commits, so none can insert a row for it after the deletes below.
-        await materialize.hold_audience_lock(session, org_id=org_id, exclusive=True)
+        await hold_audience_lock(session, org_id=org_id, exclusive=True)
     result = await session.execute(delete(Contact).where(Contact.org_id == org_id, Contact.id == contact_id))
     if not result.rowcount:  # type: ignore[attr-defined]
         return False

@@ -1,4 +1,4 @@
-"""What a valid contact is: phones (→ E.164 with libphonenumber), tags, valued tags, timezones.
+"""What a valid contact is: phones (→ E.164 by ``e164.to_e164``), tags, valued tags, timezones.
 
 Shared by the API, the CSV import, the UI and the campaign bindings, so a value is accepted by one
 exactly when the others would."""
@@ -9,11 +9,9 @@ import re
 from collections.abc import Sequence
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import phonenumbers
-
+from herald.contacts.e164 import to_e164
 from herald.kit.errors import Invalid
 
-MAX_RAW_LENGTH = 64
 MAX_NAME_LENGTH = 200
 MAX_TAG_LENGTH = 100
 MAX_VALUED_TAG_KEY_LENGTH = 64
@@ -25,23 +23,6 @@ VALUED_TAG_KEY_RULE = (
     f"ASCII letters, digits, '_', '-' and '.', starting with a letter or a digit, "
     f"at most {MAX_VALUED_TAG_KEY_LENGTH} characters"
 )
-
-
-def to_e164(raw: str) -> str | None:
-    """The E.164 form of a number that carries its country code (``+`` optional), or None."""
-    text = raw.strip()
-    if not text or len(text) > MAX_RAW_LENGTH:
-        return None
-    # Without a default region a number must carry its country code; people often drop the '+'.
-    candidates = [text] if text.startswith("+") else [text, "+" + text] if "+" in text else ["+" + text]
-    for candidate in candidates:
-        try:
-            number = phonenumbers.parse(candidate, None)
-        except phonenumbers.NumberParseException:
-            continue
-        if phonenumbers.is_valid_number(number):
-            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    return None
 
 
 def normalize_phone(raw: str, *, field: str = "phone") -> str:

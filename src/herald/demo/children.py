@@ -42,7 +42,7 @@ class Child:
         self.name = name
         self.log = log
         with log.open("ab") as out:
-            self.process = subprocess.Popen(  # noqa: PLW1509 - preexec only calls a pre-resolved prctl
+            self.process = subprocess.Popen(  # preexec only calls a pre-resolved prctl
                 command, stdout=out, stderr=out, stdin=subprocess.DEVNULL, env=env, preexec_fn=_ARM,
             )
 

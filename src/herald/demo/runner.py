@@ -140,8 +140,8 @@ class Demo:
 
     def _start_server(self) -> None:
         # The simulator and the demo bot listen on loopback, which the outbound URL policy refuses by default.
-        env = {**os.environ, "HERALD_VAR_DIR": str(self.options.var_dir), "HERALD_EMBEDDED_WORKER": "true",
-               "HERALD_LOG_LEVEL": "WARNING", "HERALD_ALLOW_PRIVATE_URLS": "true"}
+        env = {**os.environ, "HERALD_VAR_DIR": str(self.options.var_dir), "HERALD_LOG_LEVEL": "WARNING",
+               "HERALD_ALLOW_PRIVATE_URLS": "true"}
         env.pop("HERALD_DATABASE_URL", None)  # the demo is always the SQLite file under ./var/demo
         self.server = Child("Herald server", [
             sys.executable, "-m", "herald", "serve", "--host", HOST, "--port", str(self.options.port), "--worker",
@@ -198,7 +198,7 @@ def _open_browser(url: str) -> None:
         return
     try:
         webbrowser.open(url)
-    except Exception:  # noqa: BLE001 - a browser that does not open must not stop the demo
+    except Exception:  # a browser that does not open must not stop the demo
         pass
 
 

@@ -47,7 +47,7 @@ async def _mark_sending(
         .returning(CampaignMessage.id, CampaignMessage.contact_id, CampaignMessage.attempts)
         .execution_options(synchronize_session=False)
     )
-    rows = (await session.execute(stmt)).tuples().all()
+    rows = (await session.execute(stmt)).all()
     return sorted((r[0], r[1], r[2]) for r in rows)  # plain tuples: comparing Rows goes through Python code
 
 

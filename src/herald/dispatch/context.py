@@ -85,7 +85,7 @@ async def active_campaigns(session: AsyncSession, number_id: int) -> list[tuple[
         .where(Campaign.whatsapp_number_id == number_id, Campaign.status == Status.active)
         .order_by(Campaign.id)
     )
-    return [(c, t, m) for c, t, m in rows.tuples()]
+    return [(c, t, m) for c, t, m in rows]
 
 
 def header_for(template: Template | None, media: Media | None) -> HeaderMedia | None:

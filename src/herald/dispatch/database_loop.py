@@ -63,7 +63,7 @@ class DatabaseLoop(DatabaseWork):
             asyncio.set_event_loop(loop)
             try:
                 self.database = Database.connect(self.url, pool_size=self._pool_size)
-            except BaseException as error:  # noqa: BLE001 - reported to start()'s caller
+            except BaseException as error:  # reported to start()'s caller
                 started.set_exception(error)
                 return
             started.set_result(None)

@@ -33,8 +33,8 @@ from sqlalchemy.sql import visitors
 from herald.campaigns import counters, reasons
 from herald.campaigns.lifecycle import RUNNING
 from herald.campaigns.segments import segment_filter
-from herald.dispatch.launch import MATERIALIZE_JOB
-from herald.jobs.runner import Interrupted, handler
+from herald.contacts.audience_lock import hold_audience_lock
+from herald.jobs.runner import Interrupted
 from herald.kit.db import Database
 from herald.kit.dialect import insert, is_postgres
 from herald.kit.types import utcnow
@@ -50,11 +50,8 @@ from herald.models import (
 
 SQLITE_CHUNK = 20_000
 POSTGRES_CHUNK = 50_000
-# The first key of the PostgreSQL advisory lock that keeps contact deletion out of a chunk in flight.
-AUDIENCE_LOCK = 0x48524C44
 
 
-@handler(MATERIALIZE_JOB)
 async def materialize_job(database: Database, payload: dict[str, Any], *, stop: asyncio.Event | None = None) -> None:
     """Chunk after chunk until the audience is done; a stop interrupts it between two chunks (the
     next run continues from the campaign's cursor)."""
@@ -93,18 +90,6 @@ async def materialize_chunk(session: AsyncSession, *, campaign_id: int, chunk: i
     await _count(session, campaign_id=campaign_id, rows=rows)
     await session.execute(update(Campaign).where(Campaign.id == campaign_id).values(materialize_cursor=hi))
     return True
-
-
-async def hold_audience_lock(session: AsyncSession, *, org_id: int, exclusive: bool = False) -> None:
-    """PostgreSQL only: chunks hold it shared, contact deletion exclusively, until their commit.
-
-    ``campaign_messages`` and ``engagements`` have no foreign key to ``contacts`` (its per-row check
-    was most of a chunk's cost), so deletion removes a contact's rows itself; this lock keeps a chunk
-    that read the contact before the deletion from inserting rows for it after. SQLite needs none:
-    its write transactions are serial and see the latest data.
-    """
-    lock = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
-    await session.execute(text(f"SELECT {lock}(:space, :org_id)"), {"space": AUDIENCE_LOCK, "org_id": org_id})
 
 
 async def _chunk_end(session: AsyncSession, *, org_id: int, after: int, chunk: int) -> int | None:
@@ -160,7 +145,7 @@ async def _materialize_range_postgres(
 ) -> list[tuple[str, str | None, int]]:
     await session.execute(text(POSTGRES_CHUNK_SETTINGS))
     counted = postgres_chunk_statement(campaign_id=campaign_id, where=where, lo=lo, hi=hi)
-    return [(s, r, int(n)) for s, r, n in (await session.execute(counted)).tuples()]
+    return [(s, r, int(n)) for s, r, n in (await session.execute(counted))]
 
 
 def postgres_chunk_statement(
@@ -229,7 +214,7 @@ async def _materialize_range_sqlite(
         )
         .group_by(CampaignMessage.status, CampaignMessage.error_msg)
     )
-    return [(s, r, int(n)) for s, r, n in counted.tuples()]
+    return [(s, r, int(n)) for s, r, n in counted]
 
 
 async def _count(session: AsyncSession, *, campaign_id: int, rows: list[tuple[str, str | None, int]]) -> None:

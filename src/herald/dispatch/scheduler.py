@@ -8,9 +8,9 @@ from datetime import timedelta
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from herald.campaigns.ending import release_ended
+from herald.campaigns.launch import launch_campaign
 from herald.campaigns.lifecycle import Status, transition
-from herald.dispatch.ending import release_ended
-from herald.dispatch.launch import launch_campaign
 from herald.dispatch.reaper import reap_expired_sends
 from herald.kit.db import Database
 from herald.kit.errors import Conflict
@@ -53,7 +53,7 @@ async def auto_end_campaigns(database: Database) -> list[int]:
             .where(Campaign.status == Status.active.value, Campaign.materialized_at.is_not(None),
                    CampaignStats.pending == 0)
             .order_by(Campaign.id)
-        )).tuples().all()
+        )).all()
     ended = []
     for campaign_id, last_sent_at, materialized_at, hours in rows:
         since = last_sent_at or materialized_at

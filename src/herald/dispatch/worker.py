@@ -9,24 +9,28 @@ import socket
 import uuid
 from datetime import timedelta
 
-from herald.dispatch import leases, materialize, scheduler  # noqa: F401  (materialize registers its job)
+from herald.campaigns.launch import MATERIALIZE_JOB
+from herald.dispatch import leases, scheduler
 from herald.dispatch.claim import SEND_LEASE
 from herald.dispatch.database_loop import DatabaseLoop, DatabaseWork
+from herald.dispatch.materialize import materialize_job
 from herald.dispatch.sender import Sender
-from herald.jobs.runner import run_forever
+from herald.jobs import runner as jobs
 from herald.kit.crypto import SecretBox
 from herald.kit.db import Database
 from herald.kit.outbound import OutboundPolicy
 from herald.kit.stopping import sleep_or_stop
 from herald.kit.types import utcnow
 from herald.replies.delivery import BotDeliveryEngine
-from herald.webhooks import applier, handlers  # noqa: F401  (handlers register the event kinds)
+from herald.webhooks import applier
 from herald.whatsapp import CloudAPIClient
 
 log = logging.getLogger("herald.worker")
 
 LEASE_LOOP_SECONDS = 1.0
 TICK_SECONDS = 1.0
+# The background jobs a worker runs, by kind (``herald.jobs.runner``).
+JOB_HANDLERS: dict[str, jobs.Handler] = {MATERIALIZE_JOB: materialize_job}
 
 
 def new_worker_id() -> str:
@@ -66,7 +70,7 @@ class Worker:
                 self.database_work = database_loop
             log.info("worker %s started", self.worker_id)
             await asyncio.gather(
-                run_forever(self.database, stop),
+                jobs.run_forever(self.database, JOB_HANDLERS, stop),
                 self._apply_webhooks(stop),
                 self._loop(stop, self._tick, TICK_SECONDS),
                 self._loop(stop, self._balance_numbers, LEASE_LOOP_SECONDS),

@@ -1,5 +1,8 @@
 """Runs due jobs. Handlers are idempotent: a job whose worker died is run again after its lease.
 
+The runner knows no kinds: whoever runs it passes the table of kind → handler (the worker's is
+``herald.dispatch.worker.JOB_HANDLERS``). A kind missing from it fails the job, retried later.
+
 A stop ends the runner within seconds: a handler that works in steps (materialising an audience in
 chunks) stops between two of them by raising ``Interrupted``, and jobs it had claimed but not finished
 go back to pending, due at once, their attempt not counted.
@@ -9,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Mapping
 from datetime import timedelta
 from typing import Any, Protocol
 
@@ -35,19 +38,13 @@ class Interrupted(Exception):  # noqa: N818 - not an error: the job stopped betw
     """Raised by a handler that stopped between two steps because the worker is stopping."""
 
 
-HANDLERS: dict[str, Handler] = {}
+Handlers = Mapping[str, Handler]
 MAX_ATTEMPTS = 8
 
 
-def handler(kind: str) -> Callable[[Handler], Handler]:
-    def register(fn: Handler) -> Handler:
-        HANDLERS[kind] = fn
-        return fn
-
-    return register
-
-
-async def run_due_jobs(database: Database, *, limit: int = 10, stop: asyncio.Event | None = None) -> int:
+async def run_due_jobs(
+    database: Database, handlers: Handlers, *, limit: int = 10, stop: asyncio.Event | None = None
+) -> int:
     """Claims and runs up to ``limit`` due jobs; returns how many ran. On ``stop``, the jobs not run
     yet go back to pending."""
     async with database.session() as session:
@@ -56,12 +53,12 @@ async def run_due_jobs(database: Database, *, limit: int = 10, stop: asyncio.Eve
         if stop is not None and stop.is_set():
             await _release(database, jobs[index:])
             return index
-        await _run(database, job, stop)
+        await _run(database, handlers, job, stop)
     return len(jobs)
 
 
-async def _run(database: Database, job: ClaimedJob, stop: asyncio.Event | None = None) -> None:
-    fn = HANDLERS.get(job.kind)
+async def _run(database: Database, handlers: Handlers, job: ClaimedJob, stop: asyncio.Event | None = None) -> None:
+    fn = handlers.get(job.kind)
     try:
         if fn is None:
             raise LookupError(f"no handler for job kind {job.kind!r}")
@@ -100,10 +97,10 @@ async def _release(database: Database, jobs: list[ClaimedJob]) -> None:
         )
 
 
-async def run_forever(database: Database, stop: asyncio.Event, *, idle_sleep: float = 0.2) -> None:
+async def run_forever(database: Database, handlers: Handlers, stop: asyncio.Event, *, idle_sleep: float = 0.2) -> None:
     while not stop.is_set():
         try:
-            ran = await run_due_jobs(database, stop=stop)
+            ran = await run_due_jobs(database, handlers, stop=stop)
         except Exception:  # noqa: BLE001 - database hiccups: keep going
             log.exception("job runner error")
             ran = 0

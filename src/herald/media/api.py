@@ -1,13 +1,12 @@
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Query, Request, Response
 from starlette.datastructures import UploadFile
 
 from herald.auth.deps import CurrentPrincipal, WriterPrincipal
 from herald.kit.deps import SecretBoxDep, SessionDep
 from herald.kit.errors import Invalid
+from herald.kit.openapi import file_upload_body
 from herald.kit.pagination import Page
 from herald.media import service
 from herald.media.limits import header_kind
@@ -18,23 +17,7 @@ from herald.numbers.deps import CloudClientDep
 
 router = APIRouter(tags=["media"])
 
-_UPLOAD_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {"file": {
-                        "type": "string", "format": "binary",
-                        "description": "JPEG/PNG ≤ 5 MB, MP4/3GPP ≤ 16 MB, PDF/TXT/Office ≤ 100 MB",
-                    }},
-                }
-            }
-        },
-    }
-}
+_UPLOAD_BODY = file_upload_body("JPEG/PNG ≤ 5 MB, MP4/3GPP ≤ 16 MB, PDF/TXT/Office ≤ 100 MB")
 
 
 def media_out(media: Media) -> MediaOut:

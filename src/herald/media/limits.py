@@ -1,4 +1,4 @@
-"""WhatsApp's media limits for template headers (WHATSAPP.md §4), checked before anything is sent to Meta."""
+"""WhatsApp's media limits for template headers (docs/architecture.md, "Templates and media"), checked before anything is sent to Meta."""
 
 from __future__ import annotations
 

@@ -4,34 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, Request
 
-from herald.app import on_lifespan
 from herald.whatsapp import CloudAPIClient
 
 
-async def get_cloud_client(request: Request) -> CloudAPIClient:
-    """One aiohttp-backed client per process (ARCHITECTURE §4), created on first use."""
-    client: CloudAPIClient | None = getattr(request.app.state, "cloud_client", None)
-    if client is None:
-        client = CloudAPIClient(outbound=request.app.state.outbound)
-        # start() never yields to the loop, so a concurrent request sees the client already started.
-        request.app.state.cloud_client = client
-        await client.start()
-    return client
+def get_cloud_client(request: Request) -> CloudAPIClient:
+    """The one aiohttp-backed client of the process, which the app's lifespan opens and closes."""
+    return request.app.state.cloud_client  # type: ignore[no-any-return]
 
-
-async def _nothing_to_start(app: FastAPI) -> None:
-    return None
-
-
-async def close_cloud_client(app: FastAPI) -> None:
-    client: CloudAPIClient | None = getattr(app.state, "cloud_client", None)
-    if client is not None:
-        app.state.cloud_client = None
-        await client.close()
-
-
-on_lifespan(_nothing_to_start, close_cloud_client)
 
 CloudClientDep = Annotated[CloudAPIClient, Depends(get_cloud_client)]

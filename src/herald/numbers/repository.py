@@ -38,12 +38,6 @@ async def list_page(session: AsyncSession, *, org_id: int, after_id: int, limit:
     return list((await session.execute(query)).scalars())
 
 
-async def by_phone_number_id(session: AsyncSession, *, phone_number_id: str) -> WhatsAppNumber | None:
-    """Across organizations: a phone-number id is globally unique and webhooks route on it."""
-    query = select(WhatsAppNumber).where(WhatsAppNumber.phone_number_id == phone_number_id)
-    return (await session.execute(query)).scalar_one_or_none()
-
-
 async def verify_token_digest_exists(session: AsyncSession, *, digest: str) -> bool:
     """Across organizations, for the webhook handshake (which names no number)."""
     query = select(WhatsAppNumber.id).where(WhatsAppNumber.verify_token_digest == digest).limit(1)

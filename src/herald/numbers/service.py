@@ -293,20 +293,6 @@ async def credentials_for(
     return credentials_of(box, await get_number(session, org_id=org_id, number_id=number_id))
 
 
-async def number_by_phone_number_id(session: AsyncSession, phone_number_id: str) -> WhatsAppNumber | None:
-    """The number a webhook is about, whatever its organization (the id is globally unique)."""
-    return await repository.by_phone_number_id(session, phone_number_id=phone_number_id)
-
-
-def app_secret_of(box: SecretBox, number: WhatsAppNumber) -> str:
-    """The key of the number's `X-Hub-Signature-256`."""
-    return box.decrypt(number.app_secret_enc)
-
-
-def verify_token_of(box: SecretBox, number: WhatsAppNumber) -> str:
-    return box.decrypt(number.verify_token_enc)
-
-
 async def verify_token_matches(
     session: AsyncSession, box: SecretBox, *, secret_key: str, verify_token: str
 ) -> bool:

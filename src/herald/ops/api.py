@@ -33,7 +33,7 @@ async def readyz(database: DatabaseDep) -> JSONResponse:
     try:
         writable = await database_writable(database)
         current = await asyncio.to_thread(migrate.is_current, database.url)
-    except Exception as exc:  # noqa: BLE001 - any failure means not ready
+    except Exception as exc:  # any failure means not ready
         reason = unavailability(exc) or Unavailability.unreachable
         log.warning("not ready: %s", reason.value, exc_info=exc)
         return _unavailable(reason.value)

@@ -95,7 +95,7 @@ async def database_gauges(session: AsyncSession) -> list[GaugeMetricFamily]:
     campaigns = GaugeMetricFamily("herald_campaigns", "Campaigns by state.", labels=["status"])
     by_status = dict((await session.execute(
         select(Campaign.status, func.count()).group_by(Campaign.status)
-    )).tuples().all())
+    )).all())
     for status in ("draft", "ready", "scheduled", "active", "paused", "ended"):
         campaigns.add_metric([status], float(by_status.get(status, 0)))
     families.append(campaigns)
@@ -116,7 +116,7 @@ async def database_gauges(session: AsyncSession) -> list[GaugeMetricFamily]:
 
     jobs = dict((await session.execute(
         select(Job.status, func.count()).where(Job.status.in_(("pending", "running", "failed"))).group_by(Job.status)
-    )).tuples().all())
+    )).all())
     due = (await session.execute(
         select(func.count()).select_from(Job).where(Job.status == "pending", Job.run_at <= now)
     )).scalar_one()
@@ -171,7 +171,7 @@ async def render(database: Database | None) -> bytes:
             async with database.read_session() as session:
                 families = await database_gauges(session)
             up = 1.0
-        except Exception:  # noqa: BLE001 - a scrape must answer even when the database is down
+        except Exception:  # a scrape must answer even when the database is down
             families = []
     families.append(GaugeMetricFamily("herald_database_up", "1 when the scrape-time queries succeeded.", value=up))
     families.append(GaugeMetricFamily(
@@ -221,7 +221,7 @@ async def metrics(request: Request) -> Response:
     return Response(await render(database), media_type=CONTENT_TYPE_LATEST)
 
 
-def serve_worker_metrics(port: int, host: str = "0.0.0.0") -> None:  # noqa: S104 - a metrics port for scrapers
+def serve_worker_metrics(port: int, host: str = "0.0.0.0") -> None:  # a metrics port for scrapers
     """``herald worker`` with ``HERALD_METRICS_PORT``: this process's counters over plain HTTP.
 
     The database gauges come from the servers' ``/metrics``; a worker exposes only what it counts.

@@ -76,7 +76,7 @@ async def _lease(session: AsyncSession, ids: Select[Any], now: datetime) -> list
         .where(BotDelivery.id.in_(claimed))
         .order_by(BotDelivery.id)
     )
-    return [ClaimedDelivery(*row) for row in rows.tuples()]
+    return [ClaimedDelivery(*row) for row in rows]
 
 
 async def claim_postgres(session: AsyncSession, *, now: datetime, limit: int) -> list[ClaimedDelivery]:

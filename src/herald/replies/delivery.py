@@ -119,7 +119,7 @@ class BotDeliveryEngine:
     async def _deliver(self, http: aiohttp.ClientSession, delivery: ClaimedDelivery) -> None:
         try:
             error = await self._post(http, delivery)
-        except Exception:  # noqa: BLE001 - any failure is a failed attempt, retried later
+        except Exception:  # any failure is a failed attempt, retried later
             log.exception("bot delivery %s failed unexpectedly", delivery.delivery_id)
             error = "could not deliver: internal error (see the worker's log)"
         self._outcomes.append(Outcome(delivery, error))
@@ -162,7 +162,7 @@ class BotDeliveryEngine:
                 for delivery in released:
                     await claim.release(session, delivery_id=delivery.id)
                 return await claim.claim_deliveries(session, now=now, limit=limit) if limit > 0 else []
-        except Exception:  # noqa: BLE001 - e.g. the database restarting: keep the outcomes, retry next round
+        except Exception:  # e.g. the database restarting: keep the outcomes, retry next round
             log.exception("recording bot deliveries failed")
             self._outcomes[:0] = outcomes
             return []

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-from datetime import datetime
-
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.contacts.rules import normalize_phone
@@ -12,8 +9,6 @@ from herald.kit.errors import Invalid, NotFound
 from herald.kit.types import utcnow
 from herald.replies import repository
 from herald.replies.schemas import FunnelEventIn, FunnelEventOut, FunnelOut, FunnelStep
-
-EXPORT_CHUNK = 500
 
 
 async def record_event(session: AsyncSession, *, org_id: int, campaign_id: int, data: FunnelEventIn) -> FunnelEventOut:
@@ -35,20 +30,6 @@ async def funnel(session: AsyncSession, *, org_id: int, campaign_id: int) -> Fun
     await _require_campaign(session, org_id=org_id, campaign_id=campaign_id)
     rows = await repository.funnel_counts(session, campaign_id=campaign_id)
     return FunnelOut(steps=[FunnelStep(step=step, contacts=contacts) for step, contacts, _ in rows])
-
-
-async def funnel_steps_for(
-    session: AsyncSession, campaign_id: int, contact_ids: list[int]
-) -> dict[int, dict[str, datetime]]:
-    """Step → time for each of these contacts that reached any step (for the CSV export, chunk by chunk)."""
-    steps: dict[int, dict[str, datetime]] = defaultdict(dict)
-    for start in range(0, len(contact_ids), EXPORT_CHUNK):
-        chunk = contact_ids[start : start + EXPORT_CHUNK]
-        for contact_id, step, at in await repository.funnel_events_of(
-            session, campaign_id=campaign_id, contact_ids=chunk
-        ):
-            steps[contact_id][step] = at
-    return dict(steps)
 
 
 async def _require_campaign(session: AsyncSession, *, org_id: int, campaign_id: int) -> None:

@@ -1,4 +1,4 @@
-"""Bots answering a user inside WhatsApp's 24-hour customer-service window (WHATSAPP.md §10–11)."""
+"""Bots answering a user inside WhatsApp's 24-hour customer-service window (docs/architecture.md, "The 24-hour window")."""
 
 from __future__ import annotations
 

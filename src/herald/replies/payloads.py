@@ -1,4 +1,4 @@
-"""The body a bot flow receives for a reply (CONTRACT.md, "Bot flows"), serialized once.
+"""The body a bot flow receives for a reply (docs/architecture.md, "Bot flows and replies"), serialized once.
 
 The bytes are stored with the delivery: every retry sends exactly what was signed the first time.
 """
@@ -28,7 +28,7 @@ def campaign_part(campaign: Campaign) -> dict[str, Any]:
 
 
 def message_part(message: InboundMessage) -> dict[str, Any]:
-    """Optional keys are left out rather than null, as the contract marks them optional."""
+    """Optional keys are left out rather than null, as docs/architecture.md marks them optional."""
     part: dict[str, Any] = {"id": message.wamid, "type": message.type}
     if message.text is not None:
         part["text"] = message.text

@@ -189,17 +189,6 @@ async def funnel_counts(session: AsyncSession, *, campaign_id: int) -> list[Row[
     return list((await session.execute(stmt)).all())
 
 
-async def funnel_events_of(
-    session: AsyncSession, *, campaign_id: int, contact_ids: list[int]
-) -> list[Row[int, str, datetime]]:
-    stmt = (
-        select(FunnelEvent.contact_id, FunnelEvent.step, FunnelEvent.at)
-        .where(FunnelEvent.campaign_id == campaign_id, FunnelEvent.contact_id.in_(contact_ids))
-        .order_by(FunnelEvent.contact_id, FunnelEvent.at, FunnelEvent.step)
-    )
-    return list((await session.execute(stmt)).all())
-
-
 async def number_of_org(session: AsyncSession, *, org_id: int, number_id: int) -> WhatsAppNumber | None:
     stmt = select(WhatsAppNumber).where(WhatsAppNumber.id == number_id, WhatsAppNumber.org_id == org_id)
     return (await session.execute(stmt)).scalar_one_or_none()

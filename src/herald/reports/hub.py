@@ -122,9 +122,5 @@ async def _drain(queue: asyncio.Queue[CampaignStatsOut | None]) -> AsyncIterator
 
 
 def get_hub(app: FastAPI) -> StatsHub:
-    """The process's hub, created on first use."""
-    hub: StatsHub | None = getattr(app.state, "stats_hub", None)
-    if hub is None:
-        hub = StatsHub(database_reader(app.state.database))
-        app.state.stats_hub = hub
-    return hub
+    """The process's hub, which the app's lifespan creates and closes."""
+    return app.state.stats_hub  # type: ignore[no-any-return]

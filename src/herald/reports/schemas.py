@@ -1,4 +1,4 @@
-"""Report shapes: the stats body of the contract, and the timeline chart."""
+"""Report shapes: the stats body (docs/architecture.md, "Stats"), and the timeline chart."""
 
 from __future__ import annotations
 

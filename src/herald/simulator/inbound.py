@@ -52,7 +52,7 @@ def content_for(
     interactive: dict[str, Any] | None = None,
     unsupported: bool = False,
 ) -> dict[str, Any]:
-    """The type-specific part of an inbound message (section 10 of WHATSAPP.md)."""
+    """The type-specific part of an inbound message (docs/architecture.md, "Webhooks")."""
     if button_payload is not None:
         return {"type": "button", "button": {"payload": button_payload, "text": button_text or button_payload}}
     if interactive is not None:

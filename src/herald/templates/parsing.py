@@ -66,7 +66,7 @@ def _unique(items: list[str]) -> list[str]:
 
 
 def infer_parameter_format(components: list[dict[str, Any]]) -> str:
-    """Older Graph answers omit `parameter_format`: read it from the placeholders (WHATSAPP.md §3)."""
+    """Older Graph answers omit `parameter_format`: read it from the placeholders (docs/architecture.md, "Templates and media")."""
     texts = " ".join(_text(c) for c in components)
     if _NAMED_PLACEHOLDER.search(texts) and not _POSITIONAL_PLACEHOLDER.search(texts):
         return NAMED

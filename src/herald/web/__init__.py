@@ -9,12 +9,11 @@ from fastapi.staticfiles import StaticFiles
 from herald.kit.errors import HeraldError
 from herald.web.deps import STATIC_DIR, LoginRequired, PageDenied, denied_page, login_redirect
 from herald.web.login_throttle import LoginThrottle
+from herald.web.views import router
 
 
 def install_web(app: FastAPI) -> None:
     """Mount the pages and their static files, and turn sign-in and permission failures into pages."""
-    from herald.web.views import router
-
     app.state.login_throttle = LoginThrottle()  # failed sign-ins, counted in this process's memory
     app.include_router(router)
     app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="ui-static")

@@ -18,10 +18,6 @@ _PLACEHOLDER = re.compile(r"\{\{\s*(\d+)\s*\}\}")
 SOURCES = (("text", "Free text"), ("contact_name", "Contact name"), ("valued_tag", "Valued tag"))
 
 
-def template_key(name: str | None, language: str | None) -> str:
-    return f"{name}|{language}" if name and language else ""
-
-
 def split_template_key(key: str) -> tuple[str, str] | None:
     name, sep, language = key.partition("|")
     return (name, language) if sep and name and language else None

@@ -31,7 +31,7 @@ async def engaging_campaigns(
     )
     if campaign_id is not None:
         stmt = stmt.where(Engagement.campaign_id != campaign_id)
-    return [(int(i), str(n), str(s), int(c)) for i, n, s, c in (await session.execute(stmt)).tuples()]
+    return [(int(i), str(n), str(s), int(c)) for i, n, s, c in (await session.execute(stmt))]
 
 
 async def contacts_lacking_valued_tag(
@@ -45,7 +45,7 @@ async def contacts_lacking_valued_tag(
         .exists()
     )
     stmt = select(Contact.phone, Contact.name).where(where, ~has_value).order_by(Contact.id).limit(limit)
-    return [(str(p), n) for p, n in (await session.execute(stmt)).tuples()]
+    return [(str(p), n) for p, n in (await session.execute(stmt))]
 
 
 async def sample_contact(
@@ -59,12 +59,12 @@ async def sample_contact(
     values = await session.execute(
         select(ContactValuedTag.key, ContactValuedTag.value).where(ContactValuedTag.contact_id == row[0])
     )
-    return row[1], {str(k): str(v) for k, v in values.tuples()}
+    return row[1], {str(k): str(v) for k, v in values}
 
 
 async def number_labels(session: AsyncSession, *, org_id: int) -> dict[int, str]:
     stmt = select(WhatsAppNumber.id, WhatsAppNumber.display_phone_number).where(WhatsAppNumber.org_id == org_id)
-    return {int(i): str(label) for i, label in (await session.execute(stmt)).tuples()}
+    return {int(i): str(label) for i, label in (await session.execute(stmt))}
 
 
 async def campaign_status(session: AsyncSession, *, org_id: int, campaign_id: int) -> tuple[str, str | None] | None:

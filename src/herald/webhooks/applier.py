@@ -8,9 +8,6 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import Table, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,48 +16,25 @@ from herald.kit.db import Database
 from herald.kit.dialect import is_postgres
 from herald.kit.types import UTCDateTime, utcnow
 from herald.models import WebhookEvent
+from herald.webhooks import events as ev
+from herald.webhooks import inbound, preferences, statuses
+from herald.webhooks.events import StoredEvent, mark
 
 log = logging.getLogger("herald.webhooks")
 _events: Table = WebhookEvent.__table__  # type: ignore[assignment]
 
-@dataclass(slots=True)
-class StoredEvent:
-    """A stored webhook event as handlers see it: plain data, not an ORM object (hot path)."""
-
-    id: int
-    kind: str
-    payload: dict[str, Any]
-    applied_at: datetime | None = None
-    outcome: str | None = None
-    not_before: datetime | None = None
-
-
-# kind → handler(session, events) that sets each event's outcome (or defers it with not_before)
+# A handler sets each event's outcome (``ev.mark``) or defers it (``ev.defer``).
 Handler = Callable[[AsyncSession, list[StoredEvent]], Awaitable[None]]
-HANDLERS: dict[str, Handler] = {}
+HANDLERS: dict[str, Handler] = {
+    ev.STATUS: statuses.apply_statuses,
+    ev.MESSAGE: inbound.apply_inbound,
+    ev.PREFERENCE: preferences.apply_preferences,
+}
 BATCH = 500
-DEFER = timedelta(seconds=1)
 # The background loop sizes its transactions to about this long: the same process answers webhooks,
 # and on SQLite a store waits for the write lock (and always, for the event loop) while one runs.
 TRANSACTION_SECONDS = 0.02
 MIN_CHUNK = 25
-
-
-def handles(kind: str) -> Callable[[Handler], Handler]:
-    def register(fn: Handler) -> Handler:
-        HANDLERS[kind] = fn
-        return fn
-
-    return register
-
-
-def mark(event: StoredEvent, outcome: str) -> None:
-    event.applied_at = utcnow()
-    event.outcome = outcome
-
-
-def defer(event: StoredEvent) -> None:
-    event.not_before = utcnow() + DEFER
 
 
 _DUE = (

@@ -1,17 +1,45 @@
-"""Turning parsed webhook events into stored rows (dedupe key + JSON payload) and back."""
+"""Turning parsed webhook events into stored rows (dedupe key + JSON payload) and back, and a
+stored event as the applier's handlers see it (``StoredEvent``, with ``mark`` and ``defer``)."""
 
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
+from herald.kit.types import utcnow
 from herald.whatsapp import InboundMessage, StatusEvent, UserPreference
 from herald.whatsapp.events import ErrorInfo
 
+# The kinds of stored events, one handler each (``herald.webhooks.applier``, ``HANDLERS``).
 STATUS = "status"
 MESSAGE = "message"
 PREFERENCE = "preference"
+DEFER = timedelta(seconds=1)
+
+
+@dataclass(slots=True)
+class StoredEvent:
+    """A stored webhook event as handlers see it: plain data, not an ORM object (hot path)."""
+
+    id: int
+    kind: str
+    payload: dict[str, Any]
+    applied_at: datetime | None = None
+    outcome: str | None = None
+    not_before: datetime | None = None
+
+
+def mark(event: StoredEvent, outcome: str) -> None:
+    """The event is applied, with this outcome."""
+    event.applied_at = utcnow()
+    event.outcome = outcome
+
+
+def defer(event: StoredEvent) -> None:
+    """The event is tried again in a moment (``DEFER``)."""
+    event.not_before = utcnow() + DEFER
 
 
 def _jsonable(value: Any) -> Any:
@@ -52,7 +80,7 @@ def _as_dict(value: Any) -> Any:
 
 
 def dedupe_key(kind: str, event: Any) -> str:
-    """Meta's duplicates (retries, several subscribed apps) collapse on these keys (WHATSAPP.md §8)."""
+    """Meta's duplicates (retries, several subscribed apps) collapse on these keys (docs/architecture.md, "Webhooks")."""
     if kind == STATUS:
         return f"s:{event.wamid}:{event.status}"
     if kind == MESSAGE:

@@ -1,7 +1,7 @@
 """Receiving Meta's webhooks: verify the signature over the raw bytes, store each event once, answer.
 
 Nothing is applied here: the applier does that in rounds, so the endpoint stays fast whatever
-happens downstream (ARCHITECTURE section 4).
+happens downstream (docs/architecture.md, "The webhook receiver and applier").
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ async def _numbers_named(session: AsyncSession, phone_number_ids: frozenset[str]
         stmt, ids = _NUMBERS_BY_WABA, waba_ids
     else:
         return []
-    return [(n, o, a) for n, o, a in (await session.execute(stmt, {"ids": sorted(ids)})).tuples()]
+    return [(n, o, a) for n, o, a in (await session.execute(stmt, {"ids": sorted(ids)}))]
 
 
 # Decrypted app secrets by their ciphertext, per box: a Fernet decryption per POST is measurable on the

@@ -16,7 +16,7 @@ from herald.kit.dialect import is_postgres
 from herald.kit.types import UTCDateTime, parse_id, utcnow
 from herald.models import Campaign, CampaignMessage, Contact, Engagement, MessageStatus
 from herald.webhooks import events as ev
-from herald.webhooks.applier import StoredEvent, defer, handles, mark
+from herald.webhooks.events import StoredEvent, defer, mark
 from herald.whatsapp import StatusEvent
 
 MARKETING_CAP = 131049
@@ -61,7 +61,6 @@ def _state(m: Row[Any]) -> MessageState:
     return MessageState(m.status, m.sent_at, m.delivered_at, m.read_at, m.failed_at, m.replied_at, m.error_msg, m.error_code)
 
 
-@handles(ev.STATUS)
 async def apply_statuses(session: AsyncSession, rows: list[StoredEvent]) -> None:
     statuses = [(row, ev.status_from(row.payload)) for row in rows]
     messages = await _load(session, [s for _, s in statuses])

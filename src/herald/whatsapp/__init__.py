@@ -12,7 +12,6 @@ from herald.whatsapp.events import (
     TemplateStatusUpdate,
     UserPreference,
     WebhookRouting,
-    advance_status,
 )
 from herald.whatsapp.payloads import HeaderMedia, template_message, text_message
 from herald.whatsapp.webhooks import (
@@ -44,7 +43,6 @@ __all__ = [
     "WebhookPayloadError",
     "WebhookRouting",
     "WhatsAppError",
-    "advance_status",
     "classify",
     "parse_webhook",
     "parse_webhook_document",

@@ -2,7 +2,7 @@
 
 One client per process; every call names the number it acts for (`NumberCredentials`), so the same
 client talks to Meta and to the simulator. aiohttp rather than httpx on this path: see
-ARCHITECTURE.md §4 (httpx's shared pool collapsed to ~100 req/s at the concurrency we need).
+docs/architecture.md, "A message's path" (httpx's shared pool collapsed to ~100 req/s at the concurrency we need).
 
 The session is built by the outbound URL policy (``herald.kit.outbound``), which checks every
 connection; each call also checks the number's Graph API base, and redirects are not followed:
@@ -322,7 +322,7 @@ def _send_result(document: dict[str, Any]) -> SendResult:
     wa_id = _first_item(document.get("contacts")).get("wa_id")
     return SendResult(
         wamid=wamid,
-        message_status=message.get("message_status") or "accepted",  # absent means accepted (§2)
+        message_status=message.get("message_status") or "accepted",  # absent means accepted (docs/architecture.md, "Sending")
         wa_id=wa_id if isinstance(wa_id, str) and wa_id else None,
     )
 

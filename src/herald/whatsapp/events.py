@@ -1,4 +1,4 @@
-"""Typed events parsed from WhatsApp webhooks (WHATSAPP.md §8–10): frozen, flat, one per update."""
+"""Typed events parsed from WhatsApp webhooks (docs/architecture.md, "Webhooks"): frozen, flat, one per update."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from typing import Literal
 
 from herald.whatsapp.errors import reason_for_code
 
-STATUSES = ("sent", "delivered", "read", "played", "failed")
 # Forward-only order; `failed` is final and wins over everything (a failure after `read`
 # still means the campaign message failed, and a late `delivered` never undoes a failure).
 STATUS_RANK: Mapping[str, int] = {"sent": 1, "delivered": 2, "read": 3, "played": 4, "failed": 100}
@@ -133,11 +132,3 @@ class WebhookRouting:
     phone_number_ids: frozenset[str]
     waba_ids: frozenset[str]
 
-
-def advance_status(current: str | None, new: str) -> str:
-    """The status a message has after applying `new`: forward only, `failed` final."""
-    if current is None:
-        return new
-    if STATUS_RANK.get(new, 0) > STATUS_RANK.get(current, 0) and current != "failed":
-        return new
-    return current

@@ -1,4 +1,4 @@
-"""Request bodies for `POST /{phone-number-id}/messages` (WHATSAPP.md §2)."""
+"""Request bodies for `POST /{phone-number-id}/messages` (docs/architecture.md, "Sending")."""
 
 from __future__ import annotations
 
@@ -99,5 +99,5 @@ def _quick_reply_components(payloads: list[str] | tuple[str, ...]) -> list[dict[
 
 
 def _with_plus(number: str) -> str:
-    # Without "+", Meta prepends the business number's country code (WHATSAPP.md §2).
+    # Without "+", Meta prepends the business number's country code (docs/architecture.md, "Sending").
     return number if number.startswith("+") else "+" + number

@@ -1,6 +1,6 @@
 """Webhook signature checks and parsing of Meta's webhook payloads into flat, typed events.
 
-Shapes follow WHATSAPP.md §8–10: batched entries/changes, string or int timestamps, statuses with
+Shapes follow docs/architecture.md, "Webhooks": batched entries/changes, string or int timestamps, statuses with
 or without `contacts`, old and new error forms, BSUID users with empty `wa_id`/`from`. Unknown
 fields are ignored; a payload whose structure is wrong raises `WebhookPayloadError`.
 """
@@ -162,7 +162,7 @@ def _status(item: Any, phone_number_id: str, where: str) -> StatusEvent | None:
     item = _require_object(item, where)
     status = _require_str(item, "status", where)
     if status not in STATUS_RANK:
-        return None  # WHATSAPP.md §9: ignore statuses other than the five we track
+        return None  # docs/architecture.md, "Webhooks": ignore statuses other than the five we track
     pricing = item.get("pricing")
     pricing = pricing if isinstance(pricing, Mapping) else {}
     return StatusEvent(

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy import Text  # noqa: F401
-from sqlalchemy.dialects import postgresql  # noqa: F401
+from sqlalchemy import Text
+from sqlalchemy.dialects import postgresql
 
 import herald.kit.types
 

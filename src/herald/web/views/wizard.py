@@ -27,6 +27,7 @@ from herald.numbers import service as number_service
 from herald.templates import service as template_service
 from herald.web import message
 from herald.web.deps import UiUser, UiWriter, WebUser, field_errors, redirect, render
+from herald.web.views.wizard_previews import audience_context, message_context
 
 router = APIRouter(prefix="/ui/campaigns")
 
@@ -72,9 +73,6 @@ async def page(request: Request, session: AsyncSession, user: WebUser, campaign:
     context = await _step_context(session, user, campaign, step)
     context["errors"] = errors or {}
     context["values"] = values or {}
-    # Imported here: the live views build on this module's helpers.
-    from herald.web.views.wizard_live import audience_context, message_context
-
     if step == "audience" and campaign is not None:
         context.update(await audience_context(session, user, campaign, campaign.audience))
     if step == "message" and campaign is not None:

@@ -11,8 +11,8 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile
 
-from herald.campaigns import preview, reasons, service, transitions
-from herald.campaigns.bindings import Draft, assess, valued_tag_keys
+from herald.campaigns import service, transitions
+from herald.campaigns.bindings import Draft, assess
 from herald.campaigns.schemas import CampaignUpdate
 from herald.kit.deps import SecretBoxDep, SessionDep
 from herald.kit.errors import HeraldError
@@ -20,22 +20,12 @@ from herald.media import service as media_service
 from herald.models import Campaign, Template
 from herald.numbers import service as numbers_service
 from herald.numbers.deps import CloudClientDep
-from herald.web import message, repository
+from herald.web import message
 from herald.web.deps import UiPoster, UiWriter, WebUser, field_errors, redirect, render
 from herald.web.views.wizard import _audience, editable, page
+from herald.web.views.wizard_previews import audience_context, message_context
 
 router = APIRouter(prefix="/ui/campaigns")
-MISSING_LISTED = 20
-
-
-async def audience_context(
-    session: AsyncSession, user: WebUser, campaign: Campaign, audience: dict[str, Any] | None
-) -> dict[str, Any]:
-    org = user.principal.org_id
-    counts = await preview.preview_audience(
-        session, org_id=org, audience=audience, variables=campaign.variables or {}, campaign_id=campaign.id)
-    overlaps = await repository.engaging_campaigns(session, org_id=org, audience=audience, campaign_id=campaign.id)
-    return {"counts": counts, "overlaps": overlaps, "audience_given": bool(audience and any(audience.values()))}
 
 
 @router.post("/{campaign_id}/audience-preview", response_class=HTMLResponse)
@@ -48,33 +38,6 @@ async def audience_preview(request: Request, campaign_id: int, session: SessionD
         audience = None
     context = await audience_context(session, user, campaign, audience)
     return render(request, "wizard/_audience_counts.html", context, user=user)
-
-
-async def message_context(
-    session: AsyncSession, user: WebUser, campaign: Campaign, template: Template | None,
-    bindings: dict[str, dict[str, Any]],
-) -> dict[str, Any]:
-    """The bindings, the rendered preview for the segment's first contact, and who lacks a bound valued tag."""
-    org = user.principal.org_id
-    context: dict[str, Any] = {"template": template, "bindings": bindings, "positions": message.positions(template),
-                               "sources": message.SOURCES, "preview": None, "lacking": [], "media": None}
-    if template is None:
-        return context
-    sample = await repository.sample_contact(session, org_id=org, audience=campaign.audience)
-    context["preview"] = message.preview(template, bindings, sample)
-    context["sample_name"] = sample[0] if sample else None
-    if campaign.audience:
-        counts = await preview.preview_audience(session, org_id=org, audience=campaign.audience, variables=bindings,
-                                                campaign_id=campaign.id)
-        for key in valued_tag_keys(bindings):
-            total = counts.excluded.get(reasons.valued_tag_missing(key), 0)
-            if total:
-                contacts = await repository.contacts_lacking_valued_tag(
-                    session, org_id=org, audience=campaign.audience, key=key, limit=MISSING_LISTED)
-                context["lacking"].append({"key": key, "total": total, "contacts": contacts})
-    if campaign.header_media_id:
-        context["media"] = await media_service.get_media(session, org_id=org, media_row_id=campaign.header_media_id)
-    return context
 
 
 async def _template_for(session: AsyncSession, user: WebUser, campaign: Campaign, key: str) -> Template | None:

@@ -1,4 +1,4 @@
-"""Applying inbound messages (ARCHITECTURE section 4, "Replies").
+"""Applying inbound messages (docs/architecture.md, "Bot flows and replies").
 
 Each message is stored once; when it answers a campaign it marks the campaign message replied and
 enqueues a delivery to the campaign's bot flow in the same transaction (an outbox: the delivery
@@ -23,7 +23,7 @@ from herald.models import CampaignMessage, MessageStatus, WhatsAppNumber
 from herald.replies import repository
 from herald.replies.payloads import reply_body
 from herald.webhooks import events as ev
-from herald.webhooks.applier import StoredEvent, defer, handles, mark
+from herald.webhooks.events import StoredEvent, defer, mark
 from herald.whatsapp import InboundMessage
 
 
@@ -37,7 +37,6 @@ class Attribution:
 NOBODY = Attribution(None, None, None)
 
 
-@handles(ev.MESSAGE)
 async def apply_inbound(session: AsyncSession, rows: list[StoredEvent]) -> None:
     # Event time order within the round, so two replies of one contact reach the bot in the order written.
     items = sorted(((row, ev.inbound_from(row.payload)) for row in rows), key=lambda p: (p[1].timestamp, p[0].id))

@@ -1,6 +1,6 @@
-"""Applying ``user_preferences`` webhooks: a user stops or resumes marketing messages (WHATSAPP.md §10).
+"""Applying ``user_preferences`` webhooks: a user stops or resumes marketing messages (docs/architecture.md, "Webhooks").
 
-An opted-out contact is left out of later campaigns at materialisation (ARCHITECTURE section 3).
+An opted-out contact is left out of later campaigns at materialisation (docs/architecture.md, "Who receives a message").
 """
 
 from __future__ import annotations
@@ -9,12 +9,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.replies import repository
 from herald.webhooks import events as ev
-from herald.webhooks.applier import StoredEvent, handles, mark
+from herald.webhooks.events import StoredEvent, mark
 
 MARKETING = "marketing_messages"
 
 
-@handles(ev.PREFERENCE)
 async def apply_preferences(session: AsyncSession, rows: list[StoredEvent]) -> None:
     # Event time order: a stop and a resume in one round end as the user last chose.
     items = sorted(((row, ev.preference_from(row.payload)) for row in rows), key=lambda p: (p[1].timestamp, p[0].id))

@@ -1,0 +1,56 @@
+"""What the wizard's audience and message steps show besides their form: the audience's counts, and
+the message's bindings and preview. The step pages (``wizard``) and their live parts (``wizard_live``)
+render the same."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from herald.campaigns import preview, reasons
+from herald.campaigns.bindings import valued_tag_keys
+from herald.media import service as media_service
+from herald.models import Campaign, Template
+from herald.web import message, repository
+from herald.web.deps import WebUser
+
+MISSING_LISTED = 20
+
+
+async def audience_context(
+    session: AsyncSession, user: WebUser, campaign: Campaign, audience: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The audience's counts (matched, eligible, excluded by reason) and the campaigns engaging part of it now."""
+    org = user.principal.org_id
+    counts = await preview.preview_audience(
+        session, org_id=org, audience=audience, variables=campaign.variables or {}, campaign_id=campaign.id)
+    overlaps = await repository.engaging_campaigns(session, org_id=org, audience=audience, campaign_id=campaign.id)
+    return {"counts": counts, "overlaps": overlaps, "audience_given": bool(audience and any(audience.values()))}
+
+
+async def message_context(
+    session: AsyncSession, user: WebUser, campaign: Campaign, template: Template | None,
+    bindings: dict[str, dict[str, Any]],
+) -> dict[str, Any]:
+    """The bindings, the rendered preview for the segment's first contact, and who lacks a bound valued tag."""
+    org = user.principal.org_id
+    context: dict[str, Any] = {"template": template, "bindings": bindings, "positions": message.positions(template),
+                               "sources": message.SOURCES, "preview": None, "lacking": [], "media": None}
+    if template is None:
+        return context
+    sample = await repository.sample_contact(session, org_id=org, audience=campaign.audience)
+    context["preview"] = message.preview(template, bindings, sample)
+    context["sample_name"] = sample[0] if sample else None
+    if campaign.audience:
+        counts = await preview.preview_audience(session, org_id=org, audience=campaign.audience, variables=bindings,
+                                                campaign_id=campaign.id)
+        for key in valued_tag_keys(bindings):
+            total = counts.excluded.get(reasons.valued_tag_missing(key), 0)
+            if total:
+                contacts = await repository.contacts_lacking_valued_tag(
+                    session, org_id=org, audience=campaign.audience, key=key, limit=MISSING_LISTED)
+                context["lacking"].append({"key": key, "total": total, "contacts": contacts})
+    if campaign.header_media_id:
+        context["media"] = await media_service.get_media(session, org_id=org, media_row_id=campaign.header_media_id)
+    return context
