@@ -42,7 +42,7 @@ async def load_recipients(session: AsyncSession, contact_ids: list[int], valued_
         await session.execute(
             select(Contact.id, Contact.phone, Contact.name, open_case).where(_among(session, Contact.id, contact_ids))
         )
-    ).tuples():
+    ):
         found.contacts[cid] = (phone, name)
         if has_case:
             found.open_cases.add(cid)
@@ -53,7 +53,7 @@ async def load_recipients(session: AsyncSession, contact_ids: list[int], valued_
                     _among(session, ContactValuedTag.contact_id, contact_ids), ContactValuedTag.key.in_(valued_keys)
                 )
             )
-        ).tuples():
+        ):
             found.valued[cid][key] = value
     return found
 
