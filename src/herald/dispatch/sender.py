@@ -139,7 +139,7 @@ class Sender:
                         # Enough queued: claim again once the send loops have taken most of it.
                         self.queue_full.clear()
                         await event_or_stop(stop, self.queue_full, 0.05)
-                except Exception:  # noqa: BLE001 - e.g. the database restarting: keep the number going
+                except Exception:  # e.g. the database restarting: keep the number going
                     log.exception("dispatching for number %s failed; retrying in a second", self.number_id)
                     await sleep_or_stop(stop, 1.0)
         finally:
@@ -206,7 +206,7 @@ class Sender:
                     await ensure_fresh_media_id(session, self.client, self.box, media_row_id=media.id)
                 log.info("re-uploaded expiring header media %s", media.id)
                 changed = True
-            except Exception:  # noqa: BLE001 - sends carry on; WhatsApp will fail them with 131053 if it is gone
+            except Exception:  # sends carry on; WhatsApp will fail them with 131053 if it is gone
                 log.exception("re-uploading header media %s failed", media.id)
         return changed
 
@@ -257,7 +257,7 @@ class Sender:
             ctx.queued -= 1  # it reserves its slot now (``wait_turn``), before any await
             try:
                 outcome, reason = await self._send_one(ctx, item)
-            except Exception:  # noqa: BLE001 - a bug must not leave the batch unrecorded; the send may have left
+            except Exception:  # a bug must not leave the batch unrecorded; the send may have left
                 log.exception("sending message %s failed unexpectedly", item.message_id)
                 outcome, reason = Unknown(item.message_id), None
             batch.outcomes.append(outcome)
@@ -276,7 +276,7 @@ class Sender:
                 try:
                     await self.database_work(record_batch, ctx.id, batch.outcomes, pause_reason)
                     break
-                except Exception:  # noqa: BLE001 - the database may be restarting: the outcomes must not be lost
+                except Exception:  # the database may be restarting: the outcomes must not be lost
                     log.exception("recording a batch of campaign %s failed (attempt %s)", ctx.id, attempt + 1)
                     # Stopping, the attempts left go at once: a stop must not wait out the back-off.
                     await sleep_or_stop(self.stop, 2**attempt)

@@ -99,7 +99,7 @@ class Worker:
         while not stop.is_set():
             try:
                 await step()
-            except Exception:  # noqa: BLE001 - e.g. the database restarting: retry next round
+            except Exception:  # e.g. the database restarting: retry next round
                 log.exception("worker step %s failed", getattr(step, "__name__", step))
             await sleep_or_stop(stop, every)
 
@@ -172,5 +172,5 @@ class Worker:
         try:
             async with self.database.session() as session:
                 await leases.retire(session, worker_id=self.worker_id)
-        except Exception:  # noqa: BLE001 - e.g. the database is down: the leases run out by themselves
+        except Exception:  # e.g. the database is down: the leases run out by themselves
             log.exception("worker %s could not release its number leases", self.worker_id)

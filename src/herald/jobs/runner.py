@@ -34,7 +34,7 @@ class Handler(Protocol):
     ) -> Awaitable[None]: ...
 
 
-class Interrupted(Exception):  # noqa: N818 - not an error: the job stopped between two steps
+class Interrupted(Exception):  # not an error: the job stopped between two steps
     """Raised by a handler that stopped between two steps because the worker is stopping."""
 
 
@@ -67,7 +67,7 @@ async def _run(database: Database, handlers: Handlers, job: ClaimedJob, stop: as
         log.info("job %s (%s) interrupted by the stop; it goes on later", job.id, job.kind)
         await _release(database, [job])
         return
-    except Exception as exc:  # noqa: BLE001 - a failing job must not stop the runner
+    except Exception as exc:  # a failing job must not stop the runner
         log.exception("job %s (%s) failed", job.id, job.kind)
         await _finish(database, job, error=repr(exc)[:1000])
         return
@@ -101,7 +101,7 @@ async def run_forever(database: Database, handlers: Handlers, stop: asyncio.Even
     while not stop.is_set():
         try:
             ran = await run_due_jobs(database, handlers, stop=stop)
-        except Exception:  # noqa: BLE001 - database hiccups: keep going
+        except Exception:  # database hiccups: keep going
             log.exception("job runner error")
             ran = 0
         if not ran:

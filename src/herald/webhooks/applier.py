@@ -30,7 +30,7 @@ HANDLERS: dict[str, Handler] = {
     ev.MESSAGE: inbound.apply_inbound,
     ev.PREFERENCE: preferences.apply_preferences,
 }
-BATCH = 500
+ROUND = 500  # events applied in one round at most
 # The background loop sizes its transactions to about this long: the same process answers webhooks,
 # and on SQLite a store waits for the write lock (and always, for the event loop) while one runs.
 TRANSACTION_SECONDS = 0.02
@@ -47,12 +47,12 @@ _DUE = (
 _DUE_LOCKED = _DUE.with_for_update(skip_locked=True)
 
 
-async def apply_round(database: Database, *, limit: int = BATCH) -> int:
+async def apply_round(database: Database, *, limit: int = ROUND) -> int:
     """Applies up to ``limit`` due events in one transaction; returns how many were looked at."""
     async with database.transaction() as session:
         stmt = _DUE_LOCKED if is_postgres(session) else _DUE
         params = {"now": utcnow(), "limit": limit}
-        events = [StoredEvent(id=i, kind=k, payload=p) for i, k, p in (await session.execute(stmt, params)).tuples()]
+        events = [StoredEvent(id=i, kind=k, payload=p) for i, k, p in (await session.execute(stmt, params))]
         by_kind: dict[str, list[StoredEvent]] = defaultdict(list)
         for event in events:
             by_kind[event.kind].append(event)
@@ -98,21 +98,21 @@ async def run_forever(database: Database, stop: asyncio.Event, wake: asyncio.Eve
     With ``wake`` the receiver runs in the same process (``herald serve`` with the embedded worker):
     it wakes us at once, and transactions are sized to about TRANSACTION_SECONDS, yielding to the
     loop between two, so an answer never waits behind a long apply. A worker of its own (no
-    receiver to keep fast) applies rounds of BATCH events, which is what its throughput needs.
+    receiver to keep fast) applies rounds of ROUND events, which is what its throughput needs.
     """
-    chunk = 100 if wake is not None else BATCH
+    chunk = 100 if wake is not None else ROUND
     while not stop.is_set():
         started = time.perf_counter()
         try:
             n = await apply_round(database, limit=chunk)
-        except Exception:  # noqa: BLE001 - keep applying after a database hiccup
+        except Exception:  # keep applying after a database hiccup
             log.exception("applying webhook events failed")
             n = 0
         if n >= chunk:
             if wake is not None:
                 elapsed = time.perf_counter() - started
                 factor = min(2.0, max(0.5, TRANSACTION_SECONDS / max(elapsed, 1e-4)))
-                chunk = max(MIN_CHUNK, min(BATCH, int(chunk * factor)))
+                chunk = max(MIN_CHUNK, min(ROUND, int(chunk * factor)))
                 await asyncio.sleep(0)  # answers waiting for the loop (or the write lock) go first
             continue
         waiter = wake or asyncio.Event()
