@@ -13,7 +13,7 @@ from herald.config import Settings
 from herald.contacts.importer import import_contacts
 from herald.kit.db import Database
 from tests.conftest import OrgHandle
-from tests.contacts.factories import create_contact, fr_mobile
+from tests.factories import create_contact, fr_mobile
 
 IMPORT = "/api/v1/contacts/import"
 

@@ -57,7 +57,7 @@ async def seed(app: FastAPI, database: Database, org: OrgHandle, sim: SimulatorS
     ])
     for index, (phone_number_id, waba_id) in enumerate(numbers):
         number = await make_number(database, app.state.secret_box, org_id=org.id, base_url=sim.base_url,
-                                   phone_number_id=phone_number_id, waba_id=waba_id, throughput=1000)
+                                   phone_number_id=phone_number_id, waba_id=waba_id, throughput_mps=1000)
         await make_template(database, org_id=org.id, waba_id=waba_id, name="hello", variables=["1"], header_format=None)
         campaigns.append(await make_active_campaign(
             database, org_id=org.id, number_id=number, audience={"tags_any": [f"t{index}"]}, variables=VARIABLES,

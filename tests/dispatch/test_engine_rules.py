@@ -40,7 +40,7 @@ def simulator() -> Iterator[SimulatorServer]:
 async def setup(app: FastAPI, database: Database, org: OrgHandle, sim: SimulatorServer, n: int,
                 tag: str = "vip", throughput: int = 80) -> int:
     number = await make_number(database, app.state.secret_box, org_id=org.id, base_url=sim.base_url,
-                               throughput=throughput)
+                               throughput_mps=throughput)
     await make_template(database, org_id=org.id, name="hello", variables=["1"], header_format=None)
     await make_contacts(database, org_id=org.id, specs=[
         {"phone": f"+1415556{i:04d}", "name": f"C{i}", "tags": [tag]} for i in range(n)

@@ -9,8 +9,7 @@ from hypothesis import strategies as st
 
 from herald.campaigns.segments import segment_ids
 from herald.kit.db import Database
-from tests.contacts.factories import fr_mobile
-from tests.factories import make_contacts
+from tests.factories import fr_mobile, make_contacts
 from tests.properties.helpers import new_org
 
 TAGS = ["vip", "new", "lyon", "Vip"]

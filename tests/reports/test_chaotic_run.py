@@ -63,7 +63,7 @@ def chaotic_worker(database: Database, app: FastAPI, *, batch_thread: bool) -> W
 
 async def setup_campaign(app: FastAPI, database: Database, org: OrgHandle, sim: SimulatorServer) -> int:
     box = app.state.secret_box
-    number_id = await make_number(database, box, org_id=org.id, base_url=sim.base_url, throughput=1000)
+    number_id = await make_number(database, box, org_id=org.id, base_url=sim.base_url, throughput_mps=1000)
     await make_template(database, org_id=org.id)
     media = await make_media(database, org_id=org.id, number_id=number_id, media_id=await upload_banner(sim.base_url))
     bot = await make_bot_flow(database, box, org_id=org.id)

@@ -13,9 +13,8 @@ import pytest
 
 from herald.auth.principal import Role
 from herald.kit.db import Database
-from tests.campaigns.factories import World, make_world
 from tests.conftest import OrgHandle
-from tests.factories import make_active_campaign, make_bot_flow, make_contacts, make_number
+from tests.factories import World, make_active_campaign, make_bot_flow, make_contacts, make_number, make_world
 from tests.properties.helpers import stored_contacts
 from tests.web.helpers import log_in, make_user, page_csrf
 

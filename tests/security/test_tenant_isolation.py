@@ -22,8 +22,8 @@ from herald.api import API_PREFIX
 from herald.kit.db import Database
 from herald.models import InboxCase
 from tests.conftest import OrgHandle
-from tests.contacts.factories import fr_mobile
 from tests.factories import (
+    fr_mobile,
     make_active_campaign,
     make_bot_flow,
     make_contacts,
