@@ -7,7 +7,7 @@ NPM_STAMP := node_modules/.stamp-npm
 VENDOR := src/herald/web/static/vendor
 VENDOR_FILES := $(VENDOR)/htmx.min.js $(VENDOR)/chart.umd.js
 
-.PHONY: install test lint demo bench soak clean
+.PHONY: install test test-fast lint demo bench soak clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,8 +30,15 @@ lint: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 
+# The whole suite; what .ci/run calls. PostgreSQL too when HERALD_TEST_POSTGRES_URL is set.
 test: lint
 	$(BIN)/pytest
+
+# The loop to run while you work: lint, then the tests that start no process or server, drive no
+# browser and wait on no real clock (the markers in pyproject.toml; CONTRIBUTING.md says which is
+# which). Like `make test`, also on PostgreSQL when HERALD_TEST_POSTGRES_URL is set.
+test-fast: lint
+	$(BIN)/pytest -m "not process and not server and not browser and not slow"
 
 demo: install
 	$(BIN)/herald demo

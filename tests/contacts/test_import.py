@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from herald.auth.principal import Role
 from herald.config import Settings
@@ -180,6 +181,7 @@ class TestImportContacts:
         assert ours[fr_mobile(0)]["name"] == "Name 35"
 
 
+@pytest.mark.process
 class TestContactsImportCommand:
     def test_cli_imports_a_file_and_prints_the_summary_and_rejects(
         self, tmp_path: Path, db_url: str, org: OrgHandle

@@ -23,6 +23,8 @@ from tests.dispatch.helpers import done_sending, sim_messages, stats, wait_until
 from tests.factories import graph_template, make_active_campaign, make_contacts, make_number, make_template
 from tests.live import live_server
 
+pytestmark = [pytest.mark.process, pytest.mark.server, pytest.mark.slow]
+
 TEXT_ONLY = [{"type": "BODY", "text": "Hello {{1}}"}]
 VARIABLES = {"1": {"source": "contact_name"}}
 

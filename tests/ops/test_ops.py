@@ -99,6 +99,7 @@ class TestProbes:
 
 
 class TestMetrics:
+    @pytest.mark.server
     async def test_metrics_after_a_small_campaign(
         self, app: FastAPI, client: httpx.AsyncClient, database: Database, org: OrgHandle, settings: Settings,
     ) -> None:

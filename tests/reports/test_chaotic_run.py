@@ -37,6 +37,8 @@ from tests.factories import (
 from tests.live import live_server
 from tests.reports.helpers import recount
 
+pytestmark = pytest.mark.server
+
 CONTACTS = 80
 UNREACHABLE = ["+14155550198", "+14155550199"]
 WORKER_ID = "chaos-worker"

@@ -285,6 +285,7 @@ def server(settings: Settings) -> Iterator[str]:
         yield base_url
 
 
+@pytest.mark.server
 class TestOnARealServer:
     """Bodies of 300 MiB against uvicorn: the answer comes while the client is still sending, long
     before the whole body (socket buffers hold a few MiB on each side; 64 MiB is a generous margin)."""

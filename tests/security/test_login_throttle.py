@@ -189,6 +189,7 @@ class TestSameAnswer:
         assert all(240 < wait <= 300 for wait in waits) and abs(waits[0] - waits[1]) <= 10
 
 
+@pytest.mark.slow
 class TestEventLoop:
     async def test_a_login_flood_leaves_the_event_loop_responsive(
         self, database: Database, org: OrgHandle, from_address: Browser, hasher: CountingHasher

@@ -310,6 +310,8 @@ def hostile_herald(settings: Settings) -> Iterator[tuple[str, int]]:
         yield url, campaign
 
 
+@pytest.mark.browser
+@pytest.mark.server
 @skip_without_browser()
 def test_in_a_browser_old_hostile_data_runs_nothing_and_the_policy_breaks_nothing(
     hostile_herald: tuple[str, int], tmp_path: Path
