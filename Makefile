@@ -34,11 +34,12 @@ lint: install
 test: lint
 	$(BIN)/pytest
 
-# The loop to run while you work: lint, then the tests that start no process or server, drive no
-# browser and wait on no real clock (the markers in pyproject.toml; CONTRIBUTING.md says which is
-# which). Like `make test`, also on PostgreSQL when HERALD_TEST_POSTGRES_URL is set.
+# The loop to run while you work: lint, then, on every core (pytest-xdist), the tests that start no
+# process or server, drive no browser and take no second or more by design (the markers in
+# pyproject.toml; CONTRIBUTING.md says which is which). Like `make test`, the database tests also
+# run on PostgreSQL when HERALD_TEST_POSTGRES_URL is set; leave it unset for the quickest loop.
 test-fast: lint
-	$(BIN)/pytest -m "not process and not server and not browser and not slow"
+	$(BIN)/pytest -n auto -m "not process and not server and not browser and not slow"
 
 demo: install
 	$(BIN)/herald demo

@@ -132,6 +132,7 @@ class TestLimitPerRoute:
         assert response.status_code == 413
         assert error_of(response)["details"] == {"limit_bytes": MIB}
 
+    @pytest.mark.slow
     async def test_a_csv_import_may_be_larger_than_1_mib(
         self, client: httpx.AsyncClient, org: OrgHandle
     ) -> None:

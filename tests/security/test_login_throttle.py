@@ -19,6 +19,8 @@ from herald.web.login_throttle import LoginLimits, LoginThrottle, client_network
 from tests.conftest import OrgHandle
 from tests.web.helpers import PASSWORD, csrf_of, log_in, make_user
 
+pytestmark = pytest.mark.slow
+
 Browser = Callable[[str], httpx.AsyncClient]
 
 
@@ -189,7 +191,6 @@ class TestSameAnswer:
         assert all(240 < wait <= 300 for wait in waits) and abs(waits[0] - waits[1]) <= 10
 
 
-@pytest.mark.slow
 class TestEventLoop:
     async def test_a_login_flood_leaves_the_event_loop_responsive(
         self, database: Database, org: OrgHandle, from_address: Browser, hasher: CountingHasher

@@ -134,6 +134,7 @@ async def call(
 
 
 class TestTenantIsolation:
+    @pytest.mark.slow
     async def test_every_id_route_answers_404_to_another_orgs_ids(
         self, app: FastAPI, client: httpx.AsyncClient, org: OrgHandle, victim: Victim
     ) -> None:
