@@ -7,7 +7,7 @@ NPM_STAMP := node_modules/.stamp-npm
 VENDOR := src/herald/web/static/vendor
 VENDOR_FILES := $(VENDOR)/htmx.min.js $(VENDOR)/chart.umd.js
 
-.PHONY: install test lint demo bench soak clean
+.PHONY: install test test-fast lint demo bench soak clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,8 +32,16 @@ lint: install
 	$(BIN)/vulture
 	$(BIN)/lint-imports
 
+# The whole suite; what .ci/run calls. PostgreSQL too when HERALD_TEST_POSTGRES_URL is set.
 test: lint
 	$(BIN)/pytest
+
+# The loop to run while you work: lint, then, on every core (pytest-xdist), the tests that start no
+# process or server, drive no browser and take no second or more by design (the markers in
+# pyproject.toml; CONTRIBUTING.md says which is which). Like `make test`, the database tests also
+# run on PostgreSQL when HERALD_TEST_POSTGRES_URL is set; leave it unset for the quickest loop.
+test-fast: lint
+	$(BIN)/pytest -n auto -m "not process and not server and not browser and not slow"
 
 demo: install
 	$(BIN)/herald demo

@@ -6,8 +6,8 @@ import httpx
 import pytest
 
 from herald.kit.db import Database
-from tests.campaigns.factories import World, make_world
 from tests.conftest import OrgHandle
+from tests.factories import World, make_world
 
 BASE = "/api/v1/campaigns"
 

@@ -8,8 +8,8 @@ from herald.auth.principal import Role
 from herald.campaigns import reasons
 from herald.kit.db import Database
 from tests.campaigns.conftest import BASE, act, create
-from tests.campaigns.factories import World, engage, make_contact, open_case
 from tests.conftest import OrgHandle
+from tests.factories import World, engage, make_contact, open_case
 
 CUSTOMER_ID = {"source": "valued_tag", "key": "customer_id"}
 
@@ -28,17 +28,17 @@ async def mixed_audience(database: Database, org_id: int, *, campaign_id: int, e
     ids = iter(range(10))
 
     async def contact(**kwargs: Any) -> int:
-        return await make_contact(database, org_id, f"+1415555267{next(ids)}", **kwargs)
+        return await make_contact(database, org_id=org_id, phone=f"+1415555267{next(ids)}", **kwargs)
 
     vip_with_id = {"tags": ["vip"], "valued_tags": {"customer_id": "8812"}}
     await contact(**vip_with_id)  # eligible
     opted = await contact(**vip_with_id, opted_out=True)
-    await open_case(database, org_id, opted)  # still counted once, as opted out
-    await engage(database, await contact(**vip_with_id), elsewhere_id)
-    await open_case(database, org_id, await contact(**vip_with_id))
+    await open_case(database, org_id=org_id, contact_id=opted)  # still counted once, as opted out
+    await engage(database, contact_id=await contact(**vip_with_id), campaign_id=elsewhere_id)
+    await open_case(database, org_id=org_id, contact_id=await contact(**vip_with_id))
     await contact(tags=["vip"])  # no customer_id
     await contact(tags=["vip"], valued_tags={"customer_id": ""})  # empty renders nothing: missing too
-    await engage(database, await contact(**vip_with_id), campaign_id)  # engaged here, not elsewhere: eligible
+    await engage(database, contact_id=await contact(**vip_with_id), campaign_id=campaign_id)  # engaged here, not elsewhere: eligible
     await contact(tags=["other"], valued_tags={"customer_id": "1"})  # not in the segment
 
 
@@ -70,7 +70,7 @@ class TestAudiencePreview:
         self, client: httpx.AsyncClient, org: OrgHandle, world: World, database: Database
     ) -> None:
         campaign = await create(client, org, world.campaign())
-        await make_contact(database, org.id, "+14155552671", tags=["vip"])
+        await make_contact(database, org_id=org.id, phone="+14155552671", tags=["vip"])
         await client.post(f"{BASE}/{campaign['id']}/audience-preview", headers=org.auth)
         after = (await client.get(f"{BASE}/{campaign['id']}", headers=org.auth)).json()
         assert after == campaign
@@ -78,10 +78,10 @@ class TestAudiencePreview:
     async def test_segment_clauses_are_anded(
         self, client: httpx.AsyncClient, org: OrgHandle, world: World, database: Database
     ) -> None:
-        await make_contact(database, org.id, "+14155552671", tags=["vip", "es"], valued_tags={"plan": "gold"})
-        await make_contact(database, org.id, "+14155552672", tags=["vip", "es"], valued_tags={"plan": "free"})
-        await make_contact(database, org.id, "+14155552673", tags=["vip"], valued_tags={"plan": "gold"})
-        await make_contact(database, org.id, "+14155552674")
+        await make_contact(database, org_id=org.id, phone="+14155552671", tags=["vip", "es"], valued_tags={"plan": "gold"})
+        await make_contact(database, org_id=org.id, phone="+14155552672", tags=["vip", "es"], valued_tags={"plan": "free"})
+        await make_contact(database, org_id=org.id, phone="+14155552673", tags=["vip"], valued_tags={"plan": "gold"})
+        await make_contact(database, org_id=org.id, phone="+14155552674")
         audience = {"tags_all": ["vip", "es"], "valued_tags": [{"key": "plan", "value": "gold"}]}
         response = await client.post(f"{BASE}/audience-preview", json={"audience": audience}, headers=org.auth)
         assert response.json()["matched"] == 1
@@ -92,7 +92,7 @@ class TestAudiencePreview:
     async def test_no_audience_matches_nobody(
         self, client: httpx.AsyncClient, org: OrgHandle, world: World, database: Database
     ) -> None:
-        await make_contact(database, org.id, "+14155552671", tags=["vip"])
+        await make_contact(database, org_id=org.id, phone="+14155552671", tags=["vip"])
         response = await client.post(f"{BASE}/audience-preview", json={}, headers=org.auth)
         assert response.json() == {
             "matched": 0, "eligible": 0,
@@ -102,8 +102,8 @@ class TestAudiencePreview:
     async def test_test_campaign_previews_its_testers(
         self, client: httpx.AsyncClient, org: OrgHandle, world: World, database: Database
     ) -> None:
-        await make_contact(database, org.id, "+14155552671")
-        await make_contact(database, org.id, "+14155552672", opted_out=True)
+        await make_contact(database, org_id=org.id, phone="+14155552671")
+        await make_contact(database, org_id=org.id, phone="+14155552672", opted_out=True)
         parent = await create(client, org, world.campaign())
         test = (await act(client, org, parent["id"], "test", phones=["+14155552671", "+14155552672"])).json()
         preview = (await client.post(f"{BASE}/{test['id']}/audience-preview", headers=org.auth)).json()
@@ -112,6 +112,6 @@ class TestAudiencePreview:
     async def test_another_orgs_contacts_are_not_counted(
         self, client: httpx.AsyncClient, org: OrgHandle, other_org: OrgHandle, world: World, database: Database
     ) -> None:
-        await make_contact(database, other_org.id, "+14155552671", tags=["vip"])
+        await make_contact(database, org_id=other_org.id, phone="+14155552671", tags=["vip"])
         body = {"audience": {"tags_any": ["vip"]}}
         assert (await client.post(f"{BASE}/audience-preview", json=body, headers=org.auth)).json()["matched"] == 0

@@ -8,7 +8,8 @@ from herald.dispatch.materialize import materialize_job
 from herald.kit.db import Database
 from herald.models import Campaign, CampaignMessage, CampaignStats
 from tests.campaigns.conftest import BASE, act, create, error_fields
-from tests.campaigns.factories import (
+from tests.conftest import OrgHandle
+from tests.factories import (
     NAMED,
     World,
     make_contact,
@@ -17,7 +18,6 @@ from tests.campaigns.factories import (
     make_template,
     make_world,
 )
-from tests.conftest import OrgHandle
 
 
 class TestCreateCampaign:
@@ -64,7 +64,7 @@ class TestCreateCampaign:
     async def test_header_media_is_only_required_by_media_templates(
         self, client: httpx.AsyncClient, org: OrgHandle, world: World, database: Database
     ) -> None:
-        await make_template(database, org.id, name="plain", variables=["1"], header_format="TEXT")
+        await make_template(database, org_id=org.id, name="plain", variables=["1"], header_format="TEXT")
         body = world.without("header_media_id")
         body.update(template={"name": "plain", "language": "en_US"}, variables={"1": {"source": "text", "value": "hi"}})
         assert (await create(client, org, body))["status"] == "ready"
@@ -100,7 +100,7 @@ class TestBindingValidation:
     async def test_template_of_another_waba_is_refused(
         self, client: httpx.AsyncClient, org: OrgHandle, world: World, database: Database
     ) -> None:
-        await make_template(database, org.id, waba_id="waba-2", name="elsewhere")
+        await make_template(database, org_id=org.id, waba_id="waba-2", name="elsewhere", variables=["1", "2"])
         body = world.campaign(template={"name": "elsewhere", "language": "en_US"})
         response = await client.post(BASE, json=body, headers=org.auth)
         assert response.status_code == 422
@@ -141,8 +141,8 @@ class TestBindingValidation:
     async def test_media_of_another_number_is_refused(
         self, client: httpx.AsyncClient, org: OrgHandle, world: World, database: Database
     ) -> None:
-        second = await make_number(database, org.id)
-        media_id = await make_media(database, org.id, second)
+        second = await make_number(database, org_id=org.id)
+        media_id = await make_media(database, org_id=org.id, number_id=second)
         response = await client.post(BASE, json=world.campaign(header_media_id=media_id), headers=org.auth)
         assert response.status_code == 422
         assert error_fields(response) == ["header_media_id"]
@@ -195,7 +195,7 @@ class TestListAndGet:
     async def test_list_by_kind_and_status(
         self, client: httpx.AsyncClient, org: OrgHandle, world: World, database: Database
     ) -> None:
-        await make_contact(database, org.id, "+14155552671")
+        await make_contact(database, org_id=org.id, phone="+14155552671")
         ready = await create(client, org, world.campaign())
         draft = await create(client, org, world.without("audience"))
         test = await client.post(f"{BASE}/{ready['id']}/test", json={"phones": ["+14155552671"]}, headers=org.auth)
@@ -230,7 +230,7 @@ class TestDeleteCampaign:
         assert (await client.get(f"{BASE}/{draft['id']}", headers=org.auth)).status_code == 404
 
         for phone in ("+14155552671", "+14155552672"):
-            await make_contact(database, org.id, phone, tags=["vip"])
+            await make_contact(database, org_id=org.id, phone=phone, tags=["vip"])
         ended = await create(client, org, world.campaign())
         await act(client, org, ended["id"], "start")
         await materialize_job(database, {"campaign_id": ended["id"]})  # what the worker does at launch
@@ -277,7 +277,7 @@ class TestDuplicateCampaign:
     async def test_copy_of_a_test_campaign_is_a_real_draft_without_audience(
         self, client: httpx.AsyncClient, org: OrgHandle, world: World, database: Database
     ) -> None:
-        await make_contact(database, org.id, "+14155552671")
+        await make_contact(database, org_id=org.id, phone="+14155552671")
         source = await create(client, org, world.campaign())
         test = (await client.post(f"{BASE}/{source['id']}/test", json={"phones": ["+14155552671"]}, headers=org.auth)).json()
         copy = (await client.post(f"{BASE}/{test['id']}/duplicate", headers=org.auth)).json()

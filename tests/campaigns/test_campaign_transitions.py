@@ -11,8 +11,8 @@ from herald.campaigns.launch import MATERIALIZE_JOB
 from herald.kit.db import Database
 from herald.models import Campaign, Engagement, Job, Template
 from tests.campaigns.conftest import BASE, act, create, error_fields
-from tests.campaigns.factories import World, engage, make_contact, make_media, make_number
 from tests.conftest import OrgHandle
+from tests.factories import World, engage, make_contact, make_media, make_number
 
 
 def in_an_hour() -> str:
@@ -146,8 +146,8 @@ class TestPauseResumeEnd:
     ) -> None:
         cid = (await create(client, org, world.campaign()))["id"]
         await act(client, org, cid, "start")
-        contact_id = await make_contact(database, org.id, "+14155552671", tags=["vip"])
-        await engage(database, contact_id, cid)
+        contact_id = await make_contact(database, org_id=org.id, phone="+14155552671", tags=["vip"])
+        await engage(database, contact_id=contact_id, campaign_id=cid)
         ended = (await act(client, org, cid, "end")).json()
         assert ended["status"] == "ended"
         assert ended["ended_at"] is not None
@@ -195,7 +195,7 @@ class TestSendTest:
     async def test_unknown_phone_is_named(
         self, client: httpx.AsyncClient, org: OrgHandle, world: World, database: Database
     ) -> None:
-        await make_contact(database, org.id, "+14155552671")
+        await make_contact(database, org_id=org.id, phone="+14155552671")
         cid = (await create(client, org, world.campaign()))["id"]
         response = await act(client, org, cid, "test", phones=["+1 415 555 2671", "+14155552672", "12"])
         assert response.status_code == 422
@@ -205,8 +205,8 @@ class TestSendTest:
     async def test_known_phones_get_a_launched_test_campaign(
         self, client: httpx.AsyncClient, org: OrgHandle, world: World, database: Database
     ) -> None:
-        first = await make_contact(database, org.id, "+14155552671")
-        second = await make_contact(database, org.id, "+5511987654321")
+        first = await make_contact(database, org_id=org.id, phone="+14155552671")
+        second = await make_contact(database, org_id=org.id, phone="+5511987654321")
         parent = await create(client, org, world.without("audience"))
         assert parent["missing"] == ["audience"]
         response = await act(client, org, parent["id"], "test", phones=["14155552671", "+55 11 98765-4321"])
@@ -226,16 +226,16 @@ class TestSendTest:
     async def test_rate_of_a_test_never_exceeds_the_throughput(
         self, client: httpx.AsyncClient, org: OrgHandle, world: World, database: Database
     ) -> None:
-        slow = await make_number(database, org.id, throughput_mps=5)
-        media = await make_media(database, org.id, slow)
-        await make_contact(database, org.id, "+14155552671")
+        slow = await make_number(database, org_id=org.id, throughput_mps=5)
+        media = await make_media(database, org_id=org.id, number_id=slow)
+        await make_contact(database, org_id=org.id, phone="+14155552671")
         cid = (await create(client, org, world.campaign(whatsapp_number_id=slow, header_media_id=media)))["id"]
         assert (await act(client, org, cid, "test", phones=["+14155552671"])).json()["rate_per_second"] == 5
 
     async def test_incomplete_campaign_cannot_be_tested(
         self, client: httpx.AsyncClient, org: OrgHandle, world: World, database: Database
     ) -> None:
-        await make_contact(database, org.id, "+14155552671")
+        await make_contact(database, org_id=org.id, phone="+14155552671")
         cid = (await create(client, org, world.without("bot_flow_id")))["id"]
         response = await act(client, org, cid, "test", phones=["+14155552671"])
         assert response.status_code == 422
@@ -244,7 +244,7 @@ class TestSendTest:
     async def test_running_campaign_cannot_be_tested(
         self, client: httpx.AsyncClient, org: OrgHandle, world: World, database: Database
     ) -> None:
-        await make_contact(database, org.id, "+14155552671")
+        await make_contact(database, org_id=org.id, phone="+14155552671")
         cid = (await create(client, org, world.campaign()))["id"]
         await act(client, org, cid, "start")
         response = await act(client, org, cid, "test", phones=["+14155552671"])

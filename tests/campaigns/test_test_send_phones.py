@@ -11,8 +11,8 @@ import pytest
 from herald.kit.db import Database
 from herald.models import Campaign
 from tests.campaigns.conftest import act, create, error_fields
-from tests.campaigns.factories import World
 from tests.conftest import OrgHandle
+from tests.factories import World
 
 CONTACTS = "/api/v1/contacts"
 

@@ -5,7 +5,7 @@ import pytest
 
 from herald.auth.principal import Role
 from tests.conftest import OrgHandle
-from tests.contacts.factories import FR_PHONE, UK_PHONE, US_PHONE, create_contact
+from tests.factories import FR_PHONE, UK_PHONE, US_PHONE, create_contact
 
 CONTACTS = "/api/v1/contacts"
 

@@ -7,13 +7,14 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from herald.auth.principal import Role
 from herald.config import Settings
 from herald.contacts.importer import import_contacts
 from herald.kit.db import Database
 from tests.conftest import OrgHandle
-from tests.contacts.factories import create_contact, fr_mobile
+from tests.factories import create_contact, fr_mobile
 
 IMPORT = "/api/v1/contacts/import"
 
@@ -180,6 +181,7 @@ class TestImportContacts:
         assert ours[fr_mobile(0)]["name"] == "Name 35"
 
 
+@pytest.mark.process
 class TestContactsImportCommand:
     def test_cli_imports_a_file_and_prints_the_summary_and_rejects(
         self, tmp_path: Path, db_url: str, org: OrgHandle

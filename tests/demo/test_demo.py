@@ -20,6 +20,8 @@ import httpx
 import psutil
 import pytest
 
+pytestmark = pytest.mark.process
+
 CONTACTS = 300
 REPORT_HEADER = ["contact_id", "phone", "name", "status", "error_msg", "sent_at", "delivered_at", "read_at",
                  "replied_at", "wamid", "time_per_funnel_step"]

@@ -23,6 +23,8 @@ from tests.dispatch.helpers import done_sending, sim_messages, stats, wait_until
 from tests.factories import graph_template, make_active_campaign, make_contacts, make_number, make_template
 from tests.live import live_server
 
+pytestmark = [pytest.mark.process, pytest.mark.server, pytest.mark.slow]
+
 TEXT_ONLY = [{"type": "BODY", "text": "Hello {{1}}"}]
 VARIABLES = {"1": {"source": "contact_name"}}
 
@@ -57,7 +59,7 @@ async def seed(app: FastAPI, database: Database, org: OrgHandle, sim: SimulatorS
     ])
     for index, (phone_number_id, waba_id) in enumerate(numbers):
         number = await make_number(database, app.state.secret_box, org_id=org.id, base_url=sim.base_url,
-                                   phone_number_id=phone_number_id, waba_id=waba_id, throughput=1000)
+                                   phone_number_id=phone_number_id, waba_id=waba_id, throughput_mps=1000)
         await make_template(database, org_id=org.id, waba_id=waba_id, name="hello", variables=["1"], header_format=None)
         campaigns.append(await make_active_campaign(
             database, org_id=org.id, number_id=number, audience={"tags_any": [f"t{index}"]}, variables=VARIABLES,

@@ -115,6 +115,7 @@ async def _accepted(sim: SimulatorServer, n: int) -> bool:
     return int(httpx.get(f"{sim.base_url}/_sim/health").json()["accepted"]) >= n
 
 
+@pytest.mark.slow
 class TestWorkerStops:
     @pytest.mark.parametrize("pace", [{"rate_per_second": 0.01}, {"rate_per_second": None, "rate_per_hour": 1}],
                              ids=["36-per-hour", "1-per-hour"])
@@ -189,6 +190,7 @@ async def stalled_bot() -> AsyncIterator[tuple[str, asyncio.Event]]:
     await runner.cleanup()
 
 
+@pytest.mark.slow
 class TestBotDeliveriesStop:
     async def test_a_post_the_bot_never_answers_is_cut_short_and_released(
         self, app: FastAPI, database: Database, org: OrgHandle, stalled_bot: tuple[str, asyncio.Event],

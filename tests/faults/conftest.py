@@ -8,10 +8,6 @@ import os
 import pytest
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "soak: long or disruptive fault test; runs only with HERALD_SOAK=1 (make soak)")
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if os.environ.get("HERALD_SOAK") == "1":
         return

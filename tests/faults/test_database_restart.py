@@ -22,6 +22,8 @@ from tests.factories import graph_template
 from tests.faults.helpers import assert_accounted, settled, start_worker, stop
 from tests.live import live_server
 
+pytestmark = [pytest.mark.process, pytest.mark.server, pytest.mark.slow]
+
 
 def pg_ctl(action: str) -> None:
     version = sorted(os.listdir("/etc/postgresql"))[-1]

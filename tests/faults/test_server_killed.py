@@ -8,6 +8,7 @@ import signal
 from pathlib import Path
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
@@ -19,6 +20,8 @@ from tests.dispatch.helpers import done_sending, running_worker, sim_messages, s
 from tests.dispatch.test_crash_and_scale import TEXT_ONLY, seed
 from tests.factories import graph_template
 from tests.faults.helpers import assert_accounted, free_port, rows_by_status, start_server, stop
+
+pytestmark = [pytest.mark.process, pytest.mark.slow]
 
 
 async def _ready(base: str) -> bool:

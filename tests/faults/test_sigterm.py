@@ -25,6 +25,8 @@ from tests.dispatch.test_crash_and_scale import TEXT_ONLY, seed
 from tests.factories import graph_template
 from tests.faults.helpers import free_port, herald_env, rows_by_status, stop
 
+pytestmark = [pytest.mark.process, pytest.mark.slow]
+
 STOPS_WITHIN = 10.0
 CONTACTS = 5
 PACES = [{"rate_per_second": 0.01}, {"rate_per_second": None, "rate_per_hour": 1}]

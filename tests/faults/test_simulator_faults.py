@@ -27,6 +27,8 @@ from tests.factories import graph_template
 from tests.faults.helpers import assert_accounted, settled
 from tests.live import live_server
 
+pytestmark = [pytest.mark.server, pytest.mark.slow]
+
 CLIENT_TIMEOUT = 1.0
 NUMBER = {"phone_number_id": "1090001", "waba_id": "2090001"}
 

@@ -25,6 +25,8 @@ from tests.factories import graph_template
 from tests.faults.helpers import assert_accounted, settled, start_worker, stop
 from tests.live import live_server
 
+pytestmark = [pytest.mark.process, pytest.mark.server, pytest.mark.slow]
+
 
 @pytest.fixture
 def postgres_only(db_url: str) -> None:

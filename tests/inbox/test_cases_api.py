@@ -4,7 +4,7 @@ import httpx
 
 from herald.auth.principal import Role
 from tests.conftest import OrgHandle
-from tests.contacts.factories import FR_PHONE, US_PHONE, create_contact
+from tests.factories import FR_PHONE, US_PHONE, create_contact
 
 CASES = "/api/v1/cases"
 

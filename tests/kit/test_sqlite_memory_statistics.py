@@ -9,6 +9,8 @@ import sqlite3
 import subprocess
 import sys
 
+import pytest
+
 from herald.kit import db
 
 
@@ -31,6 +33,7 @@ class TestSqliteMemoryStatistics:
         assert memory_in_use() == 0
         connection.close()
 
+    @pytest.mark.process
     def test_are_left_on_when_a_connection_is_already_open(self) -> None:
         # Turning them off restarts the library, which must not happen under an open connection.
         script = (

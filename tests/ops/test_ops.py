@@ -99,6 +99,7 @@ class TestProbes:
 
 
 class TestMetrics:
+    @pytest.mark.server
     async def test_metrics_after_a_small_campaign(
         self, app: FastAPI, client: httpx.AsyncClient, database: Database, org: OrgHandle, settings: Settings,
     ) -> None:
@@ -147,7 +148,7 @@ class TestMetrics:
                           "replied": 0, "unknown": 0, "not_sent": 0}
         assert after[("herald_campaigns", (("status", "paused"),))] == 1
         assert after[("herald_webhook_backlog", ())] == 0 and after[("herald_webhook_lag_seconds", ())] == 0
-        assert after[("herald_jobs_pending", ())] >= 0 and after[("herald_jobs_failed", ())] == 0
+        assert ("herald_jobs_pending", ()) in after and after[("herald_jobs_failed", ())] == 0
         assert after[("herald_bot_deliveries_pending", ())] == 0
         assert after[("herald_workers_alive", ())] == 1
         assert after[("herald_database_up", ())] == 1

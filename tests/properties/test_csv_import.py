@@ -7,6 +7,7 @@ import csv
 import io
 from dataclasses import dataclass
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -66,6 +67,7 @@ def write_csv(data: list[Row], delimiter: str) -> tuple[bytes, list[int]]:
 
 
 class TestImportProperties:
+    @pytest.mark.slow
     @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
     @given(data=st.lists(rows, max_size=12), delimiter=st.sampled_from([",", ";"]), batch_rows=st.integers(1, 5))
     async def test_every_row_is_counted_once_and_lands_or_is_rejected_by_its_line(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
@@ -11,8 +12,7 @@ from sqlalchemy import select
 from herald.campaigns.segments import segment_filter
 from herald.kit.db import Database
 from herald.models import Contact
-from tests.contacts.factories import fr_mobile
-from tests.factories import make_contacts
+from tests.factories import fr_mobile, make_contacts
 from tests.properties.helpers import new_org
 
 TAGS = ["vip", "new", "lyon", "Vip"]
@@ -50,6 +50,7 @@ def matches(contact: dict[str, Any], audience: dict[str, Any]) -> bool:
 
 
 class TestSegmentSql:
+    @pytest.mark.slow
     @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
     @given(specs=st.lists(contact_specs, max_size=8), others=st.lists(contact_specs, max_size=3), audience=audiences)
     async def test_sql_segment_equals_the_rules_evaluated_in_python(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
@@ -35,6 +36,7 @@ async def set_preference(sim: SimulatorServer, phone: str, value: str) -> None:
 
 
 class TestPostMessages:
+    @pytest.mark.server
     async def test_a_bot_answers_a_contact_who_wrote_within_24_hours(
         self, app: FastAPI, client: httpx.AsyncClient, database: Database, org: OrgHandle, sim: SimulatorServer
     ) -> None:
@@ -57,6 +59,7 @@ class TestPostMessages:
         assert error["code"] == "outside_service_window" and "131047" in error["message"]
         assert "more than 24 hours since the contact's last message" in error["message"]
 
+    @pytest.mark.server
     async def test_a_last_message_older_than_24_hours_is_outside_the_window(
         self, app: FastAPI, client: httpx.AsyncClient, database: Database, org: OrgHandle, sim: SimulatorServer
     ) -> None:
@@ -73,6 +76,7 @@ class TestPostMessages:
         assert answer.status_code == 409 and answer.json()["error"]["code"] == "outside_service_window"
         assert sim_messages(sim.base_url) == []
 
+    @pytest.mark.server
     async def test_whatsapp_refusing_is_502_with_its_reason_and_other_numbers_are_404(
         self, app: FastAPI, client: httpx.AsyncClient, database: Database, org: OrgHandle, other_org: OrgHandle,
         sim: SimulatorServer,
@@ -124,6 +128,7 @@ class TestPostMessages:
             assert sorted(m["wamid"] for m in sim_messages(sim.base_url)) == sorted(a.json()["wamid"] for a in accepted)
 
 
+@pytest.mark.server
 class TestPreferences:
     async def test_stop_opts_out_a_later_campaign_skips_the_contact_and_resume_clears_it(
         self, app: FastAPI, database: Database, org: OrgHandle, sim: SimulatorServer

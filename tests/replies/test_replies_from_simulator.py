@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import delete, select
 
@@ -15,6 +16,8 @@ from herald.simulator import SimulatorServer
 from tests.conftest import OrgHandle
 from tests.dispatch.helpers import messages, running_worker, stats, wait_until
 from tests.replies.helpers import PHONE_NUMBER_ID, BotEndpoint, CampaignSetup, vip_campaign
+
+pytestmark = [pytest.mark.server, pytest.mark.slow]
 
 
 async def user_writes(sim: SimulatorServer, phone: str, **content: Any) -> str:

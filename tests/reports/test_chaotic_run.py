@@ -37,6 +37,8 @@ from tests.factories import (
 from tests.live import live_server
 from tests.reports.helpers import recount
 
+pytestmark = pytest.mark.server
+
 CONTACTS = 80
 UNREACHABLE = ["+14155550198", "+14155550199"]
 WORKER_ID = "chaos-worker"
@@ -63,7 +65,7 @@ def chaotic_worker(database: Database, app: FastAPI, *, database_thread: bool) -
 
 async def setup_campaign(app: FastAPI, database: Database, org: OrgHandle, sim: SimulatorServer) -> int:
     box = app.state.secret_box
-    number_id = await make_number(database, box, org_id=org.id, base_url=sim.base_url, throughput=1000)
+    number_id = await make_number(database, box, org_id=org.id, base_url=sim.base_url, throughput_mps=1000)
     await make_template(database, org_id=org.id)
     media = await make_media(database, org_id=org.id, number_id=number_id, media_id=await upload_banner(sim.base_url))
     bot = await make_bot_flow(database, box, org_id=org.id)

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
+import pytest
 import uvicorn
 from fastapi import FastAPI
 
@@ -63,6 +64,8 @@ class StatsEvents:
         raise AssertionError("the stream ended early")
 
 
+@pytest.mark.server
+@pytest.mark.slow
 class TestEventsEndpoint:
     async def test_stream_sends_a_stats_event_every_second(
         self, settings: Settings, database: Database, org: OrgHandle

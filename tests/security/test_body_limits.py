@@ -132,6 +132,7 @@ class TestLimitPerRoute:
         assert response.status_code == 413
         assert error_of(response)["details"] == {"limit_bytes": MIB}
 
+    @pytest.mark.slow
     async def test_a_csv_import_may_be_larger_than_1_mib(
         self, client: httpx.AsyncClient, org: OrgHandle
     ) -> None:
@@ -285,6 +286,7 @@ def server(settings: Settings) -> Iterator[str]:
         yield base_url
 
 
+@pytest.mark.server
 class TestOnARealServer:
     """Bodies of 300 MiB against uvicorn: the answer comes while the client is still sending, long
     before the whole body (socket buffers hold a few MiB on each side; 64 MiB is a generous margin)."""

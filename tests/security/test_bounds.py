@@ -13,9 +13,8 @@ import pytest
 
 from herald.auth.principal import Role
 from herald.kit.db import Database
-from tests.campaigns.factories import World, make_world
 from tests.conftest import OrgHandle
-from tests.factories import make_active_campaign, make_bot_flow, make_contacts, make_number
+from tests.factories import World, make_active_campaign, make_bot_flow, make_contacts, make_number, make_world
 from tests.properties.helpers import stored_contacts
 from tests.web.helpers import log_in, make_user, page_csrf
 
@@ -87,7 +86,7 @@ class TestStartAt:
         (datetime.now(UTC) + timedelta(days=366)).isoformat(),
         "9999-12-31T23:59:59-14:00",
         "0001-01-01T00:00:00+14:00",
-    ])
+    ], ids=["in-366-days", "year-9999", "year-1"])
     async def test_a_start_beyond_a_year_or_outside_the_calendar_is_refused_naming_start_at(
         self, client: httpx.AsyncClient, org: OrgHandle, world: World, start_at: str
     ) -> None:

@@ -19,6 +19,8 @@ from herald.web.login_throttle import LoginLimits, LoginThrottle, client_network
 from tests.conftest import OrgHandle
 from tests.web.helpers import PASSWORD, csrf_of, log_in, make_user
 
+pytestmark = pytest.mark.slow
+
 Browser = Callable[[str], httpx.AsyncClient]
 
 

@@ -26,6 +26,8 @@ from herald.app import create_app
 from herald.config import Settings
 from tests.conftest import TEST_FERNET_KEY, TEST_SECRET_KEY, OrgHandle
 
+pytestmark = pytest.mark.slow
+
 SKIPPED = {"GET /api/v1/campaigns/{campaign_id}/events"}
 # Meta's handshake answers Meta in plain text (it is not part of the REST API's error contract).
 PLAIN_TEXT_ERRORS = {"GET /webhooks/whatsapp"}

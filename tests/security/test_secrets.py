@@ -53,6 +53,7 @@ class TestApiKeyRevocation:
 
 
 class TestNoSecretsInLogs:
+    @pytest.mark.slow
     async def test_a_whole_run_logs_no_token_secret_or_key(
         self, app: FastAPI, client: httpx.AsyncClient, database: Database, org: OrgHandle,
         simulator: SimulatorServer, caplog: pytest.LogCaptureFixture,

@@ -30,10 +30,17 @@ from herald.config import Settings
 from herald.kit.crypto import SecretBox
 from herald.kit.db import Database
 from herald.models import Campaign, ContactValuedTag
-from tests.campaigns.factories import World, make_world
 from tests.conftest import TEST_SECRET_KEY, OrgHandle
 from tests.dispatch.helpers import done_sending, running_worker, wait_until
-from tests.factories import make_active_campaign, make_bot_flow, make_contacts, make_number, make_template
+from tests.factories import (
+    World,
+    make_active_campaign,
+    make_bot_flow,
+    make_contacts,
+    make_number,
+    make_template,
+    make_world,
+)
 from tests.live import live_server
 from tests.web.browser import CHROMIUM, CHROMIUM_ARGS, screenshot, skip_without_browser
 from tests.web.helpers import PASSWORD, csrf_of, log_in, make_user, page_csrf
@@ -303,6 +310,8 @@ def hostile_herald(settings: Settings) -> Iterator[tuple[str, int]]:
         yield url, campaign
 
 
+@pytest.mark.browser
+@pytest.mark.server
 @skip_without_browser()
 def test_in_a_browser_old_hostile_data_runs_nothing_and_the_policy_breaks_nothing(
     hostile_herald: tuple[str, int], tmp_path: Path

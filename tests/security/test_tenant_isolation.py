@@ -22,8 +22,8 @@ from herald.api import API_PREFIX
 from herald.kit.db import Database
 from herald.models import InboxCase
 from tests.conftest import OrgHandle
-from tests.contacts.factories import fr_mobile
 from tests.factories import (
+    fr_mobile,
     make_active_campaign,
     make_bot_flow,
     make_contacts,
@@ -134,6 +134,7 @@ async def call(
 
 
 class TestTenantIsolation:
+    @pytest.mark.slow
     async def test_every_id_route_answers_404_to_another_orgs_ids(
         self, app: FastAPI, client: httpx.AsyncClient, org: OrgHandle, victim: Victim
     ) -> None:

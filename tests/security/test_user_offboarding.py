@@ -22,6 +22,8 @@ from herald.models import User, WebSession
 from tests.conftest import TEST_FERNET_KEY, TEST_SECRET_KEY, OrgHandle
 from tests.web.helpers import PASSWORD, csrf_of, log_in, make_user, page_csrf
 
+pytestmark = pytest.mark.slow
+
 
 @dataclass
 class Person:

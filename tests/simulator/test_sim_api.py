@@ -160,6 +160,7 @@ class TestLimits:
         assert all(status == 400 for status, body in results if "error" in body)
         assert sim.stats()["numbers"]["1090001"]["max_sends_per_second"] == 5
 
+    @pytest.mark.slow
     async def test_throughput_counts_a_send_when_it_arrives(self, start_sim: SimFactory,
                                                              http: aiohttp.ClientSession) -> None:
         """Meta counts a request where it arrives, not when a server got round to it. A request whose

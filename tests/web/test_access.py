@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import select, update
 
@@ -70,6 +71,7 @@ class TestSignIn:
         answer = await client.post("/ui/login", data={"email": email, "password": PASSWORD, "csrf_token": "forged"})
         assert answer.status_code == 403 and "herald_session" not in answer.headers.get("set-cookie", "")
 
+    @pytest.mark.slow
     async def test_five_failures_throttle_that_email_from_this_address_with_retry_after(
         self, client: httpx.AsyncClient, database: Database, org: OrgHandle
     ) -> None:

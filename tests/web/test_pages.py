@@ -7,6 +7,7 @@ import json
 from datetime import date, timedelta
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
@@ -209,6 +210,7 @@ class TestSecrets:
         assert bad.status_code == 422 and 'id="webhook_url-error"' in bad.text
 
 
+@pytest.mark.slow
 class TestWhatsAppCallsHoldNoLock:
     async def test_other_writers_go_on_while_a_template_sync_waits_for_whatsapp(
         self, app: FastAPI, browser: Browser, database: Database, org: OrgHandle
@@ -233,6 +235,7 @@ class TestWhatsAppCallsHoldNoLock:
         assert names == ["welcome"]
 
 
+@pytest.mark.server
 class TestLiveStats:
     async def test_ui_session_gets_stats_events_and_the_csv(self, settings: Settings, database: Database,
                                                             org: OrgHandle) -> None:

@@ -25,7 +25,7 @@ from tests.factories import graph_template
 from tests.live import live_server
 from tests.web.browser import CHROMIUM, CHROMIUM_ARGS, screenshot, skip_without_browser
 
-pytestmark = skip_without_browser()
+pytestmark = [pytest.mark.browser, pytest.mark.server, skip_without_browser()]
 
 EMAIL, PASSWORD = "ada@acme.test", "walkthrough-pass"
 SIM_SECRET = "sim-secret"

@@ -207,6 +207,7 @@ class TestReceive:
         assert response.status_code != 200
         assert await event_count(database) == 0
 
+    @pytest.mark.slow
     async def test_a_3_mb_batch_is_stored_and_applied_whole(
         self, client: httpx.AsyncClient, database: Database, org: OrgHandle, numbers: dict[str, int]
     ) -> None:

@@ -24,6 +24,8 @@ from tests.factories import (
 )
 from tests.live import live_server
 
+pytestmark = pytest.mark.server
+
 UNREACHABLE = "+14155550199"
 
 
