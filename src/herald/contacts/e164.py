@@ -25,6 +25,9 @@ import phonenumbers
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, PhoneMetadata, PhoneNumber
 
 MAX_RAW_LENGTH = 64
+# E.164 allows 15 digits at most, country code included; libphonenumber's metadata accepts a few
+# longer German numbers (+49 with 14 national digits), which WhatsApp cannot address.
+MAX_E164_DIGITS = 15
 
 # ASCII digits only, no leading zero, at least 3 digits after the country code's first one:
 # anything else is left to ``parse``. 17 digits is at most 3 for the country + 14 national.
@@ -45,7 +48,8 @@ def to_e164_full(raw: str) -> str | None:
         except phonenumbers.NumberParseException:
             continue
         if phonenumbers.is_valid_number(number):
-            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+            e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+            return e164 if len(e164) - 1 <= MAX_E164_DIGITS else None
     return None
 
 
@@ -73,7 +77,7 @@ def to_e164(raw: str) -> str | None:
     text = raw.strip()
     match = _DIGITS_WITH_COUNTRY_CODE.fullmatch(text)
     split = _split(match[1]) if match else None
-    if match is None or split is None:
+    if match is None or split is None or len(match[1]) > MAX_E164_DIGITS:
         return to_e164_full(raw)
     country_code, national = split
     prefix = _national_prefix(country_code)
