@@ -43,8 +43,8 @@ log = logging.getLogger("herald")
 
 def freeze_startup_heap() -> None:
     """The objects alive once the app is up (modules, routes, mappers, most of the heap) never become
-    garbage, yet every full collection walked them: 0.3-1.1 s pauses of the whole event loop in a
-    ``herald serve`` under webhook load, every answer waiting (the webhook p99's cause). Frozen,
+    garbage, yet every full collection walked them, pausing the whole event loop for up to a second
+    under webhook load (every answer waiting). Frozen,
     collections walk only what was allocated since. Once per process, after a collection, so no
     garbage is kept."""
     global _heap_frozen

@@ -57,9 +57,9 @@ class SlidingWindow:
     With ``catch_up``, acquisitions are also spaced at no more than ``catch_up`` × ``limit`` per
     second (a GCRA on the same actual times, bucket of ``CATCH_UP_BUCKET``). Without it, a window
     running full replays the previous second: each slot frees exactly one second after it was
-    taken, so a clump of sends released after a stall was released again, clump for clump, every
-    second (measured at the top tier: the same 90 ms gap and 48 sends in 10 ms, second after
-    second), and the clumps queued at Meta until its count of its own arrival times went over.
+    taken, so a clump of sends released after a stall would be released again, clump for clump,
+    every second, and the clumps would queue at Meta until its count of its own arrival times
+    went over.
     """
 
     def __init__(self, limit: float, *, catch_up: float | None = None) -> None:
@@ -106,9 +106,9 @@ def sent(cell: list[float]) -> None:
     """Restamps a slot with the moment its request was written.
 
     A slot is taken before the request is built and written; between the two, the event loop may
-    run other work (a batch being recorded, a collection, a connection being opened: up to 100 ms
-    measured). Meta counts the request when it arrives, so the window counts it from when it left;
-    counted from the slot, a send held back that long still fell inside Meta's next second after it
-    had left ours. A restamped slot only ever moves later, so the window errs on the side of waiting.
+    run other work (a batch being recorded, a collection, a connection being opened: up to 100 ms).
+    Meta counts the request when it arrives, so the window counts it from when it left; counted from
+    the slot, a send held back that long could fall inside Meta's next second after it had left
+    ours. A restamped slot only ever moves later, so the window errs on the side of waiting.
     """
     cell[0] = monotonic()

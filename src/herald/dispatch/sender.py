@@ -47,8 +47,8 @@ IDLE_RECHECK_SECONDS = 1.0
 # that long for its slot; one further away than this is given back (see ``_send_one``).
 HOLD_AT_MOST_SECONDS = 5.0
 # A wait for a slot this short is a plain sleep: a stop waits for it. The send loops wait for their slots
-# a thousand times a second at the top tier, and a wait that a stop can cut short (two futures
-# raced) costs each some 12 µs more (measured); only a lowered pace makes waits longer than this.
+# a thousand times a second at the top tier, where a wait a stop can cut short (two futures raced)
+# costs about 12 µs more each; only a lowered pace makes waits longer than this.
 PLAIN_WAIT_SECONDS = 1.0
 # On 130429 the number's pace drops by 2 % (at most once a second, down to half) and climbs back
 # 1 % per refresh. We already pace below Meta's fixed limit, so a refusal means arrival jitter (a
@@ -59,22 +59,15 @@ THROTTLE_RECOVERY = 1.01
 # Below the number's throughput so that arrival jitter at Meta stays inside its sliding second:
 # 1.5 % of the window is 15 ms of sends at any rate.
 THROUGHPUT_MARGIN = 0.985
-# The number's sliding second on actual send times caps a little above the pace. Equal to it, the
-# window stayed full: each send waited for the one a second before to expire, every wait's
-# lateness (a millisecond timer, a busy loop) carried into the next second and was never made up,
-# and the top tier on PostgreSQL sent 974 msg/s against a pace of 985. Above it, the pacer sets
-# the rate and the window only binds while catching up after a stall. At 99 %, binding stretches
-# left 10 ms of arrival jitter before the simulator's count reached the limit. Over 100,000
-# top-tier sends on PostgreSQL (the simulator's limit raised so that nothing was refused), the
-# arrivals its sliding second counted at 992 or more fell from 147-188 at 99 % to 33-50 at 98.8 %,
-# at the same rate (985.6-985.9 msg/s).
+# The number's sliding second on actual send times caps a little above the pace: equal to it, the
+# window stays full and every wait's lateness carries into the next second; above it, the pacer sets
+# the rate and the window binds only while catching up after a stall. 98.8 % leaves about 12 ms of
+# arrival jitter before Meta's count (docs/design.md, "Dispatch", has the measurements).
 WINDOW_MARGIN = 0.988
-# How fast sends may leave, over the number's pace, when they catch up. The pacer reserves slots
-# ahead for the send loops sleeping on them; when the event loop stalls (a full garbage collection, a
-# batch being recorded: 10-90 ms at the top tier), all of those send loops are due at once, and a full
-# window then replays that clump every second (see ``SlidingWindow``). Released together, a clump
-# queued at Meta and was counted over its sliding second (180 × 130429 over 100,000 at the top
-# tier). Spaced at 1.2 × the pace, a 40 ms stall is caught up within 200 ms, without a clump.
+# How fast sends may leave, over the number's pace, when they catch up after the event loop stalled
+# (a full garbage collection, a batch being recorded): the send loops due meanwhile leave spaced, not
+# as one clump that a full window would replay every second (see ``SlidingWindow``) and that Meta
+# would count over its sliding second. At 1.2 × the pace a 40 ms stall is caught up within 200 ms.
 CATCH_UP = 1.2
 
 

@@ -20,13 +20,10 @@ class Shards(Generic[K, V]):
     """A map keyed by recipient, split into ``SHARDS`` dicts by the key's hash.
 
     These maps gain an entry for every new recipient, and a dict that outgrows its table rehashes
-    all its entries at once: 2.6-3.4 ms per map at 87,381 entries here. The maps grew in step, so
-    they rehashed on the same request, and the simulator's loop, which stamps arrivals (``arrival``),
-    stalled for all of them: the requests that arrived meanwhile were stamped together after it. In
-    the top-tier benchmark (Herald pacing 985 msg/s), the count of the sliding second jumped from
-    994 to 999 within 3 ms at exactly that message, on SQLite and on PostgreSQL alike, and smaller
-    jumps came at 43,690 and 10,922. Split, the shards cross their sizes at different moments and
-    each rehashes 1/256 of the entries.
+    all its entries at once (about 3 ms at 87,381 entries). Maps growing in step rehashed on the same
+    request and stalled the loop that stamps arrivals (``arrival``), so the requests that came
+    meanwhile were stamped together and the sliding second jumped (docs/design.md, "Dispatch").
+    Split, the shards cross their sizes at different moments and each rehashes 1/256 of the entries.
     """
 
     __slots__ = ("_shards",)
