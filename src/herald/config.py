@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     worker_id: str = ""
     # How long a claimed message may stay `sending` before the reaper calls its outcome unknown.
     send_lease_seconds: float = 120.0
+    # How long a message may stay `unknown` (it may have reached WhatsApp; no status came) before
+    # it is listed for an operator to send again (campaigns/resend.py). Never sent again by itself.
+    unknown_resend_after_hours: float = Field(default=24.0, ge=0)
     # `herald worker`: its database work (claiming and recording batches, applying webhooks) on the
     # database loop, a thread of its own (dispatch/database_loop.py); by default on PostgreSQL. The
     # name is HERALD_WORKER_BATCH_THREAD's, which stays as it is.

@@ -113,7 +113,7 @@ async def add_messages(database: Database, *, org_id: int, campaign_id: int, sta
                 await session.execute(
                     CampaignMessage.__table__.update().where(CampaignMessage.id == message_id)  # type: ignore[attr-defined]
                     .values(wamid=f"w{message_id}"))
-        pending = sum(s in ("pending", "sending") for s in statuses)
+        pending = sum(s in ("pending", "claimed", "sending") for s in statuses)
         await counters.add(session, campaign_id=campaign_id, targeted=len(statuses), pending=pending,
                            sent=len(statuses) - pending)
     return ids

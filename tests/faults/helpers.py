@@ -105,7 +105,7 @@ async def assert_accounted(database: Database, campaign: int, base_url: str, *, 
     assert sum(rows.get(s, 0) for s in SENT_FAMILY) == counts["sent"]
     assert rows.get("unknown", 0) == counts["unknown"]
     assert rows.get("not_sent", 0) == counts["not_sent"]
-    assert rows.get("pending", 0) + rows.get("sending", 0) == counts["pending"] == 0
+    assert rows.get("pending", 0) + rows.get("claimed", 0) + rows.get("sending", 0) == counts["pending"] == 0
     assert rows.get("delivered", 0) + rows.get("read", 0) == counts["received"]
     assert rows.get("read", 0) == counts["read"]
     return counts

@@ -78,7 +78,7 @@ async def recount(session: AsyncSession, campaign_id: int) -> dict[str, Any]:
     reasons: Counter[str] = Counter()
     for status, replied_at, error_msg in rows:
         body["targeted"] += 1
-        if status in ("pending", "sending"):
+        if status in ("pending", "claimed", "sending"):
             body["pending"] += 1
         elif status in ("sent", "delivered", "read"):
             body["sent"] += 1

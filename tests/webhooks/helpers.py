@@ -107,7 +107,7 @@ async def make_messages(database: Database, *, org_id: int, campaign_id: int, sp
             ids.extend(result.scalars().all())
         buckets = {"pending": 0, "sent": 0, "unknown": 0}
         for row in message_rows:
-            buckets[{"sending": "pending", "unknown": "unknown"}.get(row["status"], "sent")] += 1
+            buckets[{"claimed": "pending", "sending": "pending", "unknown": "unknown"}.get(row["status"], "sent")] += 1
         await counters.add(session, campaign_id=campaign_id, targeted=len(message_rows), **buckets)
         return ids
 

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
 from herald.auth.deps import CurrentPrincipal, WriterPrincipal
-from herald.campaigns import preview, service, transitions
+from herald.campaigns import preview, resend, service, transitions
 from herald.campaigns.lifecycle import Status
 from herald.campaigns.schemas import (
     AudiencePreview,
@@ -15,10 +16,14 @@ from herald.campaigns.schemas import (
     CampaignUpdate,
     Kind,
     ScheduleIn,
+    SendAgainIn,
+    SendAgainOut,
     SendTestIn,
+    StaleUnknownList,
+    StaleUnknownOut,
     StartIn,
 )
-from herald.kit.deps import SessionDep
+from herald.kit.deps import SessionDep, SettingsDep
 from herald.kit.pagination import Page
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"])
@@ -141,3 +146,32 @@ async def send_test(
         session, org_id=principal.org_id, campaign_id=campaign_id, phones=body.phones
     )
     return CampaignOut.of(campaign)
+
+
+@router.get("/{campaign_id}/unknown-messages", response_model=StaleUnknownList)
+async def stale_unknown_messages(
+    campaign_id: int, session: SessionDep, principal: CurrentPrincipal, settings: SettingsDep
+) -> StaleUnknownList:
+    """Messages that may have reached WhatsApp and stayed unresolved (no status webhook) for
+    ``HERALD_UNKNOWN_RESEND_AFTER_HOURS``: candidates for sending again."""
+    hours = settings.unknown_resend_after_hours
+    total, items = await resend.list_stale(
+        session, org_id=principal.org_id, campaign_id=campaign_id, older_than=timedelta(hours=hours)
+    )
+    return StaleUnknownList(
+        older_than_hours=hours, total=total,
+        items=[StaleUnknownOut.model_validate(item, from_attributes=True) for item in items],
+    )
+
+
+@router.post("/{campaign_id}/unknown-messages/send-again", response_model=SendAgainOut)
+async def send_unknown_again(
+    campaign_id: int, body: SendAgainIn, session: SessionDep, principal: WriterPrincipal, settings: SettingsDep
+) -> SendAgainOut:
+    """Sends the stale unknown messages again (all, or those listed in ``message_ids``); audited.
+    Only while the campaign is active or paused (409 ``campaign_not_running`` otherwise)."""
+    moved = await resend.send_again(
+        session, principal=principal, campaign_id=campaign_id,
+        older_than=timedelta(hours=settings.unknown_resend_after_hours), message_ids=body.message_ids,
+    )
+    return SendAgainOut(sent_again=moved)

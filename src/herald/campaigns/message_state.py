@@ -15,7 +15,7 @@ from herald.models.campaign_message import ACCEPTED, NOT_YET_SENT, RECEIVED, Mes
 
 _PENDING, _SENT, _DELIVERED, _READ = MessageStatus.pending, MessageStatus.sent, MessageStatus.delivered, MessageStatus.read
 _FAILED, _NOT_SENT, _UNKNOWN = MessageStatus.failed, MessageStatus.not_sent, MessageStatus.unknown
-RANK: dict[str, int] = {_PENDING: 0, MessageStatus.sending: 0, _UNKNOWN: 0, _SENT: 1, _DELIVERED: 2, _READ: 3}
+RANK: dict[str, int] = {_PENDING: 0, MessageStatus.claimed: 0, MessageStatus.sending: 0, _UNKNOWN: 0, _SENT: 1, _DELIVERED: 2, _READ: 3}
 # Meta's ``played`` (a voice message listened to) counts as read.
 PLAYED = "played"
 # A campaign message that went back to pending for a retry (131049) has no wamid any more.

@@ -220,3 +220,35 @@ class AudiencePreview(BaseModel):
     matched: int
     eligible: int
     excluded: dict[str, int]
+
+
+class StaleUnknownOut(BaseModel):
+    message_id: int
+    contact_id: int
+    phone: str | None
+    name: str | None
+    unknown_since: datetime | None
+    attempts: int
+    error_msg: str | None
+
+
+class StaleUnknownList(BaseModel):
+    """Messages that may have reached WhatsApp and stayed unresolved for ``older_than_hours``
+    (``HERALD_UNKNOWN_RESEND_AFTER_HOURS``); ``items`` holds the first thousand."""
+
+    older_than_hours: float
+    total: int
+    items: list[StaleUnknownOut]
+
+
+class SendAgainIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    message_ids: list[int] | None = Field(
+        default=None, max_length=10_000,
+        description="Those of the listed messages to send again; all stale ones when omitted.",
+    )
+
+
+class SendAgainOut(BaseModel):
+    sent_again: int

@@ -40,7 +40,7 @@ class Batch:
 
 
 class Outgoing:
-    """A claimed message (``sending``, leased), its request body rendered, waiting for a send loop."""
+    """A claimed message (``claimed``, leased), its request body rendered, waiting for a send loop."""
 
     __slots__ = ("message_id", "contact_id", "attempts", "body", "batch")
 
@@ -61,7 +61,7 @@ async def claim_batch(
         if not rows:
             return [], False
         outgoing, skipped = await _prepare(session, ctx, rows)
-        await record_not_sent(session, campaign_id=ctx.id, items=skipped, from_status=MessageStatus.sending)
+        await record_not_sent(session, campaign_id=ctx.id, items=skipped, from_status=MessageStatus.claimed)
     return outgoing, True
 
 

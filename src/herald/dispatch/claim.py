@@ -18,7 +18,8 @@ from herald.campaigns.lifecycle import Status
 from herald.kit.dialect import is_postgres
 from herald.models import Campaign, CampaignMessage, MessageStatus
 
-# Longer than a batch's pacing plus the HTTP timeout: a lease only expires if its worker died.
+# Longer than a batch's pacing plus the HTTP timeout: a lease only expires if its worker died. Then
+# the reaper returns ``claimed`` rows to ``pending`` and makes ``sending`` rows ``unknown``.
 SEND_LEASE = timedelta(seconds=120)
 
 
@@ -37,13 +38,13 @@ def _candidates(campaign_id: int, now: datetime, limit: int) -> Select[Any]:
     )
 
 
-async def _mark_sending(
+async def _mark_claimed(
     session: AsyncSession, ids: Select[Any], now: datetime, lease: timedelta
 ) -> list[tuple[int, int, int]]:
     stmt = (
         update(CampaignMessage)
         .where(CampaignMessage.id.in_(ids.scalar_subquery()))
-        .values(status=MessageStatus.sending, lease_until=now + lease, attempts=CampaignMessage.attempts + 1)
+        .values(status=MessageStatus.claimed, lease_until=now + lease, attempts=CampaignMessage.attempts + 1)
         .returning(CampaignMessage.id, CampaignMessage.contact_id, CampaignMessage.attempts)
         .execution_options(synchronize_session=False)
     )
@@ -55,18 +56,19 @@ async def claim_postgres(
     session: AsyncSession, *, campaign_id: int, now: datetime, limit: int, lease: timedelta
 ) -> list[tuple[int, int, int]]:
     ids = _candidates(campaign_id, now, limit).with_for_update(skip_locked=True)
-    return await _mark_sending(session, ids, now, lease)
+    return await _mark_claimed(session, ids, now, lease)
 
 
 async def claim_sqlite(
     session: AsyncSession, *, campaign_id: int, now: datetime, limit: int, lease: timedelta
 ) -> list[tuple[int, int, int]]:
-    return await _mark_sending(session, _candidates(campaign_id, now, limit), now, lease)
+    return await _mark_claimed(session, _candidates(campaign_id, now, limit), now, lease)
 
 
 async def claim_messages(
     session: AsyncSession, *, campaign_id: int, now: datetime, limit: int, lease: timedelta = SEND_LEASE
 ) -> list[tuple[int, int, int]]:
-    """Marks up to ``limit`` due messages ``sending`` with a lease; returns (id, contact_id, attempts)."""
+    """Marks up to ``limit`` due messages ``claimed`` with a lease; returns (id, contact_id, attempts).
+    Claimed is not yet sending: ``takeoff.py`` marks each ``sending`` just before its request goes."""
     claim = claim_postgres if is_postgres(session) else claim_sqlite
     return await claim(session, campaign_id=campaign_id, now=now, limit=limit, lease=lease)

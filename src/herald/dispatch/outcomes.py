@@ -1,7 +1,9 @@
 """Recording what happened to a batch of sends: one statement per kind of outcome, counters alongside.
 
-Only the sender that holds a message's lease writes a ``sending`` row (the webhook applier waits
-for it to leave ``sending``), so every row of a batch moves, and counters follow from the batch.
+Only the sender that holds a message's lease writes a held row, ``claimed`` or ``sending`` (the
+webhook applier waits for it to leave them), so every row of a batch moves, and counters follow
+from the batch. A message given back (``Retry``, ``Released``) to a campaign that ended meanwhile
+is ``not_sent: campaign ended`` instead of pending: nothing would ever claim it.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.campaigns import counters
 from herald.kit.dialect import is_postgres
-from herald.kit.types import UTCDateTime
+from herald.kit.types import UTCDateTime, utcnow
 from herald.models import Campaign, CampaignMessage, Engagement, MessageStatus
 from herald.ops.metrics import SEND_OUTCOMES
 
@@ -52,16 +54,27 @@ class Unknown:
 
 @dataclass(slots=True)
 class Released:
-    """Claimed but not sent (campaign paused meanwhile): back to pending, as if never claimed."""
+    """Claimed but not sent (campaign paused meanwhile, or the sender stopping): back to pending, as
+    if never claimed."""
 
     message_id: int
 
 
-Outcome = Sent | Retry | NotSent | Unknown | Released
+@dataclass(slots=True)
+class Lost:
+    """Not ours any more: its lease ran out while this worker stalled and another worker took it
+    (``takeoff.py``). Not sent, and nothing recorded."""
+
+    message_id: int
 
 
-def _sending_row():  # type: ignore[no-untyped-def]
-    return (_messages.c.id == bindparam("_id")) & (_messages.c.status == MessageStatus.sending)
+Outcome = Sent | Retry | NotSent | Unknown | Released | Lost
+
+def _held_row():  # type: ignore[no-untyped-def]
+    """A row of the batch, still held by its sender (``claimed`` or ``sending``). Two comparisons,
+    not IN: an executemany takes no expanding parameter."""
+    held = (_messages.c.status == MessageStatus.claimed) | (_messages.c.status == MessageStatus.sending)
+    return (_messages.c.id == bindparam("_id")) & held
 
 
 async def _executemany(session: AsyncSession, stmt, params: list[dict]) -> int:  # type: ignore[no-untyped-def]
@@ -83,7 +96,7 @@ async def record(session: AsyncSession, *, campaign_id: int, outcomes: list[Outc
     n_sent = await _record_sent(session, sent)
     await _executemany(
         session,
-        update(_messages).where(_sending_row()).values(
+        update(_messages).where(_held_row()).values(
             status=MessageStatus.pending, lease_until=None, next_attempt_at=bindparam("_at", type_=UTCDateTime()),
             attempts=_messages.c.attempts - bindparam("_refund"),
         ),
@@ -91,7 +104,7 @@ async def record(session: AsyncSession, *, campaign_id: int, outcomes: list[Outc
     )
     await _executemany(
         session,
-        update(_messages).where(_sending_row()).values(
+        update(_messages).where(_held_row()).values(
             status=MessageStatus.pending, lease_until=None, attempts=_messages.c.attempts - 1
         ),
         [{"_id": o.message_id} for o in released],
@@ -99,8 +112,10 @@ async def record(session: AsyncSession, *, campaign_id: int, outcomes: list[Outc
     n_not_sent = await _mark_not_sent(session, items=not_sent, from_status=MessageStatus.sending)
     n_unknown = await _executemany(
         session,
-        update(_messages).where(_sending_row()).values(status=MessageStatus.unknown, lease_until=None),
-        [{"_id": o.message_id} for o in unknown],
+        update(_messages).where(_held_row()).values(
+            status=MessageStatus.unknown, lease_until=None, unknown_since=bindparam("_at", type_=UTCDateTime())
+        ),
+        [{"_id": o.message_id, "_at": utcnow()} for o in unknown],
     )
     if sent:
         await session.execute(
@@ -126,7 +141,7 @@ _SENT_POSTGRES = text(
     " lease_until = NULL, next_attempt_at = NULL"
     " FROM unnest(CAST(:ids AS bigint[]), CAST(:wamids AS text[]), CAST(:ats AS timestamptz[]))"
     " AS v(id, wamid, sent_at)"
-    f" WHERE m.id = v.id AND m.status = '{MessageStatus.sending}'"
+    f" WHERE m.id = v.id AND m.status IN ('{MessageStatus.claimed}', '{MessageStatus.sending}')"
 )
 
 
@@ -141,7 +156,7 @@ async def _record_sent(session: AsyncSession, sent: list[Sent]) -> int:
         return int(result.rowcount)  # type: ignore[attr-defined]
     return await _executemany(
         session,
-        update(_messages).where(_sending_row()).values(
+        update(_messages).where(_held_row()).values(
             status=MessageStatus.sent, wamid=bindparam("_wamid"), sent_at=bindparam("_at", type_=UTCDateTime()),
             lease_until=None, next_attempt_at=None,
         ),

@@ -1,26 +1,69 @@
-"""Turns messages whose sender died (lease expired in ``sending``) into ``unknown`` — never back to
-``pending``, which could send them twice. A later status webhook resolves them."""
+"""What a dead sender leaves behind, and what an ended campaign is given back.
+
+A sender that died (its lease ran out) leaves ``claimed`` rows, whose requests never left: they go
+back to ``pending`` (their attempt refunded) and are sent by whoever holds the number next. Its
+``sending`` rows may have reached WhatsApp: they become ``unknown`` — never back to ``pending``,
+which could send them twice. A status webhook resolves them later (``webhooks/statuses.py``), or
+an operator sends them again once they stay unresolved (``campaigns/resend.py``).
+
+A sender that gives messages back (``Released``, ``Retry``) to a campaign that ended meanwhile
+makes them ``pending`` after the ending made its pending ones ``not_sent`` (``campaigns/ending.py``):
+``sweep_ended`` finishes the job for campaigns ended in the last day.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from herald.campaigns import counters
-from herald.models import CampaignMessage, MessageStatus
+from herald.campaigns import counters, reasons
+from herald.campaigns.lifecycle import Status
+from herald.models import Campaign, CampaignMessage, MessageStatus
+
+# Ended campaigns looked at by ``sweep_ended``: a give-back lands within seconds of the ending.
+SWEEP_ENDED_WITHIN = timedelta(days=1)
 
 
 async def reap_expired_sends(session: AsyncSession, *, now: datetime) -> int:
+    """Expired ``claimed`` rows back to ``pending``, expired ``sending`` rows to ``unknown``;
+    returns how many became unknown."""
+    await session.execute(
+        update(CampaignMessage)
+        .where(CampaignMessage.status == MessageStatus.claimed, CampaignMessage.lease_until < now)
+        .values(status=MessageStatus.pending, lease_until=None, attempts=CampaignMessage.attempts - 1)
+        .execution_options(synchronize_session=False)
+    )  # both count as pending: no counter moves
     rows = await session.execute(
         update(CampaignMessage)
         .where(CampaignMessage.status == MessageStatus.sending, CampaignMessage.lease_until < now)
-        .values(status=MessageStatus.unknown, lease_until=None)
+        .values(status=MessageStatus.unknown, lease_until=None, unknown_since=now)
         .returning(CampaignMessage.campaign_id)
         .execution_options(synchronize_session=False)
     )
     per_campaign = Counter(rows.scalars())
     await counters.add_per_campaign(session, {c: {"pending": -n, "unknown": n} for c, n in per_campaign.items()})
+    return sum(per_campaign.values())
+
+
+async def sweep_ended(session: AsyncSession, *, now: datetime) -> int:
+    """Pending messages of campaigns ended in the last day become ``not_sent: campaign ended``."""
+    recently_ended = select(Campaign.id).where(
+        Campaign.status == Status.ended, Campaign.ended_at >= now - SWEEP_ENDED_WITHIN
+    )
+    rows = await session.execute(
+        update(CampaignMessage)
+        .where(CampaignMessage.campaign_id.in_(recently_ended.scalar_subquery()),
+               CampaignMessage.status == MessageStatus.pending)
+        .values(status=MessageStatus.not_sent, error_msg=reasons.CAMPAIGN_ENDED, failed_at=now, next_attempt_at=None)
+        .returning(CampaignMessage.campaign_id)
+        .execution_options(synchronize_session=False)
+    )
+    per_campaign = Counter(rows.scalars())
+    await counters.add_per_campaign(
+        session, {c: {"pending": -n, "not_sent": n} for c, n in per_campaign.items()},
+        {c: Counter({reasons.CAMPAIGN_ENDED: n}) for c, n in per_campaign.items()},
+    )
     return sum(per_campaign.values())

@@ -1,4 +1,4 @@
-"""Time-driven campaign work: scheduled starts, auto-end, and the reaper."""
+"""Time-driven campaign work: scheduled starts, auto-end, and the reaper (``reaper.py``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from herald.campaigns.ending import release_ended
 from herald.campaigns.launch import launch_campaign
 from herald.campaigns.lifecycle import Status, transition
-from herald.dispatch.reaper import reap_expired_sends
+from herald.dispatch.reaper import reap_expired_sends, sweep_ended
 from herald.kit.db import Database
 from herald.kit.errors import Conflict
 from herald.kit.types import utcnow
@@ -81,3 +81,5 @@ async def tick(database: Database) -> None:
     await auto_end_campaigns(database)
     async with database.session() as session:
         await reap_expired_sends(session, now=utcnow())
+    async with database.session() as session:
+        await sweep_ended(session, now=utcnow())

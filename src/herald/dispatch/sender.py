@@ -23,9 +23,10 @@ from herald.dispatch import retry_policy
 from herald.dispatch.batch import MAX_BATCH, Batch, Outgoing, claim_batch
 from herald.dispatch.claim import SEND_LEASE
 from herald.dispatch.database_loop import DatabaseWork
-from herald.dispatch.outcomes import NotSent, Outcome, Released, Retry, Sent, Unknown
+from herald.dispatch.outcomes import Lost, NotSent, Outcome, Released, Retry, Sent, Unknown
 from herald.dispatch.pacer import Pacer, SlidingWindow, sent
 from herald.dispatch.repository import record_batch
+from herald.dispatch.takeoff import NotCleared, Takeoff
 from herald.kit.crypto import SecretBox
 from herald.kit.db import Database
 from herald.kit.stopping import event_or_stop, sleep_or_stop
@@ -77,6 +78,7 @@ class Sender:
     def __init__(
         self, *, database: Database, client: CloudAPIClient, box: SecretBox, number_id: int,
         send_lease: timedelta = SEND_LEASE, database_work: DatabaseWork | None = None,
+        takeoff: Takeoff | None = None,
     ) -> None:
         self.send_lease = send_lease
         # The longest a send loop waits for its slot holding a claimed message: well inside its lease,
@@ -85,6 +87,10 @@ class Sender:
         self.database = database
         # Claims and recording: inline by default; on a loop of their own under ``herald worker``.
         self.database_work = database_work or DatabaseWork(database)
+        # Marks messages ``sending`` a tick before they leave: the worker's, shared by its numbers,
+        # or one of our own (run by ``run``) when the sender runs alone.
+        self.takeoff = takeoff or Takeoff(self.database_work)
+        self._own_takeoff = takeoff is None
         self.client = client
         self.box = box
         self.number_id = number_id
@@ -100,7 +106,7 @@ class Sender:
         self.window = SlidingWindow(1, catch_up=CATCH_UP)
         self._apply_throughput()
         self.campaigns: dict[int, ctxmod.CampaignContext] = {}
-        # Claimed (``sending`` committed) and waiting for a free send loop; None tells a send loop to stop.
+        # Claimed (``claimed`` committed) and waiting for a free send loop; None tells a send loop to stop.
         self.queue: asyncio.Queue[Outgoing | None] = asyncio.Queue()
         self.concurrency = max(1, client.connection_limit)
         self.queue_full = asyncio.Event()  # cleared while the queue is too full to claim more
@@ -120,6 +126,7 @@ class Sender:
     async def _run(self, stop: asyncio.Event) -> None:
         next_refresh = 0.0
         send_loops = [asyncio.create_task(self._send_loop()) for _ in range(self.concurrency)]
+        takeoff = asyncio.create_task(self.takeoff.run(stop)) if self._own_takeoff else None
         try:
             while not stop.is_set():
                 try:
@@ -142,6 +149,8 @@ class Sender:
             for _ in send_loops:
                 self.queue.put_nowait(None)
             await asyncio.gather(*send_loops, return_exceptions=True)
+            if takeoff is not None:
+                await asyncio.gather(takeoff, return_exceptions=True)
             while self.recording:
                 await asyncio.gather(*list(self.recording), return_exceptions=True)
 
@@ -291,7 +300,10 @@ class Sender:
             # The pace was lowered while this message was queued: its slot is far away (an hour, at
             # one message an hour). It goes back to pending until then rather than hold its claim.
             return Retry(item.message_id, utcnow() + timedelta(seconds=due_in), refund_attempt=True), None
-        slot = await self.wait_turn(ctx)
+        try:
+            slot = await self.wait_turn(ctx, item.message_id)
+        except NotCleared as refused:
+            return (Lost(item.message_id) if refused.lost else Released(item.message_id)), None
         if slot is None or not ctx.active:
             return Released(item.message_id), None
         assert self.creds is not None
@@ -306,18 +318,25 @@ class Sender:
         self._sent_metric.inc()
         return Sent(item.message_id, result.wamid, utcnow()), None
 
-    async def wait_turn(self, ctx: ctxmod.CampaignContext) -> list[float] | None:
-        """Until this send may leave: its slot in the campaign's and the number's pace, then room in
-        both sliding seconds, the number's spaced from the previous send (``CATCH_UP``) — checked
-        last, right before the request is built. Returns the number's window slot, which the send
-        restamps (``pacer.sent``) when its request is written, so the window counts actual send times;
-        None when the sender stopped during the wait for the slot (a wait longer than
-        ``PLAIN_WAIT_SECONDS``). The sliding seconds' waits are not cut short: they last a second at most."""
+    async def wait_turn(self, ctx: ctxmod.CampaignContext, message_id: int | None = None) -> list[float] | None:
+        """Until this send may leave: its slot in the campaign's and the number's pace, the message
+        marked ``sending`` (booked with ``takeoff.py`` as soon as the slot is known; raises
+        ``NotCleared`` if it could not be), then room in both sliding seconds, the number's spaced
+        from the previous send (``CATCH_UP``) — checked last, right before the request is built.
+        Returns the number's window slot, which the send restamps (``pacer.sent``) when its request
+        is written, so the window counts actual send times; None when the sender stopped during the
+        wait for the slot (a wait longer than ``PLAIN_WAIT_SECONDS``). The sliding seconds' waits
+        are not cut short: they last a second at most."""
         wait = max(ctx.pacer.reserve(), self.number_pacer.reserve())
+        booked = None if message_id is None else self.takeoff.book(message_id, time.monotonic() + max(0.0, wait))
         if 0 < wait <= PLAIN_WAIT_SECONDS:
             await asyncio.sleep(wait)
         elif wait > 0 and await sleep_or_stop(self.stop, wait):
+            if booked is not None and not booked.cancel() and not booked.cancelled():
+                booked.exception()  # already settled: marked or refused, the caller releases it either way
             return None
+        if booked is not None:
+            await self.takeoff.cleared(booked)
         await ctx.window.acquire()
         return await self.window.acquire()
 

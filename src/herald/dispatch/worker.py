@@ -15,6 +15,7 @@ from herald.dispatch.claim import SEND_LEASE
 from herald.dispatch.database_loop import DatabaseLoop, DatabaseWork
 from herald.dispatch.materialize import materialize_job
 from herald.dispatch.sender import Sender
+from herald.dispatch.takeoff import Takeoff
 from herald.jobs import runner as jobs
 from herald.kit.crypto import SecretBox
 from herald.kit.db import Database
@@ -56,6 +57,8 @@ class Worker:
         self.client = client
         self.worker_id = worker_id or new_worker_id()
         self.senders: dict[int, tuple[asyncio.Task[None], asyncio.Event]] = {}
+        # Marks every sender's messages ``sending`` a tick before they leave, one statement a tick.
+        self.takeoff: Takeoff | None = None
         self._announced = False
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -68,8 +71,10 @@ class Worker:
                 database_loop = DatabaseLoop(self.database.url)
                 database_loop.start()
                 self.database_work = database_loop
+            self.takeoff = Takeoff(self.database_work or DatabaseWork(self.database))
             log.info("worker %s started", self.worker_id)
             await asyncio.gather(
+                self.takeoff.run(stop),
                 jobs.run_forever(self.database, JOB_HANDLERS, stop),
                 self._apply_webhooks(stop),
                 self._loop(stop, self._tick, TICK_SECONDS),
@@ -143,7 +148,7 @@ class Worker:
         stop = asyncio.Event()
         sender = Sender(
             database=self.database, client=self.client, box=self.box, number_id=number_id, send_lease=self.send_lease,
-            database_work=self.database_work,
+            database_work=self.database_work, takeoff=self.takeoff,
         )
         task = asyncio.create_task(sender.run(stop), name=f"dispatch-number-{number_id}")
         self.senders[number_id] = (task, stop)

@@ -1,6 +1,7 @@
 """ORM models, one file per table. Importing this package registers every table on ``Base.metadata``."""
 
 from herald.models.api_key import ApiKey
+from herald.models.audit_event import AuditEvent
 from herald.models.base import Base
 from herald.models.bot_delivery import BotDelivery
 from herald.models.bot_flow import BotFlow
@@ -27,7 +28,7 @@ from herald.models.whatsapp_number import WhatsAppNumber
 from herald.models.worker_heartbeat import WorkerHeartbeat
 
 __all__ = [
-    "ApiKey", "Base", "BotDelivery", "BotFlow", "Campaign", "CampaignMessage", "CampaignNotSentReason",
+    "ApiKey", "AuditEvent", "Base", "BotDelivery", "BotFlow", "Campaign", "CampaignMessage", "CampaignNotSentReason",
     "CampaignSendMinute", "CampaignStats", "Contact", "ContactTag", "ContactValuedTag", "Engagement",
     "FunnelEvent", "InboundMessage", "InboxCase", "Job", "Media", "MessageStatus", "NumberLease", "Organization", "Tag",
     "Template", "User", "WebSession", "WebhookEvent", "WhatsAppNumber", "WorkerHeartbeat",

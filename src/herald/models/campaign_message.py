@@ -14,7 +14,8 @@ class MessageStatus(StrEnum):
     """Where a campaign message is (``CampaignMessage.status``); docs/architecture.md draws its state machine."""
 
     pending = "pending"  # waiting for a claim (or for its retry's time)
-    sending = "sending"  # claimed by a sender, under a lease
+    claimed = "claimed"  # taken by a sender, under a lease; its request has not left (a restart returns it to pending)
+    sending = "sending"  # its request is about to leave or has left, under a lease (a crash makes it unknown)
     sent = "sent"  # accepted by WhatsApp (it answered with a wamid, or a status webhook said so)
     delivered = "delivered"
     read = "read"
@@ -24,7 +25,11 @@ class MessageStatus(StrEnum):
 
 
 # Counted as ``pending`` (not sent yet, still to be tried).
-NOT_YET_SENT = frozenset({MessageStatus.pending, MessageStatus.sending})
+NOT_YET_SENT = frozenset({MessageStatus.pending, MessageStatus.claimed, MessageStatus.sending})
+# Held by a sender under a lease (``lease_until``): only that sender writes these rows.
+HELD = frozenset({MessageStatus.claimed, MessageStatus.sending})
+# The partial index of leased rows, which the reaper scans (and the migration that made it).
+HELD_SQL = f"status IN ('{MessageStatus.claimed}', '{MessageStatus.sending}')"
 # Counted as ``sent``: WhatsApp accepted the message.
 ACCEPTED = frozenset({MessageStatus.sent, MessageStatus.delivered, MessageStatus.read})
 # Counted as ``received``.
@@ -38,7 +43,7 @@ class CampaignMessage(IdMixin, Base):
     __table_args__ = (
         UniqueConstraint("campaign_id", "contact_id"),
         Index("ix_campaign_messages_claim", "campaign_id", "status", "next_attempt_at", "id"),
-        # Partial: a message has no wamid until it is sent, and is leased only while `sending`, so
+        # Partial: a message has no wamid until it is sent, and is leased only while held, so
         # materialising an audience does not pay for entries nobody looks up.
         Index(
             "ix_campaign_messages_wamid", "wamid",
@@ -46,8 +51,7 @@ class CampaignMessage(IdMixin, Base):
         ),
         Index(
             "ix_campaign_messages_lease", "lease_until",
-            sqlite_where=text(f"status = '{MessageStatus.sending}'"),
-            postgresql_where=text(f"status = '{MessageStatus.sending}'"),
+            sqlite_where=text(HELD_SQL), postgresql_where=text(HELD_SQL),
         ),
     )
 
@@ -70,3 +74,6 @@ class CampaignMessage(IdMixin, Base):
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     replied_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # When it became ``unknown`` (no answer, or its sender died while it was ``sending``): after
+    # ``HERALD_UNKNOWN_RESEND_AFTER_HOURS`` unresolved, an operator may send it again (``campaigns/resend.py``).
+    unknown_since: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.campaigns import segments
-from herald.models import Campaign, Contact, ContactValuedTag, Engagement, WhatsAppNumber
+from herald.models import Campaign, Contact, ContactValuedTag, Engagement, User, WhatsAppNumber
 
 
 async def engaging_campaigns(
@@ -72,3 +72,11 @@ async def campaign_status(session: AsyncSession, *, org_id: int, campaign_id: in
     stmt = select(Campaign.status, Campaign.status_reason).where(Campaign.id == campaign_id, Campaign.org_id == org_id)
     row = (await session.execute(stmt)).first()
     return None if row is None else (str(row[0]), row[1])
+
+
+async def user_emails(session: AsyncSession, *, org_id: int, user_ids: set[int]) -> dict[int, str]:
+    """The emails of the organization's users among ``user_ids`` (for who-did-what lines)."""
+    if not user_ids:
+        return {}
+    rows = await session.execute(select(User.id, User.email).where(User.org_id == org_id, User.id.in_(user_ids)))
+    return {user_id: email for user_id, email in rows}

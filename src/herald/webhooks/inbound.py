@@ -20,6 +20,7 @@ from herald.campaigns import counters
 from herald.campaigns.message_state import MessageState, apply_reply, counter_deltas
 from herald.kit.types import utcnow
 from herald.models import CampaignMessage, MessageStatus, WhatsAppNumber
+from herald.models.campaign_message import HELD
 from herald.replies import repository
 from herald.replies.payloads import reply_body
 from herald.webhooks import events as ev
@@ -65,7 +66,7 @@ async def apply_message(session: AsyncSession, number: WhatsAppNumber, message: 
         session, org_id=number.org_id, wa_id=message.from_wa_id, user_id=message.from_user_id
     )
     target = await attribute(session, org_id=number.org_id, contact_id=contact_id, message=message)
-    if target.message is not None and target.message.status == MessageStatus.sending:
+    if target.message is not None and target.message.status in HELD:
         return None  # its sender has not recorded the send yet
     if target.contact_id is not None and message.from_user_id:
         await repository.remember_user_id(session, contact_id=target.contact_id, user_id=message.from_user_id)

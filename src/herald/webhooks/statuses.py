@@ -15,6 +15,7 @@ from herald.campaigns.message_state import MessageState, apply_status, bucket, c
 from herald.kit.dialect import is_postgres
 from herald.kit.types import UTCDateTime, parse_id, utcnow
 from herald.models import Campaign, CampaignMessage, Contact, Engagement, MessageStatus
+from herald.models.campaign_message import HELD
 from herald.webhooks import events as ev
 from herald.webhooks.events import StoredEvent, defer, mark
 from herald.whatsapp import StatusEvent
@@ -73,7 +74,7 @@ async def apply_statuses(session: AsyncSession, rows: list[StoredEvent]) -> None
             mark(row, "unmatched")  # kept in the log: not a message Herald sent
         elif message.wamid and message.wamid != status.wamid:
             mark(row, "stale")  # a status of an earlier attempt of a message that was re-sent
-        elif message.status == MessageStatus.sending:
+        elif message.status in HELD:
             defer(row)  # its sender has not recorded the send yet
         else:
             grouped[message.id].append((row, status))

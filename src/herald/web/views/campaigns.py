@@ -11,8 +11,8 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from herald.campaigns import preview, service, transitions
-from herald.kit.deps import SessionDep
+from herald.campaigns import preview, resend, service, transitions
+from herald.kit.deps import SessionDep, SettingsDep
 from herald.kit.errors import HeraldError, Invalid
 from herald.web import repository
 from herald.web.deps import UiUser, UiWriter, field_errors, redirect, render
@@ -86,6 +86,25 @@ async def end(request: Request, campaign_id: int, session: SessionDep, user: UiW
     org = user.principal.org_id
     return await _act(request, session, campaign_id, "Campaign ended.",
                       lambda: transitions.end_campaign(session, org_id=org, campaign_id=campaign_id))
+
+
+@router.post("/{campaign_id}/unknown/send-again")
+async def send_unknown_again(
+    request: Request, campaign_id: int, session: SessionDep, user: UiWriter, settings: SettingsDep
+) -> Response:
+    """The stats page's "Send again" of messages WhatsApp never answered about (``campaigns/resend.py``)."""
+    back = f"/ui/campaigns/{campaign_id}/stats"
+    try:
+        moved = await resend.send_again(
+            session, principal=user.principal, campaign_id=campaign_id,
+            older_than=timedelta(hours=settings.unknown_resend_after_hours),
+        )
+    except HeraldError as exc:
+        await session.rollback()
+        return redirect(back, request, error=exc.message)
+    if not moved:
+        return redirect(back, request, ok="Nothing to send again.")
+    return redirect(back, request, ok=f"{moved:,} {'message' if moved == 1 else 'messages'} will be sent again.")
 
 
 @router.post("/{campaign_id}/unschedule")

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
+from herald.campaigns import resend
 from herald.campaigns import service as campaign_service
 from herald.campaigns.lifecycle import LIVE
 from herald.kit.db import Database
-from herald.kit.deps import SessionDep
+from herald.kit.deps import SessionDep, SettingsDep
 from herald.reports import export
 from herald.reports import repository as reports_repository
 from herald.reports import service as reports_service
@@ -24,6 +25,7 @@ from herald.web.deps import UiUser, render
 router = APIRouter(prefix="/ui/campaigns")
 
 SSE_PING_SECONDS = 15
+STALE_SHOWN = 20  # stale unknown messages listed on the page (all of them are sent again)
 # The sends-over-time chart moves by the minute: refreshed every few stats events, not each one.
 SENDS_EVERY = 5
 
@@ -41,16 +43,26 @@ async def _status(database: Database, *, org_id: int, campaign_id: int) -> dict[
 
 
 @router.get("/{campaign_id}/stats", response_class=HTMLResponse)
-async def stats_page(request: Request, campaign_id: int, session: SessionDep, user: UiUser) -> HTMLResponse:
+async def stats_page(
+    request: Request, campaign_id: int, session: SessionDep, user: UiUser, settings: SettingsDep
+) -> HTMLResponse:
     org = user.principal.org_id
     campaign = await campaign_service.get_campaign(session, org_id=org, campaign_id=campaign_id)
     stats = await reports_service.get_stats(session, org_id=org, campaign_id=campaign_id)
     sends = await _sends(request.app.state.database, campaign_id)
     numbers = await repository.number_labels(session, org_id=org)
+    hours = settings.unknown_resend_after_hours
+    stale_total, stale = await resend.list_stale(
+        session, org_id=org, campaign_id=campaign_id, older_than=timedelta(hours=hours), limit=STALE_SHOWN
+    )
+    sent_again = await resend.history(session, org_id=org, campaign_id=campaign_id)
+    emails = await repository.user_emails(session, org_id=org, user_ids={r.user_id for r in sent_again if r.user_id})
     initial = {"stats": stats.model_dump(), "sends": sends, "status": campaign.status}
     return render(request, "campaigns/stats.html", {
         "campaign": campaign, "stats": stats, "initial": initial, "live": campaign.status in LIVE,
         "number": numbers.get(campaign.whatsapp_number_id or 0, "—"),
+        "stale_total": stale_total, "stale": stale, "stale_hours": hours, "sent_again": sent_again, "emails": emails,
+        "can_send_again": campaign.status in resend.RUNNING,
     }, user=user)
 
 
