@@ -15,7 +15,7 @@ from herald.campaigns import counters
 from herald.dispatch.claim import claim_messages
 from herald.dispatch.database_loop import DatabaseWork
 from herald.dispatch.reaper import reap_expired_sends, sweep_ended
-from herald.dispatch.takeoff import LEAD, NotCleared, Takeoff
+from herald.dispatch.takeoff import LEAD, Lane, NotCleared, Takeoff
 from herald.kit.crypto import SecretBox
 from herald.kit.db import Database
 from herald.kit.types import utcnow
@@ -71,11 +71,12 @@ class TestTakeoff:
     ) -> None:
         _, ids = await campaign_with(database, org, ["claimed"] * 41)
         takeoff = Takeoff(DatabaseWork(database))
+        lane = Lane(limit=100)
         updates = count_updates(database)
         stop = asyncio.Event()
         now = time.monotonic()
-        due = [takeoff.book(i, now) for i in ids[:40]]
-        later = takeoff.book(ids[40], now + 60)
+        due = [takeoff.book(i, now, lane) for i in ids[:40]]
+        later = takeoff.book(ids[40], now + 60, lane)
         running = asyncio.create_task(takeoff.run(stop))
         for booking in due:
             await takeoff.cleared(booking)  # returns once the message is marked
@@ -95,7 +96,7 @@ class TestTakeoff:
         takeoff = Takeoff(DatabaseWork(database))
         stop = asyncio.Event()
         running = asyncio.create_task(takeoff.run(stop))
-        bookings = [takeoff.book(i, time.monotonic()) for i in ids]
+        bookings = [takeoff.book(i, time.monotonic(), Lane(limit=10)) for i in ids]
         outcomes = await asyncio.gather(*(takeoff.cleared(b) for b in bookings), return_exceptions=True)
         stop.set()
         await running
@@ -105,8 +106,8 @@ class TestTakeoff:
     async def test_a_withdrawn_booking_is_not_marked(self, database: Database, org: OrgHandle) -> None:
         _, ids = await campaign_with(database, org, ["claimed", "claimed"])
         takeoff = Takeoff(DatabaseWork(database))
-        withdrawn = takeoff.book(ids[0], time.monotonic())
-        kept = takeoff.book(ids[1], time.monotonic())
+        withdrawn = takeoff.book(ids[0], time.monotonic(), Lane())
+        kept = takeoff.book(ids[1], time.monotonic(), Lane())
         withdrawn.cancel()  # the sender stopped before the slot came
         stop = asyncio.Event()
         running = asyncio.create_task(takeoff.run(stop))
@@ -114,6 +115,30 @@ class TestTakeoff:
         stop.set()
         await running
         assert await statuses_of(database, ids) == ["claimed", "sending"]
+
+    async def test_a_sender_behind_its_slots_has_at_most_its_lane_marked(
+        self, database: Database, org: OrgHandle
+    ) -> None:
+        # Its event loop stalled: thirty slots are overdue, but only a lane's worth (LEAD of its pace)
+        # turns sending until those are written; the rest follow as they are.
+        _, ids = await campaign_with(database, org, ["claimed"] * 30)
+        takeoff = Takeoff(DatabaseWork(database))
+        lane = Lane()
+        lane.pace(150)
+        past = time.monotonic() - 1
+        bookings = [takeoff.book(i, past, lane) for i in ids]
+        stop = asyncio.Event()
+        running = asyncio.create_task(takeoff.run(stop))
+        for _ in range(50):
+            await asyncio.sleep(0.01)
+        assert lane.limit == 7 and lane.marked == 7
+        assert (await statuses_of(database, ids)).count("sending") == 7
+        for booking in bookings:  # the sender catches up, writing each as it is cleared
+            await takeoff.cleared(booking)
+            lane.written()
+        stop.set()
+        await running
+        assert await statuses_of(database, ids) == ["sending"] * 30 and lane.marked == 0
 
     async def test_the_lead_is_a_tenth_of_a_second_at_most(self) -> None:
         # The bound: what a crash can strand as sending-but-never-sent is one tick of pace.

@@ -26,7 +26,7 @@ from herald.dispatch.database_loop import DatabaseWork
 from herald.dispatch.outcomes import Lost, NotSent, Outcome, Released, Retry, Sent, Unknown
 from herald.dispatch.pacer import Pacer, SlidingWindow, sent
 from herald.dispatch.repository import record_batch
-from herald.dispatch.takeoff import NotCleared, Takeoff
+from herald.dispatch.takeoff import Lane, NotCleared, Takeoff
 from herald.kit.crypto import SecretBox
 from herald.kit.db import Database
 from herald.kit.stopping import event_or_stop, sleep_or_stop
@@ -91,6 +91,7 @@ class Sender:
         # or one of our own (run by ``run``) when the sender runs alone.
         self.takeoff = takeoff or Takeoff(self.database_work)
         self._own_takeoff = takeoff is None
+        self.lane = Lane()  # how many of our messages may be marked sending and not yet written
         self.client = client
         self.box = box
         self.number_id = number_id
@@ -188,6 +189,7 @@ class Sender:
             ctx.active = True
         for gone in set(self.campaigns) - seen:
             self.campaigns.pop(gone).active = False
+        self.lane.pace(min(self.number_pacer.rate, sum(c.rate for c in self.campaigns.values())))
 
     def _apply_throughput(self) -> None:
         allowed = self.throughput * self.throttle
@@ -304,16 +306,32 @@ class Sender:
             slot = await self.wait_turn(ctx, item.message_id)
         except NotCleared as refused:
             return (Lost(item.message_id) if refused.lost else Released(item.message_id)), None
-        if slot is None or not ctx.active:
+        if slot is None:
             return Released(item.message_id), None
-        assert self.creds is not None
-        started = time.perf_counter()
+        # Marked sending: counted in our lane until its request is written or it is given back.
+        written = False
+
+        def on_write() -> None:
+            nonlocal written
+            if not written:  # once, should a connection retry write the body again
+                written = True
+                self.lane.written()
+            sent(slot)
+
         try:
-            result = await self.client.send_message(self.creds, item.body, on_write=lambda: sent(slot))
-        except WhatsAppError as error:
-            self._latency_metric.observe(time.perf_counter() - started)
-            metrics.SEND_ERRORS.labels(number=self._label, code=metrics.error_code(error.code, error.http_status)).inc()
-            return self._outcome_of_error(ctx, item, error)
+            if not ctx.active:
+                return Released(item.message_id), None
+            assert self.creds is not None
+            started = time.perf_counter()
+            try:
+                result = await self.client.send_message(self.creds, item.body, on_write=on_write)
+            except WhatsAppError as error:
+                self._latency_metric.observe(time.perf_counter() - started)
+                metrics.SEND_ERRORS.labels(number=self._label, code=metrics.error_code(error.code, error.http_status)).inc()
+                return self._outcome_of_error(ctx, item, error)
+        finally:
+            if not written:
+                self.lane.written()
         self._latency_metric.observe(time.perf_counter() - started)
         self._sent_metric.inc()
         return Sent(item.message_id, result.wamid, utcnow()), None
@@ -328,12 +346,16 @@ class Sender:
         wait for the slot (a wait longer than ``PLAIN_WAIT_SECONDS``). The sliding seconds' waits
         are not cut short: they last a second at most."""
         wait = max(ctx.pacer.reserve(), self.number_pacer.reserve())
-        booked = None if message_id is None else self.takeoff.book(message_id, time.monotonic() + max(0.0, wait))
+        booked = None
+        if message_id is not None:
+            booked = self.takeoff.book(message_id, time.monotonic() + max(0.0, wait), self.lane)
         if 0 < wait <= PLAIN_WAIT_SECONDS:
             await asyncio.sleep(wait)
         elif wait > 0 and await sleep_or_stop(self.stop, wait):
             if booked is not None and not booked.cancel() and not booked.cancelled():
-                booked.exception()  # already settled: marked or refused, the caller releases it either way
+                # Already settled: marked (our lane counts it) or refused; the caller releases it.
+                if booked.exception() is None and booked.result():
+                    self.lane.written()
             return None
         if booked is not None:
             await self.takeoff.cleared(booked)

@@ -13,6 +13,11 @@ most ``LEAD`` seconds of pace marked ``sending`` and never sent (about ``LEAD - 
 average), plus the requests in flight. The margin ``LEAD - TICK`` is the time a flush may take
 before a send has to wait for it.
 
+Slot times alone are not enough: when sends fall behind their slots (the event loop stalled, a
+request waits for room in the sliding second), every overdue booking would be marked at once. So
+each sender has a ``Lane``: at most ``limit`` of its messages (``LEAD`` seconds of its pace) may be
+marked and not yet written; the rest wait for the next flush.
+
 The UPDATE only moves rows still ``claimed``: a message another worker took over (its lease ran out
 while this worker stalled) is not ``claimed`` by us any more, and is not sent (``NotCleared.lost``).
 One ``Takeoff`` serves every number a worker sends for: a tick is one statement, however many
@@ -24,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import logging
+import math
 import time
 from collections.abc import Iterable
 
@@ -38,10 +44,11 @@ from herald.models import CampaignMessage, MessageStatus
 
 log = logging.getLogger("herald.dispatch")
 
-# A flush every TICK seconds at most while bookings wait; each marks the slots due within LEAD.
-# At 150 messages a second a crash then strands about 7 messages marked and never sent.
-TICK = 0.025
-LEAD = 0.06
+# A flush every TICK seconds at most while bookings wait; each marks the slots due within LEAD. At
+# 150 messages a second a crash then strands about 5 messages marked and never sent (LEAD - TICK / 2
+# of pace), and a flush may take up to LEAD - TICK before a send waits for it.
+TICK = 0.02
+LEAD = 0.045
 
 
 class NotCleared(Exception):  # noqa: N818 - a verdict, not an error of ours
@@ -53,26 +60,46 @@ class NotCleared(Exception):  # noqa: N818 - a verdict, not an error of ours
         self.lost = lost
 
 
+class Lane:
+    """One sender's messages in the takeoff: how many are marked ``sending`` and not yet written
+    (``marked``), and how many may be (``limit``, ``LEAD`` seconds of the sender's pace)."""
+
+    __slots__ = ("limit", "marked")
+
+    def __init__(self, limit: int = 1) -> None:
+        self.limit = limit
+        self.marked = 0
+
+    def pace(self, rate: float) -> None:
+        """Sets ``limit`` for a sender whose messages leave at ``rate`` a second."""
+        self.limit = max(1, math.ceil(rate * LEAD))
+
+    def written(self) -> None:
+        """A marked message left (its request was written), or was given back without leaving."""
+        self.marked -= 1
+
+
 class Takeoff:
     """Bookings of messages about to be sent, flushed as ``sending`` a tick ahead of their slots."""
 
     def __init__(self, database_work: DatabaseWork) -> None:
         self.database_work = database_work
-        # (slot time on the monotonic clock, message id, the future its send loop waits on)
-        self._booked: list[tuple[float, int, asyncio.Future[bool]]] = []
+        # (slot time on the monotonic clock, message id, the future its send loop waits on, its lane)
+        self._booked: list[tuple[float, int, asyncio.Future[bool], Lane]] = []
         self._wake = asyncio.Event()
         self._stopped = False
         self.flushes = 0  # statements run; read by tests and benchmarks
 
-    def book(self, message_id: int, at: float) -> asyncio.Future[bool]:
+    def book(self, message_id: int, at: float, lane: Lane) -> asyncio.Future[bool]:
         """Books ``message_id`` for a slot at ``at`` (``time.monotonic()``); its future becomes True
-        once the message is ``sending``, False if another worker holds it now. Cancel the future to
-        withdraw the booking."""
+        once the message is ``sending`` (``lane.marked`` then counts it until the sender calls
+        ``lane.written``), False if another worker holds it now. Cancel the future to withdraw the
+        booking."""
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         if self._stopped:
             future.set_exception(NotCleared(lost=False))
             return future
-        heapq.heappush(self._booked, (at, message_id, future))
+        heapq.heappush(self._booked, (at, message_id, future, lane))
         if at - LEAD <= time.monotonic() + TICK:
             self._wake.set()
         return future
@@ -101,31 +128,44 @@ class Takeoff:
                 await sleep_or_stop(stop, TICK)
         finally:
             self._stopped = True
-            for _, _, future in self._booked:
+            for _, _, future, _ in self._booked:
                 if not future.done():
                     future.set_exception(NotCleared(lost=False))
             self._booked.clear()
 
     async def _flush(self) -> None:
         horizon = time.monotonic() + LEAD
-        due: list[tuple[int, asyncio.Future[bool]]] = []
+        due: list[tuple[int, asyncio.Future[bool], Lane]] = []
+        held_back: list[tuple[float, int, asyncio.Future[bool], Lane]] = []
         while self._booked and self._booked[0][0] <= horizon:
-            _, message_id, future = heapq.heappop(self._booked)
-            if not future.cancelled():
-                due.append((message_id, future))
+            booking = heapq.heappop(self._booked)
+            _, message_id, future, lane = booking
+            if future.cancelled():
+                continue
+            if lane.marked >= lane.limit:  # its sender is behind: the next flush, once it caught up
+                held_back.append(booking)
+                continue
+            lane.marked += 1
+            due.append((message_id, future, lane))
+        for booking in held_back:
+            heapq.heappush(self._booked, booking)
         if not due:
             return
         self.flushes += 1
+        failed: Exception | None = None
         try:
-            marked = await self.database_work(mark_sending, [message_id for message_id, _ in due])
+            marked = await self.database_work(mark_sending, [message_id for message_id, _, _ in due])
         except Exception as error:
             log.exception("marking %s messages sending failed: they go back to pending", len(due))
-            for _, future in due:
-                if not future.done():
-                    future.set_exception(error)
-            return
-        for message_id, future in due:
-            if not future.done():
+            marked, failed = set(), error
+        for message_id, future, lane in due:
+            if message_id not in marked or future.done():  # refused, or its sender gave up meanwhile
+                lane.marked -= 1
+            if future.done():
+                continue
+            if failed is not None:
+                future.set_exception(failed)
+            else:
                 future.set_result(message_id in marked)
 
 
