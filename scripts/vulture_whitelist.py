@@ -11,7 +11,7 @@ _ = object()
 
 # Response and request models (pydantic): fields are read by serialisation, i.e. by API clients.
 has_secret  # botflows/schemas.py
-parent_id, started_at, ended_at, fallback  # campaigns/schemas.py
+parent_id, started_at, ended_at, fallback, older_than_hours  # campaigns/schemas.py
 has_access_token, has_app_secret, has_verify_token  # numbers/schemas.py
 targeted, received_pct, read_pct, replied_pct, sends_per_minute, latency  # reports/schemas.py
 closed  # inbox/schemas.py: a value of the status enum, given by clients

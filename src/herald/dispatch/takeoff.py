@@ -88,7 +88,6 @@ class Takeoff:
         self._booked: list[tuple[float, int, asyncio.Future[bool], Lane]] = []
         self._wake = asyncio.Event()
         self._stopped = False
-        self.flushes = 0  # statements run; read by tests and benchmarks
 
     def book(self, message_id: int, at: float, lane: Lane) -> asyncio.Future[bool]:
         """Books ``message_id`` for a slot at ``at`` (``time.monotonic()``); its future becomes True
@@ -151,7 +150,6 @@ class Takeoff:
             heapq.heappush(self._booked, booking)
         if not due:
             return
-        self.flushes += 1
         failed: Exception | None = None
         try:
             marked = await self.database_work(mark_sending, [message_id for message_id, _, _ in due])
