@@ -1,6 +1,6 @@
 """SIGTERM while a campaign sends slowly: ``herald serve`` (SQLite, embedded worker) and ``herald
 worker`` (PostgreSQL) stop within 10 s at any pace, with exit code 0, and what they had claimed but
-not sent goes back to ``pending`` (nothing is left ``sending``)."""
+not sent goes back to ``pending`` (nothing is left ``claimed`` or ``sending``)."""
 
 from __future__ import annotations
 
