@@ -27,6 +27,7 @@ from herald.models import (
 )
 
 _messages: Table = CampaignMessage.__table__  # type: ignore[assignment]
+_contacts: Table = Contact.__table__  # type: ignore[assignment]
 
 
 async def numbers_by_phone_number_id(session: AsyncSession, phone_number_ids: set[str]) -> dict[str, WhatsAppNumber]:
@@ -68,11 +69,12 @@ async def remember_user_ids(session: AsyncSession, pairs: dict[int, str]) -> Non
     """``remember_user_id`` for many contacts (contact id → user id), one executemany."""
     if not pairs:
         return
-    other = aliased(Contact)
-    held = exists().where(other.org_id == Contact.org_id, other.wa_user_id == bindparam("_user_id"))
+    # Core, not ORM: an executemany of an ORM UPDATE would be a bulk update by primary key.
+    other = _contacts.alias("other")
+    held = exists().where(other.c.org_id == _contacts.c.org_id, other.c.wa_user_id == bindparam("_user_id"))
     stmt = (
-        update(Contact).where(Contact.id == bindparam("_contact_id"), Contact.wa_user_id.is_(None), ~held)
-        .values(wa_user_id=bindparam("_user_id")).execution_options(synchronize_session=False)
+        update(_contacts).where(_contacts.c.id == bindparam("_contact_id"), _contacts.c.wa_user_id.is_(None), ~held)
+        .values(wa_user_id=bindparam("_user_id"))
     )
     await session.execute(stmt, [{"_contact_id": c, "_user_id": u} for c, u in sorted(pairs.items())])
 
