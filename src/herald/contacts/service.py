@@ -218,10 +218,12 @@ async def update_contact(
     contact = await _require(session, org_id=org_id, contact_id=contact_id)
     _refuse_nul(data)
     given = data.model_fields_set
-    if "wa_user_id" in given:
-        await _change_user_id(session, contact, data.wa_user_id)
-    if "phone" in given:
-        await _change_phone(session, contact, data.phone)
+    # The look-ups must not flush a half-made change (no phone and no user id yet: the check refuses it).
+    with session.no_autoflush:
+        if "wa_user_id" in given:
+            await _change_user_id(session, contact, data.wa_user_id)
+        if "phone" in given:
+            await _change_phone(session, contact, data.phone)
     if contact.phone is None and contact.wa_user_id is None:
         field = "phone" if "phone" in given else "wa_user_id"
         raise Invalid("a contact needs a phone or a wa_user_id: it cannot lose both", field=field)
