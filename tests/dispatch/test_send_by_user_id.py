@@ -68,7 +68,7 @@ async def bot() -> AsyncIterator[BotEndpoint]:
 
 
 async def campaign_to(database: Database, box: Any, org: OrgHandle, sim: SimulatorServer, bot: BotEndpoint,
-                      specs: list[dict[str, Any]]) -> tuple[int, list[int]]:
+                      specs: list[dict[str, Any]]) -> tuple[int, list[int], int]:
     number_id = await make_number(database, box, org_id=org.id, base_url=sim.base_url)
     await make_template(database, org_id=org.id)
     media = await make_media(database, org_id=org.id, number_id=number_id, media_id=await upload_banner(sim.base_url))
@@ -78,7 +78,7 @@ async def campaign_to(database: Database, box: Any, org: OrgHandle, sim: Simulat
         database, org_id=org.id, number_id=number_id, audience={"tags_any": ["vip"]}, variables=VARIABLES,
         media_row_id=media, bot_flow_id=bot_flow, rate=80,
     )
-    return campaign, ids
+    return campaign, ids, number_id
 
 
 async def write_as_user_id(sim: SimulatorServer, user_id: str, text: str) -> str:
@@ -96,7 +96,7 @@ class TestCampaignToUsernameUsers:
         bot: BotEndpoint,
     ) -> None:
         box = app.state.secret_box
-        campaign, (ursula, pedro) = await campaign_to(database, box, org, sim, bot, [
+        campaign, (ursula, pedro), number_id = await campaign_to(database, box, org, sim, bot, [
             {"phone": None, "wa_user_id": URSULA_ID, "name": "Ursula", "tags": ["vip"],
              "valued_tags": {"customer_id": "7"}},
             {"phone": PEDRO_PHONE, "wa_user_id": PEDRO_ID, "name": "Pedro", "tags": ["vip"],
@@ -112,7 +112,7 @@ class TestCampaignToUsernameUsers:
             await wait_until(lambda: _at_least(bot.accepted, 1), timeout=20)
 
         # The send named Ursula by her user id in `recipient`; Pedro by his phone in `to`.
-        sent = {m["to"]: m for m in sim_messages(sim.base_url)}
+        sent = {m["to"]: m for m in sim_messages(sim.base_url) if m["type"] == "template"}
         assert set(sent) == {URSULA_ID, PEDRO_PHONE}
         assert sent[URSULA_ID]["user_id"] == URSULA_ID and sent[URSULA_ID]["wa_id"] == ""
         assert sent[PEDRO_PHONE]["wa_id"] == PEDRO_PHONE[1:] and sent[PEDRO_PHONE]["user_id"] is None
@@ -131,6 +131,13 @@ class TestCampaignToUsernameUsers:
         assert delivery.document["contact"]["phone"] is None
         assert delivery.document["contact"]["wa_user_id"] == URSULA_ID
         assert delivery.document["message"]["text"] == "Is the 20% for me too?"
+        # The bot answers her inside the 24-hour window, naming her by the user id.
+        answer = await client.post("/api/v1/messages", headers=org.auth, json={
+            "whatsapp_number_id": number_id, "to": URSULA_ID, "text": "Yes, delivery is free."})
+        assert answer.status_code == 200, answer.text
+        [text] = [m for m in sim_messages(sim.base_url) if m["wamid"] == answer.json()["wamid"]]
+        assert (text["to"], text["user_id"], text["type"], text["text"]) == (
+            URSULA_ID, URSULA_ID, "text", "Yes, delivery is free.")
         # The report: her row has no phone and names her user id.
         answer = await client.get(f"/api/v1/campaigns/{campaign}/report.csv", headers=org.auth)
         assert answer.status_code == 200
@@ -146,7 +153,7 @@ class TestCampaignToUsernameUsers:
         # A user id not of Meta's form cannot come in through the API or the CSV (both refuse it); an
         # older database may hold one, stored from a webhook before it was checked.
         box = app.state.secret_box
-        campaign, (odd, fine) = await campaign_to(database, box, org, sim, bot, [
+        campaign, (odd, fine), _ = await campaign_to(database, box, org, sim, bot, [
             {"phone": None, "wa_user_id": "legacy-id-42", "tags": ["vip"], "valued_tags": {"customer_id": "1"}},
             {"phone": None, "wa_user_id": URSULA_ID, "tags": ["vip"], "valued_tags": {"customer_id": "2"}},
         ])

@@ -193,3 +193,17 @@ class TestStatusesNamingAUserId:
         async with database.read_session() as session:
             engaged = (await session.execute(select(Engagement).where(Engagement.contact_id == ursula))).first()
         assert engaged is None  # released: the next campaign may take her
+
+
+class TestPreferencesOfUsernameUsers:
+    async def test_a_stop_naming_only_the_user_id_opts_that_contact_out(
+        self, app: FastAPI, client: httpx.AsyncClient, database: Database, org: OrgHandle
+    ) -> None:
+        await number(database, app, org)
+        ursula, other = await make_contacts(database, org_id=org.id, specs=[
+            {"phone": None, "wa_user_id": URSULA_ID}, {"phone": PEDRO_PHONE}])
+
+        await deliver(client, database, "user_preferences_stop_by_user_id.json")
+
+        assert (await contact(database, ursula)).opted_out_at is not None
+        assert (await contact(database, other)).opted_out_at is None

@@ -38,10 +38,12 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    # The older schema needs a phone on every contact: username-only contacts cannot be kept.
+    # The older schema needs a phone on every contact: username-only contacts cannot be kept. Their
+    # engagements go with them (no foreign key would); their campaign messages stay in the reports.
+    op.execute("DELETE FROM engagements WHERE contact_id IN (SELECT id FROM contacts WHERE phone IS NULL)")
     op.execute("DELETE FROM contacts WHERE phone IS NULL")
     with op.batch_alter_table("contacts", schema=None) as batch_op:
-        batch_op.drop_constraint("ck_contacts_phone_or_user_id", type_="check")
+        batch_op.drop_constraint(batch_op.f("ck_contacts_phone_or_user_id"), type_="check")
         batch_op.drop_constraint(batch_op.f("uq_contacts_org_id_wa_user_id"), type_="unique")
         batch_op.create_index(batch_op.f("ix_contacts_wa_user_id"), ["wa_user_id"], unique=False)
         batch_op.alter_column("phone_raw", existing_type=sa.String(length=64), nullable=False)
