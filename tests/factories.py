@@ -137,11 +137,11 @@ async def _tag_id(session: AsyncSession, org_id: int, name: str, known: dict[str
     return known[name]
 
 
-async def _add_contact(session: AsyncSession, org_id: int, known_tags: dict[str, int], *, phone: str,
+async def _add_contact(session: AsyncSession, org_id: int, known_tags: dict[str, int], *, phone: str | None,
                        name: str | None = None, tags: list[str] | None = None,
                        valued_tags: dict[str, str] | None = None, opted_out: bool = False,
-                       open_case: bool = False) -> int:
-    contact = Contact(org_id=org_id, phone=phone, phone_raw=phone, name=name,
+                       open_case: bool = False, wa_user_id: str | None = None) -> int:
+    contact = Contact(org_id=org_id, phone=phone, phone_raw=phone, name=name, wa_user_id=wa_user_id,
                       opted_out_at=utcnow() if opted_out else None)
     session.add(contact)
     await session.flush()
@@ -156,7 +156,7 @@ async def _add_contact(session: AsyncSession, org_id: int, known_tags: dict[str,
 
 async def make_contacts(database: Database, *, org_id: int, specs: list[dict[str, Any]]) -> list[int]:
     """One contact per spec, in one transaction. Each spec: phone, name?, tags?, valued_tags?, opted_out?,
-    open_case? (the arguments of ``make_contact``)."""
+    open_case?, wa_user_id? (phone None with a wa_user_id: a username user)."""
     async with database.session() as session:
         known_tags: dict[str, int] = {}
         ids = [await _add_contact(session, org_id, known_tags, **spec) for spec in specs]

@@ -65,8 +65,8 @@ class TestRepliesReachTheBot:
         assert document["type"] == "campaign.reply"
         assert document["campaign"] == {"id": setup.campaign_id, "name": "Spring", "kind": "real",
                                         "template": {"name": "promo", "language": "en_US"}}
-        assert document["contact"] == {"id": setup.contact_ids[0], "phone": setup.phones[0], "name": "Vip 0",
-                                       "tags": ["vip"], "valued_tags": {"customer_id": "100"}}
+        assert document["contact"] == {"id": setup.contact_ids[0], "phone": setup.phones[0], "wa_user_id": None,
+                                       "name": "Vip 0", "tags": ["vip"], "valued_tags": {"customer_id": "100"}}
         message = document["message"]
         assert (message["id"], message["type"], message["text"]) == (wamid, "text", "Tell me more")
         assert message["timestamp"].endswith("Z") and "context_id" not in message

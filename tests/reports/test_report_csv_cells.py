@@ -17,7 +17,7 @@ from herald.reports.export import report_chunks
 from tests.conftest import OrgHandle
 from tests.reports.helpers import add_messages, at, make_campaign
 
-HEADER = "contact_id,phone,name,status,error_msg,sent_at,delivered_at,read_at,replied_at,wamid,time_per_funnel_step"
+HEADER = "contact_id,phone,name,status,error_msg,sent_at,delivered_at,read_at,replied_at,wamid,time_per_funnel_step,wa_user_id"
 ERROR_SHOWN = ("failed", "not_sent", "unknown")
 # Cells that need quoting, a formula guard, both, or neither; non-ASCII; empty.
 TRICKY = [
@@ -44,6 +44,7 @@ def expected_csv(ids: list[int], specs: list[dict[str, Any]]) -> bytes:
             *(iso(spec.get(name)) for name in ("sent_at", "delivered_at", "read_at", "replied_at")),
             guard_cell(spec.get("wamid")),
             orjson.dumps({step: iso(when) for step, when in steps.items()}).decode() if steps else "{}",
+            "",  # wa_user_id: these contacts have phones only
         ])
     return buffer.getvalue().encode()
 
@@ -85,7 +86,7 @@ class TestReportCells:
         body = await export(database, campaign)
 
         assert body == expected_csv(ids, specs)
-        assert body.split(b"\r\n")[1] == f"{ids[0]},+33610000001,,pending,,,,,,,{{}}".encode()
+        assert body.split(b"\r\n")[1] == f"{ids[0]},+33610000001,,pending,,,,,,,{{}},".encode()
 
     async def test_times_are_utc_to_the_second_whatever_offset_they_were_given_in(
         self, database: Database, org: OrgHandle

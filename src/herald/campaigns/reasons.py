@@ -9,6 +9,9 @@ OPTED_OUT = "contact opted out of marketing"
 ALREADY_ENGAGED = "already part of an active campaign"
 OPEN_CASE = "contact has an open case in Inbox"
 CAMPAIGN_ENDED = "campaign ended"
+# A contact without a phone whose WhatsApp user id is not one Meta's ``recipient`` accepts
+# (docs/whatsapp.md, "Username users").
+NO_ADDRESS = "contact has no phone and no WhatsApp user id to send to"
 
 
 def valued_tag_missing(key: str) -> str:

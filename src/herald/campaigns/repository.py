@@ -139,7 +139,7 @@ async def bot_flow_exists(session: AsyncSession, *, org_id: int, bot_flow_id: in
 
 async def contact_ids_by_phone(session: AsyncSession, *, org_id: int, phones: list[str]) -> dict[str, int]:
     stmt = select(Contact.phone, Contact.id).where(Contact.org_id == org_id, Contact.phone.in_(phones))
-    return {phone: contact_id for phone, contact_id in (await session.execute(stmt))}
+    return {phone: contact_id for phone, contact_id in (await session.execute(stmt)) if phone is not None}
 
 
 async def exclusion_counts(

@@ -18,6 +18,7 @@ from herald.contacts.rules import (
     name_problem,
     tag_problem,
     timezone_problem,
+    user_id_problem,
     valued_tag_key_problem,
     valued_tag_problem,
 )
@@ -28,7 +29,9 @@ BOM = b"\xef\xbb\xbf"
 # One physical line may not hold more than this; csv's own field limit (128 KiB) bounds the rest.
 MAX_LINE_BYTES = 1024 * 1024
 VALUED_TAG_PREFIX = "vt:"
-PLAIN_COLUMNS = ("phone", "name", "tags", "timezone")
+# ``wa_user_id``: the WhatsApp user id (BSUID) of a user who may hide their phone behind a username;
+# a row needs a phone, a wa_user_id or both (docs/whatsapp.md, "Username users").
+PLAIN_COLUMNS = ("phone", "name", "tags", "timezone", "wa_user_id")
 TAG_SEPARATOR = ";"
 
 
@@ -45,6 +48,7 @@ class Rejection:
 @dataclass(slots=True)
 class RowBatch:
     rows: list[ContactRow] = field(default_factory=list)
+    lines: list[int] = field(default_factory=list)  # where each of ``rows`` starts
     rejections: list[Rejection] = field(default_factory=list)
     done: bool = False
     bytes_read: int = 0  # of the file, up to the end of this batch (for a progress bar)
@@ -106,11 +110,12 @@ class Columns:
     """Where each known column sits in a row."""
 
     width: int
-    phone: int
+    phone: int | None
     name: int | None
     tags: int | None
     timezone: int | None
     valued_tags: tuple[tuple[str, int], ...]
+    wa_user_id: int | None = None
 
 
 def _delimiter(header: str) -> str:
@@ -142,13 +147,13 @@ def _columns(names: list[str]) -> Columns:
             unknown.append(name)
     _check_header(positions, valued, unknown)
     return Columns(
-        width=len(names), phone=positions["phone"], name=positions.get("name"), tags=positions.get("tags"),
-        timezone=positions.get("timezone"), valued_tags=tuple(valued),
+        width=len(names), phone=positions.get("phone"), name=positions.get("name"), tags=positions.get("tags"),
+        timezone=positions.get("timezone"), valued_tags=tuple(valued), wa_user_id=positions.get("wa_user_id"),
     )
 
 
 def _check_header(positions: dict[str, int], valued: list[tuple[str, int]], unknown: list[str]) -> None:
-    expected = "expected phone, name, tags, timezone and vt:KEY columns (only phone is required)"
+    expected = "expected phone, name, tags, timezone, wa_user_id and vt:KEY columns (phone or wa_user_id is required)"
     if unknown:
         listed = ", ".join(f"'{u}'" for u in unknown)
         raise Invalid(
@@ -156,7 +161,7 @@ def _check_header(positions: dict[str, int], valued: list[tuple[str, int]], unkn
             field="file",
             details=[{"field": "file", "message": "unknown columns", "unknown_columns": unknown}],
         )
-    if "phone" not in positions:
+    if "phone" not in positions and "wa_user_id" not in positions:
         raise Invalid(f"the header has no 'phone' column; {expected}", field="file")
     keys = [k for k, _ in valued]
     if len(set(keys)) != len(keys):
@@ -214,20 +219,27 @@ class ContactCsvReader:
                 batch.rejections.append(Rejection(first, outcome))
             else:
                 batch.rows.append(outcome)
+                batch.lines.append(first)
 
 
 def parse_row(fields: list[str], columns: Columns) -> ContactRow | str:
     """A valid row, or the reason it is rejected."""
     if len(fields) != columns.width:
         return f"expected {columns.width} fields, found {len(fields)}"
-    raw_phone = fields[columns.phone].strip()
+    raw_phone = _cell(fields, columns.phone)
+    user_id = _cell(fields, columns.wa_user_id) or None
+    if user_id is not None and (problem := user_id_problem(user_id)):
+        return problem
     if not raw_phone:
-        return "phone is empty"
+        if user_id is None:
+            return "phone is empty" if columns.wa_user_id is None else "phone and wa_user_id are empty"
+        row = ContactRow(phone=None, phone_raw=None, wa_user_id=user_id)
+        return _fill_optional(row, fields, columns) or row
     phone = to_e164(raw_phone)
     if phone is None:
         shown = raw_phone if len(raw_phone) <= 40 else raw_phone[:40] + "…"
         return f"invalid phone '{shown}'"
-    row = ContactRow(phone=phone, phone_raw=raw_phone)
+    row = ContactRow(phone=phone, phone_raw=raw_phone, wa_user_id=user_id)
     return _fill_optional(row, fields, columns) or row
 
 

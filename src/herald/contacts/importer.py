@@ -11,8 +11,11 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from herald.contacts.copy_upsert import copy_upsert_contact_rows
 from herald.contacts.csv_reader import ContactCsvReader, ReadableLines, Rejection, RowBatch
+from herald.contacts.identity import IdentityConflict, upsert_identified
 from herald.contacts.schemas import ImportRejection, ImportResult
 from herald.contacts.upsert import ContactRow, upsert_contact_rows
 from herald.kit.db import Database
@@ -51,13 +54,13 @@ def merge_by_phone(rows: list[ContactRow]) -> list[ContactRow]:
 
     A single INSERT … ON CONFLICT DO UPDATE may not touch the same row twice (PostgreSQL refuses).
     """
-    if len({row.phone for row in rows}) == len(rows):
+    if len({row.key for row in rows}) == len(rows):
         return rows  # the usual file: nothing to merge, no need to copy the rows
     merged: dict[str, ContactRow] = {}
     for row in rows:
-        first = merged.get(row.phone)
+        first = merged.get(row.key)
         if first is None:
-            merged[row.phone] = ContactRow(
+            merged[row.key] = ContactRow(
                 phone=row.phone, phone_raw=row.phone_raw, name=row.name, timezone=row.timezone,
                 locale=row.locale, tags=list(row.tags), valued_tags=dict(row.valued_tags),
             )
@@ -74,6 +77,9 @@ async def _write(database: Database, *, org_id: int, batch: RowBatch, tally: _Ta
     tally.reject(batch.rejections)
     if not batch.rows:
         return
+    if any(row.wa_user_id is not None for row in batch.rows):
+        await _write_in_order(database, org_id=org_id, batch=batch, tally=tally)
+        return
     rows = merge_by_phone(batch.rows)
     async with database.session() as session:
         if database.dialect == "postgresql":
@@ -84,6 +90,39 @@ async def _write(database: Database, *, org_id: int, batch: RowBatch, tally: _Ta
     # Every valid row counts once: it created its contact, or updated one (maybe from this file).
     tally.imported += created
     tally.updated += len(batch.rows) - created
+
+
+async def _write_in_order(database: Database, *, org_id: int, batch: RowBatch, tally: _Tally) -> None:
+    """A batch with ``wa_user_id`` rows (docs/whatsapp.md, "Username users"): phone-only runs go in
+    bulk, each row with a user id on its own, in file order, so later rows still win."""
+    rejected: list[Rejection] = []
+    async with database.session() as session:
+        run: list[ContactRow] = []
+        for row, line in zip(batch.rows, batch.lines, strict=True):
+            if row.wa_user_id is None:
+                run.append(row)
+                continue
+            await _write_run(session, org_id=org_id, rows=run, tally=tally)
+            run = []
+            upserted = await upsert_identified(session, org_id=org_id, row=row)
+            if isinstance(upserted, IdentityConflict):
+                rejected.append(Rejection(line, upserted.reason))
+            elif upserted.created:
+                tally.imported += 1
+            else:
+                tally.updated += 1
+        await _write_run(session, org_id=org_id, rows=run, tally=tally)
+    tally.reject(rejected)
+
+
+async def _write_run(session: AsyncSession, *, org_id: int, rows: list[ContactRow], tally: _Tally) -> None:
+    if not rows:
+        return
+    # The executemany path on both databases: COPY's staging table exists once per transaction.
+    upserted = await upsert_contact_rows(session, org_id=org_id, rows=merge_by_phone(rows))
+    created = sum(1 for u in upserted.values() if u.created)
+    tally.imported += created
+    tally.updated += len(rows) - created
 
 
 async def import_contacts(

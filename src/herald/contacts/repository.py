@@ -33,6 +33,11 @@ async def contact_by_phone(session: AsyncSession, *, org_id: int, phone: str) ->
     return (await session.execute(query)).scalar_one_or_none()
 
 
+async def contact_by_user_id(session: AsyncSession, *, org_id: int, user_id: str) -> Contact | None:
+    query = select(Contact).where(Contact.org_id == org_id, Contact.wa_user_id == user_id)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
 def _conditions(org_id: int, where: ContactFilter) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = [Contact.org_id == org_id]
     for name in where.tags:
@@ -57,7 +62,7 @@ def _conditions(org_id: int, where: ContactFilter) -> list[ColumnElement[bool]]:
 def _matches(q: str) -> ColumnElement[bool]:
     # Phones are stored as +digits: "+33 6 12" should find +33612…, so compare without separators.
     phone_q = "".join(ch for ch in q if ch.isdigit() or ch == "+")
-    name_match = Contact.name.icontains(q, autoescape=True)
+    name_match = or_(Contact.name.icontains(q, autoescape=True), Contact.wa_user_id == q.strip())
     if not phone_q:
         return name_match
     return or_(name_match, Contact.phone.contains(phone_q, autoescape=True))

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from herald.contacts.e164 import to_e164
 from herald.kit.errors import Invalid
+from herald.whatsapp.recipient import BSUID_RULE, MAX_BSUID_LENGTH, is_bsuid
 
 MAX_NAME_LENGTH = 200
 MAX_TAG_LENGTH = 100
@@ -35,6 +36,22 @@ def normalize_phone(raw: str, *, field: str = "phone") -> str:
             code="invalid_phone",
         )
     return e164
+
+
+def user_id_problem(user_id: str) -> str | None:
+    """Why ``user_id`` is not a WhatsApp business-scoped user id (docs/whatsapp.md, "Username users")."""
+    if len(user_id) > MAX_BSUID_LENGTH or not is_bsuid(user_id):
+        shown = user_id if len(user_id) <= 40 else user_id[:40] + "…"
+        return f"invalid wa_user_id '{shown}': {BSUID_RULE}"
+    return None
+
+
+def normalize_user_id(raw: str, *, field: str = "wa_user_id") -> str:
+    """The user id as Meta writes it (surrounding spaces dropped), or a 422 naming ``field``."""
+    user_id = raw.strip()
+    if problem := user_id_problem(user_id):
+        raise Invalid(problem, field=field, code="invalid_user_id")
+    return user_id
 
 
 def tag_problem(name: str) -> str | None:

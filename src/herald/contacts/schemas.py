@@ -11,8 +11,18 @@ from herald.contacts.rules import MAX_VALUED_TAG_VALUE_LENGTH, VALUED_TAG_KEY_RU
 VALUED_TAGS_DESCRIPTION = f"KEY → value. A KEY is {VALUED_TAG_KEY_RULE}; a value at most {MAX_VALUED_TAG_VALUE_LENGTH} characters."
 
 
+USER_ID_DESCRIPTION = (
+    "The WhatsApp business-scoped user id (BSUID) of a user who may hide their phone behind a username, "
+    "e.g. US.13491208655302741918. A contact has a phone, a wa_user_id, or both."
+)
+
+
 class ContactCreate(BaseModel):
-    phone: str = Field(max_length=64, description="With its country code; '+' optional. Stored in E.164.")
+    phone: str | None = Field(
+        default=None, max_length=64,
+        description="With its country code; '+' optional. Stored in E.164. Required unless wa_user_id is given.",
+    )
+    wa_user_id: str | None = Field(default=None, max_length=256, description=USER_ID_DESCRIPTION)
     name: str | None = Field(default=None, max_length=200)
     tags: list[str] = Field(default_factory=list)
     valued_tags: dict[str, str] = Field(default_factory=dict, description=VALUED_TAGS_DESCRIPTION)
@@ -23,7 +33,8 @@ class ContactCreate(BaseModel):
 class ContactUpdate(BaseModel):
     """Only the fields sent change. ``tags`` replaces the set; ``valued_tags`` merges, null deletes a key."""
 
-    phone: str | None = Field(default=None, max_length=64)
+    phone: str | None = Field(default=None, max_length=64, description="null removes it (the contact keeps its wa_user_id).")
+    wa_user_id: str | None = Field(default=None, max_length=256, description=USER_ID_DESCRIPTION + " null removes it.")
     name: str | None = Field(default=None, max_length=200)
     tags: list[str] | None = None
     valued_tags: dict[str, str | None] | None = Field(
@@ -36,8 +47,9 @@ class ContactUpdate(BaseModel):
 
 class ContactOut(BaseModel):
     id: int
-    phone: str
-    phone_raw: str
+    phone: str | None = Field(description="E.164; null for a contact known only by its wa_user_id.")
+    phone_raw: str | None
+    wa_user_id: str | None = Field(description=USER_ID_DESCRIPTION)
     name: str | None
     tags: list[str]
     valued_tags: dict[str, str]

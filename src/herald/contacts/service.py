@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from herald.contacts import repository, upsert
+from herald.contacts import identity, repository, upsert
 from herald.contacts.repository import ContactFilter
 from herald.contacts.rules import (
     check_search,
@@ -15,6 +15,7 @@ from herald.contacts.rules import (
     clean_valued_tags,
     counts_problem,
     normalize_phone,
+    normalize_user_id,
     nul_problem,
     timezone_problem,
 )
@@ -27,7 +28,8 @@ from herald.models import Contact
 
 def _contact_out(contact: Contact, tags: list[str], valued_tags: dict[str, str]) -> ContactOut:
     return ContactOut(
-        id=contact.id, phone=contact.phone, phone_raw=contact.phone_raw, name=contact.name, tags=tags,
+        id=contact.id, phone=contact.phone, phone_raw=contact.phone_raw, wa_user_id=contact.wa_user_id,
+        name=contact.name, tags=tags,
         valued_tags=valued_tags, timezone=contact.timezone, locale=contact.locale,
         opted_out=contact.opted_out_at is not None, created_at=contact.created_at, updated_at=contact.updated_at,
     )
@@ -59,19 +61,34 @@ def _clean_name(name: str | None) -> str | None:
     return (name or "").strip() or None
 
 
-def _duplicate(phone: str, contact_id: int | None = None) -> Conflict:
-    details = {"phone": phone, "contact_id": contact_id} if contact_id else {"phone": phone}
-    return Conflict(f"a contact with phone {phone} already exists", code="contact_exists", details=details)
+def _duplicate(phone: str | None, contact_id: int | None = None, *, user_id: str | None = None) -> Conflict:
+    """409: another contact has this phone (or, when ``phone`` is None, this WhatsApp user id)."""
+    field, value = ("phone", phone) if phone is not None else ("wa_user_id", user_id)
+    details: dict[str, object] = {field: value}
+    if contact_id:
+        details["contact_id"] = contact_id
+    return Conflict(f"a contact with {field} {value} already exists", code="contact_exists", details=details)
+
+
+def _identity(phone: str | None, user_id: str | None) -> tuple[str | None, str | None]:
+    """The E.164 phone and the user id given, at least one of them, or a 422."""
+    e164 = normalize_phone(phone) if phone is not None else None
+    user = normalize_user_id(user_id) if user_id is not None else None
+    if e164 is None and user is None:
+        raise Invalid("give a phone or a wa_user_id (a contact needs one of them)", field="phone")
+    return e164, user
 
 
 async def create_contact(
     session: AsyncSession, *, org_id: int, data: ContactCreate, upsert_by_phone: bool = False
 ) -> tuple[ContactOut, bool]:
-    """Create a contact (409 on a known phone), or upsert it by phone; → (contact, created)."""
+    """Create a contact (409 on a known phone or user id), or upsert it by phone or user id; → (contact, created)."""
     _refuse_nul(data)
+    phone, user_id = _identity(data.phone, data.wa_user_id)
     row = upsert.ContactRow(
-        phone=normalize_phone(data.phone),
-        phone_raw=data.phone.strip(),
+        phone=phone,
+        phone_raw=data.phone.strip() if data.phone is not None else None,
+        wa_user_id=user_id,
         name=_clean_name(data.name),
         timezone=_clean_timezone(data.timezone),
         locale=(data.locale or "").strip() or None,
@@ -110,23 +127,29 @@ def _check_counts(contact: ContactOut, *, tags: bool, valued_tags: bool) -> None
 
 
 async def _upsert_one(session: AsyncSession, *, org_id: int, row: upsert.ContactRow) -> tuple[int, bool]:
-    upserted = (await upsert.upsert_contact_rows(session, org_id=org_id, rows=[row]))[row.phone]
+    if row.wa_user_id is not None:
+        upserted = await identity.upsert_identified(session, org_id=org_id, row=row)
+        if isinstance(upserted, identity.IdentityConflict):
+            raise Conflict(upserted.reason, code="contact_exists", details={"contact_id": upserted.contact_id})
+    else:
+        upserted = (await upsert.upsert_contact_rows(session, org_id=org_id, rows=[row]))[row.key]
     return upserted.id, upserted.created
 
 
 async def _insert_one(session: AsyncSession, *, org_id: int, row: upsert.ContactRow) -> int:
-    existing = await repository.contact_by_phone(session, org_id=org_id, phone=row.phone)
-    if existing is not None:
-        raise _duplicate(row.phone, existing.id)
+    found = await identity.matching_contacts(session, org_id=org_id, phone=row.phone, user_id=row.wa_user_id)
+    if found:
+        contact_id, phone, _ = found[0]
+        raise _duplicate(row.phone if phone == row.phone else None, contact_id, user_id=row.wa_user_id)
     contact = Contact(
-        org_id=org_id, phone=row.phone, phone_raw=row.phone_raw, name=row.name,
+        org_id=org_id, phone=row.phone, phone_raw=row.phone_raw, wa_user_id=row.wa_user_id, name=row.name,
         timezone=row.timezone, locale=row.locale,
     )
     try:
         async with session.begin_nested():
             session.add(contact)
-    except IntegrityError as exc:  # a concurrent request created the same phone first
-        raise _duplicate(row.phone) from exc
+    except IntegrityError as exc:  # a concurrent request created the same phone or user id first
+        raise _duplicate(row.phone, user_id=row.wa_user_id) from exc
     tag_ids = await upsert.ensure_tags(session, org_id=org_id, names=row.tags)
     await upsert.add_contact_tags(session, pairs={(contact.id, tag_ids[t]) for t in row.tags})
     await upsert.set_valued_tags(
@@ -195,8 +218,15 @@ async def update_contact(
     contact = await _require(session, org_id=org_id, contact_id=contact_id)
     _refuse_nul(data)
     given = data.model_fields_set
-    if "phone" in given:
-        await _change_phone(session, contact, data.phone)
+    # The look-ups must not flush a half-made change (no phone and no user id yet: the check refuses it).
+    with session.no_autoflush:
+        if "wa_user_id" in given:
+            await _change_user_id(session, contact, data.wa_user_id)
+        if "phone" in given:
+            await _change_phone(session, contact, data.phone)
+    if contact.phone is None and contact.wa_user_id is None:
+        field = "phone" if "phone" in given else "wa_user_id"
+        raise Invalid("a contact needs a phone or a wa_user_id: it cannot lose both", field=field)
     if "name" in given:
         contact.name = _clean_name(data.name)
     if "timezone" in given:
@@ -216,16 +246,29 @@ async def update_contact(
     try:
         async with session.begin_nested():
             await session.flush()
-    except IntegrityError as exc:  # a concurrent request took the new phone first
-        raise _duplicate(contact.phone) from exc
+    except IntegrityError as exc:  # a concurrent request took the new phone or user id first
+        raise _duplicate(contact.phone, user_id=contact.wa_user_id) from exc
     updated = await get_contact(session, org_id=org_id, contact_id=contact.id)
     _check_counts(updated, tags=False, valued_tags=bool(data.valued_tags))  # merged into those it had
     return updated
 
 
-async def _change_phone(session: AsyncSession, contact: Contact, raw: str | None) -> None:
+async def _change_user_id(session: AsyncSession, contact: Contact, raw: str | None) -> None:
     if raw is None:
-        raise Invalid("a contact cannot be without a phone", field="phone")
+        contact.wa_user_id = None
+        return
+    user_id = normalize_user_id(raw)
+    if user_id == contact.wa_user_id:
+        return
+    if (other := await repository.contact_by_user_id(session, org_id=contact.org_id, user_id=user_id)) is not None:
+        raise _duplicate(None, other.id, user_id=user_id)
+    contact.wa_user_id = user_id
+
+
+async def _change_phone(session: AsyncSession, contact: Contact, raw: str | None) -> None:
+    if raw is None:  # a username contact: the user id stays (checked by the caller)
+        contact.phone, contact.phone_raw = None, None
+        return
     phone = normalize_phone(raw)
     if phone == contact.phone:
         return

@@ -32,15 +32,25 @@ IN_CHUNK = 1000
 
 @dataclass(slots=True)
 class ContactRow:
-    """One contact to upsert: None / empty means "not given, keep what is stored"."""
+    """One contact to upsert: None / empty means "not given, keep what is stored".
 
-    phone: str
-    phone_raw: str
+    The bulk functions below take rows with a phone and no ``wa_user_id``; a row with a user id
+    goes through ``herald.contacts.identity`` (a contact may have no phone)."""
+
+    phone: str | None
+    phone_raw: str | None
     name: str | None = None
     timezone: str | None = None
     locale: str | None = None
     tags: list[str] = field(default_factory=list)
     valued_tags: dict[str, str] = field(default_factory=dict)
+    wa_user_id: str | None = None
+
+    @property
+    def key(self) -> str:
+        """The phone of a row the bulk functions take."""
+        assert self.phone is not None, "a bulk upsert row has a phone"
+        return self.phone
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +98,7 @@ async def upsert_contacts(
     if not rows:
         return {}
     # Same lock order in every transaction, so two PostgreSQL imports cannot deadlock each other.
-    ordered = sorted(rows, key=lambda r: r.phone)
+    ordered = sorted(rows, key=lambda r: r.key)
     if session.get_bind().dialect.name == "postgresql":
         return await _upsert_contacts_postgresql(session, org_id=org_id, rows=ordered)
     return await _upsert_contacts_sqlite(session, org_id=org_id, rows=ordered)
@@ -111,7 +121,7 @@ async def _upsert_contacts_sqlite(
 ) -> dict[str, UpsertedContact]:
     # SQLite has no xmax. Every write transaction here is BEGIN IMMEDIATE, so no other writer can
     # insert between this look-up and the upsert: the phones found now are exactly the updates.
-    existing = await _existing_phones(session, org_id=org_id, phones=[r.phone for r in rows])
+    existing = await _existing_phones(session, org_id=org_id, phones=[r.key for r in rows])
     stmt = _contact_upsert(session).returning(contacts.c.id, contacts.c.phone)
     result = await session.execute(stmt, _contact_params(org_id, rows))
     return {phone: UpsertedContact(id=id_, created=phone not in existing) for id_, phone in result}
@@ -173,11 +183,11 @@ async def upsert_contact_rows(
     upserted = await upsert_contacts(session, org_id=org_id, rows=rows)
     tag_ids = await ensure_tags(session, org_id=org_id, names={t for r in rows for t in r.tags})
     await add_contact_tags(
-        session, pairs={(upserted[r.phone].id, tag_ids[t]) for r in rows for t in r.tags}
+        session, pairs={(upserted[r.key].id, tag_ids[t]) for r in rows for t in r.tags}
     )
     await set_valued_tags(
         session,
         org_id=org_id,
-        values=[(upserted[r.phone].id, k, v) for r in rows for k, v in r.valued_tags.items()],
+        values=[(upserted[r.key].id, k, v) for r in rows for k, v in r.valued_tags.items()],
     )
     return upserted

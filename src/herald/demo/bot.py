@@ -92,15 +92,16 @@ class DemoBot:
         self.replied.add((campaign_id, contact["id"]))  # after the step: the demo's table then agrees with it
         pressed = (message.get("button") or {}).get("payload")
         first = (contact.get("name") or "there").split()[0]
+        to = contact["phone"] or contact["wa_user_id"]  # a username user is answered by their user id
         if message.get("type") == "text":  # the user wrote back to one of our answers
-            await self._answer(contact["phone"], f"Thanks, {first}! Someone from the team will read this.")
+            await self._answer(to, f"Thanks, {first}! Someone from the team will read this.")
         elif pressed == OFFER_BUTTON:
-            await self._answer(contact["phone"], f"Great, {first}! Your code WINTER30 takes 30% off until Sunday.")
+            await self._answer(to, f"Great, {first}! Your code WINTER30 takes 30% off until Sunday.")
             await self._step(campaign_id, contact["id"], "offer_viewed")
             if self.rng.random() < CONVERSION_PROBABILITY:
                 await self._step(campaign_id, contact["id"], "converted")
         else:
-            await self._answer(contact["phone"], f"No problem, {first}. We'll keep your offer for a week.")
+            await self._answer(to, f"No problem, {first}. We'll keep your offer for a week.")
 
     def replies_of(self, campaign_id: int) -> int:
         return sum(1 for campaign, _ in self.replied if campaign == campaign_id)

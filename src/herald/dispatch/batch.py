@@ -79,6 +79,9 @@ async def _prepare(
         if contact_id in open_cases:
             skipped.append(NotSent(message_id, contact_id, reasons.OPEN_CASE, None, now))
             continue
+        if phone is None:  # the address (load_recipients): no phone and no user id Meta accepts
+            skipped.append(NotSent(message_id, contact_id, reasons.NO_ADDRESS, None, now))
+            continue
         try:
             params = render_parameters(ctx.positions, ctx.variables, name=name, valued_tags=valued[contact_id])
         except MissingValue as missing:

@@ -18,15 +18,19 @@ from herald.kit.db import Database
 from herald.kit.dialect import is_postgres
 from herald.kit.errors import Conflict
 from herald.models import Contact, ContactValuedTag, InboxCase
+from herald.whatsapp.recipient import address
 
 log = logging.getLogger("herald.dispatch")
 
 
 @dataclass(slots=True)
 class Recipients:
-    """A batch's contacts: phone and name, those with an open inbox case, their valued tags."""
+    """A batch's contacts: address and name, those with an open inbox case, their valued tags.
 
-    contacts: dict[int, tuple[str, str | None]] = field(default_factory=dict)
+    The address is the phone, or the WhatsApp user id of a contact without one, or None when a
+    contact has neither in a form Meta accepts (``whatsapp.recipient.address``)."""
+
+    contacts: dict[int, tuple[str | None, str | None]] = field(default_factory=dict)
     open_cases: set[int] = field(default_factory=set)
     valued: defaultdict[int, dict[str, str]] = field(default_factory=lambda: defaultdict(dict))
 
@@ -38,12 +42,13 @@ async def load_recipients(session: AsyncSession, contact_ids: list[int], valued_
     open_case = (
         exists().where(InboxCase.contact_id == Contact.id, InboxCase.status == "open").label("open_case")
     )
-    for cid, phone, name, has_case in (
+    for cid, phone, user_id, name, has_case in (
         await session.execute(
-            select(Contact.id, Contact.phone, Contact.name, open_case).where(_among(session, Contact.id, contact_ids))
+            select(Contact.id, Contact.phone, Contact.wa_user_id, Contact.name, open_case)
+            .where(_among(session, Contact.id, contact_ids))
         )
     ):
-        found.contacts[cid] = (phone, name)
+        found.contacts[cid] = (address(phone, user_id), name)
         if has_case:
             found.open_cases.add(cid)
     if valued_keys:

@@ -13,11 +13,11 @@ OPEN = "open"
 CLOSED = "closed"
 
 
-def _with_phone() -> Select[InboxCase, str]:
+def _with_phone() -> Select[InboxCase, str | None]:
     return select(InboxCase, Contact.phone).join(Contact, Contact.id == InboxCase.contact_id)
 
 
-async def case_by_id(session: AsyncSession, *, org_id: int, case_id: int) -> Row[InboxCase, str] | None:
+async def case_by_id(session: AsyncSession, *, org_id: int, case_id: int) -> Row[InboxCase, str | None] | None:
     query = _with_phone().where(InboxCase.org_id == org_id, InboxCase.id == case_id)
     return (await session.execute(query)).first()
 
@@ -40,7 +40,7 @@ async def close_case(session: AsyncSession, *, org_id: int, case_id: int, at: da
 
 async def list_cases(
     session: AsyncSession, *, org_id: int, status: str | None, contact_id: int | None, after_id: int, limit: int
-) -> list[Row[InboxCase, str]]:
+) -> list[Row[InboxCase, str | None]]:
     query = _with_phone().where(InboxCase.org_id == org_id, InboxCase.id > after_id)
     if status is not None:
         query = query.where(InboxCase.status == status)

@@ -30,7 +30,7 @@ class CaseCreate(BaseModel):
 class CaseOut(BaseModel):
     id: int
     contact_id: int
-    phone: str
+    phone: str | None = Field(description="The contact's phone; null for a contact known only by its WhatsApp user id.")
     status: CaseStatus
     subject: str | None
     created_at: datetime

@@ -14,7 +14,7 @@ from herald.kit.types import utcnow
 from herald.models import InboxCase
 
 
-def _case_out(case: InboxCase, phone: str) -> CaseOut:
+def _case_out(case: InboxCase, phone: str | None) -> CaseOut:
     return CaseOut(
         id=case.id, contact_id=case.contact_id, phone=phone, status=CaseStatus(case.status),
         subject=case.subject, created_at=case.created_at, closed_at=case.closed_at,

@@ -16,6 +16,7 @@ from herald.numbers.service import credentials_of
 from herald.replies import repository
 from herald.replies.schemas import MessageIn, MessageOut
 from herald.whatsapp import CloudAPIClient, NumberCredentials, WhatsAppError
+from herald.whatsapp.recipient import is_bsuid
 
 SERVICE_WINDOW = timedelta(hours=24)
 OUTSIDE_WINDOW_CODE = 131047
@@ -48,7 +49,7 @@ class WhatsAppRefused(HeraldError):
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """A checked answer: the number to send from, the user (E.164) and the text."""
+    """A checked answer: the number to send from, the user (E.164, or a user id) and the text."""
 
     creds: NumberCredentials
     to: str
@@ -62,9 +63,16 @@ async def prepare_answer(
     number = await repository.number_of_org(session, org_id=org_id, number_id=data.whatsapp_number_id)
     if number is None:
         raise NotFound("WhatsApp number not found", code="whatsapp_number_not_found")
-    to = normalize_phone(data.to, field="to")
-    contact_id = await repository.contact_id_by_phone(session, org_id=org_id, phone=to)
-    last = await repository.last_inbound_at(session, number_id=number.id, wa_id=to.lstrip("+"), contact_id=contact_id)
+    if is_bsuid(data.to.strip()):  # a username user (docs/whatsapp.md, "Username users")
+        to = data.to.strip()
+        contact_id = await repository.contact_id_by_user_id(session, org_id=org_id, user_id=to)
+        last = None if contact_id is None else await repository.last_inbound_at(
+            session, number_id=number.id, wa_id="", contact_id=contact_id
+        )
+    else:
+        to = normalize_phone(data.to, field="to")
+        contact_id = await repository.contact_id_by_phone(session, org_id=org_id, phone=to)
+        last = await repository.last_inbound_at(session, number_id=number.id, wa_id=to.lstrip("+"), contact_id=contact_id)
     if last is None or (now or utcnow()) - last > SERVICE_WINDOW:
         raise OutsideServiceWindow()
     return Answer(creds=credentials_of(box, number), to=to, text=data.text)

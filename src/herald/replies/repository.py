@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Table, func, select, update
+from sqlalchemy import Row, Table, bindparam, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from herald.campaigns.lifecycle import RUNNING
 from herald.kit.dialect import insert, is_postgres
@@ -26,6 +27,7 @@ from herald.models import (
 )
 
 _messages: Table = CampaignMessage.__table__  # type: ignore[assignment]
+_contacts: Table = Contact.__table__  # type: ignore[assignment]
 
 
 async def numbers_by_phone_number_id(session: AsyncSession, phone_number_ids: set[str]) -> dict[str, WhatsAppNumber]:
@@ -53,11 +55,28 @@ async def contact_id_for_sender(
 
 
 async def remember_user_id(session: AsyncSession, *, contact_id: int, user_id: str) -> None:
-    """Keeps the first BSUID seen for a contact, so a later username-only message still matches."""
+    """Keeps the first BSUID seen for a contact, so a later username-only message still matches;
+    left alone when another contact of the organization already holds that id (a person merges them)."""
+    other = aliased(Contact)
+    held = exists().where(other.org_id == Contact.org_id, other.wa_user_id == user_id)
     await session.execute(
-        update(Contact).where(Contact.id == contact_id, Contact.wa_user_id.is_(None)).values(wa_user_id=user_id)
+        update(Contact).where(Contact.id == contact_id, Contact.wa_user_id.is_(None), ~held).values(wa_user_id=user_id)
         .execution_options(synchronize_session=False)
     )
+
+
+async def remember_user_ids(session: AsyncSession, pairs: dict[int, str]) -> None:
+    """``remember_user_id`` for many contacts (contact id → user id), one executemany."""
+    if not pairs:
+        return
+    # Core, not ORM: an executemany of an ORM UPDATE would be a bulk update by primary key.
+    other = _contacts.alias("other")
+    held = exists().where(other.c.org_id == _contacts.c.org_id, other.c.wa_user_id == bindparam("_user_id"))
+    stmt = (
+        update(_contacts).where(_contacts.c.id == bindparam("_contact_id"), _contacts.c.wa_user_id.is_(None), ~held)
+        .values(wa_user_id=bindparam("_user_id"))
+    )
+    await session.execute(stmt, [{"_contact_id": c, "_user_id": u} for c, u in sorted(pairs.items())])
 
 
 def _message_query(session: AsyncSession) -> Any:
@@ -100,9 +119,10 @@ async def campaign(session: AsyncSession, *, org_id: int, campaign_id: int) -> C
 
 
 async def contact_card(session: AsyncSession, *, contact_id: int) -> dict[str, Any]:
-    """The contact as a bot flow sees it: id, phone, name, tags and valued tags."""
+    """The contact as a bot flow sees it: id, phone (None for a username user), WhatsApp user id, name,
+    tags and valued tags."""
     contact = (await session.execute(
-        select(Contact.id, Contact.phone, Contact.name).where(Contact.id == contact_id)
+        select(Contact.id, Contact.phone, Contact.wa_user_id, Contact.name).where(Contact.id == contact_id)
     )).one()
     tags = (await session.execute(
         select(Tag.name).join(ContactTag, ContactTag.tag_id == Tag.id)
@@ -112,7 +132,8 @@ async def contact_card(session: AsyncSession, *, contact_id: int) -> dict[str, A
         select(ContactValuedTag.key, ContactValuedTag.value)
         .where(ContactValuedTag.contact_id == contact_id).order_by(ContactValuedTag.key)
     )).all()
-    return {"id": contact.id, "phone": contact.phone, "name": contact.name, "tags": list(tags),
+    return {"id": contact.id, "phone": contact.phone, "wa_user_id": contact.wa_user_id, "name": contact.name,
+            "tags": list(tags),
             "valued_tags": {key: value for key, value in valued}}
 
 
@@ -203,6 +224,11 @@ async def last_inbound_at(session: AsyncSession, *, number_id: int, wa_id: str, 
 
 async def contact_id_by_phone(session: AsyncSession, *, org_id: int, phone: str) -> int | None:
     stmt = select(Contact.id).where(Contact.org_id == org_id, Contact.phone == phone)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def contact_id_by_user_id(session: AsyncSession, *, org_id: int, user_id: str) -> int | None:
+    stmt = select(Contact.id).where(Contact.org_id == org_id, Contact.wa_user_id == user_id)
     return (await session.execute(stmt)).scalar_one_or_none()
 
 

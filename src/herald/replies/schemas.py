@@ -61,7 +61,7 @@ class FunnelOut(BaseModel):
 
 class MessageIn(BaseModel):
     whatsapp_number_id: int
-    to: str = Field(min_length=1, max_length=64)
+    to: str = Field(min_length=1, max_length=140, description="The user's phone, or their WhatsApp user id (BSUID).")
     text: str = Field(min_length=1, max_length=4096)  # WhatsApp's limit for a text body
 
 

@@ -3,6 +3,7 @@
 Times are ISO 8601 UTC to the second, ``2026-11-27T10:00:00Z``, everywhere in the file (the
 funnel steps' JSON included). Text cells get the formula-injection guard; ``phone`` is always
 ``+<digits>`` (E.164), so it is written as stored — a guard would prefix every phone with a quote.
+A contact known only by its WhatsApp user id has an empty ``phone`` and its id in ``wa_user_id``.
 The database formats each page (see ``export_repository``); this module pages and streams.
 """
 
@@ -18,7 +19,7 @@ from herald.reports import export_repository
 
 COLUMNS = (
     "contact_id", "phone", "name", "status", "error_msg", "sent_at", "delivered_at", "read_at", "replied_at",
-    "wamid", "time_per_funnel_step",
+    "wamid", "time_per_funnel_step", "wa_user_id",
 )
 HEADER = (",".join(COLUMNS) + "\r\n").encode()
 # About 1 MB of CSV a page: few queries, and a chunk big enough that the response is cheap to send.

@@ -87,7 +87,7 @@ _TIMES = ("sent_at", "delivered_at", "read_at", "replied_at")
 _CELLS = (
     "p.contact_id", "c.phone", "{cell_name}", "p.status",
     f"CASE WHEN p.status IN ({_SHOWN}) THEN {{cell_error}} END",
-    *(f"{{time_{name}}}" for name in _TIMES), "{cell_wamid}", "coalesce(f.steps, '{{}}')",
+    *(f"{{time_{name}}}" for name in _TIMES), "{cell_wamid}", "coalesce(f.steps, '{{}}')", "{cell_wa_user_id}",
 )
 _IN_RANGE = "campaign_id = {campaign} AND contact_id > {after} AND contact_id <= {last}"
 # The range is repeated on contacts: PostgreSQL does not carry it through the join, and without it
@@ -104,6 +104,7 @@ _FROM = (
 def _cells(cell: Any, time: Any) -> dict[str, str]:
     return {
         "cell_name": cell("c.name"), "cell_error": cell("p.error_msg"), "cell_wamid": cell("p.wamid"),
+        "cell_wa_user_id": cell("c.wa_user_id"),
         **{f"time_{name}": time(f"p.{name}") for name in _TIMES},
     }
 

@@ -63,15 +63,17 @@ async def inbound(request: Request, state: SimState) -> dict[str, Any]:
     body = await _json(request)
     phone_number_id = _number_id(state, body)
     wa_id = digits(str(body.get("from") or ""))
-    if not wa_id:
-        raise ControlError("'from' (E.164) is required")
+    # A username user the simulator knows only by a business-scoped user id: ``from_user_id`` alone.
+    user_id = None if wa_id else str(body.get("from_user_id") or "") or None
+    if not wa_id and user_id is None:
+        raise ControlError("'from' (E.164) or 'from_user_id' is required")
     content = content_for(text=body.get("text"), button_payload=body.get("button_payload"),
                           button_text=body.get("button_text"), interactive=body.get("interactive"),
                           unsupported=bool(body.get("unsupported")))
     wamid, update = inbound_update(state, phone_number_id, wa_id, content, context_id=body.get("context_id"),
-                                   hide_phone=bool(body.get("hide_phone")))
+                                   hide_phone=bool(body.get("hide_phone")), user_id=user_id)
     # The window opens now, not when the webhook leaves: a bot may answer before it arrives.
-    state.last_inbound[(phone_number_id, wa_id)] = state.now()
+    state.last_inbound[(phone_number_id, wa_id or user_id or "")] = state.now()
     state.dispatcher.schedule(0, update)
     state.dispatcher.wake()
     return {"id": wamid}

@@ -12,9 +12,14 @@ from herald.simulator.webhooks import Update
 FREE_TEXT_REPLIES = ("Thanks!", "Tell me more", "How much is it?", "ok", "Is this still available?")
 
 
-def user_contact(state: SimState, wa_id: str, *, hide_phone: bool = False) -> dict[str, Any]:
-    contact: dict[str, Any] = {"profile": {"name": f"Sim User {wa_id[-4:]}"}, "wa_id": "" if hide_phone else wa_id}
-    if state.scenario.bsuid_mode or hide_phone:
+def user_contact(state: SimState, wa_id: str, *, hide_phone: bool = False, user_id: str | None = None) -> dict[str, Any]:
+    """The webhook's ``contacts`` entry; ``user_id`` names a user the simulator knows only by a BSUID
+    a business sent to (no phone at all)."""
+    name = f"Sim User {(wa_id or user_id or '')[-4:]}"
+    contact: dict[str, Any] = {"profile": {"name": name}, "wa_id": "" if hide_phone or not wa_id else wa_id}
+    if user_id is not None:
+        contact["user_id"] = user_id
+    elif state.scenario.bsuid_mode or hide_phone:
         contact["user_id"] = state.bsuid(wa_id)
     return contact
 
@@ -27,10 +32,12 @@ def inbound_update(
     *,
     context_id: str | None = None,
     hide_phone: bool = False,
+    user_id: str | None = None,
 ) -> tuple[str, Update]:
-    """An inbound `messages` update; emitting it opens the 24 h customer-service window."""
+    """An inbound `messages` update; emitting it opens the 24 h customer-service window. A user known
+    only by ``user_id`` (no ``wa_id``) writes with an empty ``from`` and that ``from_user_id``."""
     wamid = state.next_wamid(wa_id, inbound=True)
-    contact = user_contact(state, wa_id, hide_phone=hide_phone)
+    contact = user_contact(state, wa_id, hide_phone=hide_phone, user_id=user_id)
     item: dict[str, Any] = {"from": contact["wa_id"], "id": wamid, **content}
     if "user_id" in contact:
         item["from_user_id"] = contact["user_id"]
@@ -39,7 +46,7 @@ def inbound_update(
         item["context"] = {"from": digits(number.display_phone_number) if number else "", "id": context_id}
 
     def opens_window(now: float) -> None:
-        state.last_inbound[(phone_number_id, wa_id)] = now
+        state.last_inbound[(phone_number_id, wa_id or contact.get("user_id", ""))] = now
 
     update = Update(phone_number_id, "messages", "messages", item, contact, stamp=True, on_emit=opens_window)
     return wamid, update

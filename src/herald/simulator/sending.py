@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from herald.simulator.errors import GraphError, status_error
@@ -16,6 +17,9 @@ from herald.simulator.templates import (
 from herald.simulator.webhooks import Update
 
 MIN_DIGITS, MAX_DIGITS = 7, 15
+# Meta's form of a business-scoped user id: country code, period, up to 128 letters or digits
+# (a parent BSUID has ``ENT.`` after the country).
+BSUID = re.compile(r"[A-Z]{2}\.(?:ENT\.)?[A-Za-z0-9]{1,128}")
 
 
 def send_message(state: SimState, number: PhoneNumber, body: dict[str, Any], version: str, *,
@@ -39,7 +43,8 @@ def send_message(state: SimState, number: PhoneNumber, body: dict[str, Any], ver
     message.wamid = state.next_wamid(wa_id)
     state.record(message)
     plan_outcome(state, message, spec)
-    contact: dict[str, Any] = {"input": to, "wa_id": wa_id}
+    # Meta answers a send by user id with ``user_id`` and no ``wa_id``; a send by phone with ``wa_id``.
+    contact: dict[str, Any] = {"input": to, "wa_id": wa_id} if wa_id else {"input": to}
     if user_id:
         contact["user_id"] = user_id
     return {"messaging_product": "whatsapp", "contacts": [contact],
@@ -48,8 +53,10 @@ def send_message(state: SimState, number: PhoneNumber, body: dict[str, Any], ver
 
 def _recipient(state: SimState, body: dict[str, Any]) -> tuple[str, str, str | None]:
     """(input, wa_id, BSUID or None); BSUID sends (`recipient`) answer with an empty wa_id."""
-    if body.get("recipient") and not body.get("to"):
+    if body.get("recipient") and not body.get("to"):  # ``to`` wins when both are given, as at Meta
         user_id = str(body["recipient"])
+        if not BSUID.fullmatch(user_id):
+            raise GraphError(100, f"Invalid parameter 'recipient': '{user_id}' is not a business-scoped user id.")
         return user_id, "", user_id
     to = str(body.get("to") or "")
     wa_id = digits(to)
@@ -68,7 +75,7 @@ def _validate_content(state: SimState, number: PhoneNumber, body: dict[str, Any]
         text = (body.get("text") or {}).get("body")
         if not text:
             raise GraphError(100, "The parameter text['body'] is required.")
-        wa_id = message.wa_id or state.bsuids.get(message.user_id or "") or ""
+        wa_id = message.wa_id or state.bsuids.get(message.user_id or "") or message.user_id or ""
         if not state.in_service_window(number.phone_number_id, wa_id):
             raise GraphError(131047, "Message failed to send because more than 24 hours have passed "
                                      "since the customer last replied to this number.")
@@ -108,7 +115,7 @@ def _take_rate_budget(state: SimState, number: PhoneNumber, wa_id: str, now: flo
 
 
 def _failure_code(state: SimState, message: SentMessage, spec: TemplateSpec | None) -> int | None:
-    wa_id = message.wa_id
+    wa_id = message.wa_id or state.bsuids.get(message.user_id or "") or ""
     if wa_id in state.unreachable:
         return 131026
     if wa_id in state.experiment:
@@ -156,7 +163,9 @@ def _schedule_status(state: SimState, message: SentMessage, status: str, delay_m
     scenario = state.scenario
     item: dict[str, Any] = {"id": message.wamid, "status": status, "timestamp": "",
                             "recipient_id": message.wa_id}
-    if message.user_id and not message.wa_id:
+    # Meta names the user's BSUID on sent, delivered and read statuses, and on a failure only of a
+    # message sent by user id.
+    if message.user_id and (error_code is None or not message.wa_id):
         item["recipient_user_id"] = message.user_id
     if message.biz_opaque_callback_data is not None:
         item["biz_opaque_callback_data"] = message.biz_opaque_callback_data
@@ -213,5 +222,7 @@ def _schedule_reply(state: SimState, message: SentMessage, spec: TemplateSpec | 
         content = content_for(text=rng.choice(FREE_TEXT_REPLIES))
         context_id = None
     wa_id = message.wa_id or state.bsuids.get(message.user_id or "") or ""
-    _, update = inbound_update(state, message.phone_number_id, wa_id, content, context_id=context_id)
+    # A user the simulator knows only by the user id a business sent to answers under that id, phone hidden.
+    unknown = message.user_id if not wa_id else None
+    _, update = inbound_update(state, message.phone_number_id, wa_id, content, context_id=context_id, user_id=unknown)
     state.dispatcher.schedule(delay_ms / 1000, update)

@@ -37,14 +37,16 @@ async def engaging_campaigns(
 async def contacts_lacking_valued_tag(
     session: AsyncSession, *, org_id: int, audience: dict[str, Any] | None, key: str, limit: int = 20
 ) -> list[tuple[str, str | None]]:
-    """(phone, name) of the segment's contacts without a non-empty value for ``key``, the first ``limit``."""
+    """(phone, name) of the segment's contacts without a non-empty value for ``key``, the first ``limit``;
+    a username contact shows its WhatsApp user id in place of the phone."""
     where = await segments.segment_filter(session, org_id=org_id, audience=audience)
     has_value = (
         select(ContactValuedTag.contact_id)
         .where(ContactValuedTag.contact_id == Contact.id, ContactValuedTag.key == key, ContactValuedTag.value != "")
         .exists()
     )
-    stmt = select(Contact.phone, Contact.name).where(where, ~has_value).order_by(Contact.id).limit(limit)
+    shown = func.coalesce(Contact.phone, Contact.wa_user_id)
+    stmt = select(shown, Contact.name).where(where, ~has_value).order_by(Contact.id).limit(limit)
     return [(str(p), n) for p, n in (await session.execute(stmt))]
 
 

@@ -16,6 +16,7 @@ from herald.kit.dialect import is_postgres
 from herald.kit.types import UTCDateTime, parse_id, utcnow
 from herald.models import Campaign, CampaignMessage, Contact, Engagement, MessageStatus
 from herald.models.campaign_message import HELD
+from herald.replies.repository import remember_user_ids
 from herald.webhooks import events as ev
 from herald.webhooks.events import StoredEvent, defer, mark
 from herald.whatsapp import StatusEvent
@@ -83,8 +84,11 @@ async def apply_statuses(session: AsyncSession, rows: list[StoredEvent]) -> None
     updates: list[tuple[tuple[str, ...], dict[str, Any]]] = []
     released: list[tuple[int, int]] = []
     opted_out: list[int] = []
+    user_ids: dict[int, str] = {}
     for message_id, items in grouped.items():
         message = by_id[message_id]
+        if user_id := next((s.recipient_user_id for _, s in items if s.recipient_user_id), None):
+            user_ids[message.contact_id] = user_id
         before = _state(message)
         after, code = _fold(before, [s for _, s in items])
         retry_later = after.status == MessageStatus.failed and code == MARKETING_CAP and await _campaign_active(session, message.campaign_id)
@@ -104,6 +108,9 @@ async def apply_statuses(session: AsyncSession, rows: list[StoredEvent]) -> None
     # Several campaigns in one transaction: in the lock order (see herald.campaigns.counters).
     await counters.add_per_campaign(session, deltas, reasons)
     await _release(session, released)
+    # A status names the recipient's business-scoped user id (docs/whatsapp.md, "Username users"):
+    # kept on a contact that has none, so the user still matches once their phone is hidden.
+    await remember_user_ids(session, user_ids)
     if opted_out:
         await session.execute(
             update(Contact).where(Contact.id.in_(opted_out), Contact.opted_out_at.is_(None)).values(opted_out_at=utcnow())

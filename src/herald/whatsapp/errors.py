@@ -29,6 +29,10 @@ THROUGHPUT_LIMIT_CODE = 130429
 PAIR_RATE_LIMIT_CODE = 131056
 MAINTENANCE_CODE = 131057
 
+# Meta refuses a send by business-scoped user id for messages that still need a phone (e.g.
+# one-tap, zero-tap and copy-code authentication templates): docs/whatsapp.md, "Username users".
+BSUID_NOT_SUPPORTED = 131062
+
 _BACK_OFF = frozenset({4, 80007, 613, THROUGHPUT_LIMIT_CODE, PAIR_RATE_LIMIT_CODE, MAINTENANCE_CODE})
 _RETRY_NOW = frozenset({131000, 131016, 2, 133004})
 _RETRY_AFTER_24H = frozenset({131049})
@@ -37,7 +41,7 @@ _PAUSE = frozenset({131048, 131042, 131031, 368, 131064, 190, 0, 10})
 _PERMISSION_RANGE = range(200, 300)
 _NEVER = frozenset(
     {131026, 131050, 130472, 131047, 131051, 131052, 131053, 100, 131008, 131009}
-    | {132000, 132005, 132007, 132012, 130497, 131030}
+    | {132000, 132005, 132007, 132012, 130497, 131030, BSUID_NOT_SUPPORTED}
 )
 
 _REASONS: dict[int, str] = {
@@ -68,6 +72,7 @@ _REASONS: dict[int, str] = {
     132012: "template parameter format does not match the template",
     130497: "business may not message contacts in this country",
     131030: "recipient is not in the allowed list of test numbers",
+    131062: "WhatsApp needs a phone for this message; the contact has only a user id",
     132001: "template does not exist in this language or is not approved",
     132015: "template paused by WhatsApp for low quality",
     132016: "template disabled by WhatsApp",

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 import orjson
 
+from herald.whatsapp.recipient import recipient_fields
+
 HeaderKind = Literal["image", "video", "document"]
 HEADER_KINDS: frozenset[str] = frozenset({"image", "video", "document"})
 MAX_CALLBACK_DATA = 512
@@ -36,7 +38,9 @@ def template_message(
     quick_reply_payloads: list[str] | tuple[str, ...] | None = None,
     biz_opaque_callback_data: str | None = None,
 ) -> dict[str, Any]:
-    """A positional template message; quick-reply payload i goes to button index i."""
+    """A positional template message; quick-reply payload i goes to button index i.
+
+    ``to_e164`` is the contact's phone, or its user id when it has no phone (``recipient.address``)."""
     components: list[dict[str, Any]] = []
     if header is not None:
         components.append(_header_component(header))
@@ -52,7 +56,7 @@ def template_message(
     message: dict[str, Any] = {
         "messaging_product": "whatsapp",
         "recipient_type": "individual",
-        "to": _with_plus(to_e164),
+        **recipient_fields(to_e164),
         "type": "template",
         "template": template,
     }
@@ -64,11 +68,12 @@ def template_message(
 
 
 def text_message(to: str, body: str, preview_url: bool = False) -> dict[str, Any]:
-    """A free-text message (only inside the contact's 24 h customer-service window)."""
+    """A free-text message (only inside the contact's 24 h customer-service window); ``to`` is a
+    phone or a business-scoped user id."""
     return {
         "messaging_product": "whatsapp",
         "recipient_type": "individual",
-        "to": _with_plus(to),
+        **recipient_fields(to),
         "type": "text",
         "text": {"body": body, "preview_url": preview_url},
     }
@@ -97,7 +102,3 @@ def _quick_reply_components(payloads: list[str] | tuple[str, ...]) -> list[dict[
         for index, payload in enumerate(payloads)
     ]
 
-
-def _with_plus(number: str) -> str:
-    # Without "+", Meta prepends the business number's country code (docs/architecture.md, "Sending").
-    return number if number.startswith("+") else "+" + number

@@ -99,6 +99,7 @@ async def update_contact(
     request: Request, contact_id: int, session: SessionDep, user: UiWriter,
     name: Annotated[str, Form(max_length=200)] = "", tags: Annotated[str, Form()] = "",
     valued_tags: Annotated[str, Form()] = "", opted_out: Annotated[bool, Form()] = False,
+    wa_user_id: Annotated[str, Form(max_length=256)] = "",
 ) -> Response:
     org = user.principal.org_id
     try:
@@ -107,6 +108,8 @@ async def update_contact(
             name=name, tags=[t.strip() for t in tags.split(",") if t.strip()],
             valued_tags=_valued_tags(valued_tags, current.valued_tags), opted_out=opted_out,
         )
+        if wa_user_id.strip() != (current.wa_user_id or ""):  # sent only when changed; empty removes it
+            data.wa_user_id = wa_user_id.strip() or None
         await service.update_contact(session, org_id=org, contact_id=contact_id, data=data)
     except HeraldError as exc:
         await session.rollback()
