@@ -22,7 +22,7 @@ from herald.kit.dialect import insert, is_postgres
 from herald.kit.errors import HeraldError, Unauthorized
 from herald.kit.types import utcnow
 from herald.models import WebhookEvent, WhatsAppNumber
-from herald.webhooks import events
+from herald.webhooks import events, waba_events
 from herald.whatsapp import WebhookPayloadError, parse_webhook_document, routing_ids, verify_signature
 from herald.whatsapp.webhooks import WebhookRouting, decode_webhook
 
@@ -43,10 +43,12 @@ class Stored:
     new: int
 
 
-NumberRow = tuple[str, int, str]  # phone_number_id, org_id, app_secret_enc
+NumberRow = tuple[str, int, str, str]  # phone_number_id, org_id, app_secret_enc, waba_id
 
 
-_NUMBER_COLUMNS = (WhatsAppNumber.phone_number_id, WhatsAppNumber.org_id, WhatsAppNumber.app_secret_enc)
+_NUMBER_COLUMNS = (
+    WhatsAppNumber.phone_number_id, WhatsAppNumber.org_id, WhatsAppNumber.app_secret_enc, WhatsAppNumber.waba_id
+)
 _NUMBERS_BY_ID = select(*_NUMBER_COLUMNS).where(WhatsAppNumber.phone_number_id.in_(bindparam("ids", expanding=True)))
 _NUMBERS_BY_WABA = select(*_NUMBER_COLUMNS).where(WhatsAppNumber.waba_id.in_(bindparam("ids", expanding=True)))
 
@@ -58,7 +60,7 @@ async def _numbers_named(session: AsyncSession, phone_number_ids: frozenset[str]
         stmt, ids = _NUMBERS_BY_WABA, waba_ids
     else:
         return []
-    return [(n, o, a) for n, o, a in (await session.execute(stmt, {"ids": sorted(ids)}))]
+    return [(n, o, a, w) for n, o, a, w in (await session.execute(stmt, {"ids": sorted(ids)}))]
 
 
 # Decrypted app secrets by their ciphertext, per box: a Fernet decryption per POST is measurable on the
@@ -96,7 +98,8 @@ def _verified_rows(box: SecretBox, raw: bytes, signature: str, document: Any, nu
         parsed = parse_webhook_document(document)
     except WebhookPayloadError as exc:
         raise MalformedWebhook(str(exc)) from exc
-    return _rows(parsed, {n[0]: n[1] for n in numbers})
+    # Template and account changes name only the WABA: stored for the organizations whose numbers verified it.
+    return _rows(parsed, {n[0]: n[1] for n in numbers}) + waba_events.rows(parsed, numbers, utcnow())
 
 
 # The numbers (id, org, app secret ciphertext) each set of phone number ids last resolved to, by
