@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from herald.kit.db import Database
-from herald.models import Campaign, Template, TemplateEvent
+from herald.models import Campaign, Template, TemplateEvent, WebhookEvent
 from tests.conftest import OrgHandle
 from tests.factories import make_number, make_template
 from tests.webhooks.helpers import APP_SECRET, NUMBER_1, WABA_1, drain, make_campaign, outcomes, post_signed
@@ -253,3 +253,15 @@ class TestVerification:
         await deliver(client, database, payload("template_status_paused_first_pause.json"))
         assert (await template(database, elsewhere)).status == "APPROVED"
         assert (await template(database, template_id)).status == "PAUSED"
+
+
+class TestRobustness:
+    async def test_a_stored_event_it_cannot_read_is_marked_and_does_not_block_the_others(
+        self, client: httpx.AsyncClient, database: Database, org: OrgHandle, template_id: int
+    ) -> None:
+        async with database.session() as session:
+            session.add(WebhookEvent(dedupe_key="w:old-shape", kind="template_status", org_id=org.id,
+                                     phone_number_id=WABA_1, payload={"org_id": org.id, "gone_field": 1}))
+        await deliver(client, database, payload("template_status_paused_first_pause.json"))
+        assert (await template(database, template_id)).status == "PAUSED"
+        assert (await outcomes(database))["w:old-shape"] == "unreadable"

@@ -16,11 +16,15 @@ _EARLIEST = datetime.min.replace(tzinfo=UTC)
 
 
 async def apply_number_updates(session: AsyncSession, rows: list[StoredEvent]) -> None:
-    items = [(row, waba_events.event_from(row.kind, row.payload)) for row in rows]
-    items.sort(key=lambda pair: (pair[1].timestamp or _EARLIEST, pair[0].id))
+    items = []
+    for row in rows:
+        try:
+            items.append((row, waba_events.org_of(row.payload), waba_events.event_from(row.kind, row.payload)))
+        except (TypeError, ValueError, KeyError):  # stored by another version of Herald: never blocks a round
+            mark(row, "unreadable")
+    items.sort(key=lambda item: (item[2].timestamp or _EARLIEST, item[0].id))
     now = utcnow()
-    for row, update in items:
-        org_id = waba_events.org_of(row.payload)
+    for row, org_id, update in items:
         if row.kind == ev.NUMBER_QUALITY:
             changed = await meta_events.apply_quality(session, org_id=org_id, update=update, received_at=now)
         else:
