@@ -265,3 +265,22 @@ class TestRobustness:
         await deliver(client, database, payload("template_status_paused_first_pause.json"))
         assert (await template(database, template_id)).status == "PAUSED"
         assert (await outcomes(database))["w:old-shape"] == "unreadable"
+
+
+class TestTwoAppsOneWaba:
+    async def test_each_organization_takes_the_template_webhook_its_own_app_signed(
+        self, app: FastAPI, client: httpx.AsyncClient, database: Database, other_org: OrgHandle, template_id: int
+    ) -> None:
+        """Two organizations whose numbers share a WABA through two apps: Meta signs each app's copy
+        with that app's secret, and each copy changes only its organization's template."""
+        await make_number(database, app.state.secret_box, org_id=other_org.id, base_url=SIM,
+                          phone_number_id="1090077", waba_id=WABA_1, app_secret="the-other-apps-secret")
+        theirs = await make_template(database, org_id=other_org.id, waba_id=WABA_1, name=NAME, language=LANGUAGE)
+        await deliver(client, database, payload("template_status_paused_first_pause.json"))
+        assert (await template(database, template_id)).status == "PAUSED"
+        assert (await template(database, theirs)).status == "APPROVED"
+        response = await post_signed(client, payload("template_status_disabled.json"), secret="the-other-apps-secret")
+        assert response.json() == {"received": 1, "new": 1}
+        await drain(database)
+        assert (await template(database, theirs)).status == "DISABLED"
+        assert (await template(database, template_id)).status == "PAUSED"

@@ -88,11 +88,19 @@ def _decoded(raw: bytes, signature: str | None) -> tuple[Any, WebhookRouting]:
         raise MalformedWebhook(f"the body is not a WhatsApp webhook: {exc}") from exc
 
 
-def _verified_rows(box: SecretBox, raw: bytes, signature: str, document: Any, numbers: Sequence[NumberRow]) -> list[dict[str, Any]]:
+def _verified_rows(
+    box: SecretBox, raw: bytes, signature: str, document: Any, numbers: Sequence[NumberRow], *, by_waba: bool = False
+) -> list[dict[str, Any]]:
     if not numbers:
         raise Unauthorized("the webhook names no WhatsApp number registered here", code="unknown_number")
+    if by_waba:
+        # Only account-level fields (templates, number quality): each app subscribed to the WABA gets
+        # them signed with its own secret, so they are kept for the numbers whose secret signed them.
+        numbers = [n for n in numbers if verify_signature(raw, signature, _app_secret(box, n[2]))]
+        if not numbers:
+            raise Unauthorized("the webhook signature does not match the WABA's app secret", code="bad_signature")
     # Meta signs with the app secret; every number a POST names must share the one that signed it.
-    if not all(verify_signature(raw, signature, _app_secret(box, n[2])) for n in numbers):
+    elif not all(verify_signature(raw, signature, _app_secret(box, n[2])) for n in numbers):
         raise Unauthorized("the webhook signature does not match the number's app secret", code="bad_signature")
     try:
         parsed = parse_webhook_document(document)
@@ -131,7 +139,7 @@ async def receive_stored(database: Database, box: SecretBox, *, raw: bytes, sign
                     return Stored(received=len(rows), new=await store(session, rows))
     async with database.read_session() as session:
         numbers = tuple(sorted(await _numbers_named(session, routing.phone_number_ids, routing.waba_ids)))
-    rows = _verified_rows(box, raw, signature, document, numbers)
+    rows = _verified_rows(box, raw, signature, document, numbers, by_waba=not routing.phone_number_ids)
     if routing.phone_number_ids:
         if len(_numbers_seen) >= 1024:
             _numbers_seen.clear()
