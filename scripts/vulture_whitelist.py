@@ -22,6 +22,7 @@ parent_id, started_at, ended_at  # models/campaign.py
 targeted  # models/campaign_stats.py
 finished_at  # models/job.py
 event_at  # models/webhook_event.py
+recorded_at, occurred_at  # models/template_event.py, models/number_event.py and their API schemas: the pages and API
 
 # SQLAlchemy's TypeDecorator protocol (kit/types.py) and the DB-API connection (kit/db.py).
 impl, cache_ok

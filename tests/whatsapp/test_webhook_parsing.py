@@ -358,7 +358,7 @@ class TestMalformed:
         doc = orjson.loads(corpus_bytes("message_text_without_context.json"))
         doc["entry"][0]["surprise"] = {"x": 1}
         doc["entry"][0]["changes"][0]["value"]["messages"][0]["new_thing"] = [1, 2]
-        doc["entry"][0]["changes"].append({"field": "account_update", "value": {"event": "X"}})
+        doc["entry"][0]["changes"].append({"field": "security", "value": {"event": "X"}})
         parsed = parse_webhook_document(doc)
         assert len(parsed.messages) == 1
         assert parsed.ignored == 1

@@ -143,6 +143,11 @@ class CampaignSettings(BaseModel):
     header_media_id: int | None = None
     bot_flow_id: int | None = None
     auto_end_after_hours: float | None = Field(default=None, gt=0, le=MAX_AUTO_END_HOURS)
+    auto_resume: bool = Field(
+        default=False,
+        description="Paused because Meta paused or disabled its template: resume by itself when Meta reinstates "
+        "it. Can be changed while the campaign runs.",
+    )
 
     @field_validator("name")
     @classmethod
@@ -179,6 +184,7 @@ class CampaignOut(BaseModel):
     ended_at: datetime | None
     status_reason: str | None
     auto_end_after_hours: float
+    auto_resume: bool
     created_at: datetime
 
     @classmethod

@@ -26,6 +26,8 @@ from herald.models import Campaign, WhatsAppNumber
 
 DEFAULT_AUTO_END_HOURS = {"real": 72.0, "test": 1.0}
 PACE_FIELDS = frozenset({"rate_per_second", "rate_per_hour"})
+# What may change while a campaign runs: its pace, and whether it resumes when its template is reinstated.
+RUNNING_FIELDS = PACE_FIELDS | {"auto_resume"}
 
 
 async def get_campaign(session: AsyncSession, *, org_id: int, campaign_id: int) -> Campaign:
@@ -64,6 +66,7 @@ async def create_campaign(session: AsyncSession, *, org_id: int, data: CampaignC
         status=_status_for(assessment.missing).value,
         missing=assessment.missing,
         auto_end_after_hours=data.auto_end_after_hours or DEFAULT_AUTO_END_HOURS["real"],
+        auto_resume=data.auto_resume,
         **draft.columns(),
     )
     return await repository.insert_campaign(session, campaign)
@@ -77,8 +80,12 @@ async def update_campaign(
     given = set(data.model_fields_set)
     if campaign.status in RUNNING and not given:
         return campaign
-    if campaign.status in RUNNING and given <= PACE_FIELDS:
-        return await _change_pace(session, campaign=campaign, data=data)
+    if campaign.status in RUNNING and given <= RUNNING_FIELDS:
+        if "auto_resume" in given:
+            await _set_running(session, campaign=campaign, values={"auto_resume": data.auto_resume})
+        if given & PACE_FIELDS:
+            return await _change_pace(session, campaign=campaign, data=data)
+        return await get_campaign(session, org_id=org_id, campaign_id=campaign_id)
     if campaign.status not in EDITABLE:
         raise not_editable(campaign.status, given)
     draft = _apply(Draft.of(campaign), data, given)
@@ -87,6 +94,8 @@ async def update_campaign(
     values: dict[str, Any] = {**draft.columns(), "missing": assessment.missing}
     if "auto_end_after_hours" in given:
         values["auto_end_after_hours"] = data.auto_end_after_hours or DEFAULT_AUTO_END_HOURS[campaign.kind]
+    if "auto_resume" in given:
+        values["auto_resume"] = data.auto_resume
     values.update(_checked_pace(data, given & PACE_FIELDS, assessment.number))
     # The UPDATE is conditional on the status read above: a concurrent start makes this edit a 409.
     await transition(
@@ -118,13 +127,13 @@ async def duplicate_campaign(session: AsyncSession, *, org_id: int, campaign_id:
     auto_end = source.auto_end_after_hours if source.kind == "real" else DEFAULT_AUTO_END_HOURS["real"]
     campaign = Campaign(
         org_id=org_id, kind="real", status=_status_for(missing).value, missing=missing,
-        auto_end_after_hours=auto_end, **draft.columns(),
+        auto_end_after_hours=auto_end, auto_resume=source.auto_resume, **draft.columns(),
     )
     return await repository.insert_campaign(session, campaign)
 
 
 def not_editable(status: str, given: set[str] | None = None) -> Conflict:
-    hint = " (only the pace can change while it runs)" if status in RUNNING else ""
+    hint = " (only the pace and auto_resume can change while it runs)" if status in RUNNING else ""
     return Conflict(
         f"a campaign that is {status} cannot be edited{hint}",
         code="not_editable",
@@ -168,6 +177,15 @@ async def _change_pace(session: AsyncSession, *, campaign: Campaign, data: Campa
         status = await current_status(session, campaign_id=campaign.id, org_id=campaign.org_id)
         raise not_editable(status, set(given))
     return await get_campaign(session, org_id=campaign.org_id, campaign_id=campaign.id)
+
+
+async def _set_running(session: AsyncSession, *, campaign: Campaign, values: dict[str, Any]) -> None:
+    changed = await repository.update_pace(
+        session, org_id=campaign.org_id, campaign_id=campaign.id, statuses=RUNNING, values=values
+    )
+    if not changed:
+        status = await current_status(session, campaign_id=campaign.id, org_id=campaign.org_id)
+        raise not_editable(status, set(values))
 
 
 def _checked_pace(data: CampaignUpdate, given: set[str], number: WhatsAppNumber | None) -> dict[str, Any]:

@@ -94,7 +94,13 @@ async def pause_campaign(session: AsyncSession, *, org_id: int, campaign_id: int
 
 
 async def resume_campaign(session: AsyncSession, *, org_id: int, campaign_id: int) -> Campaign:
-    """paused → active. Not relaunched: its messages are already materialised, claiming just restarts."""
+    """paused → active. Not relaunched: its messages are already materialised, claiming just restarts.
+
+    Refused (422 on ``template``) while Meta keeps its template paused, disabled or otherwise unsendable.
+    """
+    campaign = await get_campaign(session, org_id=org_id, campaign_id=campaign_id)
+    if campaign.status == Status.paused:
+        await _check_template_sendable(session, campaign)
     await transition(
         session, campaign_id=campaign_id, org_id=org_id, to=Status.active,
         from_states=frozenset({Status.paused}), values={"status_reason": None},
@@ -138,6 +144,22 @@ async def send_test(session: AsyncSession, *, org_id: int, campaign_id: int, pho
     )
     await launch_campaign(session, campaign_id=test.id)
     return await get_campaign(session, org_id=org_id, campaign_id=test.id)
+
+
+async def _check_template_sendable(session: AsyncSession, campaign: Campaign) -> None:
+    number = await repository.get_number(session, org_id=campaign.org_id, number_id=campaign.whatsapp_number_id or 0)
+    name, language = campaign.template_name, campaign.template_language
+    if number is None or not name or not language:
+        return
+    template = await repository.get_template(
+        session, org_id=campaign.org_id, waba_id=number.waba_id, name=name, language=language
+    )
+    if template is None or not template.usable:
+        why = template.reason if template is not None else "no longer among the number's synced templates"
+        raise Invalid(
+            f"template '{name}' ({language}) cannot be sent now: {why or 'not usable'}; resume once Meta reinstates it",
+            field="template", code="template_unusable",
+        )
 
 
 async def _assess_complete(session: AsyncSession, campaign: Campaign) -> Assessment:

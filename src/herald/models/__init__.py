@@ -17,10 +17,12 @@ from herald.models.inbound_message import InboundMessage
 from herald.models.inbox_case import InboxCase
 from herald.models.job import Job
 from herald.models.media import Media
+from herald.models.number_event import NumberEvent
 from herald.models.number_lease import NumberLease
 from herald.models.organization import Organization
 from herald.models.tag import Tag
 from herald.models.template import Template
+from herald.models.template_event import TemplateEvent
 from herald.models.user import User
 from herald.models.web_session import WebSession
 from herald.models.webhook_event import WebhookEvent
@@ -30,6 +32,6 @@ from herald.models.worker_heartbeat import WorkerHeartbeat
 __all__ = [
     "ApiKey", "AuditEvent", "Base", "BotDelivery", "BotFlow", "Campaign", "CampaignMessage", "CampaignNotSentReason",
     "CampaignSendMinute", "CampaignStats", "Contact", "ContactTag", "ContactValuedTag", "Engagement",
-    "FunnelEvent", "InboundMessage", "InboxCase", "Job", "Media", "MessageStatus", "NumberLease", "Organization", "Tag",
-    "Template", "User", "WebSession", "WebhookEvent", "WhatsAppNumber", "WorkerHeartbeat",
+    "FunnelEvent", "InboundMessage", "InboxCase", "Job", "Media", "MessageStatus", "NumberEvent", "NumberLease", "Organization", "Tag",
+    "Template", "TemplateEvent", "User", "WebSession", "WebhookEvent", "WhatsAppNumber", "WorkerHeartbeat",
 ]

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String
+from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from herald.kit.types import JSONType, UTCDateTime, utcnow
@@ -47,4 +47,6 @@ class Campaign(IdMixin, CreatedMixin, Base):
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     status_reason: Mapped[str | None] = mapped_column(String(500))
     auto_end_after_hours: Mapped[float] = mapped_column(Float, default=72.0)
+    # Paused because Meta paused or disabled its template: resume by itself when Meta reinstates it.
+    auto_resume: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

@@ -32,3 +32,6 @@ class Template(IdMixin, Base):
     reason: Mapped[str | None] = mapped_column(String(300))
     synced_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # From Meta's webhooks (template_events keeps the history): GREEN, YELLOW, RED or UNKNOWN.
+    quality_score: Mapped[str | None] = mapped_column(String(16))
+    status_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -10,9 +10,14 @@ from herald.auth.deps import CurrentPrincipal, WriterPrincipal
 from herald.kit.deps import OutboundDep, SecretBoxDep, SessionDep, SettingsDep
 from herald.kit.pagination import Page
 from herald.models import WhatsAppNumber
-from herald.numbers import service
+from herald.numbers import meta_events, service
 from herald.numbers.deps import CloudClientDep
-from herald.numbers.schemas import WhatsAppNumberCreate, WhatsAppNumberOut, WhatsAppNumberUpdate
+from herald.numbers.schemas import (
+    NumberEventOut,
+    WhatsAppNumberCreate,
+    WhatsAppNumberOut,
+    WhatsAppNumberUpdate,
+)
 
 router = APIRouter(prefix="/whatsapp-numbers", tags=["whatsapp numbers"])
 
@@ -114,3 +119,11 @@ async def refresh_number(
         session, org_id=principal.org_id, number_id=number_id, creds=creds, reading=reading
     )
     return number_out(number, info_error)
+
+
+@router.get("/{number_id}/events", response_model=list[NumberEventOut])
+async def number_events(number_id: int, session: SessionDep, principal: CurrentPrincipal) -> list[NumberEventOut]:
+    """What Meta's webhooks said about the number (quality, messaging limit) and its account, newest first (at most 200)."""
+    await service.get_number(session, org_id=principal.org_id, number_id=number_id)
+    rows = await meta_events.history(session, org_id=principal.org_id, number_id=number_id)
+    return [NumberEventOut.model_validate(row, from_attributes=True) for row in rows]

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -110,3 +111,17 @@ class WhatsAppNumberOut(BaseModel):
     info_error: str | None = Field(
         default=None, description="Why throughput/tier/quality could not be read just now (create and refresh only)."
     )
+
+
+class NumberEventOut(BaseModel):
+    """One thing Meta said about the number or its account (a webhook), newest first."""
+
+    id: int
+    field: str
+    event: str
+    messaging_limit_tier: str | None
+    quality_rating: str | None
+    reason: str | None
+    detail: dict[str, Any]
+    occurred_at: datetime
+    recorded_at: datetime

@@ -10,8 +10,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from herald.simulator import account_events
 from herald.simulator.api import json_response, sim_state
-from herald.simulator.inbound import content_for, inbound_update, preference_update, template_status_update
+from herald.simulator.inbound import content_for, inbound_update, preference_update
 from herald.simulator.scenario import Scenario, digits
 from herald.simulator.state import SimState
 
@@ -91,23 +92,19 @@ async def user_preferences(request: Request, state: SimState) -> dict[str, Any]:
     return {"wa_id": wa_id, "value": value}
 
 
-async def template_status(request: Request, state: SimState) -> dict[str, Any]:
-    """Change a template's status (e.g. PAUSED) and emit `message_template_status_update`."""
-    body = await _json(request)
-    status = str(body.get("status", "")).upper()
-    matches = [s for s in state.catalog.specs
-               if s.name == body.get("name") and s.language == body.get("language", s.language)]
-    if not matches or not status:
-        raise ControlError("unknown template (name, language) or missing status", 404)
-    for spec in matches:
-        spec.status = spec.raw["status"] = status
-        for number in state.scenario.phone_numbers:
-            if spec.waba_id in (None, number.waba_id):
-                update = template_status_update(state, number.phone_number_id, spec.raw, status, body.get("reason"))
-                state.dispatcher.schedule(0, update)
-                break
-    state.dispatcher.wake()
-    return {"updated": len(matches), "status": status}
+def account_event(handler: Any) -> Any:
+    """A template or number webhook (simulator/account_events.py), emitted at once."""
+
+    async def endpoint(request: Request, state: SimState) -> dict[str, Any]:
+        body = await _json(request)
+        try:
+            answer: dict[str, Any] = handler(state, body)
+        except account_events.EventError as error:
+            raise ControlError(str(error), error.status) from error
+        state.dispatcher.wake()
+        return answer
+
+    return endpoint
 
 
 async def stats(request: Request, state: SimState) -> dict[str, Any]:
@@ -157,7 +154,11 @@ def control_routes() -> list[Route]:
         Route("/_sim/messages", control(messages), methods=["GET"]),
         Route("/_sim/inbound", control(inbound), methods=["POST"]),
         Route("/_sim/user-preferences", control(user_preferences), methods=["POST"]),
-        Route("/_sim/template-status", control(template_status), methods=["POST"]),
+        Route("/_sim/template-status", control(account_event(account_events.template_status)), methods=["POST"]),
+        Route("/_sim/template-quality", control(account_event(account_events.template_quality)), methods=["POST"]),
+        Route("/_sim/template-category", control(account_event(account_events.template_category)), methods=["POST"]),
+        Route("/_sim/number-quality", control(account_event(account_events.number_quality)), methods=["POST"]),
+        Route("/_sim/account-update", control(account_event(account_events.account_update)), methods=["POST"]),
         Route("/_sim/stats", control(stats), methods=["GET"]),
         Route("/_sim/reset", control(reset), methods=["POST"]),
         Route("/_sim/scenario", control(scenario), methods=["POST"]),

@@ -1,4 +1,4 @@
-"""What simulated users do: write, tap quick replies, stop marketing; and template status events."""
+"""What simulated users do: write, tap quick replies, stop marketing (template events: ``account_events``)."""
 
 from __future__ import annotations
 
@@ -80,15 +80,3 @@ def preference_update(state: SimState, phone_number_id: str, wa_id: str, value: 
         contact["user_id"] = state.bsuid(wa_id)
     return Update(phone_number_id, "user_preferences", "user_preferences", item, contact)
 
-
-def template_status_update(state: SimState, phone_number_id: str, spec_raw: dict[str, Any],
-                           event: str, reason: str | None) -> Update:
-    value = {
-        "event": event,
-        "message_template_id": int(spec_raw.get("id", 0)) if str(spec_raw.get("id", "")).isdigit()
-        else spec_raw.get("id"),
-        "message_template_name": spec_raw.get("name"),
-        "message_template_language": spec_raw.get("language"),
-        "reason": reason or "NONE",
-    }
-    return Update(phone_number_id, "message_template_status_update", "", value)

@@ -76,6 +76,11 @@ class Scenario(BaseModel):
     # A real timeout leaves the outcome unknown: some hung sends were accepted and get webhooks.
     timeout_accept_probability: float = 0.5
     status_delays_ms: StatusDelays = Field(default_factory=StatusDelays)
+    # Template and number webhooks due once this many sends were accepted: the bodies of
+    # /_sim/template-status (or -quality, -category) and /_sim/number-quality (or account-update,
+    # with "field": "account_update"), each with "after_sends" (simulator/account_events.py).
+    template_events: list[dict[str, Any]] = Field(default_factory=list)
+    number_events: list[dict[str, Any]] = Field(default_factory=list)
     seed: int | None = None
 
     @classmethod

@@ -10,6 +10,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from herald.simulator import account_events
 from herald.simulator.limits import NumberLimits, Shards
 from herald.simulator.media import MediaStore
 from herald.simulator.scenario import PhoneNumber, Scenario, digits
@@ -65,6 +66,7 @@ class SimState:
         self.experiment = {digits(p) for p in scenario.experiment}
         self.scenario_stopped = {digits(p) for p in scenario.stopped}
         self._numbers = {n.phone_number_id: n for n in scenario.phone_numbers}
+        self.due_events = account_events.scheduled(scenario.template_events, scenario.number_events)
         self.rng = random.Random(scenario.seed)
 
     def reset(self) -> None:
@@ -82,6 +84,7 @@ class SimState:
         self.rejected: Counter[int] = Counter()
         self._counter = 0
         self.dispatcher.clear()
+        self.due_events = account_events.scheduled(self.scenario.template_events, self.scenario.number_events)
 
     def now(self) -> float:
         """Simulator time: wall clock plus whatever `/_sim/clock` advanced."""
@@ -125,6 +128,8 @@ class SimState:
     def record(self, message: SentMessage) -> None:
         self.messages.append(message)
         self.accepted += 1
+        if self.due_events:
+            account_events.fire_due(self)
 
     def stats(self) -> dict[str, Any]:
         now = self.now()

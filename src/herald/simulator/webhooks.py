@@ -227,11 +227,15 @@ def build_envelope(state: SimState, updates: list[Update]) -> dict[str, Any]:
         entries.setdefault(waba_id, {}).setdefault(key, []).append(update)
     return {
         "object": "whatsapp_business_account",
-        "entry": [
-            {"id": waba_id, "changes": [_change(state, group) for group in groups.values()]}
-            for waba_id, groups in entries.items()
-        ],
+        "entry": [_entry(state, waba_id, groups) for waba_id, groups in entries.items()],
     }
+
+
+def _entry(state: SimState, waba_id: str, groups: dict[tuple[str, str, str], list[Update]]) -> dict[str, Any]:
+    entry: dict[str, Any] = {"id": waba_id, "changes": [_change(state, group) for group in groups.values()]}
+    if any(not group[0].kind for group in groups.values()):
+        entry["time"] = int(state.now())  # account-level fields (templates, number quality) carry entry.time
+    return entry
 
 
 def _change(state: SimState, group: list[Update]) -> dict[str, Any]:

@@ -8,9 +8,9 @@ from herald.kit.pagination import Page
 from herald.models import Template
 from herald.numbers import service as numbers_service
 from herald.numbers.deps import CloudClientDep
-from herald.templates import service
+from herald.templates import meta_events, service
 from herald.templates.parsing import body_text
-from herald.templates.schemas import TemplateOut, TemplateSyncResult
+from herald.templates.schemas import TemplateEventOut, TemplateOut, TemplateSyncResult
 
 router = APIRouter(tags=["templates"])
 
@@ -32,6 +32,8 @@ def template_out(template: Template) -> TemplateOut:
         body_text=body_text(template.components or []),
         synced_at=template.synced_at,
         removed_at=template.removed_at,
+        quality_score=template.quality_score,
+        status_updated_at=template.status_updated_at,
     )
 
 
@@ -67,3 +69,11 @@ async def list_templates(
 @router.get("/templates/{template_id}", response_model=TemplateOut)
 async def get_template(template_id: int, session: SessionDep, principal: CurrentPrincipal) -> TemplateOut:
     return template_out(await service.get_template(session, org_id=principal.org_id, template_id=template_id))
+
+
+@router.get("/templates/{template_id}/events", response_model=list[TemplateEventOut])
+async def template_events(template_id: int, session: SessionDep, principal: CurrentPrincipal) -> list[TemplateEventOut]:
+    """What Meta's webhooks said about the template (status, quality, category), newest first (at most 200)."""
+    await service.get_template(session, org_id=principal.org_id, template_id=template_id)
+    rows = await meta_events.history(session, org_id=principal.org_id, template_id=template_id)
+    return [TemplateEventOut.model_validate(row, from_attributes=True) for row in rows]

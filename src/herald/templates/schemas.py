@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -39,3 +40,20 @@ class TemplateOut(BaseModel):
     body_text: str | None
     synced_at: datetime
     removed_at: datetime | None
+    quality_score: str | None = None
+    status_updated_at: datetime | None = None
+
+
+class TemplateEventOut(BaseModel):
+    """One thing Meta said about the template (a webhook), newest first."""
+
+    id: int
+    field: str
+    event: str
+    status: str | None
+    category: str | None
+    quality_score: str | None
+    reason: str | None
+    detail: dict[str, Any]
+    occurred_at: datetime
+    recorded_at: datetime

@@ -16,7 +16,7 @@ from herald.kit.types import utcnow
 from herald.models import Template
 from herald.numbers import service as numbers_service
 from herald.numbers.errors import WhatsAppCallFailed
-from herald.templates import repository
+from herald.templates import meta_events, repository
 from herald.templates.parsing import TemplateFacts, template_facts
 from herald.templates.schemas import RemovedTemplate, TemplateSyncResult, UnusableTemplate
 from herald.whatsapp import CloudAPIClient, NumberCredentials, WhatsAppError
@@ -140,15 +140,11 @@ async def get_usable_template(
 
 
 async def apply_template_status(session: AsyncSession, *, waba_id: str, name: str, language: str, status: str) -> int:
-    """A `message_template_status_update` webhook: new status, usability recomputed. Returns rows changed."""
+    """A template's new status across organizations, usability recomputed (the webhook path, with
+    history and campaigns, is ``herald.webhooks.template_updates``). Returns rows changed."""
     changed = 0
     for template in await repository.by_waba_name_language(session, waba_id=waba_id, name=name, language=language):
-        facts = template_facts({"name": name, "language": language, "status": status,
-                                "parameter_format": template.parameter_format, "components": template.components})
-        template.status = facts.status
-        if template.removed_at is None:
-            template.usable = facts.usable
-            template.reason = facts.reason[:_REASON_MAX] if facts.reason else None
+        meta_events.set_status(template, status, None)
         changed += 1
     await session.flush()
     return changed

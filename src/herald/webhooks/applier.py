@@ -17,7 +17,7 @@ from herald.kit.dialect import is_postgres
 from herald.kit.types import UTCDateTime, utcnow
 from herald.models import WebhookEvent
 from herald.webhooks import events as ev
-from herald.webhooks import inbound, preferences, statuses
+from herald.webhooks import inbound, number_updates, preferences, statuses, template_updates
 from herald.webhooks.events import StoredEvent, mark
 
 log = logging.getLogger("herald.webhooks")
@@ -29,6 +29,11 @@ HANDLERS: dict[str, Handler] = {
     ev.STATUS: statuses.apply_statuses,
     ev.MESSAGE: inbound.apply_inbound,
     ev.PREFERENCE: preferences.apply_preferences,
+    ev.TEMPLATE_STATUS: template_updates.apply_template_updates,
+    ev.TEMPLATE_QUALITY: template_updates.apply_template_updates,
+    ev.TEMPLATE_CATEGORY: template_updates.apply_template_updates,
+    ev.NUMBER_QUALITY: number_updates.apply_number_updates,
+    ev.ACCOUNT_UPDATE: number_updates.apply_number_updates,
 }
 ROUND = 500  # events applied in one round at most
 # The background loop sizes its transactions to about this long: the same process answers webhooks,

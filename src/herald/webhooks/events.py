@@ -16,6 +16,12 @@ from herald.whatsapp.events import ErrorInfo
 STATUS = "status"
 MESSAGE = "message"
 PREFERENCE = "preference"
+# Account-level fields, applied by ``template_updates`` and ``number_updates`` (rows: ``waba_events``).
+TEMPLATE_STATUS = "template_status"
+TEMPLATE_QUALITY = "template_quality"
+TEMPLATE_CATEGORY = "template_category"
+NUMBER_QUALITY = "number_quality"
+ACCOUNT_UPDATE = "account_update"
 DEFER = timedelta(seconds=1)
 
 

@@ -22,7 +22,7 @@ from herald.kit.dialect import insert, is_postgres
 from herald.kit.errors import HeraldError, Unauthorized
 from herald.kit.types import utcnow
 from herald.models import WebhookEvent, WhatsAppNumber
-from herald.webhooks import events
+from herald.webhooks import events, waba_events
 from herald.whatsapp import WebhookPayloadError, parse_webhook_document, routing_ids, verify_signature
 from herald.whatsapp.webhooks import WebhookRouting, decode_webhook
 
@@ -43,10 +43,12 @@ class Stored:
     new: int
 
 
-NumberRow = tuple[str, int, str]  # phone_number_id, org_id, app_secret_enc
+NumberRow = tuple[str, int, str, str]  # phone_number_id, org_id, app_secret_enc, waba_id
 
 
-_NUMBER_COLUMNS = (WhatsAppNumber.phone_number_id, WhatsAppNumber.org_id, WhatsAppNumber.app_secret_enc)
+_NUMBER_COLUMNS = (
+    WhatsAppNumber.phone_number_id, WhatsAppNumber.org_id, WhatsAppNumber.app_secret_enc, WhatsAppNumber.waba_id
+)
 _NUMBERS_BY_ID = select(*_NUMBER_COLUMNS).where(WhatsAppNumber.phone_number_id.in_(bindparam("ids", expanding=True)))
 _NUMBERS_BY_WABA = select(*_NUMBER_COLUMNS).where(WhatsAppNumber.waba_id.in_(bindparam("ids", expanding=True)))
 
@@ -58,7 +60,7 @@ async def _numbers_named(session: AsyncSession, phone_number_ids: frozenset[str]
         stmt, ids = _NUMBERS_BY_WABA, waba_ids
     else:
         return []
-    return [(n, o, a) for n, o, a in (await session.execute(stmt, {"ids": sorted(ids)}))]
+    return [(n, o, a, w) for n, o, a, w in (await session.execute(stmt, {"ids": sorted(ids)}))]
 
 
 # Decrypted app secrets by their ciphertext, per box: a Fernet decryption per POST is measurable on the
@@ -86,17 +88,26 @@ def _decoded(raw: bytes, signature: str | None) -> tuple[Any, WebhookRouting]:
         raise MalformedWebhook(f"the body is not a WhatsApp webhook: {exc}") from exc
 
 
-def _verified_rows(box: SecretBox, raw: bytes, signature: str, document: Any, numbers: Sequence[NumberRow]) -> list[dict[str, Any]]:
+def _verified_rows(
+    box: SecretBox, raw: bytes, signature: str, document: Any, numbers: Sequence[NumberRow], *, by_waba: bool = False
+) -> list[dict[str, Any]]:
     if not numbers:
         raise Unauthorized("the webhook names no WhatsApp number registered here", code="unknown_number")
+    if by_waba:
+        # Only account-level fields (templates, number quality): each app subscribed to the WABA gets
+        # them signed with its own secret, so they are kept for the numbers whose secret signed them.
+        numbers = [n for n in numbers if verify_signature(raw, signature, _app_secret(box, n[2]))]
+        if not numbers:
+            raise Unauthorized("the webhook signature does not match the WABA's app secret", code="bad_signature")
     # Meta signs with the app secret; every number a POST names must share the one that signed it.
-    if not all(verify_signature(raw, signature, _app_secret(box, n[2])) for n in numbers):
+    elif not all(verify_signature(raw, signature, _app_secret(box, n[2])) for n in numbers):
         raise Unauthorized("the webhook signature does not match the number's app secret", code="bad_signature")
     try:
         parsed = parse_webhook_document(document)
     except WebhookPayloadError as exc:
         raise MalformedWebhook(str(exc)) from exc
-    return _rows(parsed, {n[0]: n[1] for n in numbers})
+    # Template and account changes name only the WABA: stored for the organizations whose numbers verified it.
+    return _rows(parsed, {n[0]: n[1] for n in numbers}) + waba_events.rows(parsed, numbers, utcnow())
 
 
 # The numbers (id, org, app secret ciphertext) each set of phone number ids last resolved to, by
@@ -128,7 +139,7 @@ async def receive_stored(database: Database, box: SecretBox, *, raw: bytes, sign
                     return Stored(received=len(rows), new=await store(session, rows))
     async with database.read_session() as session:
         numbers = tuple(sorted(await _numbers_named(session, routing.phone_number_ids, routing.waba_ids)))
-    rows = _verified_rows(box, raw, signature, document, numbers)
+    rows = _verified_rows(box, raw, signature, document, numbers, by_waba=not routing.phone_number_ids)
     if routing.phone_number_ids:
         if len(_numbers_seen) >= 1024:
             _numbers_seen.clear()

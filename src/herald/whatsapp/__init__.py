@@ -3,11 +3,13 @@
 from herald.whatsapp.client import CloudAPIClient, NumberCredentials, NumberInfo, SendResult
 from herald.whatsapp.errors import RefusedByPolicy, RetryClass, WhatsAppError, classify, reason_for_code
 from herald.whatsapp.events import (
+    AccountUpdate,
     ErrorInfo,
     InboundMessage,
     NumberQualityUpdate,
     ParsedWebhook,
     StatusEvent,
+    TemplateCategoryUpdate,
     TemplateQualityUpdate,
     TemplateStatusUpdate,
     UserPreference,
@@ -25,6 +27,7 @@ from herald.whatsapp.webhooks import (
 )
 
 __all__ = [
+    "AccountUpdate",
     "CloudAPIClient",
     "ErrorInfo",
     "HeaderMedia",
@@ -37,6 +40,7 @@ __all__ = [
     "RetryClass",
     "SendResult",
     "StatusEvent",
+    "TemplateCategoryUpdate",
     "TemplateQualityUpdate",
     "TemplateStatusUpdate",
     "UserPreference",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from herald.whatsapp.errors import reason_for_code
 
@@ -92,6 +92,11 @@ class TemplateStatusUpdate:
     event: str  # APPROVED, REJECTED, PAUSED, DISABLED, …
     reason: str | None
     timestamp: datetime | None
+    # `other_info` (pauses and unpauses: FIRST_PAUSE, SECOND_PAUSE, RATE_LIMITING_PAUSE, UNPAUSE…)
+    title: str | None = None
+    description: str | None = None
+    category: str | None = None  # message_template_category
+    value: dict[str, Any] = field(default_factory=dict)  # the change's value as Meta sent it
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +108,7 @@ class TemplateQualityUpdate:
     previous_quality_score: str | None
     new_quality_score: str | None
     timestamp: datetime | None
+    value: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +120,35 @@ class NumberQualityUpdate:
     old_limit: str | None
     max_daily_conversations_per_business: str | None
     timestamp: datetime | None
+    value: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateCategoryUpdate:
+    """`template_category_update`: done (`previous_category` → `new_category`) or announced
+    (`correct_category` from `category_update_at` on; `new_category` is then the current one)."""
+
+    waba_id: str
+    template_id: str | None
+    template_name: str | None
+    template_language: str | None
+    previous_category: str | None
+    new_category: str | None
+    correct_category: str | None
+    category_update_at: datetime | None
+    timestamp: datetime | None
+    value: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountUpdate:
+    """`account_update`: an event of the WhatsApp Business Account, naming a number when Meta does."""
+
+    waba_id: str
+    event: str  # ACCOUNT_VIOLATION, ACCOUNT_RESTRICTION, DISABLED_UPDATE, ACCOUNT_OFFBOARDED, …
+    phone_number: str | None
+    timestamp: datetime | None
+    value: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -124,6 +159,8 @@ class ParsedWebhook:
     template_status_updates: list[TemplateStatusUpdate] = field(default_factory=list)
     template_quality_updates: list[TemplateQualityUpdate] = field(default_factory=list)
     number_quality_updates: list[NumberQualityUpdate] = field(default_factory=list)
+    template_category_updates: list[TemplateCategoryUpdate] = field(default_factory=list)
+    account_updates: list[AccountUpdate] = field(default_factory=list)
     ignored: int = 0  # changes of other fields and statuses we do not track
 
 

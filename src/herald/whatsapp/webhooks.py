@@ -17,11 +17,13 @@ import orjson
 
 from herald.whatsapp.events import (
     STATUS_RANK,
+    AccountUpdate,
     ErrorInfo,
     InboundMessage,
     NumberQualityUpdate,
     ParsedWebhook,
     StatusEvent,
+    TemplateCategoryUpdate,
     TemplateQualityUpdate,
     TemplateStatusUpdate,
     UserPreference,
@@ -131,6 +133,10 @@ def _parse_change(
         parsed.template_quality_updates.append(_template_quality(value, waba_id, entry_time))
     elif kind == "phone_number_quality_update":
         parsed.number_quality_updates.append(_number_quality(value, waba_id, entry_time, where))
+    elif kind == "template_category_update":
+        parsed.template_category_updates.append(_template_category(value, waba_id, entry_time, where))
+    elif kind == "account_update":
+        parsed.account_updates.append(_account_update(value, waba_id, entry_time, where))
     else:
         parsed.ignored += 1
 
@@ -248,6 +254,10 @@ def _template_status(
         event=_require_str(value, "event", where),
         reason=_opt_str(value.get("reason")),
         timestamp=entry_time,
+        title=_opt_str(_sub(value, "other_info").get("title")),
+        description=_opt_str(_sub(value, "other_info").get("description")),
+        category=_opt_str(value.get("message_template_category")),
+        value=dict(value),
     )
 
 
@@ -262,6 +272,7 @@ def _template_quality(
         previous_quality_score=_opt_str(value.get("previous_quality_score")),
         new_quality_score=_opt_str(value.get("new_quality_score")),
         timestamp=entry_time,
+        value=dict(value),
     )
 
 
@@ -276,6 +287,37 @@ def _number_quality(
         old_limit=_opt_str(value.get("old_limit")),
         max_daily_conversations_per_business=_opt_id(value.get("max_daily_conversations_per_business")),
         timestamp=entry_time,
+        value=dict(value),
+    )
+
+
+def _template_category(
+    value: Mapping[str, Any], waba_id: str, entry_time: datetime | None, where: str
+) -> TemplateCategoryUpdate:
+    """Both shapes of Meta's reference: a change done (previous → new) or announced (correct, at)."""
+    if not value.get("new_category") and not value.get("correct_category"):
+        raise WebhookPayloadError(f"{where}.new_category", "missing or not a string")
+    return TemplateCategoryUpdate(
+        waba_id=waba_id,
+        template_id=_opt_id(value.get("message_template_id")),
+        template_name=_opt_str(value.get("message_template_name")),
+        template_language=_opt_str(value.get("message_template_language")),
+        previous_category=_opt_str(value.get("previous_category")),
+        new_category=_opt_str(value.get("new_category")),
+        correct_category=_opt_str(value.get("correct_category")),
+        category_update_at=_optional_timestamp(value.get("category_update_timestamp"), f"{where}.category_update_timestamp"),
+        timestamp=entry_time,
+        value=dict(value),
+    )
+
+
+def _account_update(value: Mapping[str, Any], waba_id: str, entry_time: datetime | None, where: str) -> AccountUpdate:
+    return AccountUpdate(
+        waba_id=waba_id,
+        event=_require_str(value, "event", where),
+        phone_number=_opt_id(value.get("phone_number")),
+        timestamp=entry_time,
+        value=dict(value),
     )
 
 

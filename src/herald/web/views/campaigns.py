@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.campaigns import preview, resend, service, transitions
+from herald.campaigns.schemas import CampaignUpdate
 from herald.kit.deps import SessionDep, SettingsDep
 from herald.kit.errors import HeraldError, Invalid
 from herald.web import repository
@@ -79,6 +80,16 @@ async def resume(request: Request, campaign_id: int, session: SessionDep, user: 
     org = user.principal.org_id
     return await _act(request, session, campaign_id, "Campaign resumed.",
                       lambda: transitions.resume_campaign(session, org_id=org, campaign_id=campaign_id))
+
+
+@router.post("/{campaign_id}/auto-resume")
+async def auto_resume(request: Request, campaign_id: int, session: SessionDep, user: UiWriter,
+                      value: Annotated[Literal["on", "off"], Form(alias="auto_resume")] = "off") -> Response:
+    org = user.principal.org_id
+    data = CampaignUpdate(auto_resume=value == "on")
+    done = "Automatic resume is on." if value == "on" else "Automatic resume is off."
+    return await _act(request, session, campaign_id, done,
+                      lambda: service.update_campaign(session, org_id=org, campaign_id=campaign_id, data=data))
 
 
 @router.post("/{campaign_id}/end")

@@ -15,9 +15,11 @@ from herald.kit.deps import OutboundDep, SecretBoxDep, SessionDep, SettingsDep
 from herald.kit.errors import HeraldError
 from herald.kit.outbound import OutboundPolicy
 from herald.kit.types import parse_id
+from herald.numbers import meta_events as number_events
 from herald.numbers import service as number_service
 from herald.numbers.deps import CloudClientDep
 from herald.numbers.schemas import WhatsAppNumberCreate, WhatsAppNumberUpdate
+from herald.templates import meta_events as template_events
 from herald.templates import service as template_service
 from herald.templates.parsing import body_text
 from herald.web.deps import UiUser, UiWriter, WebUser, field_errors, redirect, render
@@ -56,6 +58,16 @@ async def templates_page(request: Request, session: SessionDep, user: UiUser, nu
                                                       "previews": previews}, user=user)
 
 
+@router.get("/templates/{template_id}", response_class=HTMLResponse)
+async def template_page(request: Request, template_id: int, session: SessionDep, user: UiUser) -> HTMLResponse:
+    """Status, quality and category as Meta last said, and the history of what it said."""
+    org = user.principal.org_id
+    template = await template_service.get_template(session, org_id=org, template_id=template_id)
+    events = await template_events.history(session, org_id=org, template_id=template_id)
+    return render(request, "setup/template.html", {"template": template, "events": events,
+                                                     "preview": body_text(template.components or [])}, user=user)
+
+
 @router.post("/templates/sync")
 async def sync_templates(request: Request, session: SessionDep, box: SecretBoxDep, client: CloudClientDep,
                          user: UiWriter) -> Response:
@@ -92,6 +104,15 @@ async def _numbers_page(request: Request, session: AsyncSession, user: WebUser, 
 @router.get("/numbers", response_class=HTMLResponse)
 async def numbers_page(request: Request, session: SessionDep, user: UiUser, edit: int | None = None) -> HTMLResponse:
     return await _numbers_page(request, session, user, editing=edit)
+
+
+@router.get("/numbers/{number_id}", response_class=HTMLResponse)
+async def number_page(request: Request, number_id: int, session: SessionDep, user: UiUser) -> HTMLResponse:
+    """Tier, quality and throughput, and the history of Meta's number and account webhooks."""
+    org = user.principal.org_id
+    number = await number_service.get_number(session, org_id=org, number_id=number_id)
+    events = await number_events.history(session, org_id=org, number_id=number_id)
+    return render(request, "setup/number.html", {"number": number, "events": events}, user=user)
 
 
 @router.post("/numbers", response_class=HTMLResponse)

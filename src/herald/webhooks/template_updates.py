@@ -1,0 +1,64 @@
+"""Applying Meta's template webhooks: status, quality and category, then their effect on campaigns.
+
+The template changes at once (``herald.templates.meta_events``, with a history row), and in the same
+transaction the campaigns sending it are paused, told they can resume, or resumed
+(``herald.campaigns.template_effects``). Events apply in Meta's order (``entry.time``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from herald.campaigns import template_effects
+from herald.kit.types import utcnow
+from herald.templates import meta_events
+from herald.templates.meta_events import Applied
+from herald.webhooks import events as ev
+from herald.webhooks import waba_events
+from herald.webhooks.events import StoredEvent, mark
+
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
+
+
+async def apply_template_updates(session: AsyncSession, rows: list[StoredEvent]) -> None:
+    items = []
+    for row in rows:
+        try:
+            items.append((row, waba_events.org_of(row.payload), waba_events.event_from(row.kind, row.payload)))
+        except (TypeError, ValueError, KeyError):  # stored by another version of Herald: never blocks a round
+            mark(row, "unreadable")
+    items.sort(key=lambda item: (item[2].timestamp or _EARLIEST, item[0].id))
+    now = utcnow()
+    for row, org_id, update in items:
+        if row.kind == ev.TEMPLATE_STATUS:
+            applied = await meta_events.apply_status(session, org_id=org_id, update=update, received_at=now)
+        elif row.kind == ev.TEMPLATE_QUALITY:
+            applied = await meta_events.apply_quality(session, org_id=org_id, update=update, received_at=now)
+        else:
+            applied = await meta_events.apply_category(session, org_id=org_id, update=update, received_at=now)
+        if not applied:
+            mark(row, "unknown_template")
+            continue
+        outcomes = [await _campaign_effects(session, row.kind, change) for change in applied]
+        mark(row, next((o for o in outcomes if o != "applied"), "applied"))
+
+
+async def _campaign_effects(session: AsyncSession, kind: str, change: Applied) -> str:
+    t = change.template
+    key = template_effects.TemplateKey(org_id=t.org_id, waba_id=t.waba_id, name=t.name, language=t.language)
+    if kind == ev.TEMPLATE_STATUS and not change.sendable:
+        reason = template_effects.unusable_reason(t.name, t.language, change.status, change.at, change.reason)
+        paused = await template_effects.template_unusable(session, key, reason=reason)
+        return f"paused {len(paused)} campaigns" if paused else "applied"
+    if kind == ev.TEMPLATE_STATUS and change.reinstated:
+        resumed = await template_effects.template_reinstated(session, key, at=change.at)
+        return f"resumed {len(resumed)} campaigns" if resumed else "applied"
+    if kind == ev.TEMPLATE_CATEGORY and change.recategorised:
+        assert change.previous_category is not None and change.new_category is not None
+        reason = template_effects.recategorised_reason(
+            t.name, t.language, change.previous_category, change.new_category, change.at)
+        paused = await template_effects.template_recategorised(session, key, reason=reason)
+        return f"paused {len(paused)} campaigns" if paused else "applied"
+    return "applied"
