@@ -24,4 +24,6 @@ class Contact(IdMixin, CreatedMixin, Base):
     locale: Mapped[str | None] = mapped_column(String(16))
     wa_user_id: Mapped[str | None] = mapped_column(String(256), index=True)
     opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Why, in a few words: the keyword the contact wrote, or Meta's user_preferences stop.
+    opted_out_reason: Mapped[str | None] = mapped_column(String(200))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

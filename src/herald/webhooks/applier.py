@@ -17,7 +17,7 @@ from herald.kit.dialect import is_postgres
 from herald.kit.types import UTCDateTime, utcnow
 from herald.models import WebhookEvent
 from herald.webhooks import events as ev
-from herald.webhooks import inbound, preferences, statuses
+from herald.webhooks import inbound, preferences, statuses, value_errors
 from herald.webhooks.events import StoredEvent, mark
 
 log = logging.getLogger("herald.webhooks")
@@ -29,6 +29,7 @@ HANDLERS: dict[str, Handler] = {
     ev.STATUS: statuses.apply_statuses,
     ev.MESSAGE: inbound.apply_inbound,
     ev.PREFERENCE: preferences.apply_preferences,
+    ev.VALUE_ERRORS: value_errors.apply_value_errors,
 }
 ROUND = 500  # events applied in one round at most
 # The background loop sizes its transactions to about this long: the same process answers webhooks,

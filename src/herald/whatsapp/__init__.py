@@ -11,6 +11,7 @@ from herald.whatsapp.events import (
     TemplateQualityUpdate,
     TemplateStatusUpdate,
     UserPreference,
+    ValueErrors,
     WebhookRouting,
 )
 from herald.whatsapp.payloads import HeaderMedia, template_message, text_message
@@ -40,6 +41,7 @@ __all__ = [
     "TemplateQualityUpdate",
     "TemplateStatusUpdate",
     "UserPreference",
+    "ValueErrors",
     "WebhookPayloadError",
     "WebhookRouting",
     "WhatsAppError",
