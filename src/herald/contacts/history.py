@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from herald.models import Contact, ContactEvent
+from herald.models import Contact, ContactEvent, InboundMessage
 
 NUMBER_CHANGED = "number_changed"
 MERGE_NEEDED = "merge_needed"
@@ -65,3 +65,10 @@ async def merges_needed(session: AsyncSession, *, contact_ids: list[int]) -> dic
     for contact_id, other_contact, phone, reason, at in await session.execute(stmt):
         found[contact_id].append(MergeNeeded(other_contact, phone, reason or "", at))
     return dict(found)
+
+
+async def messages_of(session: AsyncSession, *, contact_id: int, limit: int = 30) -> list[InboundMessage]:
+    """The contact's latest inbound messages, newest first, whatever they are (replies or not)."""
+    stmt = (select(InboundMessage).where(InboundMessage.contact_id == contact_id)
+            .order_by(InboundMessage.sent_at.desc(), InboundMessage.id.desc()).limit(limit))
+    return list((await session.execute(stmt)).scalars())
