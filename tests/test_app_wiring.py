@@ -121,6 +121,7 @@ class TestHandlerTables:
     def test_importing_the_applier_is_enough_to_apply_every_stored_kind(self) -> None:
         """In a fresh interpreter: no other module has to be imported first for a kind to be handled."""
         script = ("from herald.webhooks import applier, events\n"
-                  "print(sorted(applier.HANDLERS) == sorted([events.STATUS, events.MESSAGE, events.PREFERENCE]))")
+                  "print(sorted(applier.HANDLERS) == sorted([events.STATUS, events.MESSAGE, events.PREFERENCE,\n"
+                  "                                          events.VALUE_ERRORS]))")
         done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
         assert done.stdout.strip() == "True", done.stderr
