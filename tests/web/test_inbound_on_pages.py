@@ -32,6 +32,7 @@ class TestInboundOnPages:
         assert "reaction removed" in page and "replied STOP" in page
         other = html.unescape((await viewer.get(f"/ui/contacts/{setup.bob}")).text)
         assert "Merge needed" in other and f"/ui/contacts/{setup.alice}" in other
+        assert (await viewer.get("/ui/contacts")).text.count("merge needed") == 2
 
     async def test_the_numbers_page_shows_errors_meta_reported_for_the_number(
         self, app: FastAPI, client: AsyncClient, database: Database, org: OrgHandle, browser: Browser

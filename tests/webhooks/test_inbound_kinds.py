@@ -52,6 +52,7 @@ NOT_REPLIES = {
     "system_identity_changed.json": "contact.system",
     "unsupported.json": None,
     "interactive_with_value_errors.json": None,
+    "request_welcome.json": None,
 }
 
 
