@@ -9,9 +9,10 @@ keyword also changes the contact's marketing consent. Anything else (a system me
 reaction, a deleted or edited message, an error) is never counted as a reply: it is applied to the
 contact (``contact_changes``) and reaches the bot flow as its own event type where a bot can use it.
 
-Attribution, in order: (a) ``context.id`` names a campaign message of the organization → that
-campaign, even if the contact is no longer engaged (the campaign ended, the engagement was
-released); (b) the contact's engagement in a running campaign; (c) nothing: stored, not forwarded.
+Attribution, in order: (a) ``context.id`` (or the message a reaction is on) names a campaign message
+of the organization → that campaign, even if the contact is no longer engaged (the campaign ended,
+the engagement was released); (b) the contact's engagement in a running campaign; (c) nothing:
+stored, not forwarded.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from herald.campaigns.message_state import MessageState, apply_reply, counter_de
 from herald.kit.types import utcnow
 from herald.models import CampaignMessage, MessageStatus, WhatsAppNumber
 from herald.replies import keywords, repository
-from herald.replies.payloads import reply_body
+from herald.replies.payloads import REPLY_TYPE, reply_body
 from herald.webhooks import contact_changes, inbound_kinds, opting
 from herald.webhooks import events as ev
 from herald.webhooks.events import StoredEvent, defer, mark
@@ -176,7 +177,7 @@ async def record_reply(session: AsyncSession, campaign_message: CampaignMessage,
 
 
 async def _forward(session: AsyncSession, *, org_id: int, target: Attribution, message: InboundMessage,
-                   event_type: str = inbound_kinds.REPLY.bot_event or "") -> str:
+                   event_type: str = REPLY_TYPE) -> str:
     assert target.campaign_id is not None and target.contact_id is not None
     campaign = await repository.campaign(session, org_id=org_id, campaign_id=target.campaign_id)
     if campaign is None or campaign.bot_flow_id is None:
@@ -184,8 +185,8 @@ async def _forward(session: AsyncSession, *, org_id: int, target: Attribution, m
     contact = await repository.contact_card(session, contact_id=target.contact_id)
     await repository.insert_delivery(
         session, org_id=org_id, bot_flow_id=campaign.bot_flow_id, campaign_id=campaign.id,
-        contact_id=target.contact_id, delivery_id=uuid.uuid4().hex, body=reply_body(campaign, contact, message, event_type=event_type),
-        status="pending", attempts=0, next_attempt_at=utcnow(),
+        contact_id=target.contact_id, delivery_id=uuid.uuid4().hex,
+        body=reply_body(campaign, contact, message, event_type=event_type), status="pending", attempts=0, next_attempt_at=utcnow(),
     )
     return "forwarded"
 
