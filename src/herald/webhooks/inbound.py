@@ -50,6 +50,7 @@ async def apply_inbound(session: AsyncSession, rows: list[StoredEvent]) -> None:
     items = sorted(((row, ev.inbound_from(row.payload)) for row in rows), key=lambda p: (p[1].timestamp, p[0].id))
     numbers = await repository.numbers_by_phone_number_id(session, {m.phone_number_id for _, m in items})
     waiting: set[str] = set()
+    keyword_lists: dict[int, keywords.Keywords] = {}  # per organization, read once a round
     for row, message in items:
         number = numbers.get(message.phone_number_id)
         if number is None:
@@ -59,7 +60,7 @@ async def apply_inbound(session: AsyncSession, rows: list[StoredEvent]) -> None:
         if sender in waiting:
             defer(row)  # an earlier message of this sender waits: a later one must not overtake it
             continue
-        outcome = await apply_message(session, number, message)
+        outcome = await apply_message(session, number, message, keyword_lists)
         if outcome is None:
             waiting.add(sender)
             defer(row)
@@ -67,7 +68,8 @@ async def apply_inbound(session: AsyncSession, rows: list[StoredEvent]) -> None:
             mark(row, outcome)
 
 
-async def apply_message(session: AsyncSession, number: WhatsAppNumber, message: InboundMessage) -> str | None:
+async def apply_message(session: AsyncSession, number: WhatsAppNumber, message: InboundMessage,
+                        keyword_lists: dict[int, keywords.Keywords] | None = None) -> str | None:
     """Stores, attributes and forwards one message; its outcome, or None to try again shortly."""
     kind = inbound_kinds.classify(message)
     contact_id = await repository.contact_id_for_sender(
@@ -86,7 +88,8 @@ async def apply_message(session: AsyncSession, number: WhatsAppNumber, message: 
         return "unknown_sender"
     if not kind.reply:
         return await _not_a_reply(session, org_id=number.org_id, target=target, message=message, kind=kind)
-    await _keyword(session, org_id=number.org_id, contact_id=target.contact_id, message=message)
+    await _keyword(session, org_id=number.org_id, contact_id=target.contact_id, message=message,
+                   lists={} if keyword_lists is None else keyword_lists)
     if target.campaign_id is None:
         return "stored"
     if target.message is not None:
@@ -108,13 +111,16 @@ async def _not_a_reply(session: AsyncSession, *, org_id: int, target: Attributio
     return f"{outcome}:{forwarded}"
 
 
-async def _keyword(session: AsyncSession, *, org_id: int, contact_id: int, message: InboundMessage) -> None:
+async def _keyword(session: AsyncSession, *, org_id: int, contact_id: int, message: InboundMessage,
+                   lists: dict[int, keywords.Keywords]) -> None:
     """A reply whose whole text is an opt-out (opt-in) keyword opts the contact out (in), as Meta's
     user_preferences stop (resume) does; the reply still counts and still reaches the bot flow."""
     text = message.text if message.type == "text" else message.button_text if message.type == "button" else None
     if not text:
         return
-    found = (await keywords.keywords_of(session, org_id=org_id)).match(text)
+    if org_id not in lists:
+        lists[org_id] = await keywords.keywords_of(session, org_id=org_id)
+    found = lists[org_id].match(text)
     if found is None:
         return
     action, word = found
