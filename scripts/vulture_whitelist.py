@@ -15,6 +15,7 @@ parent_id, started_at, ended_at, fallback, older_than_hours  # campaigns/schemas
 has_access_token, has_app_secret, has_verify_token  # numbers/schemas.py
 targeted, received_pct, read_pct, replied_pct, sends_per_minute, latency  # reports/schemas.py
 closed  # inbox/schemas.py: a value of the status enum, given by clients
+merge_needed  # contacts/schemas.py
 viewer  # auth/principal.py: a role, given by clients and the CLI
 
 # Table columns (SQLAlchemy models): written by the code, read by reports, the CSV export and SQL.

@@ -123,6 +123,6 @@ class TestHandlerTables:
         script = ("from herald.webhooks import applier, events\n"
                   "print(sorted(applier.HANDLERS) == sorted([events.STATUS, events.MESSAGE, events.PREFERENCE,\n"
                   "    events.TEMPLATE_STATUS, events.TEMPLATE_QUALITY, events.TEMPLATE_CATEGORY,\n"
-                  "    events.NUMBER_QUALITY, events.ACCOUNT_UPDATE]))")
+                  "    events.NUMBER_QUALITY, events.ACCOUNT_UPDATE, events.VALUE_ERRORS]))")
         done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
         assert done.stdout.strip() == "True", done.stderr

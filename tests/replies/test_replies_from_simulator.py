@@ -61,8 +61,10 @@ class TestRepliesReachTheBot:
         received = bot.accepted[0]
         assert bot.bad_signatures == 0 and bot.duplicates == 0
         document = received.document
-        assert set(document) == {"type", "campaign", "contact", "message"}
+        assert set(document) == {"type", "campaign", "contact", "message", "whatsapp"}
         assert document["type"] == "campaign.reply"
+        # the message object as the simulator (Meta) sent it, beside Herald's fields
+        assert (document["whatsapp"]["id"], document["whatsapp"]["text"]) == (wamid, {"body": "Tell me more"})
         assert document["campaign"] == {"id": setup.campaign_id, "name": "Spring", "kind": "real",
                                         "template": {"name": "promo", "language": "en_US"}}
         assert document["contact"] == {"id": setup.contact_ids[0], "phone": setup.phones[0], "wa_user_id": None,

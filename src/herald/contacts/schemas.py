@@ -45,6 +45,16 @@ class ContactUpdate(BaseModel):
     opted_out: bool | None = None
 
 
+class MergeNeededOut(BaseModel):
+    """Another contact this one should be merged with, and why (e.g. WhatsApp moved this contact to a
+    phone the other already has). Listed while both contacts exist."""
+
+    contact_id: int = Field(description="The other contact.")
+    phone: str | None = Field(description="The other contact's phone now.")
+    reason: str
+    at: datetime
+
+
 class ContactOut(BaseModel):
     id: int
     phone: str | None = Field(description="E.164; null for a contact known only by its wa_user_id.")
@@ -56,6 +66,9 @@ class ContactOut(BaseModel):
     timezone: str | None
     locale: str | None
     opted_out: bool
+    opted_out_at: datetime | None = None
+    opted_out_reason: str | None = Field(default=None, description="e.g. 'replied STOP', or Meta's user_preferences.")
+    merge_needed: list[MergeNeededOut] = Field(default_factory=list)
     created_at: datetime
     updated_at: datetime
 

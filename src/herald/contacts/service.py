@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from herald.contacts import identity, repository, upsert
+from herald.contacts import history, identity, repository, upsert
 from herald.contacts.repository import ContactFilter
 from herald.contacts.rules import (
     check_search,
@@ -19,19 +19,30 @@ from herald.contacts.rules import (
     nul_problem,
     timezone_problem,
 )
-from herald.contacts.schemas import ContactCreate, ContactOut, ContactUpdate, TagCount, ValuedTagCount
+from herald.contacts.schemas import (
+    ContactCreate,
+    ContactOut,
+    ContactUpdate,
+    MergeNeededOut,
+    TagCount,
+    ValuedTagCount,
+)
 from herald.kit.errors import Conflict, Invalid, NotFound
 from herald.kit.pagination import Page, clamp_limit, decode_cursor, encode_cursor
 from herald.kit.types import utcnow
 from herald.models import Contact
 
 
-def _contact_out(contact: Contact, tags: list[str], valued_tags: dict[str, str]) -> ContactOut:
+def _contact_out(contact: Contact, tags: list[str], valued_tags: dict[str, str],
+                 merges: Sequence[history.MergeNeeded] = ()) -> ContactOut:
     return ContactOut(
         id=contact.id, phone=contact.phone, phone_raw=contact.phone_raw, wa_user_id=contact.wa_user_id,
         name=contact.name, tags=tags,
         valued_tags=valued_tags, timezone=contact.timezone, locale=contact.locale,
-        opted_out=contact.opted_out_at is not None, created_at=contact.created_at, updated_at=contact.updated_at,
+        opted_out=contact.opted_out_at is not None, opted_out_at=contact.opted_out_at,
+        opted_out_reason=contact.opted_out_reason if contact.opted_out_at is not None else None,
+        merge_needed=[MergeNeededOut(contact_id=m.contact_id, phone=m.phone, reason=m.reason, at=m.at) for m in merges],
+        created_at=contact.created_at, updated_at=contact.updated_at,
     )
 
 
@@ -39,7 +50,8 @@ async def _outs(session: AsyncSession, contacts: Sequence[Contact]) -> list[Cont
     ids = [c.id for c in contacts]
     tags = await repository.tags_by_contact(session, contact_ids=ids)
     valued = await repository.valued_tags_by_contact(session, contact_ids=ids)
-    return [_contact_out(c, tags.get(c.id, []), valued.get(c.id, {})) for c in contacts]
+    merges = await history.merges_needed(session, contact_ids=ids)
+    return [_contact_out(c, tags.get(c.id, []), valued.get(c.id, {}), merges.get(c.id, ())) for c in contacts]
 
 
 async def _require(session: AsyncSession, *, org_id: int, contact_id: int) -> Contact:
@@ -279,9 +291,9 @@ async def _change_phone(session: AsyncSession, contact: Contact, raw: str | None
 
 def _set_opted_out(contact: Contact, opted_out: bool) -> None:
     if not opted_out:
-        contact.opted_out_at = None
+        contact.opted_out_at = contact.opted_out_reason = None
     elif contact.opted_out_at is None:
-        contact.opted_out_at = utcnow()
+        contact.opted_out_at, contact.opted_out_reason = utcnow(), "set in Herald"
 
 
 async def _replace_tags(session: AsyncSession, *, org_id: int, contact_id: int, tags: list[str]) -> None:

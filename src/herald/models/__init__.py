@@ -9,6 +9,7 @@ from herald.models.campaign import Campaign
 from herald.models.campaign_message import CampaignMessage, MessageStatus
 from herald.models.campaign_stats import CampaignNotSentReason, CampaignSendMinute, CampaignStats
 from herald.models.contact import Contact
+from herald.models.contact_event import ContactEvent
 from herald.models.contact_tag import ContactTag
 from herald.models.contact_valued_tag import ContactValuedTag
 from herald.models.engagement import Engagement
@@ -31,7 +32,8 @@ from herald.models.worker_heartbeat import WorkerHeartbeat
 
 __all__ = [
     "ApiKey", "AuditEvent", "Base", "BotDelivery", "BotFlow", "Campaign", "CampaignMessage", "CampaignNotSentReason",
-    "CampaignSendMinute", "CampaignStats", "Contact", "ContactTag", "ContactValuedTag", "Engagement",
-    "FunnelEvent", "InboundMessage", "InboxCase", "Job", "Media", "MessageStatus", "NumberEvent", "NumberLease", "Organization", "Tag",
-    "Template", "TemplateEvent", "User", "WebSession", "WebhookEvent", "WhatsAppNumber", "WorkerHeartbeat",
+    "CampaignSendMinute", "CampaignStats", "Contact", "ContactEvent", "ContactTag", "ContactValuedTag", "Engagement",
+    "FunnelEvent", "InboundMessage", "InboxCase", "Job", "Media", "MessageStatus", "NumberEvent", "NumberLease",
+    "Organization", "Tag", "Template", "TemplateEvent", "User", "WebSession", "WebhookEvent", "WhatsAppNumber",
+    "WorkerHeartbeat",
 ]

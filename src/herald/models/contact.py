@@ -29,4 +29,6 @@ class Contact(IdMixin, CreatedMixin, Base):
     # The business-scoped user id (BSUID) Meta names the user by, e.g. ``US.13491208655302741918``.
     wa_user_id: Mapped[str | None] = mapped_column(String(256))
     opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Why, in a few words: the keyword the contact wrote, or Meta's user_preferences stop.
+    opted_out_reason: Mapped[str | None] = mapped_column(String(200))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import BigInteger, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from herald.kit.types import UTCDateTime
+from herald.kit.types import JSONType, UTCDateTime
 from herald.models.base import Base, CreatedMixin, IdMixin
 
 # A number's throughput until Graph tells its tier: Meta's STANDARD tier (whatsapp/client.py THROUGHPUT_MPS).
@@ -34,3 +35,6 @@ class WhatsAppNumber(IdMixin, CreatedMixin, Base):
     messaging_limit_tier: Mapped[str | None] = mapped_column(String(32))
     quality_rating: Mapped[str | None] = mapped_column(String(16))
     info_synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The last errors Meta reported for the number itself (a webhook value with errors[] and no
+    # message), newest first, at most webhooks.value_errors.KEEP.
+    webhook_errors: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)

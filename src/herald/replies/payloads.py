@@ -1,6 +1,10 @@
-"""The body a bot flow receives for a reply (docs/architecture.md, "Bot flows and replies"), serialized once.
+"""The body a bot flow receives for a reply or another inbound event (docs/architecture.md, "Bot flows
+and replies"), serialized once.
 
-The bytes are stored with the delivery: every retry sends exactly what was signed the first time.
+Herald's own fields (``campaign``, ``contact``, ``message``) keep their shape; ``whatsapp`` is the
+message object exactly as Meta sent it (location, media ids, shared contacts, order, reaction,
+``interactive.nfm_reply.response_json``, ``referral``, ``context``…). The bytes are stored with the
+delivery: every retry sends exactly what was signed the first time.
 """
 
 from __future__ import annotations
@@ -44,7 +48,12 @@ def message_part(message: InboundMessage) -> dict[str, Any]:
     return part
 
 
-def reply_body(campaign: Campaign, contact: dict[str, Any], message: InboundMessage) -> str:
-    document = {"type": REPLY_TYPE, "campaign": campaign_part(campaign), "contact": contact,
-                "message": message_part(message)}
+def reply_body(campaign: Campaign, contact: dict[str, Any], message: InboundMessage, *,
+               event_type: str = REPLY_TYPE) -> str:
+    """``event_type`` is ``campaign.reply`` for a reply, else the event the message is
+    (``herald.webhooks.inbound_kinds``: ``reaction.removed``, ``message.deleted``…)."""
+    document: dict[str, Any] = {"type": event_type, "campaign": campaign_part(campaign), "contact": contact,
+                                "message": message_part(message)}
+    if message.raw is not None:
+        document["whatsapp"] = message.raw
     return orjson.dumps(document).decode()

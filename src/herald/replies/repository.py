@@ -155,19 +155,25 @@ async def record_reply(session: AsyncSession, *, message_id: int, old_status: st
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-async def set_opted_out(session: AsyncSession, *, contact_id: int, at: datetime) -> None:
-    await session.execute(
-        update(Contact).where(Contact.id == contact_id, Contact.opted_out_at.is_(None)).values(opted_out_at=at)
+async def set_opted_out(session: AsyncSession, *, contact_id: int, at: datetime, reason: str | None = None) -> bool:
+    """True when the contact was not opted out before."""
+    result = await session.execute(
+        update(Contact).where(Contact.id == contact_id, Contact.opted_out_at.is_(None))
+        .values(opted_out_at=at, opted_out_reason=reason)
         .execution_options(synchronize_session=False)
     )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-async def clear_opted_out(session: AsyncSession, *, contact_id: int, at: datetime) -> None:
+async def clear_opted_out(session: AsyncSession, *, contact_id: int, at: datetime) -> bool:
+    """True when the contact was opted out (by a stop older than ``at``) and no longer is."""
     # Only a stop older than the resume is undone: a resume delivered late must not cancel a newer stop.
-    await session.execute(
-        update(Contact).where(Contact.id == contact_id, Contact.opted_out_at <= at).values(opted_out_at=None)
+    result = await session.execute(
+        update(Contact).where(Contact.id == contact_id, Contact.opted_out_at <= at)
+        .values(opted_out_at=None, opted_out_reason=None)
         .execution_options(synchronize_session=False)
     )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def targeted_contact_id(

@@ -17,7 +17,7 @@ from herald.kit.dialect import is_postgres
 from herald.kit.types import UTCDateTime, utcnow
 from herald.models import WebhookEvent
 from herald.webhooks import events as ev
-from herald.webhooks import inbound, number_updates, preferences, statuses, template_updates
+from herald.webhooks import inbound, number_updates, preferences, statuses, template_updates, value_errors
 from herald.webhooks.events import StoredEvent, mark
 
 log = logging.getLogger("herald.webhooks")
@@ -34,6 +34,7 @@ HANDLERS: dict[str, Handler] = {
     ev.TEMPLATE_CATEGORY: template_updates.apply_template_updates,
     ev.NUMBER_QUALITY: number_updates.apply_number_updates,
     ev.ACCOUNT_UPDATE: number_updates.apply_number_updates,
+    ev.VALUE_ERRORS: value_errors.apply_value_errors,
 }
 ROUND = 500  # events applied in one round at most
 # The background loop sizes its transactions to about this long: the same process answers webhooks,

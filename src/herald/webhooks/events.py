@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from herald.kit.types import utcnow
-from herald.whatsapp import InboundMessage, StatusEvent, UserPreference
+from herald.whatsapp import InboundMessage, StatusEvent, UserPreference, ValueErrors
 from herald.whatsapp.events import ErrorInfo
 
 # The kinds of stored events, one handler each (``herald.webhooks.applier``, ``HANDLERS``).
@@ -22,6 +22,7 @@ TEMPLATE_QUALITY = "template_quality"
 TEMPLATE_CATEGORY = "template_category"
 NUMBER_QUALITY = "number_quality"
 ACCOUNT_UPDATE = "account_update"
+VALUE_ERRORS = "value_errors"
 DEFER = timedelta(seconds=1)
 
 
@@ -91,6 +92,9 @@ def dedupe_key(kind: str, event: Any) -> str:
         return f"s:{event.wamid}:{event.status}"
     if kind == MESSAGE:
         return f"m:{event.wamid}"
+    if kind == VALUE_ERRORS:
+        codes = ",".join(str(e.code) for e in event.errors)
+        return f"v:{event.phone_number_id}:{codes}:{int(event.timestamp.timestamp())}"
     return f"p:{event.phone_number_id}:{event.wa_id or event.user_id}:{event.value}:{int(event.timestamp.timestamp())}"
 
 
@@ -112,3 +116,11 @@ def preference_from(payload: dict[str, Any]) -> UserPreference:
     data = dict(payload)
     data["timestamp"] = datetime.fromisoformat(data["timestamp"])
     return UserPreference(**data)
+
+
+def value_errors_from(payload: dict[str, Any]) -> ValueErrors:
+    return ValueErrors(
+        phone_number_id=payload["phone_number_id"],
+        errors=tuple(ErrorInfo(**e) for e in payload.get("errors") or ()),
+        timestamp=datetime.fromisoformat(payload["timestamp"]),
+    )

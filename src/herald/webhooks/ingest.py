@@ -152,7 +152,8 @@ def _rows(parsed: Any, org_by_number: dict[str, int]) -> list[dict[str, Any]]:
     now = utcnow()
     rows = []
     for kind, items in (
-        (events.STATUS, parsed.statuses), (events.MESSAGE, parsed.messages), (events.PREFERENCE, parsed.user_preferences)
+        (events.STATUS, parsed.statuses), (events.MESSAGE, parsed.messages), (events.PREFERENCE, parsed.user_preferences),
+        (events.VALUE_ERRORS, parsed.value_errors),
     ):
         for item in items:
             org_id = org_by_number.get(item.phone_number_id)

@@ -9,9 +9,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.replies import repository
 from herald.webhooks import events as ev
+from herald.webhooks import opting
 from herald.webhooks.events import StoredEvent, mark
 
 MARKETING = "marketing_messages"
+STOP_REASON = "stopped marketing messages in WhatsApp"
+RESUME_REASON = "resumed marketing messages in WhatsApp"
 
 
 async def apply_preferences(session: AsyncSession, rows: list[StoredEvent]) -> None:
@@ -33,7 +36,9 @@ async def apply_preferences(session: AsyncSession, rows: list[StoredEvent]) -> N
             mark(row, "unknown_contact")
             continue
         if preference.value == "stop":
-            await repository.set_opted_out(session, contact_id=contact_id, at=preference.timestamp)
+            await opting.opt_out(session, org_id=number.org_id, contact_id=contact_id, at=preference.timestamp,
+                                 reason=STOP_REASON)
         else:
-            await repository.clear_opted_out(session, contact_id=contact_id, at=preference.timestamp)
+            await opting.opt_in(session, org_id=number.org_id, contact_id=contact_id, at=preference.timestamp,
+                                reason=RESUME_REASON)
         mark(row, preference.value)

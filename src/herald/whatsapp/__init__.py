@@ -13,6 +13,7 @@ from herald.whatsapp.events import (
     TemplateQualityUpdate,
     TemplateStatusUpdate,
     UserPreference,
+    ValueErrors,
     WebhookRouting,
 )
 from herald.whatsapp.payloads import HeaderMedia, template_message, text_message
@@ -44,6 +45,7 @@ __all__ = [
     "TemplateQualityUpdate",
     "TemplateStatusUpdate",
     "UserPreference",
+    "ValueErrors",
     "WebhookPayloadError",
     "WebhookRouting",
     "WhatsAppError",

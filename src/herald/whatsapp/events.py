@@ -69,7 +69,8 @@ class InboundMessage:
     context_id: str | None  # the wamid this message replies to
     context_from: str | None
     interactive_type: str | None = None
-    errors: tuple[ErrorInfo, ...] = ()
+    errors: tuple[ErrorInfo, ...] = ()  # the message's own, then its ``value``'s (webhooks.py, _inbound)
+    raw: dict[str, Any] | None = None  # the message object exactly as Meta sent it (None in events stored before)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +82,16 @@ class UserPreference:
     value: Literal["stop", "resume"]
     timestamp: datetime
     detail: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ValueErrors:
+    """``errors[]`` of a ``messages`` value that carries neither messages nor statuses: a problem
+    Meta reports for the number itself (Cloud API "errors" messages webhook)."""
+
+    phone_number_id: str
+    errors: tuple[ErrorInfo, ...]
+    timestamp: datetime  # the entry's time, else when Herald received it
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +167,7 @@ class ParsedWebhook:
     statuses: list[StatusEvent] = field(default_factory=list)
     messages: list[InboundMessage] = field(default_factory=list)
     user_preferences: list[UserPreference] = field(default_factory=list)
+    value_errors: list[ValueErrors] = field(default_factory=list)
     template_status_updates: list[TemplateStatusUpdate] = field(default_factory=list)
     template_quality_updates: list[TemplateQualityUpdate] = field(default_factory=list)
     number_quality_updates: list[NumberQualityUpdate] = field(default_factory=list)

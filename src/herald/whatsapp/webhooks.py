@@ -27,6 +27,7 @@ from herald.whatsapp.events import (
     TemplateQualityUpdate,
     TemplateStatusUpdate,
     UserPreference,
+    ValueErrors,
     WebhookRouting,
 )
 
@@ -126,7 +127,7 @@ def _parse_change(
     kind = change.get("field")
     where = f"{where}.value"
     if kind in ("messages", "user_preferences"):
-        _parse_messaging_value(value, where, parsed)
+        _parse_messaging_value(value, where, parsed, entry_time)
     elif kind == "message_template_status_update":
         parsed.template_status_updates.append(_template_status(value, waba_id, entry_time, where))
     elif kind == "message_template_quality_update":
@@ -141,12 +142,17 @@ def _parse_change(
         parsed.ignored += 1
 
 
-def _parse_messaging_value(value: Mapping[str, Any], where: str, parsed: ParsedWebhook) -> None:
+def _parse_messaging_value(
+    value: Mapping[str, Any], where: str, parsed: ParsedWebhook, entry_time: datetime | None = None
+) -> None:
     metadata = value.get("metadata")
     number = metadata.get("phone_number_id") if isinstance(metadata, Mapping) else None
     if number is None or number == "":
         raise WebhookPayloadError(f"{where}.metadata.phone_number_id", "missing")
     phone_number_id = str(number)
+    value_errors = _errors(value.get("errors"), f"{where}.errors")
+    if value_errors and not value.get("messages") and not value.get("statuses"):
+        parsed.value_errors.append(ValueErrors(phone_number_id, value_errors, entry_time or datetime.now(UTC)))
     for i, item in enumerate(_optional_list(value, "statuses", where)):
         status = _status(item, phone_number_id, f"{where}.statuses[{i}]")
         if status is None:
@@ -155,7 +161,7 @@ def _parse_messaging_value(value: Mapping[str, Any], where: str, parsed: ParsedW
             parsed.statuses.append(status)
     contacts = _optional_list(value, "contacts", where)
     for i, item in enumerate(_optional_list(value, "messages", where)):
-        parsed.messages.append(_inbound(item, phone_number_id, contacts, f"{where}.messages[{i}]"))
+        parsed.messages.append(_inbound(item, phone_number_id, contacts, f"{where}.messages[{i}]", value_errors))
     for i, item in enumerate(_optional_list(value, "user_preferences", where)):
         preference = _preference(item, phone_number_id, f"{where}.user_preferences[{i}]")
         if preference is None:
@@ -185,7 +191,11 @@ def _status(item: Any, phone_number_id: str, where: str) -> StatusEvent | None:
     )
 
 
-def _inbound(item: Any, phone_number_id: str, contacts: list[Any], where: str) -> InboundMessage:
+def _inbound(
+    item: Any, phone_number_id: str, contacts: list[Any], where: str, value_errors: tuple[ErrorInfo, ...] = ()
+) -> InboundMessage:
+    """The fields Herald reads, plus the whole object as Meta sent it (``raw``). Errors of the
+    ``value`` that carries the message concern it too (e.g. an interactive reply Meta could not read)."""
     item = _require_object(item, where)
     from_wa_id = _opt_id(item.get("from"))
     from_user_id = _opt_id(item.get("from_user_id"))
@@ -212,7 +222,8 @@ def _inbound(item: Any, phone_number_id: str, contacts: list[Any], where: str) -
         context_id=_opt_str(context.get("id")),
         context_from=_opt_str(context.get("from")),
         interactive_type=interactive_type,
-        errors=_errors(item.get("errors"), f"{where}.errors"),
+        errors=_errors(item.get("errors"), f"{where}.errors") + value_errors,
+        raw=dict(item),
     )
 
 

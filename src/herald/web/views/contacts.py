@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import UploadFile
 
-from herald.contacts import service
+from herald.contacts import history, service
 from herald.contacts.importer import import_contacts
 from herald.contacts.schemas import ContactUpdate
 from herald.inbox import service as inbox_service
@@ -16,6 +16,8 @@ from herald.inbox.schemas import CaseCreate
 from herald.kit.deps import DatabaseDep, SessionDep, SettingsDep
 from herald.kit.errors import HeraldError
 from herald.web.deps import UiUser, UiWriter, field_errors, redirect, render
+from herald.webhooks import events as webhook_events
+from herald.webhooks import inbound_kinds
 
 router = APIRouter(prefix="/ui/contacts")
 PAGE_SIZE = 50
@@ -73,7 +75,16 @@ async def _contact(request: Request, session: SessionDep, user: UiUser, contact_
     return render(request, "contacts/edit.html", {
         "contact": contact, "cases": cases.items, "errors": errors or {},
         "has_open_case": any(c.status.value == "open" for c in cases.items),
+        "received": [_received(m) for m in await history.messages_of(session, contact_id=contact_id)],
+        "events": await history.events_of(session, contact_id=contact_id),
     }, user=user, status_code=422 if errors else 200)
+
+
+def _received(row: Any) -> dict[str, Any]:
+    """An inbound message as the contact's page lists it: what it is, what it said, Meta's errors."""
+    message = webhook_events.inbound_from(row.payload)
+    return {"at": row.sent_at, "type": row.type, "text": row.text, "kind": inbound_kinds.classify(message).label,
+            "errors": [e for e in row.payload.get("errors") or [] if isinstance(e, dict)]}
 
 
 def _valued_tags(text: str, current: dict[str, str]) -> dict[str, str | None]:

@@ -1,5 +1,5 @@
-"""Settings: API keys (shown once) and users, which admins manage (other roles see why they cannot),
-and changing one's own password, which everyone may."""
+"""Settings: API keys (shown once), users and the opt-out keywords, which admins manage (other roles
+see why they cannot, and the keywords), and changing one's own password, which everyone may."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from herald.auth import repository, service, user_access
 from herald.auth.principal import Role
 from herald.kit.deps import SessionDep, SettingsDep
 from herald.kit.errors import HeraldError, Invalid
+from herald.replies import keywords
 from herald.web.deps import UiAdmin, UiPoster, UiUser, WebUser, client_address, field_errors, redirect, render
 
 router = APIRouter(prefix="/ui/settings")
@@ -23,7 +24,7 @@ async def _page(request: Request, session: AsyncSession, user: WebUser, *, new_k
                 errors: dict[str, str] | None = None, status_code: int = 200) -> HTMLResponse:
     org = user.principal.org_id
     context: dict[str, Any] = {"roles": [r.value for r in Role], "new_key": new_key, "errors": errors or {},
-               "keys": [], "users": []}
+               "keys": [], "users": [], "keywords": await keywords.keywords_of(session, org_id=org)}
     if user.is_admin:
         context["keys"] = await repository.list_api_keys(session, org_id=org)
         context["users"] = await repository.list_users(session, org_id=org)
@@ -108,6 +109,24 @@ async def delete_user(request: Request, user_id: int, session: SessionDep, user:
     change = user_access.delete_user(session, org_id=user.principal.org_id, user_id=user_id)
     return await _change_user(request, session, user, change, user_id=user_id, ends_own_session=True,
                               ok="User deleted.")
+
+
+def _words(text: str) -> list[str]:
+    return [w.strip() for w in text.split(",") if w.strip()]
+
+
+@router.post("/keywords", response_class=HTMLResponse)
+async def save_keywords(
+    request: Request, session: SessionDep, user: UiAdmin,
+    opt_out_keywords: Annotated[str, Form(max_length=4000)] = "",
+    opt_in_keywords: Annotated[str, Form(max_length=4000)] = "",
+) -> Response:
+    try:
+        await keywords.save(session, org_id=user.principal.org_id, opt_out=_words(opt_out_keywords),
+                            opt_in=_words(opt_in_keywords))
+    except HeraldError as exc:
+        return await _refused(request, session, user, exc)
+    return redirect("/ui/settings", request, ok="Keywords saved.")
 
 
 @router.post("/password", response_class=HTMLResponse)
