@@ -73,7 +73,7 @@ class TestWhatIsAReply:
         assert body["whatsapp"] == sent  # the message exactly as Meta sent it
         # Herald's own fields stay as they were
         assert body["campaign"]["id"] == setup.campaign_id
-        assert body["contact"] == {"id": setup.alice, "phone": "+14155557001", "name": "Alice", "tags": ["vip"],
+        assert body["contact"] == {"id": setup.alice, "phone": "+14155557001", "wa_user_id": None, "name": "Alice", "tags": ["vip"],
                                    "valued_tags": {"customer_id": "8812"}}
         assert body["message"]["id"] == sent["id"] and body["message"]["type"] == sent["type"]
         assert (await inbound_rows(database))[str(sent["id"])].payload["raw"] == sent
