@@ -18,6 +18,7 @@ from herald.models.job import Job
 from herald.models.media import Media
 from herald.models.number_lease import NumberLease
 from herald.models.organization import Organization
+from herald.models.portfolio_reach import PortfolioReach
 from herald.models.tag import Tag
 from herald.models.template import Template
 from herald.models.user import User
@@ -29,6 +30,6 @@ from herald.models.worker_heartbeat import WorkerHeartbeat
 __all__ = [
     "ApiKey", "Base", "BotDelivery", "BotFlow", "Campaign", "CampaignMessage", "CampaignNotSentReason",
     "CampaignSendMinute", "CampaignStats", "Contact", "ContactTag", "ContactValuedTag", "Engagement",
-    "FunnelEvent", "InboundMessage", "InboxCase", "Job", "Media", "MessageStatus", "NumberLease", "Organization", "Tag",
-    "Template", "User", "WebSession", "WebhookEvent", "WhatsAppNumber", "WorkerHeartbeat",
+    "FunnelEvent", "InboundMessage", "InboxCase", "Job", "Media", "MessageStatus", "NumberLease", "Organization",
+    "PortfolioReach", "Tag", "Template", "User", "WebSession", "WebhookEvent", "WhatsAppNumber", "WorkerHeartbeat",
 ]
