@@ -33,7 +33,8 @@ async def make_campaign(database: Database, *, org_id: int, name: str = "Report"
 
 
 async def add_messages(database: Database, *, org_id: int, campaign_id: int, specs: list[dict[str, Any]]) -> list[int]:
-    """Each spec: phone, name?, status, error_msg?, wamid?, *_at?, steps? {step: time}. Counters follow
+    """Each spec: phone, name?, status, error_msg?, wamid?, *_at?, steps? {step: time}, attempts?,
+    next_attempt_at?, wait_reason?. Counters follow
     the rows as the engine keeps them; returns the contact ids."""
     ids = []
     async with database.session() as session:
@@ -44,6 +45,8 @@ async def add_messages(database: Database, *, org_id: int, campaign_id: int, spe
             message = CampaignMessage(
                 campaign_id=campaign_id, contact_id=contact.id, status=spec["status"],
                 error_msg=spec.get("error_msg"), wamid=spec.get("wamid"), **{t: spec.get(t) for t in TIMES},
+                attempts=spec.get("attempts", 0), next_attempt_at=spec.get("next_attempt_at"),
+                wait_reason=spec.get("wait_reason"),
             )
             session.add(message)
             for step, when in spec.get("steps", {}).items():

@@ -52,6 +52,7 @@ async def preview_audience(
     return await preview.preview_audience(
         session, org_id=principal.org_id, audience=body.audience.stored() if body.audience else None,
         variables={name: binding.stored() for name, binding in body.variables.items()},
+        whatsapp_number_id=body.whatsapp_number_id,
     )
 
 

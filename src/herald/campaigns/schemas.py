@@ -214,9 +214,24 @@ class AudiencePreviewIn(BaseModel):
 
     audience: Audience | None = None
     variables: Variables = Field(default_factory=dict)
+    whatsapp_number_id: int | None = Field(
+        default=None, description="the number to send from: the preview then shows its messaging limit's effect")
+
+
+class MessagingLimitPreview(BaseModel):
+    """The portfolio's messaging limit at launch: how many eligible contacts can go in the next 24 hours."""
+
+    tier: str
+    limit_per_24h: int
+    reached_24h: int = Field(description="unique contacts the portfolio messaged in the last 24 hours")
+    available_now: int = Field(description="new contacts it may still message now")
+    waiting: int = Field(description="eligible contacts that would wait for places to free (at most, since "
+                                     "contacts already messaged today need none)")
 
 
 class AudiencePreview(BaseModel):
     matched: int
     eligible: int
     excluded: dict[str, int]
+    messaging_limit: MessagingLimitPreview | None = Field(
+        default=None, description="null when the number is not given or its portfolio has no limit Herald knows")

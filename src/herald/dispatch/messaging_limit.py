@@ -71,10 +71,11 @@ async def _reach(session: AsyncSession, portfolio: str, contact_ids: list[int], 
 
 
 async def _hold(session: AsyncSession, message_ids: list[int], until: datetime, reason: str) -> None:
+    messages = CampaignMessage.__table__
     await session.execute(
-        update(CampaignMessage)
-        .where(CampaignMessage.id == bindparam("_id"), CampaignMessage.status == CLAIMED)
-        .values(status=MessageStatus.pending, lease_until=None, attempts=CampaignMessage.attempts - 1,
+        update(messages)
+        .where(messages.c.id == bindparam("_id"), messages.c.status == CLAIMED)
+        .values(status=MessageStatus.pending, lease_until=None, attempts=messages.c.attempts - 1,
                 next_attempt_at=bindparam("_until", type_=UTCDateTime()), wait_reason=reason)
         .execution_options(synchronize_session=False),
         [{"_id": message_id, "_until": until} for message_id in message_ids],

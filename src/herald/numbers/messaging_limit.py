@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -49,6 +50,13 @@ def limit_of(tiers: Iterable[str | None]) -> int | None:
     return max(limit for limit in limits if limit is not None)
 
 
+def tier_of(tiers: Iterable[str | None]) -> str | None:
+    """The tier that sets the portfolio's limit (``limit_of``), by name."""
+    known = sorted({tier.upper() for tier in tiers if tier and tier.upper() in TIER_LIMITS},
+                   key=lambda tier: TIER_LIMITS[tier] or float("inf"))
+    return known[-1] if known else None
+
+
 def portfolio_key(org_id: int, business_portfolio_id: str | None, waba_id: str) -> str:
     if business_portfolio_id:
         return f"{org_id}:{business_portfolio_id}"
@@ -64,6 +72,7 @@ def waiting_reason(limit: int) -> str:
 class Portfolio:
     key: str
     limit: int | None
+    tier: str | None = None
 
 
 @dataclass(frozen=True)
@@ -110,10 +119,21 @@ def plan(contact_ids: Sequence[int], *, limit: int | None, usage: Usage, now: da
 
 async def portfolio_of(session: AsyncSession, *, campaign_id: int) -> Portfolio | None:
     """The portfolio of the campaign's number and its limit (one query over the org's numbers)."""
-    own = select(Campaign.org_id, Campaign.whatsapp_number_id).where(Campaign.id == campaign_id).subquery()
+    own = select(Campaign.org_id, Campaign.whatsapp_number_id.label("number_id")).where(Campaign.id == campaign_id)
+    return await _portfolio(session, own.subquery())
+
+
+async def portfolio_of_number(session: AsyncSession, *, org_id: int, number_id: int) -> Portfolio | None:
+    """The portfolio of an organization's number; None when the org has no such number."""
+    own = select(WhatsAppNumber.org_id, WhatsAppNumber.id.label("number_id")).where(
+        WhatsAppNumber.id == number_id, WhatsAppNumber.org_id == org_id)
+    return await _portfolio(session, own.subquery())
+
+
+async def _portfolio(session: AsyncSession, own: Any) -> Portfolio | None:
     rows = (await session.execute(
         select(WhatsAppNumber.id, WhatsAppNumber.org_id, WhatsAppNumber.waba_id, WhatsAppNumber.business_portfolio_id,
-               WhatsAppNumber.messaging_limit_tier, own.c.whatsapp_number_id)
+               WhatsAppNumber.messaging_limit_tier, own.c.number_id)
         .join(own, own.c.org_id == WhatsAppNumber.org_id)
     )).all()
     mine = next((r for r in rows if r[0] == r[5]), None)
@@ -121,7 +141,7 @@ async def portfolio_of(session: AsyncSession, *, campaign_id: int) -> Portfolio 
         return None
     key = portfolio_key(mine[1], mine[3], mine[2])
     tiers = [r[4] for r in rows if portfolio_key(r[1], r[3], r[2]) == key]
-    return Portfolio(key, limit_of(tiers))
+    return Portfolio(key, limit_of(tiers), tier_of(tiers))
 
 
 async def count(session: AsyncSession, *, portfolio: str, now: datetime, among: Sequence[int] = ()) -> Usage:
