@@ -17,6 +17,7 @@ from pydantic import (
     model_validator,
 )
 
+from herald.campaigns import marketing_retry
 from herald.campaigns.lifecycle import Status
 from herald.contacts.rules import VALUED_TAG_KEY_RULE
 from herald.models.campaign import DEFAULT_RATE_PER_SECOND
@@ -143,6 +144,10 @@ class CampaignSettings(BaseModel):
     header_media_id: int | None = None
     bot_flow_id: int | None = None
     auto_end_after_hours: float | None = Field(default=None, gt=0, le=MAX_AUTO_END_HOURS)
+    marketing_retry_days: float | None = Field(
+        default=None, ge=0, le=marketing_retry.MAX_DAYS,
+        description="how long a message Meta refused with 131049 (per-user marketing limit) is retried, in days "
+                    "after its first try (default 7; 0: never)")
 
     @field_validator("name")
     @classmethod
@@ -179,6 +184,7 @@ class CampaignOut(BaseModel):
     ended_at: datetime | None
     status_reason: str | None
     auto_end_after_hours: float
+    marketing_retry_days: float
     created_at: datetime
 
     @classmethod

@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import bindparam, delete, text, update
+from sqlalchemy import Table, bindparam, delete, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.kit.dialect import insert, is_postgres
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 # The status ``claim_messages`` leaves a claimed message in.
 CLAIMED = MessageStatus.sending
+_messages: Table = CampaignMessage.__table__  # type: ignore[assignment]
 
 
 async def hold_over_limit(session: AsyncSession, *, campaign_id: int, outgoing: list[Outgoing]) -> list[Outgoing]:
@@ -71,11 +72,10 @@ async def _reach(session: AsyncSession, portfolio: str, contact_ids: list[int], 
 
 
 async def _hold(session: AsyncSession, message_ids: list[int], until: datetime, reason: str) -> None:
-    messages = CampaignMessage.__table__
     await session.execute(
-        update(messages)
-        .where(messages.c.id == bindparam("_id"), messages.c.status == CLAIMED)
-        .values(status=MessageStatus.pending, lease_until=None, attempts=messages.c.attempts - 1,
+        update(_messages)
+        .where(_messages.c.id == bindparam("_id"), _messages.c.status == CLAIMED)
+        .values(status=MessageStatus.pending, lease_until=None, attempts=_messages.c.attempts - 1,
                 next_attempt_at=bindparam("_until", type_=UTCDateTime()), wait_reason=reason)
         .execution_options(synchronize_session=False),
         [{"_id": message_id, "_until": until} for message_id in message_ids],
