@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from herald.campaigns import counters
 from herald.campaigns.message_state import MessageState
 from herald.kit.db import Database
+from herald.kit.types import utcnow
 from herald.models import Campaign, CampaignMessage, Contact, FunnelEvent
 from herald.models.campaign_stats import STAT_FIELDS
 
@@ -74,12 +75,19 @@ async def _count(session: AsyncSession, *, campaign_id: int, spec: dict[str, Any
 async def recount(session: AsyncSession, campaign_id: int) -> dict[str, Any]:
     """The stats body recomputed from the ``campaign_messages`` rows with the definitions of docs/architecture.md, "Stats"."""
     rows = (await session.execute(
-        select(CampaignMessage.status, CampaignMessage.replied_at, CampaignMessage.error_msg)
+        select(CampaignMessage.status, CampaignMessage.replied_at, CampaignMessage.error_msg,
+               CampaignMessage.next_attempt_at, CampaignMessage.wait_reason)
         .where(CampaignMessage.campaign_id == campaign_id)
     )).all()
     body: dict[str, Any] = dict.fromkeys(STAT_FIELDS, 0)
     reasons: Counter[str] = Counter()
-    for status, replied_at, error_msg in rows:
+    waiting: Counter[str] = Counter()
+    due: list[datetime] = []
+    now = utcnow()
+    for status, replied_at, error_msg, next_attempt_at, wait_reason in rows:
+        if status == "pending" and wait_reason and next_attempt_at is not None and next_attempt_at > now:
+            waiting[wait_reason] += 1
+            due.append(next_attempt_at)
         body["targeted"] += 1
         if status in ("pending", "sending"):
             body["pending"] += 1
@@ -99,6 +107,9 @@ async def recount(session: AsyncSession, campaign_id: int) -> dict[str, Any]:
     body["received_pct"] = _pct(body["received"], body["sent"])
     body["read_pct"] = _pct(body["read"], body["received"])
     body["replied_pct"] = _pct(body["replied"], body["received"])
+    body["waiting"] = sum(waiting.values())
+    body["waiting_reasons"] = dict(waiting)
+    body["next_send_at"] = min(due) if due else None
     return body
 
 
