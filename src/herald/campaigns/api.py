@@ -45,7 +45,7 @@ async def list_campaigns(
     return Page(items=[CampaignOut.of(r) for r in rows], next_cursor=next_cursor)
 
 
-@router.post("/audience-preview", response_model=AudiencePreview)
+@router.post("/audience-preview", response_model=AudiencePreview, response_model_exclude_none=True)
 async def preview_audience(
     body: AudiencePreviewIn, session: SessionDep, principal: CurrentPrincipal
 ) -> AudiencePreview:
@@ -81,7 +81,7 @@ async def duplicate_campaign(campaign_id: int, session: SessionDep, principal: W
     return CampaignOut.of(campaign)
 
 
-@router.post("/{campaign_id}/audience-preview", response_model=AudiencePreview)
+@router.post("/{campaign_id}/audience-preview", response_model=AudiencePreview, response_model_exclude_none=True)
 async def preview_campaign_audience(
     campaign_id: int, session: SessionDep, principal: CurrentPrincipal
 ) -> AudiencePreview:

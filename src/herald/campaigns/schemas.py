@@ -240,4 +240,4 @@ class AudiencePreview(BaseModel):
     eligible: int
     excluded: dict[str, int]
     messaging_limit: MessagingLimitPreview | None = Field(
-        default=None, description="null when the number is not given or its portfolio has no limit Herald knows")
+        default=None, description="left out when the number is not given or its portfolio has no limit Herald knows")
