@@ -47,7 +47,7 @@ async def stats_page(request: Request, campaign_id: int, session: SessionDep, us
     stats = await reports_service.get_stats(session, org_id=org, campaign_id=campaign_id)
     sends = await _sends(request.app.state.database, campaign_id)
     numbers = await repository.number_labels(session, org_id=org)
-    initial = {"stats": stats.model_dump(), "sends": sends, "status": campaign.status}
+    initial = {"stats": stats.model_dump(mode="json"), "sends": sends, "status": campaign.status}
     return render(request, "campaigns/stats.html", {
         "campaign": campaign, "stats": stats, "initial": initial, "live": campaign.status in LIVE,
         "number": numbers.get(campaign.whatsapp_number_id or 0, "—"),
