@@ -3,12 +3,16 @@ portfolio's messaging limit, a 131049 retry), rendered escaped; the initial JSON
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
+
+from sqlalchemy import update
 
 from herald.auth.principal import Role
 from herald.kit.db import Database
 from herald.kit.types import utcnow
+from herald.models import Campaign, WhatsAppNumber
 from tests.conftest import OrgHandle
+from tests.factories import fr_mobile, make_contacts, make_number
 from tests.reports.helpers import add_messages, make_campaign
 from tests.web.conftest import Browser
 
@@ -41,3 +45,31 @@ async def test_nothing_waiting_hides_the_line(browser: Browser, database: Databa
     page = await client.get(f"/ui/campaigns/{campaign}/stats")
 
     assert '<p id="waiting" class="hint" aria-live="polite" hidden></p>' in page.text
+
+
+async def test_the_schedule_estimate_counts_the_days_the_messaging_limit_adds(
+    browser: Browser, database: Database, org: OrgHandle
+) -> None:
+    number = await make_number(database, org_id=org.id)
+    async with database.session() as session:
+        await session.execute(update(WhatsAppNumber).where(WhatsAppNumber.id == number).values(
+            messaging_limit_tier="TIER_50"))
+        row = Campaign(org_id=org.id, name="S", status="ready", kind="real", missing=[], whatsapp_number_id=number,
+                       audience={"tags_any": ["vip"]}, template_name="promo", template_language="en_US",
+                       variables={"1": {"source": "contact_name"}})
+        session.add(row)
+        await session.flush()
+        campaign_id = row.id
+    await make_contacts(database, org_id=org.id, specs=[{"phone": fr_mobile(i), "tags": ["vip"]} for i in range(60)])
+    editor = await browser(Role.editor)
+    tomorrow = date.today() + timedelta(days=1)
+
+    estimate = await editor.get(f"/ui/campaigns/{campaign_id}/schedule/estimate", params={
+        "day": tomorrow.isoformat(), "clock": "09:00", "timezone": "UTC", "rate_per_hour": "100"})
+
+    text = " ".join(estimate.text.split())
+    assert ("The messaging limit of this number's business portfolio (50 new contacts per 24 hours, TIER_50; "
+            "0 reached in the last 24 hours) lets 50 go at first: 10 wait for places to free, over about 1 more day."
+            ) in text
+    # 60 at 100/hour would take 36 minutes; the last 10 go a day later, 6 minutes after the places free.
+    assert f"estimated finish <strong>{(tomorrow + timedelta(days=1)).isoformat()} 09:06</strong>" in text
