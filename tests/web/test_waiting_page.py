@@ -15,6 +15,7 @@ from tests.conftest import OrgHandle
 from tests.factories import fr_mobile, make_contacts, make_number
 from tests.reports.helpers import add_messages, make_campaign
 from tests.web.conftest import Browser
+from tests.web.helpers import page_csrf
 
 
 async def test_the_stats_page_shows_who_waits_why_and_until_when(
@@ -73,3 +74,23 @@ async def test_the_schedule_estimate_counts_the_days_the_messaging_limit_adds(
             ) in text
     # 60 at 100/hour would take 36 minutes; the last 10 go a day later, 6 minutes after the places free.
     assert f"estimated finish <strong>{(tomorrow + timedelta(days=1)).isoformat()} 09:06</strong>" in text
+
+
+async def test_the_131049_deadline_is_set_in_the_wizard_and_a_wrong_one_is_named(
+    browser: Browser, database: Database, org: OrgHandle
+) -> None:
+    editor = await browser(Role.editor)
+    token = await page_csrf(editor, "/ui/campaigns/new")
+    created = await editor.post("/ui/campaigns/new", data={"csrf_token": token, "name": "Spring",
+                                                           "marketing_retry_days": "3"})
+    assert created.status_code == 303, created.text
+    campaign_id = int(created.headers["location"].split("/")[3])
+    async with database.read_session() as session:
+        assert (await session.get(Campaign, campaign_id)).marketing_retry_days == 3  # type: ignore[union-attr]
+
+    wrong = await editor.post(f"/ui/campaigns/{campaign_id}/edit/basics", data={
+        "csrf_token": token, "name": "Spring", "marketing_retry_days": "45"})
+    assert wrong.status_code in (200, 422)
+    assert 'id="marketing_retry_days-error"' in wrong.text and 'aria-invalid="true"' in wrong.text
+    review = await editor.get(f"/ui/campaigns/{campaign_id}/edit/review")
+    assert "for up to 3.0 days after the first try" in review.text
