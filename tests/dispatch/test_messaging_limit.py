@@ -215,3 +215,38 @@ async def _a_day_passes(database: Database, simulator: SimulatorServer, campaign
 
 async def _equals(found: object, expected: dict[str, int]) -> bool:
     return await found == expected  # type: ignore[misc]
+
+
+class TestTierUnknownToHerald:
+    async def test_metas_refusal_past_the_limit_pauses_the_campaign_with_the_reason(
+        self, app: FastAPI, database: Database, org: OrgHandle, simulator: SimulatorServer
+    ) -> None:
+        """Herald was never told the tier (no number info read): Meta's 131048 past the limit is the
+        safety net, and the campaign pauses rather than failing its contacts."""
+        box: SecretBox = app.state.secret_box
+        number_id = await make_number(database, box, org_id=org.id, base_url=simulator.base_url)
+        await make_template(database, org_id=org.id)
+        media = await make_media(database, org_id=org.id, number_id=number_id,
+                                 media_id=await upload_banner(simulator.base_url))
+        bot = await make_bot_flow(database, box, org_id=org.id)
+        await make_contacts(database, org_id=org.id,
+                            specs=[{"phone": fr_mobile(i), "name": f"C{i}", "tags": ["vip"]} for i in range(260)])
+        campaign = await make_active_campaign(
+            database, org_id=org.id, number_id=number_id, audience={"tags_any": ["vip"]}, variables=VARIABLES,
+            media_row_id=media, bot_flow_id=bot, rate=80,
+        )
+
+        async def paused() -> bool:
+            async with database.read_session() as session:
+                return (await session.get(Campaign, campaign)).status == "paused"  # type: ignore[union-attr]
+
+        async with running_worker(database, box):
+            await wait_until(paused)
+        async with database.read_session() as session:
+            row = await session.get(Campaign, campaign)
+        assert row is not None and row.status_reason == (
+            "WhatsApp limits the messages this number may send (spam rate limit or messaging limit reached)")
+        found = await counts(database, campaign)
+        assert found["sent"] == 250 and found["other"] == 10  # the rest back to pending, not failed
+        rows = await messages(database, campaign)
+        assert {m.status for m in rows.values()} == {"sent", "pending"}
