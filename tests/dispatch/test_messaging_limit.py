@@ -19,7 +19,7 @@ from herald.kit.crypto import SecretBox
 from herald.kit.db import Database
 from herald.kit.types import utcnow
 from herald.models import Campaign, CampaignMessage, PortfolioReach, WhatsAppNumber
-from herald.numbers.messaging_limit import Usage, limit_of, plan
+from herald.numbers.messaging_limit import Usage, limit_of, plan, tier_of
 from herald.simulator import Scenario, SimulatorServer
 from herald.whatsapp import CloudAPIClient, NumberCredentials
 from tests.conftest import LOOPBACK_ALLOWED, OrgHandle
@@ -63,6 +63,9 @@ class TestPlan:
         assert limit_of(["TIER_250", "TIER_UNLIMITED"]) is None
         assert limit_of([None, "SOMETHING_NEW"]) is None  # not known: Herald does not limit, Meta still does
         assert limit_of(["tier_10k"]) == 10_000
+        assert limit_of(["1000", "TIER_250"]) == 1_000  # a plain number of users, as some payloads give it
+        assert tier_of(["TIER_250", "TIER_2K", None]) == "TIER_2K"
+        assert tier_of(["TIER_2K", "TIER_UNLIMITED"]) == "TIER_UNLIMITED"
 
 
 @pytest.fixture

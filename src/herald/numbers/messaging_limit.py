@@ -39,22 +39,31 @@ TIER_LIMITS: dict[str, int | None] = {
 }
 
 
+def _limit(tier: str | None) -> tuple[bool, int | None]:
+    """(known, limit) of one tier: a ``TIER_…`` name, or a plain number of users as some payloads give it."""
+    if not tier:
+        return False, None
+    name = tier.strip().upper()
+    if name in TIER_LIMITS:
+        return True, TIER_LIMITS[name]
+    if name.isdecimal():
+        return True, int(name)
+    return False, None
+
+
 def limit_of(tiers: Iterable[str | None]) -> int | None:
     """The portfolio's limit from its numbers' tiers: the highest known; None if unlimited or unknown."""
-    known = [tier.upper() for tier in tiers if tier and tier.upper() in TIER_LIMITS]
-    if not known:
-        return None
-    limits = [TIER_LIMITS[tier] for tier in known]
-    if any(limit is None for limit in limits):
+    limits = [limit for known, limit in map(_limit, tiers) if known]
+    if not limits or any(limit is None for limit in limits):
         return None
     return max(limit for limit in limits if limit is not None)
 
 
 def tier_of(tiers: Iterable[str | None]) -> str | None:
-    """The tier that sets the portfolio's limit (``limit_of``), by name."""
-    known = sorted({tier.upper() for tier in tiers if tier and tier.upper() in TIER_LIMITS},
-                   key=lambda tier: TIER_LIMITS[tier] or float("inf"))
-    return known[-1] if known else None
+    """The tier that sets the portfolio's limit (``limit_of``), as the number gave it."""
+    known = [(limit if limit is not None else float("inf"), tier.strip().upper())
+             for tier in tiers if tier for known, limit in [_limit(tier)] if known]
+    return max(known)[1] if known else None
 
 
 def portfolio_key(org_id: int, business_portfolio_id: str | None, waba_id: str) -> str:
