@@ -253,3 +253,24 @@ class TestTierUnknownToHerald:
         assert found["sent"] == 250 and found["other"] == 10  # the rest back to pending, not failed
         rows = await messages(database, campaign)
         assert {m.status for m in rows.values()} == {"sent", "pending"}
+
+
+class TestPreviewInput:
+    async def test_another_organizations_number_is_a_422_naming_the_field(
+        self, client: httpx.AsyncClient, database: Database, org: OrgHandle, other_org: OrgHandle
+    ) -> None:
+        theirs = await make_number(database, org_id=other_org.id)
+        answer = await client.post("/api/v1/campaigns/audience-preview", headers=org.auth, json={
+            "audience": {"tags_any": ["vip"]}, "whatsapp_number_id": theirs})
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["error"]["details"][0]["field"] == "whatsapp_number_id"
+
+    async def test_a_number_without_a_known_limit_leaves_the_preview_as_it_was(
+        self, client: httpx.AsyncClient, database: Database, org: OrgHandle
+    ) -> None:
+        mine = await make_number(database, org_id=org.id)
+        answer = await client.post("/api/v1/campaigns/audience-preview", headers=org.auth, json={
+            "audience": {"tags_any": ["vip"]}, "whatsapp_number_id": mine})
+        assert answer.json() == {"matched": 0, "eligible": 0, "excluded": {
+            "contact opted out of marketing": 0, "already part of an active campaign": 0,
+            "contact has an open case in Inbox": 0}}
