@@ -43,6 +43,9 @@ def http(status: int) -> WhatsAppError:
     return WhatsAppError(f"HTTP {status}", http_status=status)
 
 
+MARKETING_WAIT = "retrying after Meta's per-user marketing limit (131049)"
+MARKETING_REASON = "Meta chose not to deliver (per-user marketing limit)"
+
 ROWS: list[tuple[str, WhatsAppError, int, object]] = [
     # 131056, pair rate limit: only this recipient waits, max(6 s, 4^attempt s), 4^5 at most.
     ("131056 first send", graph(131056), 1, RetryAfter(6)),
@@ -50,9 +53,13 @@ ROWS: list[tuple[str, WhatsAppError, int, object]] = [
     ("131056 third send", graph(131056), 3, RetryAfter(64)),
     ("131056 fifth send", graph(131056), 5, RetryAfter(1024)),
     ("131056 ninth send", graph(131056), 9, RetryAfter(1024)),
-    # 131049, Meta's per-user marketing limit: a day later, the attempt refunded, whatever the count.
-    ("131049 first send", graph(131049), 1, RetryAfter(24 * 3600, refund_attempt=True)),
-    ("131049 tenth send", graph(131049), 10, RetryAfter(24 * 3600, refund_attempt=True)),
+    # 131049, Meta's per-user marketing limit: +24 h, +48 h, +96 h (tries at 0, 24, 72 and 168 h), each
+    # try counted, while the next try falls within the campaign's deadline (7 days by default); then final.
+    ("131049 first send", graph(131049), 1, RetryAfter(24 * 3600, wait_reason=MARKETING_WAIT)),
+    ("131049 second send", graph(131049), 2, RetryAfter(48 * 3600, wait_reason=MARKETING_WAIT)),
+    ("131049 third send", graph(131049), 3, RetryAfter(96 * 3600, wait_reason=MARKETING_WAIT)),
+    ("131049 fourth send", graph(131049), 4, GiveUp(MARKETING_REASON, 131049)),
+    ("131049 tenth send", graph(131049), 10, GiveUp(MARKETING_REASON, 131049)),
     # 130429, the number's throughput: slow the number down, retry in a second, refunded.
     ("130429 first send", graph(130429), 1, SlowDown(1)),
     ("130429 tenth send", graph(130429), 10, SlowDown(1)),
@@ -117,3 +124,17 @@ def test_back_off_is_capped_at_five_minutes(monkeypatch: pytest.MonkeyPatch) -> 
 
     monkeypatch.setattr(retry_policy, "MAX_TRANSIENT_ATTEMPTS", 20)
     assert decide(graph(613), 9) == RetryAfter(300)
+
+
+@pytest.mark.parametrize(("days", "attempts", "retried_in_hours"), [
+    (2, 1, 24), (2, 2, None),  # a 2-day deadline: tries at 0 and 24 h (the next would be at 72 h)
+    (3, 2, 48), (3, 3, None),
+    (30, 4, 192), (30, 5, None),  # at most 30 days: tries at 0, 24, 72, 168 and 360 h
+    (0, 1, None),  # no retries at all
+])
+def test_131049_stops_at_the_campaigns_deadline(days: float, attempts: int, retried_in_hours: int | None) -> None:
+    decision = decide(graph(131049), attempts, marketing_retry_days=days)
+    if retried_in_hours is None:
+        assert decision == GiveUp(MARKETING_REASON, 131049)
+    else:
+        assert decision == RetryAfter(retried_in_hours * 3600, wait_reason=MARKETING_WAIT)

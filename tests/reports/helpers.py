@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from herald.campaigns import counters
 from herald.campaigns.message_state import MessageState
 from herald.kit.db import Database
+from herald.kit.types import utcnow
 from herald.models import Campaign, CampaignMessage, Contact, FunnelEvent
 from herald.models.campaign_stats import STAT_FIELDS
 
@@ -33,7 +34,8 @@ async def make_campaign(database: Database, *, org_id: int, name: str = "Report"
 
 
 async def add_messages(database: Database, *, org_id: int, campaign_id: int, specs: list[dict[str, Any]]) -> list[int]:
-    """Each spec: phone, name?, status, error_msg?, wamid?, *_at?, steps? {step: time}. Counters follow
+    """Each spec: phone, name?, status, error_msg?, wamid?, *_at?, steps? {step: time}, attempts?,
+    next_attempt_at?, wait_reason?. Counters follow
     the rows as the engine keeps them; returns the contact ids."""
     ids = []
     async with database.session() as session:
@@ -44,6 +46,8 @@ async def add_messages(database: Database, *, org_id: int, campaign_id: int, spe
             message = CampaignMessage(
                 campaign_id=campaign_id, contact_id=contact.id, status=spec["status"],
                 error_msg=spec.get("error_msg"), wamid=spec.get("wamid"), **{t: spec.get(t) for t in TIMES},
+                attempts=spec.get("attempts", 0), next_attempt_at=spec.get("next_attempt_at"),
+                wait_reason=spec.get("wait_reason"),
             )
             session.add(message)
             for step, when in spec.get("steps", {}).items():
@@ -71,12 +75,19 @@ async def _count(session: AsyncSession, *, campaign_id: int, spec: dict[str, Any
 async def recount(session: AsyncSession, campaign_id: int) -> dict[str, Any]:
     """The stats body recomputed from the ``campaign_messages`` rows with the definitions of docs/architecture.md, "Stats"."""
     rows = (await session.execute(
-        select(CampaignMessage.status, CampaignMessage.replied_at, CampaignMessage.error_msg)
+        select(CampaignMessage.status, CampaignMessage.replied_at, CampaignMessage.error_msg,
+               CampaignMessage.next_attempt_at, CampaignMessage.wait_reason)
         .where(CampaignMessage.campaign_id == campaign_id)
     )).all()
     body: dict[str, Any] = dict.fromkeys(STAT_FIELDS, 0)
     reasons: Counter[str] = Counter()
-    for status, replied_at, error_msg in rows:
+    waiting: Counter[str] = Counter()
+    due: list[datetime] = []
+    now = utcnow()
+    for status, replied_at, error_msg, next_attempt_at, wait_reason in rows:
+        if status == "pending" and wait_reason and next_attempt_at is not None and next_attempt_at > now:
+            waiting[wait_reason] += 1
+            due.append(next_attempt_at)
         body["targeted"] += 1
         if status in ("pending", "claimed", "sending"):
             body["pending"] += 1
@@ -96,6 +107,9 @@ async def recount(session: AsyncSession, campaign_id: int) -> dict[str, Any]:
     body["received_pct"] = _pct(body["received"], body["sent"])
     body["read_pct"] = _pct(body["read"], body["received"])
     body["replied_pct"] = _pct(body["replied"], body["received"])
+    body["waiting"] = sum(waiting.values())
+    body["waiting_reasons"] = dict(waiting)
+    body["next_send_at"] = min(due) if due else None
     return body
 
 

@@ -17,7 +17,10 @@ from herald.reports.export import report_chunks
 from tests.conftest import OrgHandle
 from tests.reports.helpers import add_messages, at, make_campaign
 
-HEADER = "contact_id,phone,name,status,error_msg,sent_at,delivered_at,read_at,replied_at,wamid,time_per_funnel_step,wa_user_id"
+HEADER = (
+    "contact_id,phone,name,status,error_msg,sent_at,delivered_at,read_at,replied_at,wamid,time_per_funnel_step,"
+    "wa_user_id,attempts,last_error,waiting"
+)
 ERROR_SHOWN = ("failed", "not_sent", "unknown")
 # Cells that need quoting, a formula guard, both, or neither; non-ASCII; empty.
 TRICKY = [
@@ -45,6 +48,9 @@ def expected_csv(ids: list[int], specs: list[dict[str, Any]]) -> bytes:
             guard_cell(spec.get("wamid")),
             orjson.dumps({step: iso(when) for step, when in steps.items()}).decode() if steps else "{}",
             "",  # wa_user_id: these contacts have phones only
+            spec.get("attempts", 0), guard_cell(spec.get("error_msg")),
+            f"{spec['wait_reason']}; next send at {iso(spec['next_attempt_at'])}"
+            if spec["status"] == "pending" and spec.get("wait_reason") and spec.get("next_attempt_at") else "",
         ])
     return buffer.getvalue().encode()
 
@@ -86,7 +92,7 @@ class TestReportCells:
         body = await export(database, campaign)
 
         assert body == expected_csv(ids, specs)
-        assert body.split(b"\r\n")[1] == f"{ids[0]},+33610000001,,pending,,,,,,,{{}},".encode()
+        assert body.split(b"\r\n")[1] == f"{ids[0]},+33610000001,,pending,,,,,,,{{}},,0,,".encode()
 
     async def test_times_are_utc_to_the_second_whatever_offset_they_were_given_in(
         self, database: Database, org: OrgHandle
@@ -135,6 +141,34 @@ class TestReportCells:
         )
         assert orjson.loads(rows[0]["time_per_funnel_step"]) == {step: iso(when) for step, when in steps.items()}
         assert rows[1]["time_per_funnel_step"] == "{}"
+
+    async def test_attempts_last_error_and_why_a_pending_message_waits(self, database: Database, org: OrgHandle) -> None:
+        campaign = await make_campaign(database, org_id=org.id)
+        capped = "Meta chose not to deliver (per-user marketing limit)"
+        specs = [
+            # Held by the portfolio's messaging limit: the reason has a comma, so the cell is quoted.
+            spec(1, attempts=0, wait_reason="messaging limit 2,000/24 h reached", next_attempt_at=at(86_400)),
+            # Refused with 131049, waiting for its next try: the last error is shown, not error_msg.
+            spec(2, attempts=2, error_msg=capped, wait_reason="retrying after 131049", next_attempt_at=at(3_600)),
+            # Sent at last: a reason it once waited for is not shown any more.
+            spec(3, status="sent", sent_at=at(0), attempts=3, error_msg=capped, wait_reason="retrying after 131049",
+                 next_attempt_at=None),
+            spec(4, status="failed", sent_at=at(0), failed_at=at(1), attempts=4, error_msg=capped),
+        ]
+        ids = await add_messages(database, org_id=org.id, campaign_id=campaign, specs=specs)
+
+        body = await export(database, campaign)
+
+        assert body == expected_csv(ids, specs)
+        rows = list(csv.DictReader(io.StringIO(body.decode(), newline="")))
+        assert [(r["attempts"], r["last_error"], r["waiting"]) for r in rows] == [
+            ("0", "", "messaging limit 2,000/24 h reached; next send at 2026-11-28T10:00:00Z"),
+            ("2", capped, "retrying after 131049; next send at 2026-11-27T11:00:00Z"),
+            ("3", capped, ""),
+            ("4", capped, ""),
+        ]
+        assert [r["error_msg"] for r in rows] == ["", "", "", capped]
+        assert b'"messaging limit 2,000/24 h reached; next send at 2026-11-28T10:00:00Z"' in body
 
     async def test_an_empty_campaign_is_the_header_alone(self, database: Database, org: OrgHandle) -> None:
         campaign = await make_campaign(database, org_id=org.id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -10,6 +11,7 @@ import httpx
 from herald.auth.principal import Role
 from herald.campaigns import counters
 from herald.kit.db import Database
+from herald.kit.types import utcnow
 from tests.conftest import OrgHandle
 from tests.reports.helpers import add_messages, at, make_campaign, recount
 
@@ -56,6 +58,7 @@ class TestCampaignStats:
             "targeted": 15, "pending": 3, "sent": 8, "received": 6, "read": 3, "replied": 2, "unknown": 1,
             "not_sent": 3, "not_sent_reasons": {OPEN_CASE: 2, NOT_ON_WHATSAPP: 1},
             "received_pct": 75.0, "read_pct": 50.0, "replied_pct": 33.3,
+            "waiting": 0, "waiting_reasons": {}, "next_send_at": None,
         }
         async with database.read_session() as session:
             assert await recount(session, campaign) == body
@@ -67,6 +70,7 @@ class TestCampaignStats:
         assert await get_stats(client, org, campaign) == {
             "targeted": 0, "pending": 0, "sent": 0, "received": 0, "read": 0, "replied": 0, "unknown": 0,
             "not_sent": 0, "not_sent_reasons": {}, "received_pct": 0.0, "read_pct": 0.0, "replied_pct": 0.0,
+            "waiting": 0, "waiting_reasons": {}, "next_send_at": None,
         }
         await add_messages(database, org_id=org.id, campaign_id=campaign, specs=[
             {"phone": "+33610000001", "status": "sent", "sent_at": at(0)},
@@ -100,6 +104,29 @@ class TestCampaignStats:
             await counters.add(session, campaign_id=campaign, targeted=1, not_sent=1)
             await counters.add_not_sent_reasons(session, campaign_id=campaign, reasons=Counter({OPEN_CASE: 1}))
         assert (await get_stats(client, org, campaign))["not_sent_reasons"] == {OPEN_CASE: 1}
+
+    async def test_pending_messages_due_later_are_counted_as_waiting_with_their_reason(
+        self, client: httpx.AsyncClient, database: Database, org: OrgHandle
+    ) -> None:
+        campaign = await make_campaign(database, org_id=org.id)
+        soon, later = utcnow() + timedelta(hours=2), utcnow() + timedelta(hours=20)
+        limit, capped = "messaging limit 250/24 h reached", "retrying after Meta's per-user marketing limit (131049)"
+        await add_messages(database, org_id=org.id, campaign_id=campaign, specs=[
+            {"phone": "+33610000001", "status": "pending", "wait_reason": limit, "next_attempt_at": later},
+            {"phone": "+33610000002", "status": "pending", "wait_reason": limit, "next_attempt_at": later},
+            {"phone": "+33610000003", "status": "pending", "wait_reason": capped, "next_attempt_at": soon},
+            {"phone": "+33610000004", "status": "pending"},  # due now: pending, not waiting
+            {"phone": "+33610000005", "status": "pending", "wait_reason": limit,  # its time has come
+             "next_attempt_at": utcnow() - timedelta(seconds=1)},
+            {"phone": "+33610000006", "status": "sent", "sent_at": at(0), "wait_reason": limit},  # sent since
+        ])
+
+        body = await get_stats(client, org, campaign)
+
+        assert (body["pending"], body["waiting"], body["waiting_reasons"]) == (5, 3, {limit: 2, capped: 1})
+        assert datetime.fromisoformat(body["next_send_at"]) == soon
+        async with database.read_session() as session:
+            assert (await recount(session, campaign))["waiting_reasons"] == body["waiting_reasons"]
 
     async def test_viewer_reads_and_other_org_gets_404(
         self, client: httpx.AsyncClient, database: Database, org: OrgHandle, other_org: OrgHandle

@@ -50,13 +50,14 @@ async def list_campaigns(
     return Page(items=[CampaignOut.of(r) for r in rows], next_cursor=next_cursor)
 
 
-@router.post("/audience-preview", response_model=AudiencePreview)
+@router.post("/audience-preview", response_model=AudiencePreview, response_model_exclude_none=True)
 async def preview_audience(
     body: AudiencePreviewIn, session: SessionDep, principal: CurrentPrincipal
 ) -> AudiencePreview:
     return await preview.preview_audience(
         session, org_id=principal.org_id, audience=body.audience.stored() if body.audience else None,
         variables={name: binding.stored() for name, binding in body.variables.items()},
+        whatsapp_number_id=body.whatsapp_number_id,
     )
 
 
@@ -85,7 +86,7 @@ async def duplicate_campaign(campaign_id: int, session: SessionDep, principal: W
     return CampaignOut.of(campaign)
 
 
-@router.post("/{campaign_id}/audience-preview", response_model=AudiencePreview)
+@router.post("/{campaign_id}/audience-preview", response_model=AudiencePreview, response_model_exclude_none=True)
 async def preview_campaign_audience(
     campaign_id: int, session: SessionDep, principal: CurrentPrincipal
 ) -> AudiencePreview:

@@ -13,8 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.campaigns import reasons, repository, segments
 from herald.campaigns.bindings import valued_tag_keys
-from herald.campaigns.schemas import AudiencePreview
+from herald.campaigns.schemas import AudiencePreview, MessagingLimitPreview
 from herald.campaigns.service import get_campaign
+from herald.kit.errors import Invalid
+from herald.kit.types import utcnow
+from herald.numbers import messaging_limit
 
 FIXED_RULES = {1: reasons.OPTED_OUT, 2: reasons.ALREADY_ENGAGED, 3: reasons.OPEN_CASE}
 
@@ -24,6 +27,7 @@ async def preview_campaign(session: AsyncSession, *, org_id: int, campaign_id: i
     return await preview_audience(
         session, org_id=org_id, audience=campaign.audience, variables=campaign.variables or {},
         contact_ids=campaign.test_contact_ids if campaign.kind == "test" else None, campaign_id=campaign.id,
+        whatsapp_number_id=campaign.whatsapp_number_id,
     )
 
 
@@ -35,6 +39,7 @@ async def preview_audience(
     variables: dict[str, dict[str, Any]],
     contact_ids: list[int] | None = None,
     campaign_id: int | None = None,
+    whatsapp_number_id: int | None = None,
 ) -> AudiencePreview:
     """``campaign_id``: the campaign's own engagements do not count as engaged elsewhere."""
     where = await segments.segment_filter(session, org_id=org_id, audience=audience, contact_ids=contact_ids)
@@ -46,4 +51,23 @@ async def preview_audience(
     # Every rule that applies is listed, with 0 when it excludes nobody, so the UI shows a stable table.
     excluded = {reason: counts.get(code, 0) for code, reason in sorted(rules.items())}
     matched = sum(counts.values())
-    return AudiencePreview(matched=matched, eligible=matched - sum(excluded.values()), excluded=excluded)
+    eligible = matched - sum(excluded.values())
+    limit = None
+    if whatsapp_number_id is not None:
+        limit = await _messaging_limit(session, org_id=org_id, number_id=whatsapp_number_id, eligible=eligible)
+    return AudiencePreview(matched=matched, eligible=eligible, excluded=excluded, messaging_limit=limit)
+
+
+async def _messaging_limit(session: AsyncSession, *, org_id: int, number_id: int, eligible: int) -> MessagingLimitPreview | None:
+    """The portfolio's limit against the eligible contacts (docs/whatsapp.md, "Messaging limit")."""
+    portfolio = await messaging_limit.portfolio_of_number(session, org_id=org_id, number_id=number_id)
+    if portfolio is None:
+        raise Invalid("no such WhatsApp number in this organization", field="whatsapp_number_id")
+    if portfolio.limit is None or portfolio.tier is None:
+        return None
+    usage = await messaging_limit.count(session, portfolio=portfolio.key, now=utcnow())
+    available = max(0, portfolio.limit - usage.reached)
+    return MessagingLimitPreview(
+        tier=portfolio.tier, limit_per_24h=portfolio.limit, reached_24h=usage.reached, available_now=available,
+        waiting=max(0, eligible - available),
+    )

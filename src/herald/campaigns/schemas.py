@@ -17,6 +17,7 @@ from pydantic import (
     model_validator,
 )
 
+from herald.campaigns import marketing_retry
 from herald.campaigns.lifecycle import Status
 from herald.contacts.rules import VALUED_TAG_KEY_RULE
 from herald.models.campaign import DEFAULT_RATE_PER_SECOND
@@ -148,6 +149,10 @@ class CampaignSettings(BaseModel):
         description="Paused because Meta paused or disabled its template: resume by itself when Meta reinstates "
         "it. Can be changed while the campaign runs.",
     )
+    marketing_retry_days: float | None = Field(
+        default=None, ge=0, le=marketing_retry.MAX_DAYS,
+        description="how long a message Meta refused with 131049 (per-user marketing limit) is retried, in days "
+                    "after its first try (default 7; 0: never)")
 
     @field_validator("name")
     @classmethod
@@ -185,6 +190,7 @@ class CampaignOut(BaseModel):
     status_reason: str | None
     auto_end_after_hours: float
     auto_resume: bool
+    marketing_retry_days: float
     created_at: datetime
 
     @classmethod
@@ -220,12 +226,27 @@ class AudiencePreviewIn(BaseModel):
 
     audience: Audience | None = None
     variables: Variables = Field(default_factory=dict)
+    whatsapp_number_id: int | None = Field(
+        default=None, description="the number to send from: the preview then shows its messaging limit's effect")
+
+
+class MessagingLimitPreview(BaseModel):
+    """The portfolio's messaging limit at launch: how many eligible contacts can go in the next 24 hours."""
+
+    tier: str
+    limit_per_24h: int
+    reached_24h: int = Field(description="unique contacts the portfolio messaged in the last 24 hours")
+    available_now: int = Field(description="new contacts it may still message now")
+    waiting: int = Field(description="eligible contacts that would wait for places to free (at most, since "
+                                     "contacts already messaged today need none)")
 
 
 class AudiencePreview(BaseModel):
     matched: int
     eligible: int
     excluded: dict[str, int]
+    messaging_limit: MessagingLimitPreview | None = Field(
+        default=None, description="left out when the number is not given or its portfolio has no limit Herald knows")
 
 
 class StaleUnknownOut(BaseModel):

@@ -23,6 +23,7 @@ from herald.campaigns.schemas import (
 from herald.kit.errors import Conflict, Invalid, NotFound
 from herald.kit.pagination import clamp_limit, decode_cursor, encode_cursor
 from herald.models import Campaign, WhatsAppNumber
+from herald.models.campaign import DEFAULT_MARKETING_RETRY_DAYS
 
 DEFAULT_AUTO_END_HOURS = {"real": 72.0, "test": 1.0}
 PACE_FIELDS = frozenset({"rate_per_second", "rate_per_hour"})
@@ -67,6 +68,9 @@ async def create_campaign(session: AsyncSession, *, org_id: int, data: CampaignC
         missing=assessment.missing,
         auto_end_after_hours=data.auto_end_after_hours or DEFAULT_AUTO_END_HOURS["real"],
         auto_resume=data.auto_resume,
+        marketing_retry_days=(
+            DEFAULT_MARKETING_RETRY_DAYS if data.marketing_retry_days is None else data.marketing_retry_days
+        ),
         **draft.columns(),
     )
     return await repository.insert_campaign(session, campaign)
@@ -96,6 +100,10 @@ async def update_campaign(
         values["auto_end_after_hours"] = data.auto_end_after_hours or DEFAULT_AUTO_END_HOURS[campaign.kind]
     if "auto_resume" in given:
         values["auto_resume"] = data.auto_resume
+    if "marketing_retry_days" in given:
+        values["marketing_retry_days"] = (
+            DEFAULT_MARKETING_RETRY_DAYS if data.marketing_retry_days is None else data.marketing_retry_days
+        )
     values.update(_checked_pace(data, given & PACE_FIELDS, assessment.number))
     # The UPDATE is conditional on the status read above: a concurrent start makes this edit a 409.
     await transition(
@@ -127,7 +135,8 @@ async def duplicate_campaign(session: AsyncSession, *, org_id: int, campaign_id:
     auto_end = source.auto_end_after_hours if source.kind == "real" else DEFAULT_AUTO_END_HOURS["real"]
     campaign = Campaign(
         org_id=org_id, kind="real", status=_status_for(missing).value, missing=missing,
-        auto_end_after_hours=auto_end, auto_resume=source.auto_resume, **draft.columns(),
+        auto_end_after_hours=auto_end, auto_resume=source.auto_resume,
+        marketing_retry_days=source.marketing_retry_days, **draft.columns(),
     )
     return await repository.insert_campaign(session, campaign)
 

@@ -3,6 +3,8 @@
 ``claim_batch`` runs on the database loop (``database_loop.py``): it claims due messages
 (``claim.py``), applies the send-time rules (an open inbox case, a valued tag the template needs
 and the contact lacks: ``not_sent`` at once), and renders each remaining message's request body.
+Messages past the portfolio's messaging limit go back to ``pending`` until a place frees
+(``messaging_limit.py``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from herald.campaigns import reasons
 from herald.dispatch.claim import claim_messages
 from herald.dispatch.context import CampaignContext
+from herald.dispatch.messaging_limit import hold_over_limit
 from herald.dispatch.outcomes import NotSent, Outcome, record_not_sent
 from herald.dispatch.render import MissingValue, render_parameters
 from herald.dispatch.repository import load_recipients
@@ -61,6 +64,7 @@ async def claim_batch(
         if not rows:
             return [], False
         outgoing, skipped = await _prepare(session, ctx, rows)
+        outgoing = await hold_over_limit(session, campaign_id=ctx.id, outgoing=outgoing)  # messaging_limit.py
         await record_not_sent(session, campaign_id=ctx.id, items=skipped, from_status=MessageStatus.claimed)
     return outgoing, True
 

@@ -13,7 +13,7 @@ from herald.campaigns.lifecycle import Status
 from herald.dispatch.pacer import Pacer, SlidingWindow
 from herald.kit.crypto import SecretBox
 from herald.models import Campaign, Media, Template, WhatsAppNumber
-from herald.models.campaign import DEFAULT_RATE_PER_SECOND
+from herald.models.campaign import DEFAULT_MARKETING_RETRY_DAYS, DEFAULT_RATE_PER_SECOND
 from herald.models.whatsapp_number import DEFAULT_THROUGHPUT_MPS
 from herald.numbers.service import credentials_of
 from herald.whatsapp import HeaderMedia, NumberCredentials
@@ -39,6 +39,8 @@ class CampaignContext:
     # Claimed messages waiting for a sender, which have not reserved their slot in ``pacer`` yet.
     queued: int = 0
     positions: list[str] = field(default_factory=list)
+    # How long 131049 is retried after a message's first try (``campaigns/marketing_retry.py``).
+    marketing_retry_days: float = DEFAULT_MARKETING_RETRY_DAYS
 
     @property
     def valued_tag_keys(self) -> set[str]:

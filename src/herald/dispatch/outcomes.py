@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Table, bindparam, delete, text, update
+from sqlalchemy import Integer, String, Table, bindparam, delete, func, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.campaigns import counters
@@ -33,9 +33,15 @@ class Sent:
 
 @dataclass(slots=True)
 class Retry:
+    """Back to ``pending`` until ``at``; ``reason``/``code``: the error it met (kept as its last error),
+    ``wait_reason``: why it waits, for the report and the stats."""
+
     message_id: int
     at: datetime
     refund_attempt: bool = False
+    reason: str | None = None
+    code: int | None = None
+    wait_reason: str | None = None
 
 
 @dataclass(slots=True)
@@ -98,9 +104,12 @@ async def record(session: AsyncSession, *, campaign_id: int, outcomes: list[Outc
         session,
         update(_messages).where(_held_row()).values(
             status=MessageStatus.pending, lease_until=None, next_attempt_at=bindparam("_at", type_=UTCDateTime()),
-            attempts=_messages.c.attempts - bindparam("_refund"),
+            attempts=_messages.c.attempts - bindparam("_refund"), wait_reason=bindparam("_wait"),
+            error_msg=func.coalesce(bindparam("_reason", type_=String()), _messages.c.error_msg),
+            error_code=func.coalesce(bindparam("_code", type_=Integer()), _messages.c.error_code),
         ),
-        [{"_id": o.message_id, "_at": o.at, "_refund": 1 if o.refund_attempt else 0} for o in retry],
+        [{"_id": o.message_id, "_at": o.at, "_refund": 1 if o.refund_attempt else 0, "_wait": o.wait_reason,
+          "_reason": o.reason, "_code": o.code} for o in retry],
     )
     await _executemany(
         session,

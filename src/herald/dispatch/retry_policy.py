@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from herald.campaigns import marketing_retry
+from herald.models.campaign import DEFAULT_MARKETING_RETRY_DAYS
 from herald.whatsapp import RefusedByPolicy, RetryClass, WhatsAppError
 
 # A transient error (no answer, a 5xx, a rate limit) is retried until the message's attempts reach this.
@@ -19,16 +21,17 @@ MAX_TRANSIENT_ATTEMPTS = 6
 PAIR_RATE_LIMIT_MIN_SECONDS = 6  # 131056: wait 4^attempt seconds, at least this
 RETRY_NOW_BASE_SECONDS = 0.5  # network trouble or a 5xx: 0.5 × 2^attempt seconds
 BACK_OFF_MAX_SECONDS = 300  # a rate limit: 2^attempt seconds, at most this
-RETRY_AFTER_24H_SECONDS = 24 * 3600  # 131049: Meta chose not to deliver today
 THROTTLE_RETRY_SECONDS = 1  # 130429: the number's next second
 
 
 @dataclass(frozen=True, slots=True)
 class RetryAfter:
-    """Back to ``pending``, due in ``seconds``; a refunded attempt does not count towards the limit."""
+    """Back to ``pending``, due in ``seconds``; a refunded attempt does not count towards the limit.
+    ``wait_reason``: why it waits, shown in the report and the stats (long waits only)."""
 
     seconds: float
     refund_attempt: bool = False
+    wait_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,8 +66,11 @@ class MaybeSent:
 Decision = RetryAfter | SlowDown | GiveUp | PauseCampaign | MaybeSent
 
 
-def decide(error: WhatsAppError, attempts: int) -> Decision:
-    """The decision for ``error`` on a message's ``attempts``-th send (1 for the first)."""
+def decide(
+    error: WhatsAppError, attempts: int, *, marketing_retry_days: float = DEFAULT_MARKETING_RETRY_DAYS
+) -> Decision:
+    """The decision for ``error`` on a message's ``attempts``-th send (1 for the first);
+    ``marketing_retry_days``: the campaign's deadline for 131049 (``campaigns/marketing_retry.py``)."""
     if error.code is None and error.http_status is None and not surely_unsent(error):
         return MaybeSent()
     if error.is_throughput_limit:
@@ -72,8 +78,11 @@ def decide(error: WhatsAppError, attempts: int) -> Decision:
     if error.is_pair_rate_limit:
         return RetryAfter(max(PAIR_RATE_LIMIT_MIN_SECONDS, 4 ** min(attempts, 5)))
     rc = error.retry_class
-    if rc is RetryClass.RETRY_AFTER_24H:
-        return RetryAfter(RETRY_AFTER_24H_SECONDS, refund_attempt=True)
+    if rc is RetryClass.RETRY_AFTER_24H:  # 131049: growing intervals until the campaign's deadline
+        wait = marketing_retry.next_try_in(attempts, marketing_retry_days)
+        if wait is None:
+            return GiveUp(error.human_reason, error.code)
+        return RetryAfter(wait.total_seconds(), wait_reason=marketing_retry.WAIT_REASON)
     if rc is RetryClass.RETRY_NOW or rc is RetryClass.BACK_OFF:
         if attempts >= MAX_TRANSIENT_ATTEMPTS:
             return GiveUp(error.human_reason, error.code)

@@ -186,6 +186,7 @@ class Sender:
             ctx.window.limit = ctxmod.window_for(rate)
             ctx.header = ctxmod.header_for(template, media)
             ctx.positions = ctxmod.positions_of(ctx.variables, template)
+            ctx.marketing_retry_days = campaign.marketing_retry_days
             ctx.active = True
         for gone in set(self.campaigns) - seen:
             self.campaigns.pop(gone).active = False
@@ -366,11 +367,12 @@ class Sender:
         self, ctx: ctxmod.CampaignContext, item: Outgoing, error: WhatsAppError
     ) -> tuple[Outcome, str | None]:
         """The retry policy's decision (``retry_policy.decide``) as an outcome, and a pause reason."""
-        decision = retry_policy.decide(error, item.attempts)
+        decision = retry_policy.decide(error, item.attempts, marketing_retry_days=ctx.marketing_retry_days)
         now = utcnow()
         if isinstance(decision, retry_policy.RetryAfter):
             at = now + timedelta(seconds=decision.seconds)
-            return Retry(item.message_id, at, refund_attempt=decision.refund_attempt), None
+            return Retry(item.message_id, at, refund_attempt=decision.refund_attempt, reason=error.human_reason,
+                         code=error.code, wait_reason=decision.wait_reason), None
         if isinstance(decision, retry_policy.SlowDown):
             if time.monotonic() - self.throttled_at > 1.0:  # one cut per burst of refusals
                 self.throttled_at = time.monotonic()

@@ -21,6 +21,7 @@ from herald.models.media import Media
 from herald.models.number_event import NumberEvent
 from herald.models.number_lease import NumberLease
 from herald.models.organization import Organization
+from herald.models.portfolio_reach import PortfolioReach
 from herald.models.tag import Tag
 from herald.models.template import Template
 from herald.models.template_event import TemplateEvent
@@ -34,6 +35,6 @@ __all__ = [
     "ApiKey", "AuditEvent", "Base", "BotDelivery", "BotFlow", "Campaign", "CampaignMessage", "CampaignNotSentReason",
     "CampaignSendMinute", "CampaignStats", "Contact", "ContactEvent", "ContactTag", "ContactValuedTag", "Engagement",
     "FunnelEvent", "InboundMessage", "InboxCase", "Job", "Media", "MessageStatus", "NumberEvent", "NumberLease",
-    "Organization", "Tag", "Template", "TemplateEvent", "User", "WebSession", "WebhookEvent", "WhatsAppNumber",
-    "WorkerHeartbeat",
+    "Organization", "PortfolioReach", "Tag", "Template", "TemplateEvent", "User", "WebSession", "WebhookEvent",
+    "WhatsAppNumber", "WorkerHeartbeat",
 ]

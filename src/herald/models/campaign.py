@@ -11,6 +11,8 @@ from herald.models.base import Base, CreatedMixin, IdMixin
 
 # A campaign's pace when it was given none, messages per second.
 DEFAULT_RATE_PER_SECOND = 20.0
+# How long a message refused with 131049 keeps being retried, days after its first try.
+DEFAULT_MARKETING_RETRY_DAYS = 7.0
 
 
 class Campaign(IdMixin, CreatedMixin, Base):
@@ -49,4 +51,7 @@ class Campaign(IdMixin, CreatedMixin, Base):
     auto_end_after_hours: Mapped[float] = mapped_column(Float, default=72.0)
     # Paused because Meta paused or disabled its template: resume by itself when Meta reinstates it.
     auto_resume: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # 131049 (Meta's per-user marketing limit) is retried at growing intervals until this many days
+    # after the message's first try (dispatch/retry_policy.py).
+    marketing_retry_days: Mapped[float] = mapped_column(Float, default=DEFAULT_MARKETING_RETRY_DAYS)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

@@ -67,6 +67,9 @@ class CampaignMessage(IdMixin, Base):
     error_code: Mapped[int | None] = mapped_column(Integer)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Why a pending message waits until ``next_attempt_at`` (the portfolio's messaging limit, a 131049
+    # retry); shown in the report and the stats while the message is pending.
+    wait_reason: Mapped[str | None] = mapped_column(String(200))
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     wamid: Mapped[str | None] = mapped_column(String(128))
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

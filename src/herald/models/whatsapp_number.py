@@ -32,7 +32,13 @@ class WhatsAppNumber(IdMixin, CreatedMixin, Base):
     graph_api_base: Mapped[str] = mapped_column(String(300), default="https://graph.facebook.com")
     graph_api_version: Mapped[str] = mapped_column(String(16), default="v23.0")
     throughput_mps: Mapped[int] = mapped_column(Integer, default=DEFAULT_THROUGHPUT_MPS)
+    # Meta's messaging limit of the number's business portfolio (``TIER_250`` … ``TIER_UNLIMITED``),
+    # from the number's info or a ``phone_number_quality_update`` webhook; NULL: not known.
     messaging_limit_tier: Mapped[str | None] = mapped_column(String(32))
+    # The Meta business portfolio the number's WABA belongs to, when the user tells Herald: numbers
+    # with the same one share a messaging limit; without it each WABA counts as a portfolio of its own
+    # (dispatch/messaging_limit.py, docs/whatsapp.md "Messaging limit").
+    business_portfolio_id: Mapped[str | None] = mapped_column(String(64))
     quality_rating: Mapped[str | None] = mapped_column(String(16))
     info_synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # The last errors Meta reported for the number itself (a webhook value with errors[] and no

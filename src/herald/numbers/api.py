@@ -32,6 +32,7 @@ def number_out(number: WhatsAppNumber, info_error: str | None = None) -> WhatsAp
         graph_api_version=number.graph_api_version,
         throughput_mps=number.throughput_mps,
         messaging_limit_tier=number.messaging_limit_tier,
+        business_portfolio_id=number.business_portfolio_id,
         quality_rating=number.quality_rating,
         info_synced_at=number.info_synced_at,
         created_at=number.created_at,

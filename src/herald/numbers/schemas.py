@@ -13,6 +13,10 @@ from herald.whatsapp.client import DEFAULT_GRAPH_API_BASE, DEFAULT_GRAPH_API_VER
 GRAPH_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 _VERSION = re.compile(r"^v\d{1,2}\.\d$")
 MAX_GRAPH_API_BASE_LENGTH = 300  # the column's size
+PORTFOLIO_HELP = (
+    "the Meta business portfolio the number's WABA belongs to: numbers with the same one share its messaging "
+    "limit; without it, the numbers of one WABA do"
+)
 
 
 def normalize_graph_api_base(value: str) -> str:
@@ -54,6 +58,7 @@ class WhatsAppNumberCreate(BaseModel):
     verify_token: str = Field(min_length=1, max_length=500)
     graph_api_base: str = Field(default=DEFAULT_GRAPH_API_BASE, max_length=MAX_GRAPH_API_BASE_LENGTH)
     graph_api_version: str = DEFAULT_GRAPH_API_VERSION
+    business_portfolio_id: str | None = Field(default=None, pattern=GRAPH_ID_PATTERN, description=PORTFOLIO_HELP)
 
     @field_validator("graph_api_base")
     @classmethod
@@ -79,6 +84,7 @@ class WhatsAppNumberUpdate(BaseModel):
     verify_token: str | None = Field(default=None, min_length=1, max_length=500)
     graph_api_base: str | None = Field(default=None, max_length=MAX_GRAPH_API_BASE_LENGTH)
     graph_api_version: str | None = None
+    business_portfolio_id: str | None = Field(default=None, pattern=GRAPH_ID_PATTERN, description=PORTFOLIO_HELP)
 
     @field_validator("graph_api_base")
     @classmethod
@@ -102,6 +108,7 @@ class WhatsAppNumberOut(BaseModel):
     graph_api_version: str
     throughput_mps: int
     messaging_limit_tier: str | None
+    business_portfolio_id: str | None = None
     quality_rating: str | None
     info_synced_at: datetime | None
     created_at: datetime

@@ -139,6 +139,7 @@ async def add_number(
         verify_token_digest=verify_token_digest(secret_key, data.verify_token),
         graph_api_base=data.graph_api_base,
         graph_api_version=data.graph_api_version,
+        business_portfolio_id=data.business_portfolio_id,
         throughput_mps=80,
     )
     _keep_info(number, info)

@@ -88,6 +88,9 @@ _CELLS = (
     "p.contact_id", "c.phone", "{cell_name}", "p.status",
     f"CASE WHEN p.status IN ({_SHOWN}) THEN {{cell_error}} END",
     *(f"{{time_{name}}}" for name in _TIMES), "{cell_wamid}", "coalesce(f.steps, '{{}}')", "{cell_wa_user_id}",
+    # Appended after the contract's columns: tries so far, the last error (whatever the status: a
+    # message retried after 131049 keeps it), and why a pending message waits and until when.
+    "p.attempts", "{cell_last_error}", "{cell_waiting}",
 )
 _IN_RANGE = "campaign_id = {campaign} AND contact_id > {after} AND contact_id <= {last}"
 # The range is repeated on contacts: PostgreSQL does not carry it through the join, and without it
@@ -101,10 +104,18 @@ _FROM = (
 )
 
 
+def _waiting(time: Any) -> str:
+    return (
+        f"(CASE WHEN p.status = '{MessageStatus.pending}' AND p.next_attempt_at IS NOT NULL"
+        f" AND p.wait_reason IS NOT NULL THEN p.wait_reason || '; next send at ' || {time('p.next_attempt_at')} END)"
+    )
+
+
 def _cells(cell: Any, time: Any) -> dict[str, str]:
     return {
         "cell_name": cell("c.name"), "cell_error": cell("p.error_msg"), "cell_wamid": cell("p.wamid"),
         "cell_wa_user_id": cell("c.wa_user_id"),
+        "cell_last_error": cell("p.error_msg"), "cell_waiting": cell(_waiting(time)),
         **{f"time_{name}": time(f"p.{name}") for name in _TIMES},
     }
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from datetime import datetime
+
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.models import (
     Campaign,
+    CampaignMessage,
     CampaignNotSentReason,
     CampaignSendMinute,
     CampaignStats,
+    MessageStatus,
 )
 from herald.models.campaign_stats import STAT_FIELDS
 
@@ -51,3 +55,17 @@ async def send_minutes(session: AsyncSession, *, campaign_id: int) -> list[tuple
     )
     return [(int(minute), int(count)) for minute, count in (await session.execute(stmt)).all()]
 
+
+
+async def waiting(session: AsyncSession, *, campaign_id: int, now: datetime) -> tuple[dict[str, int], datetime | None]:
+    """Pending messages due later with a reason (the messaging limit, a 131049 retry): counts by reason,
+    and the earliest due time. A range of the claim index (campaign, status, next_attempt_at)."""
+    rows = (await session.execute(
+        select(CampaignMessage.wait_reason, func.count(), func.min(CampaignMessage.next_attempt_at))
+        .where(CampaignMessage.campaign_id == campaign_id, CampaignMessage.status == MessageStatus.pending,
+               CampaignMessage.next_attempt_at > now, CampaignMessage.wait_reason.is_not(None))
+        .group_by(CampaignMessage.wait_reason)
+        .order_by(func.count().desc(), CampaignMessage.wait_reason)
+    )).all()
+    times = [at for _, _, at in rows if at is not None]
+    return {str(reason): int(n) for reason, n, _ in rows}, min(times) if times else None

@@ -22,6 +22,10 @@ class CampaignStatsOut(BaseModel):
     received_pct: float
     read_pct: float
     replied_pct: float
+    waiting: int = Field(default=0, description="pending messages waiting for a later time (a limit, a retry)")
+    waiting_reasons: dict[str, int] = Field(default_factory=dict, description="why they wait, e.g. "
+                                            "'messaging limit 250/24 h reached'")
+    next_send_at: datetime | None = Field(default=None, description="the earliest time one of them is due")
 
 
 class SendMinute(BaseModel):

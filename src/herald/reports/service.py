@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.kit.errors import NotFound
+from herald.kit.types import utcnow
 from herald.reports import repository
 from herald.reports.latency import latency_percentiles
 from herald.reports.schemas import CampaignStatsOut, Latencies, Latency, SendMinute, TimelineOut
@@ -37,9 +38,14 @@ async def _stats(session: AsyncSession, *, campaign_id: int, org_id: int | None)
     if counts is None:
         return None
     reasons = await repository.not_sent_reasons(session, campaign_id=campaign_id) if counts["not_sent"] else {}
+    waiting: dict[str, int] = {}
+    next_send_at = None
+    if counts["pending"]:
+        waiting, next_send_at = await repository.waiting(session, campaign_id=campaign_id, now=utcnow())
     return CampaignStatsOut(
         **counts,
         not_sent_reasons=reasons,
+        waiting=sum(waiting.values()), waiting_reasons=waiting, next_send_at=next_send_at,
         received_pct=percent(counts["received"], counts["sent"]),
         read_pct=percent(counts["read"], counts["received"]),
         replied_pct=percent(counts["replied"], counts["received"]),

@@ -17,6 +17,7 @@ TITLES: dict[int, str] = {
     131000: "Something went wrong",
     131026: "Message undeliverable",
     131047: "Re-engagement message",
+    131048: "Spam rate limit hit",
     131049: "This message was not delivered to maintain healthy ecosystem engagement.",
     131050: "Unable to deliver the message. This recipient has chosen to stop receiving marketing "
     "messages on WhatsApp from your business.",

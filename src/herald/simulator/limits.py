@@ -1,4 +1,5 @@
-"""Meta's rate limits: per-number throughput, per-pair rate, unique recipients per moving 24 h."""
+"""Meta's rate limits: per-number throughput, per-pair rate, unique recipients per moving 24 h (counted
+per number for the stats, and per business portfolio for Meta's messaging limit)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,12 @@ PAIR_BURST = 45
 PAIR_REFILL_SECONDS = 6.0
 DAY_SECONDS = 86_400.0
 SHARDS = 256
+# Meta's messaging-limit tiers (``whatsapp_business_manager_messaging_limit``): unique users a business
+# portfolio may message outside a customer-service window per moving 24 hours; None: unlimited.
+TIER_LIMITS: dict[str, int | None] = {
+    "TIER_50": 50, "TIER_250": 250, "TIER_1K": 1_000, "TIER_2K": 2_000, "TIER_10K": 10_000,
+    "TIER_100K": 100_000, "TIER_UNLIMITED": None,
+}
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -129,6 +136,10 @@ class NumberLimits:
         self.last_reached[wa_id] = now
         self._reaches.append((now, wa_id))
 
+    def reached_within_24h(self, wa_id: str, now: float) -> bool:
+        previous = self.last_reached.get(wa_id)
+        return previous is not None and previous > now - DAY_SECONDS
+
     def unique_recipients_24h(self, now: float) -> int:
         self._expire(now)
         return self._recent
@@ -140,3 +151,11 @@ class NumberLimits:
             if self.last_reached.get(wa_id) == at:  # not reached again since: out of the window now
                 del self.last_reached[wa_id]
                 self._recent -= 1
+
+
+def portfolio_limit(tiers: list[str]) -> int | None:
+    """A portfolio's limit: the highest tier of its numbers, as Meta set it when limits moved to portfolios."""
+    limits = [TIER_LIMITS.get(tier.upper(), 250) for tier in tiers]
+    if not limits or any(limit is None for limit in limits):
+        return None
+    return max(limit for limit in limits if limit is not None)

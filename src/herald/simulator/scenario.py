@@ -28,6 +28,9 @@ class PhoneNumber(BaseModel):
     access_token: str | None = None
     throughput_mps: float | None = 80
     messaging_limit_tier: str = "TIER_UNLIMITED"
+    # The business portfolio the number's WABA belongs to; numbers of one portfolio share its messaging
+    # limit. None: the WABA id stands for it.
+    business_portfolio_id: str | None = None
     quality_rating: str = "GREEN"
     app_secret: str | None = None
 
@@ -103,6 +106,12 @@ class Scenario(BaseModel):
             if number.phone_number_id == phone_number_id:
                 return number
         return None
+
+    def portfolio_of(self, number: PhoneNumber) -> str:
+        return number.business_portfolio_id or number.waba_id
+
+    def portfolio_tiers(self, portfolio: str) -> list[str]:
+        return [n.messaging_limit_tier for n in self.phone_numbers if self.portfolio_of(n) == portfolio]
 
     def waba_ids(self) -> set[str]:
         return {number.waba_id for number in self.phone_numbers}

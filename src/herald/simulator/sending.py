@@ -7,6 +7,7 @@ from typing import Any
 
 from herald.simulator.errors import GraphError, status_error
 from herald.simulator.inbound import FREE_TEXT_REPLIES, content_for, inbound_update
+from herald.simulator.limits import NumberLimits
 from herald.simulator.scenario import PhoneNumber, digits
 from herald.simulator.state import SentMessage, SimState
 from herald.simulator.templates import (
@@ -109,9 +110,22 @@ def _take_rate_budget(state: SimState, number: PhoneNumber, wa_id: str, now: flo
     if not limits.pair_allows(wa_id, now):
         raise GraphError(131056, "Message failed to send because there were too many messages sent "
                                  "from this phone number to the same phone number in a short period of time.")
+    portfolio = state.portfolio_limits_for(number)
+    if marketing_reach and not _portfolio_allows(state, number, portfolio, wa_id, now):
+        raise GraphError(131048, "Message failed to send because the business portfolio reached its messaging "
+                                 "limit: unique users messaged outside a customer service window in 24 hours.")
     limits.throughput.record(now)
     if marketing_reach:
         limits.reach(wa_id, now)
+        portfolio.reach(wa_id, now)
+
+
+def _portfolio_allows(state: SimState, number: PhoneNumber, portfolio: NumberLimits, wa_id: str, now: float) -> bool:
+    """Meta's messaging limit: a user already messaged in the last 24 h is free, a new one needs a place."""
+    limit = state.portfolio_limit(number)
+    if limit is None or portfolio.reached_within_24h(wa_id, now):
+        return True
+    return portfolio.unique_recipients_24h(now) < limit
 
 
 def _failure_code(state: SimState, message: SentMessage, spec: TemplateSpec | None) -> int | None:

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from herald.simulator import account_events
-from herald.simulator.limits import NumberLimits, Shards
+from herald.simulator.limits import NumberLimits, Shards, portfolio_limit
 from herald.simulator.media import MediaStore
 from herald.simulator.scenario import PhoneNumber, Scenario, digits
 from herald.simulator.templates import TemplateCatalog
@@ -75,6 +75,7 @@ class SimState:
         self.rng = random.Random(self.scenario.seed)
         self.messages: list[SentMessage] = []
         self.limits: dict[str, NumberLimits] = {}
+        self.portfolios: dict[str, NumberLimits] = {}  # by business portfolio: its messaging limit's count
         self.media = MediaStore()
         # Per recipient, like the number's limits (``Shards``): one entry per replying or BSUID recipient.
         self.last_inbound: Shards[tuple[str, str], float] = Shards()
@@ -107,6 +108,16 @@ class SimState:
             limits = self.limits[phone_number_id] = NumberLimits()
         return limits
 
+    def portfolio_limits_for(self, number: PhoneNumber) -> NumberLimits:
+        key = self.scenario.portfolio_of(number)
+        limits = self.portfolios.get(key)
+        if limits is None:
+            limits = self.portfolios[key] = NumberLimits()
+        return limits
+
+    def portfolio_limit(self, number: PhoneNumber) -> int | None:
+        return portfolio_limit(self.scenario.portfolio_tiers(self.scenario.portfolio_of(number)))
+
     def next_wamid(self, wa_id: str, *, inbound: bool = False) -> str:
         self._counter += 1
         tag = "EhgU" if inbound else "ERgS"
@@ -138,6 +149,7 @@ class SimState:
             limits = self.limits_for(number.phone_number_id)
             numbers[number.phone_number_id] = {
                 "unique_recipients_24h": limits.unique_recipients_24h(now),
+                "portfolio_unique_recipients_24h": self.portfolio_limits_for(number).unique_recipients_24h(now),
                 "messaging_limit_tier": number.messaging_limit_tier,
                 "max_sends_per_second": limits.throughput.max_per_second,
                 "throughput_mps": number.throughput_mps,

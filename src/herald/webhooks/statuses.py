@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Row, Table, bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from herald.campaigns import counters
+from herald.campaigns import counters, marketing_retry
 from herald.campaigns.lifecycle import RUNNING
 from herald.campaigns.message_state import MessageState, apply_status, bucket, counter_deltas
 from herald.kit.dialect import is_postgres
@@ -36,7 +36,7 @@ def _message_id(event: StatusEvent) -> int | None:
 # Plain rows, not ORM objects (the hot path of the applier): attribute access reads the same.
 _COLUMNS = tuple(_messages.c[name] for name in (
     "id", "campaign_id", "contact_id", "status", "wamid", "sent_at", "delivered_at", "read_at", "failed_at",
-    "replied_at", "error_msg", "error_code",
+    "replied_at", "error_msg", "error_code", "attempts",
 ))
 
 
@@ -91,9 +91,12 @@ async def apply_statuses(session: AsyncSession, rows: list[StoredEvent]) -> None
             user_ids[message.contact_id] = user_id
         before = _state(message)
         after, code = _fold(before, [s for _, s in items])
-        retry_later = after.status == MessageStatus.failed and code == MARKETING_CAP and await _campaign_active(session, message.campaign_id)
-        if retry_later:
-            after = MessageState(MessageStatus.pending, None, None, None, None, None, None, None)
+        retry_in = None
+        if after.status == MessageStatus.failed and code == MARKETING_CAP:
+            retry_in = await _marketing_retry_in(session, message)
+        retry_later = retry_in is not None
+        if retry_later:  # tried again later; Meta's reason kept as the message's last error
+            after = MessageState(MessageStatus.pending, None, None, None, None, None, after.error_msg, after.error_code)
         deltas[message.campaign_id].update(_counter_deltas(before, after))
         if bucket(after.status) == "not_sent" and bucket(before.status) != "not_sent":
             reasons[message.campaign_id][after.error_msg or "failed"] += 1
@@ -101,7 +104,7 @@ async def apply_statuses(session: AsyncSession, rows: list[StoredEvent]) -> None
         if code == OPTED_OUT:
             opted_out.append(message.contact_id)
         wamid = None if retry_later else (message.wamid or items[0][1].wamid)
-        updates.append(_row_update(message, after, wamid, retry_later))
+        updates.append(_row_update(message, after, wamid, retry_in))
         for row, _ in items:
             mark(row, "applied")
     await _write(session, updates)
@@ -139,9 +142,15 @@ def _fold(state: MessageState, statuses: list[StatusEvent]) -> tuple[MessageStat
     return state, code
 
 
-async def _campaign_active(session: AsyncSession, campaign_id: int) -> bool:
-    status = (await session.execute(select(Campaign.status).where(Campaign.id == campaign_id))).scalar_one_or_none()
-    return status in RUNNING
+async def _marketing_retry_in(session: AsyncSession, message: Row[Any]) -> timedelta | None:
+    """When a message failed with 131049 is tried again (``campaigns/marketing_retry.py``); None when its
+    campaign no longer runs or the campaign's deadline has passed (the failure is then final)."""
+    row = (await session.execute(
+        select(Campaign.status, Campaign.marketing_retry_days).where(Campaign.id == message.campaign_id)
+    )).one_or_none()
+    if row is None or row[0] not in RUNNING:
+        return None
+    return marketing_retry.next_try_in(message.attempts, row[1])
 
 
 # Columns a status can change besides ``status``; each update writes only those that changed, so a
@@ -150,7 +159,7 @@ _CHANGEABLE = ("wamid", "sent_at", "delivered_at", "read_at", "failed_at", "repl
 _UPDATES: dict[tuple[str, ...], Any] = {}
 
 
-def _row_update(message: Row[Any], after: MessageState, wamid: str | None, retry_later: bool) -> tuple[tuple[str, ...], dict[str, Any]]:
+def _row_update(message: Row[Any], after: MessageState, wamid: str | None, retry_in: timedelta | None) -> tuple[tuple[str, ...], dict[str, Any]]:
     new = {
         "wamid": wamid, "sent_at": after.sent_at, "delivered_at": after.delivered_at, "read_at": after.read_at,
         "failed_at": after.failed_at, "replied_at": after.replied_at, "error_msg": after.error_msg,
@@ -158,9 +167,10 @@ def _row_update(message: Row[Any], after: MessageState, wamid: str | None, retry
     }
     changed = tuple(c for c in _CHANGEABLE if new[c] != getattr(message, c))
     params = {"_id": message.id, "_old": message.status, "_status": after.status, **{f"_{c}": new[c] for c in changed}}
-    if retry_later:
-        params["_next_attempt_at"] = utcnow() + timedelta(hours=24)
-        changed += ("next_attempt_at",)
+    if retry_in is not None:
+        params["_next_attempt_at"] = utcnow() + retry_in
+        params["_wait_reason"] = marketing_retry.WAIT_REASON
+        changed += ("next_attempt_at", "wait_reason")
     return changed, params
 
 

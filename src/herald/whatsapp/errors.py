@@ -76,7 +76,7 @@ _REASONS: dict[int, str] = {
     132001: "template does not exist in this language or is not approved",
     132015: "template paused by WhatsApp for low quality",
     132016: "template disabled by WhatsApp",
-    131048: "spam rate limit reached (too many blocks or reports)",
+    131048: "WhatsApp limits the messages this number may send (spam rate limit or messaging limit reached)",
     131042: "payment or eligibility problem with the WhatsApp business account",
     131031: "WhatsApp business account locked",
     368: "WhatsApp business account blocked for policy violations",

@@ -49,6 +49,23 @@
       cell.colSpan = 2; cell.className = "muted"; cell.textContent = "Nobody so far."; row.append(cell); return row;
     })()]);
     if (funnelChart) { funnelChart.data.datasets[0].data = funnelData(s); funnelChart.update(); }
+    updateWaiting(s);
+  }
+
+  // "150 waiting: messaging limit 250/24 h reached; next send at 14:32" (local time).
+  function updateWaiting(s) {
+    var line = document.getElementById("waiting");
+    if (!line) { return; }
+    var parts = Object.entries(s.waiting_reasons || {}).map(function (pair) {
+      return format.format(pair[1]) + " waiting: " + pair[0];
+    });
+    var text = parts.join(" · ");
+    if (text && s.next_send_at) {
+      text += "; next send at " + new Date(s.next_send_at).toLocaleString(undefined,
+        { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+    }
+    line.textContent = text;
+    line.hidden = !text;
   }
 
   function updateSends(sends) {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any, Literal
@@ -12,7 +13,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.campaigns import preview, resend, service, transitions
-from herald.campaigns.schemas import CampaignUpdate
+from herald.campaigns.schemas import CampaignUpdate, MessagingLimitPreview
 from herald.kit.deps import SessionDep, SettingsDep
 from herald.kit.errors import HeraldError, Invalid
 from herald.web import repository
@@ -141,12 +142,20 @@ async def duplicate(request: Request, campaign_id: int, session: SessionDep, use
                     ok="Duplicated: adjust the audience (or anything else) and save.")
 
 
-def _estimate(eligible: int, start_at: datetime | None, rate_per_hour: int | None) -> dict[str, Any]:
+def _estimate(eligible: int, start_at: datetime | None, rate_per_hour: int | None,
+              limit: MessagingLimitPreview | None = None) -> dict[str, Any]:
+    """How long the eligible contacts take at the pace; with the portfolio's messaging limit, those past
+    it wait for places, ``limit_per_24h`` more each 24 hours (docs/whatsapp.md, "Messaging limit")."""
+    days_waiting = math.ceil(limit.waiting / limit.limit_per_24h) if limit and limit.waiting else 0
+    base = {"eligible": eligible, "limit": limit, "days_waiting": days_waiting}
     if not rate_per_hour or rate_per_hour < 1:
-        return {"eligible": eligible, "hours": None, "finish": None}
+        return {**base, "hours": None, "finish": None}
     hours = eligible / rate_per_hour
+    if limit and days_waiting:
+        last_day = limit.waiting - (days_waiting - 1) * limit.limit_per_24h
+        hours = max(hours, days_waiting * 24 + last_day / rate_per_hour)
     finish = start_at + timedelta(hours=hours) if start_at else None
-    return {"eligible": eligible, "hours": hours, "finish": finish}
+    return {**base, "hours": hours, "finish": finish}
 
 
 def _start_at(day: str, clock: str, zone: str) -> datetime:
@@ -173,7 +182,7 @@ async def _schedule_form(
     except HeraldError:
         pass
     context = {"campaign": campaign, "values": values, "errors": errors or {}, "timezones": TIMEZONES,
-               "estimate": _estimate(audience.eligible, start_at, values.get("rate_per_hour"))}
+               "estimate": _estimate(audience.eligible, start_at, values.get("rate_per_hour"), audience.messaging_limit)}
     template = "campaigns/_estimate.html" if partial else "campaigns/schedule.html"
     return render(request, template, context, user=user, status_code=422 if errors else 200)
 

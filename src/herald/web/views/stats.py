@@ -57,7 +57,7 @@ async def stats_page(
     )
     sent_again = await resend.history(session, org_id=org, campaign_id=campaign_id)
     emails = await repository.user_emails(session, org_id=org, user_ids={r.user_id for r in sent_again if r.user_id})
-    initial = {"stats": stats.model_dump(), "sends": sends, "status": campaign.status}
+    initial = {"stats": stats.model_dump(mode="json"), "sends": sends, "status": campaign.status}
     return render(request, "campaigns/stats.html", {
         "campaign": campaign, "stats": stats, "initial": initial, "live": campaign.status in LIVE,
         "number": numbers.get(campaign.whatsapp_number_id or 0, "—"),

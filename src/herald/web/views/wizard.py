@@ -98,7 +98,8 @@ def _number_id(raw: Any) -> int | None:
 @router.post("/new", response_class=HTMLResponse)
 async def create(request: Request, session: SessionDep, user: UiWriter) -> Response:
     form = await request.form()
-    values = {"name": str(form.get("name") or ""), "whatsapp_number_id": _number_id(form.get("whatsapp_number_id"))}
+    values = {"name": str(form.get("name") or ""), "whatsapp_number_id": _number_id(form.get("whatsapp_number_id")),
+              **_retry_days(form)}
     try:
         data = CampaignCreate(**values)
         campaign = await service.create_campaign(session, org_id=user.principal.org_id, data=data)
@@ -108,6 +109,12 @@ async def create(request: Request, session: SessionDep, user: UiWriter) -> Respo
         await session.rollback()
         return await page(request, session, user, None, "basics", field_errors(exc), values)
     return redirect(f"/ui/campaigns/{campaign.id}/edit/audience", request, ok="Draft saved.")
+
+
+def _retry_days(form: Any) -> dict[str, Any]:
+    """The 131049 retry deadline when the form gives one (validated by the campaign schema)."""
+    raw = str(form.get("marketing_retry_days") or "").strip()
+    return {"marketing_retry_days": raw} if raw else {}
 
 
 def _validation(exc: ValidationError) -> dict[str, str]:
@@ -138,7 +145,8 @@ def _audience(form: Any) -> Audience:
 
 async def _update(form: Any, step: str, campaign: Campaign) -> CampaignUpdate:
     if step == "basics":
-        return CampaignUpdate(name=str(form.get("name") or ""), whatsapp_number_id=_number_id(form.get("whatsapp_number_id")))
+        return CampaignUpdate(name=str(form.get("name") or ""), whatsapp_number_id=_number_id(form.get("whatsapp_number_id")),
+                              **_retry_days(form))
     if step == "audience":
         return CampaignUpdate(audience=_audience(form))
     if step == "message":
