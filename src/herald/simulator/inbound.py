@@ -27,9 +27,15 @@ def inbound_update(
     *,
     context_id: str | None = None,
     hide_phone: bool = False,
+    system: bool = False,
 ) -> tuple[str, Update]:
-    """An inbound `messages` update; emitting it opens the 24 h customer-service window."""
+    """An inbound `messages` update; emitting it opens the 24 h customer-service window.
+
+    ``system``: a message from WhatsApp itself (number or identity changed): Meta sends it without
+    the `contacts` array and it opens no window.
+    """
     wamid = state.next_wamid(wa_id, inbound=True)
+    state.inbound_ids[wamid] = (phone_number_id, wa_id)
     contact = user_contact(state, wa_id, hide_phone=hide_phone)
     item: dict[str, Any] = {"from": contact["wa_id"], "id": wamid, **content}
     if "user_id" in contact:
@@ -37,12 +43,21 @@ def inbound_update(
     if context_id:
         number = state.number(phone_number_id)
         item["context"] = {"from": digits(number.display_phone_number) if number else "", "id": context_id}
+    if system:
+        return wamid, Update(phone_number_id, "messages", "messages", item, None, stamp=True)
 
     def opens_window(now: float) -> None:
         state.last_inbound[(phone_number_id, wa_id)] = now
 
     update = Update(phone_number_id, "messages", "messages", item, contact, stamp=True, on_emit=opens_window)
     return wamid, update
+
+
+def value_errors_updates(phone_number_id: str, codes: list[int]) -> list[Update]:
+    """A `messages` change whose value carries only `errors[]` (no message, no status): how Meta reports
+    a system- or account-level problem (messages webhook reference, "errors"). Emitted together, the
+    updates share one change (``webhooks.build_envelope`` groups items of one kind)."""
+    return [Update(phone_number_id, "messages", "errors", status_error(code, "new")) for code in codes]
 
 
 def content_for(
