@@ -55,7 +55,7 @@ def control(handler: Any) -> Any:
         except ControlError as error:
             return json_response({"error": str(error)}, error.status)
         except ValidationError as error:
-            return json_response({"error": "invalid scenario", "details": error.errors(include_url=False)}, 422)
+            return json_response({"error": "invalid scenario", "details": error.errors(include_url=False, include_context=False)}, 422)
 
     return endpoint
 
@@ -89,7 +89,8 @@ async def inbound(request: Request, state: SimState) -> dict[str, Any]:
     system = kind in user_messages.SYSTEM_KINDS
     context_id = None if kind in user_messages.WITHOUT_CONTEXT else body.get("context_id")
     wamid, update = inbound_update(state, phone_number_id, wa_id, content, context_id=context_id,
-                                   hide_phone=bool(body.get("hide_phone")), system=system)
+                                   hide_phone=bool(body.get("hide_phone")), system=system,
+                                   with_contacts=kind not in user_messages.WITHOUT_CONTACTS)
     if kind == "user_changed_number":
         state.unreachable.add(wa_id)  # the old number is no longer on WhatsApp: later sends fail 131026
     elif not system:

@@ -7,8 +7,9 @@ function that raises ``GraphError`` with the field named. Codes (Meta's error co
 https://developers.facebook.com/documentation/business-messaging/whatsapp/support/error-codes/):
 a missing parameter is 100 ("The parameter … is required"), a value outside Meta's limits is 131009
 ("Parameter value is not valid"), a type Cloud API cannot send is 131051 ("Unsupported message type").
-Limits are those of the messages reference
-(https://developers.facebook.com/documentation/business-messaging/whatsapp/reference/whatsapp-business-phone-number/message-api).
+Limits are those of Meta's pages per message type
+(https://developers.facebook.com/documentation/business-messaging/whatsapp/messages/, e.g.
+``interactive-reply-buttons-messages``) and of the typing indicators guide (``typing-indicators``).
 """
 
 from __future__ import annotations

@@ -28,11 +28,12 @@ def inbound_update(
     context_id: str | None = None,
     hide_phone: bool = False,
     system: bool = False,
+    with_contacts: bool = True,
 ) -> tuple[str, Update]:
     """An inbound `messages` update; emitting it opens the 24 h customer-service window.
 
-    ``system``: a message from WhatsApp itself (number or identity changed): Meta sends it without
-    the `contacts` array and it opens no window.
+    ``system``: a message from WhatsApp itself (number or identity changed), which opens no window;
+    a changed number comes without the `contacts` array (``with_contacts``), as Meta documents it.
     """
     wamid = state.next_wamid(wa_id, inbound=True)
     state.inbound_ids[wamid] = (phone_number_id, wa_id)
@@ -44,7 +45,8 @@ def inbound_update(
         number = state.number(phone_number_id)
         item["context"] = {"from": digits(number.display_phone_number) if number else "", "id": context_id}
     if system:
-        return wamid, Update(phone_number_id, "messages", "messages", item, None, stamp=True)
+        return wamid, Update(phone_number_id, "messages", "messages", item, contact if with_contacts else None,
+                             stamp=True)
 
     def opens_window(now: float) -> None:
         state.last_inbound[(phone_number_id, wa_id)] = now

@@ -149,6 +149,9 @@ def plan_outcome(state: SimState, message: SentMessage, spec: TemplateSpec | Non
     if failure is not None:
         schedule_status(state, message, "failed", delays.sent, error_code=failure)
         return
+    if message.type == "reaction":  # Meta: a reaction gets `sent` only, never delivered or read
+        schedule_status(state, message, "sent", delays.sent, pricing=True)
+        return
     replies = rng.random() < scenario.reply_probability
     reads = replies or rng.random() < scenario.read_probability
     skip_delivered = reads and rng.random() < scenario.skip_delivered_probability
@@ -235,5 +238,6 @@ def _schedule_reply(state: SimState, message: SentMessage, spec: TemplateSpec | 
         content = content_for(text=rng.choice(FREE_TEXT_REPLIES))
         context_id = None
     _, update = inbound_update(state, message.phone_number_id, wa_id, content, context_id=context_id,
-                               system=kind in user_messages.SYSTEM_KINDS)
+                               system=kind in user_messages.SYSTEM_KINDS,
+                               with_contacts=kind not in user_messages.WITHOUT_CONTACTS)
     state.dispatcher.schedule(delay_ms / 1000, update)

@@ -221,8 +221,10 @@ KINDS: dict[str, KindBuilder] = {
     "user_identity_changed": _identity_changed,
     "unsupported": lambda s, f: unsupported(str(f.get("unsupported_type") or "poll")),
 }
-# System messages come from Meta, not from the user's chat: no `contacts` array in the webhook.
+# Messages from WhatsApp itself, not from the user's chat: they open no customer-service window.
 SYSTEM_KINDS = frozenset({"user_changed_number", "user_identity_changed"})
+# Meta's system messages reference: a changed number comes without the `contacts` array.
+WITHOUT_CONTACTS = frozenset({"user_changed_number"})
 # Kinds that never quote a message (`context`): the target, if any, is inside the object itself.
 WITHOUT_CONTEXT = SYSTEM_KINDS | {"reaction", "unreaction", "revoke", "edit"}
 
