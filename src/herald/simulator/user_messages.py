@@ -12,13 +12,14 @@ and the fixtures of pywa (``tests/data/updates/message.json``, ``system.json``, 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from herald.simulator.errors import status_error
-from herald.simulator.scenario import digits
-from herald.simulator.state import SimState
+
+if TYPE_CHECKING:  # the scenario validates `reply_kinds` against KINDS: no runtime import back
+    from herald.simulator.state import SimState
 
 # A few bytes each format's sniffing accepts (``media._content_matches``): the simulator keeps the
 # media it "received", so a client can fetch it with `GET /{media_id}` as it would from Meta.
@@ -164,7 +165,7 @@ def user_identity_changed(created_at: int, identity_hash: str) -> dict[str, Any]
 # --- Reading a control request (or a scenario reply) into one of the kinds above -----------------
 
 Fields = dict[str, Any]
-KindBuilder = Callable[[SimState, Fields], dict[str, Any]]
+KindBuilder = Callable[["SimState", Fields], dict[str, Any]]
 
 
 def _required(fields: Fields, name: str) -> Any:
@@ -183,7 +184,7 @@ def _media_builder(kind: str) -> KindBuilder:
 
 
 def _changed_number(state: SimState, fields: Fields) -> dict[str, Any]:
-    new_wa_id = digits(str(_required(fields, "new_wa_id")))
+    new_wa_id = "".join(ch for ch in str(_required(fields, "new_wa_id")) if ch.isdigit())
     return user_changed_number(fields["wa_id"], new_wa_id, fields.get("profile_name") or f"Sim User {new_wa_id[-4:]}")
 
 
