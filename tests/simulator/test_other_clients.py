@@ -14,12 +14,18 @@ from typing import Any
 import aiohttp
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pywa import WhatsApp
 from pywa.errors import WhatsAppError
 from pywa.types import Button, FlowButton, Section, SectionList, SectionRow, URLButton
 from pywa.types.others import Contact
 
-from herald.simulator import SimulatorServer
+from herald.simulator import SimulatorServer, free_form
+from herald.simulator.errors import GraphError
+from herald.simulator.scenario import Scenario
+from herald.simulator.sending import send_message as free_form_send
+from herald.simulator.state import SimState
 from tests.simulator.conftest import TOKEN, Receiver, SimFactory, post_json
 
 USER = "+5511988887777"
@@ -190,3 +196,51 @@ async def test_invalid_requests_get_meta_codes_naming_the_field(
     assert named in error["error_data"]["details"]
     assert error["message"].startswith(f"(#{code}) ") and error["fbtrace_id"]
     assert sim.messages() == []
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=30),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+        st.sampled_from(["type", "body", "text", "id", "link", "caption", "action", "buttons", "reply", "title",
+                         "sections", "rows", "button", "name", "parameters", "url", "display_text", "flow_id",
+                         "flow_cta", "flow_message_version", "latitude", "longitude", "emoji", "message_id",
+                         "formatted_name", "phones", "phone", "header", "footer"]), inner, max_size=6),
+    max_leaves=25,
+)
+
+
+@pytest.mark.slow
+@settings(max_examples=250, deadline=None)
+@given(kind=st.sampled_from([*free_form.CHECKS, "template", "poll", ""]), content=JSON,
+       extra=st.dictionaries(st.sampled_from(["context", "status", "message_id", "typing_indicator", "recipient_type"]),
+                             JSON, max_size=2))
+def test_any_body_is_accepted_or_refused_with_a_graph_error(kind: str, content: Any, extra: dict[str, Any]) -> None:
+    """Whatever a client sends, the answer is a success or a 4xx Graph error, never a crash (a 500)."""
+    state = SimState(Scenario.model_validate({"webhooks_enabled": False}), None, "secret")
+    number = state.scenario.phone_numbers[0]
+    state.last_inbound[(number.phone_number_id, USER[1:])] = state.now()
+    body = {"messaging_product": "whatsapp", "to": USER, "type": kind, kind: content, **extra}
+    try:
+        answer = free_form_send(state, number, body, "v23.0")
+    except GraphError as error:
+        assert 400 <= error.http_status < 500 and error.details
+    else:
+        assert answer.get("success") is True or answer["messages"][0]["id"].startswith("wamid.")
+
+
+@pytest.mark.slow
+@settings(max_examples=200, deadline=None)
+@given(components=JSON | st.lists(st.dictionaries(st.sampled_from(
+    ["type", "parameters", "sub_type", "index", "text", "image", "parameter_name"]), JSON, max_size=4), max_size=4))
+def test_any_template_components_are_accepted_or_refused_with_a_graph_error(components: Any) -> None:
+    state = SimState(Scenario.model_validate({"webhooks_enabled": False, "templates": [
+        {"name": "promo", "language": "en_US", "components": [
+            {"type": "HEADER", "format": "IMAGE"}, {"type": "BODY", "text": "Hi {{1}}"},
+            {"type": "BUTTONS", "buttons": [{"type": "QUICK_REPLY", "text": "Stop"}]}]}]}), None, "secret")
+    number = state.scenario.phone_numbers[0]
+    body = {"messaging_product": "whatsapp", "to": USER, "type": "template",
+            "template": {"name": "promo", "language": {"code": "en_US"}, "components": components}}
+    try:
+        free_form_send(state, number, body, "v23.0")
+    except GraphError as error:
+        assert 400 <= error.http_status < 500 and error.details

@@ -91,9 +91,7 @@ async def inbound(request: Request, state: SimState) -> dict[str, Any]:
     wamid, update = inbound_update(state, phone_number_id, wa_id, content, context_id=context_id,
                                    hide_phone=bool(body.get("hide_phone")), system=system,
                                    with_contacts=kind not in user_messages.WITHOUT_CONTACTS)
-    if kind == "user_changed_number":
-        state.unreachable.add(wa_id)  # the old number is no longer on WhatsApp: later sends fail 131026
-    elif not system:
+    if not system:
         # The window opens now, not when the webhook leaves: a bot may answer before it arrives.
         state.last_inbound[(phone_number_id, wa_id)] = state.now()
     state.dispatcher.schedule(0, update)

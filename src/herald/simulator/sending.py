@@ -66,7 +66,13 @@ def _recipient(state: SimState, body: dict[str, Any]) -> tuple[str, str, str | N
 def _validate_content(state: SimState, number: PhoneNumber, body: dict[str, Any],
                       message: SentMessage) -> TemplateSpec | None:
     if message.type == "template":
-        return _validate_template(state, number, body.get("template") or {}, message)
+        try:
+            return _validate_template(state, number, body.get("template") or {}, message)
+        except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
+            # A template object, component or parameter that is not the object Meta expects (a try
+            # costs nothing here; checking every level's type would, on the hot path).
+            raise GraphError(100, "Invalid parameter template: name, language, components and their "
+                                  "parameters must be objects in Meta's shape.") from exc
     message.text = free_form.check_message(message.type, body)
     message.content = body.get(message.type)
     wa_id = message.wa_id or state.bsuids.get(message.user_id or "") or ""

@@ -185,6 +185,7 @@ def _media_builder(kind: str) -> KindBuilder:
 
 def _changed_number(state: SimState, fields: Fields) -> dict[str, Any]:
     new_wa_id = "".join(ch for ch in str(_required(fields, "new_wa_id")) if ch.isdigit())
+    state.unreachable.add(fields["wa_id"])  # the old number has left WhatsApp: later sends fail with 131026
     return user_changed_number(fields["wa_id"], new_wa_id, fields.get("profile_name") or f"Sim User {new_wa_id[-4:]}")
 
 
