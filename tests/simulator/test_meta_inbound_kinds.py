@@ -11,7 +11,7 @@ import orjson
 import pytest
 from pywa import WhatsApp
 
-from herald.simulator import SimulatorServer
+from herald.simulator import SimulatorServer, user_messages
 from tests.simulator.conftest import APP_SECRET, TOKEN, Receiver, SimFactory, post_json, template_body
 
 USER = "+5511988887777"
@@ -224,6 +224,20 @@ async def test_scenario_reply_kinds(start_sim: SimFactory, receiver: Receiver, h
 
     async with http.post(f"{sim.base_url}/_sim/scenario?merge=1", json={"reply_kinds": {"poll": 1}}) as response:
         assert response.status == 422 and "poll" in await response.text()
+
+
+@pytest.mark.parametrize("kind", [*user_messages.KINDS, "auto"])
+async def test_every_kind_can_be_a_scenario_reply(start_sim: SimFactory, receiver: Receiver,
+                                                  http: aiohttp.ClientSession, kind: str) -> None:
+    sim = start_sim(reply_probability=1.0, reply_kinds={kind: 1})
+    status, answer = await post_json(http, f"{sim.base_url}/v23.0/1090001/messages", template_body())
+    assert status == 200, answer
+    await receiver.wait_for(lambda: len(receiver.inbound()) == 1)
+    [message] = receiver.inbound()
+    expected = {"auto": "text", "referral": "text", "button_reply": "interactive", "list_reply": "interactive",
+                "nfm_reply": "interactive", "unreaction": "reaction", "user_changed_number": "system",
+                "user_identity_changed": "system"}.get(kind, kind)
+    assert message["type"] == expected
 
 
 @pytest.mark.parametrize(("fields", "problem"), [

@@ -229,9 +229,7 @@ def _schedule_reply(state: SimState, message: SentMessage, spec: TemplateSpec | 
     wa_id = message.wa_id or state.bsuids.get(message.user_id or "") or ""
     context_id: str | None = message.wamid
     if kind != "auto":
-        fields = {"type": kind, "wa_id": wa_id, "message_id": message.wamid, "original_message_id": message.wamid,
-                  "id": "sim_choice", "new_wa_id": f"{wa_id[:-4]}{(int(wa_id[-4:]) + 1) % 10_000:04d}"}
-        content = user_messages.build(state, fields)
+        content = user_messages.build(state, user_messages.scenario_reply_fields(kind, wa_id, message.wamid))
         if kind in user_messages.WITHOUT_CONTEXT:
             context_id = None
     elif spec is not None and spec.quick_replies:

@@ -231,6 +231,13 @@ WITHOUT_CONTACTS = frozenset({"user_changed_number"})
 WITHOUT_CONTEXT = SYSTEM_KINDS | {"reaction", "unreaction", "revoke", "edit"}
 
 
+def scenario_reply_fields(kind: str, wa_id: str, replied_to: str) -> Fields:
+    """What a simulated user's reply of ``kind`` to message ``replied_to`` says (scenario ``reply_kinds``)."""
+    new_number = f"{wa_id[:-4]}{(int(wa_id[-4:] or 0) + 1) % 10_000:04d}"
+    return {"type": kind, "wa_id": wa_id, "message_id": replied_to, "original_message_id": replied_to,
+            "id": "sim_choice", "button_payload": "sim_tap", "new_wa_id": new_number}
+
+
 def build(state: SimState, fields: Fields) -> dict[str, Any]:
     """The content for ``fields['type']`` (one of ``KINDS``); ``fields['wa_id']`` is the sender."""
     kind = str(fields.get("type") or "text")
