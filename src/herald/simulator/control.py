@@ -55,7 +55,9 @@ def control(handler: Any) -> Any:
         except ControlError as error:
             return json_response({"error": str(error)}, error.status)
         except ValidationError as error:
-            return json_response({"error": "invalid scenario", "details": error.errors(include_url=False, include_context=False)}, 422)
+            # Without the context: a validator's own ValueError is in it, and it is not JSON.
+            details = error.errors(include_url=False, include_context=False)
+            return json_response({"error": "invalid scenario", "details": details}, 422)
 
     return endpoint
 

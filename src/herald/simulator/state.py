@@ -41,7 +41,7 @@ class SentMessage:
     biz_opaque_callback_data: str | None = None
     text: str | None = None
     user_id: str | None = None
-    content: dict[str, Any] | None = None  # a free-form message's object (`image`, `interactive`, …)
+    content: Any = None  # a free-form message's object (`image`, `interactive`, …; `contacts` is a list)
     statuses: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
