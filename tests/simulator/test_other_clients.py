@@ -92,6 +92,8 @@ async def test_pywa_sends_every_free_form_type(sim: SimulatorServer, wa: WhatsAp
         (wa.send_contact, {"to": USER, "contact": Contact(name=Contact.Name(formatted_name="Ana Souza",
                                                                             first_name="Ana"),
                                                           phones=[Contact.Phone(phone="+55 11 3000-1111")])}),
+        (wa.send_product, {"to": USER, "catalog_id": "354160437058781", "sku": "SNEAKER-42", "body": "Yours?"}),
+        (wa.send_catalog, {"to": USER, "body": "Our catalog"}),
     ]
     for fn, kwargs in sends:
         sent = await call(fn, **kwargs)
@@ -99,7 +101,9 @@ async def test_pywa_sends_every_free_form_type(sim: SimulatorServer, wa: WhatsAp
 
     records = sim.messages()
     assert [r["type"] for r in records] == ["text", "interactive", "interactive", "interactive", "interactive",
-                                            "image", "document", "reaction", "reaction", "location", "contacts"]
+                                            "image", "document", "reaction", "reaction", "location", "contacts",
+                                            "interactive", "interactive"]
+    assert [r["content"]["type"] for r in records[-2:]] == ["product", "catalog_message"]
     assert [r["content"]["type"] for r in records[1:5]] == ["button", "list", "cta_url", "flow"]
     assert records[5]["content"]["link"] == "https://example.com/cat.jpg" and records[5]["text"] == "A cat"
     assert records[6]["content"]["id"]  # uploaded to /media first, then sent by id

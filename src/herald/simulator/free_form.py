@@ -153,7 +153,10 @@ def check_interactive(body: dict[str, Any]) -> str | None:
         raise invalid("interactive['type']", f"'{kind}' is not one of {', '.join(INTERACTIVE_CHECKS)}")
     action = _object(interactive, "action", "interactive['action']")
     limit = LIST_BODY_MAX if kind == "list" else BODY_MAX
-    text = _text(_object(interactive, "body", "interactive['body']"), "text", "interactive['body']['text']", limit)
+    text = None
+    if kind != "product" or "body" in interactive:  # a single-product message may go without a body
+        text = _text(_object(interactive, "body", "interactive['body']"), "text", "interactive['body']['text']",
+                     limit)
     if "footer" in interactive:
         _text(_object(interactive, "footer", "interactive['footer']"), "text", "interactive['footer']['text']",
               FOOTER_MAX)
@@ -257,12 +260,36 @@ def _check_location_request(action: dict[str, Any]) -> None:
         raise invalid("interactive['action']['name']", "must be 'send_location'")
 
 
+def _check_product(action: dict[str, Any]) -> None:
+    _text(action, "catalog_id", "interactive['action']['catalog_id']", 64)
+    _text(action, "product_retailer_id", "interactive['action']['product_retailer_id']", 100)
+
+
+def _check_product_list(action: dict[str, Any]) -> None:
+    _text(action, "catalog_id", "interactive['action']['catalog_id']", 64)
+    sections = action.get("sections")
+    if not sections or not isinstance(sections, list):
+        raise missing("interactive['action']['sections']")
+    for s, section in enumerate(sections):
+        items = section.get("product_items") if isinstance(section, dict) else None
+        if not items or not isinstance(items, list):
+            raise missing(f"interactive['action']['sections'][{s}]['product_items']")
+
+
+def _check_catalog(action: dict[str, Any]) -> None:
+    if action.get("name") != "catalog_message":
+        raise invalid("interactive['action']['name']", "must be 'catalog_message'")
+
+
 INTERACTIVE_CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
     "button": _check_buttons,
     "list": _check_list,
     "cta_url": _check_cta_url,
     "flow": _check_flow,
     "location_request_message": _check_location_request,
+    "product": _check_product,
+    "product_list": _check_product_list,
+    "catalog_message": _check_catalog,
 }
 
 # type -> check returning a short text for `/_sim/messages` (the text, caption, body or emoji).
