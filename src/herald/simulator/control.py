@@ -10,10 +10,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from herald.simulator import account_events
+from herald.simulator import account_events, user_messages
 from herald.simulator.api import json_response, sim_state
-from herald.simulator.inbound import content_for, inbound_update, preference_update
+from herald.simulator.inbound import content_for, inbound_update, preference_update, value_errors_updates
 from herald.simulator.scenario import Scenario, digits
+from herald.simulator.sending import schedule_status
 from herald.simulator.state import SimState
 
 
@@ -48,7 +49,9 @@ def control(handler: Any) -> Any:
         except ControlError as error:
             return json_response({"error": str(error)}, error.status)
         except ValidationError as error:
-            return json_response({"error": "invalid scenario", "details": error.errors(include_url=False)}, 422)
+            # Without the context: a validator's own ValueError is in it, and it is not JSON.
+            details = error.errors(include_url=False, include_context=False)
+            return json_response({"error": "invalid scenario", "details": details}, 422)
 
     return endpoint
 
@@ -61,6 +64,9 @@ async def messages(request: Request, state: SimState) -> dict[str, Any]:
 
 
 async def inbound(request: Request, state: SimState) -> dict[str, Any]:
+    """A user writes. Without ``type``: text, a quick-reply tap (``button_payload``), a raw
+    ``interactive`` object or ``unsupported``. With ``type``: one of ``user_messages.KINDS``, its
+    fields in the body (docs/whatsapp.md, "What the simulator emits")."""
     body = await _json(request)
     phone_number_id = _number_id(state, body)
     wa_id = digits(str(body.get("from") or ""))
@@ -68,16 +74,56 @@ async def inbound(request: Request, state: SimState) -> dict[str, Any]:
     user_id = None if wa_id else str(body.get("from_user_id") or "") or None
     if not wa_id and user_id is None:
         raise ControlError("'from' (E.164) or 'from_user_id' is required")
-    content = content_for(text=body.get("text"), button_payload=body.get("button_payload"),
-                          button_text=body.get("button_text"), interactive=body.get("interactive"),
-                          unsupported=bool(body.get("unsupported")))
-    wamid, update = inbound_update(state, phone_number_id, wa_id, content, context_id=body.get("context_id"),
-                                   hide_phone=bool(body.get("hide_phone")), user_id=user_id)
-    # The window opens now, not when the webhook leaves: a bot may answer before it arrives.
-    state.last_inbound[(phone_number_id, wa_id or user_id or "")] = state.now()
+    kind = body.get("type")
+    if kind is None:
+        content = content_for(text=body.get("text"), button_payload=body.get("button_payload"),
+                              button_text=body.get("button_text"), interactive=body.get("interactive"),
+                              unsupported=bool(body.get("unsupported")))
+    else:
+        try:
+            content = user_messages.build(state, {**body, "wa_id": wa_id})
+        except user_messages.KindError as error:
+            raise ControlError(str(error)) from error
+    system = kind in user_messages.SYSTEM_KINDS
+    context_id = None if kind in user_messages.WITHOUT_CONTEXT else body.get("context_id")
+    wamid, update = inbound_update(state, phone_number_id, wa_id, content, context_id=context_id,
+                                   hide_phone=bool(body.get("hide_phone")), user_id=user_id, system=system,
+                                   with_contacts=kind not in user_messages.WITHOUT_CONTACTS)
+    if not system:
+        # The window opens now, not when the webhook leaves: a bot may answer before it arrives.
+        state.last_inbound[(phone_number_id, wa_id or user_id or "")] = state.now()
     state.dispatcher.schedule(0, update)
     state.dispatcher.wake()
     return {"id": wamid}
+
+
+async def webhook_errors(request: Request, state: SimState) -> dict[str, Any]:
+    """A `messages` webhook whose value carries only `errors[]` (default 131000)."""
+    body = await _json(request)
+    phone_number_id = _number_id(state, body)
+    codes = body.get("codes") or [131000]
+    if not isinstance(codes, list) or not all(isinstance(c, int) and not isinstance(c, bool) for c in codes):
+        raise ControlError("'codes' must be a list of integer error codes")
+    for update in value_errors_updates(phone_number_id, codes):
+        state.dispatcher.schedule(0, update)
+    state.dispatcher.wake()
+    return {"codes": codes}
+
+
+async def failed_status(request: Request, state: SimState) -> dict[str, Any]:
+    """A `failed` status for an accepted message (default 131047, re-engagement), as Meta reports
+    failures found after the send was accepted."""
+    body = await _json(request)
+    wamid = str(body.get("wamid") or "")
+    code = body.get("code", 131047)
+    if not isinstance(code, int) or isinstance(code, bool):
+        raise ControlError("'code' must be an integer error code")
+    message = next((m for m in reversed(state.messages) if m.wamid == wamid), None)
+    if message is None:
+        raise ControlError(f"no accepted message with wamid '{wamid}'", 404)
+    schedule_status(state, message, "failed", 0, error_code=code)
+    state.dispatcher.wake()
+    return {"wamid": wamid, "code": code}
 
 
 async def user_preferences(request: Request, state: SimState) -> dict[str, Any]:
@@ -153,6 +199,8 @@ def control_routes() -> list[Route]:
     return [
         Route("/_sim/messages", control(messages), methods=["GET"]),
         Route("/_sim/inbound", control(inbound), methods=["POST"]),
+        Route("/_sim/webhook-errors", control(webhook_errors), methods=["POST"]),
+        Route("/_sim/failed-status", control(failed_status), methods=["POST"]),
         Route("/_sim/user-preferences", control(user_preferences), methods=["POST"]),
         Route("/_sim/template-status", control(account_event(account_events.template_status)), methods=["POST"]),
         Route("/_sim/template-quality", control(account_event(account_events.template_quality)), methods=["POST"]),

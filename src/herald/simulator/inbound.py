@@ -33,10 +33,17 @@ def inbound_update(
     context_id: str | None = None,
     hide_phone: bool = False,
     user_id: str | None = None,
+    system: bool = False,
+    with_contacts: bool = True,
 ) -> tuple[str, Update]:
     """An inbound `messages` update; emitting it opens the 24 h customer-service window. A user known
-    only by ``user_id`` (no ``wa_id``) writes with an empty ``from`` and that ``from_user_id``."""
+    only by ``user_id`` (no ``wa_id``) writes with an empty ``from`` and that ``from_user_id``.
+
+    ``system``: a message from WhatsApp itself (number or identity changed), which opens no window;
+    a changed number comes without the `contacts` array (``with_contacts``), as Meta documents it.
+    """
     wamid = state.next_wamid(wa_id, inbound=True)
+    state.inbound_ids[wamid] = (phone_number_id, wa_id)
     contact = user_contact(state, wa_id, hide_phone=hide_phone, user_id=user_id)
     item: dict[str, Any] = {"from": contact["wa_id"], "id": wamid, **content}
     if "user_id" in contact:
@@ -44,12 +51,22 @@ def inbound_update(
     if context_id:
         number = state.number(phone_number_id)
         item["context"] = {"from": digits(number.display_phone_number) if number else "", "id": context_id}
+    if system:
+        return wamid, Update(phone_number_id, "messages", "messages", item, contact if with_contacts else None,
+                             stamp=True)
 
     def opens_window(now: float) -> None:
         state.last_inbound[(phone_number_id, wa_id or contact.get("user_id", ""))] = now
 
     update = Update(phone_number_id, "messages", "messages", item, contact, stamp=True, on_emit=opens_window)
     return wamid, update
+
+
+def value_errors_updates(phone_number_id: str, codes: list[int]) -> list[Update]:
+    """A `messages` change whose value carries only `errors[]` (no message, no status): how Meta reports
+    a system- or account-level problem (messages webhook reference, "errors"). Emitted together, the
+    updates share one change (``webhooks.build_envelope`` groups items of one kind)."""
+    return [Update(phone_number_id, "messages", "errors", status_error(code, "new")) for code in codes]
 
 
 def content_for(

@@ -84,7 +84,26 @@ class Scenario(BaseModel):
     # with "field": "account_update"), each with "after_sends" (simulator/account_events.py).
     template_events: list[dict[str, Any]] = Field(default_factory=list)
     number_events: list[dict[str, Any]] = Field(default_factory=list)
+    # What simulated replies are: weights per kind of ``user_messages.KINDS`` (e.g. {"text": 5,
+    # "location": 1, "image": 1, "reaction": 1}); "auto" is a quick-reply tap when the template has
+    # buttons, else free text. Empty: always "auto".
+    reply_kinds: dict[str, float] = Field(default_factory=dict)
+    # A free-form message outside the 24 h window: refused at once (the simulator's default, what
+    # Herald's own sends expect) or accepted and then reported as a `failed` status, as Meta does.
+    reengagement_failure: Literal["sync", "async"] = "sync"
     seed: int | None = None
+
+    @field_validator("reply_kinds")
+    @classmethod
+    def _known_reply_kinds(cls, value: dict[str, float]) -> dict[str, float]:
+        from herald.simulator.user_messages import KINDS  # user_messages needs the state, which needs us
+
+        unknown = sorted(set(value) - set(KINDS) - {"auto"})
+        if unknown:
+            raise ValueError(f"unknown reply kinds {unknown}; known: auto, {', '.join(KINDS)}")
+        if any(weight < 0 for weight in value.values()) or (value and not sum(value.values())):
+            raise ValueError("reply kind weights must be non-negative and not all zero")
+        return value
 
     @classmethod
     def from_file(cls, path: str | Path) -> Scenario:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from herald.simulator import free_form, user_messages
 from herald.simulator.errors import GraphError, status_error
 from herald.simulator.inbound import FREE_TEXT_REPLIES, content_for, inbound_update
 from herald.simulator.limits import NumberLimits
@@ -31,6 +32,8 @@ def send_message(state: SimState, number: PhoneNumber, body: dict[str, Any], ver
         now = state.now()
     if body.get("messaging_product") != "whatsapp":
         raise GraphError(100, "The parameter messaging_product is required and must be 'whatsapp'.")
+    if "status" in body:
+        return free_form.mark_read(state, number, body)
     to, wa_id, user_id = _recipient(state, body)
     message = SentMessage(seq=0, wamid="", phone_number_id=number.phone_number_id, to=to, wa_id=wa_id,
                           type=str(body.get("type", "text")), time=0.0, api_version=version,
@@ -71,19 +74,20 @@ def _recipient(state: SimState, body: dict[str, Any]) -> tuple[str, str, str | N
 def _validate_content(state: SimState, number: PhoneNumber, body: dict[str, Any],
                       message: SentMessage) -> TemplateSpec | None:
     if message.type == "template":
-        return _validate_template(state, number, body.get("template") or {}, message)
-    if message.type == "text":
-        text = (body.get("text") or {}).get("body")
-        if not text:
-            raise GraphError(100, "The parameter text['body'] is required.")
-        wa_id = message.wa_id or state.bsuids.get(message.user_id or "") or message.user_id or ""
-        if not state.in_service_window(number.phone_number_id, wa_id):
-            raise GraphError(131047, "Message failed to send because more than 24 hours have passed "
-                                     "since the customer last replied to this number.")
-        message.text = str(text)
-        return None
-    raise GraphError(100, f"Message type '{message.type}' is not supported by the simulator "
-                          "(template and text are).")
+        try:
+            return _validate_template(state, number, body.get("template") or {}, message)
+        except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
+            # A template object, component or parameter that is not the object Meta expects (a try
+            # costs nothing here; checking every level's type would, on the hot path).
+            raise GraphError(100, "Invalid parameter template: name, language, components and their "
+                                  "parameters must be objects in Meta's shape.") from exc
+    message.text = free_form.check_message(message.type, body)
+    message.content = body.get(message.type)
+    wa_id = message.wa_id or state.bsuids.get(message.user_id or "") or message.user_id or ""
+    if not state.in_service_window(number.phone_number_id, wa_id) and state.scenario.reengagement_failure == "sync":
+        raise GraphError(131047, "Message failed to send because more than 24 hours have passed "
+                                 "since the customer last replied to this number.")
+    return None
 
 
 def _validate_template(state: SimState, number: PhoneNumber, template: dict[str, Any],
@@ -144,6 +148,21 @@ def _failure_code(state: SimState, message: SentMessage, spec: TemplateSpec | No
         header.get("media_id"), header["type"], state.now()
     ):
         return 131053
+    if spec is None:
+        return _free_form_failure(state, message)
+    return None
+
+
+def _free_form_failure(state: SimState, message: SentMessage) -> int | None:
+    """Found after a free-form send was accepted: an unusable media id (131053), and, when the
+    scenario says Meta reports it asynchronously, the closed customer-service window (131047)."""
+    if message.content is not None and not state.media.usable_for_header(
+        free_form.media_id_of(message.type, {message.type: message.content}), message.type, state.now()
+    ):
+        return 131053
+    wa_id = message.wa_id or state.bsuids.get(message.user_id or "") or ""
+    if not state.in_service_window(message.phone_number_id, wa_id):
+        return 131047
     return None
 
 
@@ -155,24 +174,27 @@ def plan_outcome(state: SimState, message: SentMessage, spec: TemplateSpec | Non
     delays = scenario.status_delays_ms
     failure = _failure_code(state, message, spec)
     if failure is not None:
-        _schedule_status(state, message, "failed", delays.sent, error_code=failure)
+        schedule_status(state, message, "failed", delays.sent, error_code=failure)
+        return
+    if message.type == "reaction":  # Meta: a reaction gets `sent` only, never delivered or read
+        schedule_status(state, message, "sent", delays.sent, pricing=True)
         return
     replies = rng.random() < scenario.reply_probability
     reads = replies or rng.random() < scenario.read_probability
     skip_delivered = reads and rng.random() < scenario.skip_delivered_probability
     swapped = reads and not skip_delivered and rng.random() < scenario.out_of_order_probability
-    _schedule_status(state, message, "sent", delays.sent, pricing=True)
+    schedule_status(state, message, "sent", delays.sent, pricing=True)
     if not skip_delivered:
         at = delays.read if swapped else delays.delivered
-        _schedule_status(state, message, "delivered", at, pricing=True)
+        schedule_status(state, message, "delivered", at, pricing=True)
     if reads:
         at = delays.delivered if swapped else delays.read
-        _schedule_status(state, message, "read", at, pricing=skip_delivered)
+        schedule_status(state, message, "read", at, pricing=skip_delivered)
     if replies:
         _schedule_reply(state, message, spec, max(delays.reply, delays.read))
 
 
-def _schedule_status(state: SimState, message: SentMessage, status: str, delay_ms: float, *,
+def schedule_status(state: SimState, message: SentMessage, status: str, delay_ms: float, *,
                      pricing: bool = False, error_code: int | None = None) -> None:
     scenario = state.scenario
     item: dict[str, Any] = {"id": message.wamid, "status": status, "timestamp": "",
@@ -225,18 +247,26 @@ def _version_number(version: str) -> float:
 
 def _schedule_reply(state: SimState, message: SentMessage, spec: TemplateSpec | None, delay_ms: float) -> None:
     rng = state.rng
-    if spec is not None and spec.quick_replies:
+    kinds = state.scenario.reply_kinds
+    kind = rng.choices(list(kinds), weights=list(kinds.values()))[0] if kinds else "auto"
+    wa_id = message.wa_id or state.bsuids.get(message.user_id or "") or ""
+    context_id: str | None = message.wamid
+    if kind != "auto":
+        content = user_messages.build(state, user_messages.scenario_reply_fields(kind, wa_id, message.wamid))
+        if kind in user_messages.WITHOUT_CONTEXT:
+            context_id = None
+    elif spec is not None and spec.quick_replies:
         index = rng.randrange(len(spec.quick_replies))
         label = spec.quick_replies[index]
         payload = next((b["payload"] for b in message.buttons
                         if b["sub_type"] == "quick_reply" and b["index"] == str(index) and b["payload"]), label)
         content = content_for(button_payload=payload, button_text=label)
-        context_id: str | None = message.wamid
     else:
         content = content_for(text=rng.choice(FREE_TEXT_REPLIES))
         context_id = None
-    wa_id = message.wa_id or state.bsuids.get(message.user_id or "") or ""
     # A user the simulator knows only by the user id a business sent to answers under that id, phone hidden.
     unknown = message.user_id if not wa_id else None
-    _, update = inbound_update(state, message.phone_number_id, wa_id, content, context_id=context_id, user_id=unknown)
+    _, update = inbound_update(state, message.phone_number_id, wa_id, content, context_id=context_id, user_id=unknown,
+                               system=kind in user_messages.SYSTEM_KINDS,
+                               with_contacts=kind not in user_messages.WITHOUT_CONTACTS)
     state.dispatcher.schedule(delay_ms / 1000, update)

@@ -42,6 +42,7 @@ class SentMessage:
     biz_opaque_callback_data: str | None = None
     text: str | None = None
     user_id: str | None = None
+    content: Any = None  # a free-form message's object (`image`, `interactive`, …; `contacts` is a list)
     statuses: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -81,6 +82,9 @@ class SimState:
         self.last_inbound: Shards[tuple[str, str], float] = Shards()
         self.stopped_live: dict[str, bool] = {}  # wa_id -> stopped (True) / resumed (False)
         self.bsuids: Shards[str, str] = Shards()  # user_id -> wa_id
+        # Inbound wamids the simulator emitted -> (phone_number_id, wa_id): what a client may mark read.
+        self.inbound_ids: dict[str, tuple[str, str]] = {}
+        self.marked_read = 0
         self.accepted = 0
         self.rejected: Counter[int] = Counter()
         self._counter = 0
@@ -157,6 +161,7 @@ class SimState:
         hooks = self.dispatcher.stats
         return {
             "accepted": self.accepted,
+            "marked_read": self.marked_read,
             "rejected": {str(code): count for code, count in sorted(self.rejected.items())},
             "webhooks": {
                 "posted": hooks.posts_ok, "failed": hooks.posts_failed,
