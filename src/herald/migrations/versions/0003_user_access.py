@@ -1,7 +1,7 @@
 """user access: users.active; login throttling leaves the users table; sessions keyed by HMAC
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0002
 Create Date: 2026-12-02 10:00:00
 
 - ``users.active`` (default true): an inactive user cannot sign in.

@@ -1,7 +1,7 @@
 """messaging limits and 131049 retries: portfolio reaches, wait reasons, a per-campaign retry deadline
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0007
 Create Date: 2026-12-05 01:30:00
 
 - ``portfolio_reaches``: the contacts each business portfolio messaged in the last 24 hours, which
@@ -20,7 +20,7 @@ from alembic import op
 import herald.kit.types
 
 revision = "0008"
-down_revision = "0005"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """template and number events from Meta's webhooks; campaigns.auto_resume
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-05 01:30:00
 
 - ``template_events`` and ``number_events``: what Meta's template and number webhooks said
@@ -23,8 +23,8 @@ from sqlalchemy.types import Text
 
 import herald.kit.types
 
-revision = "0007"
-down_revision = "0006"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

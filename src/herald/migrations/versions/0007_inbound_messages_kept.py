@@ -1,7 +1,7 @@
 """inbound messages: contact events, opt-out reason and keywords, errors Meta reports per number
 
-Revision ID: 0005
-Revises: 0007
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-05 02:00:00
 
 - ``contact_events``: what happened to a contact that is not a message (a number change, a merge
@@ -21,8 +21,8 @@ from sqlalchemy.dialects import postgresql
 
 import herald.kit.types
 
-revision = "0005"
-down_revision = "0007"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
