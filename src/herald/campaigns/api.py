@@ -167,12 +167,14 @@ async def stale_unknown_messages(
 
 @router.post("/{campaign_id}/unknown-messages/send-again", response_model=SendAgainOut)
 async def send_unknown_again(
-    campaign_id: int, body: SendAgainIn, session: SessionDep, principal: WriterPrincipal, settings: SettingsDep
+    campaign_id: int, session: SessionDep, principal: WriterPrincipal, settings: SettingsDep,
+    body: SendAgainIn | None = None,
 ) -> SendAgainOut:
     """Sends the stale unknown messages again (all, or those listed in ``message_ids``); audited.
     Only while the campaign is active or paused (409 ``campaign_not_running`` otherwise)."""
     moved = await resend.send_again(
         session, principal=principal, campaign_id=campaign_id,
-        older_than=timedelta(hours=settings.unknown_resend_after_hours), message_ids=body.message_ids,
+        older_than=timedelta(hours=settings.unknown_resend_after_hours),
+        message_ids=body.message_ids if body is not None else None,
     )
     return SendAgainOut(sent_again=moved)
