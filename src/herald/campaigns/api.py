@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from herald.auth.deps import CurrentPrincipal, WriterPrincipal
-from herald.campaigns import preview, resend, service, transitions
+from herald.campaigns import preview, readiness, resend, service, transitions
 from herald.campaigns.lifecycle import Status
 from herald.campaigns.schemas import (
     AudiencePreview,
@@ -47,6 +47,8 @@ async def list_campaigns(
     rows, next_cursor = await service.list_campaigns(
         session, org_id=principal.org_id, kind=kind, status=status, cursor=cursor, limit=limit
     )
+    # Ready means ready now: draft and ready campaigns are re-checked as they are listed (readiness.py).
+    rows = await readiness.refresh_all(session, rows)
     return Page(items=[CampaignOut.of(r) for r in rows], next_cursor=next_cursor)
 
 
@@ -62,7 +64,8 @@ async def preview_audience(
 
 @router.get("/{campaign_id}", response_model=CampaignOut)
 async def get_campaign(campaign_id: int, session: SessionDep, principal: CurrentPrincipal) -> CampaignOut:
-    return CampaignOut.of(await service.get_campaign(session, org_id=principal.org_id, campaign_id=campaign_id))
+    campaign = await service.get_campaign(session, org_id=principal.org_id, campaign_id=campaign_id)
+    return CampaignOut.of(await readiness.refresh(session, campaign))
 
 
 @router.patch("/{campaign_id}", response_model=CampaignOut)
