@@ -11,11 +11,17 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from herald.campaigns import preview, resend, service, transitions
-from herald.campaigns.schemas import CampaignUpdate
+from herald.campaigns import preview, readiness, resend, service, transitions
+from herald.campaigns import repository as campaigns_repository
+from herald.campaigns.lifecycle import Status
+from herald.campaigns.naming import shown
+from herald.campaigns.schemas import AudiencePreview, CampaignUpdate
 from herald.kit.deps import SessionDep, SettingsDep
 from herald.kit.errors import HeraldError, Invalid
-from herald.web import repository
+from herald.kit.text import about
+from herald.models import Campaign
+from herald.models.campaign import DEFAULT_RATE_PER_SECOND
+from herald.web import confirm, repository
 from herald.web.deps import UiUser, UiWriter, field_errors, redirect, render
 
 router = APIRouter(prefix="/ui/campaigns")
@@ -34,10 +40,29 @@ async def campaigns_page(
     rows, next_cursor = await service.list_campaigns(
         session, org_id=user.principal.org_id, kind=kind, cursor=cursor, limit=50
     )
+    # Ready means ready now: a draft or ready campaign is re-checked as it is listed (campaigns/readiness.py).
+    rows = await readiness.refresh_all(session, rows)
     numbers = await repository.number_labels(session, org_id=user.principal.org_id)
     return render(request, "campaigns/list.html", {
         "campaigns": rows, "kind": kind, "next_cursor": next_cursor, "numbers": numbers,
+        "start_questions": await _start_questions(session, rows),
     }, user=user)
+
+
+async def _start_rate(session: AsyncSession, campaign: Campaign) -> float:
+    number = await campaigns_repository.get_number(
+        session, org_id=campaign.org_id, number_id=campaign.whatsapp_number_id or 0)
+    return transitions.start_rate(number) if number is not None else DEFAULT_RATE_PER_SECOND
+
+
+async def _start_questions(session: AsyncSession, campaigns: list[Campaign]) -> dict[int, str]:
+    """Start now's confirmation of each ready campaign: how many contacts, at what pace, how long."""
+    questions = {}
+    for c in campaigns:
+        if c.status == Status.ready:
+            counts = await preview.preview_campaign(session, org_id=c.org_id, campaign_id=c.id)
+            questions[c.id] = confirm.start_question(c.name, counts.eligible, await _start_rate(session, c))
+    return questions
 
 
 async def _act(
@@ -64,8 +89,11 @@ def _back(request: Request) -> str:
 @router.post("/{campaign_id}/start")
 async def start(request: Request, campaign_id: int, session: SessionDep, user: UiWriter) -> Response:
     org = user.principal.org_id
-    return await _act(request, session, campaign_id, "Campaign started.",
-                      lambda: transitions.start_campaign(session, org_id=org, campaign_id=campaign_id))
+    campaign = await service.get_campaign(session, org_id=org, campaign_id=campaign_id)
+    rate = await _start_rate(session, campaign)
+    return await _act(request, session, campaign_id, f"“{shown(campaign.name)}” started.",
+                      lambda: transitions.start_campaign(session, org_id=org, campaign_id=campaign_id,
+                                                         rate_per_second=rate))
 
 
 @router.post("/{campaign_id}/pause")
@@ -129,7 +157,7 @@ async def unschedule(request: Request, campaign_id: int, session: SessionDep, us
 async def delete(request: Request, campaign_id: int, session: SessionDep, user: UiWriter) -> Response:
     org = user.principal.org_id
     campaign = await service.get_campaign(session, org_id=org, campaign_id=campaign_id)
-    return await _act(request, session, campaign_id, f"Campaign “{campaign.name}” deleted.",
+    return await _act(request, session, campaign_id, f"Campaign “{shown(campaign.name)}” deleted.",
                       lambda: service.delete_campaign(session, org_id=org, campaign_id=campaign_id),
                       back=list_url(campaign.kind))
 
@@ -141,12 +169,14 @@ async def duplicate(request: Request, campaign_id: int, session: SessionDep, use
                     ok="Duplicated: adjust the audience (or anything else) and save.")
 
 
-def _estimate(eligible: int, start_at: datetime | None, rate_per_hour: int | None) -> dict[str, Any]:
+def _estimate(audience: AudiencePreview, start_at: datetime | None, rate_per_hour: int | None) -> dict[str, Any]:
+    eligible = audience.eligible
+    nobody = readiness.nobody_reason(audience) if not eligible else None
     if not rate_per_hour or rate_per_hour < 1:
-        return {"eligible": eligible, "hours": None, "finish": None}
+        return {"eligible": eligible, "nobody": nobody, "hours": None, "duration": None, "finish": None}
     hours = eligible / rate_per_hour
     finish = start_at + timedelta(hours=hours) if start_at else None
-    return {"eligible": eligible, "hours": hours, "finish": finish}
+    return {"eligible": eligible, "nobody": nobody, "hours": hours, "duration": about(hours * 3600), "finish": finish}
 
 
 def _start_at(day: str, clock: str, zone: str) -> datetime:
@@ -172,8 +202,10 @@ async def _schedule_form(
         start_at = _start_at(values["day"], values["clock"], values["timezone"])
     except HeraldError:
         pass
+    rate = values.get("rate_per_hour")
+    question = confirm.schedule_question(campaign.name, audience.eligible, rate, start_at, values["timezone"] or "UTC")
     context = {"campaign": campaign, "values": values, "errors": errors or {}, "timezones": TIMEZONES,
-               "estimate": _estimate(audience.eligible, start_at, values.get("rate_per_hour"))}
+               "estimate": _estimate(audience, start_at, rate), "question": question}
     template = "campaigns/_estimate.html" if partial else "campaigns/schedule.html"
     return render(request, template, context, user=user, status_code=422 if errors else 200)
 
@@ -210,4 +242,6 @@ async def schedule(
     except HeraldError as exc:
         await session.rollback()
         return await _schedule_form(request, session, user, campaign_id, values, errors=field_errors(exc))
-    return redirect("/ui/campaigns", request, ok=f"Scheduled for {start_at:%Y-%m-%d %H:%M} ({timezone}).")
+    campaign = await service.get_campaign(session, org_id=user.principal.org_id, campaign_id=campaign_id)
+    return redirect("/ui/campaigns", request,
+                    ok=f"“{shown(campaign.name)}” scheduled for {start_at:%Y-%m-%d %H:%M} ({timezone}).")
