@@ -18,7 +18,7 @@ STATUS_LABELS = {
 FIELD_LABELS = {
     "name": "Name", "whatsapp_number_id": "WhatsApp number", "audience": "Audience", "template": "Template",
     "header_media_id": "Header media", "bot_flow_id": "Bot flow",
-    NO_ELIGIBLE: "Someone to send to (nobody in the audience can be messaged now)",
+    NO_ELIGIBLE: "Someone to send to",
 }
 
 

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.botflows import service as bot_flow_service
 from herald.campaigns import preview, readiness, service
-from herald.campaigns.bindings import Assessment, Draft, assess
+from herald.campaigns.bindings import NO_ELIGIBLE, Assessment, Draft, assess
 from herald.campaigns.lifecycle import EDITABLE, Status
 from herald.campaigns.naming import shown
 from herald.campaigns.schemas import Audience, CampaignCreate, CampaignUpdate, TemplateRef
@@ -36,7 +36,7 @@ STEPS = (("basics", "1. Name & number"), ("audience", "2. Audience"), ("message"
          ("bot", "4. Bot flow"), ("review", "5. Review"))
 NEXT = {"basics": "audience", "audience": "message", "message": "bot", "bot": "review"}
 STEP_OF_FIELD = {"name": "basics", "whatsapp_number_id": "basics", "audience": "audience", "template": "message",
-                 "header_media_id": "message", "bot_flow_id": "bot"}
+                 "header_media_id": "message", "bot_flow_id": "bot", NO_ELIGIBLE: "audience"}
 
 
 def step_of(field: str) -> str:
