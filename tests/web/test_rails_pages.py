@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -101,6 +102,12 @@ class TestReadyMeansReadyNow:
         assert refused.status_code == 303
         after = html.unescape((await editor.get(refused.headers["location"])).text)
         assert "nobody to send to: none of the audience's 1 contact can be messaged now" in after
+        tomorrow = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
+        form = {"csrf_token": csrf_of(review), "day": tomorrow, "clock": "09:00", "timezone": "UTC",
+                "rate_per_hour": "100"}
+        scheduled = await editor.post(f"/ui/campaigns/{campaign['id']}/schedule", data=form)
+        assert scheduled.status_code == 422
+        assert "nobody to send to: none of the audience's 1 contact can be messaged now" in html.unescape(scheduled.text)
 
 
 class TestSmallTruths:
