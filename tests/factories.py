@@ -263,5 +263,8 @@ async def make_world(database: Database, org_id: int, *, waba_id: str = "2090001
     media_id = await make_media(database, org_id=org_id, number_id=number_id)
     bot_flow_id = await make_bot_flow(database, org_id=org_id)
     # Someone to send to: a campaign whose audience reaches nobody is not ready (campaigns/readiness.py).
-    vip = await make_contact(database, org_id=org_id, phone=WORLD_VIP_PHONE, name="World VIP", tags=["vip"])
+    async with database.session() as session:
+        vip = await session.scalar(select(Contact.id).where(Contact.org_id == org_id, Contact.phone == WORLD_VIP_PHONE))
+    if vip is None:  # a second world of the organization (another WABA) shares it
+        vip = await make_contact(database, org_id=org_id, phone=WORLD_VIP_PHONE, name="World VIP", tags=["vip"])
     return World(org_id=org_id, number_id=number_id, media_id=media_id, bot_flow_id=bot_flow_id, ids={"vip": vip})

@@ -89,7 +89,10 @@ def _back(request: Request) -> str:
 @router.post("/{campaign_id}/start")
 async def start(request: Request, campaign_id: int, session: SessionDep, user: UiWriter) -> Response:
     org = user.principal.org_id
-    campaign = await service.get_campaign(session, org_id=org, campaign_id=campaign_id)
+    try:
+        campaign = await service.get_campaign(session, org_id=org, campaign_id=campaign_id)
+    except HeraldError as exc:
+        return redirect(_back(request), request, error=exc.message)
     rate = await _start_rate(session, campaign)
     return await _act(request, session, campaign_id, f"“{shown(campaign.name)}” started.",
                       lambda: transitions.start_campaign(session, org_id=org, campaign_id=campaign_id,
