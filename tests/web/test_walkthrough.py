@@ -264,7 +264,7 @@ def run_campaign(page: Any, campaign_id: int, expect: Any) -> None:
     paused_at = number_of(page, "[data-stat=sent]")
     page.wait_for_timeout(1500)
     assert number_of(page, "[data-stat=sent]") <= paused_at + 20  # only sends already in flight land
-    page.get_by_role("button", name="Resume").click()
+    page.get_by_role("button", name="Resume", exact=True).click()
     expect(page.locator("#campaign-status")).to_contain_text("Active")
     expect(page.locator("[data-stat=received_pct]")).not_to_have_text("0%", timeout=20_000)
     expect(page.locator("[data-stat=pending]")).to_have_text("0", timeout=30_000)
