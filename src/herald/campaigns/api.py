@@ -64,6 +64,7 @@ async def preview_audience(
 
 @router.get("/{campaign_id}", response_model=CampaignOut)
 async def get_campaign(campaign_id: int, session: SessionDep, principal: CurrentPrincipal) -> CampaignOut:
+    """A draft or ready campaign is re-checked as it is read: ``status`` and ``missing`` say what holds now."""
     campaign = await service.get_campaign(session, org_id=principal.org_id, campaign_id=campaign_id)
     return CampaignOut.of(await readiness.refresh(session, campaign))
 
@@ -99,6 +100,8 @@ async def preview_campaign_audience(
 async def start_campaign(
     campaign_id: int, session: SessionDep, principal: WriterPrincipal, body: StartIn | None = None
 ) -> CampaignOut:
+    """Starts a ready campaign now. Its test campaigns end first, freeing their contacts. 409
+    ``no_eligible_contacts`` (saying why) when nobody in its audience can be messaged now."""
     rate = (body or StartIn()).rate_per_second
     campaign = await transitions.start_campaign(
         session, org_id=principal.org_id, campaign_id=campaign_id, rate_per_second=rate
@@ -110,6 +113,8 @@ async def start_campaign(
 async def schedule_campaign(
     campaign_id: int, body: ScheduleIn, session: SessionDep, principal: WriterPrincipal
 ) -> CampaignOut:
+    """Schedules a ready campaign. Its test campaigns end now, freeing their contacts. 409
+    ``no_eligible_contacts`` (saying why) when nobody in its audience can be messaged now."""
     campaign = await transitions.schedule_campaign(
         session, org_id=principal.org_id, campaign_id=campaign_id, start_at=body.start_at,
         rate_per_hour=body.rate_per_hour,
