@@ -53,6 +53,10 @@ PROMO = {"name": "promo", "language": "en_US"}
 NAMED = {"name": "named_promo", "language": "en_US"}
 
 
+# The one contact ``make_world`` adds (tag ``vip``), so that ``World.campaign()`` saves as ready.
+WORLD_VIP_PHONE = "+33699999999"
+
+
 def fr_mobile(n: int) -> str:
     return f"+336{n:08d}"
 
@@ -246,7 +250,8 @@ class World:
 
 
 async def make_world(database: Database, org_id: int, *, waba_id: str = "2090001", throughput_mps: int = 80) -> World:
-    """The world's promo takes variables 1 and 2; its second template (``NAMED``) is unusable."""
+    """The world's promo takes variables 1 and 2; its second template (``NAMED``) is unusable; one
+    contact tagged ``vip`` (``ids["vip"]``) is the audience of ``World.campaign()``."""
     number_id = await make_number(database, org_id=org_id, phone_number_id=f"pn-{uuid4().hex[:12]}",
                                   waba_id=waba_id, throughput_mps=throughput_mps)
     await make_template(database, org_id=org_id, waba_id=waba_id, variables=["1", "2"], components=[])
@@ -257,4 +262,9 @@ async def make_world(database: Database, org_id: int, *, waba_id: str = "2090001
     )
     media_id = await make_media(database, org_id=org_id, number_id=number_id)
     bot_flow_id = await make_bot_flow(database, org_id=org_id)
-    return World(org_id=org_id, number_id=number_id, media_id=media_id, bot_flow_id=bot_flow_id)
+    # Someone to send to: a campaign whose audience reaches nobody is not ready (campaigns/readiness.py).
+    async with database.session() as session:
+        vip = await session.scalar(select(Contact.id).where(Contact.org_id == org_id, Contact.phone == WORLD_VIP_PHONE))
+    if vip is None:  # a second world of the organization (another WABA) shares it
+        vip = await make_contact(database, org_id=org_id, phone=WORLD_VIP_PHONE, name="World VIP", tags=["vip"])
+    return World(org_id=org_id, number_id=number_id, media_id=media_id, bot_flow_id=bot_flow_id, ids={"vip": vip})

@@ -24,7 +24,8 @@ def excluded(opted: int, engaged: int, case: int, missing: int) -> dict[str, int
 
 
 async def mixed_audience(database: Database, org_id: int, *, campaign_id: int, elsewhere_id: int) -> None:
-    """Seven vip contacts, each excluded (or not) by a different rule, and one outsider."""
+    """Seven vip contacts, each excluded (or not) by a different rule, and one outsider. With the
+    world's own vip contact (no customer_id), eight match and three lack the valued tag."""
     ids = iter(range(10))
 
     async def contact(**kwargs: Any) -> int:
@@ -53,7 +54,7 @@ class TestAudiencePreview:
 
         response = await client.post(f"{BASE}/{campaign['id']}/audience-preview", headers=org.headers(Role.viewer))
         assert response.status_code == 200
-        assert response.json() == {"matched": 7, "eligible": 2, "excluded": excluded(1, 1, 1, 2)}
+        assert response.json() == {"matched": 8, "eligible": 2, "excluded": excluded(1, 1, 1, 3)}
 
     async def test_unsaved_audience_gives_the_same_counts(
         self, client: httpx.AsyncClient, org: OrgHandle, world: World, database: Database
@@ -64,7 +65,7 @@ class TestAudiencePreview:
         body = {"audience": {"tags_any": ["vip"]}, "variables": {"1": {"source": "contact_name"}, "2": CUSTOMER_ID}}
         response = await client.post(f"{BASE}/audience-preview", json=body, headers=org.auth)
         # Unsaved, so every engagement is elsewhere: the contact engaged in `campaign` counts too.
-        assert response.json() == {"matched": 7, "eligible": 1, "excluded": excluded(1, 2, 1, 2)}
+        assert response.json() == {"matched": 8, "eligible": 1, "excluded": excluded(1, 2, 1, 3)}
 
     async def test_preview_changes_nothing(
         self, client: httpx.AsyncClient, org: OrgHandle, world: World, database: Database
@@ -114,4 +115,5 @@ class TestAudiencePreview:
     ) -> None:
         await make_contact(database, org_id=other_org.id, phone="+14155552671", tags=["vip"])
         body = {"audience": {"tags_any": ["vip"]}}
-        assert (await client.post(f"{BASE}/audience-preview", json=body, headers=org.auth)).json()["matched"] == 0
+        # Only the world's own vip contact: the other organization's is not counted.
+        assert (await client.post(f"{BASE}/audience-preview", json=body, headers=org.auth)).json()["matched"] == 1

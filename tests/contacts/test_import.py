@@ -195,8 +195,9 @@ class TestContactsImportCommand:
         )
         assert done.returncode == 0, done.stderr
         lines = done.stdout.splitlines()
-        assert lines[0] == "imported 3, updated 1, rejected 4"
+        assert lines[0] == "imported 3, updated 1, rejected 4, duplicates 1"
         assert "line 4: invalid phone '123'" in lines
+        assert "line 5: duplicate of line 2 (imported over it: later rows win)" in lines
         assert "line 10: invalid phone 'nope'" in lines
 
     def test_cli_reports_an_unknown_org_and_exits_non_zero(

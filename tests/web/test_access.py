@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from uuid import uuid4
 
 import httpx
 import pytest
@@ -10,20 +11,24 @@ from fastapi import FastAPI
 from sqlalchemy import select, update
 
 from herald.auth.principal import Role
+from herald.campaigns import service as campaign_service
+from herald.campaigns.schemas import CampaignCreate
 from herald.kit.db import Database
 from herald.kit.types import utcnow
 from herald.models import Campaign, WebSession
 from tests.conftest import OrgHandle
+from tests.factories import make_world
 from tests.web.conftest import Browser
 from tests.web.helpers import PASSWORD, csrf_of, log_in, make_user, page_csrf
 
 
 async def ready_campaign(database: Database, org_id: int, name: str = "Spring") -> int:
+    """A complete campaign (the list re-checks readiness: a row merely marked ready would show as Draft)."""
+    world = await make_world(database, org_id, waba_id=f"waba-{uuid4().hex[:8]}")
     async with database.session() as session:
-        campaign = Campaign(org_id=org_id, name=name, status="ready", kind="real", missing=[],
-                            audience={"tags_any": ["vip"]})
-        session.add(campaign)
-        await session.flush()
+        campaign = await campaign_service.create_campaign(
+            session, org_id=org_id, data=CampaignCreate.model_validate(world.campaign(name=name)))
+        assert campaign.status == "ready"
         return campaign.id
 
 

@@ -72,7 +72,7 @@ class TestWizard:
             "csrf_token": token, "template": "welcome|en_US", "var_1_source": "contact_name",
             "var_2_source": "valued_tag", "var_2_key": "customer_id"})
         assert "Hi <span" in preview.text and ">Ada</span>" in preview.text and ">7</span>" in preview.text
-        assert "lack the valued tag “customer_id”" in preview.text and "Bob · +14155552001" in preview.text
+        assert "1 contact lacks the valued tag “customer_id”" in preview.text and "Bob · +14155552001" in preview.text
         saved = await editor.post(f"/ui/campaigns/{campaign_id}/edit/message", data={
             "csrf_token": token, "template": "welcome|en_US", "positions": "1,2", "var_1_source": "contact_name",
             "var_2_source": "valued_tag", "var_2_key": "customer_id"})
@@ -147,7 +147,7 @@ class TestSchedule:
         estimate = await editor.get(f"/ui/campaigns/{campaign_id}/schedule/estimate",
                                     params={"day": tomorrow, "clock": "09:00", "timezone": "Europe/Paris",
                                             "rate_per_hour": "1"})
-        assert "2 eligible contacts at 1/hour take about" in estimate.text and f"{tomorrow} 11:00" in estimate.text
+        assert "2 eligible contacts at 1/hour: about 2 hours" in estimate.text and f"{tomorrow} 11:00" in estimate.text
         token = await page_csrf(editor, f"/ui/campaigns/{campaign_id}/schedule")
         past = await editor.post(f"/ui/campaigns/{campaign_id}/schedule", data={
             "csrf_token": token, "day": "2020-01-01", "clock": "09:00", "timezone": "UTC", "rate_per_hour": "100"})

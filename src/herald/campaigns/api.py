@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from herald.auth.deps import CurrentPrincipal, WriterPrincipal
-from herald.campaigns import preview, resend, service, transitions
+from herald.campaigns import preview, readiness, resend, service, transitions
 from herald.campaigns.lifecycle import Status
 from herald.campaigns.schemas import (
     AudiencePreview,
@@ -47,6 +47,8 @@ async def list_campaigns(
     rows, next_cursor = await service.list_campaigns(
         session, org_id=principal.org_id, kind=kind, status=status, cursor=cursor, limit=limit
     )
+    # Ready means ready now: draft and ready campaigns are re-checked as they are listed (readiness.py).
+    rows = await readiness.refresh_all(session, rows)
     return Page(items=[CampaignOut.of(r) for r in rows], next_cursor=next_cursor)
 
 
@@ -63,7 +65,9 @@ async def preview_audience(
 
 @router.get("/{campaign_id}", response_model=CampaignOut)
 async def get_campaign(campaign_id: int, session: SessionDep, principal: CurrentPrincipal) -> CampaignOut:
-    return CampaignOut.of(await service.get_campaign(session, org_id=principal.org_id, campaign_id=campaign_id))
+    """A draft or ready campaign is re-checked as it is read: ``status`` and ``missing`` say what holds now."""
+    campaign = await service.get_campaign(session, org_id=principal.org_id, campaign_id=campaign_id)
+    return CampaignOut.of(await readiness.refresh(session, campaign))
 
 
 @router.patch("/{campaign_id}", response_model=CampaignOut)
@@ -97,6 +101,8 @@ async def preview_campaign_audience(
 async def start_campaign(
     campaign_id: int, session: SessionDep, principal: WriterPrincipal, body: StartIn | None = None
 ) -> CampaignOut:
+    """Starts a ready campaign now. Its test campaigns end first, freeing their contacts. 409
+    ``no_eligible_contacts`` (saying why) when nobody in its audience can be messaged now."""
     rate = (body or StartIn()).rate_per_second
     campaign = await transitions.start_campaign(
         session, org_id=principal.org_id, campaign_id=campaign_id, rate_per_second=rate
@@ -108,6 +114,8 @@ async def start_campaign(
 async def schedule_campaign(
     campaign_id: int, body: ScheduleIn, session: SessionDep, principal: WriterPrincipal
 ) -> CampaignOut:
+    """Schedules a ready campaign. Its test campaigns end now, freeing their contacts. 409
+    ``no_eligible_contacts`` (saying why) when nobody in its audience can be messaged now."""
     campaign = await transitions.schedule_campaign(
         session, org_id=principal.org_id, campaign_id=campaign_id, start_at=body.start_at,
         rate_per_hour=body.rate_per_hour,

@@ -19,6 +19,9 @@ from herald.kit.errors import Invalid
 from herald.models import Campaign, Template, WhatsAppNumber
 
 MEDIA_HEADERS = frozenset({"IMAGE", "VIDEO", "DOCUMENT"})
+# In ``missing`` when the audience is given but nobody in it can be messaged now (all opted out,
+# engaged elsewhere, with an open case, or lacking a bound valued tag, or no contact matches at all).
+NO_ELIGIBLE = "eligible_contacts"
 
 
 @dataclass
@@ -81,7 +84,10 @@ class Assessment:
         return list(dict.fromkeys(self.missing + [p.field for p in self.problems]))
 
 
-async def assess(session: AsyncSession, *, org_id: int, draft: Draft) -> Assessment:
+async def assess(
+    session: AsyncSession, *, org_id: int, draft: Draft, campaign_id: int | None = None
+) -> Assessment:
+    """``campaign_id``: the saved campaign, whose own (and its tests') engagements do not exclude a contact."""
     result = Assessment()
     if not draft.name:
         result.missing.append("name")
@@ -94,7 +100,20 @@ async def assess(session: AsyncSession, *, org_id: int, draft: Draft) -> Assessm
         _check_variables(result.template, draft, result)
     await _check_header(session, org_id=org_id, draft=draft, result=result)
     await _check_bot_flow(session, org_id=org_id, draft=draft, result=result)
+    await _check_eligible(session, org_id=org_id, draft=draft, result=result, campaign_id=campaign_id)
     return result
+
+
+async def _check_eligible(
+    session: AsyncSession, *, org_id: int, draft: Draft, result: Assessment, campaign_id: int | None
+) -> None:
+    """A given audience must reach someone who can be messaged now, or there is nobody to launch to."""
+    if segments.is_empty(draft.audience) or any(p.field == "audience" for p in result.problems):
+        return
+    keys = [k for k in valued_tag_keys(draft.variables) if not valued_tag_key_problem(k)]
+    where = await segments.segment_filter(session, org_id=org_id, audience=draft.audience)
+    if not await repository.has_eligible(session, audience_filter=where, campaign_id=campaign_id, valued_tag_keys=keys):
+        result.missing.append(NO_ELIGIBLE)
 
 
 async def _number(

@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, delete, exists, func, literal, select, update
+from sqlalchemy import ColumnElement, case, delete, exists, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
-from herald.campaigns.lifecycle import Status
+from herald.campaigns.lifecycle import LIVE, Status
 from herald.models import (
     BotFlow,
     Campaign,
@@ -155,9 +155,31 @@ async def exclusion_counts(
     ``valued_tag_keys[i]`` missing. One CASE per contact, grouped, so the database does the counting;
     integer codes rather than texts because PostgreSQL cannot type a CASE of untyped text parameters.
     """
+    rule = case(*_exclusions(campaign_id, valued_tag_keys), else_=literal(0)).label("rule")
+    per_contact = select(rule).where(audience_filter).subquery()
+    stmt = select(per_contact.c.rule, func.count()).group_by(per_contact.c.rule)
+    return {int(code): int(count) for code, count in (await session.execute(stmt))}
+
+
+async def has_eligible(
+    session: AsyncSession, *, audience_filter: ColumnElement[bool], campaign_id: int | None, valued_tag_keys: list[str]
+) -> bool:
+    """Whether one contact of the segment is excluded by no rule: stops at the first one found."""
+    excluded = [condition for condition, _ in _exclusions(campaign_id, valued_tag_keys)]
+    stmt = select(exists().where(audience_filter, *[~c for c in excluded]))
+    return bool((await session.execute(stmt)).scalar())
+
+
+def _exclusions(campaign_id: int | None, valued_tag_keys: list[str]) -> list[tuple[ColumnElement[bool], Any]]:
+    """Each exclusion rule with its code, in the engine's order (see ``exclusion_counts``).
+
+    Engagements in the campaign itself or in its own test campaigns do not count: starting or
+    scheduling the campaign ends its tests first (``transitions.end_tests``), which frees their contacts.
+    """
     engaged = exists().where(Engagement.contact_id == Contact.id)
     if campaign_id is not None:
-        engaged = engaged.where(Engagement.campaign_id != campaign_id)
+        own = select(Campaign.id).where(or_(Campaign.id == campaign_id, Campaign.parent_id == campaign_id))
+        engaged = engaged.where(Engagement.campaign_id.not_in(own))
     open_case = exists().where(InboxCase.contact_id == Contact.id, InboxCase.status == "open")
     whens: list[tuple[ColumnElement[bool], Any]] = [
         (Contact.opted_out_at.is_not(None), literal(1)),
@@ -170,7 +192,14 @@ async def exclusion_counts(
             ContactValuedTag.contact_id == Contact.id, ContactValuedTag.key == key, ContactValuedTag.value != ""
         )
         whens.append((lacks, literal(4 + index)))
-    rule = case(*whens, else_=literal(0)).label("rule")
-    per_contact = select(rule).where(audience_filter).subquery()
-    stmt = select(per_contact.c.rule, func.count()).group_by(per_contact.c.rule)
-    return {int(code): int(count) for code, count in (await session.execute(stmt))}
+    return whens
+
+
+async def live_test_ids(session: AsyncSession, *, parent_id: int) -> list[int]:
+    """The campaign's test campaigns not ended yet, in id order (the lock order of ``counters``)."""
+    stmt = (
+        select(Campaign.id)
+        .where(Campaign.parent_id == parent_id, Campaign.kind == "test", Campaign.status.in_([s.value for s in LIVE]))
+        .order_by(Campaign.id)
+    )
+    return list((await session.execute(stmt)).scalars())

@@ -10,11 +10,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from herald.campaigns import repository
+from herald.campaigns import naming, repository
 from herald.campaigns.bindings import Draft, assess
 from herald.campaigns.lifecycle import DELETABLE, EDITABLE, RUNNING, Status, current_status, transition
 from herald.campaigns.schemas import (
-    MAX_NAME_LENGTH,
     MIN_RATE_PER_SECOND,
     CampaignCreate,
     CampaignSettings,
@@ -93,7 +92,7 @@ async def update_campaign(
     if campaign.status not in EDITABLE:
         raise not_editable(campaign.status, given)
     draft = _apply(Draft.of(campaign), data, given)
-    assessment = await assess(session, org_id=org_id, draft=draft)
+    assessment = await assess(session, org_id=org_id, draft=draft, campaign_id=campaign.id)
     assessment.raise_problems()
     values: dict[str, Any] = {**draft.columns(), "missing": assessment.missing}
     if "auto_end_after_hours" in given:
@@ -129,7 +128,7 @@ async def duplicate_campaign(session: AsyncSession, *, org_id: int, campaign_id:
     """A new real campaign with the same settings; whatever no longer holds shows up in ``missing``."""
     source = await get_campaign(session, org_id=org_id, campaign_id=campaign_id)
     draft = Draft.of(source)
-    draft.name = f"{source.name} (copy)"[:MAX_NAME_LENGTH]
+    draft.name = naming.copy_name(source.name)
     assessment = await assess(session, org_id=org_id, draft=draft)
     missing = assessment.missing_or_wrong()
     auto_end = source.auto_end_after_hours if source.kind == "real" else DEFAULT_AUTO_END_HOURS["real"]

@@ -55,9 +55,14 @@ def import_file(path: Path, *, org_slug: str, settings: Settings, console: Conso
 
 
 def summary_lines(result: ImportResult) -> list[str]:
-    """The summary, then one line per rejected row (as many as the result lists)."""
-    lines = [f"imported {result.imported}, updated {result.updated}, rejected {result.rejected_count}"]
+    """The summary, then one line per rejected row and per duplicate row (as many as the result lists)."""
+    summary = f"imported {result.imported}, updated {result.updated}, rejected {result.rejected_count}"
+    lines = [summary + (f", duplicates {result.duplicate_count}" if result.duplicate_count else "")]
     lines += [f"line {r.line}: {r.reason}" for r in result.rejected]
     if result.rejected_count > len(result.rejected):
         lines.append(f"… and {result.rejected_count - len(result.rejected)} more rejected rows")
+    lines += [f"line {d.line}: duplicate of line {d.duplicate_of} (imported over it: later rows win)"
+              for d in result.duplicates]
+    if result.duplicate_count > len(result.duplicates):
+        lines.append(f"… and {result.duplicate_count - len(result.duplicates)} more duplicate rows")
     return lines

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from herald.contacts.e164 import to_e164
+from herald.contacts.first_lines import FirstLines
 from herald.contacts.rules import (
     counts_problem,
     name_problem,
@@ -45,11 +46,20 @@ class Rejection:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class Duplicate:
+    """A row whose phone an earlier row of the file already gave: imported over it (later rows win)."""
+
+    line: int
+    first_line: int
+
+
 @dataclass(slots=True)
 class RowBatch:
     rows: list[ContactRow] = field(default_factory=list)
     lines: list[int] = field(default_factory=list)  # where each of ``rows`` starts
     rejections: list[Rejection] = field(default_factory=list)
+    duplicates: list[Duplicate] = field(default_factory=list)
     done: bool = False
     bytes_read: int = 0  # of the file, up to the end of this batch (for a progress bar)
 
@@ -183,6 +193,7 @@ class ContactCsvReader:
         self._reader = csv.reader(self._lines, delimiter=delimiter)
         self._last_line = 1
         self._done = False
+        self._first_lines = FirstLines()
 
     @property
     def bytes_read(self) -> int:
@@ -220,6 +231,8 @@ class ContactCsvReader:
             else:
                 batch.rows.append(outcome)
                 batch.lines.append(first)
+                if outcome.phone and (earlier := self._first_lines.first(outcome.phone, first)) is not None:
+                    batch.duplicates.append(Duplicate(first, earlier))
 
 
 def parse_row(fields: list[str], columns: Columns) -> ContactRow | str:

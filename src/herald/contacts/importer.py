@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.contacts.copy_upsert import copy_upsert_contact_rows
-from herald.contacts.csv_reader import ContactCsvReader, ReadableLines, Rejection, RowBatch
+from herald.contacts.csv_reader import ContactCsvReader, Duplicate, ReadableLines, Rejection, RowBatch
 from herald.contacts.identity import IdentityConflict, upsert_identified
-from herald.contacts.schemas import ImportRejection, ImportResult
+from herald.contacts.schemas import ImportDuplicate, ImportRejection, ImportResult
 from herald.contacts.upsert import ContactRow, upsert_contact_rows
 from herald.kit.db import Database
 
@@ -34,11 +34,18 @@ class _Tally:
     updated: int = 0
     rejected_count: int = 0
     rejected: list[Rejection] = field(default_factory=list)
+    duplicate_count: int = 0
+    duplicates: list[Duplicate] = field(default_factory=list)
 
     def reject(self, rejections: list[Rejection]) -> None:
         self.rejected_count += len(rejections)
         room = MAX_REJECTIONS_LISTED - len(self.rejected)
         self.rejected.extend(rejections[: max(room, 0)])
+
+    def repeat(self, duplicates: list[Duplicate]) -> None:
+        self.duplicate_count += len(duplicates)
+        room = MAX_REJECTIONS_LISTED - len(self.duplicates)
+        self.duplicates.extend(duplicates[: max(room, 0)])
 
     def result(self) -> ImportResult:
         return ImportResult(
@@ -46,6 +53,8 @@ class _Tally:
             updated=self.updated,
             rejected=[ImportRejection(line=r.line, reason=r.reason) for r in self.rejected],
             rejected_count=self.rejected_count,
+            duplicates=[ImportDuplicate(line=d.line, duplicate_of=d.first_line) for d in self.duplicates],
+            duplicate_count=self.duplicate_count,
         )
 
 
@@ -75,6 +84,7 @@ def merge_by_phone(rows: list[ContactRow]) -> list[ContactRow]:
 
 async def _write(database: Database, *, org_id: int, batch: RowBatch, tally: _Tally) -> None:
     tally.reject(batch.rejections)
+    tally.repeat(batch.duplicates)
     if not batch.rows:
         return
     if any(row.wa_user_id is not None for row in batch.rows):

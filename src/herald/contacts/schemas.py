@@ -88,8 +88,17 @@ class ImportRejection(BaseModel):
     reason: str
 
 
+class ImportDuplicate(BaseModel):
+    line: int = Field(description="A row whose phone an earlier row of the file gave; its values were applied over that row's.")
+    duplicate_of: int = Field(description="The line where the phone first appeared.")
+
+
 class ImportResult(BaseModel):
     imported: int = Field(description="Contacts created.")
     updated: int = Field(description="Rows that updated an existing contact (or one created earlier in the file).")
     rejected: list[ImportRejection] = Field(description="The first rejected rows (at most 1,000).")
     rejected_count: int = Field(description="Every rejected row, listed or not.")
+    duplicates: list[ImportDuplicate] = Field(
+        default_factory=list, description="The first rows (at most 1,000) repeating a phone given earlier in the file."
+    )
+    duplicate_count: int = Field(default=0, description="Every row repeating an earlier row's phone, listed or not.")

@@ -20,6 +20,9 @@ class Campaign(IdMixin, CreatedMixin, Base):
     __table_args__ = (
         Index("ix_campaigns_org_kind_id", "org_id", "kind", "id"),
         Index("ix_campaigns_status_start_at", "status", "start_at"),
+        # Ids are in URLs and reports: SQLite must never hand a deleted campaign's id out again
+        # (migration 0009). PostgreSQL's sequences never do.
+        {"sqlite_autoincrement": True},
     )
 
     org_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("organizations.id", ondelete="CASCADE"))

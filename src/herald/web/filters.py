@@ -7,6 +7,10 @@ from typing import Any
 
 from jinja2 import Environment
 
+from herald.campaigns.bindings import NO_ELIGIBLE
+from herald.campaigns.naming import shown
+from herald.kit.text import plural
+
 STATUS_LABELS = {
     "draft": "Draft", "ready": "Ready to Launch", "scheduled": "Scheduled",
     "active": "Active", "paused": "Paused", "ended": "Ended",
@@ -14,6 +18,7 @@ STATUS_LABELS = {
 FIELD_LABELS = {
     "name": "Name", "whatsapp_number_id": "WhatsApp number", "audience": "Audience", "template": "Template",
     "header_media_id": "Header media", "bot_flow_id": "Bot flow",
+    NO_ELIGIBLE: "Someone to send to",
 }
 
 
@@ -46,6 +51,7 @@ def thousands(value: Any) -> str:
 
 
 def install(env: Environment) -> None:
-    env.filters.update(status_label=status_label, field_label=field_label, when=when, iso=iso, thousands=thousands)
+    env.filters.update(status_label=status_label, field_label=field_label, when=when, iso=iso, thousands=thousands,
+                       plural=plural, campaign_name=shown)
     # ``tojson`` keeps a mapping's order (e.g. not-sent reasons, most frequent first) instead of sorting it.
     env.policies["json.dumps_kwargs"] = {"sort_keys": False}

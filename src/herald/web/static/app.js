@@ -3,10 +3,17 @@
 (function () {
   "use strict";
 
-  // Forms marked data-confirm ask before submitting (delete, end).
+  // Forms marked data-confirm ask before submitting (delete, end, start). A form whose question the
+  // server re-renders as it is filled in (the schedule form's estimate) carries it on an element inside.
+  function confirmation(form) {
+    if (!form.getAttribute) { return null; }
+    var inner = form.getAttribute("data-confirm") === null && form.querySelector("[data-confirm]");
+    return inner ? inner.getAttribute("data-confirm") : form.getAttribute("data-confirm");
+  }
+
   document.addEventListener("submit", function (event) {
     var form = event.target;
-    var question = form.getAttribute && form.getAttribute("data-confirm");
+    var question = confirmation(form);
     if (question && !window.confirm(question)) {
       event.preventDefault();
       event.stopImmediatePropagation();

@@ -91,15 +91,24 @@
     reason.textContent = c.reason || ""; reason.hidden = !c.reason;
   }
 
+  // Live only while the campaign runs or is scheduled (data-live): an ended campaign's numbers no
+  // longer move, and the page says "Not running" rather than "Live". A campaign that ends while the
+  // page is open stops its feed the same way.
   function connect() {
-    if (!window.EventSource) { return; }
+    if (!window.EventSource || script.dataset.live !== "true") { return; }
     var dot = document.getElementById("live-dot"), text = document.getElementById("live-text");
     var source = new EventSource("/ui/campaigns/" + campaignId + "/events");
     source.addEventListener("open", function () { dot.classList.add("on"); text.textContent = "Live"; });
     source.addEventListener("error", function () { dot.classList.remove("on"); text.textContent = "Reconnecting…"; });
     source.addEventListener("stats", function (e) { updateStats(JSON.parse(e.data)); });
     source.addEventListener("sends", function (e) { updateSends(JSON.parse(e.data)); });
-    source.addEventListener("campaign", function (e) { updateStatus(JSON.parse(e.data)); });
+    source.addEventListener("campaign", function (e) {
+      var campaign = JSON.parse(e.data);
+      updateStatus(campaign);
+      if (campaign.status === "ended") {
+        source.close(); dot.classList.remove("on"); text.textContent = "Not running";
+      }
+    });
   }
 
   makeCharts();

@@ -12,11 +12,17 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from herald.campaigns import preview, resend, service, transitions
-from herald.campaigns.schemas import CampaignUpdate, MessagingLimitPreview
+from herald.campaigns import preview, readiness, resend, service, transitions
+from herald.campaigns import repository as campaigns_repository
+from herald.campaigns.lifecycle import Status
+from herald.campaigns.naming import shown
+from herald.campaigns.schemas import AudiencePreview, CampaignUpdate
 from herald.kit.deps import SessionDep, SettingsDep
 from herald.kit.errors import HeraldError, Invalid
-from herald.web import repository
+from herald.kit.text import about
+from herald.models import Campaign
+from herald.models.campaign import DEFAULT_RATE_PER_SECOND
+from herald.web import confirm, repository
 from herald.web.deps import UiUser, UiWriter, field_errors, redirect, render
 
 router = APIRouter(prefix="/ui/campaigns")
@@ -35,10 +41,29 @@ async def campaigns_page(
     rows, next_cursor = await service.list_campaigns(
         session, org_id=user.principal.org_id, kind=kind, cursor=cursor, limit=50
     )
+    # Ready means ready now: a draft or ready campaign is re-checked as it is listed (campaigns/readiness.py).
+    rows = await readiness.refresh_all(session, rows)
     numbers = await repository.number_labels(session, org_id=user.principal.org_id)
     return render(request, "campaigns/list.html", {
         "campaigns": rows, "kind": kind, "next_cursor": next_cursor, "numbers": numbers,
+        "start_questions": await _start_questions(session, rows),
     }, user=user)
+
+
+async def _start_rate(session: AsyncSession, campaign: Campaign) -> float:
+    number = await campaigns_repository.get_number(
+        session, org_id=campaign.org_id, number_id=campaign.whatsapp_number_id or 0)
+    return transitions.start_rate(number) if number is not None else DEFAULT_RATE_PER_SECOND
+
+
+async def _start_questions(session: AsyncSession, campaigns: list[Campaign]) -> dict[int, str]:
+    """Start now's confirmation of each ready campaign: how many contacts, at what pace, how long."""
+    questions = {}
+    for c in campaigns:
+        if c.status == Status.ready:
+            counts = await preview.preview_campaign(session, org_id=c.org_id, campaign_id=c.id)
+            questions[c.id] = confirm.start_question(c.name, counts.eligible, await _start_rate(session, c))
+    return questions
 
 
 async def _act(
@@ -65,8 +90,14 @@ def _back(request: Request) -> str:
 @router.post("/{campaign_id}/start")
 async def start(request: Request, campaign_id: int, session: SessionDep, user: UiWriter) -> Response:
     org = user.principal.org_id
-    return await _act(request, session, campaign_id, "Campaign started.",
-                      lambda: transitions.start_campaign(session, org_id=org, campaign_id=campaign_id))
+    try:
+        campaign = await service.get_campaign(session, org_id=org, campaign_id=campaign_id)
+    except HeraldError as exc:
+        return redirect(_back(request), request, error=exc.message)
+    rate = await _start_rate(session, campaign)
+    return await _act(request, session, campaign_id, f"“{shown(campaign.name)}” started.",
+                      lambda: transitions.start_campaign(session, org_id=org, campaign_id=campaign_id,
+                                                         rate_per_second=rate))
 
 
 @router.post("/{campaign_id}/pause")
@@ -130,7 +161,7 @@ async def unschedule(request: Request, campaign_id: int, session: SessionDep, us
 async def delete(request: Request, campaign_id: int, session: SessionDep, user: UiWriter) -> Response:
     org = user.principal.org_id
     campaign = await service.get_campaign(session, org_id=org, campaign_id=campaign_id)
-    return await _act(request, session, campaign_id, f"Campaign “{campaign.name}” deleted.",
+    return await _act(request, session, campaign_id, f"Campaign “{shown(campaign.name)}” deleted.",
                       lambda: service.delete_campaign(session, org_id=org, campaign_id=campaign_id),
                       back=list_url(campaign.kind))
 
@@ -142,20 +173,21 @@ async def duplicate(request: Request, campaign_id: int, session: SessionDep, use
                     ok="Duplicated: adjust the audience (or anything else) and save.")
 
 
-def _estimate(eligible: int, start_at: datetime | None, rate_per_hour: int | None,
-              limit: MessagingLimitPreview | None = None) -> dict[str, Any]:
+def _estimate(audience: AudiencePreview, start_at: datetime | None, rate_per_hour: int | None) -> dict[str, Any]:
     """How long the eligible contacts take at the pace; with the portfolio's messaging limit, those past
     it wait for places, ``limit_per_24h`` more each 24 hours (docs/whatsapp.md, "Messaging limit")."""
+    eligible, limit = audience.eligible, audience.messaging_limit
+    nobody = readiness.nobody_reason(audience) if not eligible else None
     days_waiting = math.ceil(limit.waiting / limit.limit_per_24h) if limit and limit.waiting else 0
-    base = {"eligible": eligible, "limit": limit, "days_waiting": days_waiting}
+    base = {"eligible": eligible, "nobody": nobody, "limit": limit, "days_waiting": days_waiting}
     if not rate_per_hour or rate_per_hour < 1:
-        return {**base, "hours": None, "finish": None}
+        return {**base, "hours": None, "duration": None, "finish": None}
     hours = eligible / rate_per_hour
     if limit and days_waiting:
         last_day = limit.waiting - (days_waiting - 1) * limit.limit_per_24h
         hours = max(hours, days_waiting * 24 + last_day / rate_per_hour)
     finish = start_at + timedelta(hours=hours) if start_at else None
-    return {**base, "hours": hours, "finish": finish}
+    return {**base, "hours": hours, "duration": about(hours * 3600), "finish": finish}
 
 
 def _start_at(day: str, clock: str, zone: str) -> datetime:
@@ -181,8 +213,10 @@ async def _schedule_form(
         start_at = _start_at(values["day"], values["clock"], values["timezone"])
     except HeraldError:
         pass
+    rate = values.get("rate_per_hour")
+    question = confirm.schedule_question(campaign.name, audience.eligible, rate, start_at, values["timezone"] or "UTC")
     context = {"campaign": campaign, "values": values, "errors": errors or {}, "timezones": TIMEZONES,
-               "estimate": _estimate(audience.eligible, start_at, values.get("rate_per_hour"), audience.messaging_limit)}
+               "estimate": _estimate(audience, start_at, rate), "question": question}
     template = "campaigns/_estimate.html" if partial else "campaigns/schedule.html"
     return render(request, template, context, user=user, status_code=422 if errors else 200)
 
@@ -219,4 +253,6 @@ async def schedule(
     except HeraldError as exc:
         await session.rollback()
         return await _schedule_form(request, session, user, campaign_id, values, errors=field_errors(exc))
-    return redirect("/ui/campaigns", request, ok=f"Scheduled for {start_at:%Y-%m-%d %H:%M} ({timezone}).")
+    campaign = await service.get_campaign(session, org_id=user.principal.org_id, campaign_id=campaign_id)
+    return redirect("/ui/campaigns", request,
+                    ok=f"“{shown(campaign.name)}” scheduled for {start_at:%Y-%m-%d %H:%M} ({timezone}).")

@@ -14,9 +14,10 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.botflows import service as bot_flow_service
-from herald.campaigns import service
-from herald.campaigns.bindings import Assessment, Draft, assess
+from herald.campaigns import preview, readiness, service
+from herald.campaigns.bindings import NO_ELIGIBLE, Assessment, Draft, assess
 from herald.campaigns.lifecycle import EDITABLE, Status
+from herald.campaigns.naming import shown
 from herald.campaigns.schemas import Audience, CampaignCreate, CampaignUpdate, TemplateRef
 from herald.contacts import service as contact_service
 from herald.kit.deps import SessionDep
@@ -35,7 +36,7 @@ STEPS = (("basics", "1. Name & number"), ("audience", "2. Audience"), ("message"
          ("bot", "4. Bot flow"), ("review", "5. Review"))
 NEXT = {"basics": "audience", "audience": "message", "message": "bot", "bot": "review"}
 STEP_OF_FIELD = {"name": "basics", "whatsapp_number_id": "basics", "audience": "audience", "template": "message",
-                 "header_media_id": "message", "bot_flow_id": "bot"}
+                 "header_media_id": "message", "bot_flow_id": "bot", NO_ELIGIBLE: "audience"}
 
 
 def step_of(field: str) -> str:
@@ -49,7 +50,7 @@ async def _numbers(session: AsyncSession, org_id: int) -> list[Any]:
 async def _step_context(session: AsyncSession, user: WebUser, campaign: Campaign | None, step: str) -> dict[str, Any]:
     org = user.principal.org_id
     draft = Draft.of(campaign) if campaign else Draft()
-    assessment = await assess(session, org_id=org, draft=draft) if campaign else Assessment()
+    assessment = await assess(session, org_id=org, draft=draft, campaign_id=campaign.id) if campaign else Assessment()
     context: dict[str, Any] = {"campaign": campaign, "step": step, "steps": STEPS, "assessment": assessment,
                                "step_of": step_of, "errors": {}}
     if step in ("basics", "review"):
@@ -65,11 +66,19 @@ async def _step_context(session: AsyncSession, user: WebUser, campaign: Campaign
         context["valued_tag_keys"] = await contact_service.list_valued_tags(session, org_id=org)
     if step in ("bot", "review"):
         context["bot_flows"] = (await bot_flow_service.list_bot_flows(session, org_id=org, cursor=None, limit=500))[0]
+    if step == "review" and campaign is not None:
+        if readiness.is_nobody(assessment):
+            counts = await preview.preview_campaign(session, org_id=org, campaign_id=campaign.id)
+            context["nobody"] = readiness.nobody_reason(counts)
+        context["test_hours"] = service.DEFAULT_AUTO_END_HOURS["test"]
     return context
 
 
 async def page(request: Request, session: AsyncSession, user: WebUser, campaign: Campaign | None, step: str,
                errors: dict[str, str] | None = None, values: dict[str, Any] | None = None) -> HTMLResponse:
+    if campaign is not None:
+        # Ready means ready now: the badge and the review show what holds today (campaigns/readiness.py).
+        campaign = await readiness.refresh(session, campaign)
     context = await _step_context(session, user, campaign, step)
     context["errors"] = errors or {}
     context["values"] = values or {}
@@ -181,5 +190,5 @@ async def save_step(request: Request, campaign_id: int, step: str, session: Sess
         return await page(request, session, user, campaign, step, field_errors(exc), values)
     if step == "review" or form.get("finish"):
         label = "Ready to Launch" if saved.status == Status.ready else "Draft"
-        return redirect("/ui/campaigns", request, ok=f"“{saved.name}” saved: {label}.")
+        return redirect("/ui/campaigns", request, ok=f"“{shown(saved.name)}” saved: {label}.")
     return redirect(f"/ui/campaigns/{campaign_id}/edit/{NEXT.get(step, 'review')}", request)

@@ -16,6 +16,7 @@ from herald.campaigns.bindings import Draft, assess
 from herald.campaigns.schemas import CampaignUpdate
 from herald.kit.deps import SecretBoxDep, SessionDep
 from herald.kit.errors import HeraldError
+from herald.kit.text import plural
 from herald.media import service as media_service
 from herald.models import Campaign, Template
 from herald.numbers import service as numbers_service
@@ -118,4 +119,4 @@ async def send_test(request: Request, campaign_id: int, session: SessionDep, use
         campaign = await editable(session, user, campaign_id)
         return await page(request, session, user, campaign, "review", errors, {"phones": raw})
     return redirect(f"/ui/campaigns/{test.id}/stats", request,
-                    ok=f"Test sent to {len(test.test_contact_ids or [])} contact(s): “{test.name}”.")
+                    ok=f"Test sent to {plural(len(test.test_contact_ids or []), 'contact')}: “{test.name}”.")
