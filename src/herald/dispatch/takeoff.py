@@ -51,10 +51,16 @@ TICK = 0.02
 MARGIN = 0.025
 LEAD = TICK + MARGIN
 # When a flush marked more than BUSY_FLUSH messages (over 2,500 a second), the next comes MAX_TICK
-# later and marks MAX_TICK + MARGIN ahead: fewer, larger statements (each row's write is most of a
-# flush's cost on SQLite), and still under a tenth of a second of pace stranded by a crash.
+# later: fewer, larger statements (each row's write is most of a flush's cost on SQLite).
 BUSY_FLUSH = 50
 MAX_TICK = 0.05
+# The margin follows what flushes take lately (a decaying maximum, times MARGIN_FACTOR): on SQLite a
+# flush waits for the write lock behind a batch being recorded, tens of milliseconds on a loaded
+# machine, and sends whose slots pass meanwhile would leave late, together. Between MARGIN and
+# MAX_MARGIN: a crash strands at most MAX_TICK + MAX_MARGIN, a tenth of a second, of pace.
+MARGIN_FACTOR = 1.5
+MAX_MARGIN = 0.05
+SLOW_DECAY = 0.95
 
 
 class NotCleared(Exception):  # noqa: N818 - a verdict, not an error of ours
@@ -98,8 +104,9 @@ class Takeoff:
         self._booked: list[tuple[float, int, asyncio.Future[bool], Lane]] = []
         self._wake = asyncio.Event()
         self._stopped = False
-        # TICK and LEAD, or MAX_TICK and MAX_TICK + MARGIN while flushes are busy.
+        # TICK, or MAX_TICK while flushes are busy; the lead is the tick plus the margin.
         self.tick, self.lead = TICK, LEAD
+        self._slow = 0.0  # a decaying maximum of how long flushes took
 
     def book(self, message_id: int, at: float, lane: Lane) -> asyncio.Future[bool]:
         """Books ``message_id`` for a slot at ``at`` (``time.monotonic()``); its future becomes True
@@ -135,9 +142,11 @@ class Takeoff:
                     self._wake.clear()
                     await event_or_stop(stop, self._wake, min(due_in, 1.0))
                     continue
+                started = time.monotonic()
                 marked = await self._flush()
+                self._slow = max(time.monotonic() - started, self._slow * SLOW_DECAY)
                 self.tick = MAX_TICK if marked > BUSY_FLUSH else TICK
-                self.lead = self.tick + MARGIN
+                self.lead = self.tick + min(MAX_MARGIN, max(MARGIN, self._slow * MARGIN_FACTOR))
                 await sleep_or_stop(stop, self.tick)
         finally:
             self._stopped = True
