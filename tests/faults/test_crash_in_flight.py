@@ -155,6 +155,12 @@ def sqlite_only(db_url: str) -> None:
         pytest.skip("the embedded worker is SQLite's default (herald worker is PostgreSQL's, below)")
 
 
+def skip_unless_default(mode: str, db_url: str) -> None:
+    """Each database with its default worker: the embedded one on SQLite, ``herald worker`` on PostgreSQL."""
+    if (mode == "serve") != db_url.startswith("sqlite"):
+        pytest.skip("the embedded worker on SQLite, herald worker on PostgreSQL")
+
+
 class TestKilledWhileSending:
     async def test_embedded_worker_killed_three_times_at_150_per_second(
         self, sqlite_only: None, app: FastAPI, database: Database, org: OrgHandle, settings: Settings,
@@ -177,8 +183,7 @@ class TestKilledWhileSending:
         self, mode: str, app: FastAPI, database: Database, org: OrgHandle, settings: Settings,
         db_url: str, tmp_path: Path,
     ) -> None:
-        if (mode == "serve") != db_url.startswith("sqlite"):
-            pytest.skip("the embedded worker on SQLite, herald worker on PostgreSQL")
+        skip_unless_default(mode, db_url)
         lost, accepted = await run_with_kills(app, database, org, settings, db_url, tmp_path, mode=mode, total=600,
                                               rate=150, kills=2, seed_value=41, sig=signal.SIGTERM)
         assert (lost, accepted) == (0, 600)
@@ -188,8 +193,7 @@ class TestKilledWhileSending:
         self, mode: str, app: FastAPI, database: Database, org: OrgHandle, settings: Settings,
         db_url: str, tmp_path: Path,
     ) -> None:
-        if (mode == "serve") != db_url.startswith("sqlite"):
-            pytest.skip("the embedded worker on SQLite, herald worker on PostgreSQL")
+        skip_unless_default(mode, db_url)
         lost, _ = await run_with_kills(app, database, org, settings, db_url, tmp_path,
                                        mode=mode, total=60, rate=5, kills=1, seed_value=31)
         assert lost <= 1, f"{lost} of 60 left unknown and never messaged at 5 a second"
@@ -200,8 +204,7 @@ class TestKilledWhileSending:
         self, mode: str, app: FastAPI, database: Database, org: OrgHandle, settings: Settings,
         db_url: str, tmp_path: Path,
     ) -> None:
-        if (mode == "serve") != db_url.startswith("sqlite"):
-            pytest.skip("the embedded worker on SQLite, herald worker on PostgreSQL")
+        skip_unless_default(mode, db_url)
         lost, _ = await run_with_kills(app, database, org, settings, db_url, tmp_path,
                                        mode=mode, total=9000, rate=150, kills=8, seed_value=37)
         assert lost <= 90, f"{lost} contacts of 9,000 left unknown and never messaged (at most 1 %)"
