@@ -140,6 +140,32 @@ class TestTakeoff:
         await running
         assert await statuses_of(database, ids) == ["sending"] * 30 and lane.marked == 0
 
+    async def test_a_flush_cut_short_refuses_its_messages_instead_of_leaving_them_waiting(
+        self, database: Database, org: OrgHandle
+    ) -> None:
+        # The worker is torn down (its task cancelled) while a flush waits for the database: the send
+        # loops waiting on that flush must get an answer, or stopping the worker hangs for ever.
+        _, ids = await campaign_with(database, org, ["claimed"])
+        entered, never = asyncio.Event(), asyncio.Event()
+
+        class StalledDatabase(DatabaseWork):
+            async def __call__(self, fn, *args):  # type: ignore[no-untyped-def]
+                entered.set()
+                await never.wait()
+                return await fn(self.database, *args)
+
+        takeoff = Takeoff(StalledDatabase(database))
+        lane = Lane()
+        booking = takeoff.book(ids[0], time.monotonic(), lane)
+        running = asyncio.create_task(takeoff.run(asyncio.Event()))
+        await asyncio.wait_for(entered.wait(), timeout=5)
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        with pytest.raises(NotCleared) as refused:
+            await asyncio.wait_for(takeoff.cleared(booking), timeout=5)
+        assert not refused.value.lost and lane.marked == 0
+        assert await statuses_of(database, ids) == ["claimed"]
+
     async def test_the_lead_is_a_tenth_of_a_second_at_most(self) -> None:
         # The bound: what a crash can strand as sending-but-never-sent is one tick of pace.
         assert 0 < LEAD <= MAX_TICK + MARGIN <= 0.1

@@ -180,6 +180,14 @@ class Takeoff:
         except Exception as error:
             log.exception("marking %s messages sending failed: they go back to pending", len(due))
             marked, failed = set(), error
+        except BaseException:
+            # Cancelled (the worker is torn down): these are neither booked nor settled any more, and
+            # their send loops wait on them. Refused: each goes back to pending, its request unwritten.
+            for _, future, lane in due:
+                lane.marked -= 1
+                if not future.done():
+                    future.set_exception(NotCleared(lost=False))
+            raise
         for message_id, future, lane in due:
             if message_id not in marked or future.done():  # refused, or its sender gave up meanwhile
                 lane.marked -= 1
