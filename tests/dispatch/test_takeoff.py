@@ -103,6 +103,25 @@ class TestTakeoff:
         assert [getattr(o, "lost", None) for o in outcomes] == [True, True, None]
         assert await statuses_of(database, ids) == ["pending", "sending", "sending"]
 
+    async def test_an_earlier_booking_is_flushed_in_time_while_a_later_one_waits(
+        self, database: Database, org: OrgHandle
+    ) -> None:
+        # Two numbers share the takeoff: one books a slot 30 s away, then the other one due now. The
+        # flush loop, asleep until the first is due, must wake for the second.
+        _, ids = await campaign_with(database, org, ["claimed", "claimed"])
+        takeoff = Takeoff(DatabaseWork(database))
+        stop = asyncio.Event()
+        far = takeoff.book(ids[0], time.monotonic() + 30, Lane())
+        running = asyncio.create_task(takeoff.run(stop))
+        await asyncio.sleep(0.05)  # the loop is now asleep until the far slot
+        near = takeoff.book(ids[1], time.monotonic() + 0.2, Lane())
+        assert takeoff._wake.is_set(), "the loop would sleep on until the far slot (up to a second)"
+        await asyncio.wait_for(takeoff.cleared(near), timeout=5)
+        assert not far.done()
+        stop.set()
+        await running
+        assert await statuses_of(database, ids) == ["claimed", "sending"]
+
     async def test_a_withdrawn_booking_is_not_marked(self, database: Database, org: OrgHandle) -> None:
         _, ids = await campaign_with(database, org, ["claimed", "claimed"])
         takeoff = Takeoff(DatabaseWork(database))

@@ -117,8 +117,11 @@ class Takeoff:
         if self._stopped:
             future.set_exception(NotCleared(lost=False))
             return future
+        # The flush loop sleeps until the earliest booking is due: wake it for an earlier one (another
+        # number's, say) or one due within the tick.
+        earliest = not self._booked or at < self._booked[0][0]
         heapq.heappush(self._booked, (at, message_id, future, lane))
-        if at - self.lead <= time.monotonic() + self.tick:
+        if earliest or at - self.lead <= time.monotonic() + self.tick:
             self._wake.set()
         return future
 
