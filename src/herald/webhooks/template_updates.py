@@ -7,8 +7,6 @@ transaction the campaigns sending it are paused, told they can resume, or resume
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.campaigns import template_effects
@@ -19,19 +17,10 @@ from herald.webhooks import events as ev
 from herald.webhooks import waba_events
 from herald.webhooks.events import StoredEvent, mark
 
-_EARLIEST = datetime.min.replace(tzinfo=UTC)
-
 
 async def apply_template_updates(session: AsyncSession, rows: list[StoredEvent]) -> None:
-    items = []
-    for row in rows:
-        try:
-            items.append((row, waba_events.org_of(row.payload), waba_events.event_from(row.kind, row.payload)))
-        except (TypeError, ValueError, KeyError):  # stored by another version of Herald: never blocks a round
-            mark(row, "unreadable")
-    items.sort(key=lambda item: (item[2].timestamp or _EARLIEST, item[0].id))
     now = utcnow()
-    for row, org_id, update in items:
+    for row, org_id, update in waba_events.in_meta_order(rows):
         if row.kind == ev.TEMPLATE_STATUS:
             applied = await meta_events.apply_status(session, org_id=org_id, update=update, received_at=now)
         elif row.kind == ev.TEMPLATE_QUALITY:

@@ -10,10 +10,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from herald.webhooks import events
+from herald.webhooks.events import StoredEvent, mark
 from herald.whatsapp import (
     AccountUpdate,
     ParsedWebhook,
@@ -92,3 +93,20 @@ def event_from(kind: str, payload: dict[str, Any]) -> Any:
         if isinstance(data.get(name), str):
             data[name] = datetime.fromisoformat(data[name])
     return _TYPES[kind](**data)
+
+
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
+
+
+def in_meta_order(rows: list[StoredEvent]) -> list[tuple[StoredEvent, int, Any]]:
+    """Each stored row with its organization and parsed event, in Meta's order (``entry.time``, then
+    arrival); a row it cannot read (stored by another version of Herald) is marked ``unreadable``, so
+    it never blocks a round."""
+    items = []
+    for row in rows:
+        try:
+            items.append((row, org_of(row.payload), event_from(row.kind, row.payload)))
+        except (TypeError, ValueError, KeyError):
+            mark(row, "unreadable")
+    items.sort(key=lambda item: (item[2].timestamp or _EARLIEST, item[0].id))
+    return items
