@@ -28,8 +28,6 @@ from herald.numbers import messaging_limit as limits
 if TYPE_CHECKING:
     from herald.dispatch.batch import Outgoing
 
-# The status ``claim_messages`` leaves a claimed message in.
-CLAIMED = MessageStatus.claimed
 _messages: Table = CampaignMessage.__table__  # type: ignore[assignment]
 
 
@@ -74,7 +72,7 @@ async def _reach(session: AsyncSession, portfolio: str, contact_ids: list[int], 
 async def _hold(session: AsyncSession, message_ids: list[int], until: datetime, reason: str) -> None:
     await session.execute(
         update(_messages)
-        .where(_messages.c.id == bindparam("_id"), _messages.c.status == CLAIMED)
+        .where(_messages.c.id == bindparam("_id"), _messages.c.status == MessageStatus.claimed)
         .values(status=MessageStatus.pending, lease_until=None, attempts=_messages.c.attempts - 1,
                 next_attempt_at=bindparam("_until", type_=UTCDateTime()), wait_reason=reason)
         .execution_options(synchronize_session=False),
