@@ -25,7 +25,7 @@ class Settings(BaseSettings):
     secure_cookies: bool = False
     max_upload_bytes: int = Field(default=200 * 1024 * 1024)
     worker_id: str = ""
-    # How long a claimed message may stay `sending` before the reaper calls its outcome unknown.
+    # How long a sender holds claimed messages before the reaper takes them back (unknown if they may have left).
     send_lease_seconds: float = 120.0
     # How long a message may stay `unknown` (it may have reached WhatsApp; no status came) before
     # it is listed for an operator to send again (campaigns/resend.py). Never sent again by itself.

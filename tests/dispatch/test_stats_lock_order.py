@@ -189,7 +189,7 @@ class TestStatsLockOrder:
         async with database.session() as session:  # the first chunk, and a sender's claim in it
             assert await materialize_chunk(session, campaign_id=campaign_id, chunk=2)
         async with database.session() as session:
-            ((claimed, _, _),) = await claim_messages(session, campaign_id=campaign_id, now=utcnow(), limit=1)
+            ((claimed, _, _),) = (await claim_messages(session, campaign_id=campaign_id, now=utcnow(), limit=1)).rows
 
         async def sender(db: Database) -> None:
             async with db.transaction() as session:

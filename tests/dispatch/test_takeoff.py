@@ -1,5 +1,6 @@
-"""Claimed is not sending: messages turn ``sending`` a tick before their requests leave, in one
-statement per tick, and a crash returns the ``claimed`` ones to ``pending`` (``dispatch/takeoff.py``,
+"""Claimed is not sent: a claim's watermark rises a tick before its messages' requests leave, in one
+statement per tick for every claim due (no write per message), and a crash makes the claimed messages
+up to the watermark ``unknown`` and returns the others to ``pending`` (``dispatch/takeoff.py``,
 ``dispatch/reaper.py``)."""
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import time
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event, insert, select, update
+from sqlalchemy import event, func, insert, select, update
 
 from herald.campaigns import counters
 from herald.dispatch.claim import claim_messages
@@ -19,30 +20,37 @@ from herald.dispatch.takeoff import LEAD, MARGIN, MAX_TICK, Lane, NotCleared, Ta
 from herald.kit.crypto import SecretBox
 from herald.kit.db import Database
 from herald.kit.types import utcnow
-from herald.models import Campaign, CampaignMessage, Contact
+from herald.models import Campaign, CampaignMessage, Contact, SendClaim
 from tests.conftest import TEST_FERNET_KEY, OrgHandle
 from tests.dispatch.helpers import stats
 from tests.factories import make_active_campaign, make_number
 
 
-async def campaign_with(database: Database, org: OrgHandle, statuses: list[str], *, status: str = "paused") -> tuple[int, list[int]]:
-    """A campaign (paused: no worker claims it) with one message per status, counted as the engine would."""
-    number = await make_number(database, SecretBox(TEST_FERNET_KEY), org_id=org.id, base_url="http://127.0.0.1:9")
+async def campaign_with(
+    database: Database, org: OrgHandle, statuses: list[str], *, status: str = "paused"
+) -> tuple[int, list[int], int]:
+    """A campaign (paused: no worker claims it) with one message per status, counted as the engine
+    would; its ``claimed`` messages belong to one claim (watermark 0), whose id comes last."""
+    number = await make_number(database, SecretBox(TEST_FERNET_KEY), org_id=org.id, base_url="http://127.0.0.1:9",
+                               phone_number_id=f"10{time.monotonic_ns()}")
     campaign = await make_active_campaign(database, org_id=org.id, number_id=number, audience=None, variables={},
                                           media_row_id=None, bot_flow_id=None, status=status)
     now = utcnow()
     async with database.session() as session:
+        claim = (await session.execute(insert(SendClaim).values(watermark=0).returning(SendClaim.id))).scalar_one()
+        taken = (await session.execute(select(func.count()).select_from(Contact))).scalar_one()
         contacts = (await session.execute(insert(Contact).returning(Contact.id), [
-            {"org_id": org.id, "phone": f"+1415555{i:04d}", "phone_raw": f"+1415555{i:04d}", "created_at": now,
+            {"org_id": org.id, "phone": f"+1415555{taken + i:04d}", "phone_raw": f"+1415555{taken + i:04d}", "created_at": now,
              "updated_at": now} for i in range(len(statuses))
         ])).scalars().all()
         ids = list((await session.execute(insert(CampaignMessage).returning(CampaignMessage.id), [
             {"campaign_id": campaign, "contact_id": c, "status": s, "attempts": 0 if s == "pending" else 1,
-             "lease_until": now + timedelta(minutes=2) if s in ("claimed", "sending") else None}
+             "lease_until": now + timedelta(minutes=2) if s in ("claimed", "sending") else None,
+             "claim_id": claim if s == "claimed" else None}
             for c, s in zip(contacts, statuses, strict=True)
         ])).scalars().all())
         await counters.add(session, campaign_id=campaign, targeted=len(statuses), pending=len(statuses))
-    return campaign, ids
+    return campaign, ids, claim
 
 
 async def statuses_of(database: Database, ids: list[int]) -> list[str]:
@@ -53,118 +61,168 @@ async def statuses_of(database: Database, ids: list[int]) -> list[str]:
     return [rows[i] for i in ids]
 
 
-def count_updates(database: Database) -> list[str]:
+async def watermark_of(database: Database, claim: int) -> int | None:
+    async with database.read_session() as session:
+        return (await session.execute(select(SendClaim.watermark).where(SendClaim.id == claim))).scalar_one_or_none()
+
+
+async def expire(database: Database, ids: list[int]) -> None:
+    """Their sender died: their leases ran out."""
+    async with database.session() as session:
+        await session.execute(
+            update(CampaignMessage).where(CampaignMessage.id.in_(ids)).values(lease_until=utcnow() - timedelta(seconds=1))
+        )
+
+
+async def reap(database: Database) -> int:
+    async with database.session() as session:
+        return await reap_expired_sends(session, now=utcnow())
+
+
+def count_writes(database: Database) -> list[str]:
     """The UPDATE statements run on the database from now on."""
     seen: list[str] = []
 
     def record(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
-        if statement.lstrip().upper().startswith("UPDATE CAMPAIGN_MESSAGES"):
-            seen.append(statement)
+        if statement.lstrip().upper().startswith("UPDATE"):
+            seen.append(statement.lstrip().split()[1].lower())
 
     event.listen(database.engine.sync_engine, "before_cursor_execute", record)
     return seen
 
 
 class TestTakeoff:
-    async def test_due_bookings_are_marked_sending_together_and_later_ones_wait(
+    async def test_due_bookings_raise_their_claims_watermark_in_one_statement_and_later_ones_wait(
         self, database: Database, org: OrgHandle
     ) -> None:
-        _, ids = await campaign_with(database, org, ["claimed"] * 41)
+        _, ids, claim = await campaign_with(database, org, ["claimed"] * 41)
         takeoff = Takeoff(DatabaseWork(database))
         lane = Lane(rate=10_000)
-        updates = count_updates(database)
+        writes = count_writes(database)
         stop = asyncio.Event()
         now = time.monotonic()
-        due = [takeoff.book(i, now, lane) for i in ids[:40]]
-        later = takeoff.book(ids[40], now + 60, lane)
+        due = [takeoff.book(i, claim, now, lane) for i in ids[:40]]
+        later = takeoff.book(ids[40], claim, now + 60, lane)
         running = asyncio.create_task(takeoff.run(stop))
         for booking in due:
-            await takeoff.cleared(booking)  # returns once the message is marked
-        assert await statuses_of(database, ids) == ["sending"] * 40 + ["claimed"]
-        assert len(updates) == 1, "one statement for the forty, not one each"
-        assert not later.done(), "a slot a minute away is not marked sending yet"
+            await takeoff.cleared(booking)  # returns once the watermark covers the message
+        assert await watermark_of(database, claim) == ids[39]
+        assert writes == ["send_claims"], "one statement for the forty, and no write of their rows"
+        assert not later.done(), "a slot a minute away is not cleared yet"
         stop.set()
         await running
         with pytest.raises(NotCleared) as refused:
             await takeoff.cleared(later)
         assert not refused.value.lost  # still ours: the sender gives it back to pending
-        assert await statuses_of(database, ids[40:]) == ["claimed"]
+        assert await watermark_of(database, claim) == ids[39]
 
-    async def test_a_message_no_longer_claimed_by_us_is_never_cleared(self, database: Database, org: OrgHandle) -> None:
-        # Its lease ran out while this worker stalled: the reaper gave it back, another worker took it.
-        _, ids = await campaign_with(database, org, ["pending", "sending", "claimed"])
+    async def test_one_statement_raises_every_claim_due(self, database: Database, org: OrgHandle) -> None:
+        # Several numbers' claims share the worker's takeoff: a tick is still one statement.
+        firsts = [await campaign_with(database, org, ["claimed"] * 3) for _ in range(3)]
+        takeoff = Takeoff(DatabaseWork(database))
+        writes = count_writes(database)
+        bookings = [takeoff.book(i, claim, time.monotonic(), Lane(rate=1000)) for _, ids, claim in firsts for i in ids]
+        stop = asyncio.Event()
+        running = asyncio.create_task(takeoff.run(stop))
+        await asyncio.gather(*(takeoff.cleared(b) for b in bookings))
+        stop.set()
+        await running
+        assert [await watermark_of(database, claim) for _, _, claim in firsts] == [ids[-1] for _, ids, _ in firsts]
+        assert writes == ["send_claims"]
+
+    async def test_a_watermark_never_goes_down(self, database: Database, org: OrgHandle) -> None:
+        _, ids, claim = await campaign_with(database, org, ["claimed"] * 2)
+        async with database.session() as session:
+            await session.execute(update(SendClaim).where(SendClaim.id == claim).values(watermark=ids[1]))
         takeoff = Takeoff(DatabaseWork(database))
         stop = asyncio.Event()
         running = asyncio.create_task(takeoff.run(stop))
-        bookings = [takeoff.book(i, time.monotonic(), Lane(rate=1000)) for i in ids]
+        await takeoff.cleared(takeoff.book(ids[0], claim, time.monotonic(), Lane(rate=1000)))
+        stop.set()
+        await running
+        assert await watermark_of(database, claim) == ids[1]
+
+    async def test_a_claim_taken_back_is_never_cleared(self, database: Database, org: OrgHandle) -> None:
+        # Its lease ran out while this worker stalled: the reaper took the claim back (its messages
+        # are pending again, perhaps claimed by another worker). Nothing of it may leave from here.
+        _, ids, claim = await campaign_with(database, org, ["claimed"] * 3)
+        await expire(database, ids)
+        assert await reap(database) == 0  # nothing was cleared: all three go back to pending
+        takeoff = Takeoff(DatabaseWork(database))
+        stop = asyncio.Event()
+        running = asyncio.create_task(takeoff.run(stop))
+        bookings = [takeoff.book(i, claim, time.monotonic(), Lane(rate=1000)) for i in ids]
         outcomes = await asyncio.gather(*(takeoff.cleared(b) for b in bookings), return_exceptions=True)
         stop.set()
         await running
-        assert [getattr(o, "lost", None) for o in outcomes] == [True, True, None]
-        assert await statuses_of(database, ids) == ["pending", "sending", "sending"]
+        assert [getattr(o, "lost", None) for o in outcomes] == [True, True, True]
+        assert await statuses_of(database, ids) == ["pending"] * 3
+        assert await watermark_of(database, claim) is None
 
     async def test_an_earlier_booking_is_flushed_in_time_while_a_later_one_waits(
         self, database: Database, org: OrgHandle
     ) -> None:
         # Two numbers share the takeoff: one books a slot 30 s away, then the other one due now. The
         # flush loop, asleep until the first is due, must wake for the second.
-        _, ids = await campaign_with(database, org, ["claimed", "claimed"])
+        _, (far_id,), far_claim = await campaign_with(database, org, ["claimed"])
+        _, (near_id,), near_claim = await campaign_with(database, org, ["claimed"])
         takeoff = Takeoff(DatabaseWork(database))
         stop = asyncio.Event()
-        far = takeoff.book(ids[0], time.monotonic() + 30, Lane())
+        far = takeoff.book(far_id, far_claim, time.monotonic() + 30, Lane())
         running = asyncio.create_task(takeoff.run(stop))
         await asyncio.sleep(0.05)  # the loop is now asleep until the far slot
-        near = takeoff.book(ids[1], time.monotonic() + 0.2, Lane())
+        near = takeoff.book(near_id, near_claim, time.monotonic() + 0.2, Lane())
         assert takeoff._wake.is_set(), "the loop would sleep on until the far slot (up to a second)"
         await asyncio.wait_for(takeoff.cleared(near), timeout=5)
         assert not far.done()
         stop.set()
         await running
-        assert await statuses_of(database, ids) == ["claimed", "sending"]
+        assert (await watermark_of(database, far_claim), await watermark_of(database, near_claim)) == (0, near_id)
 
-    async def test_a_withdrawn_booking_is_not_marked(self, database: Database, org: OrgHandle) -> None:
-        _, ids = await campaign_with(database, org, ["claimed", "claimed"])
+    async def test_a_withdrawn_booking_is_not_cleared(self, database: Database, org: OrgHandle) -> None:
+        _, (withdrawn_id,), withdrawn_claim = await campaign_with(database, org, ["claimed"])
+        _, (kept_id,), kept_claim = await campaign_with(database, org, ["claimed"])
         takeoff = Takeoff(DatabaseWork(database))
-        withdrawn = takeoff.book(ids[0], time.monotonic(), Lane())
-        kept = takeoff.book(ids[1], time.monotonic(), Lane())
+        withdrawn = takeoff.book(withdrawn_id, withdrawn_claim, time.monotonic(), Lane())
+        kept = takeoff.book(kept_id, kept_claim, time.monotonic(), Lane())
         withdrawn.cancel()  # the sender stopped before the slot came
         stop = asyncio.Event()
         running = asyncio.create_task(takeoff.run(stop))
         await takeoff.cleared(kept)
         stop.set()
         await running
-        assert await statuses_of(database, ids) == ["claimed", "sending"]
+        assert (await watermark_of(database, withdrawn_claim), await watermark_of(database, kept_claim)) == (0, kept_id)
 
-    async def test_a_sender_behind_its_slots_has_at_most_its_lane_marked(
+    async def test_a_sender_behind_its_slots_has_at_most_its_lane_cleared(
         self, database: Database, org: OrgHandle
     ) -> None:
         # Its event loop stalled: thirty slots are overdue, but only a lane's worth (LEAD of its pace)
-        # turns sending until those are written; the rest follow as they are.
-        _, ids = await campaign_with(database, org, ["claimed"] * 30)
+        # is cleared until those are written; the rest follow as they are.
+        _, ids, claim = await campaign_with(database, org, ["claimed"] * 30)
         takeoff = Takeoff(DatabaseWork(database))
         lane = Lane()
         lane.pace(150)
         past = time.monotonic() - 1
-        bookings = [takeoff.book(i, past, lane) for i in ids]
+        bookings = [takeoff.book(i, claim, past, lane) for i in ids]
         stop = asyncio.Event()
         running = asyncio.create_task(takeoff.run(stop))
         for _ in range(50):
             await asyncio.sleep(0.01)
         assert lane.limit(LEAD) == 7 and lane.marked == 7
-        assert (await statuses_of(database, ids)).count("sending") == 7
+        assert await watermark_of(database, claim) == ids[6]
         for booking in bookings:  # the sender catches up, writing each as it is cleared
             await takeoff.cleared(booking)
             lane.written()
         stop.set()
         await running
-        assert await statuses_of(database, ids) == ["sending"] * 30 and lane.marked == 0
+        assert await watermark_of(database, claim) == ids[-1] and lane.marked == 0
 
     async def test_a_flush_cut_short_refuses_its_messages_instead_of_leaving_them_waiting(
         self, database: Database, org: OrgHandle
     ) -> None:
         # The worker is torn down (its task cancelled) while a flush waits for the database: the send
         # loops waiting on that flush must get an answer, or stopping the worker hangs for ever.
-        _, ids = await campaign_with(database, org, ["claimed"])
+        _, ids, claim = await campaign_with(database, org, ["claimed"])
         entered, never = asyncio.Event(), asyncio.Event()
 
         class StalledDatabase(DatabaseWork):
@@ -175,7 +233,7 @@ class TestTakeoff:
 
         takeoff = Takeoff(StalledDatabase(database))
         lane = Lane()
-        booking = takeoff.book(ids[0], time.monotonic(), lane)
+        booking = takeoff.book(ids[0], claim, time.monotonic(), lane)
         running = asyncio.create_task(takeoff.run(asyncio.Event()))
         await asyncio.wait_for(entered.wait(), timeout=5)
         running.cancel()
@@ -183,45 +241,63 @@ class TestTakeoff:
         with pytest.raises(NotCleared) as refused:
             await asyncio.wait_for(takeoff.cleared(booking), timeout=5)
         assert not refused.value.lost and lane.marked == 0
-        assert await statuses_of(database, ids) == ["claimed"]
+        assert await watermark_of(database, claim) == 0
 
     async def test_the_lead_is_a_tenth_of_a_second_at_most(self) -> None:
-        # The issue's bound: what a crash can strand as sending-but-never-sent is one tick of pace.
+        # What a crash can strand as possibly-sent-but-never-sent is one tick of pace.
         assert 0 < LEAD <= MAX_TICK + MARGIN <= 0.1
 
 
 class TestReaper:
-    async def test_a_dead_senders_claimed_rows_go_back_and_its_sending_rows_become_unknown(
+    async def test_a_dead_senders_messages_up_to_the_watermark_become_unknown_and_the_rest_go_back(
         self, database: Database, org: OrgHandle
     ) -> None:
-        campaign, ids = await campaign_with(database, org, ["claimed", "sending", "claimed", "sending", "pending"])
-        past = utcnow() - timedelta(seconds=1)
-        async with database.session() as session:  # the first two leases ran out: their sender died
-            await session.execute(update(CampaignMessage).where(CampaignMessage.id.in_(ids[:2])).values(lease_until=past))
-        async with database.session() as session:
-            assert await reap_expired_sends(session, now=utcnow()) == 1
-        assert await statuses_of(database, ids) == ["pending", "unknown", "claimed", "sending", "pending"]
+        campaign, ids, claim = await campaign_with(database, org, ["claimed"] * 4 + ["sending", "pending"])
+        async with database.session() as session:  # the first two were cleared to leave
+            await session.execute(update(SendClaim).where(SendClaim.id == claim).values(watermark=ids[1]))
+        await expire(database, ids[:5])
+        assert await reap(database) == 3
+        assert await statuses_of(database, ids) == ["unknown", "unknown", "pending", "pending", "unknown", "pending"]
         async with database.read_session() as session:
             rows = {m.id: m for m in (await session.execute(select(CampaignMessage).where(CampaignMessage.id.in_(ids)))).scalars()}
-        assert rows[ids[0]].attempts == 0 and rows[ids[0]].lease_until is None  # as if never claimed
-        assert rows[ids[1]].unknown_since is not None
+        assert rows[ids[2]].attempts == 0 and rows[ids[2]].lease_until is None  # as if never claimed
+        assert rows[ids[0]].unknown_since is not None and rows[ids[4]].unknown_since is not None
+        assert await watermark_of(database, claim) is None, "the claim is taken back"
         counts = await stats(database, campaign)
-        assert (counts["pending"], counts["unknown"]) == (4, 1)
+        assert (counts["pending"], counts["unknown"]) == (3, 3)
+
+    async def test_live_claims_are_left_alone(self, database: Database, org: OrgHandle) -> None:
+        _, ids, claim = await campaign_with(database, org, ["claimed", "claimed", "sending"])
+        async with database.session() as session:
+            await session.execute(update(SendClaim).where(SendClaim.id == claim).values(watermark=ids[0]))
+        assert await reap(database) == 0
+        assert await statuses_of(database, ids) == ["claimed", "claimed", "sending"]
+        assert await watermark_of(database, claim) == ids[0]
+
+    async def test_claimed_rows_of_an_older_version_go_back_to_pending(self, database: Database, org: OrgHandle) -> None:
+        # Claimed before the upgrade (no claim): under the old rule their requests had not left.
+        _, ids, _ = await campaign_with(database, org, ["claimed", "claimed"])
+        async with database.session() as session:
+            await session.execute(update(CampaignMessage).where(CampaignMessage.id.in_(ids)).values(claim_id=None))
+        await expire(database, ids)
+        assert await reap(database) == 0
+        assert await statuses_of(database, ids) == ["pending", "pending"]
 
     async def test_claiming_after_a_crash_takes_the_returned_messages(self, database: Database, org: OrgHandle) -> None:
-        campaign, ids = await campaign_with(database, org, ["pending"] * 3, status="active")
+        campaign, ids, _ = await campaign_with(database, org, ["pending"] * 3, status="active")
         async with database.session() as session:
-            claimed = await claim_messages(session, campaign_id=campaign, now=utcnow(), limit=3, lease=timedelta(seconds=-1))
-        assert [c[0] for c in claimed] == ids
+            first = await claim_messages(session, campaign_id=campaign, now=utcnow(), limit=3, lease=timedelta(seconds=-1))
+        assert [c[0] for c in first.rows] == ids
         assert await statuses_of(database, ids) == ["claimed"] * 3
-        async with database.session() as session:
-            await reap_expired_sends(session, now=utcnow())
+        assert await watermark_of(database, first.claim_id) == 0
+        await reap(database)
         async with database.session() as session:
             again = await claim_messages(session, campaign_id=campaign, now=utcnow(), limit=3, lease=timedelta(minutes=2))
-        assert [(c[0], c[2]) for c in again] == [(i, 1) for i in ids]  # the same messages, first attempt again
+        assert [(c[0], c[2]) for c in again.rows] == [(i, 1) for i in ids]  # the same messages, first attempt again
+        assert again.claim_id > first.claim_id, "a claim id is never handed out twice"
 
     async def test_messages_given_back_to_an_ended_campaign_are_not_sent(self, database: Database, org: OrgHandle) -> None:
-        campaign, ids = await campaign_with(database, org, ["pending", "pending"])
+        campaign, ids, _ = await campaign_with(database, org, ["pending", "pending"])
         async with database.session() as session:
             await session.execute(update(Campaign).where(Campaign.id == campaign).values(status="ended", ended_at=utcnow()))
         async with database.session() as session:

@@ -8,6 +8,7 @@ transitions all write these rows concurrently (on PostgreSQL, from several worke
 transaction takes its row locks in this one order, so two of them never wait on each other in a
 cycle (PostgreSQL would abort one: "deadlock detected ... in relation campaign_stats"):
 
+0. the ``send_claims`` rows it raises or deletes (a claim before its messages: ``dispatch/takeoff.py``);
 1. the ``campaign_messages`` rows it moves (each statement in message id order);
 2. then campaign by campaign, in ascending campaign id:
    a. the ``campaigns`` row (a transition, the last send time, a materialisation chunk's FOR UPDATE),

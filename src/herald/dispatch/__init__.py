@@ -1,10 +1,10 @@
 """The engine: how a campaign message goes from ``pending`` to a delivery status.
 
-1. **claimed**: ``batch.py`` ``claim_batch`` marks a batch ``claimed`` with a lease
-   (``claim.py`` ``claim_messages``), skips contacts the send-time rules exclude, renders the rest;
+1. **claimed**: ``batch.py`` ``claim_batch`` marks a batch ``claimed`` with a lease under one claim
+   (``claim.py`` ``claim_messages``, a ``SendClaim`` row), skips contacts the send-time rules exclude, renders the rest;
 2. **paced**: ``sender.py`` ``Sender.wait_turn``, through ``pacer.py`` ``Pacer`` and ``SlidingWindow``
-   (the campaign's pace and the number's throughput); a tick before its slot, ``takeoff.py`` marks
-   the message ``sending`` (one statement per tick for every message due);
+   (the campaign's pace and the number's throughput); a tick before its slot, ``takeoff.py`` raises
+   its claim's watermark to it (one statement per tick for every claim due);
 3. **sent**: ``sender.py`` ``Sender._send_one`` calls ``whatsapp/client.py``
    ``CloudAPIClient.send_message``; a failure becomes an outcome by ``retry_policy.py`` ``decide``;
 4. **recorded**: ``repository.py`` ``record_batch`` writes the batch's outcomes in one transaction
@@ -30,7 +30,8 @@ What each module owns:
 - ``context.py``: what a sender knows about a campaign and its number (rate, template, variables);
 - ``render.py``: a contact's template variables, or why they cannot be filled;
 - ``pacer.py``: GCRA pacing and the sliding second;
-- ``takeoff.py``: ``claimed`` to ``sending`` just before the request leaves, one statement per tick;
+- ``takeoff.py``: a claim's watermark raised just before its messages' requests leave, one statement
+  per tick;
 - ``retry_policy.py``: what a failed send becomes, a pure function of the error and the attempt;
 - ``outcomes.py``: recording outcomes (one statement per kind) and their counters;
 - ``repository.py``: the rest of the sender's SQL (a batch's recipients, recording a batch);
@@ -38,7 +39,7 @@ What each module owns:
   on PostgreSQL), or inline;
 - ``materialize.py``: the audience becomes campaign messages, in keyset chunks (a job);
 - ``scheduler.py``: scheduled starts, auto-end, and ``reaper.py`` (a dead sender's ``claimed``
-  messages go back to ``pending``, its ``sending`` ones become ``unknown``).
+  messages up to their claim's watermark become ``unknown``, the others go back to ``pending``).
 
 See docs/architecture.md for the rules this relies on.
 """

@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.campaigns import reasons
@@ -23,7 +24,7 @@ from herald.dispatch.render import MissingValue, render_parameters
 from herald.dispatch.repository import load_recipients
 from herald.kit.db import Database
 from herald.kit.types import utcnow
-from herald.models import MessageStatus
+from herald.models import SendClaim
 from herald.whatsapp import template_message
 
 # Per claim, hence per recording transaction: amortises their fixed cost.
@@ -33,10 +34,11 @@ MAX_BATCH = 500
 class Batch:
     """One claim's messages: recorded together once the last of them has an outcome."""
 
-    __slots__ = ("ctx", "outcomes", "remaining", "pause_reason")
+    __slots__ = ("ctx", "claim_id", "outcomes", "remaining", "pause_reason")
 
-    def __init__(self, ctx: CampaignContext, size: int) -> None:
+    def __init__(self, ctx: CampaignContext, size: int, claim_id: int | None = None) -> None:
         self.ctx = ctx
+        self.claim_id = claim_id  # its ``SendClaim``, deleted with the recording of its outcomes
         self.outcomes: list[Outcome] = []
         self.remaining = size
         self.pause_reason: str | None = None
@@ -57,16 +59,20 @@ class Outgoing:
 
 async def claim_batch(
     database: Database, ctx: CampaignContext, size: int, lease: timedelta
-) -> tuple[list[Outgoing], bool]:
-    """Returns the messages to send, and whether anything was claimed at all (some may be skipped)."""
+) -> tuple[int | None, list[Outgoing], bool]:
+    """Returns the claim's id, the messages to send (in id order: the order they must leave in, see
+    ``takeoff.py``), and whether anything was claimed at all (some may be skipped)."""
     async with database.transaction() as session:
-        rows = await claim_messages(session, campaign_id=ctx.id, now=utcnow(), limit=size, lease=lease)
+        claim_id, rows = await claim_messages(session, campaign_id=ctx.id, now=utcnow(), limit=size, lease=lease)
         if not rows:
-            return [], False
+            return None, [], False
         outgoing, skipped = await _prepare(session, ctx, rows)
         outgoing = await hold_over_limit(session, campaign_id=ctx.id, outgoing=outgoing)  # messaging_limit.py
-        await record_not_sent(session, campaign_id=ctx.id, items=skipped, from_status=MessageStatus.claimed)
-    return outgoing, True
+        await record_not_sent(session, campaign_id=ctx.id, items=skipped)
+        if not outgoing:  # every message skipped or held: nothing holds the claim
+            await session.execute(delete(SendClaim).where(SendClaim.id == claim_id))
+            return None, [], True
+    return claim_id, outgoing, True
 
 
 async def _prepare(

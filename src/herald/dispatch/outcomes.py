@@ -118,7 +118,7 @@ async def record(session: AsyncSession, *, campaign_id: int, outcomes: list[Outc
         ),
         [{"_id": o.message_id} for o in released],
     )
-    n_not_sent = await _mark_not_sent(session, items=not_sent, from_status=MessageStatus.sending)
+    n_not_sent = await _mark_not_sent(session, items=not_sent)
     n_unknown = await _executemany(
         session,
         update(_messages).where(_held_row()).values(
@@ -174,20 +174,20 @@ async def _record_sent(session: AsyncSession, sent: list[Sent]) -> int:
 
 
 async def record_not_sent(
-    session: AsyncSession, *, campaign_id: int, items: list[NotSent], from_status: str
+    session: AsyncSession, *, campaign_id: int, items: list[NotSent]
 ) -> None:
     """Skipped or failed messages: reason stored per message, counted, engagement released at once."""
-    moved = await _mark_not_sent(session, items=items, from_status=from_status)
+    moved = await _mark_not_sent(session, items=items)
     await counters.add(session, campaign_id=campaign_id, pending=-moved, not_sent=moved)
     await _not_sent_details(session, campaign_id=campaign_id, items=items)
 
 
-async def _mark_not_sent(session: AsyncSession, *, items: list[NotSent], from_status: str) -> int:
+async def _mark_not_sent(session: AsyncSession, *, items: list[NotSent]) -> int:
     if not items:
         return 0
     stmt = (
         update(_messages)
-        .where((_messages.c.id == bindparam("_id")) & (_messages.c.status == from_status))
+        .where(_held_row())
         .values(
             status=MessageStatus.not_sent, error_msg=bindparam("_reason"), error_code=bindparam("_code"),
             failed_at=bindparam("_at", type_=UTCDateTime()), lease_until=None, next_attempt_at=None,

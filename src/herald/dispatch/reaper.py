@@ -1,10 +1,13 @@
 """What a dead sender leaves behind, and what an ended campaign is given back.
 
-A sender that died (its lease ran out) leaves ``claimed`` rows, whose requests never left: they go
-back to ``pending`` (their attempt refunded) and are sent by whoever holds the number next. Its
-``sending`` rows may have reached WhatsApp: they become ``unknown`` — never back to ``pending``,
-which could send them twice. A status webhook resolves them later (``webhooks/statuses.py``), or
-an operator sends them again once they stay unresolved (``campaigns/resend.py``).
+A sender that died (its lease ran out) leaves ``claimed`` rows. Those up to their claim's watermark
+(``SendClaim``, raised just before each request left: ``takeoff.py``) may have reached WhatsApp:
+they become ``unknown`` — never back to ``pending``, which could send them twice. A status webhook
+resolves them later (``webhooks/statuses.py``), or an operator sends them again once they stay
+unresolved (``campaigns/resend.py``). The others never left: they go back to ``pending`` (their
+attempt refunded) and are sent by whoever holds the number next. The claim itself is deleted first,
+so that a sender that only stalled finds it gone and sends none of them. Rows ``sending`` (held under
+the rule of older versions) become ``unknown``.
 
 A sender that gives messages back (``Released``, ``Retry``) to a campaign that ended meanwhile
 makes them ``pending`` after the ending made its pending ones ``not_sent`` (``campaigns/ending.py``):
@@ -16,26 +19,45 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.campaigns import counters, reasons
 from herald.campaigns.lifecycle import Status
-from herald.models import Campaign, CampaignMessage, MessageStatus
+from herald.models import Campaign, CampaignMessage, MessageStatus, SendClaim
 
 # Ended campaigns looked at by ``sweep_ended``: a give-back lands within seconds of the ending.
 SWEEP_ENDED_WITHIN = timedelta(days=1)
 
 
 async def reap_expired_sends(session: AsyncSession, *, now: datetime) -> int:
-    """Expired ``claimed`` rows back to ``pending``, expired ``sending`` rows to ``unknown``;
-    returns how many became unknown."""
+    """Expired ``claimed`` rows up to their claim's watermark (and expired ``sending`` rows) to
+    ``unknown``, the other expired ``claimed`` rows back to ``pending``; returns how many became unknown."""
+    expired = (CampaignMessage.status == MessageStatus.claimed) & (CampaignMessage.lease_until < now)
+    # The claims first (the lock order of herald.campaigns.counters): a flush raising one of them
+    # waits for this transaction, then finds it gone.
+    taken = (await session.execute(
+        delete(SendClaim)
+        .where(SendClaim.id.in_(select(CampaignMessage.claim_id).where(expired).scalar_subquery()))
+        .returning(SendClaim.id, SendClaim.watermark)
+        .execution_options(synchronize_session=False)
+    )).all()
+    gone: Counter[int] = Counter()
+    for claim_id, watermark in sorted(taken):
+        rows = await session.execute(
+            update(CampaignMessage)
+            .where(expired, CampaignMessage.claim_id == claim_id, CampaignMessage.id <= watermark)
+            .values(status=MessageStatus.unknown, lease_until=None, unknown_since=now)
+            .returning(CampaignMessage.campaign_id)
+            .execution_options(synchronize_session=False)
+        )
+        gone.update(rows.scalars())
     await session.execute(
         update(CampaignMessage)
-        .where(CampaignMessage.status == MessageStatus.claimed, CampaignMessage.lease_until < now)
+        .where(expired)
         .values(status=MessageStatus.pending, lease_until=None, attempts=CampaignMessage.attempts - 1)
         .execution_options(synchronize_session=False)
-    )  # both count as pending: no counter moves
+    )  # claimed and pending both count as pending: no counter moves
     rows = await session.execute(
         update(CampaignMessage)
         .where(CampaignMessage.status == MessageStatus.sending, CampaignMessage.lease_until < now)
@@ -43,9 +65,9 @@ async def reap_expired_sends(session: AsyncSession, *, now: datetime) -> int:
         .returning(CampaignMessage.campaign_id)
         .execution_options(synchronize_session=False)
     )
-    per_campaign = Counter(rows.scalars())
-    await counters.add_per_campaign(session, {c: {"pending": -n, "unknown": n} for c, n in per_campaign.items()})
-    return sum(per_campaign.values())
+    gone.update(rows.scalars())
+    await counters.add_per_campaign(session, {c: {"pending": -n, "unknown": n} for c, n in gone.items()})
+    return sum(gone.values())
 
 
 async def sweep_ended(session: AsyncSession, *, now: datetime) -> int:

@@ -8,7 +8,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import BigInteger, any_, bindparam, exists, select
+from sqlalchemy import BigInteger, any_, bindparam, delete, exists, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,7 +17,7 @@ from herald.dispatch.outcomes import Outcome, record
 from herald.kit.db import Database
 from herald.kit.dialect import is_postgres
 from herald.kit.errors import Conflict
-from herald.models import Contact, ContactValuedTag, InboxCase
+from herald.models import Contact, ContactValuedTag, InboxCase, SendClaim
 from herald.whatsapp.recipient import address
 
 log = logging.getLogger("herald.dispatch")
@@ -64,12 +64,16 @@ async def load_recipients(session: AsyncSession, contact_ids: list[int], valued_
 
 
 async def record_batch(
-    database: Database, campaign_id: int, outcomes: list[Outcome], pause_reason: str | None
+    database: Database, campaign_id: int, outcomes: list[Outcome], pause_reason: str | None,
+    claim_id: int | None = None,
 ) -> None:
-    """A batch's outcomes in one transaction; the campaign paused first when ``pause_reason`` is set."""
+    """A batch's outcomes in one transaction, its claim (``SendClaim``) deleted; the campaign paused
+    first when ``pause_reason`` is set."""
     async with database.transaction() as session:
         if pause_reason:  # the campaign's row before its counters (lock order: herald.campaigns.counters)
             await _pause(session, campaign_id, pause_reason)
+        if claim_id is not None:  # the claim before its messages, as the reaper takes them
+            await session.execute(delete(SendClaim).where(SendClaim.id == claim_id))
         await record(session, campaign_id=campaign_id, outcomes=outcomes)
 
 

@@ -87,11 +87,11 @@ class Sender:
         self.database = database
         # Claims and recording: inline by default; on a loop of their own under ``herald worker``.
         self.database_work = database_work or DatabaseWork(database)
-        # Marks messages ``sending`` a tick before they leave: the worker's, shared by its numbers,
+        # Raises claims' watermarks a tick before their messages leave: the worker's, shared by its numbers,
         # or one of our own (run by ``run``) when the sender runs alone.
         self.takeoff = takeoff or Takeoff(self.database_work)
         self._own_takeoff = takeoff is None
-        self.lane = Lane()  # how many of our messages may be marked sending and not yet written
+        self.lane = Lane()  # how many of our messages may be cleared to leave and not yet written
         self.client = client
         self.box = box
         self.number_id = number_id
@@ -234,13 +234,13 @@ class Sender:
         if ahead > PREFETCH_SECONDS:
             return False
         size = max(1, min(MAX_BATCH, int(ctx.rate * PREFETCH_SECONDS)))
-        outgoing, claimed_any = await self.database_work(claim_batch, ctx, size, self.send_lease)
+        claim_id, outgoing, claimed_any = await self.database_work(claim_batch, ctx, size, self.send_lease)
         if not outgoing:
             # Nothing due: look again in a second (retries become due, the audience grows).
             if not claimed_any:
                 ctx.idle_until = now + IDLE_RECHECK_SECONDS
             return claimed_any
-        batch = Batch(ctx, len(outgoing))
+        batch = Batch(ctx, len(outgoing), claim_id)
         ctx.queued += len(outgoing)
         for item in outgoing:
             item.batch = batch
@@ -279,14 +279,15 @@ class Sender:
         with bind(campaign_id=ctx.id):
             for attempt in range(RECORD_ATTEMPTS):
                 try:
-                    await self.database_work(record_batch, ctx.id, batch.outcomes, pause_reason)
+                    await self.database_work(record_batch, ctx.id, batch.outcomes, pause_reason, batch.claim_id)
                     break
                 except Exception:  # the database may be restarting: the outcomes must not be lost
                     log.exception("recording a batch of campaign %s failed (attempt %s)", ctx.id, attempt + 1)
                     # Stopping, the attempts left go at once: a stop must not wait out the back-off.
                     await sleep_or_stop(self.stop, 2**attempt)
             else:
-                # Its messages stay ``sending`` until their lease runs out; the reaper then makes them ``unknown``.
+                # Its messages stay ``claimed`` until their lease runs out; the reaper then makes those
+                # up to the claim's watermark ``unknown`` and returns the others to ``pending``.
                 log.error(
                     "gave up recording a batch of campaign %s after %s attempts: %s outcomes left to the reaper",
                     ctx.id, RECORD_ATTEMPTS, len(batch.outcomes),
@@ -304,12 +305,12 @@ class Sender:
             # one message an hour). It goes back to pending until then rather than hold its claim.
             return Retry(item.message_id, utcnow() + timedelta(seconds=due_in), refund_attempt=True), None
         try:
-            slot = await self.wait_turn(ctx, item.message_id)
+            slot = await self.wait_turn(ctx, item)
         except NotCleared as refused:
             return (Lost(item.message_id) if refused.lost else Released(item.message_id)), None
         if slot is None:
             return Released(item.message_id), None
-        # Marked sending: counted in our lane until its request is written or it is given back.
+        # Cleared to leave: counted in our lane until its request is written or it is given back.
         written = False
 
         def on_write() -> None:
@@ -337,10 +338,10 @@ class Sender:
         self._sent_metric.inc()
         return Sent(item.message_id, result.wamid, utcnow()), None
 
-    async def wait_turn(self, ctx: ctxmod.CampaignContext, message_id: int | None = None) -> list[float] | None:
-        """Until this send may leave: its slot in the campaign's and the number's pace, the message
-        marked ``sending`` (booked with ``takeoff.py`` as soon as the slot is known; raises
-        ``NotCleared`` if it could not be), then room in both sliding seconds, the number's spaced
+    async def wait_turn(self, ctx: ctxmod.CampaignContext, item: Outgoing | None = None) -> list[float] | None:
+        """Until this send may leave: its slot in the campaign's and the number's pace, the claim's
+        watermark raised to the message (booked with ``takeoff.py`` as soon as the slot is known;
+        raises ``NotCleared`` if it could not be), then room in both sliding seconds, the number's spaced
         from the previous send (``CATCH_UP``) — checked last, right before the request is built.
         Returns the number's window slot, which the send restamps (``pacer.sent``) when its request
         is written, so the window counts actual send times; None when the sender stopped during the
@@ -348,8 +349,8 @@ class Sender:
         are not cut short: they last a second at most."""
         wait = max(ctx.pacer.reserve(), self.number_pacer.reserve())
         booked = None
-        if message_id is not None:
-            booked = self.takeoff.book(message_id, time.monotonic() + max(0.0, wait), self.lane)
+        if item is not None and item.batch is not None and item.batch.claim_id is not None:
+            booked = self.takeoff.book(item.message_id, item.batch.claim_id, time.monotonic() + max(0.0, wait), self.lane)
         if 0 < wait <= PLAIN_WAIT_SECONDS:
             await asyncio.sleep(wait)
         elif wait > 0 and await sleep_or_stop(self.stop, wait):

@@ -1,25 +1,32 @@
-"""Marking messages ``sending`` just before their requests leave: one statement per tick.
+"""Clearing messages to leave just before their requests go: one statement per tick, not per message.
 
-A ``claimed`` message has not left: after a crash the reaper returns it to ``pending``. A
-``sending`` one may have left: after a crash it becomes ``unknown`` and is never sent again
-automatically (at most once). So a message should turn ``sending`` as late as possible, yet
-before its request is written, and without a statement per message.
+A claimed message has not left: after a crash the reaper returns it to ``pending``. One that may
+have left becomes ``unknown`` instead and is never sent again automatically (at most once). So the
+database must learn that a message may leave as late as possible, yet before its request is
+written, and without a write per message (the claim and the recording already write each row once).
+
+A claim's messages leave in id order (``claim.py`` returns them so, the send queue keeps that order,
+and each send reserves its slot as it leaves the queue), so one number per claim says which may have
+left: its watermark (``SendClaim.watermark``), the highest id cleared to leave. After a crash the
+reaper makes the claim's held messages up to the watermark ``unknown`` and returns the rest to
+``pending``.
 
 Each send loop, as soon as it knows when its message's slot comes (``Sender.wait_turn``), books
 the message here with that time (``Takeoff.book``). Every ``TICK`` seconds while bookings wait, one
-UPDATE marks every booked message whose slot is less than ``LEAD`` seconds away, and the send
-waits for that statement's commit before its request is written. A crash therefore leaves at
-most ``LEAD`` seconds of pace marked ``sending`` and never sent (about ``LEAD - TICK / 2`` on
-average), plus the requests in flight. The margin ``LEAD - TICK`` is the time a flush may take
-before a send has to wait for it.
+UPDATE raises the watermarks of the claims whose messages' slots are less than ``LEAD`` seconds
+away, and the send waits for that statement's commit before its request is written. A crash
+therefore leaves at most ``LEAD`` seconds of pace marked as possibly sent and never sent (about
+``LEAD - TICK / 2`` on average), plus the requests in flight. The margin ``LEAD - TICK`` is the time
+a flush may take before a send has to wait for it.
 
 Slot times alone are not enough: when sends fall behind their slots (the event loop stalled, a
-request waits for room in the sliding second), every overdue booking would be marked at once. So
+request waits for room in the sliding second), every overdue booking would be cleared at once. So
 each sender has a ``Lane``: at most ``limit`` of its messages (``LEAD`` seconds of its pace) may be
-marked and not yet written; the rest wait for the next flush.
+cleared and not yet written; the rest wait for the next flush.
 
-The UPDATE only moves rows still ``claimed``: a message another worker took over (its lease ran out
-while this worker stalled) is not ``claimed`` by us any more, and is not sent (``NotCleared.lost``).
+The UPDATE only raises claims that still exist: a claim the reaper took back (its lease ran out while
+this worker stalled) is gone, its messages perhaps claimed by another worker, and they are not sent
+(``NotCleared.lost``). Claim ids are never reused, so a stale claim cannot match another's.
 One ``Takeoff`` serves every number a worker sends for: a tick is one statement, however many
 numbers and campaigns its messages belong to.
 """
@@ -31,7 +38,6 @@ import heapq
 import logging
 import math
 import time
-from collections.abc import Iterable
 
 import orjson
 from sqlalchemy import text
@@ -40,18 +46,17 @@ from herald.dispatch.database_loop import DatabaseWork
 from herald.kit.db import Database
 from herald.kit.dialect import is_postgres
 from herald.kit.stopping import event_or_stop, sleep_or_stop
-from herald.models import MessageStatus
 
 log = logging.getLogger("herald.dispatch")
 
-# A flush every TICK seconds at most while bookings wait; each marks the slots due within LEAD. At
-# 150 messages a second a crash then strands about 5 messages marked and never sent (LEAD - TICK / 2
+# A flush every TICK seconds at most while bookings wait; each clears the slots due within LEAD. At
+# 150 messages a second a crash then strands about 5 messages cleared and never sent (LEAD - TICK / 2
 # of pace), and a flush may take up to LEAD - TICK (``MARGIN``) before a send waits for it.
 TICK = 0.02
 MARGIN = 0.025
 LEAD = TICK + MARGIN
-# When a flush marked more than BUSY_FLUSH messages (over 2,500 a second), the next comes MAX_TICK
-# later: fewer, larger statements (each row's write is most of a flush's cost on SQLite).
+# When a flush cleared more than BUSY_FLUSH messages (over 2,500 a second), the next comes MAX_TICK
+# later: fewer statements, each a transaction (on SQLite, one more wait for the write lock).
 BUSY_FLUSH = 50
 MAX_TICK = 0.05
 # The margin follows what flushes take lately (a decaying maximum, times MARGIN_FACTOR): on SQLite a
@@ -64,17 +69,18 @@ SLOW_DECAY = 0.95
 
 
 class NotCleared(Exception):  # noqa: N818 - a verdict, not an error of ours
-    """The message may not be sent: ``lost`` when another worker holds it now (nothing to record),
-    otherwise it was not marked (the flush failed, or the worker is stopping) and is still ours."""
+    """The message may not be sent: ``lost`` when its claim was taken back (another worker may hold
+    it now: nothing to record), otherwise it was not cleared (the flush failed, or the worker is
+    stopping) and is still ours."""
 
     def __init__(self, lost: bool) -> None:
-        super().__init__("lost to another worker" if lost else "not marked sending")
+        super().__init__("lost to another worker" if lost else "not cleared to leave")
         self.lost = lost
 
 
 class Lane:
-    """One sender's messages in the takeoff: how many are marked ``sending`` and not yet written
-    (``marked``), and its pace (``rate``): it may have the takeoff's lead of that pace marked."""
+    """One sender's messages in the takeoff: how many are cleared to leave and not yet written
+    (``marked``), and its pace (``rate``): it may have the takeoff's lead of that pace cleared."""
 
     __slots__ = ("rate", "marked")
 
@@ -87,32 +93,33 @@ class Lane:
         self.rate = rate
 
     def limit(self, lead: float) -> int:
-        """How many of its messages may be marked and not yet written, marking ``lead`` seconds ahead."""
+        """How many of its messages may be cleared and not yet written, clearing ``lead`` seconds ahead."""
         return max(1, math.ceil(self.rate * lead))
 
     def written(self) -> None:
-        """A marked message left (its request was written), or was given back without leaving."""
+        """A cleared message left (its request was written), or was given back without leaving."""
         self.marked -= 1
 
 
 class Takeoff:
-    """Bookings of messages about to be sent, flushed as ``sending`` a tick ahead of their slots."""
+    """Bookings of messages about to be sent, cleared (their claims' watermarks raised) a tick ahead
+    of their slots."""
 
     def __init__(self, database_work: DatabaseWork) -> None:
         self.database_work = database_work
-        # (slot time on the monotonic clock, message id, the future its send loop waits on, its lane)
-        self._booked: list[tuple[float, int, asyncio.Future[bool], Lane]] = []
+        # (slot time on the monotonic clock, message id, its claim, the future its send loop waits on, its lane)
+        self._booked: list[tuple[float, int, int, asyncio.Future[bool], Lane]] = []
         self._wake = asyncio.Event()
         self._stopped = False
         # TICK, or MAX_TICK while flushes are busy; the lead is the tick plus the margin.
         self.tick, self.lead = TICK, LEAD
         self._slow = 0.0  # a decaying maximum of how long flushes took
 
-    def book(self, message_id: int, at: float, lane: Lane) -> asyncio.Future[bool]:
-        """Books ``message_id`` for a slot at ``at`` (``time.monotonic()``); its future becomes True
-        once the message is ``sending`` (``lane.marked`` then counts it until the sender calls
-        ``lane.written``), False if another worker holds it now. Cancel the future to withdraw the
-        booking."""
+    def book(self, message_id: int, claim_id: int, at: float, lane: Lane) -> asyncio.Future[bool]:
+        """Books ``message_id`` of claim ``claim_id`` for a slot at ``at`` (``time.monotonic()``); its
+        future becomes True once the claim's watermark covers the message (``lane.marked`` then counts
+        it until the sender calls ``lane.written``), False if the claim was taken back. Cancel the
+        future to withdraw the booking."""
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         if self._stopped:
             future.set_exception(NotCleared(lost=False))
@@ -120,18 +127,18 @@ class Takeoff:
         # The flush loop sleeps until the earliest booking is due: wake it for an earlier one (another
         # number's, say) or one due within the tick.
         earliest = not self._booked or at < self._booked[0][0]
-        heapq.heappush(self._booked, (at, message_id, future, lane))
+        heapq.heappush(self._booked, (at, message_id, claim_id, future, lane))
         if earliest or at - self.lead <= time.monotonic() + self.tick:
             self._wake.set()
         return future
 
     async def cleared(self, future: asyncio.Future[bool]) -> None:
-        """Waits for the booking's flush; raises ``NotCleared`` unless the message is ``sending``."""
+        """Waits for the booking's flush; raises ``NotCleared`` unless the message was cleared."""
         try:
             marked = await future
         except NotCleared:
             raise
-        except Exception as error:  # the flush failed: the row is still ours and claimed
+        except Exception as error:  # the flush failed: the message is still ours and not cleared
             raise NotCleared(lost=False) from error
         if not marked:
             raise NotCleared(lost=True)
@@ -153,74 +160,83 @@ class Takeoff:
                 await sleep_or_stop(stop, self.tick)
         finally:
             self._stopped = True
-            for _, _, future, _ in self._booked:
+            for _, _, _, future, _ in self._booked:
                 if not future.done():
                     future.set_exception(NotCleared(lost=False))
             self._booked.clear()
 
     async def _flush(self) -> int:
-        """Marks the bookings due within the lead; returns how many it tried to."""
+        """Clears the bookings due within the lead; returns how many it tried to."""
         horizon = time.monotonic() + self.lead
-        due: list[tuple[int, asyncio.Future[bool], Lane]] = []
-        held_back: list[tuple[float, int, asyncio.Future[bool], Lane]] = []
+        due: list[tuple[int, int, asyncio.Future[bool], Lane]] = []
+        held_back: list[tuple[float, int, int, asyncio.Future[bool], Lane]] = []
         while self._booked and self._booked[0][0] <= horizon:
             booking = heapq.heappop(self._booked)
-            _, message_id, future, lane = booking
+            _, message_id, claim_id, future, lane = booking
             if future.cancelled():
                 continue
             if lane.marked >= lane.limit(self.lead):  # its sender is behind: the next flush, once it caught up
                 held_back.append(booking)
                 continue
             lane.marked += 1
-            due.append((message_id, future, lane))
+            due.append((message_id, claim_id, future, lane))
         for booking in held_back:
             heapq.heappush(self._booked, booking)
         if not due:
             return 0
+        watermarks: dict[int, int] = {}
+        for message_id, claim_id, _, _ in due:
+            if message_id > watermarks.get(claim_id, 0):
+                watermarks[claim_id] = message_id
         failed: Exception | None = None
         try:
-            marked = await self.database_work(mark_sending, [message_id for message_id, _, _ in due])
+            raised = await self.database_work(raise_watermarks, watermarks)
         except Exception as error:
-            log.exception("marking %s messages sending failed: they go back to pending", len(due))
-            marked, failed = set(), error
+            log.exception("clearing %s messages failed: they go back to pending", len(due))
+            raised, failed = set(), error
         except BaseException:
             # Cancelled (the worker is torn down): these are neither booked nor settled any more, and
             # their send loops wait on them. Refused: each goes back to pending, its request unwritten.
-            for _, future, lane in due:
+            for _, _, future, lane in due:
                 lane.marked -= 1
                 if not future.done():
                     future.set_exception(NotCleared(lost=False))
             raise
-        for message_id, future, lane in due:
-            if message_id not in marked or future.done():  # refused, or its sender gave up meanwhile
+        for _, claim_id, future, lane in due:
+            if claim_id not in raised or future.done():  # refused, or its sender gave up meanwhile
                 lane.marked -= 1
             if future.done():
                 continue
             if failed is not None:
                 future.set_exception(failed)
             else:
-                future.set_result(message_id in marked)
+                future.set_result(claim_id in raised)
         return len(due)
 
 
-# One statement whatever the number of ids, its text fixed (no IN list rendered per flush): the ids
-# as one array parameter on PostgreSQL, as one JSON array on SQLite.
-_MARK_POSTGRES = text(
-    f"UPDATE campaign_messages SET status = '{MessageStatus.sending}'"
-    f" WHERE id = ANY(CAST(:ids AS bigint[])) AND status = '{MessageStatus.claimed}' RETURNING id"
+# One statement whatever the number of claims, its text fixed (no VALUES list rendered per flush):
+# the pairs as two array parameters on PostgreSQL, as one JSON array on SQLite. A watermark only rises.
+_RAISE_POSTGRES = text(
+    "UPDATE send_claims AS c SET watermark = GREATEST(c.watermark, v.watermark)"
+    " FROM unnest(CAST(:ids AS bigint[]), CAST(:watermarks AS bigint[])) AS v(id, watermark)"
+    " WHERE c.id = v.id RETURNING c.id"
 )
-_MARK_SQLITE = text(
-    f"UPDATE campaign_messages SET status = '{MessageStatus.sending}'"
-    f" WHERE id IN (SELECT value FROM json_each(:ids)) AND status = '{MessageStatus.claimed}' RETURNING id"
+_RAISE_SQLITE = text(
+    "UPDATE send_claims SET watermark = max(send_claims.watermark, v.watermark)"
+    " FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS watermark"
+    " FROM json_each(:pairs)) AS v"
+    " WHERE send_claims.id = v.id RETURNING send_claims.id"
 )
 
 
-async def mark_sending(database: Database, ids: Iterable[int]) -> set[int]:
-    """Moves the given ``claimed`` messages to ``sending`` in one statement; returns those it moved."""
-    ids = list(ids)
+async def raise_watermarks(database: Database, watermarks: dict[int, int]) -> set[int]:
+    """Raises each claim's watermark to at least the given message id, in one statement; returns the
+    claims it found (a claim the reaper took back is gone)."""
     async with database.transaction() as session:
         if is_postgres(session):
-            rows = await session.execute(_MARK_POSTGRES, {"ids": ids})
+            rows = await session.execute(
+                _RAISE_POSTGRES, {"ids": list(watermarks), "watermarks": list(watermarks.values())}
+            )
         else:
-            rows = await session.execute(_MARK_SQLITE, {"ids": orjson.dumps(ids).decode()})
+            rows = await session.execute(_RAISE_SQLITE, {"pairs": orjson.dumps(list(watermarks.items())).decode()})
         return set(rows.scalars())

@@ -22,6 +22,7 @@ from herald.models.number_event import NumberEvent
 from herald.models.number_lease import NumberLease
 from herald.models.organization import Organization
 from herald.models.portfolio_reach import PortfolioReach
+from herald.models.send_claim import SendClaim
 from herald.models.tag import Tag
 from herald.models.template import Template
 from herald.models.template_event import TemplateEvent
@@ -35,6 +36,6 @@ __all__ = [
     "ApiKey", "AuditEvent", "Base", "BotDelivery", "BotFlow", "Campaign", "CampaignMessage", "CampaignNotSentReason",
     "CampaignSendMinute", "CampaignStats", "Contact", "ContactEvent", "ContactTag", "ContactValuedTag", "Engagement",
     "FunnelEvent", "InboundMessage", "InboxCase", "Job", "Media", "MessageStatus", "NumberEvent", "NumberLease",
-    "Organization", "PortfolioReach", "Tag", "Template", "TemplateEvent", "User", "WebSession", "WebhookEvent",
+    "Organization", "PortfolioReach", "SendClaim", "Tag", "Template", "TemplateEvent", "User", "WebSession", "WebhookEvent",
     "WhatsAppNumber", "WorkerHeartbeat",
 ]

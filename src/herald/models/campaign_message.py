@@ -14,8 +14,12 @@ class MessageStatus(StrEnum):
     """Where a campaign message is (``CampaignMessage.status``); docs/architecture.md draws its state machine."""
 
     pending = "pending"  # waiting for a claim (or for its retry's time)
-    claimed = "claimed"  # taken by a sender, under a lease; its request has not left (a restart returns it to pending)
-    sending = "sending"  # its request is about to leave or has left, under a lease (a crash makes it unknown)
+    # Taken by a sender, under a lease. Its request may have left once its claim's watermark reached
+    # its id (``SendClaim``): after a crash those become unknown, the others go back to pending.
+    claimed = "claimed"
+    # Held rows of older versions, marked one by one before their requests left (a crash makes them
+    # unknown); no longer written.
+    sending = "sending"
     sent = "sent"  # accepted by WhatsApp (it answered with a wamid, or a status webhook said so)
     delivered = "delivered"
     read = "read"
@@ -71,6 +75,8 @@ class CampaignMessage(IdMixin, Base):
     # retry); shown in the report and the stats while the message is pending.
     wait_reason: Mapped[str | None] = mapped_column(String(200))
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The claim (``SendClaim``) that holds it while ``claimed``; stale once the message moved on.
+    claim_id: Mapped[int | None] = mapped_column(BigInteger)
     wamid: Mapped[str | None] = mapped_column(String(128))
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
