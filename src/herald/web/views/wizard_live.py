@@ -23,11 +23,11 @@ from herald.media.limits import accepted_for, header_kind
 from herald.models import Campaign, Media, Template
 from herald.numbers import service as numbers_service
 from herald.numbers.deps import CloudClientDep
-from herald.whatsapp import CloudAPIClient
 from herald.web import message
 from herald.web.deps import UiPoster, UiWriter, WebUser, field_errors, redirect, render
 from herald.web.views.wizard import _audience, editable, page
 from herald.web.views.wizard_previews import audience_context, message_context
+from herald.whatsapp import CloudAPIClient
 
 router = APIRouter(prefix="/ui/campaigns")
 
