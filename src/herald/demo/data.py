@@ -94,13 +94,15 @@ def contacts_csv(people: list[DemoContact]) -> bytes:
     return out.getvalue().encode()
 
 
-def _template(name: str, components: list[dict[str, Any]], parameter_format: str = "POSITIONAL") -> dict[str, Any]:
-    return {"id": f"demo-{name}", "name": name, "language": "en_US", "status": "APPROVED", "category": "MARKETING",
-            "parameter_format": parameter_format, "components": components}
+def _template(name: str, components: list[dict[str, Any]], parameter_format: str = "POSITIONAL",
+              language: str = "en_US") -> dict[str, Any]:
+    return {"id": f"demo-{name}-{language}", "name": name, "language": language, "status": "APPROVED",
+            "category": "MARKETING", "parameter_format": parameter_format, "components": components}
 
 
 def templates() -> list[dict[str, Any]]:
-    """Graph-shaped: two usable ones (variables; image header) and a NAMED one Herald lists as unusable."""
+    """Graph-shaped: usable ones (variables; an image header, the offer also in Brazilian Portuguese; a video
+    header) and a NAMED one Herald lists as unusable."""
     return [
         _template("welcome", [
             {"type": "BODY", "text": "Hi {{1}}, your member id is {{2}}. Our winter offer is waiting for you!"},
@@ -110,6 +112,16 @@ def templates() -> list[dict[str, Any]]:
         _template("winter_sale", [
             {"type": "HEADER", "format": "IMAGE"},
             {"type": "BODY", "text": "Winter sale, {{1}}: 30% off everything this week."},
+        ]),
+        _template("winter_sale", [
+            {"type": "HEADER", "format": "IMAGE"},
+            {"type": "BODY", "text": "Liquidação de inverno, {{1}}: 30% de desconto em tudo esta semana."},
+        ], language="pt_BR"),
+        _template("winter_teaser", [
+            {"type": "HEADER", "format": "VIDEO"},
+            {"type": "BODY", "text": "{{1}}, the winter collection in two seconds. Member {{2}}, it is yours first."},
+            {"type": "BUTTONS", "buttons": [{"type": "QUICK_REPLY", "text": OFFER_BUTTON},
+                                            {"type": "QUICK_REPLY", "text": LATER_BUTTON}]},
         ]),
         _template("named_promo", [
             {"type": "BODY", "text": "Hello {{first_name}}, here is your code {{code}}."},

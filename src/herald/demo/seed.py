@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-from herald.demo import data
+from herald.demo import data, video
 from herald.demo.api import Api
 
 
@@ -19,7 +19,8 @@ class Seeded:
 
 
 async def seed(api: Api, *, sim_url: str, bot_url: str, count: int) -> Seeded:
-    """Number wired to the simulator, templates, a banner image, the bot flow, contacts and open cases."""
+    """Number wired to the simulator, templates, a banner image and a teaser video, the bot flow, contacts
+    and open cases."""
     existing = (await api.get("/whatsapp-numbers"))["items"]
     if existing:  # --keep: the data of the previous run is still there, only the bot's port changed
         return await _reuse(api, existing[0]["id"], sim_url=sim_url, bot_url=bot_url)
@@ -31,6 +32,8 @@ async def seed(api: Api, *, sim_url: str, bot_url: str, count: int) -> Seeded:
     synced = await api.post(f"/whatsapp-numbers/{number['id']}/sync-templates")
     await api.upload(f"/whatsapp-numbers/{number['id']}/media", filename="winter-banner.png",
                      content=data.banner_png(), content_type="image/png")
+    await api.upload(f"/whatsapp-numbers/{number['id']}/media", filename="winter-teaser.mp4",
+                     content=video.teaser_mp4(), content_type="video/mp4")
     flow = await api.post("/bot-flows", {"name": "Demo bot", "webhook_url": bot_url, "secret": data.BOT_SECRET})
     people = data.contacts(count)
     imported = await api.upload("/contacts/import", filename="demo-contacts.csv",

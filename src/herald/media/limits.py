@@ -41,6 +41,35 @@ ACCEPTED_SUMMARY = (
 )
 
 
+_KIND_SUMMARY = {
+    "image": "a JPEG or PNG image, up to 5 MB",
+    "video": "an MP4 or 3GPP video (H.264 video, AAC audio), up to 16 MB",
+    "document": "a PDF, TXT or Microsoft Office document, up to 100 MB",
+}
+
+
+_TYPE_NAMES = {
+    "image/jpeg": "JPEG image", "image/png": "PNG image", "video/mp4": "MP4 video", "video/3gpp": "3GPP video",
+    "application/pdf": "PDF document", "text/plain": "text file",
+    "application/msword": "Word document", "application/vnd.ms-excel": "Excel spreadsheet",
+    "application/vnd.ms-powerpoint": "PowerPoint presentation",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "Word document",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "Excel spreadsheet",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation": "PowerPoint presentation",
+}
+
+
+def type_name(mime_type: str) -> str:
+    """What a header file is, in a user's words: "PDF document", "MP4 video"."""
+    return _TYPE_NAMES.get(mime_type, mime_type)
+
+
+def accepted_for(kind: str) -> tuple[str, str]:
+    """For a header of ``kind`` (image, video, document): the MIME types a file chooser offers, comma-separated,
+    and what WhatsApp takes, in a user's words."""
+    return ",".join(m for m, k in ACCEPTED.items() if k.kind == kind), _KIND_SUMMARY[kind]
+
+
 class MediaRejected(ValueError):
     """The file breaks a WhatsApp limit; the message says which, in a user's words."""
 

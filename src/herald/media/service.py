@@ -101,6 +101,11 @@ async def get_media(session: AsyncSession, *, org_id: int, media_row_id: int) ->
     return media
 
 
+async def media_content(session: AsyncSession, media: Media) -> bytes:
+    """The bytes that were uploaded (up to 100 MB: only for showing or re-uploading that one file)."""
+    return await repository.content(session, media_row_id=media.id)
+
+
 async def list_media(
     session: AsyncSession, *, org_id: int, whatsapp_number_id: int | None, cursor: str | None, limit: int
 ) -> tuple[list[Media], str | None]:

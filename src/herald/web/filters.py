@@ -10,6 +10,7 @@ from jinja2 import Environment
 from herald.campaigns.bindings import NO_ELIGIBLE
 from herald.campaigns.naming import shown
 from herald.kit.text import plural
+from herald.media.limits import type_name
 
 STATUS_LABELS = {
     "draft": "Draft", "ready": "Ready to Launch", "scheduled": "Scheduled",
@@ -52,6 +53,6 @@ def thousands(value: Any) -> str:
 
 def install(env: Environment) -> None:
     env.filters.update(status_label=status_label, field_label=field_label, when=when, iso=iso, thousands=thousands,
-                       plural=plural, campaign_name=shown)
+                       plural=plural, campaign_name=shown, media_type_name=type_name)
     # ``tojson`` keeps a mapping's order (e.g. not-sent reasons, most frequent first) instead of sorting it.
     env.policies["json.dumps_kwargs"] = {"sort_keys": False}

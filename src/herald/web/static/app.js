@@ -80,6 +80,9 @@
           if (target && !refusal) {
             target.innerHTML = request.responseText;
             localTimes(target);
+            // The header upload: the message preview (an htmx part listening for changes) redraws with the file.
+            var refresh = form.dataset.uploadRefresh && document.getElementById(form.dataset.uploadRefresh);
+            if (refresh && request.status < 400) { refresh.dispatchEvent(new Event("change", { bubbles: true })); }
           }
         };
         request.onerror = function () { status.textContent = "The upload failed: check the connection."; };

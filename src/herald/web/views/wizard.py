@@ -87,7 +87,6 @@ async def page(request: Request, session: AsyncSession, user: WebUser, campaign:
     if step == "message" and campaign is not None:
         context.update(await message_context(session, user, campaign, context["assessment"].template,
                                              campaign.variables or {}))
-        context["media_allowed"] = True
     return render(request, f"wizard/{step}.html", context, user=user, status_code=422 if errors else 200)
 
 

@@ -12,19 +12,22 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile
 
 from herald.campaigns import service, transitions
-from herald.campaigns.bindings import Draft, assess
-from herald.campaigns.schemas import CampaignUpdate
+from herald.campaigns.bindings import MEDIA_HEADERS, Draft, assess
+from herald.campaigns.schemas import CampaignUpdate, TemplateRef
+from herald.kit.crypto import SecretBox
 from herald.kit.deps import SecretBoxDep, SessionDep
-from herald.kit.errors import HeraldError
+from herald.kit.errors import HeraldError, Invalid
 from herald.kit.text import plural
 from herald.media import service as media_service
-from herald.models import Campaign, Template
+from herald.media.limits import accepted_for, header_kind
+from herald.models import Campaign, Media, Template
 from herald.numbers import service as numbers_service
 from herald.numbers.deps import CloudClientDep
 from herald.web import message
 from herald.web.deps import UiPoster, UiWriter, WebUser, field_errors, redirect, render
 from herald.web.views.wizard import _audience, editable, page
 from herald.web.views.wizard_previews import audience_context, message_context
+from herald.whatsapp import CloudAPIClient
 
 router = APIRouter(prefix="/ui/campaigns")
 
@@ -63,7 +66,7 @@ async def message_preview(request: Request, campaign_id: int, session: SessionDe
     else:
         bindings = message.bindings_from_form(form, message.positions(template))
     context = await message_context(session, user, campaign, template, bindings)
-    context.update(campaign=campaign, media_allowed=same)
+    context["campaign"] = campaign
     name = "wizard/_bindings.html" if form.get("part") == "bindings" else "wizard/_message_preview.html"
     return render(request, name, context, user=user)
 
@@ -73,31 +76,73 @@ async def upload_header_media(
     request: Request, campaign_id: int, session: SessionDep, box: SecretBoxDep, client: CloudClientDep,
     user: UiWriter,
 ) -> Response:
+    """Upload the header of the template chosen in the message step, and save that choice with it.
+
+    The form sends the file and the template picked in the step's select (saved or not yet): the
+    campaign gets both, its typed variables stay in the page until the step is saved. The page's
+    script asks for the media section alone (``HX-Request``) and swaps it in; a plain form post is
+    redirected back to the step.
+    """
     campaign = await editable(session, user, campaign_id)
     org = user.principal.org_id
-    back = f"/ui/campaigns/{campaign_id}/edit/message"
     # Parsed only now that the session, the CSRF header and the campaign are checked; the body limit
     # (app.body_routes) cuts it off past the largest media WhatsApp takes.
     async with request.form(max_files=1, max_fields=5) as form:
+        key = str(form.get("template") or "")
+        template = await _template_for(session, user, campaign, key) if key else None
+        if template is None and campaign.template_name:
+            key = f"{campaign.template_name}|{campaign.template_language}"
+            template = await _template_for(session, user, campaign, key)
         upload = form.get("file")
-        if not isinstance(upload, UploadFile) or not upload.filename:
-            return redirect(back, request, error="Choose a file to upload.")
         try:
-            number_id = campaign.whatsapp_number_id or 0
-            creds = await numbers_service.credentials_for(session, box, org_id=org, number_id=number_id)
-            if upload.size is not None:
-                media_service.checked_media_type(upload.content_type, upload.filename, upload.size)
-            await session.commit()  # no transaction (on SQLite, no write lock) held while the file is read and sent
-            media_file = media_service.checked_media_file(upload.filename, upload.content_type, await upload.read())
-            media_id = await media_service.send_media(client, creds, media_file)
-            media = await media_service.record_media(session, org_id=org, number_id=number_id, creds=creds,
-                                                     media_file=media_file, media_id=media_id)
-            await service.update_campaign(session, org_id=org, campaign_id=campaign_id,
-                                          data=CampaignUpdate(header_media_id=media.id))
+            media = await _upload(session, box, client, org, campaign, template, upload)
+            ref = message.split_template_key(key)
+            update: dict[str, Any] = {"header_media_id": media.id}
+            if ref is not None and ref != (campaign.template_name, campaign.template_language):
+                update.update(template=TemplateRef(name=ref[0], language=ref[1]), variables={})
+            await service.update_campaign(session, org_id=org, campaign_id=campaign_id, data=CampaignUpdate(**update))
         except HeraldError as exc:
             await session.rollback()
-            return redirect(back, request, error=f"Upload refused: {exc.message}")
-    return redirect(back, request, ok=f"Uploaded {media.filename} as the header.")
+            return await _media_answer(request, session, user, campaign_id, key, error=exc.message)
+    return await _media_answer(request, session, user, campaign_id, key, ok=f"Uploaded {media.filename} as the header.")
+
+
+async def _upload(session: AsyncSession, box: SecretBox, client: CloudAPIClient, org: int, campaign: Campaign,
+                  template: Template | None, upload: Any) -> Media:
+    """The file checked against WhatsApp's limits and the template's header kind, sent to the number, recorded."""
+    if template is None or template.header_format not in MEDIA_HEADERS:
+        raise Invalid("choose a template with an image, video or document header first", field="template")
+    kind = template.header_format.lower()
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        raise Invalid(f"choose {accepted_for(kind)[1]} to upload", field="file")
+    number_id = campaign.whatsapp_number_id or 0
+    creds = await numbers_service.credentials_for(session, box, org_id=org, number_id=number_id)
+    if upload.size is not None:
+        _check_kind(media_service.checked_media_type(upload.content_type, upload.filename, upload.size), kind)
+    await session.commit()  # no transaction (on SQLite, no write lock) held while the file is read and sent
+    media_file = media_service.checked_media_file(upload.filename, upload.content_type, await upload.read())
+    _check_kind(media_file.mime_type, kind)
+    media_id = await media_service.send_media(client, creds, media_file)
+    return await media_service.record_media(session, org_id=org, number_id=number_id, creds=creds,
+                                            media_file=media_file, media_id=media_id)
+
+
+def _check_kind(mime: str, kind: str) -> None:
+    if header_kind(mime) != kind:
+        raise Invalid(f"this template's header needs {accepted_for(kind)[1]}; the file is {mime}",
+                      field="file", code="media_rejected")
+
+
+async def _media_answer(request: Request, session: AsyncSession, user: WebUser, campaign_id: int, key: str, *,
+                        ok: str | None = None, error: str | None = None) -> Response:
+    back = f"/ui/campaigns/{campaign_id}/edit/message"
+    if not request.headers.get("hx-request"):
+        return redirect(back, request, ok=ok, error=f"Upload refused: {error}" if error else None)
+    campaign = await editable(session, user, campaign_id)
+    template = await _template_for(session, user, campaign, key)
+    context = await message_context(session, user, campaign, template, campaign.variables or {})
+    context.update(campaign=campaign, template_key=key, upload_ok=ok, errors={"file": error} if error else {})
+    return render(request, "wizard/_header_media.html", context, user=user, status_code=422 if error else 200)
 
 
 @router.post("/{campaign_id}/test", response_class=HTMLResponse)

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from herald.campaigns import preview, reasons
 from herald.campaigns.bindings import valued_tag_keys
 from herald.media import service as media_service
+from herald.media.limits import accepted_for
 from herald.models import Campaign, Template
 from herald.web import message, repository
 from herald.web.deps import WebUser
@@ -51,6 +52,10 @@ async def message_context(
                 contacts = await repository.contacts_lacking_valued_tag(
                     session, org_id=org, audience=campaign.audience, key=key, limit=MISSING_LISTED)
                 context["lacking"].append({"key": key, "total": total, "contacts": contacts})
-    if campaign.header_media_id:
+    if context["preview"].needs_media:
+        context["media_accept"], context["media_summary"] = accepted_for(str(template.header_format).lower())
+    # The saved header belongs to the saved template: a template picked but not saved yet has none.
+    if campaign.header_media_id and (template.name, template.language) == (campaign.template_name,
+                                                                           campaign.template_language):
         context["media"] = await media_service.get_media(session, org_id=org, media_row_id=campaign.header_media_id)
     return context
