@@ -17,7 +17,7 @@ import random
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -164,18 +164,20 @@ def skip_unless_default(mode: str, db_url: str) -> None:
 class TestKilledWhileSending:
     async def test_embedded_worker_killed_three_times_at_150_per_second(
         self, sqlite_only: None, app: FastAPI, database: Database, org: OrgHandle, settings: Settings,
-        db_url: str, tmp_path: Path,
+        db_url: str, tmp_path: Path, record_property: Callable[[str, object], None],
     ) -> None:
         lost, _ = await run_with_kills(app, database, org, settings, db_url, tmp_path,
                                        mode="serve", total=3000, rate=150, kills=3, seed_value=19)
+        record_property("never_received", lost)  # the figure quoted in docs (pytest --junitxml)
         assert lost <= 30, f"{lost} contacts of 3,000 left unknown and never messaged (at most 1 %)"
 
     async def test_herald_worker_killed_three_times_at_150_per_second(
         self, postgres_only: None, app: FastAPI, database: Database, org: OrgHandle, settings: Settings,
-        db_url: str, tmp_path: Path,
+        db_url: str, tmp_path: Path, record_property: Callable[[str, object], None],
     ) -> None:
         lost, _ = await run_with_kills(app, database, org, settings, db_url, tmp_path,
                                        mode="worker", total=3000, rate=150, kills=3, seed_value=29)
+        record_property("never_received", lost)  # the figure quoted in docs (pytest --junitxml)
         assert lost <= 30, f"{lost} contacts of 3,000 left unknown and never messaged (at most 1 %)"
 
     @pytest.mark.parametrize("mode", ["serve", "worker"])
@@ -191,20 +193,22 @@ class TestKilledWhileSending:
     @pytest.mark.parametrize("mode", ["serve", "worker"])
     async def test_killed_once_at_5_per_second(
         self, mode: str, app: FastAPI, database: Database, org: OrgHandle, settings: Settings,
-        db_url: str, tmp_path: Path,
+        db_url: str, tmp_path: Path, record_property: Callable[[str, object], None],
     ) -> None:
         skip_unless_default(mode, db_url)
         lost, _ = await run_with_kills(app, database, org, settings, db_url, tmp_path,
                                        mode=mode, total=60, rate=5, kills=1, seed_value=31)
+        record_property("never_received", lost)  # the figure quoted in docs (pytest --junitxml)
         assert lost <= 1, f"{lost} of 60 left unknown and never messaged at 5 a second"
 
     @pytest.mark.soak
     @pytest.mark.parametrize("mode", ["serve", "worker"])
     async def test_many_kills_on_a_bigger_campaign(
         self, mode: str, app: FastAPI, database: Database, org: OrgHandle, settings: Settings,
-        db_url: str, tmp_path: Path,
+        db_url: str, tmp_path: Path, record_property: Callable[[str, object], None],
     ) -> None:
         skip_unless_default(mode, db_url)
         lost, _ = await run_with_kills(app, database, org, settings, db_url, tmp_path,
                                        mode=mode, total=9000, rate=150, kills=8, seed_value=37)
+        record_property("never_received", lost)  # the figure quoted in docs (pytest --junitxml)
         assert lost <= 90, f"{lost} contacts of 9,000 left unknown and never messaged (at most 1 %)"
