@@ -204,6 +204,7 @@ class TestValuedTagKeysThroughTheApi:
         fields, _ = _error(await client.post("/api/v1/campaigns", json=world.campaign(audience=audience),
                                              headers=org.auth))
         assert fields == ["audience"]
+        await make_contacts(database, org_id=org.id, specs=[{"phone": "+14155550177", "valued_tags": {"plan": "gold"}}])
         good = world.campaign(variables=world.campaign()["variables"] | {"2": {"source": "valued_tag", "key": "plan"}})
         created = await client.post("/api/v1/campaigns", json=good, headers=org.auth)
         assert created.status_code == 201, created.text
@@ -254,9 +255,10 @@ class TestValuedTagKeysThroughTheUi:
             session.add(row)
             await session.flush()
             campaign = row.id
+        await make_contacts(database, org_id=org.id, specs=[{"phone": "+14155550177", "valued_tags": {"plan": "gold"}}])
         token = await page_csrf(editor, f"/ui/campaigns/{campaign}/edit/audience")
         audience = await editor.post(f"/ui/campaigns/{campaign}/edit/audience", data={
-            "csrf_token": token, "tags_any": "vip", "valued_tags": "plan name=gold"})
+            "csrf_token": token, "tags_any": "vip", "vt_key": "plan name", "vt_value": "gold"})
         assert audience.status_code == 422 and 'id="audience-error"' in audience.text
         step = {"csrf_token": token, "template": "promo|en_US", "positions": "1,2", "var_1_source": "contact_name",
                 "var_2_source": "valued_tag"}
