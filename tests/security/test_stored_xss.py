@@ -227,7 +227,7 @@ class TestValuedTagKeysThroughTheUi:
         refused = await editor.post(f"/ui/contacts/{contact}", data={
             "csrf_token": token, "name": "Ada", "tags": "vip", "valued_tags": f"{HOSTILE_KEY}=x\nplan name=gold"})
         assert refused.status_code == 422 and 'id="valued_tags-error"' in refused.text
-        assert "valued tag key &#39;plan name&#39; is not valid" in refused.text
+        assert "Valued tag key &#39;plan name&#39; is not valid" in refused.text
         # The old key's line left as it was does not stop the contact from being saved.
         saved = await editor.post(f"/ui/contacts/{contact}", data={
             "csrf_token": token, "name": "Ada L", "tags": "vip", "valued_tags": f"{HOSTILE_KEY}=x\nplan=gold"})
@@ -266,7 +266,7 @@ class TestValuedTagKeysThroughTheUi:
         assert saved.status_code == 303, saved.text
         message = await editor.post(f"/ui/campaigns/{campaign}/edit/message", data={**step, "var_2_key": HOSTILE_KEY})
         assert message.status_code == 422 and 'id="variables-2-error"' in message.text
-        assert HOSTILE_KEY not in message.text and "valued tag key &#39;&lt;/script&gt;" in message.text
+        assert HOSTILE_KEY not in message.text and "Valued tag key &#39;&lt;/script&gt;" in message.text
         async with database.read_session() as session:
             stored = await session.get(Campaign, campaign)
             assert stored is not None and stored.audience is None
