@@ -9,18 +9,19 @@
     var search = picker.querySelector("[data-picker-search]");
     var text = search.value.trim().toLowerCase();
     var items = picker.querySelectorAll("[data-picker-item]");
-    var shown = 0, chosen = 0;
+    var shown = 0, chosen = 0, matched = 0;
     items.forEach(function (item) {
       var checked = item.querySelector("input:checked") !== null;
       var match = !text || item.dataset.name.indexOf(text) !== -1;
       item.hidden = !(match || checked);
+      if (match) { matched += 1; }
       if (!item.hidden) { shown += 1; }
       if (checked) { chosen += 1; }
     });
     var status = picker.querySelector("[data-picker-status]");
     var total = items.length + (items.length === 1 ? " tag" : " tags");
     status.textContent = (text ? shown + " of " + total + " shown" : total) + (chosen ? ", " + chosen + " chosen" : "");
-    picker.querySelector("[data-picker-none]").hidden = shown !== 0;
+    picker.querySelector("[data-picker-none]").hidden = matched !== 0;
   }
 
   document.addEventListener("input", function (event) {
