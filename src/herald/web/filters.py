@@ -9,7 +9,7 @@ from jinja2 import Environment
 
 from herald.campaigns.naming import shown
 from herald.kit.text import plural
-from herald.web.wording import field_label, status_label
+from herald.web.wording import field_label, reworded, status_label
 
 
 def when(value: datetime | None) -> str:
@@ -32,6 +32,6 @@ def thousands(value: Any) -> str:
 
 def install(env: Environment) -> None:
     env.filters.update(status_label=status_label, field_label=field_label, when=when, iso=iso, thousands=thousands,
-                       plural=plural, campaign_name=shown)
+                       plural=plural, campaign_name=shown, user_words=reworded)
     # ``tojson`` keeps a mapping's order (e.g. not-sent reasons, most frequent first) instead of sorting it.
     env.policies["json.dumps_kwargs"] = {"sort_keys": False}

@@ -94,7 +94,7 @@ async def start(request: Request, campaign_id: int, session: SessionDep, user: U
     try:
         campaign = await service.get_campaign(session, org_id=org, campaign_id=campaign_id)
     except HeraldError as exc:
-        return redirect(_back(request), request, error=exc.message)
+        return redirect(_back(request), request, error=user_message(exc))
     rate = await _start_rate(session, campaign)
     return await _act(request, session, campaign_id, f"“{shown(campaign.name)}” started.",
                       lambda: transitions.start_campaign(session, org_id=org, campaign_id=campaign_id,
@@ -145,7 +145,7 @@ async def send_unknown_again(
         )
     except HeraldError as exc:
         await session.rollback()
-        return redirect(back, request, error=exc.message)
+        return redirect(back, request, error=user_message(exc))
     if not moved:
         return redirect(back, request, ok="Nothing to send again.")
     return redirect(back, request, ok=f"{moved:,} {'message' if moved == 1 else 'messages'} will be sent again.")

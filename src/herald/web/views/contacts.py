@@ -17,7 +17,7 @@ from herald.inbox.schemas import CaseCreate
 from herald.kit.deps import DatabaseDep, SessionDep, SettingsDep
 from herald.kit.errors import HeraldError
 from herald.web.deps import UiUser, UiWriter, field_errors, redirect, render
-from herald.web.wording import invalid_input
+from herald.web.wording import invalid_input, user_message
 from herald.webhooks import events as webhook_events
 from herald.webhooks import inbound_kinds
 
@@ -147,7 +147,7 @@ async def open_case(
                                       data=CaseCreate(contact_id=contact_id, subject=subject or None))
     except HeraldError as exc:
         await session.rollback()
-        return redirect(back, request, error=exc.message)
+        return redirect(back, request, error=user_message(exc))
     return redirect(back, request, ok="Case opened: campaigns skip this contact until it is closed.")
 
 
@@ -158,5 +158,5 @@ async def close_case(request: Request, contact_id: int, case_id: int, session: S
         await inbox_service.close_case(session, org_id=user.principal.org_id, case_id=case_id)
     except HeraldError as exc:
         await session.rollback()
-        return redirect(back, request, error=exc.message)
+        return redirect(back, request, error=user_message(exc))
     return redirect(back, request, ok="Case closed.")
