@@ -112,6 +112,10 @@ class TestWizardKeys:
         assert 'name="var_2_key" type="text" list="valued-keys" maxlength="100" value="custmer_id"' in page
         assert 'value="friend"' in page
         assert (await campaign(database, campaign_id)).variables["2"] == {"source": "text", "value": "x"}
+        # The keys are offered again when another template's fields replace the bindings.
+        fields = await editor.post(f"/ui/campaigns/{campaign_id}/message-preview", data={
+            "csrf_token": token, "template": "welcome|en_US", "part": "bindings"})
+        assert '<option value="customer_id" label="1 contact"></option>' in fields.text
 
 
 class TestScheduleForm:

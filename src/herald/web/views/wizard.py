@@ -136,16 +136,20 @@ async def step_page(request: Request, campaign_id: int, step: str, session: Sess
     return await page(request, session, user, campaign, step)
 
 
-def _audience(form: Any) -> Audience:
-    """The audience the form gives: tags checked, and one valued tag clause per key picked (with a
-    value: that value; without: has the key)."""
+def _valued_clauses(form: Any) -> list[dict[str, Any]]:
+    """One valued tag clause per key picked: with a value, that value; without, has the key."""
     keys, values = form.getlist("vt_key"), form.getlist("vt_value")
-    valued = []
+    clauses = []
     for i, key in enumerate(keys):
         value = str(values[i]).strip() if i < len(values) else ""
         if str(key).strip():
-            valued.append({"key": str(key).strip(), "value": value or None})
-    return Audience(tags_any=form.getlist("tags_any"), tags_all=form.getlist("tags_all"), valued_tags=valued)
+            clauses.append({"key": str(key).strip(), "value": value or None})
+    return clauses
+
+
+def _audience(form: Any) -> Audience:
+    return Audience(tags_any=form.getlist("tags_any"), tags_all=form.getlist("tags_all"),
+                    valued_tags=_valued_clauses(form))
 
 
 def _typed(form: Any, step: str, campaign: Campaign) -> dict[str, Any]:
@@ -153,8 +157,7 @@ def _typed(form: Any, step: str, campaign: Campaign) -> dict[str, Any]:
     values: dict[str, Any] = {k: form.get(k) for k in form}
     if step == "audience":
         values["audience"] = {"tags_any": form.getlist("tags_any"), "tags_all": form.getlist("tags_all"),
-                              "valued_tags": [{"key": k, "value": v or None} for k, v in
-                                              zip(form.getlist("vt_key"), form.getlist("vt_value"), strict=False) if k]}
+                              "valued_tags": _valued_clauses(form)}
     if step == "message":
         ref = message.split_template_key(str(form.get("template") or ""))
         names = [n for n in str(form.get("positions") or "").split(",") if n]
