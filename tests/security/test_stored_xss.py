@@ -204,6 +204,7 @@ class TestValuedTagKeysThroughTheApi:
         fields, _ = _error(await client.post("/api/v1/campaigns", json=world.campaign(audience=audience),
                                              headers=org.auth))
         assert fields == ["audience"]
+        await make_contacts(database, org_id=org.id, specs=[{"phone": "+14155550177", "valued_tags": {"plan": "gold"}}])
         good = world.campaign(variables=world.campaign()["variables"] | {"2": {"source": "valued_tag", "key": "plan"}})
         created = await client.post("/api/v1/campaigns", json=good, headers=org.auth)
         assert created.status_code == 201, created.text
@@ -226,7 +227,7 @@ class TestValuedTagKeysThroughTheUi:
         refused = await editor.post(f"/ui/contacts/{contact}", data={
             "csrf_token": token, "name": "Ada", "tags": "vip", "valued_tags": f"{HOSTILE_KEY}=x\nplan name=gold"})
         assert refused.status_code == 422 and 'id="valued_tags-error"' in refused.text
-        assert "valued tag key &#39;plan name&#39; is not valid" in refused.text
+        assert "Valued tag key &#39;plan name&#39; is not valid" in refused.text
         # The old key's line left as it was does not stop the contact from being saved.
         saved = await editor.post(f"/ui/contacts/{contact}", data={
             "csrf_token": token, "name": "Ada L", "tags": "vip", "valued_tags": f"{HOSTILE_KEY}=x\nplan=gold"})
@@ -254,9 +255,10 @@ class TestValuedTagKeysThroughTheUi:
             session.add(row)
             await session.flush()
             campaign = row.id
+        await make_contacts(database, org_id=org.id, specs=[{"phone": "+14155550177", "valued_tags": {"plan": "gold"}}])
         token = await page_csrf(editor, f"/ui/campaigns/{campaign}/edit/audience")
         audience = await editor.post(f"/ui/campaigns/{campaign}/edit/audience", data={
-            "csrf_token": token, "tags_any": "vip", "valued_tags": "plan name=gold"})
+            "csrf_token": token, "tags_any": "vip", "vt_key": "plan name", "vt_value": "gold"})
         assert audience.status_code == 422 and 'id="audience-error"' in audience.text
         step = {"csrf_token": token, "template": "promo|en_US", "positions": "1,2", "var_1_source": "contact_name",
                 "var_2_source": "valued_tag"}
@@ -264,7 +266,7 @@ class TestValuedTagKeysThroughTheUi:
         assert saved.status_code == 303, saved.text
         message = await editor.post(f"/ui/campaigns/{campaign}/edit/message", data={**step, "var_2_key": HOSTILE_KEY})
         assert message.status_code == 422 and 'id="variables-2-error"' in message.text
-        assert HOSTILE_KEY not in message.text and "valued tag key &#39;&lt;/script&gt;" in message.text
+        assert HOSTILE_KEY not in message.text and "Valued tag key &#39;&lt;/script&gt;" in message.text
         async with database.read_session() as session:
             stored = await session.get(Campaign, campaign)
             assert stored is not None and stored.audience is None

@@ -325,7 +325,7 @@ class TestSettingsPage:
         token = await page_csrf(admin.client, "/ui/settings")
         for action in ("deactivate", "delete"):
             answer = await admin.client.post(f"/ui/settings/users/{theirs.id}/{action}", data={"csrf_token": token})
-            assert answer.status_code == 404 and "user not found" in answer.text, action
+            assert answer.status_code == 404 and "User not found" in answer.text, action
         assert await signed_in(theirs.client)
         answer = await admin.client.post(f"/ui/settings/users/{mine.id}/deactivate", data={"csrf_token": token})
         assert answer.status_code == 303 and not await signed_in(mine.client)
@@ -341,9 +341,9 @@ class TestSettingsPage:
                     "new_password_again": "my new password"}
 
             wrong = await viewer.client.post("/ui/settings/password", data={**form, "current_password": "guess"})
-            assert wrong.status_code == 422 and "the current password is wrong" in wrong.text
+            assert wrong.status_code == 422 and "The current password is wrong" in wrong.text
             differ = await viewer.client.post("/ui/settings/password", data={**form, "new_password_again": "other one"})
-            assert differ.status_code == 422 and "the two new passwords differ" in differ.text
+            assert differ.status_code == 422 and "The two new passwords differ" in differ.text
             short = await viewer.client.post("/ui/settings/password",
                                              data={**form, "new_password": "short", "new_password_again": "short"})
             assert short.status_code == 422 and "at least 8 characters" in short.text

@@ -199,7 +199,7 @@ class TestRoles:
             assert answer.status_code == 404 and "text/html" in answer.headers["content-type"], path
         token = await page_csrf(admin)
         refused = await admin.post(f"/ui/campaigns/{theirs}/start", data={"csrf_token": token})
-        assert refused.status_code == 303 and "campaign%20not%20found" in refused.headers["set-cookie"]
+        assert refused.status_code == 303 and "Campaign%20not%20found" in refused.headers["set-cookie"]
         assert await status_of(database, theirs) == "ready"
         # The API keeps its JSON errors.
         api = await admin.get(f"/api/v1/campaigns/{theirs}", headers={"Authorization": "Bearer wrong"})

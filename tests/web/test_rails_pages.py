@@ -101,13 +101,13 @@ class TestReadyMeansReadyNow:
         refused = await editor.post(f"/ui/campaigns/{campaign['id']}/start", data={"csrf_token": csrf_of(review)})
         assert refused.status_code == 303
         after = html.unescape((await editor.get(refused.headers["location"])).text)
-        assert "nobody to send to: none of the audience's 1 contact can be messaged now" in after
+        assert "Nobody to send to: none of the audience's 1 contact can be messaged now" in after
         tomorrow = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
         form = {"csrf_token": csrf_of(review), "day": tomorrow, "clock": "09:00", "timezone": "UTC",
                 "rate_per_hour": "100"}
         scheduled = await editor.post(f"/ui/campaigns/{campaign['id']}/schedule", data=form)
         assert scheduled.status_code == 422
-        assert "nobody to send to: none of the audience's 1 contact can be messaged now" in html.unescape(scheduled.text)
+        assert "Nobody to send to: none of the audience's 1 contact can be messaged now" in html.unescape(scheduled.text)
 
 
 class TestSmallTruths:

@@ -45,4 +45,4 @@ class TestUsernameContactPages:
         assert "cannot lose both" in refused.text
         malformed = await editor.post(f"/ui/contacts/{pedro}", data={"csrf_token": token, "name": "Pedro",
                                                                      "wa_user_id": "pedro"})
-        assert malformed.status_code == 422 and "invalid wa_user_id" in malformed.text
+        assert malformed.status_code == 422 and "Invalid WhatsApp user id" in malformed.text

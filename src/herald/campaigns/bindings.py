@@ -94,7 +94,7 @@ async def assess(
     result.number = await _number(session, org_id=org_id, draft=draft, result=result)
     if segments.is_empty(draft.audience):
         result.missing.append("audience")
-    _check_valued_tag_keys(draft, result)
+    await _check_valued_tag_keys(session, org_id=org_id, draft=draft, result=result)
     result.template = await _template(session, org_id=org_id, draft=draft, result=result)
     if result.template is not None:
         _check_variables(result.template, draft, result)
@@ -167,16 +167,38 @@ def _check_variables(template: Template, draft: Draft, result: Assessment) -> No
             )
 
 
-def _check_valued_tag_keys(draft: Draft, result: Assessment) -> None:
+async def _check_valued_tag_keys(session: AsyncSession, *, org_id: int, draft: Draft, result: Assessment) -> None:
     """Every valued tag key the campaign names (a segment clause, a variable's source) follows the key
-    rule of ``herald.contacts.rules``: the key comes back in reports ("valued tag 'KEY' missing")."""
-    for clause in (draft.audience or {}).get("valued_tags") or []:
-        if problem := valued_tag_key_problem(str(clause.get("key") or "")):
-            result.problems.append(Problem("audience", problem))
+    rule of ``herald.contacts.rules`` (the key comes back in reports: "valued tag 'KEY' missing"), and
+    some contact of the organization carries it: a typo would otherwise send to nobody."""
+    named: list[tuple[str, str]] = [("audience", str(clause.get("key") or ""))
+                                    for clause in (draft.audience or {}).get("valued_tags") or []]
     for name in sorted(draft.variables, key=placeholder_order):
         binding = draft.variables[name]
-        if binding.get("source") == "valued_tag" and (problem := valued_tag_key_problem(str(binding.get("key") or ""))):
-            result.problems.append(Problem(f"variables.{name}", problem))
+        if binding.get("source") == "valued_tag":
+            named.append((f"variables.{name}", str(binding.get("key") or "")))
+    checked: list[tuple[str, str]] = []
+    for field_name, key in named:
+        if problem := valued_tag_key_problem(key):
+            result.problems.append(Problem(field_name, problem))
+        else:
+            checked.append((field_name, key))
+    known = await repository.known_valued_tag_keys(session, org_id=org_id, keys=sorted({k for _, k in checked}))
+    for field_name, key in checked:
+        if key not in known:
+            result.problems.append(Problem(field_name, unknown_valued_tag_key(key)))
+
+
+async def unknown_valued_tag_keys(session: AsyncSession, *, org_id: int, audience: dict[str, Any] | None) -> list[str]:
+    """The audience's valued tag keys (well formed) that no contact of the organization carries."""
+    keys = [str(c.get("key") or "") for c in (audience or {}).get("valued_tags") or []]
+    keys = [k for k in dict.fromkeys(keys) if not valued_tag_key_problem(k)]
+    known = await repository.known_valued_tag_keys(session, org_id=org_id, keys=keys)
+    return [k for k in keys if k not in known]
+
+
+def unknown_valued_tag_key(key: str) -> str:
+    return f"No contact has a valued tag “{key}”. Pick one of the existing keys."
 
 
 async def _check_header(session: AsyncSession, *, org_id: int, draft: Draft, result: Assessment) -> None:

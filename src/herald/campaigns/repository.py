@@ -137,6 +137,14 @@ async def bot_flow_exists(session: AsyncSession, *, org_id: int, bot_flow_id: in
     return bool((await session.execute(stmt)).scalar())
 
 
+async def known_valued_tag_keys(session: AsyncSession, *, org_id: int, keys: list[str]) -> set[str]:
+    """Those of ``keys`` that at least one contact of the organization carries (walks the org/key index)."""
+    if not keys:
+        return set()
+    query = select(ContactValuedTag.key).where(ContactValuedTag.org_id == org_id, ContactValuedTag.key.in_(keys)).distinct()
+    return set(await session.scalars(query))
+
+
 async def contact_ids_by_phone(session: AsyncSession, *, org_id: int, phones: list[str]) -> dict[str, int]:
     stmt = select(Contact.phone, Contact.id).where(Contact.org_id == org_id, Contact.phone.in_(phones))
     return {phone: contact_id for phone, contact_id in (await session.execute(stmt)) if phone is not None}

@@ -18,6 +18,7 @@ from herald.contacts.schemas import (
     ImportResult,
     TagCount,
     ValuedTagCount,
+    ValuedTagValueCount,
 )
 from herald.kit.deps import DatabaseDep, ReadSessionDep, SessionDep, SettingsDep
 from herald.kit.errors import Invalid, TooLarge
@@ -112,3 +113,13 @@ async def list_tags(session: ReadSessionDep, principal: CurrentPrincipal) -> lis
 @router.get("/valued-tags", response_model=list[ValuedTagCount])
 async def list_valued_tags(session: ReadSessionDep, principal: CurrentPrincipal) -> list[ValuedTagCount]:
     return await service.list_valued_tags(session, org_id=principal.org_id)
+
+
+@router.get("/valued-tags/{key}/values", response_model=list[ValuedTagValueCount])
+async def list_valued_tag_values(
+    key: str, session: ReadSessionDep, principal: CurrentPrincipal,
+    q: Annotated[str, Query(max_length=MAX_SEARCH_LENGTH, description="only values starting with this")] = "",
+    limit: Annotated[int, Query(ge=1, le=service.MAX_VALUES_LISTED)] = 100,
+) -> list[ValuedTagValueCount]:
+    """The values contacts hold under ``key``, the most common first: what an audience may ask for."""
+    return await service.list_valued_tag_values(session, org_id=principal.org_id, key=key, prefix=q, limit=limit)

@@ -161,6 +161,23 @@ async def tag_counts(session: AsyncSession, *, org_id: int) -> list[tuple[str, i
     return [(name, count) for name, count in await session.execute(query)]
 
 
+async def valued_tag_value_counts(
+    session: AsyncSession, *, org_id: int, key: str, prefix: str, limit: int
+) -> list[tuple[str, int]]:
+    """The values of one valued tag key, most carried first, with how many contacts carry each."""
+    contacts = func.count(ContactValuedTag.contact_id)
+    query = (
+        select(ContactValuedTag.value, contacts)
+        .where(ContactValuedTag.org_id == org_id, ContactValuedTag.key == key)
+        .group_by(ContactValuedTag.value)
+        .order_by(contacts.desc(), ContactValuedTag.value)
+        .limit(limit)
+    )
+    if prefix:
+        query = query.where(ContactValuedTag.value.startswith(prefix, autoescape=True))
+    return [(value, count) for value, count in await session.execute(query)]
+
+
 async def valued_tag_counts(session: AsyncSession, *, org_id: int) -> list[tuple[str, int]]:
     query = (
         select(ContactValuedTag.key, func.count(ContactValuedTag.contact_id))

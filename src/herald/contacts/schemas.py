@@ -83,6 +83,11 @@ class ValuedTagCount(BaseModel):
     contacts: int
 
 
+class ValuedTagValueCount(BaseModel):
+    value: str
+    contacts: int
+
+
 class ImportRejection(BaseModel):
     line: int = Field(description="The file's line number where the row starts; the header is line 1.")
     reason: str

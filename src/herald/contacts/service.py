@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from herald.contacts import history, identity, repository, upsert
 from herald.contacts.repository import ContactFilter
 from herald.contacts.rules import (
+    MAX_SEARCH_LENGTH,
     check_search,
     clean_tags,
     clean_valued_tags,
@@ -26,6 +27,7 @@ from herald.contacts.schemas import (
     MergeNeededOut,
     TagCount,
     ValuedTagCount,
+    ValuedTagValueCount,
 )
 from herald.kit.errors import Conflict, Invalid, NotFound
 from herald.kit.pagination import Page, clamp_limit, decode_cursor, encode_cursor
@@ -326,3 +328,17 @@ async def list_tags(session: AsyncSession, *, org_id: int) -> list[TagCount]:
 async def list_valued_tags(session: AsyncSession, *, org_id: int) -> list[ValuedTagCount]:
     rows = await repository.valued_tag_counts(session, org_id=org_id)
     return [ValuedTagCount(key=k, contacts=c) for k, c in rows]
+
+
+MAX_VALUES_LISTED = 500
+
+
+async def list_valued_tag_values(
+    session: AsyncSession, *, org_id: int, key: str, prefix: str = "", limit: int = 100
+) -> list[ValuedTagValueCount]:
+    """The values contacts hold under ``key`` (those starting with ``prefix``), the most common first."""
+    if len(prefix) > MAX_SEARCH_LENGTH:
+        raise Invalid(f"q is longer than {MAX_SEARCH_LENGTH} characters", field="q")
+    rows = await repository.valued_tag_value_counts(session, org_id=org_id, key=key, prefix=prefix,
+                                                    limit=min(max(limit, 1), MAX_VALUES_LISTED))
+    return [ValuedTagValueCount(value=v, contacts=c) for v, c in rows]

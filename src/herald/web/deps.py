@@ -13,7 +13,7 @@ from fastapi.templating import Jinja2Templates
 from herald import __version__
 from herald.kit.deps import SessionDep
 from herald.kit.errors import HeraldError
-from herald.web import filters
+from herald.web import filters, wording
 from herald.web.sessions import SESSION_COOKIE, WebUser, signed_in_user, tokens_match
 
 HERE = Path(__file__).parent
@@ -74,13 +74,9 @@ def _read_flash(request: Request) -> dict[str, str] | None:
 
 
 def field_errors(exc: HeraldError) -> dict[str, str]:
-    """A domain error as messages per form field (``details`` of ``Invalid``), plus ``""`` for the whole form."""
-    errors: dict[str, str] = {"": exc.message}
-    if isinstance(exc.details, list):
-        for detail in exc.details:
-            if isinstance(detail, dict) and detail.get("field"):
-                errors.setdefault(str(detail["field"]), str(detail.get("message", "")))
-    return errors
+    """A domain error as messages per form field (``details`` of ``Invalid``), plus ``""`` for the whole
+    form, in the user's words (``wording``)."""
+    return wording.user_errors(exc)
 
 
 def _nav(request: Request) -> str:

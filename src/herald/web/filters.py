@@ -7,30 +7,10 @@ from typing import Any
 
 from jinja2 import Environment
 
-from herald.campaigns.bindings import NO_ELIGIBLE
 from herald.campaigns.naming import shown
 from herald.kit.text import plural
 from herald.media.limits import type_name
-
-STATUS_LABELS = {
-    "draft": "Draft", "ready": "Ready to Launch", "scheduled": "Scheduled",
-    "active": "Active", "paused": "Paused", "ended": "Ended",
-}
-FIELD_LABELS = {
-    "name": "Name", "whatsapp_number_id": "WhatsApp number", "audience": "Audience", "template": "Template",
-    "header_media_id": "Header media", "bot_flow_id": "Bot flow",
-    NO_ELIGIBLE: "Someone to send to",
-}
-
-
-def status_label(status: str) -> str:
-    return STATUS_LABELS.get(status, status.title())
-
-
-def field_label(field: str) -> str:
-    if field.startswith("variables."):
-        return "Variable {{" + field.split(".", 1)[1] + "}}"
-    return FIELD_LABELS.get(field, field)
+from herald.web.wording import field_label, reworded, status_label
 
 
 def when(value: datetime | None) -> str:
@@ -53,6 +33,6 @@ def thousands(value: Any) -> str:
 
 def install(env: Environment) -> None:
     env.filters.update(status_label=status_label, field_label=field_label, when=when, iso=iso, thousands=thousands,
-                       plural=plural, campaign_name=shown, media_type_name=type_name)
+                       plural=plural, campaign_name=shown, media_type_name=type_name, user_words=reworded)
     # ``tojson`` keeps a mapping's order (e.g. not-sent reasons, most frequent first) instead of sorting it.
     env.policies["json.dumps_kwargs"] = {"sort_keys": False}

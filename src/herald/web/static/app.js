@@ -30,18 +30,6 @@
     });
   }
 
-  // The schedule form starts in the browser's own timezone.
-  function defaultTimezone(root) {
-    root.querySelectorAll("select[data-default-timezone]").forEach(function (select) {
-      if (select.value) { return; }
-      var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
-      if ([].some.call(select.options, function (o) { return o.value === zone; })) {
-        select.value = zone;
-        select.dispatchEvent(new Event("change", { bubbles: true }));
-      }
-    });
-  }
-
   // The text of a refusal answered in the API's JSON error shape (a body over the route's limit).
   function errorMessage(request) {
     if ((request.getResponseHeader("Content-Type") || "").indexOf("application/json") !== 0) { return null; }
@@ -117,7 +105,7 @@
     });
   });
 
-  function init(root) { localTimes(root); defaultTimezone(root); importForms(root); }
+  function init(root) { localTimes(root); importForms(root); }
   document.addEventListener("DOMContentLoaded", function () { init(document); });
   document.addEventListener("htmx:afterSettle", function (event) { init(event.target); });
 })();

@@ -8,7 +8,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,6 +24,7 @@ from herald.models import Campaign
 from herald.models.campaign import DEFAULT_RATE_PER_SECOND
 from herald.web import confirm, repository
 from herald.web.deps import UiUser, UiWriter, field_errors, redirect, render
+from herald.web.wording import status_label, user_message
 
 router = APIRouter(prefix="/ui/campaigns")
 TIMEZONES = sorted(available_timezones() - {"localtime", "Factory"})
@@ -76,7 +77,7 @@ async def _act(
         await action()
     except HeraldError as exc:
         await session.rollback()
-        return redirect(target, request, error=exc.message)
+        return redirect(target, request, error=user_message(exc))
     return redirect(target, request, ok=done)
 
 
@@ -93,7 +94,7 @@ async def start(request: Request, campaign_id: int, session: SessionDep, user: U
     try:
         campaign = await service.get_campaign(session, org_id=org, campaign_id=campaign_id)
     except HeraldError as exc:
-        return redirect(_back(request), request, error=exc.message)
+        return redirect(_back(request), request, error=user_message(exc))
     rate = await _start_rate(session, campaign)
     return await _act(request, session, campaign_id, f"“{shown(campaign.name)}” started.",
                       lambda: transitions.start_campaign(session, org_id=org, campaign_id=campaign_id,
@@ -144,7 +145,7 @@ async def send_unknown_again(
         )
     except HeraldError as exc:
         await session.rollback()
-        return redirect(back, request, error=exc.message)
+        return redirect(back, request, error=user_message(exc))
     if not moved:
         return redirect(back, request, ok="Nothing to send again.")
     return redirect(back, request, ok=f"{moved:,} {'message' if moved == 1 else 'messages'} will be sent again.")
@@ -194,11 +195,28 @@ def _start_at(day: str, clock: str, zone: str) -> datetime:
     try:
         tz = ZoneInfo(zone)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise Invalid(f"unknown timezone '{zone}'", field="timezone") from exc
+        raise Invalid(f"Unknown timezone “{zone}”: pick one from the list, e.g. Europe/Paris.", field="timezone") from exc
     try:
         return datetime.combine(date.fromisoformat(day), time.fromisoformat(clock), tzinfo=tz)
     except ValueError as exc:
-        raise Invalid("give a date and a time", field="start_at") from exc
+        raise Invalid("Give a date and a time.", field="start_at") from exc
+
+
+def _rate_per_hour(raw: str) -> int:
+    try:
+        rate = int(raw.strip())
+    except ValueError:
+        rate = 0
+    if rate < 1:
+        raise Invalid("Contacts per hour must be a whole number, at least 1.", field="rate_per_hour")
+    return rate
+
+
+def _rate_or_none(raw: str) -> int | None:
+    try:
+        return _rate_per_hour(raw)
+    except Invalid:
+        return None
 
 
 async def _schedule_form(
@@ -210,10 +228,10 @@ async def _schedule_form(
     audience = await preview.preview_campaign(session, org_id=org, campaign_id=campaign_id)
     start_at = None
     try:
-        start_at = _start_at(values["day"], values["clock"], values["timezone"])
+        start_at = _start_at(values["day"], values["clock"], values["timezone"] or "UTC")
     except HeraldError:
         pass
-    rate = values.get("rate_per_hour")
+    rate = _rate_or_none(str(values.get("rate_per_hour") or ""))
     question = confirm.schedule_question(campaign.name, audience.eligible, rate, start_at, values["timezone"] or "UTC")
     context = {"campaign": campaign, "values": values, "errors": errors or {}, "timezones": TIMEZONES,
                "estimate": _estimate(audience, start_at, rate), "question": question}
@@ -222,16 +240,24 @@ async def _schedule_form(
 
 
 @router.get("/{campaign_id}/schedule", response_class=HTMLResponse)
-async def schedule_page(request: Request, campaign_id: int, session: SessionDep, user: UiUser) -> HTMLResponse:
+async def schedule_page(request: Request, campaign_id: int, session: SessionDep, user: UiUser) -> Response:
+    campaign = await service.get_campaign(session, org_id=user.principal.org_id, campaign_id=campaign_id)
+    # Ready means ready now (campaigns/readiness.py): only a campaign that is may be scheduled.
+    campaign = await readiness.refresh(session, campaign)
+    if campaign.status != Status.ready:
+        why = {Status.draft: "finish it first"}.get(Status(campaign.status), "only a campaign Ready to Launch can be")
+        return redirect(list_url(campaign.kind), request, error=f"“{shown(campaign.name)}” cannot be scheduled: "
+                        f"it is {status_label(campaign.status)}; {why}.")
     tomorrow = date.today() + timedelta(days=1)
-    values = {"day": tomorrow.isoformat(), "clock": "09:00", "timezone": "", "rate_per_hour": 1000}
+    # The timezone is left empty: the page's script puts the browser's own in (else UTC).
+    values = {"day": tomorrow.isoformat(), "clock": "09:00", "timezone": "", "rate_per_hour": "1000"}
     return await _schedule_form(request, session, user, campaign_id, values)
 
 
 @router.get("/{campaign_id}/schedule/estimate", response_class=HTMLResponse)
 async def schedule_estimate(
     request: Request, campaign_id: int, session: SessionDep, user: UiUser,
-    day: str = "", clock: str = "", timezone: str = "UTC", rate_per_hour: Annotated[int | None, Query()] = None,
+    day: str = "", clock: str = "", timezone: str = "", rate_per_hour: str = "",
 ) -> HTMLResponse:
     values = {"day": day, "clock": clock, "timezone": timezone, "rate_per_hour": rate_per_hour}
     return await _schedule_form(request, session, user, campaign_id, values, partial=True)
@@ -241,18 +267,20 @@ async def schedule_estimate(
 async def schedule(
     request: Request, campaign_id: int, session: SessionDep, user: UiWriter,
     day: Annotated[str, Form()] = "", clock: Annotated[str, Form()] = "",
-    timezone: Annotated[str, Form()] = "UTC", rate_per_hour: Annotated[int, Form(ge=1)] = 1000,
+    timezone: Annotated[str, Form()] = "", rate_per_hour: Annotated[str, Form()] = "",
 ) -> Response:
+    """Every value is taken as typed and checked here, so a bad one re-renders the form with its message."""
     values = {"day": day, "clock": clock, "timezone": timezone, "rate_per_hour": rate_per_hour}
+    zone = timezone.strip() or "UTC"
     try:
-        start_at = _start_at(day, clock, timezone or "UTC")
+        start_at = _start_at(day, clock, zone)
         await transitions.schedule_campaign(
             session, org_id=user.principal.org_id, campaign_id=campaign_id, start_at=start_at,
-            rate_per_hour=rate_per_hour,
+            rate_per_hour=_rate_per_hour(rate_per_hour),
         )
     except HeraldError as exc:
         await session.rollback()
         return await _schedule_form(request, session, user, campaign_id, values, errors=field_errors(exc))
     campaign = await service.get_campaign(session, org_id=user.principal.org_id, campaign_id=campaign_id)
     return redirect("/ui/campaigns", request,
-                    ok=f"“{shown(campaign.name)}” scheduled for {start_at:%Y-%m-%d %H:%M} ({timezone}).")
+                    ok=f"“{shown(campaign.name)}” scheduled for {start_at:%Y-%m-%d %H:%M} ({zone}).")

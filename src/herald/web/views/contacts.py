@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
+from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from herald.contacts import history, service
@@ -16,6 +17,7 @@ from herald.inbox.schemas import CaseCreate
 from herald.kit.deps import DatabaseDep, SessionDep, SettingsDep
 from herald.kit.errors import HeraldError
 from herald.web.deps import UiUser, UiWriter, field_errors, redirect, render
+from herald.web.wording import invalid_input, user_message
 from herald.webhooks import events as webhook_events
 from herald.webhooks import inbound_kinds
 
@@ -68,12 +70,13 @@ async def contact_page(request: Request, contact_id: int, session: SessionDep, u
 
 
 async def _contact(request: Request, session: SessionDep, user: UiUser, contact_id: int,
-                   errors: dict[str, str] | None = None) -> HTMLResponse:
+                   errors: dict[str, str] | None = None, values: dict[str, Any] | None = None) -> HTMLResponse:
+    """``values``: what the form gave, shown again as typed next to the refusal."""
     org = user.principal.org_id
     contact = await service.get_contact(session, org_id=org, contact_id=contact_id)
     cases = await inbox_service.list_cases(session, org_id=org, contact_id=contact_id, limit=20)
     return render(request, "contacts/edit.html", {
-        "contact": contact, "cases": cases.items, "errors": errors or {},
+        "contact": contact, "cases": cases.items, "errors": errors or {}, "values": values,
         "has_open_case": any(c.status.value == "open" for c in cases.items),
         "received": [_received(m) for m in await history.messages_of(session, contact_id=contact_id)],
         "events": await history.events_of(session, contact_id=contact_id),
@@ -108,23 +111,28 @@ def _valued_tags(text: str, current: dict[str, str]) -> dict[str, str | None]:
 @router.post("/{contact_id}", response_class=HTMLResponse)
 async def update_contact(
     request: Request, contact_id: int, session: SessionDep, user: UiWriter,
-    name: Annotated[str, Form(max_length=200)] = "", tags: Annotated[str, Form()] = "",
-    valued_tags: Annotated[str, Form()] = "", opted_out: Annotated[bool, Form()] = False,
-    wa_user_id: Annotated[str, Form(max_length=256)] = "",
+    name: Annotated[str, Form()] = "", tags: Annotated[str, Form()] = "",
+    valued_tags: Annotated[str, Form()] = "", opted_out: Annotated[str, Form()] = "",
+    wa_user_id: Annotated[str, Form()] = "",
 ) -> Response:
+    """Every value is taken as typed and checked by the service, so a refusal re-renders the form with it."""
     org = user.principal.org_id
+    typed = {"name": name, "tags": tags, "valued_tags": valued_tags, "opted_out": bool(opted_out),
+             "wa_user_id": wa_user_id}
     try:
         current = await service.get_contact(session, org_id=org, contact_id=contact_id)
         data = ContactUpdate(
             name=name, tags=[t.strip() for t in tags.split(",") if t.strip()],
-            valued_tags=_valued_tags(valued_tags, current.valued_tags), opted_out=opted_out,
+            valued_tags=_valued_tags(valued_tags, current.valued_tags), opted_out=bool(opted_out),
         )
         if wa_user_id.strip() != (current.wa_user_id or ""):  # sent only when changed; empty removes it
             data.wa_user_id = wa_user_id.strip() or None
         await service.update_contact(session, org_id=org, contact_id=contact_id, data=data)
+    except ValidationError as exc:
+        return await _contact(request, session, user, contact_id, invalid_input(exc), typed)
     except HeraldError as exc:
         await session.rollback()
-        return await _contact(request, session, user, contact_id, field_errors(exc))
+        return await _contact(request, session, user, contact_id, field_errors(exc), typed)
     return redirect(f"/ui/contacts/{contact_id}", request, ok="Contact saved.")
 
 
@@ -139,7 +147,7 @@ async def open_case(
                                       data=CaseCreate(contact_id=contact_id, subject=subject or None))
     except HeraldError as exc:
         await session.rollback()
-        return redirect(back, request, error=exc.message)
+        return redirect(back, request, error=user_message(exc))
     return redirect(back, request, ok="Case opened: campaigns skip this contact until it is closed.")
 
 
@@ -150,5 +158,5 @@ async def close_case(request: Request, contact_id: int, case_id: int, session: S
         await inbox_service.close_case(session, org_id=user.principal.org_id, case_id=case_id)
     except HeraldError as exc:
         await session.rollback()
-        return redirect(back, request, error=exc.message)
+        return redirect(back, request, error=user_message(exc))
     return redirect(back, request, ok="Case closed.")

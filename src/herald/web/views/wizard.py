@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.botflows import service as bot_flow_service
 from herald.campaigns import preview, readiness, service
-from herald.campaigns.bindings import NO_ELIGIBLE, Assessment, Draft, assess
+from herald.campaigns.bindings import Assessment, Draft, assess
 from herald.campaigns.lifecycle import EDITABLE, Status
 from herald.campaigns.naming import shown
 from herald.campaigns.schemas import Audience, CampaignCreate, CampaignUpdate, TemplateRef
@@ -29,18 +29,11 @@ from herald.templates import service as template_service
 from herald.web import message
 from herald.web.deps import UiUser, UiWriter, WebUser, field_errors, redirect, render
 from herald.web.views.wizard_previews import audience_context, message_context
+from herald.web.wording import STEPS, invalid_input, step_of
 
 router = APIRouter(prefix="/ui/campaigns")
 
-STEPS = (("basics", "1. Name & number"), ("audience", "2. Audience"), ("message", "3. Message"),
-         ("bot", "4. Bot flow"), ("review", "5. Review"))
 NEXT = {"basics": "audience", "audience": "message", "message": "bot", "bot": "review"}
-STEP_OF_FIELD = {"name": "basics", "whatsapp_number_id": "basics", "audience": "audience", "template": "message",
-                 "header_media_id": "message", "bot_flow_id": "bot", NO_ELIGIBLE: "audience"}
-
-
-def step_of(field: str) -> str:
-    return "message" if field.startswith("variables.") else STEP_OF_FIELD.get(field, "review")
 
 
 async def _numbers(session: AsyncSession, org_id: int) -> list[Any]:
@@ -82,11 +75,18 @@ async def page(request: Request, session: AsyncSession, user: WebUser, campaign:
     context = await _step_context(session, user, campaign, step)
     context["errors"] = errors or {}
     context["values"] = values or {}
+    typed = values or {}
     if step == "audience" and campaign is not None:
-        context.update(await audience_context(session, user, campaign, campaign.audience))
+        context["audience"] = typed.get("audience", campaign.audience) or {}
+        context["known_keys"] = {v.key for v in context["valued_tag_keys"]}
+        clause_keys = {str(c.get("key")) for c in context["audience"].get("valued_tags") or []}
+        context["clause_values"] = {key: await contact_service.list_valued_tag_values(session, org_id=user.principal.org_id,
+                                                                                  key=key)
+                                    for key in sorted(clause_keys & context["known_keys"])}
+        context.update(await audience_context(session, user, campaign, context["audience"]))
     if step == "message" and campaign is not None:
         context.update(await message_context(session, user, campaign, context["assessment"].template,
-                                             campaign.variables or {}))
+                                             typed.get("bindings") or campaign.variables or {}))
     return render(request, f"wizard/{step}.html", context, user=user, status_code=422 if errors else 200)
 
 
@@ -112,7 +112,7 @@ async def create(request: Request, session: SessionDep, user: UiWriter) -> Respo
         data = CampaignCreate(**values)
         campaign = await service.create_campaign(session, org_id=user.principal.org_id, data=data)
     except ValidationError as exc:
-        return await page(request, session, user, None, "basics", _validation(exc), values)
+        return await page(request, session, user, None, "basics", invalid_input(exc), values)
     except HeraldError as exc:
         await session.rollback()
         return await page(request, session, user, None, "basics", field_errors(exc), values)
@@ -125,13 +125,6 @@ def _retry_days(form: Any) -> dict[str, Any]:
     return {"marketing_retry_days": raw} if raw else {}
 
 
-def _validation(exc: ValidationError) -> dict[str, str]:
-    errors = {"": "Some fields need attention."}
-    for error in exc.errors():
-        errors.setdefault(".".join(str(p) for p in error["loc"]), error["msg"])
-    return errors
-
-
 @router.get("/{campaign_id}/edit/{step}", response_class=HTMLResponse)
 async def step_page(request: Request, campaign_id: int, step: str, session: SessionDep, user: UiUser) -> Response:
     campaign = await editable(session, user, campaign_id)
@@ -142,13 +135,34 @@ async def step_page(request: Request, campaign_id: int, step: str, session: Sess
     return await page(request, session, user, campaign, step)
 
 
+def _valued_clauses(form: Any) -> list[dict[str, Any]]:
+    """One valued tag clause per key picked: with a value, that value; without, has the key."""
+    keys, values = form.getlist("vt_key"), form.getlist("vt_value")
+    clauses = []
+    for i, key in enumerate(keys):
+        value = str(values[i]).strip() if i < len(values) else ""
+        if str(key).strip():
+            clauses.append({"key": str(key).strip(), "value": value or None})
+    return clauses
+
+
 def _audience(form: Any) -> Audience:
-    valued = []
-    for line in str(form.get("valued_tags") or "").splitlines():
-        key, sep, value = line.partition("=")
-        if key.strip():
-            valued.append({"key": key.strip(), "value": value.strip() if sep else None})
-    return Audience(tags_any=form.getlist("tags_any"), tags_all=form.getlist("tags_all"), valued_tags=valued)
+    return Audience(tags_any=form.getlist("tags_any"), tags_all=form.getlist("tags_all"),
+                    valued_tags=_valued_clauses(form))
+
+
+def _typed(form: Any, step: str, campaign: Campaign) -> dict[str, Any]:
+    """What the form gave, to show again as typed when the step is refused."""
+    values: dict[str, Any] = {k: form.get(k) for k in form}
+    if step == "audience":
+        values["audience"] = {"tags_any": form.getlist("tags_any"), "tags_all": form.getlist("tags_all"),
+                              "valued_tags": _valued_clauses(form)}
+    if step == "message":
+        ref = message.split_template_key(str(form.get("template") or ""))
+        names = [n for n in str(form.get("positions") or "").split(",") if n]
+        same = ref == (campaign.template_name, campaign.template_language)
+        values["bindings"] = message.bindings_from_form(form, names) if same else None
+    return values
 
 
 async def _update(form: Any, step: str, campaign: Campaign) -> CampaignUpdate:
@@ -177,12 +191,12 @@ async def _update(form: Any, step: str, campaign: Campaign) -> CampaignUpdate:
 async def save_step(request: Request, campaign_id: int, step: str, session: SessionDep, user: UiWriter) -> Response:
     campaign = await editable(session, user, campaign_id)
     form = await request.form()
-    values = {k: form.get(k) for k in form}
+    values = _typed(form, step, campaign)
     try:
         data = await _update(form, step, campaign)
         saved = await service.update_campaign(session, org_id=user.principal.org_id, campaign_id=campaign_id, data=data)
     except ValidationError as exc:
-        return await page(request, session, user, campaign, step, _validation(exc), values)
+        return await page(request, session, user, campaign, step, invalid_input(exc), values)
     except HeraldError as exc:
         await session.rollback()
         campaign = await editable(session, user, campaign_id)

@@ -14,6 +14,8 @@ from starlette.datastructures import UploadFile
 from herald.campaigns import service, transitions
 from herald.campaigns.bindings import MEDIA_HEADERS, Draft, assess
 from herald.campaigns.schemas import CampaignUpdate, TemplateRef
+from herald.contacts import service as contact_service
+from herald.contacts.rules import MAX_VALUED_TAG_KEY_LENGTH
 from herald.kit.crypto import SecretBox
 from herald.kit.deps import SecretBoxDep, SessionDep
 from herald.kit.errors import HeraldError, Invalid
@@ -24,7 +26,7 @@ from herald.models import Campaign, Media, Template
 from herald.numbers import service as numbers_service
 from herald.numbers.deps import CloudClientDep
 from herald.web import message
-from herald.web.deps import UiPoster, UiWriter, WebUser, field_errors, redirect, render
+from herald.web.deps import UiPoster, UiUser, UiWriter, WebUser, field_errors, redirect, render
 from herald.web.views.wizard import _audience, editable, page
 from herald.web.views.wizard_previews import audience_context, message_context
 from herald.whatsapp import CloudAPIClient
@@ -42,6 +44,17 @@ async def audience_preview(request: Request, campaign_id: int, session: SessionD
         audience = None
     context = await audience_context(session, user, campaign, audience)
     return render(request, "wizard/_audience_counts.html", context, user=user)
+
+
+@router.get("/{campaign_id}/valued-tag-values", response_class=HTMLResponse)
+async def valued_tag_values(
+    request: Request, campaign_id: int, session: SessionDep, user: UiUser, vt_key: str = "",
+) -> HTMLResponse:
+    """The options of a clause's value list once its key is picked: the key's values, most common first."""
+    await editable(session, user, campaign_id)
+    key = vt_key.strip()[:MAX_VALUED_TAG_KEY_LENGTH]
+    values = await contact_service.list_valued_tag_values(session, org_id=user.principal.org_id, key=key) if key else []
+    return render(request, "wizard/_valued_tag_values.html", {"values": values}, user=user)
 
 
 async def _template_for(session: AsyncSession, user: WebUser, campaign: Campaign, key: str) -> Template | None:

@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.campaigns import preview, reasons
-from herald.campaigns.bindings import valued_tag_keys
+from herald.campaigns.bindings import unknown_valued_tag_key, unknown_valued_tag_keys, valued_tag_keys
+from herald.contacts import service as contact_service
 from herald.media import service as media_service
 from herald.media.limits import accepted_for
 from herald.models import Campaign, Template
@@ -27,7 +28,9 @@ async def audience_context(
     counts = await preview.preview_audience(
         session, org_id=org, audience=audience, variables=campaign.variables or {}, campaign_id=campaign.id)
     overlaps = await repository.engaging_campaigns(session, org_id=org, audience=audience, campaign_id=campaign.id)
-    return {"counts": counts, "overlaps": overlaps, "audience_given": bool(audience and any(audience.values()))}
+    unknown = await unknown_valued_tag_keys(session, org_id=org, audience=audience)
+    return {"counts": counts, "overlaps": overlaps, "audience_given": bool(audience and any(audience.values())),
+            "unknown_keys": [unknown_valued_tag_key(k) for k in unknown]}
 
 
 async def message_context(
@@ -37,7 +40,8 @@ async def message_context(
     """The bindings, the rendered preview for the segment's first contact, and who lacks a bound valued tag."""
     org = user.principal.org_id
     context: dict[str, Any] = {"template": template, "bindings": bindings, "positions": message.positions(template),
-                               "sources": message.SOURCES, "preview": None, "lacking": [], "media": None}
+                               "sources": message.SOURCES, "preview": None, "lacking": [], "media": None,
+                               "valued_tag_keys": await contact_service.list_valued_tags(session, org_id=org)}
     if template is None:
         return context
     sample = await repository.sample_contact(session, org_id=org, audience=campaign.audience)
