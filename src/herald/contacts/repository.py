@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Table, delete, exists, func, literal, or_, select, update
+from sqlalchemy import ColumnElement, Table, delete, exists, func, literal, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.contacts.audience_lock import hold_audience_lock
@@ -147,10 +147,12 @@ async def add_tags_to(session: AsyncSession, *, contact_ids: Collection[int], ta
     )
     pairs = (
         select(Contact.id, Tag.id)
+        .select_from(Contact).join(Tag, true())  # every (contact, tag) pair of the chunk
         .where(Contact.id.in_(ids), Tag.id.in_(new), others + literal(len(new)) <= max_tags)
     )
     stmt = insert(session, _contact_tags).from_select(["contact_id", "tag_id"], pairs).on_conflict_do_nothing()
-    added = int((await session.execute(stmt)).rowcount)  # type: ignore[attr-defined]
+    # Counted from RETURNING: psycopg reports no row count for an INSERT … SELECT here.
+    added = len((await session.execute(stmt.returning(_contact_tags.c.contact_id))).all())
     await _touch(session, ids)
     return added
 
