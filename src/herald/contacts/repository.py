@@ -12,6 +12,7 @@ from sqlalchemy import ColumnElement, Table, delete, exists, func, literal, or_,
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.contacts.audience_lock import hold_audience_lock
+from herald.contacts.rules import phone_part_of_search
 from herald.kit.dialect import insert, is_postgres
 from herald.kit.errors import Conflict
 from herald.kit.types import utcnow
@@ -82,7 +83,7 @@ def _conditions(org_id: int, where: ContactFilter) -> list[ColumnElement[bool]]:
 
 def _matches(q: str) -> ColumnElement[bool]:
     # Phones are stored as +digits: "+33 6 12" should find +33612…, so compare without separators.
-    phone_q = "".join(ch for ch in q if ch.isdigit() or ch == "+")
+    phone_q = phone_part_of_search(q)
     name_match = or_(Contact.name.icontains(q, autoescape=True), Contact.wa_user_id == q.strip())
     if not phone_q:
         return name_match

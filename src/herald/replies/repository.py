@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from herald.campaigns.lifecycle import RUNNING
+from herald.contacts.rules import phone_part_of_search
 from herald.kit.dialect import insert, is_postgres
 from herald.kit.types import utcnow
 from herald.models import (
@@ -281,9 +282,7 @@ def _received_conditions(org_id: int, where: ReceivedFilter) -> list[ColumnEleme
     if where.unrouted:
         conditions.append(or_(BotDelivery.id.is_(None), BotDelivery.status == "failed"))
     if where.q:
-        # A phone is matched only by a search that looks like one ("+1 415 555"), not by "Vip 12".
-        digits = "".join(ch for ch in where.q if ch.isdigit())
-        digits = digits if all(ch.isdigit() or ch in "+ -()." for ch in where.q) else ""
+        digits = phone_part_of_search(where.q).lstrip("+")
         matches = [InboundMessage.text.icontains(where.q, autoescape=True),
                    Contact.name.icontains(where.q, autoescape=True)]
         if digits:
