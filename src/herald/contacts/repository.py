@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, Table, delete, exists, func, literal, or_, select, true, update
@@ -252,8 +251,8 @@ async def delete_contact(session: AsyncSession, *, org_id: int, contact_id: int)
 
     A message not sent yet is counted as not sent (``DELETED_REASON``) in its campaign's numbers, so
     the campaign still drains and ends. A message a sender holds right now (claimed or sending) makes
-    the deletion wait: ``BeingSent`` (409), to try again in a few seconds (docs/design.md, "Deleting
-    a contact")."""
+    the deletion wait: ``BeingSent`` (409), to try again in a few seconds (docs/design.md, "Contacts
+    and Replies")."""
     if is_postgres(session):
         # Waits for a materialising chunk that may have read this contact, and holds the next ones
         # off until this commits, so none can insert a row for it after the deletes below.

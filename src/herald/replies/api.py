@@ -67,7 +67,8 @@ async def list_bot_deliveries(
 
 
 _Q = Query(description="Part of the text, of the contact's name, or of the sender's phone.", max_length=200)
-_UNROUTED = Query(description="Only the messages no bot flow received: none was forwarded, or its delivery was given up.")
+_UNROUTED = Query(description="Only the messages no bot flow has received: none was forwarded, its delivery is "
+                              "still being retried, or it was given up.")
 
 
 @router.get("/replies", response_model=Page[ReceivedMessageOut])

@@ -261,7 +261,7 @@ class ReceivedFilter:
     campaign_id: int | None = None
     contact_id: int | None = None
     q: str | None = None  # part of the text, of the contact's name or phone, or of the sender's number
-    unrouted: bool = False  # only the messages no bot flow received (none forwarded, or given up)
+    unrouted: bool = False  # only the messages no bot flow has received (none forwarded, not delivered yet, given up)
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,7 +280,7 @@ def _received_conditions(org_id: int, where: ReceivedFilter) -> list[ColumnEleme
     if where.contact_id is not None:
         conditions.append(InboundMessage.contact_id == where.contact_id)
     if where.unrouted:
-        conditions.append(or_(BotDelivery.id.is_(None), BotDelivery.status == "failed"))
+        conditions.append(or_(BotDelivery.id.is_(None), BotDelivery.status != "delivered"))
     if where.q:
         digits = phone_part_of_search(where.q).lstrip("+")
         matches = [InboundMessage.text.icontains(where.q, autoescape=True),

@@ -30,6 +30,9 @@ ROUTING_LABELS = {
 
 def _row(message: ReceivedMessageOut) -> dict[str, object]:
     label, attention = ROUTING_LABELS[message.routing]
+    delivery = message.bot_delivery
+    if message.routing is Routing.bot_pending and delivery is not None and delivery.last_error:
+        label, attention = "Bot not reached yet: retrying", True
     return {"m": message, "routing_label": label, "attention": attention}
 
 
