@@ -82,6 +82,19 @@ class TestPages:
         assert page_ids(back) == page_ids(second) and back["next_cursor"] == second["next_cursor"]
         assert page_ids(back_again) == page_ids(first) and back_again["prev_cursor"] is None
 
+    async def test_digits_in_a_name_search_do_not_match_every_phone(
+        self, client: httpx.AsyncClient, database: Database, org: OrgHandle
+    ) -> None:
+        await make_contacts(database, org_id=org.id, specs=[
+            {"phone": f"+1415555{3000 + i}", "name": f"Vip {i}"} for i in range(12)])
+
+        async def names(q: str) -> list[str]:
+            page = (await client.get(f"{API}/contacts", params={"q": q}, headers=org.auth)).json()
+            return [c["name"] for c in page["items"]]
+
+        assert await names("Vip 1") == ["Vip 1", "Vip 10", "Vip 11"]
+        assert await names("+1 415 555-3011") == ["Vip 11"]
+
     async def test_a_bad_before_cursor_is_a_422_naming_it(self, client: httpx.AsyncClient, org: OrgHandle) -> None:
         answer = await client.get(f"{API}/contacts?before=%%%", headers=org.auth)
         assert answer.status_code == 422 and answer.json()["error"]["details"][0]["field"] == "cursor"

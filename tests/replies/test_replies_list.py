@@ -3,15 +3,18 @@ by contact, with where it went: the bot delivery (status, attempts, last error) 
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
 import orjson
+from alembic import command
 from fastapi import FastAPI
-from sqlalchemy import update
+from sqlalchemy import select, update
 
+from herald.kit import migrate
 from herald.kit.db import Database
-from herald.models import Campaign
+from herald.models import BotDelivery, Campaign, InboundMessage
 from tests.conftest import OrgHandle
 from tests.webhooks.helpers import drain, post_signed
 from tests.webhooks.inbound_setup import (
@@ -133,3 +136,23 @@ class TestReplies:
             answer = await client.get(f"{API}/replies?{query}", headers=org.auth)
             assert answer.status_code == 422, answer.text
             assert answer.json()["error"]["details"][0]["field"] == field
+
+
+class TestMigration:
+    async def test_deliveries_made_before_the_link_are_linked_to_their_message(
+        self, app: FastAPI, client: httpx.AsyncClient, database: Database, db_url: str, org: OrgHandle
+    ) -> None:
+        async with running_bot() as bot:
+            await alice_campaign(app, database, org.id, bot)
+            await receive(client, database, "text_reply.json")
+        await database.engine.dispose()  # no pooled connection in the way of the schema change
+        config = migrate.alembic_config(db_url)
+        await asyncio.to_thread(command.downgrade, config, "0009")  # before bot_deliveries.inbound_message_id
+        await asyncio.to_thread(command.upgrade, config, "head")
+
+        async with database.read_session() as session:
+            linked = (await session.execute(select(BotDelivery.inbound_message_id))).scalars().all()
+            message = (await session.execute(select(InboundMessage.id))).scalar_one()
+        assert linked == [message]
+        [shown] = (await client.get(f"{API}/replies", headers=org.auth)).json()["items"]
+        assert shown["routing"] == "bot_pending" and shown["bot_delivery"]["attempts"] == 0
