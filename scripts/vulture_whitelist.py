@@ -18,6 +18,7 @@ waiting_reasons  # reports/schemas.py: the stats' waiting messages by reason
 reached_24h, available_now  # campaigns/schemas.py: the audience preview's messaging limit
 closed  # inbox/schemas.py: a value of the status enum, given by clients
 merge_needed  # contacts/schemas.py
+campaign_kind, engaged_in  # contacts/schemas.py: a contact's campaigns, read by the API and the contact's page
 viewer  # auth/principal.py: a role, given by clients and the CLI
 
 # Table columns (SQLAlchemy models): written by the code, read by reports, the CSV export and SQL.

@@ -8,12 +8,16 @@ from fastapi import APIRouter, Query, Request, Response
 from starlette.datastructures import UploadFile
 
 from herald.auth.deps import CurrentPrincipal, WriterPrincipal
-from herald.contacts import service
+from herald.contacts import bulk_tags, campaign_history, service
 from herald.contacts.importer import import_contacts
 from herald.contacts.rules import MAX_SEARCH_LENGTH
 from herald.contacts.schemas import (
+    BulkTagsIn,
+    BulkTagsOut,
+    ContactCampaignsOut,
     ContactCreate,
     ContactOut,
+    ContactPage,
     ContactUpdate,
     ImportResult,
     TagCount,
@@ -23,7 +27,6 @@ from herald.contacts.schemas import (
 from herald.kit.deps import DatabaseDep, ReadSessionDep, SessionDep, SettingsDep
 from herald.kit.errors import Invalid, TooLarge
 from herald.kit.openapi import file_upload_body
-from herald.kit.pagination import Page
 
 router = APIRouter(tags=["contacts"])
 
@@ -46,7 +49,7 @@ async def create_contact(
     return contact
 
 
-@router.get("/contacts", response_model=Page[ContactOut])
+@router.get("/contacts", response_model=ContactPage)
 async def list_contacts(
     session: ReadSessionDep,
     principal: CurrentPrincipal,
@@ -55,10 +58,27 @@ async def list_contacts(
     q: Annotated[str | None, Query(description="Part of the name or of the phone.", max_length=MAX_SEARCH_LENGTH)] = None,
     limit: int = 50,
     cursor: str | None = None,
-) -> Page[ContactOut]:
+    before: Annotated[str | None, Query(description="A `prev_cursor`: the page just before it.")] = None,
+    total: Annotated[bool, Query(description="Also count every contact matching the search.")] = False,
+) -> ContactPage:
     return await service.list_contacts(
-        session, org_id=principal.org_id, tags=tag, valued_tags=valued_tag, q=q, limit=limit, cursor=cursor
+        session, org_id=principal.org_id, tags=tag, valued_tags=valued_tag, q=q, limit=limit, cursor=cursor,
+        before=before, with_total=total,
     )
+
+
+@router.post("/contacts/bulk-tags", response_model=BulkTagsOut)
+async def change_tags_in_bulk(
+    body: BulkTagsIn,
+    session: SessionDep,
+    principal: WriterPrincipal,
+    dry_run: Annotated[bool, Query(description="Only count the contacts it would apply to (`matched`).")] = False,
+) -> BulkTagsOut:
+    """Adds and removes tags on the contacts in `contact_ids`, or on every contact matching `search`."""
+    if dry_run:
+        matched = await bulk_tags.count_matching(session, org_id=principal.org_id, data=body)
+        return BulkTagsOut(matched=matched, added=0, removed=0, skipped=0)
+    return await bulk_tags.change_tags(session, org_id=principal.org_id, data=body)
 
 
 def _too_large(limit: int) -> TooLarge:
@@ -90,6 +110,12 @@ async def import_contacts_csv(
 @router.get("/contacts/{contact_id}", response_model=ContactOut)
 async def get_contact(contact_id: int, session: ReadSessionDep, principal: CurrentPrincipal) -> ContactOut:
     return await service.get_contact(session, org_id=principal.org_id, contact_id=contact_id)
+
+
+@router.get("/contacts/{contact_id}/campaigns", response_model=ContactCampaignsOut)
+async def get_contact_campaigns(contact_id: int, session: ReadSessionDep, principal: CurrentPrincipal) -> ContactCampaignsOut:
+    """The campaign the contact is engaged in, each campaign message it was sent with its replies, its opt-out."""
+    return await campaign_history.campaigns_of(session, org_id=principal.org_id, contact_id=contact_id)
 
 
 @router.patch("/contacts/{contact_id}", response_model=ContactOut)

@@ -150,6 +150,14 @@ def counts_problem(tags: int, valued_tags: int) -> tuple[str, str] | None:
     return None
 
 
+def phone_part_of_search(q: str) -> str:
+    """The digits (and ``+``) a search means as part of a phone, when it reads as one: "+33 6 12" is
+    looked for as +33612…, while "Vip 12" is a name, not every phone holding a 12. Empty otherwise."""
+    if not all(ch.isdigit() or ch in "+ -()./" for ch in q):
+        return ""
+    return "".join(ch for ch in q if ch.isdigit() or ch == "+")
+
+
 def check_search(q: str | None, tags: Sequence[str], valued_tags: Sequence[str]) -> None:
     """A contact search within bounds, or a 422 naming the parameter."""
     if q is not None and len(q) > MAX_SEARCH_LENGTH:

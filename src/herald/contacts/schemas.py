@@ -107,3 +107,81 @@ class ImportResult(BaseModel):
         default_factory=list, description="The first rows (at most 1,000) repeating a phone given earlier in the file."
     )
     duplicate_count: int = Field(default=0, description="Every row repeating an earlier row's phone, listed or not.")
+
+
+class ContactPage(BaseModel):
+    """A page of contacts in id order; ``prev_cursor`` (pass it as ``before``) goes back a page."""
+
+    items: list[ContactOut]
+    next_cursor: str | None = None
+    prev_cursor: str | None = Field(default=None, description="Pass as `before` for the previous page.")
+    total: int | None = Field(default=None, description="Every contact matching the search (with `total=true`).")
+
+
+class ContactSearch(BaseModel):
+    """Contacts matching all of these, as ``GET /contacts`` filters them."""
+
+    q: str | None = Field(default=None, max_length=200)
+    tag: list[str] = Field(default_factory=list)
+    valued_tag: list[str] = Field(default_factory=list)
+
+
+MAX_BULK_IDS = 1000
+
+
+class BulkTagsIn(BaseModel):
+    """Tags to add and to remove, on the contacts listed in ``contact_ids`` or on every contact matching
+    ``search`` (give exactly one). Applied chunk by chunk: one statement per chunk, not per contact."""
+
+    add: list[str] = Field(default_factory=list, max_length=20)
+    remove: list[str] = Field(default_factory=list, max_length=20)
+    contact_ids: list[int] | None = Field(default=None, max_length=MAX_BULK_IDS)
+    search: ContactSearch | None = None
+
+
+class BulkTagsOut(BaseModel):
+    matched: int = Field(description="Contacts the change applied to.")
+    added: int = Field(description="(contact, tag) pairs added; a contact that had the tag counts nothing.")
+    removed: int = Field(description="(contact, tag) pairs removed.")
+    skipped: int = Field(description="Contacts left untagged: they would hold more than 100 tags.")
+
+
+class EngagedIn(BaseModel):
+    campaign_id: int
+    campaign_name: str | None
+    campaign_status: str
+    engaged_at: datetime
+
+
+class ContactReply(BaseModel):
+    id: int
+    type: str
+    text: str | None
+    sent_at: datetime
+
+
+class ContactCampaignMessage(BaseModel):
+    """The message a campaign sent (or did not send) to the contact, with what the contact answered."""
+
+    campaign_id: int
+    campaign_name: str | None
+    campaign_status: str
+    campaign_kind: str
+    status: str
+    attempts: int
+    sent_at: datetime | None
+    delivered_at: datetime | None
+    read_at: datetime | None
+    failed_at: datetime | None
+    replied_at: datetime | None
+    error_code: int | None
+    error: str | None = Field(description="Why it failed or was not sent.")
+    replies: list[ContactReply]
+
+
+class ContactCampaignsOut(BaseModel):
+    engaged_in: EngagedIn | None = Field(description="The campaign the contact is engaged in now (one at a time).")
+    opted_out: bool
+    opted_out_at: datetime | None
+    opted_out_reason: str | None
+    messages: list[ContactCampaignMessage] = Field(description="Newest campaign first (the latest 100).")

@@ -23,6 +23,7 @@ from herald.contacts.rules import (
 from herald.contacts.schemas import (
     ContactCreate,
     ContactOut,
+    ContactPage,
     ContactUpdate,
     MergeNeededOut,
     TagCount,
@@ -30,7 +31,7 @@ from herald.contacts.schemas import (
     ValuedTagValueCount,
 )
 from herald.kit.errors import Conflict, Invalid, NotFound
-from herald.kit.pagination import Page, clamp_limit, decode_cursor, encode_cursor
+from herald.kit.pagination import clamp_limit, decode_cursor, encode_cursor
 from herald.kit.types import utcnow
 from herald.models import Contact
 
@@ -202,6 +203,16 @@ def parse_valued_tag_filter(spec: str) -> tuple[str, str | None]:
     return key.strip(), (value if sep else None)
 
 
+def search_filter(q: str | None, tags: Sequence[str] = (), valued_tags: Sequence[str] = ()) -> ContactFilter:
+    """A contact search as ``GET /contacts`` reads it: checked, then every condition must hold."""
+    check_search(q, tags, valued_tags)
+    return ContactFilter(
+        tags=[t.strip() for t in tags if t.strip()],
+        valued_tags=[parse_valued_tag_filter(v) for v in valued_tags],
+        q=(q or "").strip() or None,
+    )
+
+
 async def list_contacts(
     session: AsyncSession,
     *,
@@ -211,19 +222,33 @@ async def list_contacts(
     q: str | None = None,
     limit: int = 50,
     cursor: str | None = None,
-) -> Page[ContactOut]:
-    check_search(q, tags, valued_tags)
-    where = ContactFilter(
-        tags=[t.strip() for t in tags],
-        valued_tags=[parse_valued_tag_filter(v) for v in valued_tags],
-        q=(q or "").strip() or None,
-    )
+    before: str | None = None,
+    with_total: bool = False,
+) -> ContactPage:
+    """A page in id order: after ``cursor``, or the page just before ``before`` (a previous page)."""
+    where = search_filter(q, tags, valued_tags)
     limit = clamp_limit(limit)
-    rows = await repository.list_contacts(
-        session, org_id=org_id, where=where, after_id=decode_cursor(cursor), limit=limit + 1
+    if before:
+        rows = await repository.list_contacts_before(
+            session, org_id=org_id, where=where, before_id=decode_cursor(before), limit=limit + 1
+        )
+        has_prev, rows = len(rows) > limit, rows[:limit][::-1]
+        has_next = True  # the contact ``before`` names, or those after it
+    else:
+        rows = await repository.list_contacts(
+            session, org_id=org_id, where=where, after_id=decode_cursor(cursor), limit=limit + 1
+        )
+        has_next, rows = len(rows) > limit, rows[:limit]
+        has_prev = bool(cursor) and bool(rows) and await repository.any_contact_before(
+            session, org_id=org_id, where=where, before_id=rows[0].id
+        )
+    total = await repository.count_contacts(session, org_id=org_id, where=where) if with_total else None
+    return ContactPage(
+        items=await _outs(session, rows),
+        next_cursor=encode_cursor(rows[-1].id) if has_next and rows else None,
+        prev_cursor=encode_cursor(rows[0].id) if has_prev else None,
+        total=total,
     )
-    next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
-    return Page(items=await _outs(session, rows[:limit]), next_cursor=next_cursor)
 
 
 async def update_contact(

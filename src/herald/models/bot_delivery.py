@@ -22,6 +22,11 @@ class BotDelivery(IdMixin, CreatedMixin, Base):
     bot_flow_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("bot_flows.id", ondelete="CASCADE"))
     campaign_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
     contact_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("contacts.id", ondelete="CASCADE"))
+    # The inbound message forwarded (None for deliveries made before the link existed), so the
+    # Replies pages show each message's delivery.
+    inbound_message_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("inbound_messages.id", ondelete="SET NULL"), index=True
+    )
     delivery_id: Mapped[str] = mapped_column(String(64), unique=True)
     body: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default="pending")

@@ -12,7 +12,12 @@ from herald.models.base import Base, IdMixin
 
 class InboundMessage(IdMixin, Base):
     __tablename__ = "inbound_messages"
-    __table_args__ = (Index("ix_inbound_messages_contact_at", "contact_id", "sent_at"),)
+    __table_args__ = (
+        Index("ix_inbound_messages_contact_at", "contact_id", "sent_at"),
+        # The Replies pages: newest first, for the organization or for one campaign.
+        Index("ix_inbound_messages_org_newest", "org_id", "id"),
+        Index("ix_inbound_messages_campaign_newest", "campaign_id", "id"),
+    )
 
     org_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
     whatsapp_number_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("whatsapp_numbers.id", ondelete="CASCADE"))

@@ -10,7 +10,7 @@ from herald.auth.deps import CurrentPrincipal, WriterPrincipal
 from herald.kit.deps import ReadSessionDep, SecretBoxDep, SessionDep
 from herald.kit.pagination import Page
 from herald.numbers.deps import CloudClientDep
-from herald.replies import deliveries, funnel, messages
+from herald.replies import deliveries, funnel, messages, received
 from herald.replies.schemas import (
     BotDeliveryOut,
     DeliveryStatus,
@@ -19,6 +19,7 @@ from herald.replies.schemas import (
     FunnelOut,
     MessageIn,
     MessageOut,
+    ReceivedMessageOut,
 )
 
 router = APIRouter(tags=["replies"])
@@ -62,4 +63,44 @@ async def list_bot_deliveries(
 ) -> Page[BotDeliveryOut]:
     return await deliveries.list_deliveries(
         session, org_id=principal.org_id, status=status, campaign_id=campaign_id, limit=limit, cursor=cursor
+    )
+
+
+_Q = Query(description="Part of the text, of the contact's name, or of the sender's phone.", max_length=200)
+_UNROUTED = Query(description="Only the messages no bot flow has received: none was forwarded, its delivery is "
+                              "still being retried, or it was given up.")
+
+
+@router.get("/replies", response_model=Page[ReceivedMessageOut])
+async def list_replies(
+    session: ReadSessionDep,
+    principal: CurrentPrincipal,
+    q: Annotated[str | None, _Q] = None,
+    contact_id: Annotated[int | None, Query(description="Only this contact's messages.")] = None,
+    unrouted: Annotated[bool, _UNROUTED] = False,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> Page[ReceivedMessageOut]:
+    """Every inbound message of the organization, newest first, with where it went (``routing``)."""
+    return await received.list_received(
+        session, org_id=principal.org_id, contact_id=contact_id, q=q, unrouted=unrouted, limit=limit, cursor=cursor
+    )
+
+
+@router.get("/campaigns/{campaign_id}/replies", response_model=Page[ReceivedMessageOut])
+async def list_campaign_replies(
+    campaign_id: int,
+    session: ReadSessionDep,
+    principal: CurrentPrincipal,
+    q: Annotated[str | None, _Q] = None,
+    contact_id: Annotated[int | None, Query(description="Only this contact's messages.")] = None,
+    unrouted: Annotated[bool, _UNROUTED] = False,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> Page[ReceivedMessageOut]:
+    """The inbound messages attributed to this campaign, newest first."""
+    await received.require_campaign(session, org_id=principal.org_id, campaign_id=campaign_id)
+    return await received.list_received(
+        session, org_id=principal.org_id, campaign_id=campaign_id, contact_id=contact_id, q=q, unrouted=unrouted,
+        limit=limit, cursor=cursor,
     )

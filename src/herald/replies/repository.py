@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Table, bindparam, exists, func, select, update
+from sqlalchemy import ColumnElement, Row, Table, bindparam, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from herald.campaigns.lifecycle import RUNNING
+from herald.contacts.rules import phone_part_of_search
 from herald.kit.dialect import insert, is_postgres
 from herald.kit.types import utcnow
 from herald.models import (
@@ -137,11 +139,11 @@ async def contact_card(session: AsyncSession, *, contact_id: int) -> dict[str, A
             "valued_tags": {key: value for key, value in valued}}
 
 
-async def insert_inbound(session: AsyncSession, values: dict[str, Any]) -> bool:
-    """Stores an inbound message once (unique wamid); False when it was already there."""
+async def insert_inbound(session: AsyncSession, values: dict[str, Any]) -> int | None:
+    """Stores an inbound message once (unique wamid): its id, or None when it was already there."""
     stmt = insert(session, InboundMessage).values(received_at=utcnow(), **values)
     stmt = stmt.on_conflict_do_nothing(index_elements=["wamid"]).returning(InboundMessage.id)
-    return (await session.execute(stmt)).first() is not None
+    return (await session.execute(stmt)).scalar_one_or_none()
 
 
 async def record_reply(session: AsyncSession, *, message_id: int, old_status: str, changes: dict[str, Any]) -> bool:
@@ -252,3 +254,58 @@ async def list_deliveries(
 async def insert_delivery(session: AsyncSession, **values: Any) -> None:
     """One statement per delivery: ids then follow the order replies were applied in (the per-contact order)."""
     await session.execute(insert(session, BotDelivery).values(**values))
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedFilter:
+    campaign_id: int | None = None
+    contact_id: int | None = None
+    q: str | None = None  # part of the text, of the contact's name or phone, or of the sender's number
+    unrouted: bool = False  # only the messages no bot flow has received (none forwarded, not delivered yet, given up)
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedRow:
+    message: InboundMessage
+    contact_name: str | None
+    contact_phone: str | None
+    campaign_name: str | None
+    delivery: BotDelivery | None
+
+
+def _received_conditions(org_id: int, where: ReceivedFilter) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = [InboundMessage.org_id == org_id]
+    if where.campaign_id is not None:
+        conditions.append(InboundMessage.campaign_id == where.campaign_id)
+    if where.contact_id is not None:
+        conditions.append(InboundMessage.contact_id == where.contact_id)
+    if where.unrouted:
+        conditions.append(or_(BotDelivery.id.is_(None), BotDelivery.status != "delivered"))
+    if where.q:
+        digits = phone_part_of_search(where.q).lstrip("+")
+        matches = [InboundMessage.text.icontains(where.q, autoescape=True),
+                   Contact.name.icontains(where.q, autoescape=True)]
+        if digits:
+            matches += [Contact.phone.contains(digits, autoescape=True),
+                        InboundMessage.from_wa_id.contains(digits, autoescape=True)]
+        conditions.append(or_(*matches))
+    return conditions
+
+
+async def received_messages(
+    session: AsyncSession, *, org_id: int, where: ReceivedFilter, before_id: int | None, limit: int
+) -> list[ReceivedRow]:
+    """Inbound messages newest first (by id, the order they were stored in), with their contact,
+    campaign and bot delivery, in one query."""
+    stmt = (
+        select(InboundMessage, Contact.name, Contact.phone, Campaign.name, BotDelivery)
+        .outerjoin(Contact, Contact.id == InboundMessage.contact_id)
+        .outerjoin(Campaign, Campaign.id == InboundMessage.campaign_id)
+        .outerjoin(BotDelivery, BotDelivery.inbound_message_id == InboundMessage.id)
+        .where(*_received_conditions(org_id, where))
+        .order_by(InboundMessage.id.desc())
+        .limit(limit)
+    )
+    if before_id is not None:
+        stmt = stmt.where(InboundMessage.id < before_id)
+    return [ReceivedRow(m, name, phone, campaign, delivery) for m, name, phone, campaign, delivery in await session.execute(stmt)]

@@ -87,3 +87,50 @@ class BotDeliveryOut(BaseModel):
     last_error: str | None
     created_at: datetime
     delivered_at: datetime | None
+
+
+class Routing(StrEnum):
+    """Where an inbound message went (``replies/received.py`` decides it from what is stored)."""
+
+    unknown_sender = "unknown_sender"  # from a phone or user id that is no contact of the organization
+    no_campaign = "no_campaign"  # the contact was in no running campaign and answered no campaign message
+    no_bot = "no_bot"  # attributed to a campaign, not forwarded: no bot flow, or nothing a bot receives
+    bot_pending = "bot_pending"  # on its way to the bot flow (retried with back-off after a failure)
+    bot_delivered = "bot_delivered"
+    bot_failed = "bot_failed"  # the bot flow never accepted it: given up
+
+
+class ReceivedContact(BaseModel):
+    id: int
+    name: str | None
+    phone: str | None
+
+
+class ReceivedCampaign(BaseModel):
+    id: int
+    name: str | None
+
+
+class ReceivedDelivery(BaseModel):
+    id: int
+    status: DeliveryStatus
+    attempts: int
+    last_error: str | None
+    next_attempt_at: datetime | None
+    delivered_at: datetime | None
+
+
+class ReceivedMessageOut(BaseModel):
+    """A message a contact (or an unknown sender) wrote to one of the organization's numbers."""
+
+    id: int
+    wamid: str
+    type: str = Field(description="WhatsApp's message type: text, button, interactive, reaction, system…")
+    text: str | None = Field(description="What the user wrote or tapped, when it has text.")
+    sent_at: datetime = Field(description="When the user sent it (WhatsApp's timestamp).")
+    received_at: datetime
+    from_wa_id: str | None
+    contact: ReceivedContact | None = Field(description="null: the sender is no contact of the organization.")
+    campaign: ReceivedCampaign | None = Field(description="The campaign it was attributed to, if any.")
+    routing: Routing = Field(description="Whether a bot flow received it, and if not, why.")
+    bot_delivery: ReceivedDelivery | None

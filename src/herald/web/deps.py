@@ -81,7 +81,9 @@ def field_errors(exc: HeraldError) -> dict[str, str]:
 
 def _nav(request: Request) -> str:
     path = request.url.path
-    for section in ("campaigns", "contacts", "templates", "numbers", "bot-flows", "settings"):
+    if path.startswith("/ui/campaigns/") and path.endswith("/replies"):
+        return "replies"
+    for section in ("campaigns", "contacts", "replies", "templates", "numbers", "bot-flows", "settings"):
         if path.startswith(f"/ui/{section}"):
             return section
     return ""

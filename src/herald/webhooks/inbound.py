@@ -83,23 +83,25 @@ async def apply_message(session: AsyncSession, number: WhatsAppNumber, message: 
         return None  # its sender has not recorded the send yet
     if target.contact_id is not None and message.from_user_id:
         await repository.remember_user_id(session, contact_id=target.contact_id, user_id=message.from_user_id)
-    if not await repository.insert_inbound(session, _inbound_row(number, target, message)):
+    inbound_id = await repository.insert_inbound(session, _inbound_row(number, target, message))
+    if inbound_id is None:
         return "duplicate"
     if target.contact_id is None:
         return "unknown_sender"
     if not kind.reply:
-        return await _not_a_reply(session, org_id=number.org_id, target=target, message=message, kind=kind)
+        return await _not_a_reply(session, org_id=number.org_id, target=target, message=message, kind=kind,
+                                  inbound_id=inbound_id)
     await _keyword(session, org_id=number.org_id, contact_id=target.contact_id, message=message,
                    lists={} if keyword_lists is None else keyword_lists)
     if target.campaign_id is None:
         return "stored"
     if target.message is not None:
         await record_reply(session, target.message, message)
-    return await _forward(session, org_id=number.org_id, target=target, message=message)
+    return await _forward(session, org_id=number.org_id, target=target, message=message, inbound_id=inbound_id)
 
 
 async def _not_a_reply(session: AsyncSession, *, org_id: int, target: Attribution, message: InboundMessage,
-                       kind: Kind) -> str:
+                       kind: Kind, inbound_id: int) -> str:
     """Applied to the contact, never counted; forwarded as its own event where a bot can use it."""
     assert target.contact_id is not None
     outcome = kind.name
@@ -108,7 +110,8 @@ async def _not_a_reply(session: AsyncSession, *, org_id: int, target: Attributio
                                                      message=message)
     if target.campaign_id is None or kind.bot_event is None:
         return f"{outcome}:stored"
-    forwarded = await _forward(session, org_id=org_id, target=target, message=message, event_type=kind.bot_event)
+    forwarded = await _forward(session, org_id=org_id, target=target, message=message, inbound_id=inbound_id,
+                               event_type=kind.bot_event)
     return f"{outcome}:{forwarded}"
 
 
@@ -184,7 +187,7 @@ async def record_reply(session: AsyncSession, campaign_message: CampaignMessage,
 
 
 async def _forward(session: AsyncSession, *, org_id: int, target: Attribution, message: InboundMessage,
-                   event_type: str = REPLY_TYPE) -> str:
+                   inbound_id: int, event_type: str = REPLY_TYPE) -> str:
     assert target.campaign_id is not None and target.contact_id is not None
     campaign = await repository.campaign(session, org_id=org_id, campaign_id=target.campaign_id)
     if campaign is None or campaign.bot_flow_id is None:
@@ -192,7 +195,7 @@ async def _forward(session: AsyncSession, *, org_id: int, target: Attribution, m
     contact = await repository.contact_card(session, contact_id=target.contact_id)
     await repository.insert_delivery(
         session, org_id=org_id, bot_flow_id=campaign.bot_flow_id, campaign_id=campaign.id,
-        contact_id=target.contact_id, delivery_id=uuid.uuid4().hex,
+        contact_id=target.contact_id, inbound_message_id=inbound_id, delivery_id=uuid.uuid4().hex,
         body=reply_body(campaign, contact, message, event_type=event_type), status="pending", attempts=0, next_attempt_at=utcnow(),
     )
     return "forwarded"

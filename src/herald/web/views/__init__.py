@@ -4,8 +4,19 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from herald.web.views import auth, campaigns, contacts, media, settings, setup, stats, wizard, wizard_live
+from herald.web.views import (
+    auth,
+    campaigns,
+    contacts,
+    media,
+    replies,
+    settings,
+    setup,
+    stats,
+    wizard,
+    wizard_live,
+)
 
 router = APIRouter(include_in_schema=False)
-for module in (auth, campaigns, stats, wizard, wizard_live, media, contacts, setup, settings):
+for module in (auth, campaigns, stats, wizard, wizard_live, media, contacts, replies, setup, settings):
     router.include_router(module.router)

@@ -1,21 +1,23 @@
-"""Contacts: search, tag filter, CSV import, tags and valued tags, inbox cases."""
+"""Contacts: search, tag filter, pages and totals, CSV import, adding and deleting one contact, tags
+in bulk, tags and valued tags, the contact's campaigns, inbox cases."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
-from herald.contacts import history, service
+from herald.contacts import bulk_tags, campaign_history, history, service
 from herald.contacts.importer import import_contacts
-from herald.contacts.schemas import ContactUpdate
+from herald.contacts.schemas import BulkTagsIn, ContactCreate, ContactSearch, ContactUpdate
 from herald.inbox import service as inbox_service
 from herald.inbox.schemas import CaseCreate
 from herald.kit.deps import DatabaseDep, SessionDep, SettingsDep
-from herald.kit.errors import HeraldError
+from herald.kit.errors import HeraldError, Invalid
 from herald.web.deps import UiUser, UiWriter, field_errors, redirect, render
 from herald.web.wording import invalid_input, user_message
 from herald.webhooks import events as webhook_events
@@ -28,14 +30,92 @@ PAGE_SIZE = 50
 @router.get("", response_class=HTMLResponse)
 async def contacts_page(
     request: Request, session: SessionDep, user: UiUser, q: str = "", tag: str = "", cursor: str | None = None,
+    before: str | None = None,
 ) -> HTMLResponse:
+    return await _list(request, session, user, q=q, tag=tag, cursor=cursor, before=before)
+
+
+async def _list(request: Request, session: SessionDep, user: UiUser, *, q: str = "", tag: str = "",
+                cursor: str | None = None, before: str | None = None, new: dict[str, str] | None = None,
+                errors: dict[str, str] | None = None) -> HTMLResponse:
     org = user.principal.org_id
     page = await service.list_contacts(session, org_id=org, tags=[tag] if tag else [], q=q or None,
-                                       limit=PAGE_SIZE, cursor=cursor)
+                                       limit=PAGE_SIZE, cursor=cursor, before=before, with_total=True)
     return render(request, "contacts/list.html", {
-        "contacts": page.items, "next_cursor": page.next_cursor, "q": q, "tag": tag,
-        "tags": await service.list_tags(session, org_id=org),
-    }, user=user)
+        "contacts": page.items, "next_cursor": page.next_cursor, "prev_cursor": page.prev_cursor,
+        "total": page.total, "q": q, "tag": tag, "tags": await service.list_tags(session, org_id=org),
+        "new": new or {}, "errors": errors or {},
+    }, user=user, status_code=422 if errors else 200)
+
+
+@router.post("", response_class=HTMLResponse)
+async def add_contact(
+    request: Request, session: SessionDep, user: UiWriter,
+    phone: Annotated[str, Form(max_length=64)] = "", name: Annotated[str, Form(max_length=200)] = "",
+    tags: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    typed = {"phone": phone, "name": name, "tags": tags}
+    try:
+        if not phone.strip():
+            raise Invalid("Enter the phone, with its country code.", field="phone")
+        contact, _ = await service.create_contact(session, org_id=user.principal.org_id, data=ContactCreate(
+            phone=phone, name=name or None, tags=_tag_list(tags)))
+    except HeraldError as exc:
+        await session.rollback()
+        return await _list(request, session, user, new=typed, errors=field_errors(exc))
+    return redirect(f"/ui/contacts/{contact.id}", request, ok=f"Contact {contact.phone} added.")
+
+
+def _tag_list(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+@router.post("/bulk-tags", response_class=HTMLResponse)
+async def bulk_tags_form(
+    request: Request, session: SessionDep, user: UiWriter,
+    bulk_tags_text: Annotated[str, Form(alias="bulk_tags", max_length=2000)] = "",
+    change: Annotated[str, Form()] = "add", scope: Annotated[str, Form()] = "selected",
+    contact_id: Annotated[list[int], Form()] = [],  # noqa: B006
+    q: Annotated[str, Form(max_length=200)] = "", tag: Annotated[str, Form(max_length=200)] = "",
+    confirmed: Annotated[bool, Form()] = False,
+) -> Response:
+    """Asks first (how many contacts, which tags), then applies: every contact matching the search, or those ticked."""
+    org = user.principal.org_id
+    names = _tag_list(bulk_tags_text)
+    data = BulkTagsIn(
+        add=names if change == "add" else [], remove=names if change == "remove" else [],
+        contact_ids=contact_id if scope == "selected" else None,
+        search=ContactSearch(q=q or None, tag=[tag] if tag else []) if scope == "search" else None,
+    )
+    back = _list_url(q, tag)
+    if not names:
+        return redirect(back, request, error="Enter the tag to add or remove.")
+    if scope == "selected" and not contact_id:
+        return redirect(back, request, error="Tick the contacts to change, or choose every contact matching the search.")
+    try:
+        if not confirmed:
+            matched = await bulk_tags.count_matching(session, org_id=org, data=data)
+            return render(request, "contacts/bulk_confirm.html", {
+                "matched": matched, "names": names, "change": change, "scope": scope, "contact_ids": contact_id,
+                "q": q, "tag": tag, "tags_text": ", ".join(names), "back": back,
+            }, user=user)
+        result = await bulk_tags.change_tags(session, org_id=org, data=data)
+    except HeraldError as exc:
+        await session.rollback()
+        return redirect(back, request, error=exc.message)
+    shown = ", ".join(f"“{n}”" for n in names)
+    if change == "add":
+        message = f"Added {shown} to {result.matched:,} contacts ({result.added:,} tags added)."
+        if result.skipped:
+            message += f" {result.skipped:,} left as they were: they would hold more than 100 tags."
+    else:
+        message = f"Removed {shown} from {result.matched:,} contacts ({result.removed:,} tags removed)."
+    return redirect(back, request, ok=message)
+
+
+def _list_url(q: str, tag: str) -> str:
+    query = urlencode({k: v for k, v in (("q", q), ("tag", tag)) if v})
+    return "/ui/contacts" + (f"?{query}" if query else "")
 
 
 @router.post("/import", response_class=HTMLResponse)
@@ -77,6 +157,7 @@ async def _contact(request: Request, session: SessionDep, user: UiUser, contact_
     cases = await inbox_service.list_cases(session, org_id=org, contact_id=contact_id, limit=20)
     return render(request, "contacts/edit.html", {
         "contact": contact, "cases": cases.items, "errors": errors or {}, "values": values,
+        "campaigns": await campaign_history.campaigns_of(session, org_id=org, contact_id=contact_id),
         "has_open_case": any(c.status.value == "open" for c in cases.items),
         "received": [_received(m) for m in await history.messages_of(session, contact_id=contact_id)],
         "events": await history.events_of(session, contact_id=contact_id),
@@ -134,6 +215,18 @@ async def update_contact(
         await session.rollback()
         return await _contact(request, session, user, contact_id, field_errors(exc), typed)
     return redirect(f"/ui/contacts/{contact_id}", request, ok="Contact saved.")
+
+
+@router.post("/{contact_id}/delete")
+async def delete_contact(request: Request, contact_id: int, session: SessionDep, user: UiWriter) -> Response:
+    try:
+        contact = await service.get_contact(session, org_id=user.principal.org_id, contact_id=contact_id)
+        await service.delete_contact(session, org_id=user.principal.org_id, contact_id=contact_id)
+    except HeraldError as exc:
+        await session.rollback()
+        return redirect(f"/ui/contacts/{contact_id}", request, error=f"Not deleted: {exc.message}.")
+    shown = contact.name or contact.phone or contact.wa_user_id
+    return redirect("/ui/contacts", request, ok=f"Contact {shown} deleted.")
 
 
 @router.post("/{contact_id}/cases")
