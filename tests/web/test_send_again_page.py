@@ -17,7 +17,7 @@ from tests.web.helpers import csrf_of
 
 
 async def with_stale_unknowns(database: Database, org: OrgHandle, *, status: str = "active") -> tuple[int, list[int]]:
-    campaign, ids = await campaign_with(database, org, ["unknown", "unknown", "unknown", "sent"], status=status)
+    campaign, ids, _ = await campaign_with(database, org, ["unknown", "unknown", "unknown", "sent"], status=status)
     async with database.session() as session:
         await session.execute(update(CampaignMessage).where(CampaignMessage.id.in_(ids[:2]))
                               .values(unknown_since=utcnow() - timedelta(hours=30)))
