@@ -4,8 +4,18 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from herald.web.views import auth, campaigns, contacts, settings, setup, stats, wizard, wizard_live
+from herald.web.views import (
+    auth,
+    campaigns,
+    campaigns_live,
+    contacts,
+    settings,
+    setup,
+    stats,
+    wizard,
+    wizard_live,
+)
 
 router = APIRouter(include_in_schema=False)
-for module in (auth, campaigns, stats, wizard, wizard_live, contacts, setup, settings):
+for module in (auth, campaigns, campaigns_live, stats, wizard, wizard_live, contacts, setup, settings):
     router.include_router(module.router)
