@@ -50,7 +50,7 @@ class TestDrillDown:
     ) -> None:
         campaign, ids = await campaign_with_steps(database, org)
         body = await contacts(client, org, campaign, Role.viewer, reason=OPEN_CASE)
-        assert body["subset"] == f"not sent: {OPEN_CASE}"
+        assert body["subset"] == f"Not sent: {OPEN_CASE}"
         assert [c["contact_id"] for c in body["items"]] == ids[12:14]
         assert {c["error_msg"] for c in body["items"]} == {OPEN_CASE}
         failed = await contacts(client, org, campaign, reason=NOT_ON_WHATSAPP)  # accepted, then failed

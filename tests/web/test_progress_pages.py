@@ -110,7 +110,7 @@ class TestStatsDrillDown:
         viewer = await browser(Role.viewer)
         page = await viewer.get(f"/ui/campaigns/{campaign}/contacts", params={"reason": OPEN_CASE})
         assert page.status_code == 200
-        assert f"<strong>not sent: {OPEN_CASE}</strong>: 2 contacts" in page.text
+        assert f"<strong>Not sent: {OPEN_CASE}</strong>: 2 contacts" in page.text
         assert re.findall(r'<a href="/ui/contacts/(\d+)">', page.text) == [str(i) for i in ids[12:14]]
         assert f'<option value="{OPEN_CASE}" selected>' in page.text
         export = re.search(r'id="export-subset" href="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]

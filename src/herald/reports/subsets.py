@@ -85,13 +85,14 @@ class Subset:
         return {name: value for name, value in pairs.items() if value}
 
     def description(self) -> str:
-        """In the pages' words: ``Not sent: campaign ended · reached “offer_viewed”``."""
+        """In the pages' words: ``Read · reached “offer_viewed”``, ``Not sent: campaign ended``."""
         parts = [OUTCOMES[self.outcome][0]] if self.outcome else []
         if self.reason:
             parts.append(f"not sent: {self.reason}")
         if self.step:
             parts.append(f"reached “{self.step}”")
-        return " · ".join(parts) or "Every targeted contact"
+        text = " · ".join(parts) or "Every targeted contact"
+        return text[0].upper() + text[1:]
 
 
 def postgres(condition: str) -> str:
