@@ -191,7 +191,7 @@ def test_progress_live_on_the_list_and_stats_drill_down(
     # A click on the bot funnel's first bar opens the three who viewed the offer; they export as CSV.
     click_bar(page, "steps-chart", 0)
     expect(page).to_have_url(re.compile(rf"/ui/campaigns/{campaign}/contacts\?step=offer_viewed$"))
-    expect(page.locator("#subset-summary")).to_contain_text("reached “offer_viewed”: 3 contacts")
+    expect(page.locator("#subset-summary")).to_contain_text("Reached “offer_viewed”: 3 contacts")
     expect(page.locator("#subset-table tbody tr")).to_have_count(3)
     screenshot(page, "progress-04-contacts-step")
     with page.expect_download() as download:

@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
 
+import httpx
 from sqlalchemy import update
 
 from herald.auth.principal import Role
 from herald.kit.db import Database
+from herald.kit.types import utcnow
 from herald.models import Campaign
 from tests.conftest import OrgHandle
+from tests.factories import make_world
 from tests.reports.helpers import add_messages, make_campaign
 from tests.reports.test_drilldown import campaign_with_steps
 from tests.reports.test_stats import OPEN_CASE, mixed_specs
@@ -52,6 +56,23 @@ class TestCampaignListProgress:
             draft_id = draft.id
         row = row_of((await (await browser(Role.viewer)).get("/ui/campaigns")).text, draft_id)
         assert "data-progress=" not in row and "data-live" not in row
+
+    async def test_a_scheduled_row_shows_its_estimated_finish_and_blank_counters_until_it_starts(
+        self, browser: Browser, client: httpx.AsyncClient, database: Database, org: OrgHandle
+    ) -> None:
+        world = await make_world(database, org.id)
+        created = (await client.post("/api/v1/campaigns", json=world.campaign(), headers=org.auth)).json()
+        start_at = (utcnow() + timedelta(days=2)).replace(hour=9, minute=0, second=0, microsecond=0)
+        scheduled = await client.post(f"/api/v1/campaigns/{created['id']}/schedule", headers=org.auth,
+                                      json={"start_at": start_at.isoformat(), "rate_per_hour": 2})
+        assert scheduled.status_code == 200, scheduled.text
+        row = row_of((await (await browser(Role.viewer)).get("/ui/campaigns")).text, created["id"])
+        assert re.findall(r'data-progress="(\w+)"[^>]*>—<', row) == [
+            "targeted", "sent", "received_pct", "read_pct", "replied_pct", "not_sent", "pace_per_minute"]
+        # The world's one vip at 2 an hour: half an hour after the start.
+        finish = (start_at + timedelta(minutes=30)).strftime("%Y-%m-%d %H:%M UTC")
+        assert re.search(rf'<div class="hint" data-progress-finish >finish ≈ <time [^>]*>{finish}</time>', row)
+        assert re.search(r"<div data-progress-running hidden>", row) and "data-live" in row
 
     async def test_the_live_feed_sends_the_rows_progress_and_ends_once_nothing_is_live(
         self, browser: Browser, database: Database, org: OrgHandle, other_org: OrgHandle

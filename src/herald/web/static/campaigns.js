@@ -31,9 +31,14 @@
   }
 
   function update(row, p) {
+    var counted = p.status !== "scheduled";
+    var running = row.querySelector("[data-progress-running]");
+    if (running) { running.hidden = !counted; }
     row.querySelectorAll("[data-progress]").forEach(function (el) {
       var value = p[el.dataset.progress];
       if (value === undefined) { return; }
+      // Until a scheduled campaign starts, its counters stay blank: only its finish is known.
+      if (!counted && el.dataset.format !== "time") { return; }
       if (el.dataset.format === "time") {
         var finish = row.querySelector("[data-progress-finish]");
         // A scheduled campaign's finish comes from its audience, counted when the page was built.

@@ -64,6 +64,11 @@
       if (value === undefined) { return; }
       el.textContent = el.dataset.format === "pct" ? value.toFixed(1).replace(/\.0$/, "") + "%" : format.format(value);
     });
+    // The funnel's links under the chart: the same counters.
+    document.querySelectorAll("[data-funnel-stat]").forEach(function (el) {
+      var value = s[el.dataset.funnelStat];
+      if (value !== undefined) { el.textContent = format.format(value); }
+    });
     var body = document.getElementById("reasons-body");
     var reasons = Object.entries(s.not_sent_reasons || {});
     body.replaceChildren.apply(body, reasons.length ? reasons.map(function (pair) {
