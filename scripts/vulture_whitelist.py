@@ -15,6 +15,7 @@ parent_id, started_at, ended_at, fallback, older_than_hours  # campaigns/schemas
 has_access_token, has_app_secret, has_verify_token  # numbers/schemas.py
 targeted, received_pct, read_pct, replied_pct, sends_per_minute, latency  # reports/schemas.py
 waiting_reasons  # reports/schemas.py: the stats' waiting messages by reason
+done_pct, pace_per_minute, estimated_finish  # reports/schemas.py: a campaign's progress in GET /campaigns
 reached_24h, available_now  # campaigns/schemas.py: the audience preview's messaging limit
 closed  # inbox/schemas.py: a value of the status enum, given by clients
 merge_needed  # contacts/schemas.py

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -132,8 +133,9 @@ class TestStatsPageEscapesOldData:
         # The data element holds all of the data, which parses back to what the API says.
         initial = json.loads(parsed.scripts["stats-initial"])
         assert initial["stats"] == api_stats and initial["status"] == "active"
-        # The reasons table shows the reason as text.
-        assert f"<td>{escape(HOSTILE_REASON)}</td>" in page.text
+        # The reasons table shows the reason as text, linked to its contacts by the reason URL-encoded.
+        link = f'/ui/campaigns/{campaign}/contacts?reason={quote(HOSTILE_REASON)}'
+        assert f'<td><a href="{link}">{escape(HOSTILE_REASON)}</a></td>' in page.text
 
 
 def _error(answer: httpx.Response) -> tuple[list[str], str]:

@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from herald.auth.deps import CurrentPrincipal, WriterPrincipal
-from herald.campaigns import preview, readiness, resend, service, transitions
+from herald.campaigns import preview, progress, readiness, resend, service, transitions
 from herald.campaigns.lifecycle import Status
 from herald.campaigns.schemas import (
     AudiencePreview,
@@ -49,7 +49,8 @@ async def list_campaigns(
     )
     # Ready means ready now: draft and ready campaigns are re-checked as they are listed (readiness.py).
     rows = await readiness.refresh_all(session, rows)
-    return Page(items=[CampaignOut.of(r) for r in rows], next_cursor=next_cursor)
+    figures = await progress.progress_of(session, org_id=principal.org_id, campaigns=rows)
+    return Page(items=[CampaignOut.of(r, figures.get(r.id)) for r in rows], next_cursor=next_cursor)
 
 
 @router.post("/audience-preview", response_model=AudiencePreview, response_model_exclude_none=True)

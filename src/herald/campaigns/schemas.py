@@ -21,6 +21,7 @@ from herald.campaigns import marketing_retry
 from herald.campaigns.lifecycle import Status
 from herald.contacts.rules import VALUED_TAG_KEY_RULE
 from herald.models.campaign import DEFAULT_RATE_PER_SECOND
+from herald.reports.schemas import CampaignProgressOut
 
 Kind = Literal["real", "test"]
 MAX_NAME_LENGTH = 200
@@ -192,14 +193,17 @@ class CampaignOut(BaseModel):
     auto_resume: bool
     marketing_retry_days: float
     created_at: datetime
+    progress: CampaignProgressOut | None = Field(
+        default=None, description="in GET /campaigns only: its counters, pace and estimated finish (GET "
+        "/campaigns/{id}/stats for one campaign's)")
 
     @classmethod
-    def of(cls, campaign: Any) -> CampaignOut:
+    def of(cls, campaign: Any, progress: CampaignProgressOut | None = None) -> CampaignOut:
         template = None
         if campaign.template_name and campaign.template_language:
             template = TemplateRef(name=campaign.template_name, language=campaign.template_language)
-        fields = {name: getattr(campaign, name) for name in cls.model_fields if name != "template"}
-        return cls(template=template, **fields)
+        fields = {name: getattr(campaign, name) for name in cls.model_fields if name not in ("template", "progress")}
+        return cls(template=template, progress=progress, **fields)
 
 
 class StartIn(BaseModel):

@@ -7,16 +7,18 @@ Auth goes through ``CurrentPrincipal`` only, so a UI session principal can be pl
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from herald.auth.deps import CurrentPrincipal
 from herald.kit.deps import ReadSessionDep
-from herald.reports import export, service
+from herald.reports import drilldown, export, service
 from herald.reports.hub import StatsHub, get_hub
-from herald.reports.schemas import CampaignStatsOut, TimelineOut
+from herald.reports.schemas import CampaignContactsOut, CampaignStatsOut, TimelineOut
+from herald.reports.subsets import Subset
 
 router = APIRouter(prefix="/campaigns", tags=["reports"])
 
@@ -57,8 +59,32 @@ async def campaign_report(
 ) -> StreamingResponse:
     """One row per targeted contact, streamed; see ``herald.reports.export`` for the columns."""
     await service.require_campaign(session, org_id=principal.org_id, campaign_id=campaign_id)
-    chunks = export.report_chunks(request.app.state.database, campaign_id=campaign_id)
-    return StreamingResponse(
-        chunks, media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{export.filename(campaign_id)}"'},
-    )
+    return export.response(request.app.state.database, campaign_id=campaign_id)
+
+
+Outcome = Annotated[str | None, Query(description="targeted, pending, sent, received, read, replied, unknown or not_sent")]
+Reason = Annotated[str | None, Query(description="a not-sent reason, as the stats' not_sent_reasons name it")]
+Step = Annotated[str | None, Query(description="a bot funnel step the contacts reached")]
+
+
+@router.get("/{campaign_id}/contacts", response_model=CampaignContactsOut)
+async def campaign_contacts(
+    campaign_id: int, session: ReadSessionDep, principal: CurrentPrincipal,
+    outcome: Outcome = None, reason: Reason = None, step: Step = None, limit: int = 50, cursor: str | None = None,
+) -> CampaignContactsOut:
+    """The targeted contacts behind one of the stats' numbers, in contact id order; the filters combine."""
+    subset = Subset.of(outcome=outcome, reason=reason, step=step)
+    return await drilldown.contacts(
+        session, org_id=principal.org_id, campaign_id=campaign_id, subset=subset, cursor=cursor, limit=limit)
+
+
+@router.get("/{campaign_id}/contacts.csv", response_class=StreamingResponse)
+async def campaign_contacts_csv(
+    campaign_id: int, request: Request, session: ReadSessionDep, principal: CurrentPrincipal,
+    outcome: Outcome = None, reason: Reason = None, step: Step = None,
+) -> StreamingResponse:
+    """The report CSV (same header and cells) of the subset's contacts only."""
+    subset = Subset.of(outcome=outcome, reason=reason, step=step)
+    await service.require_campaign(session, org_id=principal.org_id, campaign_id=campaign_id)
+    return export.response(request.app.state.database, campaign_id=campaign_id, subset=subset)
+

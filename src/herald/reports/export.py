@@ -14,8 +14,11 @@ import contextlib
 from collections import deque
 from collections.abc import AsyncIterator
 
+from fastapi.responses import StreamingResponse
+
 from herald.kit.db import Database
 from herald.reports import export_repository
+from herald.reports.subsets import Subset
 
 COLUMNS = (
     "contact_id", "phone", "name", "status", "error_msg", "sent_at", "delivered_at", "read_at", "replied_at",
@@ -33,12 +36,25 @@ PAGE_SIZE = 10_000
 READ_AHEAD = 2
 
 
-def filename(campaign_id: int) -> str:
+def filename(campaign_id: int, subset: Subset | None = None) -> str:
+    if subset is not None and not subset.everyone:
+        return f"campaign-{campaign_id}-contacts.csv"
     return f"campaign-{campaign_id}-report.csv"
 
 
-async def report_chunks(database: Database, *, campaign_id: int, page_size: int = PAGE_SIZE) -> AsyncIterator[bytes]:
-    """The CSV, header first, one chunk per page of messages, in contact id order.
+def response(database: Database, *, campaign_id: int, subset: Subset | None = None) -> StreamingResponse:
+    """The streamed CSV as a download, for the API and the UI (the caller checked the campaign's org)."""
+    return StreamingResponse(
+        report_chunks(database, campaign_id=campaign_id, subset=subset), media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename(campaign_id, subset)}"'},
+    )
+
+
+async def report_chunks(
+    database: Database, *, campaign_id: int, page_size: int = PAGE_SIZE, subset: Subset | None = None
+) -> AsyncIterator[bytes]:
+    """The CSV, header first, one chunk per page of messages, in contact id order; with a subset, only
+    its contacts (``subsets.py``), in the same columns.
 
     Each read is a short session of its own: a slow download holds no connection and no long
     transaction (which on SQLite would keep the WAL from being checkpointed). Page bounds come
@@ -52,10 +68,11 @@ async def report_chunks(database: Database, *, campaign_id: int, page_size: int 
     async def read_ahead() -> None:
         nonlocal after, more
         while more and len(reading) < READ_AHEAD:
-            rows, last = await _page_end(database, campaign_id=campaign_id, after=after, limit=page_size)
+            rows, last = await _page_end(database, campaign_id=campaign_id, after=after, limit=page_size, subset=subset)
             more = rows == page_size
             if rows:
-                reading.append(asyncio.create_task(_page_text(database, campaign_id=campaign_id, after=after, last=last)))
+                reading.append(asyncio.create_task(
+                    _page_text(database, campaign_id=campaign_id, after=after, last=last, subset=subset)))
                 after = last
 
     try:
@@ -74,13 +91,15 @@ async def report_chunks(database: Database, *, campaign_id: int, page_size: int 
                 await task
 
 
-async def _page_end(database: Database, *, campaign_id: int, after: int, limit: int) -> tuple[int, int]:
+async def _page_end(database: Database, *, campaign_id: int, after: int, limit: int,
+                    subset: Subset | None) -> tuple[int, int]:
     async with database.read_session() as session:
-        return await export_repository.page_end(session, campaign_id=campaign_id, after_contact_id=after, limit=limit)
+        return await export_repository.page_end(
+            session, campaign_id=campaign_id, after_contact_id=after, limit=limit, subset=subset)
 
 
-async def _page_text(database: Database, *, campaign_id: int, after: int, last: int) -> bytes:
+async def _page_text(database: Database, *, campaign_id: int, after: int, last: int, subset: Subset | None) -> bytes:
     async with database.read_session() as session:
         return await export_repository.page_text(
-            session, campaign_id=campaign_id, after_contact_id=after, last_contact_id=last
+            session, campaign_id=campaign_id, after_contact_id=after, last_contact_id=last, subset=subset
         )

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, Protocol
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from herald.models import (
     Campaign,
@@ -13,9 +15,11 @@ from herald.models import (
     CampaignNotSentReason,
     CampaignSendMinute,
     CampaignStats,
+    Contact,
     MessageStatus,
 )
 from herald.models.campaign_stats import STAT_FIELDS
+from herald.reports.subsets import Subset
 
 
 async def counters(session: AsyncSession, *, campaign_id: int, org_id: int | None) -> dict[str, int] | None:
@@ -69,3 +73,69 @@ async def waiting(session: AsyncSession, *, campaign_id: int, now: datetime) -> 
     )).all()
     times = [at for _, _, at in rows if at is not None]
     return {str(reason): int(n) for reason, n, _ in rows}, min(times) if times else None
+
+
+class ProgressRow(Protocol):
+    """A row of ``progress_rows``: the campaign's status and pace settings, its counters, its recent sends."""
+
+    id: int
+    status: str
+    started_at: datetime | None
+    start_at: datetime | None
+    rate_per_second: float | None
+    rate_per_hour: int | None
+    recent_sends: int | None
+
+    def __getattr__(self, counter: str) -> Any: ...
+
+
+async def progress_rows(
+    session: AsyncSession, *, org_id: int, campaign_ids: list[int], since_minute: int
+) -> list[ProgressRow]:
+    """Status, pace settings, counters and the sends accepted since ``since_minute`` of the org's
+    campaigns among ``campaign_ids``: one statement for them all (primary-key reads, and a range of
+    each campaign's send minutes)."""
+    recent = (
+        select(func.sum(CampaignSendMinute.count))
+        .where(CampaignSendMinute.campaign_id == Campaign.id, CampaignSendMinute.minute >= since_minute)
+        .scalar_subquery()
+        .label("recent_sends")
+    )
+    stmt = (
+        select(
+            Campaign.id, Campaign.status, Campaign.started_at, Campaign.start_at, Campaign.rate_per_second,
+            Campaign.rate_per_hour, *(getattr(CampaignStats, name) for name in STAT_FIELDS), recent,
+        )
+        .select_from(Campaign)
+        .outerjoin(CampaignStats, CampaignStats.campaign_id == Campaign.id)
+        .where(Campaign.org_id == org_id, Campaign.id.in_(campaign_ids))
+    )
+    return list((await session.execute(stmt)).all())  # type: ignore[arg-type]
+
+
+def _subset_where(campaign_id: int, subset: Subset) -> Any:
+    return text("p.campaign_id = :subset_campaign" + subset.condition()).bindparams(
+        subset_campaign=campaign_id, **subset.params())
+
+
+async def subset_contacts(
+    session: AsyncSession, *, campaign_id: int, subset: Subset, after_contact_id: int, limit: int
+) -> list[Any]:
+    """A page of the subset's messages joined to their contacts, in contact id order."""
+    p = aliased(CampaignMessage, name="p")
+    stmt = (
+        select(p.contact_id, Contact.name, Contact.phone, Contact.wa_user_id, p.status, p.error_msg, p.sent_at,
+               p.delivered_at, p.read_at, p.replied_at)
+        .select_from(p)
+        .outerjoin(Contact, Contact.id == p.contact_id)
+        .where(_subset_where(campaign_id, subset), p.contact_id > after_contact_id)
+        .order_by(p.campaign_id, p.contact_id)
+        .limit(limit)
+    )
+    return list((await session.execute(stmt)).all())
+
+
+async def subset_size(session: AsyncSession, *, campaign_id: int, subset: Subset) -> int:
+    p = aliased(CampaignMessage, name="p")
+    stmt = select(func.count()).select_from(p).where(_subset_where(campaign_id, subset))
+    return int((await session.execute(stmt)).scalar_one())

@@ -52,3 +52,53 @@ class TimelineOut(BaseModel):
 
     sends_per_minute: list[SendMinute]
     latency: Latencies
+
+
+class CampaignProgressOut(BaseModel):
+    """How far a campaign is, from its counters (the same words as ``CampaignStatsOut``), at what pace,
+    and when it should finish (docs/design.md, "Progress")."""
+
+    campaign_id: int
+    status: str
+    targeted: int
+    pending: int
+    sent: int
+    received: int
+    read: int
+    replied: int
+    unknown: int
+    not_sent: int
+    received_pct: float
+    read_pct: float
+    replied_pct: float
+    done: int = Field(description="targeted contacts no longer pending: sent, not sent or unknown")
+    done_pct: float = Field(description="done / targeted, 0–100 with one decimal")
+    pace_per_minute: float | None = Field(
+        description="messages WhatsApp accepted per minute over the last five minutes; null unless active or paused")
+    estimated_finish: datetime | None = Field(
+        description="when the last pending message should go: active campaigns at their pace, scheduled ones "
+                    "from their start time, audience and pace; null otherwise")
+
+
+class CampaignContactOut(BaseModel):
+    """A targeted contact and where its message is (the report CSV's columns, in JSON)."""
+
+    contact_id: int
+    name: str | None
+    phone: str | None
+    wa_user_id: str | None
+    status: str
+    error_msg: str | None = Field(description="why it was not sent or failed (only for failed, not_sent, unknown)")
+    sent_at: datetime | None
+    delivered_at: datetime | None
+    read_at: datetime | None
+    replied_at: datetime | None
+
+
+class CampaignContactsOut(BaseModel):
+    """``GET /campaigns/{id}/contacts``: a page of the subset, in contact id order, and its size."""
+
+    subset: str = Field(description="the subset in words, e.g. 'Not sent · not sent: campaign ended'")
+    total: int
+    items: list[CampaignContactOut]
+    next_cursor: str | None = None

@@ -20,6 +20,15 @@ def percent(part: int, whole: int) -> float:
     return round(100.0 * part / whole, 1)
 
 
+def rates(counts: dict[str, int]) -> dict[str, float]:
+    """received / sent, read / received, replied / received (docs/architecture.md, "Stats")."""
+    return {
+        "received_pct": percent(counts["received"], counts["sent"]),
+        "read_pct": percent(counts["read"], counts["received"]),
+        "replied_pct": percent(counts["replied"], counts["received"]),
+    }
+
+
 async def get_stats(session: AsyncSession, *, org_id: int, campaign_id: int) -> CampaignStatsOut:
     """The contract's stats body from the counter rows (two reads whatever the size). NotFound across orgs."""
     stats = await _stats(session, campaign_id=campaign_id, org_id=org_id)
@@ -43,12 +52,9 @@ async def _stats(session: AsyncSession, *, campaign_id: int, org_id: int | None)
     if counts["pending"]:
         waiting, next_send_at = await repository.waiting(session, campaign_id=campaign_id, now=utcnow())
     return CampaignStatsOut(
-        **counts,
+        **counts, **rates(counts),
         not_sent_reasons=reasons,
         waiting=sum(waiting.values()), waiting_reasons=waiting, next_send_at=next_send_at,
-        received_pct=percent(counts["received"], counts["sent"]),
-        read_pct=percent(counts["read"], counts["received"]),
-        replied_pct=percent(counts["replied"], counts["received"]),
     )
 
 

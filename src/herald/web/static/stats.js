@@ -6,9 +6,28 @@
   var initial = JSON.parse(document.getElementById("stats-initial").textContent);
   var format = new Intl.NumberFormat();
   var labels = { draft: "Draft", ready: "Ready to Launch", scheduled: "Scheduled", active: "Active", paused: "Paused", ended: "Ended" };
-  var funnelChart = null, sendsChart = null;
+  var funnelChart = null, sendsChart = null, stepsChart = null;
+  var outcomes = ["targeted", "sent", "received", "read", "replied"];
+  var steps = initial.steps || [];
 
   function funnelData(s) { return [s.targeted, s.sent, s.received, s.read, s.replied]; }
+
+  // The contacts behind a number: /ui/campaigns/{id}/contacts?outcome=… (or reason=…, step=…).
+  function contactsUrl(name, value) {
+    return "/ui/campaigns/" + campaignId + "/contacts?" + name + "=" + encodeURIComponent(value);
+  }
+
+  // A click on a bar opens its contacts; the pointer says the bars can be clicked.
+  function opensBars(urlOf) {
+    return {
+      onClick: function (event, elements) {
+        if (elements.length) { window.location.assign(urlOf(elements[0].index)); }
+      },
+      onHover: function (event, elements) {
+        event.native.target.style.cursor = elements.length ? "pointer" : "default";
+      }
+    };
+  }
 
   function makeCharts() {
     if (!window.Chart) { return; }
@@ -18,9 +37,18 @@
       type: "bar",
       data: { labels: ["Targeted", "Sent", "Received", "Read", "Replied"],
               datasets: [{ label: "Contacts", data: funnelData(initial.stats), backgroundColor: ["#5b6b7a", "#0b5cad", "#0b6e4f", "#1a9e5c", "#7a3fb8"] }] },
-      options: { maintainAspectRatio: false, animation: { duration: 300 }, plugins: { legend: { display: false } },
-                 scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } }
+      options: Object.assign({ maintainAspectRatio: false, animation: { duration: 300 }, plugins: { legend: { display: false } },
+                 scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } },
+                 opensBars(function (i) { return contactsUrl("outcome", outcomes[i]); }))
     });
+    stepsChart = new Chart(document.getElementById("steps-chart"), {
+      type: "bar",
+      data: { labels: [], datasets: [{ label: "Contacts", data: [], backgroundColor: "#7a3fb8" }] },
+      options: Object.assign({ indexAxis: "y", maintainAspectRatio: false, animation: { duration: 300 },
+                 plugins: { legend: { display: false } }, scales: { x: { beginAtZero: true, ticks: { precision: 0 } } } },
+                 opensBars(function (i) { return contactsUrl("step", steps[i].step); }))
+    });
+    updateSteps(steps);
     sendsChart = new Chart(document.getElementById("sends-chart"), {
       type: "bar",
       data: { labels: [], datasets: [{ label: "Sends per minute", data: [], backgroundColor: "#0b5cad" }] },
@@ -36,11 +64,18 @@
       if (value === undefined) { return; }
       el.textContent = el.dataset.format === "pct" ? value.toFixed(1).replace(/\.0$/, "") + "%" : format.format(value);
     });
+    // The funnel's links under the chart: the same counters.
+    document.querySelectorAll("[data-funnel-stat]").forEach(function (el) {
+      var value = s[el.dataset.funnelStat];
+      if (value !== undefined) { el.textContent = format.format(value); }
+    });
     var body = document.getElementById("reasons-body");
     var reasons = Object.entries(s.not_sent_reasons || {});
     body.replaceChildren.apply(body, reasons.length ? reasons.map(function (pair) {
       var row = document.createElement("tr");
-      var reason = document.createElement("td"); reason.textContent = pair[0];
+      var reason = document.createElement("td");
+      var link = document.createElement("a"); link.href = contactsUrl("reason", pair[0]); link.textContent = pair[0];
+      reason.append(link);
       var count = document.createElement("td"); count.className = "num"; count.textContent = format.format(pair[1]);
       row.append(reason, count);
       return row;
@@ -66,6 +101,58 @@
     }
     line.textContent = text;
     line.hidden = !text;
+  }
+
+  // The bot's funnel steps: the chart, and the table of numbers whose steps open their contacts.
+  function updateSteps(list) {
+    steps = list;
+    document.getElementById("steps-empty").hidden = list.length > 0;
+    document.getElementById("steps-body").hidden = list.length === 0;
+    var rows = document.getElementById("steps-rows");
+    rows.replaceChildren.apply(rows, list.map(function (step) {
+      var row = document.createElement("tr");
+      var name = document.createElement("td");
+      var link = document.createElement("a"); link.href = contactsUrl("step", step.step); link.textContent = step.step;
+      name.append(link);
+      var count = document.createElement("td"); count.className = "num"; count.textContent = format.format(step.contacts);
+      row.append(name, count);
+      return row;
+    }));
+    if (stepsChart) {
+      stepsChart.data.labels = list.map(function (step) { return step.step; });
+      stepsChart.data.datasets[0].data = list.map(function (step) { return step.contacts; });
+      stepsChart.update();
+    }
+  }
+
+  // As the pages' ``pace`` and ``pct`` filters write them (web/filters.py).
+  function pace(perMinute) {
+    if (perMinute === null || perMinute === undefined) { return "—"; }
+    if (perMinute >= 600) { return format.format(Math.round(perMinute / 60)) + "/s"; }
+    if (perMinute >= 10) { return format.format(Math.round(perMinute)) + "/min"; }
+    return (Math.round(perMinute * 10) / 10).toString() + "/min";
+  }
+
+  function pct(value) { return value.toFixed(1).replace(/\.0$/, "") + "%"; }
+
+  // The sending section: shown while the campaign is active or paused.
+  function updateProgress(p) {
+    var section = document.getElementById("progress-section");
+    if (!p) { return; }
+    section.hidden = ["active", "paused"].indexOf(p.status) < 0;
+    var bar = document.getElementById("send-progress");
+    bar.value = p.done_pct; bar.textContent = pct(p.done_pct);
+    section.querySelectorAll("[data-progress]").forEach(function (el) {
+      var value = p[el.dataset.progress];
+      if (el.dataset.format === "time") {
+        document.getElementById("eta").hidden = !value;
+        if (!value) { return; }
+        el.setAttribute("datetime", value);
+        el.textContent = new Date(value).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+        return;
+      }
+      el.textContent = el.dataset.format === "pct" ? pct(value) : el.dataset.format === "pace" ? pace(value) : format.format(value);
+    });
   }
 
   function updateSends(sends) {
@@ -102,6 +189,8 @@
     source.addEventListener("error", function () { dot.classList.remove("on"); text.textContent = "Reconnecting…"; });
     source.addEventListener("stats", function (e) { updateStats(JSON.parse(e.data)); });
     source.addEventListener("sends", function (e) { updateSends(JSON.parse(e.data)); });
+    source.addEventListener("steps", function (e) { updateSteps(JSON.parse(e.data)); });
+    source.addEventListener("progress", function (e) { updateProgress(JSON.parse(e.data)); });
     source.addEventListener("campaign", function (e) {
       var campaign = JSON.parse(e.data);
       updateStatus(campaign);

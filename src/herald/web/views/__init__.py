@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from herald.web.views import (
     auth,
     campaigns,
+    campaigns_live,
     contacts,
     media,
     replies,
@@ -18,5 +19,5 @@ from herald.web.views import (
 )
 
 router = APIRouter(include_in_schema=False)
-for module in (auth, campaigns, stats, wizard, wizard_live, media, contacts, replies, setup, settings):
+for module in (auth, campaigns, campaigns_live, stats, wizard, wizard_live, media, contacts, replies, setup, settings):
     router.include_router(module.router)

@@ -13,8 +13,9 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.campaigns import preview, readiness, resend, service, transitions
+from herald.campaigns import progress as campaign_progress
 from herald.campaigns import repository as campaigns_repository
-from herald.campaigns.lifecycle import Status
+from herald.campaigns.lifecycle import LIVE, Status
 from herald.campaigns.naming import shown
 from herald.campaigns.schemas import AudiencePreview, CampaignUpdate
 from herald.kit.deps import SessionDep, SettingsDep
@@ -22,6 +23,7 @@ from herald.kit.errors import HeraldError, Invalid
 from herald.kit.text import about
 from herald.models import Campaign
 from herald.models.campaign import DEFAULT_RATE_PER_SECOND
+from herald.reports import progress
 from herald.web import confirm, repository
 from herald.web.deps import UiUser, UiWriter, field_errors, redirect, render
 from herald.web.wording import status_label, user_message
@@ -45,9 +47,10 @@ async def campaigns_page(
     # Ready means ready now: a draft or ready campaign is re-checked as it is listed (campaigns/readiness.py).
     rows = await readiness.refresh_all(session, rows)
     numbers = await repository.number_labels(session, org_id=user.principal.org_id)
+    figures = await campaign_progress.progress_of(session, org_id=user.principal.org_id, campaigns=rows)
     return render(request, "campaigns/list.html", {
         "campaigns": rows, "kind": kind, "next_cursor": next_cursor, "numbers": numbers,
-        "start_questions": await _start_questions(session, rows),
+        "start_questions": await _start_questions(session, rows), "progress": figures, "live": LIVE,
     }, user=user)
 
 
@@ -183,10 +186,9 @@ def _estimate(audience: AudiencePreview, start_at: datetime | None, rate_per_hou
     base = {"eligible": eligible, "nobody": nobody, "limit": limit, "days_waiting": days_waiting}
     if not rate_per_hour or rate_per_hour < 1:
         return {**base, "hours": None, "duration": None, "finish": None}
-    hours = eligible / rate_per_hour
-    if limit and days_waiting:
-        last_day = limit.waiting - (days_waiting - 1) * limit.limit_per_24h
-        hours = max(hours, days_waiting * 24 + last_day / rate_per_hour)
+    hours = progress.sending_hours(progress.Audience(
+        eligible=eligible, limit_per_24h=limit.limit_per_24h if limit else None,
+        limit_waiting=limit.waiting if limit else 0), rate_per_hour)
     finish = start_at + timedelta(hours=hours) if start_at else None
     return {**base, "hours": hours, "duration": about(hours * 3600), "finish": finish}
 

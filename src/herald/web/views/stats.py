@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
@@ -15,10 +16,13 @@ from herald.campaigns import service as campaign_service
 from herald.campaigns.lifecycle import LIVE
 from herald.kit.db import Database
 from herald.kit.deps import SessionDep, SettingsDep
-from herald.reports import export
+from herald.replies import funnel as bot_funnel
+from herald.reports import drilldown, export, progress
 from herald.reports import repository as reports_repository
 from herald.reports import service as reports_service
 from herald.reports.hub import get_hub
+from herald.reports.schemas import CampaignProgressOut
+from herald.reports.subsets import OUTCOMES, Subset
 from herald.web import repository
 from herald.web.deps import UiUser, render
 
@@ -28,12 +32,28 @@ SSE_PING_SECONDS = 15
 STALE_SHOWN = 20  # stale unknown messages listed on the page (all of them are sent again)
 # The sends-over-time chart moves by the minute: refreshed every few stats events, not each one.
 SENDS_EVERY = 5
+# The funnel chart's bars, each a subset of contacts (``reports/subsets.py``).
+FUNNEL_BARS = ("targeted", "sent", "received", "read", "replied")
+CONTACTS_SHOWN = 50
 
 
 async def _sends(database: Database, campaign_id: int) -> list[dict[str, object]]:
     async with database.read_session() as session:
         minutes = await reports_repository.send_minutes(session, campaign_id=campaign_id)
     return [{"minute": datetime.fromtimestamp(m * 60, UTC).isoformat(), "count": c} for m, c in minutes]
+
+
+async def _steps(database: Database, *, org_id: int, campaign_id: int) -> list[dict[str, object]]:
+    """The bot's funnel steps, the most reached first (``replies/funnel.py``)."""
+    async with database.read_session() as session:
+        steps = await bot_funnel.funnel(session, org_id=org_id, campaign_id=campaign_id)
+    return [step.model_dump() for step in steps.steps]
+
+
+async def _progress(database: Database, *, org_id: int, campaign_id: int) -> CampaignProgressOut | None:
+    async with database.read_session() as session:
+        figures = await progress.progress_of(session, org_id=org_id, campaign_ids=[campaign_id])
+    return figures.get(campaign_id)
 
 
 async def _status(database: Database, *, org_id: int, campaign_id: int) -> dict[str, str | None] | None:
@@ -57,12 +77,16 @@ async def stats_page(
     )
     sent_again = await resend.history(session, org_id=org, campaign_id=campaign_id)
     emails = await repository.user_emails(session, org_id=org, user_ids={r.user_id for r in sent_again if r.user_id})
-    initial = {"stats": stats.model_dump(mode="json"), "sends": sends, "status": campaign.status}
+    database = request.app.state.database
+    steps = await _steps(database, org_id=org, campaign_id=campaign_id)
+    figures = await _progress(database, org_id=org, campaign_id=campaign_id)
+    initial = {"stats": stats.model_dump(mode="json"), "sends": sends, "status": campaign.status, "steps": steps}
     return render(request, "campaigns/stats.html", {
         "campaign": campaign, "stats": stats, "initial": initial, "live": campaign.status in LIVE,
         "number": numbers.get(campaign.whatsapp_number_id or 0, "—"),
         "stale_total": stale_total, "stale": stale, "stale_hours": hours, "sent_again": sent_again, "emails": emails,
-        "can_send_again": campaign.status in resend.RUNNING,
+        "can_send_again": campaign.status in resend.RUNNING, "steps": steps, "progress": figures,
+        "outcomes": FUNNEL_BARS,
     }, user=user)
 
 
@@ -88,16 +112,48 @@ async def _events(request: Request, *, org_id: int, campaign_id: int) -> AsyncIt
             if status != last_status:
                 last_status = status
                 yield ServerSentEvent(data=json.dumps(status), event="campaign")
+            figures = await _progress(database, org_id=org_id, campaign_id=campaign_id)
+            if figures is not None:
+                yield ServerSentEvent(data=figures.model_dump_json(), event="progress")
             if tick % SENDS_EVERY == 0:
                 yield ServerSentEvent(data=json.dumps(await _sends(database, campaign_id)), event="sends")
+                steps = await _steps(database, org_id=org_id, campaign_id=campaign_id)
+                yield ServerSentEvent(data=json.dumps(steps), event="steps")
             tick += 1
 
 
 @router.get("/{campaign_id}/report.csv")
 async def report_csv(request: Request, campaign_id: int, session: SessionDep, user: UiUser) -> StreamingResponse:
     await reports_service.require_campaign(session, org_id=user.principal.org_id, campaign_id=campaign_id)
-    chunks = export.report_chunks(request.app.state.database, campaign_id=campaign_id)
-    return StreamingResponse(
-        chunks, media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{export.filename(campaign_id)}"'},
-    )
+    return export.response(request.app.state.database, campaign_id=campaign_id)
+
+
+@router.get("/{campaign_id}/contacts", response_class=HTMLResponse)
+async def contacts_page(
+    request: Request, campaign_id: int, session: SessionDep, user: UiUser,
+    outcome: str | None = None, reason: str | None = None, step: str | None = None,
+    cursor: Annotated[str | None, Query()] = None,
+) -> HTMLResponse:
+    """The contacts behind a number of the stats page: an outcome, a not-sent reason, a funnel step."""
+    org = user.principal.org_id
+    campaign = await campaign_service.get_campaign(session, org_id=org, campaign_id=campaign_id)
+    subset = Subset.of(outcome=outcome, reason=reason, step=step)
+    page = await drilldown.contacts(session, org_id=org, campaign_id=campaign_id, subset=subset, cursor=cursor,
+                                    limit=CONTACTS_SHOWN)
+    stats = await reports_service.get_stats(session, org_id=org, campaign_id=campaign_id)
+    steps = await bot_funnel.funnel(session, org_id=org, campaign_id=campaign_id)
+    return render(request, "campaigns/contacts.html", {
+        "campaign": campaign, "subset": subset, "page": page, "outcomes": OUTCOMES,
+        "reasons": list(stats.not_sent_reasons), "steps": [s.step for s in steps.steps],
+        "query": subset.query(),
+    }, user=user)
+
+
+@router.get("/{campaign_id}/contacts.csv")
+async def contacts_csv(
+    request: Request, campaign_id: int, session: SessionDep, user: UiUser,
+    outcome: str | None = None, reason: str | None = None, step: str | None = None,
+) -> StreamingResponse:
+    subset = Subset.of(outcome=outcome, reason=reason, step=step)
+    await reports_service.require_campaign(session, org_id=user.principal.org_id, campaign_id=campaign_id)
+    return export.response(request.app.state.database, campaign_id=campaign_id, subset=subset)
