@@ -1,6 +1,7 @@
-"""In headless Chromium (issue 22): the Start now dialog says whom, how fast and how long; an unnamed
-draft is "Untitled campaign" in its Delete dialog and the flash; an ended campaign's stats say
-"Not running", never "Live"."""
+"""In headless Chromium: the Start now dialog says whom, how fast and how long; an unnamed draft is
+"Untitled campaign" in its Delete dialog and the flash; an ended campaign's stats say "Not running",
+never "Live"; a test is named with its time and ends when its campaign starts, freeing its contacts;
+a campaign whose template went away shows Draft with what is missing, not Ready to Launch."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import delete, update
 
 from herald.auth import service as auth_service
 from herald.auth.principal import Role
@@ -21,9 +22,9 @@ from herald.campaigns.schemas import CampaignCreate
 from herald.config import Settings
 from herald.kit.db import Database
 from herald.kit.types import utcnow
-from herald.models import Campaign
+from herald.models import Campaign, Template
 from tests.conftest import TEST_FERNET_KEY, TEST_SECRET_KEY
-from tests.factories import make_contacts, make_world
+from tests.factories import WORLD_VIP_PHONE, make_contacts, make_world
 from tests.live import live_server
 from tests.web.browser import CHROMIUM, CHROMIUM_ARGS, screenshot, skip_without_browser
 
@@ -47,9 +48,12 @@ async def _seed(settings: Settings) -> dict[str, int]:
         ended = await campaign_service.create_campaign(
             session, org_id=org.id, data=CampaignCreate.model_validate(world.campaign(name="Last spring")))
         untitled = await campaign_service.create_campaign(session, org_id=org.id, data=CampaignCreate())
+        stale = await campaign_service.create_campaign(
+            session, org_id=org.id, data=CampaignCreate.model_validate(world.campaign(name="Autumn sale")))
         await session.execute(update(Campaign).where(Campaign.id == ended.id)
                               .values(status="ended", started_at=utcnow(), ended_at=utcnow()))
-        ids = {"ready": ready.id, "ended": ended.id, "untitled": untitled.id}
+        ids = {"ready": ready.id, "ended": ended.id, "untitled": untitled.id, "stale": stale.id}
+        assert (ready.status, stale.status) == ("ready", "ready")
     await database.dispose()
     return ids
 
@@ -136,3 +140,69 @@ def test_confirmations_name_the_campaign_and_say_whom_how_fast_and_how_long(
     expect(page.locator("#campaign-status")).to_contain_text("Ended")
     page.wait_for_timeout(1500)  # time for a feed to connect, were one opened
     expect(page.locator("#live-text")).to_have_text("Not running")
+
+
+def log_in(page: Any) -> None:
+    from playwright.sync_api import expect
+
+    page.goto("/ui/login")
+    page.get_by_label("Email").fill(EMAIL)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page).to_have_url(re.compile(r"/ui/campaigns$"))
+
+
+def test_a_test_is_named_with_its_time_and_ends_when_its_campaign_starts(
+    herald: tuple[str, dict[str, int]], page: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    ids = herald[1]
+    log_in(page)
+    page.goto(f"/ui/campaigns/{ids['ready']}/edit/review")
+    expect(page.locator("#phones-engaged")).to_contain_text("stay engaged")
+    expect(page.locator("#phones-engaged")).to_contain_text("as soon as this campaign is started or scheduled")
+    page.get_by_label(re.compile("phone", re.I)).first.fill(WORLD_VIP_PHONE)
+    page.get_by_role("button", name="Send a test").click()
+    page.goto("/ui/campaigns?kind=test")
+    test_row = page.locator("tr[data-campaign]").filter(has_text="Spring sale (test")
+    expect(test_row).to_have_count(1)
+    expect(test_row).to_contain_text(re.compile(r"Spring sale \(test \d\d:\d\d UTC\)"))
+    expect(test_row).to_contain_text("Active")
+    screenshot(page, "rails-03-test-campaign")
+
+    page.goto("/ui/campaigns")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.locator(f"tr[data-campaign='{ids['ready']}']").get_by_role("button", name="Start now").click()
+    expect(page.locator(f"tr[data-campaign='{ids['ready']}']")).to_contain_text("Active")
+    page.goto("/ui/campaigns?kind=test")
+    expect(page.locator("tr[data-campaign]").filter(has_text="Spring sale (test")).to_contain_text("Ended")
+
+
+@pytest.fixture
+def template_gone(herald: tuple[str, dict[str, int]], tmp_path: Path) -> None:
+    """Meta deleted the world's promo template after both campaigns were saved as Ready to Launch
+    (before the browser starts: its driver runs an event loop of its own)."""
+    asyncio.run(_delete_promo(tmp_path / "herald.db"))
+
+
+def test_a_campaign_whose_template_went_away_is_shown_as_a_draft_with_what_is_missing(
+    herald: tuple[str, dict[str, int]], template_gone: None, page: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    ids = herald[1]
+    log_in(page)
+    row = page.locator(f"tr[data-campaign='{ids['stale']}']")
+    expect(row).to_contain_text("Draft")
+    expect(row).not_to_contain_text("Ready to Launch")
+    expect(row.locator(".hint")).to_contain_text("Missing: Template")
+    expect(row.get_by_role("button", name="Start now")).to_have_count(0)
+    screenshot(page, "rails-04-template-gone")
+
+
+async def _delete_promo(db: Path) -> None:
+    database = Database.connect(f"sqlite+aiosqlite:///{db}")
+    async with database.session() as session:
+        await session.execute(delete(Template).where(Template.name == "promo"))
+    await database.dispose()
