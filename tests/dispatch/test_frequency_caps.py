@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from collections import Counter
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import update
@@ -72,7 +75,7 @@ async def run(database: Database, org: OrgHandle, number: int, name: str, *, tem
 
 class TestFrequencyCap:
     async def test_a_contact_sent_twice_this_week_is_not_sent_a_third_time(
-        self, app: FastAPI, database: Database, org: OrgHandle, simulator: SimulatorServer
+        self, app: FastAPI, client: httpx.AsyncClient, database: Database, org: OrgHandle, simulator: SimulatorServer
     ) -> None:
         number, _ = await setup(app, database, org, simulator)
         await set_cap(database, org, 2, 7)
@@ -85,6 +88,9 @@ class TestFrequencyCap:
             "frequency cap reached (2 in 7 days)"
         }
         assert Counter(Counter(m["to"] for m in sim_messages(simulator.base_url)).values()) == Counter({2: 2})
+        report = await client.get(f"/api/v1/campaigns/{third['id']}/report.csv", headers=org.auth)
+        rows = list(csv.DictReader(io.StringIO(report.text)))
+        assert [r["error_msg"] for r in rows] == ["frequency cap reached (2 in 7 days)"] * 2
 
     async def test_tests_exempt_and_utility_campaigns_are_neither_capped_nor_counted(
         self, app: FastAPI, database: Database, org: OrgHandle, simulator: SimulatorServer
