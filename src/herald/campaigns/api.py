@@ -6,6 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from herald.auth.deps import CurrentPrincipal, WriterPrincipal
+from herald.auth.principal import Principal
 from herald.campaigns import preview, progress, readiness, resend, service, transitions
 from herald.campaigns.lifecycle import Status
 from herald.campaigns.schemas import (
@@ -23,7 +24,6 @@ from herald.campaigns.schemas import (
     StaleUnknownOut,
     StartIn,
 )
-from herald.auth.principal import Principal
 from herald.kit.deps import SessionDep, SettingsDep
 from herald.kit.errors import Forbidden
 from herald.kit.pagination import Page

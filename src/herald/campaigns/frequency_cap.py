@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, false, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from herald.campaigns import reasons
 from herald.kit.errors import Invalid
@@ -136,7 +137,7 @@ async def recent_sends(
 
 
 def over_cap(
-    contact_id: ColumnElement[int], *, org_id: int, cap: FrequencyCap, now: datetime, campaign_id: int | None
+    contact_id: ColumnElement[int] | InstrumentedAttribute[int], *, org_id: int, cap: FrequencyCap, now: datetime, campaign_id: int | None
 ) -> ColumnElement[bool]:
     """For the audience preview: whether the contact reached the cap (a correlated count)."""
     count = (

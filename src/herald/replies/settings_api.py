@@ -59,7 +59,7 @@ async def update_settings(body: SettingsUpdate, session: SessionDep, principal: 
     cap = await frequency_cap.cap_of(session, org_id=principal.org_id)
     given = body.model_fields_set & {"frequency_cap_messages", "frequency_cap_days"}
     if given:  # one of the two alone changes it; both null removes it
-        messages = body.frequency_cap_messages if "frequency_cap_messages" in given else (cap and cap.messages)
-        days = body.frequency_cap_days if "frequency_cap_days" in given else (cap and cap.days)
+        messages = body.frequency_cap_messages if "frequency_cap_messages" in given else (cap.messages if cap else None)
+        days = body.frequency_cap_days if "frequency_cap_days" in given else (cap.days if cap else None)
         cap = await frequency_cap.save(session, org_id=principal.org_id, messages=messages, days=days)
     return _out(found, cap)
