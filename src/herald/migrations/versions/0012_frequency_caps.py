@@ -22,13 +22,12 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("organizations", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("frequency_cap_messages", sa.Integer(), nullable=True))
-        batch_op.add_column(sa.Column("frequency_cap_days", sa.Integer(), nullable=True))
-    with op.batch_alter_table("campaigns", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("frequency_cap_exempt", sa.Boolean(), server_default=sa.false(), nullable=False)
-        )
+    # Plain ADD COLUMN (SQLite has it, NOT NULL with a default too): a batch would copy ``campaigns``
+    # into a table without the AUTOINCREMENT of migration 0009.
+    op.add_column("organizations", sa.Column("frequency_cap_messages", sa.Integer(), nullable=True))
+    op.add_column("organizations", sa.Column("frequency_cap_days", sa.Integer(), nullable=True))
+    op.add_column("campaigns", sa.Column("frequency_cap_exempt", sa.Boolean(), server_default=sa.false(),
+                                         nullable=False))
     op.create_index(
         "ix_campaign_messages_contact_sent", "campaign_messages", ["contact_id", "sent_at"],
         sqlite_where=sa.text("sent_at IS NOT NULL"), postgresql_where=sa.text("sent_at IS NOT NULL"),
@@ -37,8 +36,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_campaign_messages_contact_sent", table_name="campaign_messages")
-    with op.batch_alter_table("campaigns", schema=None) as batch_op:
-        batch_op.drop_column("frequency_cap_exempt")
-    with op.batch_alter_table("organizations", schema=None) as batch_op:
-        batch_op.drop_column("frequency_cap_days")
-        batch_op.drop_column("frequency_cap_messages")
+    # ALTER TABLE … DROP COLUMN: SQLite has it since 3.35; a batch would lose campaigns' AUTOINCREMENT.
+    op.execute("ALTER TABLE campaigns DROP COLUMN frequency_cap_exempt")
+    op.execute("ALTER TABLE organizations DROP COLUMN frequency_cap_days")
+    op.execute("ALTER TABLE organizations DROP COLUMN frequency_cap_messages")
