@@ -4,14 +4,16 @@ step, and the stats page's note (campaigns/frequency_cap.py)."""
 from __future__ import annotations
 
 import html
+from datetime import timedelta
 
 from sqlalchemy import select
 
 from herald.auth.principal import Role
 from herald.kit.db import Database
-from herald.models import Campaign, Organization
+from herald.kit.types import utcnow
+from herald.models import Campaign, CampaignMessage, Contact, Organization
 from tests.conftest import OrgHandle
-from tests.factories import make_world
+from tests.factories import WORLD_VIP_PHONE, make_world
 from tests.web.conftest import Browser
 from tests.web.helpers import csrf_of, page_csrf
 from tests.web.test_access import ready_campaign
@@ -98,3 +100,21 @@ class TestExemption:
             (await session.get(Campaign, exempt)).frequency_cap_exempt = True  # type: ignore[union-attr]
         assert "exempt from the frequency cap" in (await viewer.get(f"/ui/campaigns/{exempt}/stats")).text
         assert "exempt from the frequency cap" not in (await viewer.get(f"/ui/campaigns/{plain}/stats")).text
+
+
+class TestAudienceStep:
+    async def test_the_audience_step_counts_contacts_at_the_cap(
+        self, browser: Browser, database: Database, org: OrgHandle
+    ) -> None:
+        admin = await browser(Role.admin)
+        token = await page_csrf(admin, "/ui/settings")
+        await admin.post("/ui/settings/frequency-cap", data={
+            "csrf_token": token, "frequency_cap_messages": "1", "frequency_cap_days": "7"})
+        earlier, campaign = await ready_campaign(database, org.id, "Earlier"), await ready_campaign(database, org.id)
+        async with database.session() as session:
+            contact = (await session.execute(
+                select(Contact.id).where(Contact.org_id == org.id, Contact.phone == WORLD_VIP_PHONE))).scalar_one()
+            session.add(CampaignMessage(campaign_id=earlier, contact_id=contact, status="read", wamid="wamid.early",
+                                        sent_at=utcnow() - timedelta(days=1)))
+        page = (await admin.get(f"/ui/campaigns/{campaign}/edit/audience")).text
+        assert "<tr><td>frequency cap reached (1 in 7 days)</td><td class=\"num\">1</td></tr>" in page
