@@ -3,8 +3,7 @@
 Each contact counts once, under the first rule that excludes it, in the order the engine applies
 them: opted out, engaged elsewhere, open case, over the organization's frequency cap (a campaign's
 preview only: the cap depends on its template and on whether it is exempt), then each valued tag a
-variable reads. A preview
-is a forecast: the engine re-checks every rule at launch and at send time.
+variable reads. A preview is a forecast: the engine re-checks every rule at launch and at send time.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 ``claim_batch`` runs on the database loop (``database_loop.py``): it claims due messages
 (``claim.py``), applies the send-time rules (an open inbox case, the organization's frequency cap,
-a valued tag the template needs and the contact lacks: ``not_sent`` at once), and renders each remaining message's request body.
+a valued tag the template needs and the contact lacks: ``not_sent`` at once), and renders each
+remaining message's request body.
 Messages past the portfolio's messaging limit go back to ``pending`` until a place frees
 (``messaging_limit.py``).
 """
