@@ -94,12 +94,12 @@ async def make_template(database: Database, *, org_id: int, waba_id: str = "2090
                         language: str = PROMO["language"], variables: list[str] | None = None,
                         header_format: str | None = "IMAGE", components: list[Any] | None = None,
                         usable: bool = True, reason: str | None = None,
-                        parameter_format: str = "POSITIONAL") -> int:
+                        parameter_format: str = "POSITIONAL", category: str = "MARKETING") -> int:
     """An approved template; by default the promo of ``PROMO_COMPONENTS`` (variables 1, 2 and 3)."""
     components = PROMO_COMPONENTS if components is None else components
     async with database.session() as session:
         template = Template(
-            org_id=org_id, waba_id=waba_id, name=name, language=language, status="APPROVED", category="MARKETING",
+            org_id=org_id, waba_id=waba_id, name=name, language=language, status="APPROVED", category=category,
             parameter_format=parameter_format, components=components,
             variables=["1", "2", "3"] if variables is None else variables, header_format=header_format,
             quick_reply_count=_quick_reply_count(components), usable=usable, reason=reason,
@@ -197,7 +197,8 @@ async def engage(database: Database, *, contact_id: int, campaign_id: int) -> No
 async def make_active_campaign(database: Database, *, org_id: int, number_id: int, audience: dict[str, Any] | None,
                                variables: dict[str, Any], media_row_id: int | None, bot_flow_id: int | None,
                                rate: float = 50, test_contact_ids: list[int] | None = None,
-                               template: str = "promo", name: str = "Spring", status: str = "active") -> int:
+                               template: str = "promo", name: str = "Spring", status: str = "active",
+                               frequency_cap_exempt: bool = False) -> int:
     """A campaign row in ``status``; an active one is launched (its materialisation enqueued)."""
     async with database.session() as session:
         campaign = Campaign(
@@ -205,6 +206,7 @@ async def make_active_campaign(database: Database, *, org_id: int, number_id: in
             whatsapp_number_id=number_id, audience=audience, test_contact_ids=test_contact_ids,
             template_name=template, template_language="en_US", variables=variables, header_media_id=media_row_id,
             bot_flow_id=bot_flow_id, rate_per_second=rate, started_at=utcnow(), missing=[],
+            frequency_cap_exempt=frequency_cap_exempt,
         )
         session.add(campaign)
         await session.flush()

@@ -52,6 +52,7 @@ class TestInboundOnPages:
             "csrf_token": token, "opt_out_keywords": "Stop, Cancelar", "opt_in_keywords": "Volver"})
         assert saved.status_code == 303
         assert (await client.get("/api/v1/settings", headers=org.auth)).json() == {
-            "opt_out_keywords": ["Stop", "Cancelar"], "opt_in_keywords": ["Volver"]}
+            "opt_out_keywords": ["Stop", "Cancelar"], "opt_in_keywords": ["Volver"],
+            "frequency_cap_messages": None, "frequency_cap_days": None}
         viewer_page = (await (await browser(Role.viewer)).get("/ui/settings")).text
         assert "Stop, Cancelar" in viewer_page and "Volver" in viewer_page

@@ -85,7 +85,8 @@ class TestOptOutKeywords:
         setup = await alice_campaign(app, database, org.id)
         defaults = (await client.get("/api/v1/settings", headers=org.headers(Role.viewer))).json()
         assert defaults == {"opt_out_keywords": ["STOP", "BAJA", "PARAR", "UNSUBSCRIBE", "SAIR"],
-                            "opt_in_keywords": ["START"]}
+                            "opt_in_keywords": ["START"], "frequency_cap_messages": None,
+                            "frequency_cap_days": None}
         answer = await client.patch("/api/v1/settings", headers=org.auth, json={"opt_out_keywords": ["Cancelar"]})
         assert answer.status_code == 200 and answer.json()["opt_out_keywords"] == ["Cancelar"]
         await receive(client, database, "text_stop.json")  # STOP is no longer one of them

@@ -6,6 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from herald.auth.deps import CurrentPrincipal, WriterPrincipal
+from herald.auth.principal import Principal
 from herald.campaigns import preview, progress, readiness, resend, service, transitions
 from herald.campaigns.lifecycle import Status
 from herald.campaigns.schemas import (
@@ -24,13 +25,22 @@ from herald.campaigns.schemas import (
     StartIn,
 )
 from herald.kit.deps import SessionDep, SettingsDep
+from herald.kit.errors import Forbidden
 from herald.kit.pagination import Page
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"])
 
 
+def _check_exempt(body: CampaignCreate | CampaignUpdate, principal: Principal) -> None:
+    """Only an admin sets a campaign outside the frequency cap (campaigns/frequency_cap.py)."""
+    if "frequency_cap_exempt" in body.model_fields_set and body.frequency_cap_exempt and not principal.is_admin:
+        raise Forbidden("only an admin may exempt a campaign from the frequency cap", code="admin_only",
+                        details={"field": "frequency_cap_exempt"})
+
+
 @router.post("", response_model=CampaignOut, status_code=201)
 async def create_campaign(body: CampaignCreate, session: SessionDep, principal: WriterPrincipal) -> CampaignOut:
+    _check_exempt(body, principal)
     campaign = await service.create_campaign(session, org_id=principal.org_id, data=body)
     return CampaignOut.of(campaign)
 
@@ -75,6 +85,7 @@ async def get_campaign(campaign_id: int, session: SessionDep, principal: Current
 async def update_campaign(
     campaign_id: int, body: CampaignUpdate, session: SessionDep, principal: WriterPrincipal
 ) -> CampaignOut:
+    _check_exempt(body, principal)
     campaign = await service.update_campaign(session, org_id=principal.org_id, campaign_id=campaign_id, data=body)
     return CampaignOut.of(campaign)
 

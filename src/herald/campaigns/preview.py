@@ -1,8 +1,9 @@
 """How many contacts a segment reaches and why the others would not be sent (docs/architecture.md, "Who receives a message").
 
 Each contact counts once, under the first rule that excludes it, in the order the engine applies
-them: opted out, engaged elsewhere, open case, then each valued tag a variable reads. A preview
-is a forecast: the engine re-checks every rule at launch and at send time.
+them: opted out, engaged elsewhere, open case, over the organization's frequency cap (a campaign's
+preview only: the cap depends on its template and on whether it is exempt), then each valued tag a
+variable reads. A preview is a forecast: the engine re-checks every rule at launch and at send time.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from herald.campaigns import reasons, repository, segments
+from herald.campaigns import frequency_cap, reasons, repository, segments
 from herald.campaigns.bindings import valued_tag_keys
 from herald.campaigns.schemas import AudiencePreview, MessagingLimitPreview
 from herald.campaigns.service import get_campaign
 from herald.kit.errors import Invalid
 from herald.kit.types import utcnow
+from herald.models import Contact
 from herald.numbers import messaging_limit
 
 FIXED_RULES = {1: reasons.OPTED_OUT, 2: reasons.ALREADY_ENGAGED, 3: reasons.OPEN_CASE}
@@ -28,6 +30,7 @@ async def preview_campaign(session: AsyncSession, *, org_id: int, campaign_id: i
         session, org_id=org_id, audience=campaign.audience, variables=campaign.variables or {},
         contact_ids=campaign.test_contact_ids if campaign.kind == "test" else None, campaign_id=campaign.id,
         whatsapp_number_id=campaign.whatsapp_number_id,
+        cap=await frequency_cap.cap_for_campaign(session, campaign),
     )
 
 
@@ -40,14 +43,22 @@ async def preview_audience(
     contact_ids: list[int] | None = None,
     campaign_id: int | None = None,
     whatsapp_number_id: int | None = None,
+    cap: frequency_cap.FrequencyCap | None = None,
 ) -> AudiencePreview:
-    """``campaign_id``: the campaign's own engagements do not count as engaged elsewhere."""
+    """``campaign_id``: the campaign's own engagements (and sends) do not count as engaged elsewhere
+    (nor towards the frequency cap ``cap``, the one the campaign is held to)."""
     where = await segments.segment_filter(session, org_id=org_id, audience=audience, contact_ids=contact_ids)
     keys = valued_tag_keys(variables)
+    over_cap = None
+    if cap is not None:
+        over_cap = frequency_cap.over_cap(Contact.id, org_id=org_id, cap=cap, now=utcnow(), campaign_id=campaign_id)
     counts = await repository.exclusion_counts(
-        session, audience_filter=where, campaign_id=campaign_id, valued_tag_keys=keys
+        session, audience_filter=where, campaign_id=campaign_id, valued_tag_keys=keys, over_cap=over_cap
     )
-    rules = FIXED_RULES | {4 + i: reasons.valued_tag_missing(key) for i, key in enumerate(keys)}
+    capped = {4: cap.reason} if cap is not None else {}
+    rules = FIXED_RULES | capped | {
+        repository.FIRST_VALUED_TAG_RULE + i: reasons.valued_tag_missing(key) for i, key in enumerate(keys)
+    }
     # Every rule that applies is listed, with 0 when it excludes nobody, so the UI shows a stable table.
     excluded = {reason: counts.get(code, 0) for code, reason in sorted(rules.items())}
     matched = sum(counts.values())

@@ -16,3 +16,7 @@ NO_ADDRESS = "contact has no phone and no WhatsApp user id to send to"
 
 def valued_tag_missing(key: str) -> str:
     return f"valued tag '{key}' missing"
+
+
+def frequency_cap_reached(messages: int, days: int) -> str:
+    return f"frequency cap reached ({messages} in {days} {'day' if days == 1 else 'days'})"

@@ -150,20 +150,24 @@ async def contact_ids_by_phone(session: AsyncSession, *, org_id: int, phones: li
     return {phone: contact_id for phone, contact_id in (await session.execute(stmt)) if phone is not None}
 
 
+FIRST_VALUED_TAG_RULE = 5
+
+
 async def exclusion_counts(
     session: AsyncSession,
     *,
     audience_filter: ColumnElement[bool],
     campaign_id: int | None,
     valued_tag_keys: list[str],
+    over_cap: ColumnElement[bool] | None = None,
 ) -> dict[int, int]:
     """Counts the segment's contacts by the first rule that excludes each (0 = not excluded).
 
-    Rule numbers: 1 opted out, 2 engaged in another campaign, 3 open case, 4+i valued tag
-    ``valued_tag_keys[i]`` missing. One CASE per contact, grouped, so the database does the counting;
+    Rule numbers: 1 opted out, 2 engaged in another campaign, 3 open case, 4 over the frequency cap
+    (when ``over_cap`` is given: ``frequency_cap.over_cap``), 5+i valued tag ``valued_tag_keys[i]`` missing. One CASE per contact, grouped, so the database does the counting;
     integer codes rather than texts because PostgreSQL cannot type a CASE of untyped text parameters.
     """
-    rule = case(*_exclusions(campaign_id, valued_tag_keys), else_=literal(0)).label("rule")
+    rule = case(*_exclusions(campaign_id, valued_tag_keys, over_cap), else_=literal(0)).label("rule")
     per_contact = select(rule).where(audience_filter).subquery()
     stmt = select(per_contact.c.rule, func.count()).group_by(per_contact.c.rule)
     return {int(code): int(count) for code, count in (await session.execute(stmt))}
@@ -178,7 +182,9 @@ async def has_eligible(
     return bool((await session.execute(stmt)).scalar())
 
 
-def _exclusions(campaign_id: int | None, valued_tag_keys: list[str]) -> list[tuple[ColumnElement[bool], Any]]:
+def _exclusions(
+    campaign_id: int | None, valued_tag_keys: list[str], over_cap: ColumnElement[bool] | None = None
+) -> list[tuple[ColumnElement[bool], Any]]:
     """Each exclusion rule with its code, in the engine's order (see ``exclusion_counts``).
 
     Engagements in the campaign itself or in its own test campaigns do not count: starting or
@@ -194,12 +200,14 @@ def _exclusions(campaign_id: int | None, valued_tag_keys: list[str]) -> list[tup
         (engaged, literal(2)),
         (open_case, literal(3)),
     ]
+    if over_cap is not None:
+        whens.append((over_cap, literal(4)))
     for index, key in enumerate(valued_tag_keys):
         # An empty value renders nothing, so the engine treats it as missing too.
         lacks = ~exists().where(
             ContactValuedTag.contact_id == Contact.id, ContactValuedTag.key == key, ContactValuedTag.value != ""
         )
-        whens.append((lacks, literal(4 + index)))
+        whens.append((lacks, literal(FIRST_VALUED_TAG_RULE + index)))
     return whens
 
 

@@ -154,6 +154,10 @@ class CampaignSettings(BaseModel):
         default=None, ge=0, le=marketing_retry.MAX_DAYS,
         description="how long a message Meta refused with 131049 (per-user marketing limit) is retried, in days "
                     "after its first try (default 7; 0: never)")
+    frequency_cap_exempt: bool = Field(
+        default=False,
+        description="outside the organization's frequency cap (e.g. a service notice): neither held back by it nor "
+        "counted towards it. Only an admin may set it (403 otherwise).")
 
     @field_validator("name")
     @classmethod
@@ -192,6 +196,7 @@ class CampaignOut(BaseModel):
     auto_end_after_hours: float
     auto_resume: bool
     marketing_retry_days: float
+    frequency_cap_exempt: bool
     created_at: datetime
     progress: CampaignProgressOut | None = Field(
         default=None, description="in GET /campaigns only: its counters, pace and estimated finish (GET "

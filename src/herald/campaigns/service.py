@@ -70,6 +70,7 @@ async def create_campaign(session: AsyncSession, *, org_id: int, data: CampaignC
         marketing_retry_days=(
             DEFAULT_MARKETING_RETRY_DAYS if data.marketing_retry_days is None else data.marketing_retry_days
         ),
+        frequency_cap_exempt=data.frequency_cap_exempt,
         **draft.columns(),
     )
     return await repository.insert_campaign(session, campaign)
@@ -103,6 +104,8 @@ async def update_campaign(
         values["marketing_retry_days"] = (
             DEFAULT_MARKETING_RETRY_DAYS if data.marketing_retry_days is None else data.marketing_retry_days
         )
+    if "frequency_cap_exempt" in given:
+        values["frequency_cap_exempt"] = data.frequency_cap_exempt
     values.update(_checked_pace(data, given & PACE_FIELDS, assessment.number))
     # The UPDATE is conditional on the status read above: a concurrent start makes this edit a 409.
     await transition(

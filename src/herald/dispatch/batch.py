@@ -1,8 +1,9 @@
 """A batch: the messages one claim takes for one campaign, sent one by one, recorded together.
 
 ``claim_batch`` runs on the database loop (``database_loop.py``): it claims due messages
-(``claim.py``), applies the send-time rules (an open inbox case, a valued tag the template needs
-and the contact lacks: ``not_sent`` at once), and renders each remaining message's request body.
+(``claim.py``), applies the send-time rules (an open inbox case, the organization's frequency cap,
+a valued tag the template needs and the contact lacks: ``not_sent`` at once), and renders each
+remaining message's request body.
 Messages past the portfolio's messaging limit go back to ``pending`` until a place frees
 (``messaging_limit.py``).
 """
@@ -15,7 +16,7 @@ from typing import Any
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from herald.campaigns import reasons
+from herald.campaigns import frequency_cap, reasons
 from herald.dispatch.claim import claim_messages
 from herald.dispatch.context import CampaignContext
 from herald.dispatch.messaging_limit import hold_over_limit
@@ -78,10 +79,17 @@ async def claim_batch(
 async def _prepare(
     session: AsyncSession, ctx: CampaignContext, rows: list[tuple[int, int, int]]
 ) -> tuple[list[Outgoing], list[NotSent]]:
-    """Send-time rules: an open inbox case, or a valued tag the template needs and the contact lacks."""
+    """Send-time rules: an open inbox case, the frequency cap, or a valued tag the template needs and
+    the contact lacks."""
     recipients = await load_recipients(session, [r[1] for r in rows], ctx.valued_tag_keys)
     contacts, open_cases, valued = recipients.contacts, recipients.open_cases, recipients.valued
     now = utcnow()
+    cap = ctx.frequency_cap
+    recent: dict[int, int] = {}
+    if cap is not None:  # one query for the whole batch; none without a cap (campaigns/frequency_cap.py)
+        recent = await frequency_cap.recent_sends(
+            session, org_id=ctx.org_id, contact_ids=[r[1] for r in rows], since=cap.since(now), campaign_id=ctx.id
+        )
     outgoing: list[Outgoing] = []
     skipped: list[NotSent] = []
     for message_id, contact_id, attempts in rows:
@@ -91,6 +99,9 @@ async def _prepare(
             continue
         if phone is None:  # the address (load_recipients): no phone and no user id Meta accepts
             skipped.append(NotSent(message_id, contact_id, reasons.NO_ADDRESS, None, now))
+            continue
+        if cap is not None and recent.get(contact_id, 0) >= cap.messages:
+            skipped.append(NotSent(message_id, contact_id, cap.reason, None, now))
             continue
         try:
             params = render_parameters(ctx.positions, ctx.variables, name=name, valued_tags=valued[contact_id])

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.campaigns.bindings import placeholder_order
+from herald.campaigns.frequency_cap import FrequencyCap
 from herald.campaigns.lifecycle import Status
 from herald.dispatch.pacer import Pacer, SlidingWindow
 from herald.kit.crypto import SecretBox
@@ -41,6 +42,8 @@ class CampaignContext:
     positions: list[str] = field(default_factory=list)
     # How long 131049 is retried after a message's first try (``campaigns/marketing_retry.py``).
     marketing_retry_days: float = DEFAULT_MARKETING_RETRY_DAYS
+    # The organization's frequency cap when it holds this campaign back; None: not capped.
+    frequency_cap: FrequencyCap | None = None
 
     @property
     def valued_tag_keys(self) -> set[str]:

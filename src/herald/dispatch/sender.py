@@ -18,6 +18,7 @@ import time
 from datetime import timedelta
 from typing import Any
 
+from herald.campaigns import frequency_cap
 from herald.dispatch import context as ctxmod
 from herald.dispatch import retry_policy
 from herald.dispatch.batch import MAX_BATCH, Batch, Outgoing, claim_batch
@@ -159,6 +160,7 @@ class Sender:
         async with self.database.read_session() as session:
             loaded = await ctxmod.load_number(session, self.box, self.number_id)
             rows = await ctxmod.active_campaigns(session, self.number_id)
+            caps = await frequency_cap.caps_of(session, {campaign.org_id for campaign, _, _ in rows})
         if loaded is None:
             self.campaigns.clear()
             return
@@ -187,6 +189,9 @@ class Sender:
             ctx.header = ctxmod.header_for(template, media)
             ctx.positions = ctxmod.positions_of(ctx.variables, template)
             ctx.marketing_retry_days = campaign.marketing_retry_days
+            capped = frequency_cap.is_capped(kind=campaign.kind, exempt=campaign.frequency_cap_exempt,
+                                             category=template.category if template is not None else None)
+            ctx.frequency_cap = caps.get(campaign.org_id) if capped else None
             ctx.active = True
         for gone in set(self.campaigns) - seen:
             self.campaigns.pop(gone).active = False

@@ -57,4 +57,7 @@ class Campaign(IdMixin, CreatedMixin, Base):
     # 131049 (Meta's per-user marketing limit) is retried at growing intervals until this many days
     # after the message's first try (dispatch/retry_policy.py).
     marketing_retry_days: Mapped[float] = mapped_column(Float, default=DEFAULT_MARKETING_RETRY_DAYS)
+    # Set by an admin (e.g. a service notice): neither held back by the organization's frequency cap
+    # nor counted towards it (herald.campaigns.frequency_cap).
+    frequency_cap_exempt: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

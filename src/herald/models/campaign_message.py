@@ -53,6 +53,12 @@ class CampaignMessage(IdMixin, Base):
             "ix_campaign_messages_wamid", "wamid",
             sqlite_where=text("wamid IS NOT NULL"), postgresql_where=text("wamid IS NOT NULL"),
         ),
+        # A contact's accepted sends by time, which the frequency cap counts at each claim. Partial:
+        # only sent messages have a ``sent_at``, so materialising an audience does not pay for it.
+        Index(
+            "ix_campaign_messages_contact_sent", "contact_id", "sent_at",
+            sqlite_where=text("sent_at IS NOT NULL"), postgresql_where=text("sent_at IS NOT NULL"),
+        ),
         Index(
             "ix_campaign_messages_lease", "lease_until",
             sqlite_where=text(HELD_SQL), postgresql_where=text(HELD_SQL),

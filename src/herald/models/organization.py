@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from sqlalchemy import String
+from sqlalchemy import Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from herald.kit.types import JSONType
@@ -16,3 +16,7 @@ class Organization(IdMixin, CreatedMixin, Base):
     # defaults (herald.replies.keywords).
     opt_out_keywords: Mapped[list[str] | None] = mapped_column(JSONType)
     opt_in_keywords: Mapped[list[str] | None] = mapped_column(JSONType)
+    # At most ``frequency_cap_messages`` marketing messages per contact in any ``frequency_cap_days``
+    # days, across campaigns (herald.campaigns.frequency_cap); both NULL: no cap.
+    frequency_cap_messages: Mapped[int | None] = mapped_column(Integer)
+    frequency_cap_days: Mapped[int | None] = mapped_column(Integer)

@@ -1,5 +1,6 @@
-"""Settings: API keys (shown once), users and the opt-out keywords, which admins manage (other roles
-see why they cannot, and the keywords), and changing one's own password, which everyone may."""
+"""Settings: API keys (shown once), users, the opt-out keywords and the frequency cap, which admins
+manage (other roles see why they cannot, the keywords and the cap), and changing one's own password,
+which everyone may."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.auth import repository, service, user_access
 from herald.auth.principal import Role
+from herald.campaigns import frequency_cap
 from herald.kit.deps import SessionDep, SettingsDep
 from herald.kit.errors import HeraldError, Invalid
 from herald.replies import keywords
@@ -21,19 +23,25 @@ router = APIRouter(prefix="/ui/settings")
 
 
 async def _page(request: Request, session: AsyncSession, user: WebUser, *, new_key: str | None = None,
-                errors: dict[str, str] | None = None, status_code: int = 200) -> HTMLResponse:
+                errors: dict[str, str] | None = None, status_code: int = 200,
+                cap_typed: dict[str, str] | None = None) -> HTMLResponse:
     org = user.principal.org_id
+    cap = await frequency_cap.cap_of(session, org_id=org)
+    stored = {"messages": str(cap.messages) if cap else "", "days": str(cap.days) if cap else ""}
     context: dict[str, Any] = {"roles": [r.value for r in Role], "new_key": new_key, "errors": errors or {},
-               "keys": [], "users": [], "keywords": await keywords.keywords_of(session, org_id=org)}
+               "keys": [], "users": [], "keywords": await keywords.keywords_of(session, org_id=org),
+               "cap": cap, "cap_form": cap_typed or stored}
     if user.is_admin:
         context["keys"] = await repository.list_api_keys(session, org_id=org)
         context["users"] = await repository.list_users(session, org_id=org)
     return render(request, "settings.html", context, user=user, status_code=status_code)
 
 
-async def _refused(request: Request, session: AsyncSession, user: WebUser, exc: HeraldError) -> HTMLResponse:
+async def _refused(request: Request, session: AsyncSession, user: WebUser, exc: HeraldError,
+                   cap_typed: dict[str, str] | None = None) -> HTMLResponse:
     await session.rollback()
-    response = await _page(request, session, user, errors=field_errors(exc), status_code=exc.status_code)
+    response = await _page(request, session, user, errors=field_errors(exc), status_code=exc.status_code,
+                           cap_typed=cap_typed)
     response.headers.update(exc.headers or {})
     return response
 
@@ -127,6 +135,35 @@ async def save_keywords(
     except HeraldError as exc:
         return await _refused(request, session, user, exc)
     return redirect("/ui/settings", request, ok="Keywords saved.")
+
+
+def _whole_number(text: str, *, field: str) -> int | None:
+    text = text.strip()
+    if not text:
+        return None
+    if not text.isdigit():
+        raise Invalid("enter a whole number", field=field)
+    return int(text)
+
+
+@router.post("/frequency-cap", response_class=HTMLResponse)
+async def save_frequency_cap(
+    request: Request, session: SessionDep, user: UiAdmin,
+    frequency_cap_messages: Annotated[str, Form(max_length=20)] = "",
+    frequency_cap_days: Annotated[str, Form(max_length=20)] = "",
+) -> Response:
+    """Both empty: no cap."""
+    try:
+        cap = await frequency_cap.save(
+            session, org_id=user.principal.org_id,
+            messages=_whole_number(frequency_cap_messages, field="frequency_cap_messages"),
+            days=_whole_number(frequency_cap_days, field="frequency_cap_days"),
+        )
+    except HeraldError as exc:
+        typed = {"messages": frequency_cap_messages, "days": frequency_cap_days}
+        return await _refused(request, session, user, exc, cap_typed=typed)
+    ok = f"Frequency cap saved: at most {cap.messages} in {cap.days} days." if cap else "Frequency cap removed."
+    return redirect("/ui/settings", request, ok=ok)
 
 
 @router.post("/password", response_class=HTMLResponse)

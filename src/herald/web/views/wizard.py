@@ -107,7 +107,7 @@ def _number_id(raw: Any) -> int | None:
 async def create(request: Request, session: SessionDep, user: UiWriter) -> Response:
     form = await request.form()
     values = {"name": str(form.get("name") or ""), "whatsapp_number_id": _number_id(form.get("whatsapp_number_id")),
-              **_retry_days(form)}
+              **_retry_days(form), **_exempt(form, user)}
     try:
         data = CampaignCreate(**values)
         campaign = await service.create_campaign(session, org_id=user.principal.org_id, data=data)
@@ -117,6 +117,11 @@ async def create(request: Request, session: SessionDep, user: UiWriter) -> Respo
         await session.rollback()
         return await page(request, session, user, None, "basics", field_errors(exc), values)
     return redirect(f"/ui/campaigns/{campaign.id}/edit/audience", request, ok="Draft saved.")
+
+
+def _exempt(form: Any, user: WebUser) -> dict[str, Any]:
+    """The frequency cap exemption, which only an admin sees and sets (campaigns/frequency_cap.py)."""
+    return {"frequency_cap_exempt": form.get("frequency_cap_exempt") == "on"} if user.is_admin else {}
 
 
 def _retry_days(form: Any) -> dict[str, Any]:
@@ -165,10 +170,10 @@ def _typed(form: Any, step: str, campaign: Campaign) -> dict[str, Any]:
     return values
 
 
-async def _update(form: Any, step: str, campaign: Campaign) -> CampaignUpdate:
+async def _update(form: Any, step: str, campaign: Campaign, user: WebUser) -> CampaignUpdate:
     if step == "basics":
         return CampaignUpdate(name=str(form.get("name") or ""), whatsapp_number_id=_number_id(form.get("whatsapp_number_id")),
-                              **_retry_days(form))
+                              **_retry_days(form), **_exempt(form, user))
     if step == "audience":
         return CampaignUpdate(audience=_audience(form))
     if step == "message":
@@ -193,7 +198,7 @@ async def save_step(request: Request, campaign_id: int, step: str, session: Sess
     form = await request.form()
     values = _typed(form, step, campaign)
     try:
-        data = await _update(form, step, campaign)
+        data = await _update(form, step, campaign, user)
         saved = await service.update_campaign(session, org_id=user.principal.org_id, campaign_id=campaign_id, data=data)
     except ValidationError as exc:
         return await page(request, session, user, campaign, step, invalid_input(exc), values)

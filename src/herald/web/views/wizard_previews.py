@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from herald.campaigns import preview, reasons
+from herald.campaigns import frequency_cap, preview, reasons
 from herald.campaigns.bindings import unknown_valued_tag_key, unknown_valued_tag_keys, valued_tag_keys
 from herald.contacts import service as contact_service
 from herald.media import service as media_service
@@ -26,7 +26,8 @@ async def audience_context(
     """The audience's counts (matched, eligible, excluded by reason) and the campaigns engaging part of it now."""
     org = user.principal.org_id
     counts = await preview.preview_audience(
-        session, org_id=org, audience=audience, variables=campaign.variables or {}, campaign_id=campaign.id)
+        session, org_id=org, audience=audience, variables=campaign.variables or {}, campaign_id=campaign.id,
+        cap=await frequency_cap.cap_for_campaign(session, campaign))
     overlaps = await repository.engaging_campaigns(session, org_id=org, audience=audience, campaign_id=campaign.id)
     unknown = await unknown_valued_tag_keys(session, org_id=org, audience=audience)
     return {"counts": counts, "overlaps": overlaps, "audience_given": bool(audience and any(audience.values())),
