@@ -11,6 +11,11 @@
 - ``pacing``: a campaign paced at R/s (or R/h): sends/s measured at the simulator over the middle of
   the run against the configured pace (within 1 %), and the largest burst above the GCRA bucket.
 - ``scale_out``: two numbers on PostgreSQL, two workers vs one; target ≥ 1.6 ×.
+- ``many_numbers``: many numbers at a low tier started together (20 × 80 msg/s, 100 × 10 msg/s), each
+  number's throughput enforced by the simulator: the aggregate rate against the sum of the paces, the
+  slowest number's rate against the fastest's, the count of 130429 answers (targets ≥ 0.97 ×, ≥ 0.95,
+  none). ``herald serve`` with its embedded worker on SQLite (the SQLite default), ``herald worker``
+  on PostgreSQL.
 Sustained rates are measured between 10 % and 90 % of the campaign, from the simulator's counter.
 """
 
@@ -402,6 +407,156 @@ def run_scale_out(messages: int = 20_000, db_url: str | None = None) -> dict[str
     return {"figure": round(two["rate"], 1), "baseline": round(one["rate"], 1), "ratio": round(ratio, 3),
             "target": ">= 1.6 x one worker", "pass": ratio >= 1.6, "bare_loop": bare_scale_out(messages),
             "machine_busy": {"one_worker": one["machine_busy"], "two_workers": two["machine_busy"]}, "unit": "msg/s"}
+
+
+def _many_numbers(count: int) -> list[tuple[str, str]]:
+    return [(str(1_090_001 + i), str(2_090_001 + i)) for i in range(count)]
+
+
+@contextmanager
+def embedded_server(db_url: str, workdir: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """``herald serve`` with its embedded worker: what an installation on SQLite runs."""
+    port = free_port()
+    env = worker_env(db_url, workdir, "serve") | {"HERALD_EMBEDDED_WORKER": "true"}
+    with process([HERALD, "serve", "--port", str(port)], env, f"http://127.0.0.1:{port}/healthz") as child:
+        yield child
+
+
+def sent_times(base: str) -> dict[str, list[float]]:
+    """Every accepted send's arrival time at the simulator, by phone number id."""
+    times: dict[str, list[float]] = {}
+    since = 0
+    while True:
+        page = _poller.get(f"{base}/_sim/messages", params={"since": since, "limit": 20_000}).json()
+        for message in page["messages"]:
+            times.setdefault(message["phone_number_id"], []).append(message["time"])
+        if not page["messages"]:
+            return {number: sorted(ts) for number, ts in times.items()}
+        since = page["next"]
+
+
+def middle_rate(times: list[float]) -> float:
+    """Sends/s between the 10 % and the 90 % of ``times`` (sorted), as ``sustained_rate`` measures."""
+    lo, hi = int(0.1 * (len(times) - 1)), int(0.9 * (len(times) - 1))
+    return (hi - lo) / max(times[hi] - times[lo], 1e-6)
+
+
+def _many_figures(times: dict[str, list[float]], numbers: int, pace: float) -> dict[str, Any]:
+    rates = [middle_rate(ts) for ts in times.values()] if len(times) == numbers else [0.0]
+    aggregate = middle_rate(sorted(t for ts in times.values() for t in ts))
+    return {"aggregate": round(aggregate, 1), "paced": numbers * pace, "ratio": round(aggregate / (numbers * pace), 3),
+            "slowest": round(min(rates), 1), "fastest": round(max(rates), 1),
+            "slowest_over_fastest": round(min(rates) / max(max(rates), 1e-6), 3)}
+
+
+async def _bare_many(base: str, numbers: list[str], per_number: int, pace: float, window: float) -> None:
+    """The bare loop's pacing (``_bare_loop`` with ``window``) for each of ``numbers`` at once: its own
+    GCRA and sliding second per number, one connection pool of the worker's size shared by all."""
+    import aiohttp
+    import orjson
+
+    from herald.dispatch.pacer import Pacer, SlidingWindow, sent
+    from herald.dispatch.sender import CATCH_UP
+    from herald.whatsapp import template_message
+    from herald.whatsapp.client import _NotifyingBody
+
+    headers = {"Authorization": "Bearer bench-token", "Content-Type": "application/json"}
+    loops_per_number = max(1, CONCURRENCY // len(numbers))
+
+    async def one_number(session: aiohttp.ClientSession, index: int, phone_number_id: str) -> None:
+        url = f"{base}/v23.0/{phone_number_id}/messages"
+        pacer, limit = Pacer(pace, burst=max(1, int(pace / 10))), SlidingWindow(window, catch_up=CATCH_UP)
+        queue = iter(range(index * per_number, (index + 1) * per_number))
+
+        async def one_loop() -> None:
+            for i in queue:
+                body = orjson.dumps(template_message(f"+{9911_000_000_000 + i}", "hello", "en_US", [f"C{i}"],
+                                                     biz_opaque_callback_data=str(i)))
+                while True:
+                    wait = pacer.reserve()
+                    if wait > 0:
+                        await asyncio.sleep(wait)
+                    cell = await limit.acquire()
+                    async with session.post(url, data=_NotifyingBody(body, functools.partial(sent, cell)),
+                                            headers=headers) as response:
+                        await response.read()
+                    if response.status == 200:
+                        break
+
+        await asyncio.gather(*(one_loop() for _ in range(loops_per_number)))
+
+    connector = aiohttp.TCPConnector(limit=CONCURRENCY)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        await asyncio.gather(*(one_number(session, i, p) for i, p in enumerate(numbers)))
+
+
+def bare_many_numbers(count: int, pace: float, messages: int) -> dict[str, Any]:
+    """The bare loop paced as Herald paces each number (98.5 % of its throughput, its sliding second
+    at 98.8 % on write times), ``count`` numbers at once, no database: what this machine lets a
+    sender that does nothing else do."""
+    import threading
+
+    import uvloop
+
+    from herald.dispatch.sender import THROUGHPUT_MARGIN, WINDOW_MARGIN
+
+    numbers = _many_numbers(count)
+    per_number = messages // count
+    with tempfile.TemporaryDirectory(prefix="herald-bench-bare-many-") as tmp:
+        with simulator(_scenario(numbers, pace), Path(tmp)) as base:
+            thread = threading.Thread(target=lambda: uvloop.run(_bare_many(
+                base, [p for p, _ in numbers], per_number, pace * THROUGHPUT_MARGIN, pace * WINDOW_MARGIN)), daemon=True)
+            thread.start()
+            sustained_rate(base, per_number * count, start=0)
+            thread.join(timeout=60)
+            figures = _many_figures(sent_times(base), count, pace)
+            figures["rejected_130429"] = int(sim_stats(base)["rejected"].get("130429", 0))
+    return figures
+
+
+def many_numbers_run(db_url: str | None, *, count: int, pace: float, messages: int) -> dict[str, Any]:
+    """``count`` numbers at ``pace`` msg/s each (the simulator enforcing it), one campaign each at that
+    pace, ``messages`` in all, started together."""
+    numbers = _many_numbers(count)
+    with tempfile.TemporaryDirectory(prefix="herald-bench-many-") as tmp, ExitStack() as stack:
+        work = Path(tmp)
+        url = stack.enter_context(scratch_database(db_url, work))
+        base = stack.enter_context(simulator(_scenario(numbers, pace), work))
+        seeded = seeding.seed(url, contacts=messages, numbers=numbers, base_url=base, throughput=int(pace),
+                              rate_per_second=pace)
+        seeding.materialize(url, seeded.campaign_ids)
+        if db_url is None:
+            procs = [stack.enter_context(embedded_server(url, work))]
+        else:
+            procs = stack.enter_context(workers(url, work, 1))
+        cpu: dict[str, float] = {}
+        sustained_rate(base, messages, pids=[p.pid for p in procs], cpu=cpu, start=0, timeout=messages / pace + 120)
+        figures = _many_figures(sent_times(base), count, pace)
+        figures["rejected_130429"] = int(sim_stats(base)["rejected"].get("130429", 0))
+    figures.update(cpu_us_per_msg=cpu.get("us_per_msg"), machine_busy=cpu.get("machine_busy"))
+    return figures
+
+
+def _many_pass(r: dict[str, Any]) -> bool:
+    return bool(r["ratio"] >= 0.97 and r["slowest_over_fastest"] >= 0.95 and r["rejected_130429"] == 0)
+
+
+def run_many_numbers(messages: int = 12_000, db_url: str | None = None, *, bare: bool = True) -> dict[str, Any]:
+    """The issue's figures: 20 numbers at 80 msg/s and 100 numbers at 10 msg/s, each started together,
+    against the sum of their paces. Alongside, with ``bare``, the bare loop pacing the same numbers
+    the same way with no database (``same_pacing_no_database``)."""
+    twenty = many_numbers_run(db_url, count=20, pace=80, messages=messages)
+    hundred = many_numbers_run(db_url, count=100, pace=10, messages=messages)
+    result: dict[str, Any] = {
+        "figure": twenty["aggregate"], "baseline": twenty["paced"], "ratio": twenty["ratio"],
+        "target": ">= 0.97 x the paces, slowest/fastest >= 0.95, no 130429 (20 x 80/s and 100 x 10/s)",
+        "pass": _many_pass(twenty) and _many_pass(hundred), "twenty_at_80": twenty, "hundred_at_10": hundred,
+        "unit": "msg/s",
+    }
+    if bare:
+        result["same_pacing_no_database"] = {"twenty_at_80": bare_many_numbers(20, 80, messages),
+                                             "hundred_at_10": bare_many_numbers(100, 10, messages)}
+    return result
 
 
 if __name__ == "__main__":

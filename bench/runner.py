@@ -94,6 +94,8 @@ BENCHES = [
     Bench("stats read", _stats, {"n_large": 200_000}, {"n_large": 1_000_000}),
     Bench("csv export", _export, {"rows": 200_000}, {"rows": 1_000_000}),
     Bench("contact import", _import, {"rows": 100_000}, {"rows": 1_000_000}),
+    Bench("many numbers", lambda n, db_url: bench_dispatch.run_many_numbers(n, db_url), {"n": 12_000},
+          {"n": 48_000}),
     Bench("scale-out 2 workers", lambda n, db_url: bench_dispatch.run_scale_out(n, db_url), {"n": 20_000},
           {"n": 100_000}),
 ]
