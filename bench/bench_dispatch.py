@@ -50,14 +50,14 @@ def simulator(scenario: dict[str, Any], workdir: Path) -> Iterator[str]:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     args = [HERALD, "simulator", "--port", str(port), "--scenario", str(path)]
-    with process(args, {**os.environ, "PYTHONPATH": str(ROOT)}, f"{base}/_sim/health"):
+    with process(args, {**os.environ, "PYTHONPATH": f"{ROOT}/src:{ROOT}"}, f"{base}/_sim/health"):
         yield base
 
 
 def worker_env(db_url: str, workdir: Path, name: str) -> dict[str, str]:
     return {**os.environ, "HERALD_DATABASE_URL": db_url, "HERALD_ENCRYPTION_KEYS": seeding.ENCRYPTION_KEY,
             "HERALD_SECRET_KEY": seeding.SECRET_KEY, "HERALD_VAR_DIR": str(workdir / name),
-            "HERALD_WORKER_ID": name, "HERALD_LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT),
+            "HERALD_WORKER_ID": name, "HERALD_LOG_LEVEL": "WARNING", "PYTHONPATH": f"{ROOT}/src:{ROOT}",
             "HERALD_ALLOW_PRIVATE_URLS": "true"}  # the simulator listens on loopback
 
 
@@ -380,7 +380,7 @@ def bare_scale_out(messages: int) -> dict[str, Any]:
                 ids = [",".join(p for p, _ in numbers)] if count == 1 else [p for p, _ in numbers]
                 procs = [subprocess.Popen([sys.executable, "-m", "bench.bench_dispatch", "bare", base, phone_ids,
                                            str(messages // count)], cwd=ROOT, stdout=subprocess.DEVNULL,
-                                          env={**os.environ, "PYTHONPATH": str(ROOT)}) for phone_ids in ids]
+                                          env={**os.environ, "PYTHONPATH": f"{ROOT}/src:{ROOT}"}) for phone_ids in ids]
                 cpu: dict[str, float] = {}
                 try:
                     rates[count] = sustained_rate(base, messages // count * count, start=0, cpu=cpu)

@@ -16,7 +16,7 @@ from herald.campaigns import counters
 from herald.dispatch.claim import claim_messages
 from herald.dispatch.database_loop import DatabaseWork
 from herald.dispatch.reaper import reap_expired_sends, sweep_ended
-from herald.dispatch.takeoff import LEAD, MARGIN, MAX_TICK, Lane, NotCleared, Takeoff
+from herald.dispatch.takeoff import LEAD, MARGIN, MAX_AHEAD, MAX_TICK, Clearance, Lane, NotCleared, Takeoff
 from herald.kit.crypto import SecretBox
 from herald.kit.db import Database
 from herald.kit.types import utcnow
@@ -242,6 +242,98 @@ class TestTakeoff:
             await asyncio.wait_for(takeoff.cleared(booking), timeout=5)
         assert not refused.value.lost and lane.marked == 0
         assert await watermark_of(database, claim) == 0
+
+    async def test_an_overdue_send_clears_the_next_messages_of_its_claim_so_they_need_no_flush(
+        self, database: Database, org: OrgHandle
+    ) -> None:
+        # At the ceiling nothing paces a send: its slot is due as it books. Waiting for a flush per
+        # send would add a tick and a statement to every request; the flush clears ahead instead.
+        _, ids, claim = await campaign_with(database, org, ["claimed"] * 40)
+        clearance = Clearance(claim, ids)
+        takeoff = Takeoff(DatabaseWork(database))
+        lane = Lane(rate=10_000)
+        writes = count_writes(database)
+        stop = asyncio.Event()
+        running = asyncio.create_task(takeoff.run(stop))
+        await takeoff.cleared(takeoff.book(ids[0], claim, time.monotonic(), lane, clearance, 0))
+        assert [clearance.covers(i) for i in range(40)] == [True] * 40
+        assert await watermark_of(database, claim) == ids[-1] and writes == ["send_claims"]
+        assert lane.marked == 40  # cleared and not written: what a crash now would leave unknown
+        for index in range(40):
+            clearance.settle(index, lane)
+            clearance.settle(index, lane)  # a connection retried the write: counted once
+        assert lane.marked == 0
+        stop.set()
+        await running
+
+    async def test_clearing_ahead_stays_within_the_lane_and_refills_before_the_sends_run_out(
+        self, database: Database, org: OrgHandle
+    ) -> None:
+        _, ids, claim = await campaign_with(database, org, ["claimed"] * 30)
+        clearance = Clearance(claim, ids)
+        takeoff = Takeoff(DatabaseWork(database))
+        lane = Lane()
+        lane.pace(150)  # a lane of 7 at the shortest lead
+        stop = asyncio.Event()
+        running = asyncio.create_task(takeoff.run(stop))
+        await takeoff.cleared(takeoff.book(ids[0], claim, time.monotonic() - 1, lane, clearance, 0))
+        limit = lane.limit(takeoff.lead)
+        assert clearance.front == limit and lane.marked == limit
+        assert await watermark_of(database, claim) == ids[limit - 1]
+        for index in range(3):  # three written; the next sends find the rest cleared and ask for more
+            clearance.settle(index, lane)
+        takeoff.refill(clearance, lane)
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            if clearance.front > limit:
+                break
+        assert clearance.front == 3 + lane.limit(takeoff.lead) and lane.marked == clearance.front - 3
+        assert await watermark_of(database, claim) == ids[clearance.front - 1]
+        stop.set()
+        await running
+
+    async def test_a_send_booked_ahead_of_its_slot_clears_only_itself(self, database: Database, org: OrgHandle) -> None:
+        # Paced sends book up to half a second before their slots: each is cleared a lead ahead of its
+        # own slot, and a crash strands no more than that.
+        _, ids, claim = await campaign_with(database, org, ["claimed"] * 5)
+        clearance = Clearance(claim, ids)
+        takeoff = Takeoff(DatabaseWork(database))
+        lane = Lane(rate=10_000)
+        stop = asyncio.Event()
+        running = asyncio.create_task(takeoff.run(stop))
+        await takeoff.cleared(takeoff.book(ids[0], claim, time.monotonic() + 0.1, lane, clearance, 0))
+        assert clearance.front == 1 and await watermark_of(database, claim) == ids[0]
+        stop.set()
+        await running
+
+    async def test_messages_given_back_before_they_are_cleared_are_not_counted_in_the_lane(
+        self, database: Database, org: OrgHandle
+    ) -> None:
+        _, ids, claim = await campaign_with(database, org, ["claimed"] * 10)
+        clearance = Clearance(claim, ids)
+        lane = Lane(rate=10_000)
+        for index in (2, 5):  # released (the campaign paused) before any flush reached them
+            clearance.settle(index, lane)
+        takeoff = Takeoff(DatabaseWork(database))
+        stop = asyncio.Event()
+        running = asyncio.create_task(takeoff.run(stop))
+        await takeoff.cleared(takeoff.book(ids[0], claim, time.monotonic(), lane, clearance, 0))
+        assert clearance.front == 10 and lane.marked == 8
+        stop.set()
+        await running
+
+    async def test_clearing_ahead_is_bounded_at_an_unbounded_pace(self, database: Database, org: OrgHandle) -> None:
+        # At the ceiling the lane (a lead of a pace of 100,000/s) is no bound: MAX_AHEAD is.
+        _, ids, claim = await campaign_with(database, org, ["claimed"] * (MAX_AHEAD + 50))
+        clearance = Clearance(claim, ids)
+        takeoff = Takeoff(DatabaseWork(database))
+        lane = Lane(rate=100_000)
+        stop = asyncio.Event()
+        running = asyncio.create_task(takeoff.run(stop))
+        await takeoff.cleared(takeoff.book(ids[0], claim, time.monotonic(), lane, clearance, 0))
+        assert clearance.front == MAX_AHEAD + 1 == lane.marked
+        stop.set()
+        await running
 
     async def test_the_lead_is_a_tenth_of_a_second_at_most(self) -> None:
         # What a crash can strand as possibly-sent-but-never-sent is one tick of pace.

@@ -23,6 +23,7 @@ from herald.dispatch.messaging_limit import hold_over_limit
 from herald.dispatch.outcomes import NotSent, Outcome, record_not_sent
 from herald.dispatch.render import MissingValue, render_parameters
 from herald.dispatch.repository import load_recipients
+from herald.dispatch.takeoff import Clearance
 from herald.kit.db import Database
 from herald.kit.types import utcnow
 from herald.models import SendClaim
@@ -35,11 +36,13 @@ MAX_BATCH = 500
 class Batch:
     """One claim's messages: recorded together once the last of them has an outcome."""
 
-    __slots__ = ("ctx", "claim_id", "outcomes", "remaining", "pause_reason")
+    __slots__ = ("ctx", "claim_id", "clearance", "outcomes", "remaining", "pause_reason")
 
-    def __init__(self, ctx: CampaignContext, size: int, claim_id: int | None = None) -> None:
+    def __init__(self, ctx: CampaignContext, size: int, claim_id: int | None = None,
+                 clearance: Clearance | None = None) -> None:
         self.ctx = ctx
         self.claim_id = claim_id  # its ``SendClaim``, deleted with the recording of its outcomes
+        self.clearance = clearance  # how far its watermark covers its messages (``takeoff.py``)
         self.outcomes: list[Outcome] = []
         self.remaining = size
         self.pause_reason: str | None = None
@@ -48,7 +51,7 @@ class Batch:
 class Outgoing:
     """A claimed message (``claimed``, leased), its request body rendered, waiting for a send loop."""
 
-    __slots__ = ("message_id", "contact_id", "attempts", "body", "batch")
+    __slots__ = ("message_id", "contact_id", "attempts", "body", "batch", "index")
 
     def __init__(self, message_id: int, contact_id: int, attempts: int, body: dict[str, Any]) -> None:
         self.message_id = message_id
@@ -56,6 +59,7 @@ class Outgoing:
         self.attempts = attempts
         self.body = body
         self.batch: Batch | None = None
+        self.index = 0  # its place in its batch's leaving order (``Clearance``)
 
 
 async def claim_batch(

@@ -27,7 +27,7 @@ from herald.dispatch.database_loop import DatabaseWork
 from herald.dispatch.outcomes import Lost, NotSent, Outcome, Released, Retry, Sent, Unknown
 from herald.dispatch.pacer import Pacer, SlidingWindow, sent
 from herald.dispatch.repository import record_batch
-from herald.dispatch.takeoff import Lane, NotCleared, Takeoff
+from herald.dispatch.takeoff import REFILL_AT, Clearance, Lane, NotCleared, Takeoff
 from herald.kit.crypto import SecretBox
 from herald.kit.db import Database
 from herald.kit.stopping import event_or_stop, sleep_or_stop
@@ -245,10 +245,12 @@ class Sender:
             if not claimed_any:
                 ctx.idle_until = now + IDLE_RECHECK_SECONDS
             return claimed_any
-        batch = Batch(ctx, len(outgoing), claim_id)
+        clearance = Clearance(claim_id, [item.message_id for item in outgoing]) if claim_id is not None else None
+        batch = Batch(ctx, len(outgoing), claim_id, clearance)
         ctx.queued += len(outgoing)
-        for item in outgoing:
+        for index, item in enumerate(outgoing):
             item.batch = batch
+            item.index = index
             self.queue.put_nowait(item)
         return True
 
@@ -270,6 +272,8 @@ class Sender:
             except Exception:  # a bug must not leave the batch unrecorded; the send may have left
                 log.exception("sending message %s failed unexpectedly", item.message_id)
                 outcome, reason = Unknown(item.message_id), None
+            if batch.clearance is not None:  # written or given back: our lane stops counting it
+                batch.clearance.settle(item.index, self.lane)
             batch.outcomes.append(outcome)
             if reason:
                 batch.pause_reason = reason
@@ -315,30 +319,25 @@ class Sender:
             return (Lost(item.message_id) if refused.lost else Released(item.message_id)), None
         if slot is None:
             return Released(item.message_id), None
-        # Cleared to leave: counted in our lane until its request is written or it is given back.
-        written = False
+        # Cleared to leave: counted in our lane until its request is written (here, once, should a
+        # connection retry write the body again) or it is given back (``_send_loop``).
+        clearance, lane = item.batch.clearance if item.batch is not None else None, self.lane
 
         def on_write() -> None:
-            nonlocal written
-            if not written:  # once, should a connection retry write the body again
-                written = True
-                self.lane.written()
+            if clearance is not None:
+                clearance.settle(item.index, lane)
             sent(slot)
 
+        if not ctx.active:
+            return Released(item.message_id), None
+        assert self.creds is not None
+        started = time.perf_counter()
         try:
-            if not ctx.active:
-                return Released(item.message_id), None
-            assert self.creds is not None
-            started = time.perf_counter()
-            try:
-                result = await self.client.send_message(self.creds, item.body, on_write=on_write)
-            except WhatsAppError as error:
-                self._latency_metric.observe(time.perf_counter() - started)
-                metrics.SEND_ERRORS.labels(number=self._label, code=metrics.error_code(error.code, error.http_status)).inc()
-                return self._outcome_of_error(ctx, item, error)
-        finally:
-            if not written:
-                self.lane.written()
+            result = await self.client.send_message(self.creds, item.body, on_write=on_write)
+        except WhatsAppError as error:
+            self._latency_metric.observe(time.perf_counter() - started)
+            metrics.SEND_ERRORS.labels(number=self._label, code=metrics.error_code(error.code, error.http_status)).inc()
+            return self._outcome_of_error(ctx, item, error)
         self._latency_metric.observe(time.perf_counter() - started)
         self._sent_metric.inc()
         return Sent(item.message_id, result.wamid, utcnow()), None
@@ -354,15 +353,18 @@ class Sender:
         are not cut short: they last a second at most."""
         wait = max(ctx.pacer.reserve(), self.number_pacer.reserve())
         booked = None
-        if item is not None and item.batch is not None and item.batch.claim_id is not None:
-            booked = self.takeoff.book(item.message_id, item.batch.claim_id, time.monotonic() + max(0.0, wait), self.lane)
+        clearance = item.batch.clearance if item is not None and item.batch is not None else None
+        if clearance is not None and item is not None:
+            if not clearance.covers(item.index):
+                booked = self.takeoff.book(item.message_id, clearance.claim_id, time.monotonic() + max(0.0, wait),
+                                           self.lane, clearance, item.index)
+            elif clearance.front - item.index <= REFILL_AT:  # cleared ahead: ask for more before we run out
+                self.takeoff.refill(clearance, self.lane)
         if 0 < wait <= PLAIN_WAIT_SECONDS:
             await asyncio.sleep(wait)
         elif wait > 0 and await sleep_or_stop(self.stop, wait):
-            if booked is not None and not booked.cancel() and not booked.cancelled():
-                # Already settled: marked (our lane counts it) or refused; the caller releases it.
-                if booked.exception() is None and booked.result():
-                    self.lane.written()
+            if booked is not None:
+                booked.cancel()  # settled or not, the caller gives the message back (and settles it)
             return None
         if booked is not None:
             await self.takeoff.cleared(booked)

@@ -24,6 +24,15 @@ request waits for room in the sliding second), every overdue booking would be cl
 each sender has a ``Lane``: at most ``limit`` of its messages (``LEAD`` seconds of its pace) may be
 cleared and not yet written; the rest wait for the next flush.
 
+A send that books a slot already due (at the ceiling every send does: nothing paces it) would wait
+for a flush each time, a tick and a statement added to every request's time. So a flush that clears
+an overdue booking raises its claim's watermark further, over the next messages of the claim in
+leaving order (``Clearance``), as many as the sender's lane has room for and at most ``MAX_AHEAD``:
+those leave without booking, and a send that takes one of the last ``REFILL_AT`` cleared asks for
+more (``Takeoff.refill``) before the sends reach the end. Booked ahead of time (a paced send books
+its slot up to half a second before it), nothing is cleared ahead: the lane still bounds what is
+cleared and not yet written, either way.
+
 The UPDATE only raises claims that still exist: a claim the reaper took back (its lease ran out while
 this worker stalled) is gone, its messages perhaps claimed by another worker, and they are not sent
 (``NotCleared.lost``). Claim ids are never reused, so a stale claim cannot match another's.
@@ -66,6 +75,10 @@ MAX_TICK = 0.05
 MARGIN_FACTOR = 1.5
 MAX_MARGIN = 0.05
 SLOW_DECAY = 0.95
+# Clearing ahead of an overdue booking (see the module's docstring): at most this many messages of
+# its claim past it, within the lane; a send taking one of the last REFILL_AT cleared asks for more.
+MAX_AHEAD = 256
+REFILL_AT = MAX_AHEAD // 2
 
 
 class NotCleared(Exception):  # noqa: N818 - a verdict, not an error of ours
@@ -101,36 +114,85 @@ class Lane:
         self.marked -= 1
 
 
+class Clearance:
+    """One claim's messages in the order they leave, and how many of them, from the first, its
+    watermark covers (``front``). It also counts each covered message in its sender's lane until the
+    message is written or given back (``settle``), once."""
+
+    __slots__ = ("claim_id", "ids", "front", "settled", "refilling")
+
+    def __init__(self, claim_id: int, ids: list[int]) -> None:
+        self.claim_id = claim_id
+        self.ids = ids
+        self.front = 0
+        self.settled = bytearray(len(ids))
+        self.refilling = False  # a refill is booked and not flushed yet
+
+    def covers(self, index: int) -> bool:
+        """Whether the message at ``index`` is cleared to leave."""
+        return index < self.front
+
+    def settle(self, index: int, lane: Lane) -> None:
+        """The message at ``index`` was written, or given back without leaving: its lane stops counting it."""
+        if not self.settled[index]:
+            self.settled[index] = 1
+            if index < self.front:
+                lane.written()
+
+    def advance(self, front: int, lane: Lane) -> None:
+        """The watermark now covers the first ``front`` messages: the lane counts those not settled."""
+        if front > self.front:
+            lane.marked += front - self.front - sum(self.settled[self.front:front])
+            self.front = front
+
+
 class Takeoff:
     """Bookings of messages about to be sent, cleared (their claims' watermarks raised) a tick ahead
     of their slots."""
 
     def __init__(self, database_work: DatabaseWork) -> None:
         self.database_work = database_work
-        # (slot time on the monotonic clock, message id, its claim, the future its send loop waits on, its lane)
-        self._booked: list[tuple[float, int, int, asyncio.Future[bool], Lane]] = []
+        # (slot time on the monotonic clock, message id, the future its send loop waits on, its lane, its
+        # claim's clearance, its index there)
+        self._booked: list[tuple[float, int, asyncio.Future[bool], Lane, Clearance, int]] = []
         self._wake = asyncio.Event()
         self._stopped = False
         # TICK, or MAX_TICK while flushes are busy; the lead is the tick plus the margin.
         self.tick, self.lead = TICK, LEAD
         self._slow = 0.0  # a decaying maximum of how long flushes took
 
-    def book(self, message_id: int, claim_id: int, at: float, lane: Lane) -> asyncio.Future[bool]:
+    def book(
+        self, message_id: int, claim_id: int, at: float, lane: Lane, clearance: Clearance | None = None,
+        index: int = 0,
+    ) -> asyncio.Future[bool]:
         """Books ``message_id`` of claim ``claim_id`` for a slot at ``at`` (``time.monotonic()``); its
         future becomes True once the claim's watermark covers the message (``lane.marked`` then counts
-        it until the sender calls ``lane.written``), False if the claim was taken back. Cancel the
+        it until the sender calls ``lane.written``, or ``clearance.settle`` when the booking names the
+        message's place in its claim's ``clearance``), False if the claim was taken back. Cancel the
         future to withdraw the booking."""
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         if self._stopped:
             future.set_exception(NotCleared(lost=False))
             return future
+        if clearance is None:
+            clearance = Clearance(claim_id, [message_id])
         # The flush loop sleeps until the earliest booking is due: wake it for an earlier one (another
         # number's, say) or one due within the tick.
         earliest = not self._booked or at < self._booked[0][0]
-        heapq.heappush(self._booked, (at, message_id, claim_id, future, lane))
+        heapq.heappush(self._booked, (at, message_id, future, lane, clearance, index))
         if earliest or at - self.lead <= time.monotonic() + self.tick:
             self._wake.set()
         return future
+
+    def refill(self, clearance: Clearance, lane: Lane) -> None:
+        """Sends are taking the last messages ``clearance`` covers: clear more of them at the next flush,
+        without a send waiting for it (the next uncovered message booked as overdue)."""
+        if clearance.refilling or clearance.front >= len(clearance.ids) or self._stopped:
+            return
+        clearance.refilling = True
+        future = self.book(clearance.ids[clearance.front], clearance.claim_id, time.monotonic(), lane, clearance,
+                           clearance.front)
+        future.add_done_callback(_retrieve)
 
     async def cleared(self, future: asyncio.Future[bool]) -> None:
         """Waits for the booking's flush; raises ``NotCleared`` unless the message was cleared."""
@@ -160,34 +222,50 @@ class Takeoff:
                 await sleep_or_stop(stop, self.tick)
         finally:
             self._stopped = True
-            for _, _, _, future, _ in self._booked:
+            for _, _, future, _, _, _ in self._booked:
                 if not future.done():
                     future.set_exception(NotCleared(lost=False))
             self._booked.clear()
 
     async def _flush(self) -> int:
-        """Clears the bookings due within the lead; returns how many it tried to."""
-        horizon = time.monotonic() + self.lead
-        due: list[tuple[int, int, asyncio.Future[bool], Lane]] = []
-        held_back: list[tuple[float, int, int, asyncio.Future[bool], Lane]] = []
+        """Clears the bookings due within the lead (and, past an overdue one, more of its claim: see
+        the module's docstring); returns how many messages it tried to clear."""
+        now = time.monotonic()
+        horizon = now + self.lead
+        due: list[tuple[asyncio.Future[bool], Clearance, int]] = []
+        held_back: list[tuple[float, int, asyncio.Future[bool], Lane, Clearance, int]] = []
+        fronts: dict[Clearance, tuple[int, Lane]] = {}  # how far this flush takes each claim's front
+        planned: dict[Lane, int] = {}  # what it adds to each lane
         while self._booked and self._booked[0][0] <= horizon:
             booking = heapq.heappop(self._booked)
-            _, message_id, claim_id, future, lane = booking
-            if future.cancelled():
+            at, _, future, lane, clearance, index = booking
+            if future.done():  # withdrawn
                 continue
-            if lane.marked >= lane.limit(self.lead):  # its sender is behind: the next flush, once it caught up
+            front = fronts[clearance][0] if clearance in fronts else clearance.front
+            if index < front:  # covered already, or by this flush
+                if clearance.covers(index):
+                    future.set_result(True)
+                else:
+                    due.append((future, clearance, index))
+                continue
+            room = lane.limit(self.lead) - lane.marked - planned.get(lane, 0)
+            if room <= 0:  # its sender is behind: the next flush, once it caught up
                 held_back.append(booking)
                 continue
-            lane.marked += 1
-            due.append((message_id, claim_id, future, lane))
+            extra = min(MAX_AHEAD, room - 1) if at <= now else 0
+            new_front = min(len(clearance.ids), index + 1 + extra)
+            planned[lane] = planned.get(lane, 0) + new_front - front
+            fronts[clearance] = (new_front, lane)
+            due.append((future, clearance, index))
         for booking in held_back:
             heapq.heappush(self._booked, booking)
-        if not due:
+        if not fronts:
             return 0
         watermarks: dict[int, int] = {}
-        for message_id, claim_id, _, _ in due:
-            if message_id > watermarks.get(claim_id, 0):
-                watermarks[claim_id] = message_id
+        for clearance, (front, _) in fronts.items():
+            clearance.refilling = False
+            if clearance.ids[front - 1] > watermarks.get(clearance.claim_id, 0):
+                watermarks[clearance.claim_id] = clearance.ids[front - 1]
         failed: Exception | None = None
         try:
             raised = await self.database_work(raise_watermarks, watermarks)
@@ -197,21 +275,29 @@ class Takeoff:
         except BaseException:
             # Cancelled (the worker is torn down): these are neither booked nor settled any more, and
             # their send loops wait on them. Refused: each goes back to pending, its request unwritten.
-            for _, _, future, lane in due:
-                lane.marked -= 1
+            for future, _, _ in due:
                 if not future.done():
                     future.set_exception(NotCleared(lost=False))
             raise
-        for _, claim_id, future, lane in due:
-            if claim_id not in raised or future.done():  # refused, or its sender gave up meanwhile
-                lane.marked -= 1
-            if future.done():
+        for clearance, (front, lane) in fronts.items():
+            if clearance.claim_id in raised:
+                clearance.advance(front, lane)
+        for future, clearance, index in due:
+            if future.done():  # its sender gave up meanwhile
                 continue
-            if failed is not None:
+            if clearance.covers(index):
+                future.set_result(True)
+            elif failed is not None:
                 future.set_exception(failed)
             else:
-                future.set_result(claim_id in raised)
-        return len(due)
+                future.set_result(False)  # the claim was taken back
+        return sum(planned.values())
+
+
+def _retrieve(future: asyncio.Future[bool]) -> None:
+    """A refill's outcome is nobody's to await: read it so that asyncio does not log it as lost."""
+    if not future.cancelled():
+        future.exception()
 
 
 # One statement whatever the number of claims, its text fixed (no VALUES list rendered per flush):
