@@ -285,12 +285,31 @@ class MessagingLimitPreview(BaseModel):
                                      "contacts already messaged today need none)")
 
 
+class ZoneCount(BaseModel):
+    zone: str = Field(description="an IANA timezone, e.g. America/Sao_Paulo")
+    contacts: int
+    open_now: bool = Field(description="whether the window is open there now")
+    opens_at: datetime | None = Field(description="when it next opens there (null: open now)")
+
+
+class SendWindowPreview(BaseModel):
+    """The eligible contacts against the campaign's send window, now (campaigns/send_window.py)."""
+
+    outside_now: int = Field(description="eligible contacts outside their window now: they would wait")
+    next_opening: datetime | None = Field(description="the earliest opening among them")
+    invalid_timezone_tags: int = Field(description="eligible contacts whose 'timezone' tag is not a timezone: "
+                                                   "their phone number's zone is used")
+    zones: list[ZoneCount] = Field(description="the zones with the most eligible contacts, most first (at most 5)")
+
+
 class AudiencePreview(BaseModel):
     matched: int
     eligible: int
     excluded: dict[str, int]
     messaging_limit: MessagingLimitPreview | None = Field(
         default=None, description="left out when the number is not given or its portfolio has no limit Herald knows")
+    send_window: SendWindowPreview | None = Field(
+        default=None, description="a campaign's preview, when the campaign has a send window")
 
 
 class StaleUnknownOut(BaseModel):

@@ -17,11 +17,13 @@ Times are computed per zone, never per contact: ``opening`` and ``first_close`` 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from herald.contacts.local_zone import zone_info
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 CARRY_ON, END = "carry_on", "end"
@@ -29,6 +31,8 @@ END_ACTIONS = (CARRY_ON, END)
 TIME_OF_DAY = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
 # The not-sent reason of a contact whose only window (``end``) closed before it was sent.
 WINDOW_CLOSED = "send window closed before it was sent"
+# How far ahead ``hours_to_send`` looks.
+ESTIMATE_DAYS = 60
 
 
 def waiting_reason(start: time, zone: str) -> str:
@@ -46,11 +50,11 @@ class SendWindow:
     def overnight(self) -> bool:
         return self.end < self.start
 
-    def _windows(self, zone: ZoneInfo, around: datetime) -> Iterator[tuple[datetime, datetime]]:
+    def _windows(self, zone: ZoneInfo, around: datetime, days: int = 8) -> Iterator[tuple[datetime, datetime]]:
         """The (opening, closing) of each window, in UTC, from the local day before ``around`` on, for
-        eight days: the weekdays are never empty, so one opens in them."""
+        ``days`` days: the weekdays are never empty, so one opens in eight."""
         today = around.astimezone(zone).date()
-        for offset in range(-1, 9):
+        for offset in range(-1, days + 1):
             day = today + timedelta(days=offset)
             if day.weekday() not in self.weekdays:
                 continue
@@ -71,6 +75,39 @@ class SendWindow:
             if closes > since:
                 return closes
         raise AssertionError("a window with weekdays opens within a week")  # pragma: no cover
+
+
+    def hours_to_send(self, zones: Mapping[str, int], start: datetime, rate_per_hour: float) -> float | None:
+        """Hours from ``start`` until the last contact is sent at ``rate_per_hour``, each zone's contacts
+        (``zones``: count per zone) going only while their window is open, the open zones sharing the
+        pace. With ``end``, each zone has its first window only and what it leaves is not sent. None
+        when contacts would still wait after ``ESTIMATE_DAYS``."""
+        remaining = {zone: float(count) for zone, count in zones.items() if count > 0}
+        horizon = start + timedelta(days=ESTIMATE_DAYS)
+        spans: dict[str, list[tuple[datetime, datetime]]] = {}
+        for zone in remaining:
+            found = [(max(o, start), min(c, horizon)) for o, c in self._windows(zone_info(zone), start, ESTIMATE_DAYS)
+                     if c > start and o < horizon]
+            spans[zone] = found[:1] if self.end_action == END else found
+        edges = sorted({start} | {t for found in spans.values() for span in found for t in span})
+        finished = start
+        for left, right in zip(edges, edges[1:], strict=False):
+            open_zones = [z for z, found in spans.items() if remaining[z] > 0 and any(o <= left < c for o, c in found)]
+            waiting = sum(remaining[z] for z in open_zones)
+            if not waiting:
+                continue
+            capacity = rate_per_hour * (right - left).total_seconds() / 3600
+            if waiting <= capacity:
+                finished = left + timedelta(hours=waiting / rate_per_hour)
+                for zone in open_zones:
+                    remaining[zone] = 0
+            else:
+                finished = right
+                for zone in open_zones:
+                    remaining[zone] -= capacity * remaining[zone] / waiting
+        if self.end_action != END and any(left > 0.5 for left in remaining.values()):
+            return None
+        return (finished - start).total_seconds() / 3600
 
 
 def _at(day: date, clock: time, zone: ZoneInfo) -> datetime:

@@ -52,7 +52,7 @@ MOST_POPULOUS = {
     "IN": "Asia/Kolkata",
 }
 # The number's '+', then the digits the timezone data is keyed on: numbers alike up to there share a zone.
-_PREFIX_CHARS = 1 + TIMEZONE_LONGEST_PREFIX
+PREFIX_CHARS = 1 + TIMEZONE_LONGEST_PREFIX
 # Prefixes kept at most (then forgotten all at once): a few MB.
 _MAX_PREFIXES = 200_000
 _ZONES = frozenset(available_timezones())
@@ -72,7 +72,7 @@ def zone_for_phone(phone: str | None) -> str:
     """The zone of an E.164 number (``+5511987654321``), cached per prefix; ``UNKNOWN_ZONE`` when none."""
     if not phone or not phone.startswith("+"):
         return UNKNOWN_ZONE
-    prefix = phone[:_PREFIX_CHARS]
+    prefix = phone[:PREFIX_CHARS]
     zone = _BY_PREFIX.get(prefix)
     if zone is None:
         if len(_BY_PREFIX) >= _MAX_PREFIXES:

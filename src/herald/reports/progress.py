@@ -33,16 +33,22 @@ class Audience:
     eligible: int
     limit_per_24h: int | None = None  # the portfolio's messaging limit, when Herald knows it
     limit_waiting: int = 0  # eligible contacts past the limit at first
+    # With a send window: the hours its windows let the audience take from the start at the pace
+    # (``campaigns/send_window.py``, ``hours_to_send``); None without one.
+    window_hours: float | None = None
 
 
 def sending_hours(audience: Audience, rate_per_hour: float) -> float:
     """Hours to send to the audience at the pace; past the messaging limit, contacts wait for places to
-    free, ``limit_per_24h`` more every 24 hours (docs/whatsapp.md, "Messaging limit")."""
+    free, ``limit_per_24h`` more every 24 hours (docs/whatsapp.md, "Messaging limit"); with a send
+    window, no sooner than its windows allow."""
     hours = audience.eligible / rate_per_hour
     if audience.limit_per_24h and audience.limit_waiting:
         days = math.ceil(audience.limit_waiting / audience.limit_per_24h)
         last_day = audience.limit_waiting - (days - 1) * audience.limit_per_24h
         hours = max(hours, days * 24 + last_day / rate_per_hour)
+    if audience.window_hours is not None:
+        hours = max(hours, audience.window_hours)
     return hours
 
 
