@@ -127,6 +127,8 @@ def _exempt(form: Any, user: WebUser) -> dict[str, Any]:
 def _window(form: Any) -> dict[str, Any]:
     """The send window's fieldset (campaigns/send_window.py): start and end both empty, no window.
     The weekdays are only sent with a window: none ticked then is an error naming them."""
+    if "window_start" not in form and "window_end" not in form:  # not this form's: left as it is
+        return {}
     start = str(form.get("window_start") or "").strip()[:5] or None
     end = str(form.get("window_end") or "").strip()[:5] or None
     action = str(form.get("window_end_action") or "carry_on")
