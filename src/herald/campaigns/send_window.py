@@ -8,8 +8,9 @@ opening, with the reason ``waiting for 10:00 America/Sao_Paulo``.
 
 ``window_end_action`` says what happens to a contact whose window closes before it was sent (the pace
 did not reach it): ``carry_on`` (the default) waits for its next window; ``end`` gives each contact one
-window, its first from the campaign's start, after which it is counted not sent (``WINDOW_CLOSED``),
-so the campaign ends once the last zone's first window closed.
+window, its first from the campaign's start, after which it is counted not sent,
+so the campaign ends once the last zone's first window closed
+(``reasons.WINDOW_CLOSED``).
 
 Times are computed per zone, never per contact: ``opening`` and ``first_close`` take a zone.
 """
@@ -27,10 +28,7 @@ from herald.contacts.local_zone import zone_info
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 CARRY_ON, END = "carry_on", "end"
-END_ACTIONS = (CARRY_ON, END)
 TIME_OF_DAY = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
-# The not-sent reason of a contact whose only window (``end``) closed before it was sent.
-WINDOW_CLOSED = "send window closed before it was sent"
 # How far ahead ``hours_to_send`` looks.
 ESTIMATE_DAYS = 60
 

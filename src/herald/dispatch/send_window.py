@@ -18,7 +18,8 @@ from datetime import datetime
 from sqlalchemy import Table, bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from herald.campaigns.send_window import END, WINDOW_CLOSED, SendWindow, waiting_reason
+from herald.campaigns.reasons import WINDOW_CLOSED
+from herald.campaigns.send_window import END, SendWindow, waiting_reason
 from herald.contacts.local_zone import zone_info, zone_of
 from herald.dispatch.outcomes import NotSent
 from herald.kit.types import UTCDateTime
