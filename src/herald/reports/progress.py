@@ -4,7 +4,8 @@ The counters and the rates are the stats page's (``service.rates``); the campaig
 progress of all its rows in one query (``repository.progress_rows``). The pace is measured: messages
 WhatsApp accepted over the last ``PACE_MINUTES`` minutes (the sends-per-minute counters), divided by
 the time the campaign ran within them. An active campaign finishes when its pending messages have
-gone at that pace (the campaign's own pace before anything was accepted); a scheduled one at its
+gone at that pace (the campaign's own pace before anything was accepted), and no sooner than the
+last one waiting is due (a send window's opening, a retry); a scheduled one at its
 start time plus ``sending_hours`` of its audience.
 """
 
@@ -97,4 +98,6 @@ def _finish(row: repository.ProgressRow, pending: int, pace: float | None, now: 
     per_minute = pace or (per_hour / 60 if per_hour else None)
     if not per_minute:
         return None
-    return now + timedelta(minutes=pending / per_minute)
+    finish = now + timedelta(minutes=pending / per_minute)
+    # Messages waiting (a send window, the messaging limit, a retry) go no sooner than they are due.
+    return max(finish, row.latest_due) if row.latest_due is not None else finish
