@@ -43,6 +43,8 @@ class TestFieldset:
         assert (campaign.window_start, campaign.window_end, campaign.window_weekdays, campaign.window_end_action) == (
             "10:00", "20:00", WEEKDAYS, "end")
 
+        review = html.unescape((await editor.get(f"/ui/campaigns/{campaign.id}/edit/review")).text)
+        assert "10:00–20:00 (mon, tue, wed, thu, fri) in each contact's local time; ends when" in review
         step = await editor.get(f"/ui/campaigns/{campaign.id}/edit/basics")
         assert 'value="sat"' in step.text and 'value="sat" checked' not in step.text and 'value="mon" checked' in step.text
         refused = await editor.post(f"/ui/campaigns/{campaign.id}/edit/basics", data={
