@@ -17,6 +17,7 @@ targeted, received_pct, read_pct, replied_pct, sends_per_minute, latency  # repo
 waiting_reasons  # reports/schemas.py: the stats' waiting messages by reason
 done_pct, pace_per_minute, estimated_finish  # reports/schemas.py: a campaign's progress in GET /campaigns
 reached_24h, available_now  # campaigns/schemas.py: the audience preview's messaging limit
+open_now, opens_at, outside_now, next_opening, invalid_timezone_tags  # campaigns/schemas.py: the audience preview against a send window
 closed  # inbox/schemas.py: a value of the status enum, given by clients
 merge_needed  # contacts/schemas.py
 campaign_kind, engaged_in  # contacts/schemas.py: a contact's campaigns, read by the API and the contact's page

@@ -198,8 +198,9 @@ async def make_active_campaign(database: Database, *, org_id: int, number_id: in
                                variables: dict[str, Any], media_row_id: int | None, bot_flow_id: int | None,
                                rate: float = 50, test_contact_ids: list[int] | None = None,
                                template: str = "promo", name: str = "Spring", status: str = "active",
-                               frequency_cap_exempt: bool = False) -> int:
-    """A campaign row in ``status``; an active one is launched (its materialisation enqueued)."""
+                               frequency_cap_exempt: bool = False, **columns: Any) -> int:
+    """A campaign row in ``status``; an active one is launched (its materialisation enqueued).
+    ``columns``: other columns of the campaign (e.g. its send window)."""
     async with database.session() as session:
         campaign = Campaign(
             org_id=org_id, name=name, status=status, kind="test" if test_contact_ids else "real",
@@ -208,6 +209,8 @@ async def make_active_campaign(database: Database, *, org_id: int, number_id: in
             bot_flow_id=bot_flow_id, rate_per_second=rate, started_at=utcnow(), missing=[],
             frequency_cap_exempt=frequency_cap_exempt,
         )
+        for column, value in columns.items():
+            setattr(campaign, column, value)
         session.add(campaign)
         await session.flush()
         await counters.ensure_row(session, campaign_id=campaign.id)

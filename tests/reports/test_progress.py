@@ -89,6 +89,22 @@ class TestCampaignListProgress:
         # 3 messages at 3 a minute: a minute from now.
         assert before + timedelta(minutes=1) <= _time(finish) <= utcnow() + timedelta(minutes=1)
 
+    async def test_an_active_campaign_with_messages_waiting_finishes_no_sooner_than_they_are_due(
+        self, client: httpx.AsyncClient, database: Database, org: OrgHandle
+    ) -> None:
+        campaign = await make_campaign(database, org_id=org.id)
+        due = (utcnow() + timedelta(hours=5)).replace(microsecond=0)
+        await add_messages(database, org_id=org.id, campaign_id=campaign, specs=[
+            {"phone": "+5511987650001", "status": "pending", "wait_reason": "waiting for 10:00 America/Sao_Paulo",
+             "next_attempt_at": due},
+            {"phone": "+5511987650002", "status": "pending"},
+        ])
+        async with database.session() as session:
+            await session.execute(update(Campaign).where(Campaign.id == campaign).values(rate_per_second=1))
+        finish = (await listed(client, org))[campaign]["progress"]["estimated_finish"]
+        # Two messages at a second each, but one waits five hours for its send window.
+        assert _time(finish) == due
+
     async def test_a_scheduled_campaign_finishes_its_audience_at_its_pace_after_its_start(
         self, client: httpx.AsyncClient, database: Database, org: OrgHandle
     ) -> None:

@@ -8,13 +8,15 @@ variable reads. A preview is a forecast: the engine re-checks every rule at laun
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from herald.campaigns import frequency_cap, reasons, repository, segments
+from herald.campaigns import frequency_cap, reasons, repository, segments, window_preview
 from herald.campaigns.bindings import valued_tag_keys
 from herald.campaigns.schemas import AudiencePreview, MessagingLimitPreview
+from herald.campaigns.send_window import SendWindow, window_of
 from herald.campaigns.service import get_campaign
 from herald.kit.errors import Invalid
 from herald.kit.types import utcnow
@@ -30,8 +32,24 @@ async def preview_campaign(session: AsyncSession, *, org_id: int, campaign_id: i
         session, org_id=org_id, audience=campaign.audience, variables=campaign.variables or {},
         contact_ids=campaign.test_contact_ids if campaign.kind == "test" else None, campaign_id=campaign.id,
         whatsapp_number_id=campaign.whatsapp_number_id,
-        cap=await frequency_cap.cap_for_campaign(session, campaign),
+        cap=await frequency_cap.cap_for_campaign(session, campaign), window=window_of(campaign),
     )
+
+
+async def eligible_zones(session: AsyncSession, *, org_id: int, campaign_id: int) -> Counter[str]:
+    """The campaign's eligible contacts per zone (its send window's estimate: ``campaigns/progress.py``)."""
+    campaign = await get_campaign(session, org_id=org_id, campaign_id=campaign_id)
+    contact_ids = campaign.test_contact_ids if campaign.kind == "test" else None
+    where = await segments.segment_filter(session, org_id=org_id, audience=campaign.audience, contact_ids=contact_ids)
+    cap = await frequency_cap.cap_for_campaign(session, campaign)
+    over_cap = None
+    if cap is not None:
+        over_cap = frequency_cap.over_cap(Contact.id, org_id=org_id, cap=cap, now=utcnow(), campaign_id=campaign.id)
+    zones, _ = await window_preview.eligible_zones(
+        session, audience_filter=where, campaign_id=campaign.id,
+        valued_tag_keys=valued_tag_keys(campaign.variables or {}), over_cap=over_cap,
+    )
+    return zones
 
 
 async def preview_audience(
@@ -44,6 +62,7 @@ async def preview_audience(
     campaign_id: int | None = None,
     whatsapp_number_id: int | None = None,
     cap: frequency_cap.FrequencyCap | None = None,
+    window: SendWindow | None = None,
 ) -> AudiencePreview:
     """``campaign_id``: the campaign's own engagements (and sends) do not count as engaged elsewhere
     (nor towards the frequency cap ``cap``, the one the campaign is held to)."""
@@ -66,7 +85,13 @@ async def preview_audience(
     limit = None
     if whatsapp_number_id is not None:
         limit = await _messaging_limit(session, org_id=org_id, number_id=whatsapp_number_id, eligible=eligible)
-    return AudiencePreview(matched=matched, eligible=eligible, excluded=excluded, messaging_limit=limit)
+    in_window = None
+    if window is not None:  # where the eligible contacts are, against the window now
+        zones, bad_tags = await window_preview.eligible_zones(
+            session, audience_filter=where, campaign_id=campaign_id, valued_tag_keys=keys, over_cap=over_cap)
+        in_window = window_preview.window_preview(window, zones, bad_tags, utcnow())
+    return AudiencePreview(matched=matched, eligible=eligible, excluded=excluded, messaging_limit=limit,
+                           send_window=in_window)
 
 
 async def _messaging_limit(session: AsyncSession, *, org_id: int, number_id: int, eligible: int) -> MessagingLimitPreview | None:

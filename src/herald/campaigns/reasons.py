@@ -12,6 +12,9 @@ CAMPAIGN_ENDED = "campaign ended"
 # A contact without a phone whose WhatsApp user id is not one Meta's ``recipient`` accepts
 # (docs/whatsapp.md, "Username users").
 NO_ADDRESS = "contact has no phone and no WhatsApp user id to send to"
+# A campaign that ends when the day's send window closes: the contact's first window since the start
+# closed before the pace reached it (campaigns/send_window.py).
+WINDOW_CLOSED = "send window closed before it was sent"
 
 
 def valued_tag_missing(key: str) -> str:

@@ -173,6 +173,38 @@ async def exclusion_counts(
     return {int(code): int(count) for code, count in (await session.execute(stmt))}
 
 
+async def eligible_zone_groups(
+    session: AsyncSession,
+    *,
+    audience_filter: ColumnElement[bool],
+    campaign_id: int | None,
+    valued_tag_keys: list[str],
+    over_cap: ColumnElement[bool] | None,
+    tag_key: str,
+    prefix_chars: int,
+) -> list[tuple[str | None, str | None, int]]:
+    """The segment's eligible contacts grouped by their ``tag_key`` valued tag and their phone's first
+    ``prefix_chars`` characters: (tag, a phone of the group, count). A send window's audience preview
+    places each group in a zone once (``send_window_preview``), not each contact."""
+    excluded = [condition for condition, _ in _exclusions(campaign_id, valued_tag_keys, over_cap)]
+    tag = (
+        select(ContactValuedTag.value)
+        .where(ContactValuedTag.contact_id == Contact.id, ContactValuedTag.key == tag_key)
+        .scalar_subquery()
+    )
+    per_contact = (
+        select(tag.label("tag"), func.substr(Contact.phone, 1, prefix_chars).label("prefix"),
+               Contact.phone.label("phone"))
+        .where(audience_filter, *[~c for c in excluded])
+        .subquery()
+    )
+    stmt = (
+        select(per_contact.c.tag, func.min(per_contact.c.phone), func.count())
+        .group_by(per_contact.c.tag, per_contact.c.prefix)
+    )
+    return [(t, phone, int(n)) for t, phone, n in (await session.execute(stmt))]
+
+
 async def has_eligible(
     session: AsyncSession, *, audience_filter: ColumnElement[bool], campaign_id: int | None, valued_tag_keys: list[str]
 ) -> bool:

@@ -17,7 +17,7 @@ from pydantic import (
     model_validator,
 )
 
-from herald.campaigns import marketing_retry
+from herald.campaigns import marketing_retry, send_window
 from herald.campaigns.lifecycle import Status
 from herald.contacts.rules import VALUED_TAG_KEY_RULE
 from herald.models.campaign import DEFAULT_RATE_PER_SECOND
@@ -44,6 +44,16 @@ def _within(low: float, high: float, unit: str) -> AfterValidator:
 
     return AfterValidator(check)
 
+
+def _time_of_day(value: str | None) -> str | None:
+    if value is not None:
+        send_window.parse_time(value)
+    return value
+
+
+TimeOfDay = Annotated[str | None, AfterValidator(_time_of_day),
+                      Field(json_schema_extra={"pattern": send_window.TIME_OF_DAY.pattern, "example": "10:00"})]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 RatePerSecond = Annotated[
     float, _within(MIN_RATE_PER_SECOND, MAX_RATE_PER_SECOND, "messages/second"),
@@ -158,6 +168,27 @@ class CampaignSettings(BaseModel):
         default=False,
         description="outside the organization's frequency cap (e.g. a service notice): neither held back by it nor "
         "counted towards it. Only an admin may set it (403 otherwise).")
+    window_start: TimeOfDay = Field(
+        default=None, description="send window: the local time (HH:MM, in each contact's timezone) it opens; set "
+        "with window_end, or both null for no window")
+    window_end: TimeOfDay = Field(
+        default=None, description="send window: the local time (HH:MM) it closes; before window_start for an "
+        "overnight window (22:00-06:00), never equal to it")
+    window_weekdays: list[Weekday] | None = Field(
+        default=None, min_length=1, max_length=7,
+        description="send window: the local weekdays it opens on (an overnight window belongs to the day it opens); "
+        "null: every day")
+    window_end_action: Literal["carry_on", "end"] = Field(
+        default="carry_on", description="a contact whose window closed before it was sent: carry_on waits for its "
+        "next window; end counts it not sent ('send window closed before it was sent'), so the campaign ends once "
+        "every contact's first window closed")
+
+    @field_validator("window_weekdays")
+    @classmethod
+    def known_weekdays(cls, days: list[str] | None) -> list[str] | None:
+        if days is None:
+            return None
+        return [d for d in send_window.WEEKDAYS if d in days]
 
     @field_validator("name")
     @classmethod
@@ -197,6 +228,10 @@ class CampaignOut(BaseModel):
     auto_resume: bool
     marketing_retry_days: float
     frequency_cap_exempt: bool
+    window_start: str | None
+    window_end: str | None
+    window_weekdays: list[str] | None
+    window_end_action: str
     created_at: datetime
     progress: CampaignProgressOut | None = Field(
         default=None, description="in GET /campaigns only: its counters, pace and estimated finish (GET "
@@ -250,12 +285,31 @@ class MessagingLimitPreview(BaseModel):
                                      "contacts already messaged today need none)")
 
 
+class ZoneCount(BaseModel):
+    zone: str = Field(description="an IANA timezone, e.g. America/Sao_Paulo")
+    contacts: int
+    open_now: bool = Field(description="whether the window is open there now")
+    opens_at: datetime | None = Field(description="when it next opens there (null: open now)")
+
+
+class SendWindowPreview(BaseModel):
+    """The eligible contacts against the campaign's send window, now (campaigns/send_window.py)."""
+
+    outside_now: int = Field(description="eligible contacts outside their window now: they would wait")
+    next_opening: datetime | None = Field(description="the earliest opening among them")
+    invalid_timezone_tags: int = Field(description="eligible contacts whose 'timezone' tag is not a timezone: "
+                                                   "their phone number's zone is used")
+    zones: list[ZoneCount] = Field(description="the zones with the most eligible contacts, most first (at most 5)")
+
+
 class AudiencePreview(BaseModel):
     matched: int
     eligible: int
     excluded: dict[str, int]
     messaging_limit: MessagingLimitPreview | None = Field(
         default=None, description="left out when the number is not given or its portfolio has no limit Herald knows")
+    send_window: SendWindowPreview | None = Field(
+        default=None, description="a campaign's preview, when the campaign has a send window")
 
 
 class StaleUnknownOut(BaseModel):

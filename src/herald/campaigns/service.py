@@ -28,6 +28,8 @@ DEFAULT_AUTO_END_HOURS = {"real": 72.0, "test": 1.0}
 PACE_FIELDS = frozenset({"rate_per_second", "rate_per_hour"})
 # What may change while a campaign runs: its pace, and whether it resumes when its template is reinstated.
 RUNNING_FIELDS = PACE_FIELDS | {"auto_resume"}
+# The send window (campaigns/send_window.py): set before the campaign starts, copied with it.
+WINDOW_FIELDS = ("window_start", "window_end", "window_weekdays", "window_end_action")
 
 
 async def get_campaign(session: AsyncSession, *, org_id: int, campaign_id: int) -> Campaign:
@@ -71,6 +73,7 @@ async def create_campaign(session: AsyncSession, *, org_id: int, data: CampaignC
             DEFAULT_MARKETING_RETRY_DAYS if data.marketing_retry_days is None else data.marketing_retry_days
         ),
         frequency_cap_exempt=data.frequency_cap_exempt,
+        **_window_values(None, data, data.model_fields_set),
         **draft.columns(),
     )
     return await repository.insert_campaign(session, campaign)
@@ -106,6 +109,7 @@ async def update_campaign(
         )
     if "frequency_cap_exempt" in given:
         values["frequency_cap_exempt"] = data.frequency_cap_exempt
+    values.update(_window_values(campaign, data, given))
     values.update(_checked_pace(data, given & PACE_FIELDS, assessment.number))
     # The UPDATE is conditional on the status read above: a concurrent start makes this edit a 409.
     await transition(
@@ -138,9 +142,30 @@ async def duplicate_campaign(session: AsyncSession, *, org_id: int, campaign_id:
     campaign = Campaign(
         org_id=org_id, kind="real", status=_status_for(missing).value, missing=missing,
         auto_end_after_hours=auto_end, auto_resume=source.auto_resume,
-        marketing_retry_days=source.marketing_retry_days, **draft.columns(),
+        marketing_retry_days=source.marketing_retry_days,
+        **{name: getattr(source, name) for name in WINDOW_FIELDS}, **draft.columns(),
     )
     return await repository.insert_campaign(session, campaign)
+
+
+def _window_values(campaign: Campaign | None, data: CampaignSettings, given: set[str]) -> dict[str, Any]:
+    """The send window's columns ``given`` sets, checked with the campaign's others: start and end
+    both set or both null, and never equal (an end before the start is an overnight window)."""
+    changed = {name: getattr(data, name) for name in WINDOW_FIELDS if name in given}
+    if not changed:
+        return {}
+    merged = {name: changed.get(name, getattr(campaign, name, None)) for name in WINDOW_FIELDS}
+    start, end = merged["window_start"], merged["window_end"]
+    if (start is None) != (end is None):
+        missing = "window_end" if end is None else "window_start"
+        raise Invalid(f"{missing} is required with {'window_start' if missing == 'window_end' else 'window_end'}"
+                      " (both null: no window)", field=missing)
+    if start is not None and start == end:
+        raise Invalid("window_end must differ from window_start (an end before the start runs overnight)",
+                      field="window_end")
+    if "window_end_action" in changed and changed["window_end_action"] is None:
+        changed["window_end_action"] = "carry_on"
+    return changed
 
 
 def not_editable(status: str, given: set[str] | None = None) -> Conflict:

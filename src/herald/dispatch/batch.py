@@ -17,6 +17,8 @@ from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.campaigns import frequency_cap, reasons
+from herald.contacts.local_zone import TIMEZONE_TAG
+from herald.dispatch import send_window
 from herald.dispatch.claim import claim_messages
 from herald.dispatch.context import CampaignContext
 from herald.dispatch.messaging_limit import hold_over_limit
@@ -83,11 +85,19 @@ async def claim_batch(
 async def _prepare(
     session: AsyncSession, ctx: CampaignContext, rows: list[tuple[int, int, int]]
 ) -> tuple[list[Outgoing], list[NotSent]]:
-    """Send-time rules: an open inbox case, the frequency cap, or a valued tag the template needs and
-    the contact lacks."""
-    recipients = await load_recipients(session, [r[1] for r in rows], ctx.valued_tag_keys)
+    """Send-time rules: the send window (contacts outside theirs wait), an open inbox case, the frequency
+    cap, or a valued tag the template needs and the contact lacks."""
+    window = ctx.send_window
+    keys = ctx.valued_tag_keys if window is None else ctx.valued_tag_keys | {TIMEZONE_TAG}
+    recipients = await load_recipients(session, [r[1] for r in rows], keys)
     contacts, open_cases, valued = recipients.contacts, recipients.open_cases, recipients.valued
     now = utcnow()
+    closed: list[NotSent] = []
+    if window is not None:  # none of this without a window (dispatch/send_window.py)
+        by_window = send_window.sort_rows(window, rows, phones=contacts, tags=valued, tag_key=TIMEZONE_TAG,
+                                          now=now, started_at=ctx.started_at)
+        await send_window.hold(session, by_window.waiting)
+        rows, closed = by_window.open_rows, by_window.over
     cap = ctx.frequency_cap
     recent: dict[int, int] = {}
     if cap is not None:  # one query for the whole batch; none without a cap (campaigns/frequency_cap.py)
@@ -95,7 +105,7 @@ async def _prepare(
             session, org_id=ctx.org_id, contact_ids=[r[1] for r in rows], since=cap.since(now), campaign_id=ctx.id
         )
     outgoing: list[Outgoing] = []
-    skipped: list[NotSent] = []
+    skipped: list[NotSent] = closed
     for message_id, contact_id, attempts in rows:
         phone, name = contacts[contact_id]
         if contact_id in open_cases:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -11,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from herald.campaigns.bindings import placeholder_order
 from herald.campaigns.frequency_cap import FrequencyCap
 from herald.campaigns.lifecycle import Status
+from herald.campaigns.send_window import SendWindow
 from herald.dispatch.pacer import Pacer, SlidingWindow
 from herald.kit.crypto import SecretBox
 from herald.models import Campaign, Media, Template, WhatsAppNumber
@@ -44,6 +46,9 @@ class CampaignContext:
     marketing_retry_days: float = DEFAULT_MARKETING_RETRY_DAYS
     # The organization's frequency cap when it holds this campaign back; None: not capped.
     frequency_cap: FrequencyCap | None = None
+    # The campaign's send window in each contact's local time; None: sent at any hour.
+    send_window: SendWindow | None = None
+    started_at: datetime | None = None
 
     @property
     def valued_tag_keys(self) -> set[str]:

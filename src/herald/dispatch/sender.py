@@ -19,6 +19,7 @@ from datetime import timedelta
 from typing import Any
 
 from herald.campaigns import frequency_cap
+from herald.campaigns.send_window import window_of
 from herald.dispatch import context as ctxmod
 from herald.dispatch import retry_policy
 from herald.dispatch.batch import MAX_BATCH, Batch, Outgoing, claim_batch
@@ -192,6 +193,8 @@ class Sender:
             capped = frequency_cap.is_capped(kind=campaign.kind, exempt=campaign.frequency_cap_exempt,
                                              category=template.category if template is not None else None)
             ctx.frequency_cap = caps.get(campaign.org_id) if capped else None
+            ctx.send_window = window_of(campaign)
+            ctx.started_at = campaign.started_at
             ctx.active = True
         for gone in set(self.campaigns) - seen:
             self.campaigns.pop(gone).active = False

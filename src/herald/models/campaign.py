@@ -60,4 +60,11 @@ class Campaign(IdMixin, CreatedMixin, Base):
     # Set by an admin (e.g. a service notice): neither held back by the organization's frequency cap
     # nor counted towards it (herald.campaigns.frequency_cap).
     frequency_cap_exempt: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # A send window in each contact's local time (herald.campaigns.send_window): "HH:MM" start and
+    # end (end before start: the window runs overnight), the weekdays it opens on ("mon".."sun"), and
+    # what happens to contacts whose window closed before they were sent. All NULL: no window.
+    window_start: Mapped[str | None] = mapped_column(String(5))
+    window_end: Mapped[str | None] = mapped_column(String(5))
+    window_weekdays: Mapped[list[str] | None] = mapped_column(JSONType)
+    window_end_action: Mapped[str] = mapped_column(String(8), default="carry_on", server_default="carry_on")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

@@ -4,7 +4,8 @@ The counters and the rates are the stats page's (``service.rates``); the campaig
 progress of all its rows in one query (``repository.progress_rows``). The pace is measured: messages
 WhatsApp accepted over the last ``PACE_MINUTES`` minutes (the sends-per-minute counters), divided by
 the time the campaign ran within them. An active campaign finishes when its pending messages have
-gone at that pace (the campaign's own pace before anything was accepted); a scheduled one at its
+gone at that pace (the campaign's own pace before anything was accepted), and no sooner than the
+last one waiting is due (a send window's opening, a retry); a scheduled one at its
 start time plus ``sending_hours`` of its audience.
 """
 
@@ -33,16 +34,22 @@ class Audience:
     eligible: int
     limit_per_24h: int | None = None  # the portfolio's messaging limit, when Herald knows it
     limit_waiting: int = 0  # eligible contacts past the limit at first
+    # With a send window: the hours its windows let the audience take from the start at the pace
+    # (``campaigns/send_window.py``, ``hours_to_send``); None without one.
+    window_hours: float | None = None
 
 
 def sending_hours(audience: Audience, rate_per_hour: float) -> float:
     """Hours to send to the audience at the pace; past the messaging limit, contacts wait for places to
-    free, ``limit_per_24h`` more every 24 hours (docs/whatsapp.md, "Messaging limit")."""
+    free, ``limit_per_24h`` more every 24 hours (docs/whatsapp.md, "Messaging limit"); with a send
+    window, no sooner than its windows allow."""
     hours = audience.eligible / rate_per_hour
     if audience.limit_per_24h and audience.limit_waiting:
         days = math.ceil(audience.limit_waiting / audience.limit_per_24h)
         last_day = audience.limit_waiting - (days - 1) * audience.limit_per_24h
         hours = max(hours, days * 24 + last_day / rate_per_hour)
+    if audience.window_hours is not None:
+        hours = max(hours, audience.window_hours)
     return hours
 
 
@@ -91,4 +98,6 @@ def _finish(row: repository.ProgressRow, pending: int, pace: float | None, now: 
     per_minute = pace or (per_hour / 60 if per_hour else None)
     if not per_minute:
         return None
-    return now + timedelta(minutes=pending / per_minute)
+    finish = now + timedelta(minutes=pending / per_minute)
+    # Messages waiting (a send window, the messaging limit, a retry) go no sooner than they are due.
+    return max(finish, row.latest_due) if row.latest_due is not None else finish

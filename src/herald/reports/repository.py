@@ -85,6 +85,7 @@ class ProgressRow(Protocol):
     rate_per_second: float | None
     rate_per_hour: int | None
     recent_sends: int | None
+    latest_due: datetime | None
 
     def __getattr__(self, counter: str) -> Any: ...
 
@@ -101,10 +102,18 @@ async def progress_rows(
         .scalar_subquery()
         .label("recent_sends")
     )
+    # The last time a pending message is due (a send window's opening, a retry): the top of a range of
+    # the claim index (campaign, status, next_attempt_at).
+    latest_due = (
+        select(func.max(CampaignMessage.next_attempt_at))
+        .where(CampaignMessage.campaign_id == Campaign.id, CampaignMessage.status == MessageStatus.pending)
+        .scalar_subquery()
+        .label("latest_due")
+    )
     stmt = (
         select(
             Campaign.id, Campaign.status, Campaign.started_at, Campaign.start_at, Campaign.rate_per_second,
-            Campaign.rate_per_hour, *(getattr(CampaignStats, name) for name in STAT_FIELDS), recent,
+            Campaign.rate_per_hour, *(getattr(CampaignStats, name) for name in STAT_FIELDS), recent, latest_due,
         )
         .select_from(Campaign)
         .outerjoin(CampaignStats, CampaignStats.campaign_id == Campaign.id)

@@ -177,7 +177,8 @@ async def duplicate(request: Request, campaign_id: int, session: SessionDep, use
                     ok="Duplicated: adjust the audience (or anything else) and save.")
 
 
-def _estimate(audience: AudiencePreview, start_at: datetime | None, rate_per_hour: int | None) -> dict[str, Any]:
+def _estimate(audience: AudiencePreview, start_at: datetime | None, rate_per_hour: int | None,
+              window_hours: float | None = None) -> dict[str, Any]:
     """How long the eligible contacts take at the pace; with the portfolio's messaging limit, those past
     it wait for places, ``limit_per_24h`` more each 24 hours (docs/whatsapp.md, "Messaging limit")."""
     eligible, limit = audience.eligible, audience.messaging_limit
@@ -188,7 +189,7 @@ def _estimate(audience: AudiencePreview, start_at: datetime | None, rate_per_hou
         return {**base, "hours": None, "duration": None, "finish": None}
     hours = progress.sending_hours(progress.Audience(
         eligible=eligible, limit_per_24h=limit.limit_per_24h if limit else None,
-        limit_waiting=limit.waiting if limit else 0), rate_per_hour)
+        limit_waiting=limit.waiting if limit else 0, window_hours=window_hours), rate_per_hour)
     finish = start_at + timedelta(hours=hours) if start_at else None
     return {**base, "hours": hours, "duration": about(hours * 3600), "finish": finish}
 
@@ -235,8 +236,12 @@ async def _schedule_form(
         pass
     rate = _rate_or_none(str(values.get("rate_per_hour") or ""))
     question = confirm.schedule_question(campaign.name, audience.eligible, rate, start_at, values["timezone"] or "UTC")
+    in_window = None
+    if start_at is not None and rate and audience.send_window is not None:
+        in_window = await campaign_progress.window_hours(session, campaign, start_at=start_at, rate_per_hour=rate)
     context = {"campaign": campaign, "values": values, "errors": errors or {}, "timezones": TIMEZONES,
-               "estimate": _estimate(audience, start_at, rate), "question": question}
+               "estimate": _estimate(audience, start_at, rate, in_window), "question": question,
+               "send_window": audience.send_window}
     template = "campaigns/_estimate.html" if partial else "campaigns/schedule.html"
     return render(request, template, context, user=user, status_code=422 if errors else 200)
 

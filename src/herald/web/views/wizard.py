@@ -107,21 +107,35 @@ def _number_id(raw: Any) -> int | None:
 async def create(request: Request, session: SessionDep, user: UiWriter) -> Response:
     form = await request.form()
     values = {"name": str(form.get("name") or ""), "whatsapp_number_id": _number_id(form.get("whatsapp_number_id")),
-              **_retry_days(form), **_exempt(form, user)}
+              **_retry_days(form), **_exempt(form, user), **_window(form)}
     try:
         data = CampaignCreate(**values)
         campaign = await service.create_campaign(session, org_id=user.principal.org_id, data=data)
     except ValidationError as exc:
-        return await page(request, session, user, None, "basics", invalid_input(exc), values)
+        return await page(request, session, user, None, "basics", invalid_input(exc), _typed(form, "basics", None))
     except HeraldError as exc:
         await session.rollback()
-        return await page(request, session, user, None, "basics", field_errors(exc), values)
+        return await page(request, session, user, None, "basics", field_errors(exc), _typed(form, "basics", None))
     return redirect(f"/ui/campaigns/{campaign.id}/edit/audience", request, ok="Draft saved.")
 
 
 def _exempt(form: Any, user: WebUser) -> dict[str, Any]:
     """The frequency cap exemption, which only an admin sees and sets (campaigns/frequency_cap.py)."""
     return {"frequency_cap_exempt": form.get("frequency_cap_exempt") == "on"} if user.is_admin else {}
+
+
+def _window(form: Any) -> dict[str, Any]:
+    """The send window's fieldset (campaigns/send_window.py): start and end both empty, no window.
+    The weekdays are only sent with a window: none ticked then is an error naming them."""
+    if "window_start" not in form and "window_end" not in form:  # not this form's: left as it is
+        return {}
+    start = str(form.get("window_start") or "").strip()[:5] or None
+    end = str(form.get("window_end") or "").strip()[:5] or None
+    action = str(form.get("window_end_action") or "carry_on")
+    if start is None and end is None:
+        return {"window_start": None, "window_end": None, "window_weekdays": None, "window_end_action": "carry_on"}
+    return {"window_start": start, "window_end": end, "window_weekdays": [str(d) for d in form.getlist("window_weekdays")],
+            "window_end_action": action}
 
 
 def _retry_days(form: Any) -> dict[str, Any]:
@@ -156,16 +170,18 @@ def _audience(form: Any) -> Audience:
                     valued_tags=_valued_clauses(form))
 
 
-def _typed(form: Any, step: str, campaign: Campaign) -> dict[str, Any]:
+def _typed(form: Any, step: str, campaign: Campaign | None) -> dict[str, Any]:
     """What the form gave, to show again as typed when the step is refused."""
     values: dict[str, Any] = {k: form.get(k) for k in form}
+    if step == "basics":
+        values["window_weekdays_list"] = form.getlist("window_weekdays")
     if step == "audience":
         values["audience"] = {"tags_any": form.getlist("tags_any"), "tags_all": form.getlist("tags_all"),
                               "valued_tags": _valued_clauses(form)}
     if step == "message":
         ref = message.split_template_key(str(form.get("template") or ""))
         names = [n for n in str(form.get("positions") or "").split(",") if n]
-        same = ref == (campaign.template_name, campaign.template_language)
+        same = campaign is not None and ref == (campaign.template_name, campaign.template_language)
         values["bindings"] = message.bindings_from_form(form, names) if same else None
     return values
 
@@ -173,7 +189,7 @@ def _typed(form: Any, step: str, campaign: Campaign) -> dict[str, Any]:
 async def _update(form: Any, step: str, campaign: Campaign, user: WebUser) -> CampaignUpdate:
     if step == "basics":
         return CampaignUpdate(name=str(form.get("name") or ""), whatsapp_number_id=_number_id(form.get("whatsapp_number_id")),
-                              **_retry_days(form), **_exempt(form, user))
+                              **_retry_days(form), **_exempt(form, user), **_window(form))
     if step == "audience":
         return CampaignUpdate(audience=_audience(form))
     if step == "message":
