@@ -60,4 +60,11 @@ class Campaign(IdMixin, CreatedMixin, Base):
     # Set by an admin (e.g. a service notice): neither held back by the organization's frequency cap
     # nor counted towards it (herald.campaigns.frequency_cap).
     frequency_cap_exempt: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # A follow-up (herald.campaigns.followups): the campaign it follows up, and the outcome (with its
+    # button or funnel step) whose contacts make its frozen audience (``campaign_audience_snapshots``).
+    # ``followup_outcome`` set means the audience is the snapshot, whatever became of the parent.
+    # No foreign key (SQLite cannot add one to this table): deleting a campaign clears the link itself.
+    parent_campaign_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    followup_outcome: Mapped[str | None] = mapped_column(String(32))
+    followup_value: Mapped[str | None] = mapped_column(String(256))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
