@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
 
@@ -126,7 +125,7 @@ def is_button(button: str) -> ColumnElement[bool]:
     )
 
 
-def buttons_query(campaign_id: int) -> Select[Any]:
+def buttons_query(campaign_id: int) -> Select[str, str | None, int]:
     """The campaign's tapped buttons: (payload or id, text, contacts)."""
     key = func.coalesce(button_key(), interactive_key(), InboundMessage.text)
     return (
