@@ -122,6 +122,8 @@ class TestOutcomes:
         body = (await client.get(f"{BASE}/{parent['id']}/follow-up-choices", headers=org.headers(Role.viewer))).json()
         assert body["can_follow_up"]
         counts = {(c["outcome"], c["button"] or c["step"]): c["contacts"] for c in body["choices"]}
+        words = {c["button"]: c["description"] for c in body["choices"] if c["button"]}
+        assert words == {"YES": "replied with button “Yes please” (YES)", "NO": "replied with button “No thanks” (NO)"}
         assert counts == {
             ("not_delivered", None): 2, ("delivered_not_read", None): 2, ("read_not_replied", None): 1,
             ("replied_button", "YES"): 1, ("replied_button", "NO"): 1,

@@ -13,11 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.auth.principal import Principal
 from herald.campaigns import readiness, repository
-from herald.campaigns.followup_outcomes import Choice, Outcome, buttons_query
+from herald.campaigns.followup_outcomes import WORDS, Choice, Outcome, buttons_query
 from herald.campaigns.lifecycle import RUNNING, Status
 from herald.campaigns.naming import shown
 from herald.campaigns.schemas import (
     MAX_NAME_LENGTH,
+    FollowUpLineage,
     AudienceSnapshotOut,
     FollowUpChoiceOut,
     FollowUpChoices,
@@ -25,7 +26,7 @@ from herald.campaigns.schemas import (
     SnapshotContactOut,
 )
 from herald.campaigns.service import get_campaign
-from herald.kit.errors import Conflict, NotFound
+from herald.kit.errors import Conflict, Invalid, NotFound
 from herald.kit.pagination import clamp_limit, decode_cursor, encode_cursor
 from herald.models import Campaign
 
@@ -62,6 +63,8 @@ async def create_followup(
     session: AsyncSession, *, principal: Principal, parent_id: int, choice: Choice, name: str | None = None
 ) -> Campaign:
     """The new draft (or ready) campaign, its snapshot taken in the same transaction."""
+    if name is not None and len(name.strip()) > MAX_NAME_LENGTH:
+        raise Invalid(f"name must be at most {MAX_NAME_LENGTH} characters", field="name")
     parent = await get_campaign(session, org_id=principal.org_id, campaign_id=parent_id)
     _require_followable(parent)
     child = Campaign(
@@ -109,8 +112,11 @@ async def choices(session: AsyncSession, *, org_id: int, parent_id: int) -> Foll
     if not can_follow_up(parent):
         return FollowUpChoices(can_follow_up=False, choices=[])
     picks = [Choice(o) for o in (Outcome.not_delivered, Outcome.delivered_not_read, Outcome.read_not_replied)]
-    for row in await session.execute(buttons_query(parent.id)):
-        picks.append(Choice(Outcome.replied_button, str(row[0])))
+    texts: dict[str, str] = {}
+    for key, text, _contacts in (await session.execute(buttons_query(parent.id))).tuples():
+        picks.append(Choice(Outcome.replied_button, str(key)))
+        if text and text != key:
+            texts[str(key)] = str(text)
     for step in await repository.funnel_steps(session, campaign_id=parent.id):
         picks += [Choice(Outcome.reached_step, step), Choice(Outcome.not_reached_step, step)]
     items = []
@@ -119,9 +125,18 @@ async def choices(session: AsyncSession, *, org_id: int, parent_id: int) -> Foll
         field = pick.field
         items.append(FollowUpChoiceOut(
             outcome=pick.outcome.value, button=pick.value if field == "button" else None,  # type: ignore[arg-type]
-            step=pick.value if field == "step" else None, description=pick.words(), contacts=contacts,
+            step=pick.value if field == "step" else None, contacts=contacts,
+            # A button by the words the contacts tapped, and its payload: "replied with button “Yes please” (YES)".
+            description=_choice_words(pick, texts),
         ))
     return FollowUpChoices(can_follow_up=True, choices=items)
+
+
+def _choice_words(pick: Choice, texts: dict[str, str]) -> str:
+    """A button by the words the contacts tapped, then its payload: ``replied with button “Yes please” (YES)``."""
+    if pick.field == "button" and pick.value in texts:
+        return f"{WORDS[pick.outcome]} “{texts[pick.value]}” ({pick.value})"
+    return pick.words()
 
 
 async def snapshot(
@@ -139,4 +154,18 @@ async def snapshot(
         description=description(campaign), count=count,
         items=[SnapshotContactOut(contact_id=i, phone=p, name=n, wa_user_id=u) for i, p, n, u in rows],
         next_cursor=encode_cursor(rows[-1][0]) if len(rows) == limit else None,
+    )
+
+
+async def lineage(session: AsyncSession, campaign: Campaign) -> FollowUpLineage | None:
+    """What a follow-up's pages say of it: "Follow-up of <parent> — <outcome>, N contacts"."""
+    if campaign.followup_outcome is None:
+        return None
+    parent = None
+    if campaign.parent_campaign_id is not None:
+        parent = await repository.get_campaign(session, org_id=campaign.org_id, campaign_id=campaign.parent_campaign_id)
+    count = (await repository.snapshot_counts(session, campaign_ids=[campaign.id]))[campaign.id]
+    return FollowUpLineage(
+        parent_id=parent.id if parent else None, parent_name=shown(parent.name) if parent else None,
+        description=description(campaign), contacts=count,
     )

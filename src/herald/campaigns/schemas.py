@@ -363,3 +363,12 @@ class AudienceSnapshotOut(BaseModel):
     count: int
     items: list[SnapshotContactOut]
     next_cursor: str | None = None
+
+
+class FollowUpLineage(BaseModel):
+    """A follow-up as its pages name it; no parent once the parent was deleted."""
+
+    parent_id: int | None
+    parent_name: str | None
+    description: str
+    contacts: int

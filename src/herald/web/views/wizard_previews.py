@@ -27,10 +27,13 @@ async def audience_context(
     org = user.principal.org_id
     counts = await preview.preview_audience(
         session, org_id=org, audience=audience, variables=campaign.variables or {}, campaign_id=campaign.id,
-        cap=await frequency_cap.cap_for_campaign(session, campaign))
+        cap=await frequency_cap.cap_for_campaign(session, campaign),
+        snapshot_of=campaign.id if campaign.followup_outcome is not None else None)
     overlaps = await repository.engaging_campaigns(session, org_id=org, audience=audience, campaign_id=campaign.id)
     unknown = await unknown_valued_tag_keys(session, org_id=org, audience=audience)
-    return {"counts": counts, "overlaps": overlaps, "audience_given": bool(audience and any(audience.values())),
+    # A follow-up's snapshot is its audience, tags or not.
+    given = bool(audience and any(audience.values())) or campaign.followup_outcome is not None
+    return {"counts": counts, "overlaps": overlaps, "audience_given": given,
             "unknown_keys": [unknown_valued_tag_key(k) for k in unknown]}
 
 
