@@ -18,10 +18,10 @@ from herald.campaigns.lifecycle import RUNNING, Status
 from herald.campaigns.naming import shown
 from herald.campaigns.schemas import (
     MAX_NAME_LENGTH,
-    FollowUpLineage,
     AudienceSnapshotOut,
     FollowUpChoiceOut,
     FollowUpChoices,
+    FollowUpLineage,
     FollowUpOut,
     SnapshotContactOut,
 )
@@ -113,7 +113,7 @@ async def choices(session: AsyncSession, *, org_id: int, parent_id: int) -> Foll
         return FollowUpChoices(can_follow_up=False, choices=[])
     picks = [Choice(o) for o in (Outcome.not_delivered, Outcome.delivered_not_read, Outcome.read_not_replied)]
     texts: dict[str, str] = {}
-    for key, text, _contacts in (await session.execute(buttons_query(parent.id))).tuples():
+    for key, text, _contacts in (await session.execute(buttons_query(parent.id))).all():
         picks.append(Choice(Outcome.replied_button, str(key)))
         if text and text != key:
             texts[str(key)] = str(text)

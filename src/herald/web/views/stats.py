@@ -12,8 +12,8 @@ from fastapi.responses import HTMLResponse, StreamingResponse
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from herald.campaigns import followups, resend
-from herald.campaigns.followup_outcomes import excluded_failures
 from herald.campaigns import service as campaign_service
+from herald.campaigns.followup_outcomes import excluded_failures
 from herald.campaigns.lifecycle import LIVE
 from herald.kit.db import Database
 from herald.kit.deps import SessionDep, SettingsDep
