@@ -54,6 +54,8 @@ class TestFollowUpForm:
         lineage = step.split('id="followup-of"', 1)[1].split("</p>", 1)[0]
         assert f'<a href="/ui/campaigns/{parent["id"]}/stats">Spring sale</a>' in lineage
         assert "replied with button “YES”, 1 contact" in lineage
+        # The audience step counts the snapshot, without any tag chosen.
+        assert 'id="matched-count">1</strong>' in step and 'id="eligible-count">1</strong>' in step
         # The parent lists it, with its outcome and size.
         parent_page = html.unescape((await editor.get(f"/ui/campaigns/{parent['id']}/stats")).text)
         table = parent_page.split('id="followups-table"', 1)[1].split("</table>", 1)[0]
