@@ -119,16 +119,18 @@ async def choices(session: AsyncSession, *, org_id: int, parent_id: int) -> Foll
             texts[str(key)] = str(text)
     for step in await repository.funnel_steps(session, campaign_id=parent.id):
         picks += [Choice(Outcome.reached_step, step), Choice(Outcome.not_reached_step, step)]
-    items = []
-    for pick in picks:
-        contacts = await repository.outcome_count(session, parent_id=parent.id, condition=pick.condition(parent.id))
-        field = pick.field
-        items.append(FollowUpChoiceOut(
-            outcome=pick.outcome.value, button=pick.value if field == "button" else None,  # type: ignore[arg-type]
-            step=pick.value if field == "step" else None, contacts=contacts,
-            # A button by the words the contacts tapped, and its payload: "replied with button “Yes please” (YES)".
-            description=_choice_words(pick, texts),
-        ))
+    counts = await repository.outcome_counts(
+        session, parent_id=parent.id, conditions=[pick.condition(parent.id) for pick in picks]
+    )
+    items = [
+        FollowUpChoiceOut(
+            outcome=pick.outcome.value,  # type: ignore[arg-type]
+            button=pick.value if pick.field == "button" else None,
+            step=pick.value if pick.field == "step" else None,
+            description=_choice_words(pick, texts), contacts=contacts,
+        )
+        for pick, contacts in zip(picks, counts, strict=True)
+    ]
     return FollowUpChoices(can_follow_up=True, choices=items)
 
 

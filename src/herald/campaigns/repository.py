@@ -254,9 +254,18 @@ def _outcome_messages(parent_id: int, condition: ColumnElement[bool]):  # type: 
     )
 
 
-async def outcome_count(session: AsyncSession, *, parent_id: int, condition: ColumnElement[bool]) -> int:
-    stmt = select(func.count()).select_from(_outcome_messages(parent_id, condition).subquery())
-    return int((await session.execute(stmt)).scalar_one())
+async def outcome_counts(session: AsyncSession, *, parent_id: int, conditions: list[ColumnElement[bool]]) -> list[int]:
+    """Contacts of the parent with each outcome, in one pass over its messages."""
+    if not conditions:
+        return []
+    sums = [func.coalesce(func.sum(case((condition, 1), else_=0)), 0) for condition in conditions]
+    stmt = (
+        select(*sums)
+        .select_from(CampaignMessage)
+        .join(Contact, Contact.id == CampaignMessage.contact_id)
+        .where(CampaignMessage.campaign_id == parent_id)
+    )
+    return [int(n) for n in (await session.execute(stmt)).one()]
 
 
 async def insert_snapshot(

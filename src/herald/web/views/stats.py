@@ -83,7 +83,8 @@ async def stats_page(
     steps = await _steps(database, org_id=org, campaign_id=campaign_id)
     figures = await _progress(database, org_id=org, campaign_id=campaign_id)
     initial = {"stats": stats.model_dump(mode="json"), "sends": sends, "status": campaign.status, "steps": steps}
-    choices = await followups.choices(session, org_id=org, parent_id=campaign_id)
+    # The counts of each outcome take a pass over the campaign's messages: only for whoever may follow up.
+    choices = await followups.choices(session, org_id=org, parent_id=campaign_id) if user.can_write else None
     return render(request, "campaigns/stats.html", {
         "campaign": campaign, "stats": stats, "initial": initial, "live": campaign.status in LIVE,
         "number": numbers.get(campaign.whatsapp_number_id or 0, "—"),
@@ -92,8 +93,8 @@ async def stats_page(
         "outcomes": FUNNEL_BARS,
         "lineage": await followups.lineage(session, campaign),
         "followups": await followups.list_followups(session, org_id=org, parent_id=campaign_id),
-        "followup_choices": [(choice_value(c.outcome, c.button or c.step), c) for c in choices.choices],
-        "can_follow_up": choices.can_follow_up, "excluded_failures": excluded_failures(),
+        "followup_choices": [(choice_value(c.outcome, c.button or c.step), c) for c in choices.choices] if choices else [],
+        "can_follow_up": bool(choices and choices.can_follow_up), "excluded_failures": excluded_failures(),
     }, user=user)
 
 
