@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, and_, exists, or_
 
 from herald.kit.errors import Invalid
 from herald.models import CampaignMessage, Contact, FunnelEvent, InboundMessage, MessageStatus
@@ -122,18 +122,6 @@ def is_button(button: str) -> ColumnElement[bool]:
     return and_(
         InboundMessage.type.in_(BUTTON_TYPES),
         or_(InboundMessage.text == button, button_key() == button, interactive_key() == button),
-    )
-
-
-def buttons_query(campaign_id: int) -> Select[str, str | None, int]:
-    """The campaign's tapped buttons: (payload or id, text, contacts)."""
-    key = func.coalesce(button_key(), interactive_key(), InboundMessage.text)
-    return (
-        select(key, func.max(InboundMessage.text), func.count(InboundMessage.contact_id.distinct()))
-        .where(InboundMessage.campaign_id == campaign_id, InboundMessage.type.in_(BUTTON_TYPES),
-               InboundMessage.contact_id.is_not(None), key.is_not(None))
-        .group_by(key)
-        .order_by(func.count(InboundMessage.contact_id.distinct()).desc(), key)
     )
 
 

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.auth.principal import Principal
 from herald.campaigns import readiness, repository
-from herald.campaigns.followup_outcomes import WORDS, Choice, Outcome, buttons_query
+from herald.campaigns.followup_outcomes import WORDS, Choice, Outcome
 from herald.campaigns.lifecycle import RUNNING, Status
 from herald.campaigns.naming import shown
 from herald.campaigns.schemas import (
@@ -113,10 +113,10 @@ async def choices(session: AsyncSession, *, org_id: int, parent_id: int) -> Foll
         return FollowUpChoices(can_follow_up=False, choices=[])
     picks = [Choice(o) for o in (Outcome.not_delivered, Outcome.delivered_not_read, Outcome.read_not_replied)]
     texts: dict[str, str] = {}
-    for key, text, _contacts in (await session.execute(buttons_query(parent.id))).all():
-        picks.append(Choice(Outcome.replied_button, str(key)))
+    for key, text in await repository.tapped_buttons(session, campaign_id=parent.id):
+        picks.append(Choice(Outcome.replied_button, key))
         if text and text != key:
-            texts[str(key)] = str(text)
+            texts[key] = text
     for step in await repository.funnel_steps(session, campaign_id=parent.id):
         picks += [Choice(Outcome.reached_step, step), Choice(Outcome.not_reached_step, step)]
     counts = await repository.outcome_counts(

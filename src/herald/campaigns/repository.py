@@ -22,6 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
+from herald.campaigns.followup_outcomes import BUTTON_TYPES, button_key, interactive_key
 from herald.campaigns.lifecycle import LIVE, Status
 from herald.models import (
     AudienceSnapshot,
@@ -32,6 +33,7 @@ from herald.models import (
     ContactValuedTag,
     Engagement,
     FunnelEvent,
+    InboundMessage,
     InboxCase,
     Media,
     Template,
@@ -314,6 +316,20 @@ async def followups_of(session: AsyncSession, *, org_id: int, parent_id: int) ->
         .execution_options(populate_existing=True)
     )
     return (await session.execute(stmt)).scalars().all()
+
+
+async def tapped_buttons(session: AsyncSession, *, campaign_id: int) -> list[tuple[str, str | None]]:
+    """The buttons the campaign's contacts tapped, the most tapped first: (payload or id, its text)."""
+    key = func.coalesce(button_key(), interactive_key(), InboundMessage.text)
+    contacts = func.count(InboundMessage.contact_id.distinct())
+    stmt = (
+        select(key, func.max(InboundMessage.text))
+        .where(InboundMessage.campaign_id == campaign_id, InboundMessage.type.in_(BUTTON_TYPES),
+               InboundMessage.contact_id.is_not(None), key.is_not(None))
+        .group_by(key)
+        .order_by(contacts.desc(), key)
+    )
+    return [(str(k), t) for k, t in await session.execute(stmt)]
 
 
 async def funnel_steps(session: AsyncSession, *, campaign_id: int) -> list[str]:
