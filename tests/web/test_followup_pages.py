@@ -11,7 +11,8 @@ from sqlalchemy import select
 
 from herald.auth.principal import Role
 from herald.kit.db import Database
-from herald.models import Campaign
+from herald.kit.types import utcnow
+from herald.models import Campaign, Engagement
 from tests.campaigns.test_followups import ran_campaign
 from tests.conftest import OrgHandle
 from tests.factories import make_world
@@ -105,3 +106,20 @@ class TestFollowUpForm:
             text = html.unescape((await editor.get(path)).text)
             lineage = text.split('id="followup-of"', 1)[1].split("</p>", 1)[0]
             assert "Spring sale</a> — not delivered, 2 contacts" in lineage, path
+
+    async def test_the_audience_step_warns_while_the_parent_still_engages_the_snapshot(
+        self, browser: Browser, database: Database, org: OrgHandle
+    ) -> None:
+        world = await make_world(database, org.id)
+        parent = await ran_campaign(database, world, status="active")
+        async with database.session() as session:  # the running parent still holds its contacts
+            for name in ("delivered", "delivered2", "read"):
+                session.add(Engagement(contact_id=parent["contacts"][name], campaign_id=parent["id"], engaged_at=utcnow()))
+        editor = await browser(Role.editor)
+        page = (await editor.get(f"/ui/campaigns/{parent['id']}/stats")).text
+        created = await editor.post(f"/ui/campaigns/{parent['id']}/follow-ups", data={
+            "csrf_token": csrf_of(page), "choice": "delivered_not_read"})
+        step = html.unescape((await editor.get(created.headers["location"])).text)
+        assert 'id="matched-count">2</strong>' in step and 'id="eligible-count">0</strong>' in step
+        warning = step.split('id="overlap-warning"', 1)[1].split("</div>", 1)[0]
+        assert "2 of these contacts are in active campaign" in warning and "Spring sale" in warning
