@@ -45,6 +45,8 @@ _.should_exit
 # Jinja templates (web/templates/wizard/*.html) read these of the message preview (web/message.py).
 placeholder, header_text
 _.needs_media
+# web/templates/macros.html (followup_lineage) reads this of a follow-up's lineage (campaigns/followups.py).
+parent_name
 
 # What WhatsApp's webhooks and Graph carry, parsed in full (whatsapp/events.py, whatsapp/client.py)
 # and checked by tests/whatsapp against the recorded corpus; the engine reads a subset.

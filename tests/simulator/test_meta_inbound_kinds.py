@@ -264,3 +264,20 @@ async def test_each_kind_is_delivered_exactly_once(sim: SimulatorServer, receive
     assert sorted(m["id"] for m in receiver.inbound()) == sorted(ids)
     assert sorted(m["type"] for m in receiver.inbound()) == sorted(
         ["text", "image", "reaction", "location", "interactive", "revoke"])
+
+
+async def test_a_read_status_on_cue(start_sim: SimFactory, receiver: Receiver, http: aiohttp.ClientSession) -> None:
+    """``POST /_sim/status``: one message read, another not (the follow-up tests rely on it)."""
+    sim = start_sim(read_probability=0, reply_probability=0)
+    _, first = await post_json(http, f"{sim.base_url}/v23.0/1090001/messages", template_body("+5511900000001"))
+    _, second = await post_json(http, f"{sim.base_url}/v23.0/1090001/messages", template_body("+5511900000002"))
+    read, unread = first["messages"][0]["id"], second["messages"][0]["id"]
+    await receiver.wait_for(lambda: {s["id"] for s in receiver.statuses() if s["status"] == "delivered"} >= {read, unread})
+    status, _ = await post_json(http, f"{sim.base_url}/_sim/status", {"wamid": read, "status": "read"})
+    assert status == 200
+    await receiver.wait_for(lambda: any(s["id"] == read and s["status"] == "read" for s in receiver.statuses()))
+    assert not any(s["id"] == unread and s["status"] == "read" for s in receiver.statuses())
+    status, answer = await post_json(http, f"{sim.base_url}/_sim/status", {"wamid": read, "status": "failed"})
+    assert status == 400 and "delivered, read" in answer["error"]
+    status, answer = await post_json(http, f"{sim.base_url}/_sim/status", {"wamid": "wamid.nope"})
+    assert status == 404 and "wamid.nope" in answer["error"]

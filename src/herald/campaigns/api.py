@@ -7,14 +7,19 @@ from fastapi import APIRouter, Query, Response
 
 from herald.auth.deps import CurrentPrincipal, WriterPrincipal
 from herald.auth.principal import Principal
-from herald.campaigns import preview, progress, readiness, resend, service, transitions
+from herald.campaigns import followups, preview, progress, readiness, resend, service, transitions
+from herald.campaigns.followup_outcomes import Choice
 from herald.campaigns.lifecycle import Status
 from herald.campaigns.schemas import (
     AudiencePreview,
     AudiencePreviewIn,
+    AudienceSnapshotOut,
     CampaignCreate,
     CampaignOut,
     CampaignUpdate,
+    FollowUpChoices,
+    FollowUpIn,
+    FollowUpList,
     Kind,
     ScheduleIn,
     SendAgainIn,
@@ -198,3 +203,42 @@ async def send_unknown_again(
         message_ids=body.message_ids if body is not None else None,
     )
     return SendAgainOut(sent_again=moved)
+
+
+@router.post("/{campaign_id}/follow-ups", response_model=CampaignOut, status_code=201)
+async def create_followup(
+    campaign_id: int, body: FollowUpIn, session: SessionDep, principal: WriterPrincipal
+) -> CampaignOut:
+    """A new draft whose audience is this campaign's contacts with ``outcome`` now, frozen (its audience
+    snapshot). It starts from this campaign's number, template, bindings and bot flow. 409
+    ``not_followable`` for a test campaign or one that has not started; 422 naming ``button`` or
+    ``step`` when the outcome needs one."""
+    choice = Choice.of(body.outcome, button=body.button, step=body.step)
+    campaign = await followups.create_followup(
+        session, principal=principal, parent_id=campaign_id, choice=choice, name=body.name
+    )
+    return CampaignOut.of(campaign)
+
+
+@router.get("/{campaign_id}/follow-ups", response_model=FollowUpList)
+async def list_followups(campaign_id: int, session: SessionDep, principal: CurrentPrincipal) -> FollowUpList:
+    """The campaign's follow-ups, oldest first, each with its snapshot's size now."""
+    return FollowUpList(items=await followups.list_followups(session, org_id=principal.org_id, parent_id=campaign_id))
+
+
+@router.get("/{campaign_id}/follow-up-choices", response_model=FollowUpChoices)
+async def followup_choices(campaign_id: int, session: SessionDep, principal: CurrentPrincipal) -> FollowUpChoices:
+    """Each outcome a follow-up could be created from now (each button tapped, each funnel step) and
+    how many contacts it would take."""
+    return await followups.choices(session, org_id=principal.org_id, parent_id=campaign_id)
+
+
+@router.get("/{campaign_id}/audience-snapshot", response_model=AudienceSnapshotOut)
+async def audience_snapshot(
+    campaign_id: int, session: SessionDep, principal: CurrentPrincipal,
+    limit: Annotated[int, Query()] = 100, cursor: str | None = None,
+) -> AudienceSnapshotOut:
+    """A follow-up's frozen audience: its count and a page of its contacts (404 ``no_audience_snapshot``
+    for a campaign that is not a follow-up)."""
+    return await followups.snapshot(session, org_id=principal.org_id, campaign_id=campaign_id, cursor=cursor,
+                                    limit=limit)

@@ -36,6 +36,9 @@ class Draft:
     variables: dict[str, dict[str, Any]] = field(default_factory=dict)
     header_media_id: int | None = None
     bot_flow_id: int | None = None
+    # A follow-up's id: its audience is its snapshot (segments.segment_filter), the segment optional.
+    # Not a column.
+    snapshot_of: int | None = None
 
     @classmethod
     def of(cls, campaign: Campaign) -> Draft:
@@ -48,10 +51,16 @@ class Draft:
             variables=dict(campaign.variables or {}),
             header_media_id=campaign.header_media_id,
             bot_flow_id=campaign.bot_flow_id,
+            snapshot_of=campaign.id if campaign.followup_outcome is not None else None,
         )
 
     def columns(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {name: value for name, value in self.__dict__.items() if name != "snapshot_of"}
+
+    @property
+    def has_audience(self) -> bool:
+        """A segment, or a follow-up's snapshot (which needs none)."""
+        return self.snapshot_of is not None or not segments.is_empty(self.audience)
 
 
 @dataclass
@@ -92,7 +101,7 @@ async def assess(
     if not draft.name:
         result.missing.append("name")
     result.number = await _number(session, org_id=org_id, draft=draft, result=result)
-    if segments.is_empty(draft.audience):
+    if not draft.has_audience:
         result.missing.append("audience")
     await _check_valued_tag_keys(session, org_id=org_id, draft=draft, result=result)
     result.template = await _template(session, org_id=org_id, draft=draft, result=result)
@@ -108,10 +117,10 @@ async def _check_eligible(
     session: AsyncSession, *, org_id: int, draft: Draft, result: Assessment, campaign_id: int | None
 ) -> None:
     """A given audience must reach someone who can be messaged now, or there is nobody to launch to."""
-    if segments.is_empty(draft.audience) or any(p.field == "audience" for p in result.problems):
+    if not draft.has_audience or any(p.field == "audience" for p in result.problems):
         return
     keys = [k for k in valued_tag_keys(draft.variables) if not valued_tag_key_problem(k)]
-    where = await segments.segment_filter(session, org_id=org_id, audience=draft.audience)
+    where = await segments.segment_filter(session, org_id=org_id, audience=draft.audience, snapshot_of=draft.snapshot_of)
     if not await repository.has_eligible(session, audience_filter=where, campaign_id=campaign_id, valued_tag_keys=keys):
         result.missing.append(NO_ELIGIBLE)
 

@@ -33,6 +33,7 @@ async def preview_campaign(session: AsyncSession, *, org_id: int, campaign_id: i
         contact_ids=campaign.test_contact_ids if campaign.kind == "test" else None, campaign_id=campaign.id,
         whatsapp_number_id=campaign.whatsapp_number_id,
         cap=await frequency_cap.cap_for_campaign(session, campaign), window=window_of(campaign),
+        snapshot_of=campaign.id if campaign.followup_outcome is not None else None,
     )
 
 
@@ -40,7 +41,8 @@ async def eligible_zones(session: AsyncSession, *, org_id: int, campaign_id: int
     """The campaign's eligible contacts per zone (its send window's estimate: ``campaigns/progress.py``)."""
     campaign = await get_campaign(session, org_id=org_id, campaign_id=campaign_id)
     contact_ids = campaign.test_contact_ids if campaign.kind == "test" else None
-    where = await segments.segment_filter(session, org_id=org_id, audience=campaign.audience, contact_ids=contact_ids)
+    where = await segments.segment_filter(session, org_id=org_id, audience=campaign.audience, contact_ids=contact_ids,
+                                          snapshot_of=campaign.id if campaign.followup_outcome is not None else None)
     cap = await frequency_cap.cap_for_campaign(session, campaign)
     over_cap = None
     if cap is not None:
@@ -63,10 +65,13 @@ async def preview_audience(
     whatsapp_number_id: int | None = None,
     cap: frequency_cap.FrequencyCap | None = None,
     window: SendWindow | None = None,
+    snapshot_of: int | None = None,
 ) -> AudiencePreview:
     """``campaign_id``: the campaign's own engagements (and sends) do not count as engaged elsewhere
-    (nor towards the frequency cap ``cap``, the one the campaign is held to)."""
-    where = await segments.segment_filter(session, org_id=org_id, audience=audience, contact_ids=contact_ids)
+    (nor towards the frequency cap ``cap``, the one the campaign is held to). ``snapshot_of``: a
+    follow-up's id, whose snapshot (narrowed by the segment) is the audience."""
+    where = await segments.segment_filter(session, org_id=org_id, audience=audience, contact_ids=contact_ids,
+                                          snapshot_of=snapshot_of)
     keys = valued_tag_keys(variables)
     over_cap = None
     if cap is not None:

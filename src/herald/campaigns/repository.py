@@ -6,18 +6,34 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, delete, exists, func, literal, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
+from herald.campaigns.followup_outcomes import BUTTON_TYPES, button_key, interactive_key
 from herald.campaigns.lifecycle import LIVE, Status
 from herald.models import (
+    AudienceSnapshot,
     BotFlow,
     Campaign,
     CampaignMessage,
     Contact,
     ContactValuedTag,
     Engagement,
+    FunnelEvent,
+    InboundMessage,
     InboxCase,
     Media,
     Template,
@@ -74,7 +90,14 @@ async def delete_campaign(
         .execution_options(synchronize_session=False)
     )
     result = await session.execute(delete(Campaign).where(deletable).execution_options(synchronize_session=False))
-    return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    # Its follow-ups keep their snapshot and lose the link (``parent_campaign_id`` has no foreign key).
+    await session.execute(
+        update(Campaign).where(Campaign.parent_campaign_id == campaign_id, Campaign.org_id == org_id)
+        .values(parent_campaign_id=None).execution_options(synchronize_session=False)
+    )
+    return True
 
 
 async def update_pace(
@@ -251,3 +274,102 @@ async def live_test_ids(session: AsyncSession, *, parent_id: int) -> list[int]:
         .order_by(Campaign.id)
     )
     return list((await session.execute(stmt)).scalars())
+
+
+# Follow-ups (herald.campaigns.followups).
+
+
+def _outcome_messages(parent_id: int, condition: ColumnElement[bool]):  # type: ignore[no-untyped-def]
+    """The parent's messages with the outcome, joined to their contacts (deleted ones drop out)."""
+    return (
+        select(CampaignMessage.contact_id)
+        .join(Contact, Contact.id == CampaignMessage.contact_id)
+        .where(CampaignMessage.campaign_id == parent_id, condition)
+    )
+
+
+async def outcome_counts(session: AsyncSession, *, parent_id: int, conditions: list[ColumnElement[bool]]) -> list[int]:
+    """Contacts of the parent with each outcome, in one pass over its messages."""
+    if not conditions:
+        return []
+    sums = [func.coalesce(func.sum(case((condition, 1), else_=0)), 0) for condition in conditions]
+    stmt = (
+        select(*sums)
+        .select_from(CampaignMessage)
+        .join(Contact, Contact.id == CampaignMessage.contact_id)
+        .where(CampaignMessage.campaign_id == parent_id)
+    )
+    return [int(n) for n in (await session.execute(stmt)).one()]
+
+
+async def insert_snapshot(
+    session: AsyncSession, *, campaign_id: int, parent_id: int, condition: ColumnElement[bool]
+) -> int:
+    """Freezes the parent's contacts with the outcome as the follow-up's audience, in one statement."""
+    rows = _outcome_messages(parent_id, condition).add_columns(literal(campaign_id, BigInteger))
+    stmt = insert(AudienceSnapshot).from_select(["contact_id", "campaign_id"], rows)
+    result = await session.execute(stmt)
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def snapshot_counts(session: AsyncSession, *, campaign_ids: list[int]) -> dict[int, int]:
+    """Contacts in each campaign's snapshot now (deleted contacts have dropped out)."""
+    if not campaign_ids:
+        return {}
+    stmt = (
+        select(AudienceSnapshot.campaign_id, func.count())
+        .where(AudienceSnapshot.campaign_id.in_(campaign_ids))
+        .group_by(AudienceSnapshot.campaign_id)
+    )
+    counts = {int(c): int(n) for c, n in await session.execute(stmt)}
+    return {campaign_id: counts.get(campaign_id, 0) for campaign_id in campaign_ids}
+
+
+async def snapshot_page(
+    session: AsyncSession, *, campaign_id: int, after: int, limit: int
+) -> list[tuple[int, str | None, str | None, str | None]]:
+    """(contact id, phone, name, WhatsApp user id) of the snapshot, in contact id order after ``after``."""
+    stmt = (
+        select(Contact.id, Contact.phone, Contact.name, Contact.wa_user_id)
+        .join(AudienceSnapshot, AudienceSnapshot.contact_id == Contact.id)
+        .where(AudienceSnapshot.campaign_id == campaign_id, AudienceSnapshot.contact_id > after)
+        .order_by(AudienceSnapshot.contact_id)
+        .limit(limit)
+    )
+    return [(int(i), p, n, u) for i, p, n, u in await session.execute(stmt)]
+
+
+async def followups_of(session: AsyncSession, *, org_id: int, parent_id: int) -> Sequence[Campaign]:
+    """The campaign's follow-ups, oldest first."""
+    stmt = (
+        select(Campaign)
+        .where(Campaign.org_id == org_id, Campaign.parent_campaign_id == parent_id)
+        .order_by(Campaign.id)
+        .execution_options(populate_existing=True)
+    )
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def tapped_buttons(session: AsyncSession, *, campaign_id: int) -> list[tuple[str, str | None]]:
+    """The buttons the campaign's contacts tapped, the most tapped first: (payload or id, its text)."""
+    key = func.coalesce(button_key(), interactive_key(), InboundMessage.text)
+    contacts = func.count(InboundMessage.contact_id.distinct())
+    stmt = (
+        select(key, func.max(InboundMessage.text))
+        .where(InboundMessage.campaign_id == campaign_id, InboundMessage.type.in_(BUTTON_TYPES),
+               InboundMessage.contact_id.is_not(None), key.is_not(None))
+        .group_by(key)
+        .order_by(contacts.desc(), key)
+    )
+    return [(str(k), t) for k, t in await session.execute(stmt)]
+
+
+async def funnel_steps(session: AsyncSession, *, campaign_id: int) -> list[str]:
+    """The campaign's bot funnel steps, the most reached first."""
+    stmt = (
+        select(FunnelEvent.step)
+        .where(FunnelEvent.campaign_id == campaign_id)
+        .group_by(FunnelEvent.step)
+        .order_by(func.count().desc(), FunnelEvent.step)
+    )
+    return [str(step) for step in (await session.execute(stmt)).scalars()]

@@ -232,6 +232,10 @@ class CampaignOut(BaseModel):
     window_end: str | None
     window_weekdays: list[str] | None
     window_end_action: str
+    parent_campaign_id: int | None = Field(
+        description="a follow-up's parent: the campaign whose contacts with an outcome make its audience")
+    followup_outcome: str | None = Field(description="a follow-up's outcome (POST /campaigns/{id}/follow-ups)")
+    followup_value: str | None = Field(description="a follow-up's button or funnel step, for the outcomes that take one")
     created_at: datetime
     progress: CampaignProgressOut | None = Field(
         default=None, description="in GET /campaigns only: its counters, pace and estimated finish (GET "
@@ -342,3 +346,83 @@ class SendAgainIn(BaseModel):
 
 class SendAgainOut(BaseModel):
     sent_again: int
+
+
+FollowUpOutcome = Literal[
+    "not_delivered", "delivered_not_read", "read_not_replied", "replied_button", "reached_step", "not_reached_step"
+]
+
+
+class FollowUpIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    outcome: FollowUpOutcome = Field(description=(
+        "whose contacts the follow-up takes: not_delivered (failed or unknown, without opted-out contacts and "
+        "numbers not on WhatsApp), delivered_not_read, read_not_replied, replied_button (with button), "
+        "reached_step / not_reached_step (with step)"))
+    button: str | None = Field(default=None, max_length=256,
+                               description="replied_button: the button's payload (or interactive id) or its text")
+    step: str | None = Field(default=None, max_length=100, description="reached_step, not_reached_step: the funnel step")
+    name: str | None = Field(default=None, max_length=MAX_NAME_LENGTH,
+                             description="the new campaign's name (default: the parent's, with the outcome)")
+
+
+class FollowUpOut(BaseModel):
+    """A follow-up of a campaign, with its frozen audience's size now."""
+
+    id: int
+    name: str
+    status: Status
+    outcome: str
+    button: str | None
+    step: str | None
+    description: str = Field(description="the outcome in words, e.g. “delivered, not read”")
+    contacts: int = Field(description="contacts in its audience snapshot (deleted contacts drop out)")
+    created_at: datetime
+
+
+class FollowUpList(BaseModel):
+    items: list[FollowUpOut]
+
+
+class FollowUpChoiceOut(BaseModel):
+    """An outcome a follow-up could be created from now, and how many contacts it would take."""
+
+    outcome: FollowUpOutcome
+    button: str | None = None
+    step: str | None = None
+    description: str
+    contacts: int
+
+
+class FollowUpChoices(BaseModel):
+    can_follow_up: bool = Field(description="false for a test campaign or one not started yet")
+    choices: list[FollowUpChoiceOut]
+
+
+class SnapshotContactOut(BaseModel):
+    contact_id: int
+    phone: str | None
+    name: str | None
+    wa_user_id: str | None
+
+
+class AudienceSnapshotOut(BaseModel):
+    """A follow-up's frozen audience; ``count`` is all of it, ``items`` one page in contact id order."""
+
+    campaign_id: int
+    parent_campaign_id: int | None
+    outcome: str
+    description: str
+    count: int
+    items: list[SnapshotContactOut]
+    next_cursor: str | None = None
+
+
+class FollowUpLineage(BaseModel):
+    """A follow-up as its pages name it; no parent once the parent was deleted."""
+
+    parent_id: int | None
+    parent_name: str | None
+    description: str
+    contacts: int

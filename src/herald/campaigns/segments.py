@@ -2,6 +2,9 @@
 
 A segment is ``{tags_any?: [..], tags_all?: [..], valued_tags?: [{key, value?}]}``; the clauses
 given are ANDed. Contacts without tags can never match, since every clause requires one.
+
+A follow-up's audience is its frozen snapshot (herald.campaigns.followups), narrowed by its segment
+when it has one: snapshot AND segment.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, exists, false, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from herald.models import Contact, ContactTag, ContactValuedTag, Tag
+from herald.models import AudienceSnapshot, Contact, ContactTag, ContactValuedTag, Tag
 
 
 def is_empty(audience: dict[str, Any] | None) -> bool:
@@ -40,12 +43,24 @@ def _has_valued_tag(key: str, value: str | None) -> ColumnElement[bool]:
     return clause
 
 
+def in_snapshot(campaign_id: int) -> ColumnElement[bool]:
+    """The contact is in the campaign's audience snapshot (on its primary key)."""
+    return exists().where(AudienceSnapshot.campaign_id == campaign_id, AudienceSnapshot.contact_id == Contact.id)
+
+
 async def segment_filter(
-    session: AsyncSession, *, org_id: int, audience: dict[str, Any] | None, contact_ids: list[int] | None = None
+    session: AsyncSession, *, org_id: int, audience: dict[str, Any] | None, contact_ids: list[int] | None = None,
+    snapshot_of: int | None = None,
 ) -> ColumnElement[bool]:
-    """A WHERE clause on ``contacts`` selecting the audience (or the given test contacts)."""
+    """A WHERE clause on ``contacts`` selecting the audience (or the given test contacts).
+    ``snapshot_of``: a follow-up's id; its snapshot is the audience, ANDed with the segment if any."""
     if contact_ids is not None:
         return and_(Contact.org_id == org_id, Contact.id.in_(contact_ids))
+    if snapshot_of is not None:
+        snapshot = and_(Contact.org_id == org_id, in_snapshot(snapshot_of))
+        if is_empty(audience):
+            return snapshot
+        return and_(snapshot, await segment_filter(session, org_id=org_id, audience=audience))
     if is_empty(audience):
         return false()
     assert audience is not None

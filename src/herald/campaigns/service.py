@@ -136,6 +136,8 @@ async def duplicate_campaign(session: AsyncSession, *, org_id: int, campaign_id:
     source = await get_campaign(session, org_id=org_id, campaign_id=campaign_id)
     draft = Draft.of(source)
     draft.name = naming.copy_name(source.name)
+    # A copy of a follow-up is a plain campaign: its audience is the segment alone, the snapshot stays.
+    draft.snapshot_of = None
     assessment = await assess(session, org_id=org_id, draft=draft)
     missing = assessment.missing_or_wrong()
     auto_end = source.auto_end_after_hours if source.kind == "real" else DEFAULT_AUTO_END_HOURS["real"]

@@ -3,6 +3,10 @@
 Each chunk is one transaction that also advances the campaign's ``materialize_cursor`` and its
 counters, so a worker that dies mid-way leaves a state the next run continues from exactly.
 
+A follow-up's audience is its snapshot (``campaign_audience_snapshots``, narrowed by its segment):
+its chunks walk the snapshot's primary key rather than the organization's contacts, and the snapshot
+is a semi-join bounded to the chunk's range like the tag subqueries.
+
 PostgreSQL does a chunk in one statement (data-modifying CTEs: the segment is read once, and the
 messages are counted from what was inserted); SQLite, which has no DML in CTEs, does it in three.
 """
@@ -39,6 +43,7 @@ from herald.kit.db import Database
 from herald.kit.dialect import insert, is_postgres
 from herald.kit.types import utcnow
 from herald.models import (
+    AudienceSnapshot,
     Campaign,
     CampaignMessage,
     Contact,
@@ -74,12 +79,17 @@ async def materialize_chunk(session: AsyncSession, *, campaign_id: int, chunk: i
     postgres = is_postgres(session)
     if postgres:
         await hold_audience_lock(session, org_id=campaign.org_id)
+    snapshot_of = campaign.id if campaign.followup_outcome is not None else None
     where = await segment_filter(
-        session, org_id=campaign.org_id, audience=campaign.audience, contact_ids=campaign.test_contact_ids
+        session, org_id=campaign.org_id, audience=campaign.audience, contact_ids=campaign.test_contact_ids,
+        snapshot_of=snapshot_of,
     )
     lo = campaign.materialize_cursor
     size = chunk or (POSTGRES_CHUNK if postgres else SQLITE_CHUNK)
-    hi = await _chunk_end(session, org_id=campaign.org_id, after=lo, chunk=size)
+    if snapshot_of is not None:
+        hi = await _snapshot_chunk_end(session, campaign_id=snapshot_of, after=lo, chunk=size)
+    else:
+        hi = await _chunk_end(session, org_id=campaign.org_id, after=lo, chunk=size)
     if hi is None:
         await session.execute(update(Campaign).where(Campaign.id == campaign_id).values(materialized_at=utcnow()))
         return False
@@ -103,6 +113,22 @@ async def _chunk_end(session: AsyncSession, *, org_id: int, after: int, chunk: i
     return int(last) if last is not None else None
 
 
+async def _snapshot_chunk_end(session: AsyncSession, *, campaign_id: int, after: int, chunk: int) -> int | None:
+    """As ``_chunk_end``, over a follow-up's snapshot (its primary key): a small snapshot in a big
+    organization is a chunk or two, not a walk over every contact."""
+    ids = select(AudienceSnapshot.contact_id).where(
+        AudienceSnapshot.campaign_id == campaign_id, AudienceSnapshot.contact_id > after
+    )
+    end = (await session.execute(ids.order_by(AudienceSnapshot.contact_id).offset(chunk - 1).limit(1))).scalar_one_or_none()
+    if end is not None:
+        return int(end)
+    last = (await session.execute(
+        select(func.max(AudienceSnapshot.contact_id))
+        .where(AudienceSnapshot.campaign_id == campaign_id, AudienceSnapshot.contact_id > after)
+    )).scalar_one_or_none()
+    return int(last) if last is not None else None
+
+
 def _within(where: ColumnElement[bool], lo: int, hi: int) -> ColumnElement[bool]:
     """The segment restricted to contacts ``lo < id <= hi``, the range repeated inside each tag
     subquery: PostgreSQL does not carry a range across the correlation and would otherwise hash the
@@ -111,7 +137,7 @@ def _within(where: ColumnElement[bool], lo: int, hi: int) -> ColumnElement[bool]
     def bound(element: Any, **_: Any) -> Any:
         if isinstance(element, Select):
             froms = element.get_final_froms()
-            for table in (ContactTag.__table__, ContactValuedTag.__table__):
+            for table in (ContactTag.__table__, ContactValuedTag.__table__, AudienceSnapshot.__table__):
                 if table in froms:
                     return element.where(table.c.contact_id > lo, table.c.contact_id <= hi)
         return None

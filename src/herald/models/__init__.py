@@ -1,6 +1,7 @@
 """ORM models, one file per table. Importing this package registers every table on ``Base.metadata``."""
 
 from herald.models.api_key import ApiKey
+from herald.models.audience_snapshot import AudienceSnapshot
 from herald.models.audit_event import AuditEvent
 from herald.models.base import Base
 from herald.models.bot_delivery import BotDelivery
@@ -33,7 +34,7 @@ from herald.models.whatsapp_number import WhatsAppNumber
 from herald.models.worker_heartbeat import WorkerHeartbeat
 
 __all__ = [
-    "ApiKey", "AuditEvent", "Base", "BotDelivery", "BotFlow", "Campaign", "CampaignMessage", "CampaignNotSentReason",
+    "ApiKey", "AudienceSnapshot", "AuditEvent", "Base", "BotDelivery", "BotFlow", "Campaign", "CampaignMessage", "CampaignNotSentReason",
     "CampaignSendMinute", "CampaignStats", "Contact", "ContactEvent", "ContactTag", "ContactValuedTag", "Engagement",
     "FunnelEvent", "InboundMessage", "InboxCase", "Job", "Media", "MessageStatus", "NumberEvent", "NumberLease",
     "Organization", "PortfolioReach", "SendClaim", "Tag", "Template", "TemplateEvent", "User", "WebSession", "WebhookEvent",

@@ -67,4 +67,11 @@ class Campaign(IdMixin, CreatedMixin, Base):
     window_end: Mapped[str | None] = mapped_column(String(5))
     window_weekdays: Mapped[list[str] | None] = mapped_column(JSONType)
     window_end_action: Mapped[str] = mapped_column(String(8), default="carry_on", server_default="carry_on")
+    # A follow-up (herald.campaigns.followups): the campaign it follows up, and the outcome (with its
+    # button or funnel step) whose contacts make its frozen audience (``campaign_audience_snapshots``).
+    # ``followup_outcome`` set means the audience is the snapshot, whatever became of the parent.
+    # No foreign key (SQLite cannot add one to this table): deleting a campaign clears the link itself.
+    parent_campaign_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    followup_outcome: Mapped[str | None] = mapped_column(String(32))
+    followup_value: Mapped[str | None] = mapped_column(String(256))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

@@ -126,6 +126,25 @@ async def failed_status(request: Request, state: SimState) -> dict[str, Any]:
     return {"wamid": wamid, "code": code}
 
 
+READABLE = ("delivered", "read")
+
+
+async def status(request: Request, state: SimState) -> dict[str, Any]:
+    """A ``delivered`` or ``read`` status for an accepted message, now: the user opened it, on cue
+    (a test that needs one contact to read and another not to)."""
+    body = await _json(request)
+    wamid = str(body.get("wamid") or "")
+    kind = body.get("status", "read")
+    if kind not in READABLE:
+        raise ControlError(f"'status' must be one of {', '.join(READABLE)}")
+    message = next((m for m in reversed(state.messages) if m.wamid == wamid), None)
+    if message is None:
+        raise ControlError(f"no accepted message with wamid '{wamid}'", 404)
+    schedule_status(state, message, kind, 0, pricing=True)
+    state.dispatcher.wake()
+    return {"wamid": wamid, "status": kind}
+
+
 async def user_preferences(request: Request, state: SimState) -> dict[str, Any]:
     body = await _json(request)
     phone_number_id = _number_id(state, body)
@@ -201,6 +220,7 @@ def control_routes() -> list[Route]:
         Route("/_sim/inbound", control(inbound), methods=["POST"]),
         Route("/_sim/webhook-errors", control(webhook_errors), methods=["POST"]),
         Route("/_sim/failed-status", control(failed_status), methods=["POST"]),
+        Route("/_sim/status", control(status), methods=["POST"]),
         Route("/_sim/user-preferences", control(user_preferences), methods=["POST"]),
         Route("/_sim/template-status", control(account_event(account_events.template_status)), methods=["POST"]),
         Route("/_sim/template-quality", control(account_event(account_events.template_quality)), methods=["POST"]),

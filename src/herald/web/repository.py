@@ -15,10 +15,12 @@ from herald.models import Campaign, Contact, ContactValuedTag, Engagement, User,
 
 
 async def engaging_campaigns(
-    session: AsyncSession, *, org_id: int, audience: dict[str, Any] | None, campaign_id: int | None
+    session: AsyncSession, *, org_id: int, audience: dict[str, Any] | None, campaign_id: int | None,
+    snapshot_of: int | None = None,
 ) -> list[tuple[int, str, str, int]]:
-    """Other campaigns that engage part of the segment now: (id, name, status, contacts), biggest first."""
-    where = await segments.segment_filter(session, org_id=org_id, audience=audience)
+    """Other campaigns that engage part of the segment (or a follow-up's snapshot, ``snapshot_of``)
+    now: (id, name, status, contacts), biggest first."""
+    where = await segments.segment_filter(session, org_id=org_id, audience=audience, snapshot_of=snapshot_of)
     stmt = (
         select(Campaign.id, Campaign.name, Campaign.status, func.count())
         .select_from(Engagement)
@@ -51,10 +53,10 @@ async def contacts_lacking_valued_tag(
 
 
 async def sample_contact(
-    session: AsyncSession, *, org_id: int, audience: dict[str, Any] | None
+    session: AsyncSession, *, org_id: int, audience: dict[str, Any] | None, snapshot_of: int | None = None
 ) -> tuple[str | None, dict[str, str]] | None:
-    """The segment's first contact (name, valued tags), to preview a message as it will read."""
-    where = await segments.segment_filter(session, org_id=org_id, audience=audience)
+    """The segment's (or follow-up's) first contact (name, valued tags), to preview a message as it will read."""
+    where = await segments.segment_filter(session, org_id=org_id, audience=audience, snapshot_of=snapshot_of)
     row = (await session.execute(select(Contact.id, Contact.name).where(where).order_by(Contact.id).limit(1))).first()
     if row is None:
         return None

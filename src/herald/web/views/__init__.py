@@ -9,6 +9,7 @@ from herald.web.views import (
     campaigns,
     campaigns_live,
     contacts,
+    followups,
     media,
     replies,
     settings,
@@ -19,5 +20,5 @@ from herald.web.views import (
 )
 
 router = APIRouter(include_in_schema=False)
-for module in (auth, campaigns, campaigns_live, stats, wizard, wizard_live, media, contacts, replies, setup, settings):
+for module in (auth, campaigns, campaigns_live, stats, followups, wizard, wizard_live, media, contacts, replies, setup, settings):
     router.include_router(module.router)

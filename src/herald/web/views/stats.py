@@ -11,8 +11,9 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from herald.campaigns import resend
+from herald.campaigns import followups, resend
 from herald.campaigns import service as campaign_service
+from herald.campaigns.followup_outcomes import excluded_failures
 from herald.campaigns.lifecycle import LIVE
 from herald.kit.db import Database
 from herald.kit.deps import SessionDep, SettingsDep
@@ -25,6 +26,7 @@ from herald.reports.schemas import CampaignProgressOut
 from herald.reports.subsets import OUTCOMES, Subset
 from herald.web import repository
 from herald.web.deps import UiUser, render
+from herald.web.views.followups import choice_value
 
 router = APIRouter(prefix="/ui/campaigns")
 
@@ -81,12 +83,18 @@ async def stats_page(
     steps = await _steps(database, org_id=org, campaign_id=campaign_id)
     figures = await _progress(database, org_id=org, campaign_id=campaign_id)
     initial = {"stats": stats.model_dump(mode="json"), "sends": sends, "status": campaign.status, "steps": steps}
+    # The counts of each outcome take a pass over the campaign's messages: only for whoever may follow up.
+    choices = await followups.choices(session, org_id=org, parent_id=campaign_id) if user.can_write else None
     return render(request, "campaigns/stats.html", {
         "campaign": campaign, "stats": stats, "initial": initial, "live": campaign.status in LIVE,
         "number": numbers.get(campaign.whatsapp_number_id or 0, "—"),
         "stale_total": stale_total, "stale": stale, "stale_hours": hours, "sent_again": sent_again, "emails": emails,
         "can_send_again": campaign.status in resend.RUNNING, "steps": steps, "progress": figures,
         "outcomes": FUNNEL_BARS,
+        "lineage": await followups.lineage(session, campaign),
+        "followups": await followups.list_followups(session, org_id=org, parent_id=campaign_id),
+        "followup_choices": [(choice_value(c.outcome, c.button or c.step), c) for c in choices.choices] if choices else [],
+        "can_follow_up": bool(choices and choices.can_follow_up), "excluded_failures": excluded_failures(),
     }, user=user)
 
 

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.botflows import service as bot_flow_service
-from herald.campaigns import preview, readiness, service
+from herald.campaigns import followups, preview, readiness, service
 from herald.campaigns.bindings import Assessment, Draft, assess
 from herald.campaigns.lifecycle import EDITABLE, Status
 from herald.campaigns.naming import shown
@@ -45,7 +45,8 @@ async def _step_context(session: AsyncSession, user: WebUser, campaign: Campaign
     draft = Draft.of(campaign) if campaign else Draft()
     assessment = await assess(session, org_id=org, draft=draft, campaign_id=campaign.id) if campaign else Assessment()
     context: dict[str, Any] = {"campaign": campaign, "step": step, "steps": STEPS, "assessment": assessment,
-                               "step_of": step_of, "errors": {}}
+                               "step_of": step_of, "errors": {},
+                               "lineage": await followups.lineage(session, campaign) if campaign else None}
     if step in ("basics", "review"):
         context["numbers"] = await _numbers(session, org)
     if step in ("audience", "review"):

@@ -25,12 +25,16 @@ async def audience_context(
 ) -> dict[str, Any]:
     """The audience's counts (matched, eligible, excluded by reason) and the campaigns engaging part of it now."""
     org = user.principal.org_id
+    snapshot_of = campaign.id if campaign.followup_outcome is not None else None
     counts = await preview.preview_audience(
         session, org_id=org, audience=audience, variables=campaign.variables or {}, campaign_id=campaign.id,
-        cap=await frequency_cap.cap_for_campaign(session, campaign))
-    overlaps = await repository.engaging_campaigns(session, org_id=org, audience=audience, campaign_id=campaign.id)
+        cap=await frequency_cap.cap_for_campaign(session, campaign), snapshot_of=snapshot_of)
+    overlaps = await repository.engaging_campaigns(session, org_id=org, audience=audience, campaign_id=campaign.id,
+                                                   snapshot_of=snapshot_of)
     unknown = await unknown_valued_tag_keys(session, org_id=org, audience=audience)
-    return {"counts": counts, "overlaps": overlaps, "audience_given": bool(audience and any(audience.values())),
+    # A follow-up's snapshot is its audience, tags or not.
+    given = bool(audience and any(audience.values())) or campaign.followup_outcome is not None
+    return {"counts": counts, "overlaps": overlaps, "audience_given": given,
             "unknown_keys": [unknown_valued_tag_key(k) for k in unknown]}
 
 
@@ -45,7 +49,9 @@ async def message_context(
                                "valued_tag_keys": await contact_service.list_valued_tags(session, org_id=org)}
     if template is None:
         return context
-    sample = await repository.sample_contact(session, org_id=org, audience=campaign.audience)
+    sample = await repository.sample_contact(
+        session, org_id=org, audience=campaign.audience,
+        snapshot_of=campaign.id if campaign.followup_outcome is not None else None)
     context["preview"] = message.preview(template, bindings, sample)
     context["sample_name"] = sample[0] if sample else None
     if campaign.audience:
