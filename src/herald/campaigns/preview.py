@@ -20,6 +20,8 @@ from herald.kit.errors import Invalid
 from herald.kit.types import utcnow
 from herald.models import Contact
 from herald.numbers import messaging_limit
+from herald.pricing import forecast as cost_forecast
+from herald.pricing import rates
 
 FIXED_RULES = {1: reasons.OPTED_OUT, 2: reasons.ALREADY_ENGAGED, 3: reasons.OPEN_CASE}
 
@@ -31,7 +33,20 @@ async def preview_campaign(session: AsyncSession, *, org_id: int, campaign_id: i
         contact_ids=campaign.test_contact_ids if campaign.kind == "test" else None, campaign_id=campaign.id,
         whatsapp_number_id=campaign.whatsapp_number_id,
         cap=await frequency_cap.cap_for_campaign(session, campaign),
+        category=await template_category(session, campaign), budget=campaign.budget,
     )
+
+
+async def template_category(session: AsyncSession, campaign: Any) -> str | None:
+    """The category of the campaign's template (MARKETING, UTILITY, ...); None while it has none."""
+    if not campaign.whatsapp_number_id or not campaign.template_name or not campaign.template_language:
+        return None
+    number = await repository.get_number(session, org_id=campaign.org_id, number_id=campaign.whatsapp_number_id)
+    if number is None:
+        return None
+    template = await repository.get_template(session, org_id=campaign.org_id, waba_id=number.waba_id,
+                                             name=campaign.template_name, language=campaign.template_language)
+    return template.category if template is not None else None
 
 
 async def preview_audience(
@@ -44,6 +59,8 @@ async def preview_audience(
     campaign_id: int | None = None,
     whatsapp_number_id: int | None = None,
     cap: frequency_cap.FrequencyCap | None = None,
+    category: str | None = None,
+    budget: float | None = None,
 ) -> AudiencePreview:
     """``campaign_id``: the campaign's own engagements (and sends) do not count as engaged elsewhere
     (nor towards the frequency cap ``cap``, the one the campaign is held to)."""
@@ -52,7 +69,7 @@ async def preview_audience(
     over_cap = None
     if cap is not None:
         over_cap = frequency_cap.over_cap(Contact.id, org_id=org_id, cap=cap, now=utcnow(), campaign_id=campaign_id)
-    counts = await repository.exclusion_counts(
+    counts, phones = await repository.exclusion_counts_with_phones(
         session, audience_filter=where, campaign_id=campaign_id, valued_tag_keys=keys, over_cap=over_cap
     )
     capped = {4: cap.reason} if cap is not None else {}
@@ -66,7 +83,9 @@ async def preview_audience(
     limit = None
     if whatsapp_number_id is not None:
         limit = await _messaging_limit(session, org_id=org_id, number_id=whatsapp_number_id, eligible=eligible)
-    return AudiencePreview(matched=matched, eligible=eligible, excluded=excluded, messaging_limit=limit)
+    card = await rates.card_of(session, org_id=org_id)
+    cost = cost_forecast.forecast(card, cost_forecast.category_of(category), phones, budget=budget)
+    return AudiencePreview(matched=matched, eligible=eligible, excluded=excluded, messaging_limit=limit, cost=cost)
 
 
 async def _messaging_limit(session: AsyncSession, *, org_id: int, number_id: int, eligible: int) -> MessagingLimitPreview | None:

@@ -21,6 +21,7 @@ from herald.campaigns import marketing_retry
 from herald.campaigns.lifecycle import Status
 from herald.contacts.rules import VALUED_TAG_KEY_RULE
 from herald.models.campaign import DEFAULT_RATE_PER_SECOND
+from herald.pricing.forecast import CostForecast
 from herald.reports.schemas import CampaignProgressOut
 
 Kind = Literal["real", "test"]
@@ -32,6 +33,7 @@ MAX_TEST_PHONES = 50
 MIN_RATE_PER_SECOND = 0.01
 MAX_RATE_PER_SECOND = 1000
 MAX_RATE_PER_HOUR = MAX_RATE_PER_SECOND * 3600
+MAX_BUDGET = 1_000_000_000
 
 
 def _within(low: float, high: float, unit: str) -> AfterValidator:
@@ -158,6 +160,11 @@ class CampaignSettings(BaseModel):
         default=False,
         description="outside the organization's frequency cap (e.g. a service notice): neither held back by it nor "
         "counted towards it. Only an admin may set it (403 otherwise).")
+    budget: float | None = Field(
+        default=None, gt=0, le=MAX_BUDGET,
+        description="at most this much (in the organization's currency) is spent on the campaign: it pauses with "
+                    "'budget reached' before a send would exceed it (docs/costs.md); null: no budget. Can be "
+                    "changed while the campaign runs.")
 
     @field_validator("name")
     @classmethod
@@ -197,6 +204,9 @@ class CampaignOut(BaseModel):
     auto_resume: bool
     marketing_retry_days: float
     frequency_cap_exempt: bool
+    budget: float | None
+    committed_cost: float = Field(description="the forecast cost of the messages that left (or may have): what "
+                                              "the budget is checked against")
     created_at: datetime
     progress: CampaignProgressOut | None = Field(
         default=None, description="in GET /campaigns only: its counters, pace and estimated finish (GET "
@@ -256,6 +266,9 @@ class AudiencePreview(BaseModel):
     excluded: dict[str, int]
     messaging_limit: MessagingLimitPreview | None = Field(
         default=None, description="left out when the number is not given or its portfolio has no limit Herald knows")
+    cost: CostForecast | None = Field(
+        default=None, description="the forecast cost of the eligible contacts (docs/costs.md): an estimate, "
+                                  "Meta's invoice is the truth")
 
 
 class StaleUnknownOut(BaseModel):

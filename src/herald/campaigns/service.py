@@ -27,7 +27,7 @@ from herald.models.campaign import DEFAULT_MARKETING_RETRY_DAYS
 DEFAULT_AUTO_END_HOURS = {"real": 72.0, "test": 1.0}
 PACE_FIELDS = frozenset({"rate_per_second", "rate_per_hour"})
 # What may change while a campaign runs: its pace, and whether it resumes when its template is reinstated.
-RUNNING_FIELDS = PACE_FIELDS | {"auto_resume"}
+RUNNING_FIELDS = PACE_FIELDS | {"auto_resume", "budget"}
 
 
 async def get_campaign(session: AsyncSession, *, org_id: int, campaign_id: int) -> Campaign:
@@ -71,6 +71,7 @@ async def create_campaign(session: AsyncSession, *, org_id: int, data: CampaignC
             DEFAULT_MARKETING_RETRY_DAYS if data.marketing_retry_days is None else data.marketing_retry_days
         ),
         frequency_cap_exempt=data.frequency_cap_exempt,
+        budget=data.budget,
         **draft.columns(),
     )
     return await repository.insert_campaign(session, campaign)
@@ -87,6 +88,8 @@ async def update_campaign(
     if campaign.status in RUNNING and given <= RUNNING_FIELDS:
         if "auto_resume" in given:
             await _set_running(session, campaign=campaign, values={"auto_resume": data.auto_resume})
+        if "budget" in given:  # raised (or removed) so that a campaign paused at its budget may resume
+            await _set_running(session, campaign=campaign, values={"budget": data.budget})
         if given & PACE_FIELDS:
             return await _change_pace(session, campaign=campaign, data=data)
         return await get_campaign(session, org_id=org_id, campaign_id=campaign_id)
@@ -106,6 +109,8 @@ async def update_campaign(
         )
     if "frequency_cap_exempt" in given:
         values["frequency_cap_exempt"] = data.frequency_cap_exempt
+    if "budget" in given:
+        values["budget"] = data.budget
     values.update(_checked_pace(data, given & PACE_FIELDS, assessment.number))
     # The UPDATE is conditional on the status read above: a concurrent start makes this edit a 409.
     await transition(
@@ -138,7 +143,7 @@ async def duplicate_campaign(session: AsyncSession, *, org_id: int, campaign_id:
     campaign = Campaign(
         org_id=org_id, kind="real", status=_status_for(missing).value, missing=missing,
         auto_end_after_hours=auto_end, auto_resume=source.auto_resume,
-        marketing_retry_days=source.marketing_retry_days, **draft.columns(),
+        marketing_retry_days=source.marketing_retry_days, budget=source.budget, **draft.columns(),
     )
     return await repository.insert_campaign(session, campaign)
 

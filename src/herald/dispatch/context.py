@@ -17,6 +17,8 @@ from herald.models import Campaign, Media, Template, WhatsAppNumber
 from herald.models.campaign import DEFAULT_MARKETING_RETRY_DAYS, DEFAULT_RATE_PER_SECOND
 from herald.models.whatsapp_number import DEFAULT_THROUGHPUT_MPS
 from herald.numbers.service import credentials_of
+from herald.pricing.card import RateCard
+from herald.pricing.forecast import DEFAULT_CATEGORY
 from herald.whatsapp import HeaderMedia, NumberCredentials
 
 MEDIA_HEADERS = {"IMAGE": "image", "VIDEO": "video", "DOCUMENT": "document"}
@@ -44,6 +46,14 @@ class CampaignContext:
     marketing_retry_days: float = DEFAULT_MARKETING_RETRY_DAYS
     # The organization's frequency cap when it holds this campaign back; None: not capped.
     frequency_cap: FrequencyCap | None = None
+    # Pricing (herald.pricing): the organization's card and the template's category price each claimed
+    # message; ``budget`` (None: none) is checked per claim against ``committed`` (the forecast cost of
+    # what left, as recorded) plus ``in_flight`` (claimed, not recorded yet): ``dispatch/budget.py``.
+    card: RateCard | None = None
+    category: str = DEFAULT_CATEGORY
+    budget: float | None = None
+    committed: float = 0.0
+    in_flight: float = 0.0
 
     @property
     def valued_tag_keys(self) -> set[str]:

@@ -60,4 +60,10 @@ class Campaign(IdMixin, CreatedMixin, Base):
     # Set by an admin (e.g. a service notice): neither held back by the organization's frequency cap
     # nor counted towards it (herald.campaigns.frequency_cap).
     frequency_cap_exempt: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # At most this much (organization currency) is spent on the campaign: it pauses with
+    # "budget reached" before a send would take ``committed_cost`` past it (herald.pricing.budget).
+    budget: Mapped[float | None] = mapped_column(Float)
+    # The forecast price of every message that left or may have (sent or unknown), added as its
+    # batch is recorded: what the budget is checked against.
+    committed_cost: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
