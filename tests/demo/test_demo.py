@@ -24,7 +24,8 @@ pytestmark = pytest.mark.process
 
 CONTACTS = 300
 REPORT_HEADER = ["contact_id", "phone", "name", "status", "error_msg", "sent_at", "delivered_at", "read_at",
-                 "replied_at", "wamid", "time_per_funnel_step", "wa_user_id", "attempts", "last_error", "waiting"]
+                 "replied_at", "wamid", "time_per_funnel_step", "wa_user_id", "attempts", "last_error", "waiting",
+                 "pricing_category", "price"]
 
 
 def free_port() -> int:

@@ -9,6 +9,8 @@ for: a card without a row for a country still prices it, at its region.
 
 from __future__ import annotations
 
+from collections.abc import Container
+
 import phonenumbers
 
 OTHER = "Other"
@@ -71,7 +73,7 @@ def _region(phone: str) -> str:
         return UNKNOWN_REGION
     region = phonenumbers.region_code_for_number(number)
     if region is None:  # a number of no known range: its calling code's main country
-        region = phonenumbers.region_code_for_country_code(number.country_code)
+        region = phonenumbers.region_code_for_country_code(number.country_code or 0)
     return region or UNKNOWN_REGION
 
 
@@ -81,12 +83,12 @@ def candidates(region: str) -> tuple[str, ...]:
     return (*found, OTHER)
 
 
-def market_of(phone: str | None, markets: frozenset[str] | set[str] | dict[str, object]) -> str:
+def market_of(phone: str | None, markets: Container[str]) -> str:
     """The market ``phone`` is priced at on a card with rows ``markets``."""
     return market_of_region(region_of(phone), markets)
 
 
-def market_of_region(region: str, markets: frozenset[str] | set[str] | dict[str, object]) -> str:
+def market_of_region(region: str, markets: Container[str]) -> str:
     for market in candidates(region):
         if market in markets:
             return market
