@@ -93,7 +93,7 @@ class TestReportCells:
         body = await export(database, campaign)
 
         assert body == expected_csv(ids, specs)
-        assert body.split(b"\r\n")[1] == f"{ids[0]},+33610000001,,pending,,,,,,,{{}},,0,,".encode()
+        assert body.split(b"\r\n")[1] == f"{ids[0]},+33610000001,,pending,,,,,,,{{}},,0,,,,".encode()
 
     async def test_times_are_utc_to_the_second_whatever_offset_they_were_given_in(
         self, database: Database, org: OrgHandle

@@ -140,9 +140,9 @@ async def _cards(session: AsyncSession, messages: list[Row[Any]]) -> dict[int, R
     campaign_ids = {m.campaign_id for m in messages}
     if not campaign_ids:
         return {}
-    orgs = dict((await session.execute(
+    orgs: dict[int, int] = dict((await session.execute(
         select(Campaign.id, Campaign.org_id).where(Campaign.id.in_(campaign_ids))
-    )).tuples().all())
+    )).all())
     cards = await rates.cards_of(session, set(orgs.values()))
     return {campaign_id: cards[org_id] for campaign_id, org_id in orgs.items() if org_id in cards}
 
