@@ -63,5 +63,7 @@ async def hold_over_budget(session: AsyncSession, *, ctx: CampaignContext, outgo
                          values={"status_reason": BUDGET_REACHED})
     except Conflict:
         pass  # paused or ended meanwhile: it sends nothing more either way
-    ctx.active = False  # no further claims; its queued messages go back as it is no longer active
+    # No further claims; the messages that fit still go (the sender's next refresh sees the campaign
+    # paused and gives back those still queued then, as for any pause).
+    ctx.budget_reached = True
     return outgoing[:fits]

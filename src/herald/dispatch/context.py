@@ -54,6 +54,8 @@ class CampaignContext:
     budget: float | None = None
     committed: float = 0.0
     in_flight: float = 0.0
+    # Set by the claim that paused it at its budget: claim no more (a resumed campaign gets a new context).
+    budget_reached: bool = False
 
     @property
     def valued_tag_keys(self) -> set[str]:

@@ -230,7 +230,7 @@ class Sender:
     async def _claim_next_batch(self) -> bool:
         """Claims one batch for the campaign that is most behind; False when there is nothing to do."""
         now = time.monotonic()
-        ready = [c for c in self.campaigns.values() if c.active and c.idle_until <= now]
+        ready = [c for c in self.campaigns.values() if c.active and not c.budget_reached and c.idle_until <= now]
         if not ready or self.creds is None:
             return False
         ctx = min(ready, key=lambda c: c.pacer.backlog_seconds())
