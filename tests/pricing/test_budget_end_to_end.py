@@ -23,7 +23,14 @@ from herald.simulator import Scenario, SimulatorServer
 from tests.conftest import OrgHandle
 from tests.dispatch.helpers import messages, running_worker, sim_messages, stats, wait_until
 from tests.dispatch.test_campaign_dispatch import VARIABLES, upload_banner
-from tests.factories import graph_template, make_active_campaign, make_contacts, make_media, make_number, make_template
+from tests.factories import (
+    graph_template,
+    make_active_campaign,
+    make_contacts,
+    make_media,
+    make_number,
+    make_template,
+)
 from tests.live import live_server
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
