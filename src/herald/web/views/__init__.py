@@ -10,6 +10,7 @@ from herald.web.views import (
     campaigns_live,
     contacts,
     media,
+    rate_card,
     replies,
     settings,
     setup,
@@ -19,5 +20,5 @@ from herald.web.views import (
 )
 
 router = APIRouter(include_in_schema=False)
-for module in (auth, campaigns, campaigns_live, stats, wizard, wizard_live, media, contacts, replies, setup, settings):
+for module in (auth, campaigns, campaigns_live, stats, wizard, wizard_live, media, contacts, replies, setup, settings, rate_card):
     router.include_router(module.router)

@@ -27,7 +27,8 @@ async def audience_context(
     org = user.principal.org_id
     counts = await preview.preview_audience(
         session, org_id=org, audience=audience, variables=campaign.variables or {}, campaign_id=campaign.id,
-        cap=await frequency_cap.cap_for_campaign(session, campaign))
+        cap=await frequency_cap.cap_for_campaign(session, campaign),
+        category=await preview.template_category(session, campaign), budget=campaign.budget)
     overlaps = await repository.engaging_campaigns(session, org_id=org, audience=audience, campaign_id=campaign.id)
     unknown = await unknown_valued_tag_keys(session, org_id=org, audience=audience)
     return {"counts": counts, "overlaps": overlaps, "audience_given": bool(audience and any(audience.values())),
