@@ -77,3 +77,5 @@ get_usable_template, apply_template_status
 other_countries, rate_card_effective, over_budget  # pricing/forecast.py: CostForecast
 budget_used_pct  # reports/schemas.py: CostOut
 pricing_model  # whatsapp/events.py: parsed from Meta's pricing object, kept in the stored status
+countries  # pricing/forecast.py: CostForecast, read by the review's template
+utility, authentication  # pricing/api.py: MarketRates, the API's rate card rows
