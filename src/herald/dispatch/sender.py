@@ -199,6 +199,8 @@ class Sender:
             ctx.card = cards.get(campaign.org_id)
             ctx.category = category_of(template.category if template is not None else None)
             ctx.budget = campaign.budget
+            # Active again: resumed (a budget pause seen after its commit takes the campaign out of ``rows``).
+            ctx.budget_reached = False
             ctx.active = True
         for gone in set(self.campaigns) - seen:
             self.campaigns.pop(gone).active = False

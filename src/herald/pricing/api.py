@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile
 
 from herald.auth.deps import AdminPrincipal, CurrentPrincipal
@@ -53,7 +54,7 @@ def _out(card: RateCard, custom: bool, overrides: dict[str, dict[str, float]]) -
                        overrides=overrides, markets=markets)
 
 
-async def _current(session: ReadSessionDep | SessionDep, org_id: int) -> RateCardOut:
+async def _current(session: AsyncSession, org_id: int) -> RateCardOut:
     custom, overrides, _ = await rates.stored(session, org_id=org_id)
     return _out(await rates.card_of(session, org_id=org_id), custom, overrides)
 
