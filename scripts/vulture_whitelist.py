@@ -75,3 +75,10 @@ _.polling  # reports/hub.py: whether a campaign's stats are polled (tests/report
 # Template status webhooks are parsed (whatsapp/webhooks.py) but not applied to templates yet: these
 # are the functions that would apply them; tests/templates/test_template_sync.py tests them.
 get_usable_template, apply_template_status
+
+# Cost forecast and actual cost (docs/costs.md): API fields read by clients and the UI's templates.
+other_countries, rate_card_effective, over_budget  # pricing/forecast.py: CostForecast
+budget_used_pct  # reports/schemas.py: CostOut
+pricing_model  # whatsapp/events.py: parsed from Meta's pricing object, kept in the stored status
+countries  # pricing/forecast.py: CostForecast, read by the review's template
+utility, authentication  # pricing/api.py: MarketRates, the API's rate card rows

@@ -15,6 +15,7 @@ from herald.kit.errors import NotFound
 from herald.media.api import router as media_router
 from herald.numbers.api import router as numbers_router
 from herald.ops.api import router as ops_router
+from herald.pricing.api import router as rate_card_router
 from herald.replies.api import router as replies_router
 from herald.replies.settings_api import router as settings_router
 from herald.reports.api import router as reports_router
@@ -38,7 +39,7 @@ def include_routers(app: FastAPI) -> None:
     api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(ids_in_range)])
     for router in (
         auth_router, numbers_router, templates_router, media_router, bot_flows_router, contacts_router, inbox_router,
-        campaigns_router, replies_router, reports_router, settings_router,
+        campaigns_router, replies_router, reports_router, settings_router, rate_card_router,
     ):
         api.include_router(router)
     app.include_router(api)

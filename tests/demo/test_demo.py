@@ -24,7 +24,8 @@ pytestmark = pytest.mark.process
 
 CONTACTS = 300
 REPORT_HEADER = ["contact_id", "phone", "name", "status", "error_msg", "sent_at", "delivered_at", "read_at",
-                 "replied_at", "wamid", "time_per_funnel_step", "wa_user_id", "attempts", "last_error", "waiting"]
+                 "replied_at", "wamid", "time_per_funnel_step", "wa_user_id", "attempts", "last_error", "waiting",
+                 "pricing_category", "price"]
 
 
 def free_port() -> int:
@@ -93,6 +94,9 @@ class TestRunCampaign:
         # The bot recorded a step for every reply (give or take one arriving as the table is printed).
         assert abs(row(output, "bot: replied") - row(output, "replied")) <= 2
         assert row(output, "bot: offer_viewed") > 0
+        # The sent messages, priced from the simulator's pricing objects (docs/costs.md).
+        cost = re.search(r"^actual cost: (\d+\.\d\d) USD \(estimated from the rate card", output, re.MULTILINE)
+        assert cost is not None and float(cost.group(1)) > 0
 
     def test_the_csv_report_has_one_row_per_targeted_contact(self, first_run: Run, workdir: Path) -> None:
         assert first_run.returncode == 0, first_run.output

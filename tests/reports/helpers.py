@@ -6,7 +6,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.campaigns import counters
@@ -110,7 +110,21 @@ async def recount(session: AsyncSession, campaign_id: int) -> dict[str, Any]:
     body["waiting"] = sum(waiting.values())
     body["waiting_reasons"] = dict(waiting)
     body["next_send_at"] = min(due) if due else None
+    body["cost"] = await _recount_cost(session, campaign_id)
     return body
+
+
+async def _recount_cost(session: AsyncSession, campaign_id: int) -> dict[str, Any]:
+    """The actual cost summed from the messages' prices; the committed cost and the budget are the
+    campaign row's (the committed cost is the senders' forecast of what left: docs/costs.md)."""
+    actual = (await session.execute(
+        select(func.coalesce(func.sum(CampaignMessage.price), 0.0)).where(CampaignMessage.campaign_id == campaign_id)
+    )).scalar_one()
+    committed, budget = (await session.execute(
+        select(Campaign.committed_cost, Campaign.budget).where(Campaign.id == campaign_id)
+    )).one()
+    return {"currency": "USD", "actual": round(float(actual), 6), "committed": round(committed, 6), "budget": budget,
+            "budget_used_pct": round(100.0 * committed / budget, 1) if budget else None}
 
 
 def _pct(part: int, whole: int) -> float:

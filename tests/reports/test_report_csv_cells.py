@@ -19,7 +19,7 @@ from tests.reports.helpers import add_messages, at, make_campaign
 
 HEADER = (
     "contact_id,phone,name,status,error_msg,sent_at,delivered_at,read_at,replied_at,wamid,time_per_funnel_step,"
-    "wa_user_id,attempts,last_error,waiting"
+    "wa_user_id,attempts,last_error,waiting,pricing_category,price"
 )
 ERROR_SHOWN = ("failed", "not_sent", "unknown")
 # Cells that need quoting, a formula guard, both, or neither; non-ASCII; empty.
@@ -51,6 +51,7 @@ def expected_csv(ids: list[int], specs: list[dict[str, Any]]) -> bytes:
             spec.get("attempts", 0), guard_cell(spec.get("error_msg")),
             f"{spec['wait_reason']}; next send at {iso(spec['next_attempt_at'])}"
             if spec["status"] == "pending" and spec.get("wait_reason") and spec.get("next_attempt_at") else "",
+            "", "",  # pricing_category, price: no status priced these messages
         ])
     return buffer.getvalue().encode()
 
@@ -92,7 +93,7 @@ class TestReportCells:
         body = await export(database, campaign)
 
         assert body == expected_csv(ids, specs)
-        assert body.split(b"\r\n")[1] == f"{ids[0]},+33610000001,,pending,,,,,,,{{}},,0,,".encode()
+        assert body.split(b"\r\n")[1] == f"{ids[0]},+33610000001,,pending,,,,,,,{{}},,0,,,,".encode()
 
     async def test_times_are_utc_to_the_second_whatever_offset_they_were_given_in(
         self, database: Database, org: OrgHandle

@@ -45,6 +45,10 @@ async def get_stats(client: httpx.AsyncClient, org: OrgHandle, campaign_id: int,
     return response.json()
 
 
+# No status priced anything, no budget: the stats' cost block at zero (docs/costs.md).
+NO_COST = {"currency": "USD", "actual": 0.0, "committed": 0.0, "budget": None, "budget_used_pct": None}
+
+
 class TestCampaignStats:
     async def test_body_counts_every_bucket_and_percentage(
         self, client: httpx.AsyncClient, database: Database, org: OrgHandle
@@ -58,7 +62,7 @@ class TestCampaignStats:
             "targeted": 15, "pending": 3, "sent": 8, "received": 6, "read": 3, "replied": 2, "unknown": 1,
             "not_sent": 3, "not_sent_reasons": {OPEN_CASE: 2, NOT_ON_WHATSAPP: 1},
             "received_pct": 75.0, "read_pct": 50.0, "replied_pct": 33.3,
-            "waiting": 0, "waiting_reasons": {}, "next_send_at": None,
+            "waiting": 0, "waiting_reasons": {}, "next_send_at": None, "cost": NO_COST,
         }
         async with database.read_session() as session:
             assert await recount(session, campaign) == body
@@ -70,7 +74,7 @@ class TestCampaignStats:
         assert await get_stats(client, org, campaign) == {
             "targeted": 0, "pending": 0, "sent": 0, "received": 0, "read": 0, "replied": 0, "unknown": 0,
             "not_sent": 0, "not_sent_reasons": {}, "received_pct": 0.0, "read_pct": 0.0, "replied_pct": 0.0,
-            "waiting": 0, "waiting_reasons": {}, "next_send_at": None,
+            "waiting": 0, "waiting_reasons": {}, "next_send_at": None, "cost": NO_COST,
         }
         await add_messages(database, org_id=org.id, campaign_id=campaign, specs=[
             {"phone": "+33610000001", "status": "sent", "sent_at": at(0)},

@@ -253,3 +253,32 @@ async def upload_jpeg(sim: SimulatorServer, http: aiohttp.ClientSession) -> str:
     async with http.post(f"{sim.base_url}/v23.0/1090001/media", data=form) as response:
         media_id: str = (await response.json())["id"]
         return media_id
+
+
+class TestPricing:
+    async def test_a_utility_template_inside_the_service_window_is_not_billable(
+        self, sim: SimulatorServer, receiver: Receiver, http: aiohttp.ClientSession
+    ) -> None:
+        """Meta's per-message pricing: a delivered template is billed at its category, except a
+        utility template delivered while the user's customer service window is open."""
+        await post_json(http, f"{sim.base_url}/_sim/inbound",
+                        {"phone_number_id": "1090001", "from": "+5511900000077", "text": "where is my order?"})
+        params = [{"type": "text", "parameter_name": "first_name", "text": "Ana"},
+                  {"type": "text", "parameter_name": "order_id", "text": "42"}]
+
+        async def utility(to: str) -> str:
+            body = {"messaging_product": "whatsapp", "to": to, "type": "template",
+                    "template": {"name": "order_ready", "language": {"code": "en_US"},
+                                 "components": [{"type": "body", "parameters": params}]}}
+            status, answer = await post_json(http, messages_url(sim, version="v24.0"), body)
+            assert status == 200, answer
+            return str(answer["messages"][0]["id"])
+
+        in_window, outside = await utility("+5511900000077"), await utility("+5511900000078")
+        marketing = await send(http, sim, to="+5511900000077", version="v24.0")
+        await receiver.wait_for(lambda: len(receiver.statuses()) >= 6)
+        sent = {s["id"]: s["pricing"] for s in receiver.statuses() if s["status"] == "sent"}
+        assert sent[in_window] == {"billable": False, "pricing_model": "PMP", "type": "free_customer_service",
+                                   "category": "utility"}
+        assert sent[outside] == {"billable": True, "pricing_model": "PMP", "type": "regular", "category": "utility"}
+        assert sent[marketing] == {"billable": True, "pricing_model": "PMP", "type": "regular", "category": "marketing"}

@@ -57,16 +57,28 @@ async def add(session: AsyncSession, *, campaign_id: int, **deltas: int) -> None
     await session.execute(update(CampaignStats).where(CampaignStats.campaign_id == campaign_id).values(**changes))
 
 
+async def add_cost(session: AsyncSession, *, campaign_id: int, cost: float) -> None:
+    """Adds to the actual cost so far (``campaign_stats.cost``: herald.pricing, docs/costs.md)."""
+    if not cost:
+        return
+    await session.execute(
+        update(CampaignStats).where(CampaignStats.campaign_id == campaign_id).values(cost=CampaignStats.cost + cost)
+    )
+
+
 async def add_per_campaign(
     session: AsyncSession,
     deltas: Mapping[int, Mapping[str, int]],
     reasons: Mapping[int, Counter[str]] | None = None,
+    costs: Mapping[int, float] | None = None,
 ) -> None:
-    """Counters and not-sent reasons of several campaigns, in the lock order (ascending campaign id;
-    each campaign's counters before its reasons)."""
+    """Counters, actual cost and not-sent reasons of several campaigns, in the lock order (ascending
+    campaign id; each campaign's counters before its reasons)."""
     reasons = reasons or {}
-    for campaign_id in sorted(set(deltas) | set(reasons)):
+    costs = costs or {}
+    for campaign_id in sorted(set(deltas) | set(reasons) | set(costs)):
         await add(session, campaign_id=campaign_id, **deltas.get(campaign_id, {}))
+        await add_cost(session, campaign_id=campaign_id, cost=costs.get(campaign_id, 0.0))
         await add_not_sent_reasons(session, campaign_id=campaign_id, reasons=reasons.get(campaign_id, Counter()))
 
 

@@ -22,6 +22,8 @@ from herald.kit.errors import Invalid
 from herald.kit.types import utcnow
 from herald.models import Contact
 from herald.numbers import messaging_limit
+from herald.pricing import forecast as cost_forecast
+from herald.pricing import rates
 
 FIXED_RULES = {1: reasons.OPTED_OUT, 2: reasons.ALREADY_ENGAGED, 3: reasons.OPEN_CASE}
 
@@ -34,6 +36,7 @@ async def preview_campaign(session: AsyncSession, *, org_id: int, campaign_id: i
         whatsapp_number_id=campaign.whatsapp_number_id,
         cap=await frequency_cap.cap_for_campaign(session, campaign), window=window_of(campaign),
         snapshot_of=campaign.id if campaign.followup_outcome is not None else None,
+        category=await template_category(session, campaign), budget=campaign.budget,
     )
 
 
@@ -54,6 +57,18 @@ async def eligible_zones(session: AsyncSession, *, org_id: int, campaign_id: int
     return zones
 
 
+async def template_category(session: AsyncSession, campaign: Any) -> str | None:
+    """The category of the campaign's template (MARKETING, UTILITY, ...); None while it has none."""
+    if not campaign.whatsapp_number_id or not campaign.template_name or not campaign.template_language:
+        return None
+    number = await repository.get_number(session, org_id=campaign.org_id, number_id=campaign.whatsapp_number_id)
+    if number is None:
+        return None
+    template = await repository.get_template(session, org_id=campaign.org_id, waba_id=number.waba_id,
+                                             name=campaign.template_name, language=campaign.template_language)
+    return template.category if template is not None else None
+
+
 async def preview_audience(
     session: AsyncSession,
     *,
@@ -66,6 +81,8 @@ async def preview_audience(
     cap: frequency_cap.FrequencyCap | None = None,
     window: SendWindow | None = None,
     snapshot_of: int | None = None,
+    category: str | None = None,
+    budget: float | None = None,
 ) -> AudiencePreview:
     """``campaign_id``: the campaign's own engagements (and sends) do not count as engaged elsewhere
     (nor towards the frequency cap ``cap``, the one the campaign is held to). ``snapshot_of``: a
@@ -76,7 +93,7 @@ async def preview_audience(
     over_cap = None
     if cap is not None:
         over_cap = frequency_cap.over_cap(Contact.id, org_id=org_id, cap=cap, now=utcnow(), campaign_id=campaign_id)
-    counts = await repository.exclusion_counts(
+    counts, phones = await repository.exclusion_counts_with_phones(
         session, audience_filter=where, campaign_id=campaign_id, valued_tag_keys=keys, over_cap=over_cap
     )
     capped = {4: cap.reason} if cap is not None else {}
@@ -95,8 +112,10 @@ async def preview_audience(
         zones, bad_tags = await window_preview.eligible_zones(
             session, audience_filter=where, campaign_id=campaign_id, valued_tag_keys=keys, over_cap=over_cap)
         in_window = window_preview.window_preview(window, zones, bad_tags, utcnow())
+    card = await rates.card_of(session, org_id=org_id)
+    cost = cost_forecast.forecast(card, cost_forecast.category_of(category), phones, budget=budget)
     return AudiencePreview(matched=matched, eligible=eligible, excluded=excluded, messaging_limit=limit,
-                           send_window=in_window)
+                           send_window=in_window, cost=cost)
 
 
 async def _messaging_limit(session: AsyncSession, *, org_id: int, number_id: int, eligible: int) -> MessagingLimitPreview | None:

@@ -21,6 +21,7 @@ from herald.campaigns import marketing_retry, send_window
 from herald.campaigns.lifecycle import Status
 from herald.contacts.rules import VALUED_TAG_KEY_RULE
 from herald.models.campaign import DEFAULT_RATE_PER_SECOND
+from herald.pricing.forecast import CostForecast
 from herald.reports.schemas import CampaignProgressOut
 
 Kind = Literal["real", "test"]
@@ -32,6 +33,7 @@ MAX_TEST_PHONES = 50
 MIN_RATE_PER_SECOND = 0.01
 MAX_RATE_PER_SECOND = 1000
 MAX_RATE_PER_HOUR = MAX_RATE_PER_SECOND * 3600
+MAX_BUDGET = 1_000_000_000
 
 
 def _within(low: float, high: float, unit: str) -> AfterValidator:
@@ -189,6 +191,11 @@ class CampaignSettings(BaseModel):
         if days is None:
             return None
         return [d for d in send_window.WEEKDAYS if d in days]
+    budget: float | None = Field(
+        default=None, gt=0, le=MAX_BUDGET,
+        description="at most this much (in the organization's currency) is spent on the campaign: it pauses with "
+                    "'budget reached' before a send would exceed it (docs/costs.md); null: no budget. Can be "
+                    "changed while the campaign runs.")
 
     @field_validator("name")
     @classmethod
@@ -236,6 +243,9 @@ class CampaignOut(BaseModel):
         description="a follow-up's parent: the campaign whose contacts with an outcome make its audience")
     followup_outcome: str | None = Field(description="a follow-up's outcome (POST /campaigns/{id}/follow-ups)")
     followup_value: str | None = Field(description="a follow-up's button or funnel step, for the outcomes that take one")
+    budget: float | None
+    committed_cost: float = Field(description="the forecast cost of the messages that left (or may have): what "
+                                              "the budget is checked against")
     created_at: datetime
     progress: CampaignProgressOut | None = Field(
         default=None, description="in GET /campaigns only: its counters, pace and estimated finish (GET "
@@ -314,6 +324,9 @@ class AudiencePreview(BaseModel):
         default=None, description="left out when the number is not given or its portfolio has no limit Herald knows")
     send_window: SendWindowPreview | None = Field(
         default=None, description="a campaign's preview, when the campaign has a send window")
+    cost: CostForecast | None = Field(
+        default=None, description="the forecast cost of the eligible contacts (docs/costs.md): an estimate, "
+                                  "Meta's invoice is the truth")
 
 
 class StaleUnknownOut(BaseModel):

@@ -27,7 +27,7 @@ from herald.models.campaign import DEFAULT_MARKETING_RETRY_DAYS
 DEFAULT_AUTO_END_HOURS = {"real": 72.0, "test": 1.0}
 PACE_FIELDS = frozenset({"rate_per_second", "rate_per_hour"})
 # What may change while a campaign runs: its pace, and whether it resumes when its template is reinstated.
-RUNNING_FIELDS = PACE_FIELDS | {"auto_resume"}
+RUNNING_FIELDS = PACE_FIELDS | {"auto_resume", "budget"}
 # The send window (campaigns/send_window.py): set before the campaign starts, copied with it.
 WINDOW_FIELDS = ("window_start", "window_end", "window_weekdays", "window_end_action")
 
@@ -74,6 +74,7 @@ async def create_campaign(session: AsyncSession, *, org_id: int, data: CampaignC
         ),
         frequency_cap_exempt=data.frequency_cap_exempt,
         **_window_values(None, data, data.model_fields_set),
+        budget=data.budget,
         **draft.columns(),
     )
     return await repository.insert_campaign(session, campaign)
@@ -90,6 +91,8 @@ async def update_campaign(
     if campaign.status in RUNNING and given <= RUNNING_FIELDS:
         if "auto_resume" in given:
             await _set_running(session, campaign=campaign, values={"auto_resume": data.auto_resume})
+        if "budget" in given:  # raised (or removed) so that a campaign paused at its budget may resume
+            await _set_running(session, campaign=campaign, values={"budget": data.budget})
         if given & PACE_FIELDS:
             return await _change_pace(session, campaign=campaign, data=data)
         return await get_campaign(session, org_id=org_id, campaign_id=campaign_id)
@@ -110,6 +113,8 @@ async def update_campaign(
     if "frequency_cap_exempt" in given:
         values["frequency_cap_exempt"] = data.frequency_cap_exempt
     values.update(_window_values(campaign, data, given))
+    if "budget" in given:
+        values["budget"] = data.budget
     values.update(_checked_pace(data, given & PACE_FIELDS, assessment.number))
     # The UPDATE is conditional on the status read above: a concurrent start makes this edit a 409.
     await transition(
@@ -144,7 +149,7 @@ async def duplicate_campaign(session: AsyncSession, *, org_id: int, campaign_id:
     campaign = Campaign(
         org_id=org_id, kind="real", status=_status_for(missing).value, missing=missing,
         auto_end_after_hours=auto_end, auto_resume=source.auto_resume,
-        marketing_retry_days=source.marketing_retry_days,
+        marketing_retry_days=source.marketing_retry_days, budget=source.budget,
         **{name: getattr(source, name) for name in WINDOW_FIELDS}, **draft.columns(),
     )
     return await repository.insert_campaign(session, campaign)

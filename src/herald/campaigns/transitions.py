@@ -27,6 +27,7 @@ from herald.kit.errors import Conflict, Invalid
 from herald.kit.types import as_utc, utcnow
 from herald.models import Campaign, WhatsAppNumber
 from herald.models.campaign import DEFAULT_RATE_PER_SECOND
+from herald.pricing import budget
 
 MAX_SCHEDULE_AHEAD = timedelta(days=365)
 ENDED_BY_USER = "ended by user"
@@ -106,11 +107,17 @@ async def pause_campaign(session: AsyncSession, *, org_id: int, campaign_id: int
 async def resume_campaign(session: AsyncSession, *, org_id: int, campaign_id: int) -> Campaign:
     """paused → active. Not relaunched: its messages are already materialised, claiming just restarts.
 
-    Refused (422 on ``template``) while Meta keeps its template paused, disabled or otherwise unsendable.
+    Refused (422 on ``template``) while Meta keeps its template paused, disabled or otherwise unsendable,
+    and (422 on ``budget``) while the forecast cost of what it sent already reaches its budget.
     """
     campaign = await get_campaign(session, org_id=org_id, campaign_id=campaign_id)
     if campaign.status == Status.paused:
         await _check_template_sendable(session, campaign)
+        if budget.is_spent(budget=campaign.budget, committed=campaign.committed_cost or 0.0):
+            raise Invalid(
+                f"the campaign's budget ({campaign.budget:g}) is spent: raise it (or remove it) to resume, or end the campaign",
+                field="budget", code="budget_reached",
+            )
     await transition(
         session, campaign_id=campaign_id, org_id=org_id, to=Status.active,
         from_states=frozenset({Status.paused}), values={"status_reason": None},

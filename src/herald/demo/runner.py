@@ -178,6 +178,10 @@ class Demo:
                             lambda: bot.replies_of(campaign_id))
         elapsed = time.monotonic() - started
         self.console.print(stats_table(stats, await funnel_of(api, campaign_id)))
+        cost = (await api.get(f"/campaigns/{campaign_id}/stats")).get("cost")
+        if cost:  # docs/costs.md: from Meta's pricing objects and the rate card, an estimate
+            self.console.print(f"actual cost: {cost['actual']:.2f} {cost['currency']} (estimated from the rate card; "
+                               "Meta's invoice is the truth)", highlight=False)
         path = await export_csv(api, campaign_id, self.options.var_dir)
         self.console.print(f"finished in {elapsed:.1f} s; report: {path}", highlight=False)
         return 0

@@ -5,7 +5,8 @@
 a valued tag the template needs and the contact lacks: ``not_sent`` at once), and renders each
 remaining message's request body.
 Messages past the portfolio's messaging limit go back to ``pending`` until a place frees
-(``messaging_limit.py``).
+(``messaging_limit.py``); those past the campaign's budget go back too, and the campaign pauses
+(``budget.py``). Each message carries its forecast price for that.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from herald.campaigns import frequency_cap, reasons
 from herald.contacts.local_zone import TIMEZONE_TAG
 from herald.dispatch import send_window
+from herald.dispatch.budget import hold_over_budget
 from herald.dispatch.claim import claim_messages
 from herald.dispatch.context import CampaignContext
 from herald.dispatch.messaging_limit import hold_over_limit
@@ -38,7 +40,7 @@ MAX_BATCH = 500
 class Batch:
     """One claim's messages: recorded together once the last of them has an outcome."""
 
-    __slots__ = ("ctx", "claim_id", "clearance", "outcomes", "remaining", "pause_reason")
+    __slots__ = ("ctx", "claim_id", "clearance", "outcomes", "remaining", "pause_reason", "price", "cost")
 
     def __init__(self, ctx: CampaignContext, size: int, claim_id: int | None = None,
                  clearance: Clearance | None = None) -> None:
@@ -48,18 +50,21 @@ class Batch:
         self.outcomes: list[Outcome] = []
         self.remaining = size
         self.pause_reason: str | None = None
+        self.price = 0.0  # the forecast price of its messages, in flight until it is recorded
+        self.cost = 0.0  # that of those that left or may have (sent, unknown): committed when recorded
 
 
 class Outgoing:
     """A claimed message (``claimed``, leased), its request body rendered, waiting for a send loop."""
 
-    __slots__ = ("message_id", "contact_id", "attempts", "body", "batch", "index")
+    __slots__ = ("message_id", "contact_id", "attempts", "body", "batch", "index", "price")
 
-    def __init__(self, message_id: int, contact_id: int, attempts: int, body: dict[str, Any]) -> None:
+    def __init__(self, message_id: int, contact_id: int, attempts: int, body: dict[str, Any], price: float = 0.0) -> None:
         self.message_id = message_id
         self.contact_id = contact_id
         self.attempts = attempts
         self.body = body
+        self.price = price  # forecast: its recipient's market at the template category's rate
         self.batch: Batch | None = None
         self.index = 0  # its place in its batch's leaving order (``Clearance``)
 
@@ -75,6 +80,7 @@ async def claim_batch(
             return None, [], False
         outgoing, skipped = await _prepare(session, ctx, rows)
         outgoing = await hold_over_limit(session, campaign_id=ctx.id, outgoing=outgoing)  # messaging_limit.py
+        outgoing = await hold_over_budget(session, ctx=ctx, outgoing=outgoing)  # budget.py
         await record_not_sent(session, campaign_id=ctx.id, items=skipped)
         if not outgoing:  # every message skipped or held: nothing holds the claim
             await session.execute(delete(SendClaim).where(SendClaim.id == claim_id))
@@ -99,6 +105,7 @@ async def _prepare(
         await send_window.hold(session, by_window.waiting)
         rows, closed = by_window.open_rows, by_window.over
     cap = ctx.frequency_cap
+    card = ctx.card
     recent: dict[int, int] = {}
     if cap is not None:  # one query for the whole batch; none without a cap (campaigns/frequency_cap.py)
         recent = await frequency_cap.recent_sends(
@@ -126,5 +133,6 @@ async def _prepare(
             phone, ctx.template_name, ctx.language, params, header=ctx.header,
             biz_opaque_callback_data=str(message_id),
         )
-        outgoing.append(Outgoing(message_id, contact_id, attempts, body))
+        price = card.price_of_phone(phone, ctx.category) if card is not None else 0.0
+        outgoing.append(Outgoing(message_id, contact_id, attempts, body, price))
     return outgoing, skipped

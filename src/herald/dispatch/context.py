@@ -19,6 +19,8 @@ from herald.models import Campaign, Media, Template, WhatsAppNumber
 from herald.models.campaign import DEFAULT_MARKETING_RETRY_DAYS, DEFAULT_RATE_PER_SECOND
 from herald.models.whatsapp_number import DEFAULT_THROUGHPUT_MPS
 from herald.numbers.service import credentials_of
+from herald.pricing.card import RateCard
+from herald.pricing.forecast import DEFAULT_CATEGORY
 from herald.whatsapp import HeaderMedia, NumberCredentials
 
 MEDIA_HEADERS = {"IMAGE": "image", "VIDEO": "video", "DOCUMENT": "document"}
@@ -49,6 +51,16 @@ class CampaignContext:
     # The campaign's send window in each contact's local time; None: sent at any hour.
     send_window: SendWindow | None = None
     started_at: datetime | None = None
+    # Pricing (herald.pricing): the organization's card and the template's category price each claimed
+    # message; ``budget`` (None: none) is checked per claim against ``committed`` (the forecast cost of
+    # what left, as recorded) plus ``in_flight`` (claimed, not recorded yet): ``dispatch/budget.py``.
+    card: RateCard | None = None
+    category: str = DEFAULT_CATEGORY
+    budget: float | None = None
+    committed: float = 0.0
+    in_flight: float = 0.0
+    # Set by the claim that paused it at its budget: claim no more (a resumed campaign gets a new context).
+    budget_reached: bool = False
 
     @property
     def valued_tag_keys(self) -> set[str]:

@@ -90,9 +90,9 @@ async def _executemany(session: AsyncSession, stmt, params: list[dict]) -> int: 
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-async def record(session: AsyncSession, *, campaign_id: int, outcomes: list[Outcome]) -> None:
-    """The batch's messages, then the campaign's row, then its counters and their details: the lock
-    order of herald.campaigns.counters."""
+async def record(session: AsyncSession, *, campaign_id: int, outcomes: list[Outcome], cost: float = 0.0) -> None:
+    """The batch's messages, then the campaign's row (last send time, ``committed_cost`` + ``cost``),
+    then its counters and their details: the lock order of herald.campaigns.counters."""
     sent = [o for o in outcomes if isinstance(o, Sent)]
     retry = [o for o in outcomes if isinstance(o, Retry)]
     not_sent = [o for o in outcomes if isinstance(o, NotSent)]
@@ -126,9 +126,12 @@ async def record(session: AsyncSession, *, campaign_id: int, outcomes: list[Outc
         ),
         [{"_id": o.message_id, "_at": utcnow()} for o in unknown],
     )
-    if sent:
+    if sent or cost:
+        values: dict[str, object] = {"committed_cost": Campaign.committed_cost + cost} if cost else {}
+        if sent:
+            values["last_sent_at"] = max(o.at for o in sent)
         await session.execute(
-            update(Campaign).where(Campaign.id == campaign_id).values(last_sent_at=max(o.at for o in sent))
+            update(Campaign).where(Campaign.id == campaign_id).values(**values)
             .execution_options(synchronize_session=False)
         )
     await counters.add(

@@ -65,16 +65,17 @@ async def load_recipients(session: AsyncSession, contact_ids: list[int], valued_
 
 async def record_batch(
     database: Database, campaign_id: int, outcomes: list[Outcome], pause_reason: str | None,
-    claim_id: int | None = None,
+    claim_id: int | None = None, cost: float = 0.0,
 ) -> None:
     """A batch's outcomes in one transaction, its claim (``SendClaim``) deleted; the campaign paused
-    first when ``pause_reason`` is set."""
+    first when ``pause_reason`` is set. ``cost``: the forecast price of its messages that left or may
+    have, added to the campaign's ``committed_cost`` (its budget's count)."""
     async with database.transaction() as session:
         if pause_reason:  # the campaign's row before its counters (lock order: herald.campaigns.counters)
             await _pause(session, campaign_id, pause_reason)
         if claim_id is not None:  # the claim before its messages, as the reaper takes them
             await session.execute(delete(SendClaim).where(SendClaim.id == claim_id))
-        await record(session, campaign_id=campaign_id, outcomes=outcomes)
+        await record(session, campaign_id=campaign_id, outcomes=outcomes, cost=cost)
 
 
 def _among(session: Any, column: Any, ids: list[int]) -> Any:

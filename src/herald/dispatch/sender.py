@@ -37,6 +37,8 @@ from herald.media.service import FRESHNESS_MARGIN, ensure_fresh_media_id
 from herald.models.whatsapp_number import DEFAULT_THROUGHPUT_MPS
 from herald.ops import metrics
 from herald.ops.logs import bind
+from herald.pricing import rates
+from herald.pricing.forecast import category_of
 from herald.whatsapp import CloudAPIClient, NumberCredentials, WhatsAppError
 
 log = logging.getLogger("herald.dispatch")
@@ -162,6 +164,7 @@ class Sender:
             loaded = await ctxmod.load_number(session, self.box, self.number_id)
             rows = await ctxmod.active_campaigns(session, self.number_id)
             caps = await frequency_cap.caps_of(session, {campaign.org_id for campaign, _, _ in rows})
+            cards = await rates.cards_of(session, {campaign.org_id for campaign, _, _ in rows})
         if loaded is None:
             self.campaigns.clear()
             return
@@ -181,6 +184,7 @@ class Sender:
                     id=campaign.id, org_id=campaign.org_id, rate=rate,
                     template_name=campaign.template_name or "", language=campaign.template_language or "",
                     variables=campaign.variables or {}, header=None, pacer=Pacer(rate, burst=ctxmod.burst_for(rate)),
+                    committed=campaign.committed_cost or 0.0,  # later batches add to it here (``_record_batch``)
                 )
                 self.campaigns[campaign.id] = ctx
             ctx.rate = rate
@@ -195,6 +199,11 @@ class Sender:
             ctx.frequency_cap = caps.get(campaign.org_id) if capped else None
             ctx.send_window = window_of(campaign)
             ctx.started_at = campaign.started_at
+            ctx.card = cards.get(campaign.org_id)
+            ctx.category = category_of(template.category if template is not None else None)
+            ctx.budget = campaign.budget
+            # Active again: resumed (a budget pause seen after its commit takes the campaign out of ``rows``).
+            ctx.budget_reached = False
             ctx.active = True
         for gone in set(self.campaigns) - seen:
             self.campaigns.pop(gone).active = False
@@ -226,7 +235,7 @@ class Sender:
     async def _claim_next_batch(self) -> bool:
         """Claims one batch for the campaign that is most behind; False when there is nothing to do."""
         now = time.monotonic()
-        ready = [c for c in self.campaigns.values() if c.active and c.idle_until <= now]
+        ready = [c for c in self.campaigns.values() if c.active and not c.budget_reached and c.idle_until <= now]
         if not ready or self.creds is None:
             return False
         ctx = min(ready, key=lambda c: c.pacer.backlog_seconds())
@@ -250,6 +259,8 @@ class Sender:
             return claimed_any
         clearance = Clearance(claim_id, [item.message_id for item in outgoing]) if claim_id is not None else None
         batch = Batch(ctx, len(outgoing), claim_id, clearance)
+        batch.price = sum(item.price for item in outgoing)
+        ctx.in_flight += batch.price
         ctx.queued += len(outgoing)
         for index, item in enumerate(outgoing):
             item.batch = batch
@@ -278,6 +289,8 @@ class Sender:
             if batch.clearance is not None:  # written or given back: our lane stops counting it
                 batch.clearance.settle(item.index, self.lane)
             batch.outcomes.append(outcome)
+            if isinstance(outcome, (Sent, Unknown)):  # it left, or may have: it counts against the budget
+                batch.cost += item.price
             if reason:
                 batch.pause_reason = reason
             batch.remaining -= 1
@@ -291,7 +304,8 @@ class Sender:
         with bind(campaign_id=ctx.id):
             for attempt in range(RECORD_ATTEMPTS):
                 try:
-                    await self.database_work(record_batch, ctx.id, batch.outcomes, pause_reason, batch.claim_id)
+                    await self.database_work(record_batch, ctx.id, batch.outcomes, pause_reason, batch.claim_id,
+                                             batch.cost)
                     break
                 except Exception:  # the database may be restarting: the outcomes must not be lost
                     log.exception("recording a batch of campaign %s failed (attempt %s)", ctx.id, attempt + 1)
@@ -305,6 +319,9 @@ class Sender:
                     ctx.id, RECORD_ATTEMPTS, len(batch.outcomes),
                     extra={"campaign_id": ctx.id, "outcomes": len(batch.outcomes)},
                 )
+        # Recorded (or left to the reaper, which may make them unknown): committed either way.
+        ctx.committed += batch.cost
+        ctx.in_flight -= batch.price
         if pause_reason:
             ctx.active = False
 

@@ -74,4 +74,10 @@ class Campaign(IdMixin, CreatedMixin, Base):
     parent_campaign_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     followup_outcome: Mapped[str | None] = mapped_column(String(32))
     followup_value: Mapped[str | None] = mapped_column(String(256))
+    # At most this much (organization currency) is spent on the campaign: it pauses with
+    # "budget reached" before a send would take ``committed_cost`` past it (herald.pricing.budget).
+    budget: Mapped[float | None] = mapped_column(Float)
+    # The forecast price of every message that left or may have (sent or unknown), added as its
+    # batch is recorded: what the budget is checked against.
+    committed_cost: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

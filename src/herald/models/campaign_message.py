@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Index, Integer, String, UniqueConstraint, text
+from sqlalchemy import BigInteger, Float, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from herald.kit.types import UTCDateTime
@@ -92,3 +92,7 @@ class CampaignMessage(IdMixin, Base):
     # When it became ``unknown`` (no answer, or its sender died while it was ``sending``): after
     # ``HERALD_UNKNOWN_RESEND_AFTER_HOURS`` unresolved, an operator may send it again (``campaigns/resend.py``).
     unknown_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # From the ``pricing`` object of its status webhooks: Meta's category (marketing, utility, ...) and
+    # the price of the organization's rate card then (0 when Meta said it is not billable).
+    pricing_category: Mapped[str | None] = mapped_column(String(32))
+    price: Mapped[float | None] = mapped_column(Float)

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, ForeignKey, String
+from sqlalchemy import BigInteger, Float, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from herald.models.base import Base
@@ -24,6 +24,8 @@ class CampaignStats(Base):
     replied: Mapped[int] = mapped_column(BigInteger, default=0)
     unknown: Mapped[int] = mapped_column(BigInteger, default=0)
     not_sent: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The actual cost so far: the sum of its messages' ``price`` (herald.pricing.actual).
+    cost: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
 
 
 class CampaignNotSentReason(Base):

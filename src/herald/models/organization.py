@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -20,3 +22,9 @@ class Organization(IdMixin, CreatedMixin, Base):
     # days, across campaigns (herald.campaigns.frequency_cap); both NULL: no cap.
     frequency_cap_messages: Mapped[int | None] = mapped_column(Integer)
     frequency_cap_days: Mapped[int | None] = mapped_column(Integer)
+    # The organization's own rate card (an admin's upload, ``herald.pricing.card.RateCard.as_json``);
+    # NULL: Herald's shipped card. ``rate_overrides``: market → category → price over either;
+    # ``currency``: the currency prices and budgets are in (NULL: the card's).
+    rate_card: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    rate_overrides: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    currency: Mapped[str | None] = mapped_column(String(3))

@@ -94,6 +94,9 @@ _CELLS = (
     # Appended after the contract's columns: tries so far, the last error (whatever the status: a
     # message retried after 131049 keeps it), and why a pending message waits and until when.
     "p.attempts", "{cell_last_error}", "{cell_waiting}",
+    # Then what Meta's status webhooks said it costs: its pricing category and the rate card's price
+    # (docs/costs.md); empty until a status priced it.
+    "{cell_pricing_category}", "p.price",
 )
 _IN_RANGE = "campaign_id = {campaign} AND contact_id > {after} AND contact_id <= {last}"
 # The range is repeated on contacts: PostgreSQL does not carry it through the join, and without it
@@ -119,6 +122,7 @@ def _cells(cell: Any, time: Any) -> dict[str, str]:
         "cell_name": cell("c.name"), "cell_error": cell("p.error_msg"), "cell_wamid": cell("p.wamid"),
         "cell_wa_user_id": cell("c.wa_user_id"),
         "cell_last_error": cell("p.error_msg"), "cell_waiting": cell(_waiting(time)),
+        "cell_pricing_category": cell("p.pricing_category"),
         **{f"time_{name}": time(f"p.{name}") for name in _TIMES},
     }
 

@@ -41,6 +41,19 @@ async def counters(session: AsyncSession, *, campaign_id: int, org_id: int | Non
     return {name: int(value or 0) for name, value in zip(STAT_FIELDS, row[1:], strict=True)}
 
 
+async def costs(session: AsyncSession, *, campaign_id: int) -> tuple[int, float, float, float | None] | None:
+    """The campaign's org, actual cost so far, committed (forecast) cost and budget: one primary-key read."""
+    row = (await session.execute(
+        select(Campaign.org_id, CampaignStats.cost, Campaign.committed_cost, Campaign.budget)
+        .select_from(Campaign)
+        .outerjoin(CampaignStats, CampaignStats.campaign_id == Campaign.id)
+        .where(Campaign.id == campaign_id)
+    )).first()
+    if row is None:
+        return None
+    return int(row[0]), float(row[1] or 0.0), float(row[2] or 0.0), row[3]
+
+
 async def not_sent_reasons(session: AsyncSession, *, campaign_id: int) -> dict[str, int]:
     stmt = (
         select(CampaignNotSentReason.reason, CampaignNotSentReason.count)

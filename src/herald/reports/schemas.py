@@ -7,6 +7,19 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 
+class CostOut(BaseModel):
+    """What the campaign cost so far (docs/costs.md): an estimate from the organization's rate card;
+    Meta's invoice is the truth."""
+
+    currency: str
+    actual: float = Field(description="the sum of the prices of its messages Meta's status webhooks priced "
+                                      "(0 for those Meta said are not billable)")
+    committed: float = Field(description="the forecast price of every message that left or may have: what the "
+                                         "budget is checked against")
+    budget: float | None
+    budget_used_pct: float | None = Field(description="committed as a percentage of the budget")
+
+
 class CampaignStatsOut(BaseModel):
     """``GET /campaigns/{id}/stats``: buckets, their subsets, reasons and percentages (0–100, one decimal)."""
 
@@ -26,6 +39,7 @@ class CampaignStatsOut(BaseModel):
     waiting_reasons: dict[str, int] = Field(default_factory=dict, description="why they wait, e.g. "
                                             "'messaging limit 250/24 h reached'")
     next_send_at: datetime | None = Field(default=None, description="the earliest time one of them is due")
+    cost: CostOut | None = Field(default=None, description="actual cost so far, against the budget")
 
 
 class SendMinute(BaseModel):

@@ -8,9 +8,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.kit.errors import NotFound
 from herald.kit.types import utcnow
+from herald.pricing import rates as pricing_rates
 from herald.reports import repository
 from herald.reports.latency import latency_percentiles
-from herald.reports.schemas import CampaignStatsOut, Latencies, Latency, SendMinute, TimelineOut
+from herald.reports.schemas import CampaignStatsOut, CostOut, Latencies, Latency, SendMinute, TimelineOut
 
 
 def percent(part: int, whole: int) -> float:
@@ -55,7 +56,19 @@ async def _stats(session: AsyncSession, *, campaign_id: int, org_id: int | None)
         **counts, **rates(counts),
         not_sent_reasons=reasons,
         waiting=sum(waiting.values()), waiting_reasons=waiting, next_send_at=next_send_at,
+        cost=await cost_of(session, campaign_id=campaign_id),
     )
+
+
+async def cost_of(session: AsyncSession, *, campaign_id: int) -> CostOut | None:
+    found = await repository.costs(session, campaign_id=campaign_id)
+    if found is None:
+        return None
+    org_id, actual, committed, budget = found
+    card = await pricing_rates.card_of(session, org_id=org_id)
+    used = round(100.0 * committed / budget, 1) if budget else None
+    return CostOut(currency=card.currency, actual=round(actual, 6), committed=round(committed, 6),
+                   budget=budget, budget_used_pct=used)
 
 
 async def require_campaign(session: AsyncSession, *, org_id: int, campaign_id: int) -> None:

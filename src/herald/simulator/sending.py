@@ -213,7 +213,7 @@ def schedule_status(state: SimState, message: SentMessage, status: str, delay_ms
         item["errors"] = [status_error(error_code, form)]
     else:
         if pricing:
-            _add_pricing(item, message, status)
+            _add_pricing(item, message, status, free_window=_utility_in_window(state, message))
         if message.user_id:
             contact = {"wa_id": message.wa_id, "user_id": message.user_id}
 
@@ -226,9 +226,17 @@ def schedule_status(state: SimState, message: SentMessage, status: str, delay_ms
     state.dispatcher.schedule(delay_ms / 1000, update)
 
 
-def _add_pricing(item: dict[str, Any], message: SentMessage, status: str) -> None:
-    free = message.type != "template"
-    category = "service" if free else (message.category or "MARKETING").lower()
+def _utility_in_window(state: SimState, message: SentMessage) -> bool:
+    """Meta charges no utility template delivered inside an open customer service window."""
+    return (message.type == "template" and (message.category or "").upper() == "UTILITY"
+            and state.in_service_window(message.phone_number_id, message.wa_id))
+
+
+def _add_pricing(item: dict[str, Any], message: SentMessage, status: str, *, free_window: bool = False) -> None:
+    """Meta's ``pricing`` object (per-message pricing): a template is billable at its category, except a
+    utility template inside the customer service window; a free-form message is free service."""
+    free = message.type != "template" or free_window
+    category = "service" if message.type != "template" else (message.category or "MARKETING").lower()
     item["pricing"] = {"billable": not free, "pricing_model": "PMP",
                        "type": "free_customer_service" if free else "regular", "category": category}
     if _version_number(message.api_version) < 24:

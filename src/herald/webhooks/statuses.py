@@ -16,6 +16,8 @@ from herald.kit.dialect import is_postgres
 from herald.kit.types import UTCDateTime, parse_id, utcnow
 from herald.models import Campaign, CampaignMessage, Contact, Engagement, MessageStatus
 from herald.models.campaign_message import HELD
+from herald.pricing import rates
+from herald.pricing.card import RateCard
 from herald.replies.repository import remember_user_ids
 from herald.webhooks import events as ev
 from herald.webhooks.events import StoredEvent, defer, mark
@@ -36,7 +38,7 @@ def _message_id(event: StatusEvent) -> int | None:
 # Plain rows, not ORM objects (the hot path of the applier): attribute access reads the same.
 _COLUMNS = tuple(_messages.c[name] for name in (
     "id", "campaign_id", "contact_id", "status", "wamid", "sent_at", "delivered_at", "read_at", "failed_at",
-    "replied_at", "error_msg", "error_code", "attempts",
+    "replied_at", "error_msg", "error_code", "attempts", "price",
 ))
 
 
@@ -85,6 +87,8 @@ async def apply_statuses(session: AsyncSession, rows: list[StoredEvent]) -> None
     released: list[tuple[int, int]] = []
     opted_out: list[int] = []
     user_ids: dict[int, str] = {}
+    cards = await _cards(session, [by_id[i] for i, items in grouped.items() if _pricing(by_id[i], items)])
+    costs: dict[int, float] = defaultdict(float)
     for message_id, items in grouped.items():
         message = by_id[message_id]
         if user_id := next((s.recipient_user_id for _, s in items if s.recipient_user_id), None):
@@ -104,12 +108,15 @@ async def apply_statuses(session: AsyncSession, rows: list[StoredEvent]) -> None
         if code == OPTED_OUT:
             opted_out.append(message.contact_id)
         wamid = None if retry_later else (message.wamid or items[0][1].wamid)
-        updates.append(_row_update(message, after, wamid, retry_in))
+        priced = _price(message, items, cards)
+        if priced is not None:
+            costs[message.campaign_id] += priced[1]
+        updates.append(_row_update(message, after, wamid, retry_in, priced))
         for row, _ in items:
             mark(row, "applied")
     await _write(session, updates)
     # Several campaigns in one transaction: in the lock order (see herald.campaigns.counters).
-    await counters.add_per_campaign(session, deltas, reasons)
+    await counters.add_per_campaign(session, deltas, reasons, costs)
     await _release(session, released)
     # A status names the recipient's business-scoped user id (docs/whatsapp.md, "Username users"):
     # kept on a contact that has none, so the user still matches once their phone is hidden.
@@ -119,6 +126,39 @@ async def apply_statuses(session: AsyncSession, rows: list[StoredEvent]) -> None
             update(Contact).where(Contact.id.in_(opted_out), Contact.opted_out_at.is_(None)).values(opted_out_at=utcnow())
             .execution_options(synchronize_session=False)
         )
+
+
+def _pricing(message: Row[Any], items: list[tuple[StoredEvent, StatusEvent]]) -> StatusEvent | None:
+    """The first status of a message not priced yet that carries Meta's ``pricing`` object."""
+    if message.price is not None:
+        return None
+    return next((s for _, s in items if s.pricing_category), None)
+
+
+async def _cards(session: AsyncSession, messages: list[Row[Any]]) -> dict[int, RateCard]:
+    """Campaign id → its organization's rate card, for the messages about to be priced (one query each)."""
+    campaign_ids = {m.campaign_id for m in messages}
+    if not campaign_ids:
+        return {}
+    orgs: dict[int, int] = dict((await session.execute(
+        select(Campaign.id, Campaign.org_id).where(Campaign.id.in_(campaign_ids))
+    )).all())
+    cards = await rates.cards_of(session, set(orgs.values()))
+    return {campaign_id: cards[org_id] for campaign_id, org_id in orgs.items() if org_id in cards}
+
+
+def _price(message: Row[Any], items: list[tuple[StoredEvent, StatusEvent]],
+           cards: dict[int, RateCard]) -> tuple[str, float] | None:
+    """(Meta's category, the price of the organization's card now) when a status first prices the
+    message: 0 when Meta says it is not billable (docs/costs.md, "Actual cost")."""
+    status = _pricing(message, items)
+    card = cards.get(message.campaign_id)
+    if status is None or card is None:
+        return None
+    category = (status.pricing_category or "").lower()[:32]
+    if status.pricing_billable is False:
+        return category, 0.0
+    return category, card.price_of_phone(status.recipient_id, category)
 
 
 _DELTAS: dict[tuple[str, bool, str, bool], dict[str, int]] = {}
@@ -159,7 +199,8 @@ _CHANGEABLE = ("wamid", "sent_at", "delivered_at", "read_at", "failed_at", "repl
 _UPDATES: dict[tuple[str, ...], Any] = {}
 
 
-def _row_update(message: Row[Any], after: MessageState, wamid: str | None, retry_in: timedelta | None) -> tuple[tuple[str, ...], dict[str, Any]]:
+def _row_update(message: Row[Any], after: MessageState, wamid: str | None, retry_in: timedelta | None,
+                priced: tuple[str, float] | None = None) -> tuple[tuple[str, ...], dict[str, Any]]:
     new = {
         "wamid": wamid, "sent_at": after.sent_at, "delivered_at": after.delivered_at, "read_at": after.read_at,
         "failed_at": after.failed_at, "replied_at": after.replied_at, "error_msg": after.error_msg,
@@ -171,6 +212,9 @@ def _row_update(message: Row[Any], after: MessageState, wamid: str | None, retry
         params["_next_attempt_at"] = utcnow() + retry_in
         params["_wait_reason"] = marketing_retry.WAIT_REASON
         changed += ("next_attempt_at", "wait_reason")
+    if priced is not None:
+        params["_pricing_category"], params["_price"] = priced
+        changed += ("pricing_category", "price")
     return changed, params
 
 

@@ -40,6 +40,10 @@ class StatusEvent:
     errors: tuple[ErrorInfo, ...]
     pricing_category: str | None
     pricing_type: str | None = None
+    # The rest of the status's ``pricing`` object: whether Meta charges the message, and its model
+    # (PMP: per message; CBP: per conversation, before July 2025).
+    pricing_billable: bool | None = None
+    pricing_model: str | None = None
 
     @property
     def error_code(self) -> int | None:

@@ -188,6 +188,8 @@ def _status(item: Any, phone_number_id: str, where: str) -> StatusEvent | None:
         errors=_errors(item.get("errors"), f"{where}.errors"),
         pricing_category=_opt_str(pricing.get("category")),
         pricing_type=_opt_str(pricing.get("type")),
+        pricing_billable=billable if isinstance(billable := pricing.get("billable"), bool) else None,
+        pricing_model=_opt_str(pricing.get("pricing_model")),
     )
 
 

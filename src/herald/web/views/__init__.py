@@ -11,6 +11,7 @@ from herald.web.views import (
     contacts,
     followups,
     media,
+    rate_card,
     replies,
     settings,
     setup,
@@ -20,5 +21,6 @@ from herald.web.views import (
 )
 
 router = APIRouter(include_in_schema=False)
-for module in (auth, campaigns, campaigns_live, stats, followups, wizard, wizard_live, media, contacts, replies, setup, settings):
+for module in (auth, campaigns, campaigns_live, stats, followups, wizard, wizard_live, media, contacts, replies, setup, settings,
+               rate_card):
     router.include_router(module.router)

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.campaigns import preview, readiness, resend, service, transitions
@@ -126,6 +127,32 @@ async def auto_resume(request: Request, campaign_id: int, session: SessionDep, u
     done = "Automatic resume is on." if value == "on" else "Automatic resume is off."
     return await _act(request, session, campaign_id, done,
                       lambda: service.update_campaign(session, org_id=org, campaign_id=campaign_id, data=data))
+
+
+@router.post("/{campaign_id}/budget")
+async def budget(request: Request, campaign_id: int, session: SessionDep, user: UiWriter,
+                 value: Annotated[str, Form(alias="budget", max_length=30)] = "") -> Response:
+    """The campaign's budget (docs/costs.md): set, raised while it runs, or removed (empty)."""
+    org = user.principal.org_id
+    raw = value.strip()
+
+    async def change() -> Any:
+        try:
+            amount = float(raw) if raw else None
+            data = CampaignUpdate(budget=amount)
+        except (ValueError, ValidationError):
+            raise Invalid("a budget is an amount above 0, e.g. 250 or 99.50", field="budget") from None
+        return await service.update_campaign(session, org_id=org, campaign_id=campaign_id, data=data)
+
+    done = f"Budget set to {float(raw):,.2f}." if _is_amount(raw) else "Budget removed." if not raw else ""
+    return await _act(request, session, campaign_id, done, change)
+
+
+def _is_amount(raw: str) -> bool:
+    try:
+        return math.isfinite(float(raw))
+    except ValueError:
+        return False
 
 
 @router.post("/{campaign_id}/end")

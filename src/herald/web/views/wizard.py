@@ -61,9 +61,10 @@ async def _step_context(session: AsyncSession, user: WebUser, campaign: Campaign
     if step in ("bot", "review"):
         context["bot_flows"] = (await bot_flow_service.list_bot_flows(session, org_id=org, cursor=None, limit=500))[0]
     if step == "review" and campaign is not None:
+        counts = await preview.preview_campaign(session, org_id=org, campaign_id=campaign.id)
         if readiness.is_nobody(assessment):
-            counts = await preview.preview_campaign(session, org_id=org, campaign_id=campaign.id)
             context["nobody"] = readiness.nobody_reason(counts)
+        context["cost"] = counts.cost
         context["test_hours"] = service.DEFAULT_AUTO_END_HOURS["test"]
     return context
 

@@ -28,7 +28,8 @@ async def audience_context(
     snapshot_of = campaign.id if campaign.followup_outcome is not None else None
     counts = await preview.preview_audience(
         session, org_id=org, audience=audience, variables=campaign.variables or {}, campaign_id=campaign.id,
-        cap=await frequency_cap.cap_for_campaign(session, campaign), snapshot_of=snapshot_of)
+        cap=await frequency_cap.cap_for_campaign(session, campaign), snapshot_of=snapshot_of,
+        category=await preview.template_category(session, campaign), budget=campaign.budget)
     overlaps = await repository.engaging_campaigns(session, org_id=org, audience=audience, campaign_id=campaign.id,
                                                    snapshot_of=snapshot_of)
     unknown = await unknown_valued_tag_keys(session, org_id=org, audience=audience)
