@@ -3,7 +3,7 @@
 Statuses only move forward (sent < delivered < read; ``failed`` ends it). The new state of a
 message is a fold over all its events, so duplicated and reordered webhooks end in the same state
 as an ordered stream. Counter buckets follow docs/architecture.md, "Stats": every targeted contact is in exactly one
-of pending / sent / unknown / not_sent; received ⊆ sent, read ⊆ received, replied ⊆ received.
+of pending / sent / unknown / not_sent / holdout; received ⊆ sent, read ⊆ received, replied ⊆ received.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ def bucket(status: str) -> str:
         return "sent"
     if status == _UNKNOWN:
         return "unknown"
+    if status == MessageStatus.holdout:
+        return "holdout"
     return "not_sent"
 
 
@@ -56,7 +58,7 @@ class MessageState:
         return self.replied_at is not None and self.received
 
     def counted(self) -> dict[str, int]:
-        flags = {"pending": 0, "sent": 0, "unknown": 0, "not_sent": 0}
+        flags = {"pending": 0, "sent": 0, "unknown": 0, "not_sent": 0, "holdout": 0}
         flags[bucket(self.status)] = 1
         flags["received"] = int(self.received)
         flags["read"] = int(self.is_read)

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Index, Integer, String, UniqueConstraint, text
+from sqlalchemy import BigInteger, Index, Integer, SmallInteger, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from herald.kit.types import UTCDateTime
@@ -26,6 +26,7 @@ class MessageStatus(StrEnum):
     failed = "failed"  # WhatsApp accepted it, then said it failed
     not_sent = "not_sent"  # never sent: skipped by a send-time rule, refused, or its campaign ended
     unknown = "unknown"  # may have been sent (no answer, or its sender died); a status webhook resolves it
+    holdout = "holdout"  # kept unsent on purpose, to compare with (the campaign's holdout group)
 
 
 # Counted as ``pending`` (not sent yet, still to be tried).
@@ -92,3 +93,5 @@ class CampaignMessage(IdMixin, Base):
     # When it became ``unknown`` (no answer, or its sender died while it was ``sending``): after
     # ``HERALD_UNKNOWN_RESEND_AFTER_HOURS`` unresolved, an operator may send it again (``campaigns/resend.py``).
     unknown_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The A/B variant it is sent with (0 = A …), drawn at materialisation; NULL without variants.
+    variant: Mapped[int | None] = mapped_column(SmallInteger)

@@ -18,6 +18,7 @@ class CampaignStatsOut(BaseModel):
     replied: int
     unknown: int
     not_sent: int
+    holdout: int = Field(default=0, description="contacts kept unsent as the campaign's holdout group")
     not_sent_reasons: dict[str, int] = Field(default_factory=dict)
     received_pct: float
     read_pct: float
@@ -68,6 +69,7 @@ class CampaignProgressOut(BaseModel):
     replied: int
     unknown: int
     not_sent: int
+    holdout: int = Field(default=0, description="contacts kept unsent as the holdout group")
     received_pct: float
     read_pct: float
     replied_pct: float
