@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from herald.campaigns import naming, repository
+from herald.campaigns import experiment, naming, repository
 from herald.campaigns.bindings import Draft, assess
 from herald.campaigns.lifecycle import DELETABLE, EDITABLE, RUNNING, Status, current_status, transition
 from herald.campaigns.schemas import (
@@ -71,6 +71,7 @@ async def create_campaign(session: AsyncSession, *, org_id: int, data: CampaignC
             DEFAULT_MARKETING_RETRY_DAYS if data.marketing_retry_days is None else data.marketing_retry_days
         ),
         frequency_cap_exempt=data.frequency_cap_exempt,
+        experiment_seed=experiment.new_seed(),
         **draft.columns(),
     )
     return await repository.insert_campaign(session, campaign)
@@ -138,7 +139,7 @@ async def duplicate_campaign(session: AsyncSession, *, org_id: int, campaign_id:
     campaign = Campaign(
         org_id=org_id, kind="real", status=_status_for(missing).value, missing=missing,
         auto_end_after_hours=auto_end, auto_resume=source.auto_resume,
-        marketing_retry_days=source.marketing_retry_days, **draft.columns(),
+        marketing_retry_days=source.marketing_retry_days, experiment_seed=experiment.new_seed(), **draft.columns(),
     )
     return await repository.insert_campaign(session, campaign)
 
@@ -225,6 +226,10 @@ def _apply(draft: Draft, data: CampaignSettings, given: set[str]) -> Draft:
         draft.header_media_id = data.header_media_id
     if "bot_flow_id" in given:
         draft.bot_flow_id = data.bot_flow_id
+    if "holdout_percent" in given:
+        draft.holdout_percent = data.holdout_percent
+    if "variants" in given:
+        draft.variants = [v.stored() for v in data.variants] if data.variants else None
     return draft
 
 
