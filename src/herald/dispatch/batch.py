@@ -18,11 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.campaigns import frequency_cap, reasons
 from herald.dispatch.claim import claim_messages
-from herald.dispatch.context import CampaignContext
+from herald.dispatch.context import CampaignContext, VariantRender
 from herald.dispatch.messaging_limit import hold_over_limit
 from herald.dispatch.outcomes import NotSent, Outcome, record_not_sent
 from herald.dispatch.render import MissingValue, render_parameters
-from herald.dispatch.repository import load_recipients
+from herald.dispatch.repository import load_recipients, message_variants
 from herald.kit.db import Database
 from herald.kit.types import utcnow
 from herald.models import SendClaim
@@ -90,6 +90,8 @@ async def _prepare(
         recent = await frequency_cap.recent_sends(
             session, org_id=ctx.org_id, contact_ids=[r[1] for r in rows], since=cap.since(now), campaign_id=ctx.id
         )
+    # A/B variants: each message's, in one query per batch (none for a campaign without variants).
+    drawn = await message_variants(session, [r[0] for r in rows]) if ctx.variants else {}
     outgoing: list[Outgoing] = []
     skipped: list[NotSent] = []
     for message_id, contact_id, attempts in rows:
@@ -103,13 +105,17 @@ async def _prepare(
         if cap is not None and recent.get(contact_id, 0) >= cap.messages:
             skipped.append(NotSent(message_id, contact_id, cap.reason, None, now))
             continue
+        render: CampaignContext | VariantRender = ctx
+        index = drawn.get(message_id)
+        if index is not None and index < len(ctx.variants):
+            render = ctx.variants[index]
         try:
-            params = render_parameters(ctx.positions, ctx.variables, name=name, valued_tags=valued[contact_id])
+            params = render_parameters(render.positions, render.variables, name=name, valued_tags=valued[contact_id])
         except MissingValue as missing:
             skipped.append(NotSent(message_id, contact_id, missing.reason, None, now))
             continue
         body = template_message(
-            phone, ctx.template_name, ctx.language, params, header=ctx.header,
+            phone, render.template_name, render.language, params, header=render.header,
             biz_opaque_callback_data=str(message_id),
         )
         outgoing.append(Outgoing(message_id, contact_id, attempts, body))

@@ -192,6 +192,9 @@ class Sender:
             capped = frequency_cap.is_capped(kind=campaign.kind, exempt=campaign.frequency_cap_exempt,
                                              category=template.category if template is not None else None)
             ctx.frequency_cap = caps.get(campaign.org_id) if capped else None
+            if campaign.variants:
+                async with self.database.read_session() as session:
+                    ctx.variants = await ctxmod.variant_renders(session, campaign, template, media)
             ctx.active = True
         for gone in set(self.campaigns) - seen:
             self.campaigns.pop(gone).active = False

@@ -94,6 +94,8 @@ _CELLS = (
     # Appended after the contract's columns: tries so far, the last error (whatever the status: a
     # message retried after 131049 keeps it), and why a pending message waits and until when.
     "p.attempts", "{cell_last_error}", "{cell_waiting}",
+    # The A/B variant letter (NULL: no variant, an empty cell).
+    "substr('ABCD', p.variant + 1, 1)",
 )
 _IN_RANGE = "campaign_id = {campaign} AND contact_id > {after} AND contact_id <= {last}"
 # The range is repeated on contacts: PostgreSQL does not carry it through the join, and without it
