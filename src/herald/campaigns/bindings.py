@@ -113,13 +113,14 @@ async def assess(
 async def _check_variants(session: AsyncSession, *, org_id: int, draft: Draft, result: Assessment) -> None:
     """Each A/B variant is checked as the main template is: its template usable on the number, every
     placeholder bound, no binding the template lacks, its valued tag keys known. Fields are named
-    ``variants.<index>.template`` / ``variants.<index>.variables.<n>``."""
+    ``variants.<index>.template`` / ``variants.<index>.variables.<n>``. A variant with neither a
+    template nor bindings is the campaign's own message (``campaigns/experiment.py``)."""
     for index, variant in enumerate(draft.variants or []):
         own = variant.get("template_name") is not None
         sub = Draft(
             template_name=variant.get("template_name") if own else draft.template_name,
             template_language=variant.get("template_language") if own else draft.template_language,
-            variables=dict(variant.get("variables") or {}),
+            variables=dict(variant.get("variables") or ({} if own else draft.variables)),
             whatsapp_number_id=draft.whatsapp_number_id,
         )
         checked = Assessment(number=result.number)

@@ -57,6 +57,11 @@ def is_holdout(seed: int, percent: float, contact_id: int) -> bool:
     return draw(seed, HOLDOUT_KEY, contact_id) < holdout_cut(percent)
 
 
+def is_main_message(variant: dict[str, Any]) -> bool:
+    """A variant with neither a template nor bindings sends the campaign's own template and bindings."""
+    return not variant.get("template_name") and not variant.get("variables")
+
+
 def shares_of(variants: Sequence[dict[str, Any]]) -> list[float]:
     """Each variant's share in percent: as given, or an even split when none is given."""
     given = [v.get("share") for v in variants]
@@ -86,7 +91,3 @@ def variant_sql(seed: int, shares: Sequence[float], contact_id: ColumnElement[An
     bucket = draw_sql(seed, VARIANT_KEY, contact_id)
     whens = [(bucket < cut, index) for index, cut in enumerate(variant_cuts(shares))]
     return case(*whens, else_=len(shares) - 1)
-
-
-def variant_name(index: int | None) -> str | None:
-    return None if index is None else VARIANT_NAMES[index]

@@ -139,7 +139,8 @@ async def variant_renders(
                 .where(WhatsAppNumber.id == campaign.whatsapp_number_id, Template.name == name,
                        Template.language == language)
             )).scalar_one_or_none()
-        variables = dict(variant.get("variables") or {})
+        # Neither template nor bindings: the campaign's own message.
+        variables = dict(variant.get("variables") or ({} if own else campaign.variables or {}))
         renders.append(VariantRender(name, language or "", variables, positions_of(variables, used),
                                      header_for(used, media)))
     return renders

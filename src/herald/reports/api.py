@@ -15,9 +15,9 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from herald.auth.deps import CurrentPrincipal
 from herald.kit.deps import ReadSessionDep
-from herald.reports import drilldown, experiment, export, service
+from herald.reports import drilldown, export, service
 from herald.reports.hub import StatsHub, get_hub
-from herald.reports.schemas import CampaignContactsOut, CampaignStatsOut, ExperimentOut, TimelineOut
+from herald.reports.schemas import CampaignContactsOut, CampaignStatsOut, TimelineOut
 from herald.reports.subsets import Subset
 
 router = APIRouter(prefix="/campaigns", tags=["reports"])
@@ -35,16 +35,6 @@ async def campaign_stats(campaign_id: int, session: ReadSessionDep, principal: C
 async def campaign_timeline(campaign_id: int, session: ReadSessionDep, principal: CurrentPrincipal) -> TimelineOut:
     """Sends per minute, and the median / 90th percentile seconds from sent to delivered, read and replied."""
     return await service.get_timeline(session, org_id=principal.org_id, campaign_id=campaign_id)
-
-
-@router.get("/{campaign_id}/experiment", response_model=ExperimentOut)
-async def campaign_experiment(
-    campaign_id: int, session: ReadSessionDep, principal: CurrentPrincipal
-) -> ExperimentOut:
-    """The holdout comparison (each funnel step's conversion, sent group against holdout, with the lift
-    and its 95 % interval) and the per-variant figures with 95 % intervals. A scan of the campaign's
-    messages and funnel events, unlike ``/stats``."""
-    return await experiment.get_experiment(session, org_id=principal.org_id, campaign_id=campaign_id)
 
 
 @router.get("/{campaign_id}/events", response_class=EventSourceResponse)

@@ -14,10 +14,12 @@ from herald.web.views import (
     settings,
     setup,
     stats,
+    variants,
     wizard,
     wizard_live,
 )
 
 router = APIRouter(include_in_schema=False)
-for module in (auth, campaigns, campaigns_live, stats, wizard, wizard_live, media, contacts, replies, setup, settings):
+for module in (auth, campaigns, campaigns_live, stats, wizard, wizard_live, variants, media, contacts, replies, setup,
+               settings):
     router.include_router(module.router)

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from herald.campaigns import resend
+from herald.campaigns import experiment_stats, resend
 from herald.campaigns import service as campaign_service
 from herald.campaigns.lifecycle import LIVE
 from herald.kit.db import Database
@@ -81,12 +81,15 @@ async def stats_page(
     steps = await _steps(database, org_id=org, campaign_id=campaign_id)
     figures = await _progress(database, org_id=org, campaign_id=campaign_id)
     initial = {"stats": stats.model_dump(mode="json"), "sends": sends, "status": campaign.status, "steps": steps}
+    tested = None
+    if campaign.holdout_percent or campaign.variants or stats.holdout:
+        tested = await experiment_stats.get_experiment(session, org_id=org, campaign_id=campaign_id)
     return render(request, "campaigns/stats.html", {
         "campaign": campaign, "stats": stats, "initial": initial, "live": campaign.status in LIVE,
         "number": numbers.get(campaign.whatsapp_number_id or 0, "—"),
         "stale_total": stale_total, "stale": stale, "stale_hours": hours, "sent_again": sent_again, "emails": emails,
         "can_send_again": campaign.status in resend.RUNNING, "steps": steps, "progress": figures,
-        "outcomes": FUNNEL_BARS,
+        "outcomes": FUNNEL_BARS, "experiment": tested,
     }, user=user)
 
 

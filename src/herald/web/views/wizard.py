@@ -107,7 +107,7 @@ def _number_id(raw: Any) -> int | None:
 async def create(request: Request, session: SessionDep, user: UiWriter) -> Response:
     form = await request.form()
     values = {"name": str(form.get("name") or ""), "whatsapp_number_id": _number_id(form.get("whatsapp_number_id")),
-              **_retry_days(form), **_exempt(form, user)}
+              **_retry_days(form), **_holdout(form), **_exempt(form, user)}
     try:
         data = CampaignCreate(**values)
         campaign = await service.create_campaign(session, org_id=user.principal.org_id, data=data)
@@ -122,6 +122,12 @@ async def create(request: Request, session: SessionDep, user: UiWriter) -> Respo
 def _exempt(form: Any, user: WebUser) -> dict[str, Any]:
     """The frequency cap exemption, which only an admin sees and sets (campaigns/frequency_cap.py)."""
     return {"frequency_cap_exempt": form.get("frequency_cap_exempt") == "on"} if user.is_admin else {}
+
+
+def _holdout(form: Any) -> dict[str, Any]:
+    """The holdout share when the form gives one (validated by the campaign schema: 0 to 50)."""
+    raw = str(form.get("holdout_percent") or "").strip()
+    return {"holdout_percent": raw} if raw else {}
 
 
 def _retry_days(form: Any) -> dict[str, Any]:
@@ -173,7 +179,7 @@ def _typed(form: Any, step: str, campaign: Campaign) -> dict[str, Any]:
 async def _update(form: Any, step: str, campaign: Campaign, user: WebUser) -> CampaignUpdate:
     if step == "basics":
         return CampaignUpdate(name=str(form.get("name") or ""), whatsapp_number_id=_number_id(form.get("whatsapp_number_id")),
-                              **_retry_days(form), **_exempt(form, user))
+                              **_retry_days(form), **_holdout(form), **_exempt(form, user))
     if step == "audience":
         return CampaignUpdate(audience=_audience(form))
     if step == "message":

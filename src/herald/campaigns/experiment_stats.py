@@ -1,5 +1,5 @@
 """What a campaign's holdout and A/B variants show: each funnel step's conversion in the sent group
-against the holdout (with the lift and its interval, ``lift.py``), and per variant the received /
+against the holdout (with the lift and its interval, ``reports/lift.py``), and per variant the received /
 read / replied rates and funnel steps, each with a 95 % interval.
 
 The sent group is the contacts WhatsApp accepted the message for (``sent`` in the stats); the
