@@ -110,3 +110,5 @@ async def test_the_stats_page_compares_the_holdout_and_the_variants(
     assert "too few contacts to tell" in page
     assert "30.0%" in page and "25.0%" in page  # 6 of 20 sent, 1 of 4 held out
     assert "<script>" not in page.split('id="holdout-section"', 1)[1]
+    held = await viewer.get(f"/ui/campaigns/{campaign_id}/contacts?outcome=holdout")
+    assert held.status_code == 200 and "+33611000003" in held.text and "+33612000000" not in held.text
