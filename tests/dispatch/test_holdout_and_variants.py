@@ -105,6 +105,14 @@ async def test_holdout_is_not_sent_but_engaged_and_variants_get_their_own_text(
     assert sum(v["sent"] for v in body["variants"]) == 40 - len(held)
     assert sum(s["reached"]["count"] for v in body["variants"] for s in v["steps"]) == 3
 
+    listed = (await client.get(f"/api/v1/campaigns/{campaign}/contacts", params={"outcome": "holdout", "limit": 100},
+                               headers=org.auth)).json()
+    assert {i["contact_id"] for i in listed["items"]} == held and listed["total"] == len(held)
+    assert {(i["status"], i["variant"]) for i in listed["items"]} == {("holdout", None)}
+    sent_page = (await client.get(f"/api/v1/campaigns/{campaign}/contacts", params={"outcome": "sent", "limit": 100},
+                                  headers=org.auth)).json()
+    assert {i["variant"] for i in sent_page["items"]} == {"A", "B"}
+
     report = await client.get(f"/api/v1/campaigns/{campaign}/report.csv", headers=org.auth)
     lines = list(csv.DictReader(io.StringIO(report.text)))
     assert {int(r["contact_id"]) for r in lines if r["status"] == "holdout"} == held

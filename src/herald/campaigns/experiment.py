@@ -16,6 +16,8 @@ from typing import Any
 
 from sqlalchemy import BigInteger, ColumnElement, case, literal
 
+from herald.models.campaign_message import VARIANT_NAMES
+
 PRIME = 2_147_483_647
 # Buckets of a draw: a share is counted in hundredths of a percent (10 % holdout: buckets 0–999).
 BUCKETS = 10_000
@@ -23,8 +25,7 @@ BUCKETS = 10_000
 HOLDOUT_KEY = 0x5EED_0001
 VARIANT_KEY = 0x5EED_0002
 MAX_HOLDOUT_PERCENT = 50.0
-MIN_VARIANTS, MAX_VARIANTS = 2, 4
-VARIANT_NAMES = "ABCD"
+MIN_VARIANTS, MAX_VARIANTS = 2, len(VARIANT_NAMES)
 
 
 def new_seed() -> int:

@@ -29,6 +29,8 @@ class MessageStatus(StrEnum):
     holdout = "holdout"  # kept unsent on purpose, to compare with (the campaign's holdout group)
 
 
+# A/B variants by ``CampaignMessage.variant`` (0 = A): the names the stats, API and report CSV show.
+VARIANT_NAMES = "ABCD"
 # Counted as ``pending`` (not sent yet, still to be tried).
 NOT_YET_SENT = frozenset({MessageStatus.pending, MessageStatus.claimed, MessageStatus.sending})
 # Held by a sender under a lease (``lease_until``): only that sender writes these rows.

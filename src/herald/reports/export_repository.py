@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from herald.kit.csv import FORMULA_TRIGGERS
 from herald.kit.dialect import is_postgres
 from herald.models import MessageStatus
+from herald.models.campaign_message import VARIANT_NAMES
 from herald.reports import subsets
 from herald.reports.subsets import Subset
 
@@ -95,7 +96,7 @@ _CELLS = (
     # message retried after 131049 keeps it), and why a pending message waits and until when.
     "p.attempts", "{cell_last_error}", "{cell_waiting}",
     # The A/B variant letter (NULL: no variant, an empty cell).
-    "substr('ABCD', p.variant + 1, 1)",
+    f"substr('{VARIANT_NAMES}', p.variant + 1, 1)",
 )
 _IN_RANGE = "campaign_id = {campaign} AND contact_id > {after} AND contact_id <= {last}"
 # The range is repeated on contacts: PostgreSQL does not carry it through the join, and without it

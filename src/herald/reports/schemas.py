@@ -95,6 +95,7 @@ class CampaignContactOut(BaseModel):
     delivered_at: datetime | None
     read_at: datetime | None
     replied_at: datetime | None
+    variant: str | None = Field(default=None, description="the A/B variant it was sent with (A-D); null without one")
 
 
 class CampaignContactsOut(BaseModel):
