@@ -16,6 +16,8 @@ has_access_token, has_app_secret, has_verify_token  # numbers/schemas.py
 targeted, received_pct, read_pct, replied_pct, sends_per_minute, latency  # reports/schemas.py
 waiting_reasons  # reports/schemas.py: the stats' waiting messages by reason
 done_pct, pace_per_minute, estimated_finish  # reports/schemas.py: a campaign's progress in GET /campaigns
+points_low, points_high  # reports/lift.py, reports/schemas.py: the lift's interval, read by the stats page and API
+is_holdout, variant_of  # campaigns/experiment.py: the draws in Python, which the tests and docs check the SQL against
 reached_24h, available_now  # campaigns/schemas.py: the audience preview's messaging limit
 open_now, opens_at, outside_now, next_opening, invalid_timezone_tags  # campaigns/schemas.py: the audience preview against a send window
 closed  # inbox/schemas.py: a value of the status enum, given by clients

@@ -200,17 +200,15 @@ async def make_active_campaign(database: Database, *, org_id: int, number_id: in
                                template: str = "promo", name: str = "Spring", status: str = "active",
                                frequency_cap_exempt: bool = False, **columns: Any) -> int:
     """A campaign row in ``status``; an active one is launched (its materialisation enqueued).
-    ``columns``: other columns of the campaign (e.g. its send window)."""
+    ``columns``: other columns of the campaign (its send window, holdout_percent, variants, experiment_seed…)."""
     async with database.session() as session:
         campaign = Campaign(
             org_id=org_id, name=name, status=status, kind="test" if test_contact_ids else "real",
             whatsapp_number_id=number_id, audience=audience, test_contact_ids=test_contact_ids,
             template_name=template, template_language="en_US", variables=variables, header_media_id=media_row_id,
             bot_flow_id=bot_flow_id, rate_per_second=rate, started_at=utcnow(), missing=[],
-            frequency_cap_exempt=frequency_cap_exempt,
+            frequency_cap_exempt=frequency_cap_exempt, **columns,
         )
-        for column, value in columns.items():
-            setattr(campaign, column, value)
         session.add(campaign)
         await session.flush()
         await counters.ensure_row(session, campaign_id=campaign.id)

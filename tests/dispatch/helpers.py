@@ -42,7 +42,8 @@ async def wait_until(check: Callable[[], Awaitable[bool]], *, timeout: float = 3
 async def stats(database: Database, campaign_id: int) -> dict[str, int]:
     async with database.read_session() as session:
         row = (await session.execute(select(CampaignStats).where(CampaignStats.campaign_id == campaign_id))).scalar_one()
-        return {f: getattr(row, f) for f in ("targeted", "pending", "sent", "received", "read", "replied", "unknown", "not_sent")}
+        return {f: getattr(row, f) for f in ("targeted", "pending", "sent", "received", "read", "replied", "unknown",
+                                             "not_sent", "holdout")}
 
 
 async def messages(database: Database, campaign_id: int) -> dict[int, CampaignMessage]:

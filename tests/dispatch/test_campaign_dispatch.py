@@ -114,7 +114,7 @@ class TestCampaignDispatch:
 
         counts = await stats(database, campaign)
         assert counts == {"targeted": 7, "pending": 0, "sent": 3, "received": 0, "read": 0, "replied": 0,
-                          "unknown": 0, "not_sent": 4}
+                          "unknown": 0, "not_sent": 4, "holdout": 0}
 
 
 class TestExpiredHeaderMedia:

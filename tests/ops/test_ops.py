@@ -145,7 +145,7 @@ class TestMetrics:
         assert delta("herald_campaign_transitions_total", (("to", "paused"),)) == 1
         status = {k[1][0][1]: v for k, v in after.items() if k[0] == "herald_campaign_messages"}
         assert status == {"targeted": total, "pending": 0, "sent": total, "received": total, "read": 0,
-                          "replied": 0, "unknown": 0, "not_sent": 0}
+                          "replied": 0, "unknown": 0, "not_sent": 0, "holdout": 0}
         assert after[("herald_campaigns", (("status", "paused"),))] == 1
         assert after[("herald_webhook_backlog", ())] == 0 and after[("herald_webhook_lag_seconds", ())] == 0
         assert ("herald_jobs_pending", ()) in after and after[("herald_jobs_failed", ())] == 0

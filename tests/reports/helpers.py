@@ -35,7 +35,7 @@ async def make_campaign(database: Database, *, org_id: int, name: str = "Report"
 
 async def add_messages(database: Database, *, org_id: int, campaign_id: int, specs: list[dict[str, Any]]) -> list[int]:
     """Each spec: phone, name?, status, error_msg?, wamid?, *_at?, steps? {step: time}, attempts?,
-    next_attempt_at?, wait_reason?. Counters follow
+    next_attempt_at?, wait_reason?, variant?. Counters follow
     the rows as the engine keeps them; returns the contact ids."""
     ids = []
     async with database.session() as session:
@@ -47,7 +47,7 @@ async def add_messages(database: Database, *, org_id: int, campaign_id: int, spe
                 campaign_id=campaign_id, contact_id=contact.id, status=spec["status"],
                 error_msg=spec.get("error_msg"), wamid=spec.get("wamid"), **{t: spec.get(t) for t in TIMES},
                 attempts=spec.get("attempts", 0), next_attempt_at=spec.get("next_attempt_at"),
-                wait_reason=spec.get("wait_reason"),
+                wait_reason=spec.get("wait_reason"), variant=spec.get("variant"),
             )
             session.add(message)
             for step, when in spec.get("steps", {}).items():
@@ -95,6 +95,8 @@ async def recount(session: AsyncSession, campaign_id: int) -> dict[str, Any]:
             body["sent"] += 1
         elif status == "unknown":
             body["unknown"] += 1
+        elif status == "holdout":
+            body["holdout"] += 1
         else:
             assert status in ("failed", "not_sent"), status
             body["not_sent"] += 1

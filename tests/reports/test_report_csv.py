@@ -18,7 +18,7 @@ from tests.reports.helpers import add_messages, at, make_campaign
 
 HEADER = (
     "contact_id,phone,name,status,error_msg,sent_at,delivered_at,read_at,replied_at,wamid,time_per_funnel_step,"
-    "wa_user_id,attempts,last_error,waiting,pricing_category,price"
+    "wa_user_id,attempts,last_error,waiting,pricing_category,price,variant"
 )
 TRICKY_NAMES = ["Doe, Jane", 'Jane "JD" Doe', "Jane\nDoe", "=cmd|' /C calc'!A0", "+1", "-1", "@x", "\tx", "\rx"]
 
@@ -57,7 +57,7 @@ class TestReportCsv:
             "contact_id": str(ids[0]), "phone": "+33610000000", "name": "Contact 0", "status": "pending",
             "error_msg": "", "sent_at": "", "delivered_at": "", "read_at": "", "replied_at": "", "wamid": "",
             "time_per_funnel_step": "{}", "wa_user_id": "", "attempts": "0", "last_error": "", "waiting": "",
-            "pricing_category": "", "price": "",
+            "pricing_category": "", "price": "", "variant": "",
         }
 
     async def test_names_are_quoted_and_formulas_defused_but_phone_untouched(

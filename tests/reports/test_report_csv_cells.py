@@ -19,7 +19,7 @@ from tests.reports.helpers import add_messages, at, make_campaign
 
 HEADER = (
     "contact_id,phone,name,status,error_msg,sent_at,delivered_at,read_at,replied_at,wamid,time_per_funnel_step,"
-    "wa_user_id,attempts,last_error,waiting,pricing_category,price"
+    "wa_user_id,attempts,last_error,waiting,pricing_category,price,variant"
 )
 ERROR_SHOWN = ("failed", "not_sent", "unknown")
 # Cells that need quoting, a formula guard, both, or neither; non-ASCII; empty.
@@ -52,6 +52,7 @@ def expected_csv(ids: list[int], specs: list[dict[str, Any]]) -> bytes:
             f"{spec['wait_reason']}; next send at {iso(spec['next_attempt_at'])}"
             if spec["status"] == "pending" and spec.get("wait_reason") and spec.get("next_attempt_at") else "",
             "", "",  # pricing_category, price: no status priced these messages
+            "ABCD"[spec["variant"]] if spec.get("variant") is not None else "",
         ])
     return buffer.getvalue().encode()
 
@@ -93,7 +94,19 @@ class TestReportCells:
         body = await export(database, campaign)
 
         assert body == expected_csv(ids, specs)
-        assert body.split(b"\r\n")[1] == f"{ids[0]},+33610000001,,pending,,,,,,,{{}},,0,,,,".encode()
+        assert body.split(b"\r\n")[1] == f"{ids[0]},+33610000001,,pending,,,,,,,{{}},,0,,,,,".encode()
+
+    async def test_holdout_is_a_status_and_the_variant_the_last_column(self, database: Database, org: OrgHandle) -> None:
+        campaign = await make_campaign(database, org_id=org.id)
+        specs = [spec(1, status="holdout"), spec(2, status="sent", sent_at=at(0), wamid="wamid.2", variant=0),
+                 spec(3, variant=3)]
+        ids = await add_messages(database, org_id=org.id, campaign_id=campaign, specs=specs)
+
+        body = await export(database, campaign)
+
+        assert body == expected_csv(ids, specs)
+        rows = list(csv.DictReader(io.StringIO(body.decode(), newline="")))
+        assert [(r["status"], r["variant"]) for r in rows] == [("holdout", ""), ("sent", "A"), ("pending", "D")]
 
     async def test_times_are_utc_to_the_second_whatever_offset_they_were_given_in(
         self, database: Database, org: OrgHandle

@@ -60,7 +60,7 @@ class TestCampaignStats:
 
         assert body == {
             "targeted": 15, "pending": 3, "sent": 8, "received": 6, "read": 3, "replied": 2, "unknown": 1,
-            "not_sent": 3, "not_sent_reasons": {OPEN_CASE: 2, NOT_ON_WHATSAPP: 1},
+            "not_sent": 3, "holdout": 0, "not_sent_reasons": {OPEN_CASE: 2, NOT_ON_WHATSAPP: 1},
             "received_pct": 75.0, "read_pct": 50.0, "replied_pct": 33.3,
             "waiting": 0, "waiting_reasons": {}, "next_send_at": None, "cost": NO_COST,
         }
@@ -73,7 +73,7 @@ class TestCampaignStats:
         campaign = await make_campaign(database, org_id=org.id)
         assert await get_stats(client, org, campaign) == {
             "targeted": 0, "pending": 0, "sent": 0, "received": 0, "read": 0, "replied": 0, "unknown": 0,
-            "not_sent": 0, "not_sent_reasons": {}, "received_pct": 0.0, "read_pct": 0.0, "replied_pct": 0.0,
+            "not_sent": 0, "holdout": 0, "not_sent_reasons": {}, "received_pct": 0.0, "read_pct": 0.0, "replied_pct": 0.0,
             "waiting": 0, "waiting_reasons": {}, "next_send_at": None, "cost": NO_COST,
         }
         await add_messages(database, org_id=org.id, campaign_id=campaign, specs=[

@@ -73,4 +73,4 @@ class TestStatusesFromSimulator:
         assert all(rows[c].status == "read" and rows[c].read_at and rows[c].sent_at for c in ids[:-1])
         counts = await stats(database, campaign)
         assert counts == {"targeted": 21, "pending": 0, "sent": 20, "received": 20, "read": 20, "replied": 0,
-                          "unknown": 0, "not_sent": 1}
+                          "unknown": 0, "not_sent": 1, "holdout": 0}

@@ -7,7 +7,16 @@ from fastapi import APIRouter, Query, Response
 
 from herald.auth.deps import CurrentPrincipal, WriterPrincipal
 from herald.auth.principal import Principal
-from herald.campaigns import followups, preview, progress, readiness, resend, service, transitions
+from herald.campaigns import (
+    experiment_stats,
+    followups,
+    preview,
+    progress,
+    readiness,
+    resend,
+    service,
+    transitions,
+)
 from herald.campaigns.followup_outcomes import Choice
 from herald.campaigns.lifecycle import Status
 from herald.campaigns.schemas import (
@@ -29,9 +38,10 @@ from herald.campaigns.schemas import (
     StaleUnknownOut,
     StartIn,
 )
-from herald.kit.deps import SessionDep, SettingsDep
+from herald.kit.deps import ReadSessionDep, SessionDep, SettingsDep
 from herald.kit.errors import Forbidden
 from herald.kit.pagination import Page
+from herald.reports.schemas import ExperimentOut
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"])
 
@@ -172,6 +182,16 @@ async def send_test(
         session, org_id=principal.org_id, campaign_id=campaign_id, phones=body.phones
     )
     return CampaignOut.of(campaign)
+
+
+@router.get("/{campaign_id}/experiment", response_model=ExperimentOut, tags=["reports"])
+async def campaign_experiment(
+    campaign_id: int, session: ReadSessionDep, principal: CurrentPrincipal
+) -> ExperimentOut:
+    """The holdout comparison (each funnel step's conversion, sent group against holdout, with the lift
+    and its 95 % interval) and the per-variant figures with 95 % intervals. A scan of the campaign's
+    messages and funnel events, unlike ``/stats``."""
+    return await experiment_stats.get_experiment(session, org_id=principal.org_id, campaign_id=campaign_id)
 
 
 @router.get("/{campaign_id}/unknown-messages", response_model=StaleUnknownList)

@@ -39,6 +39,9 @@ class Draft:
     # A follow-up's id: its audience is its snapshot (segments.segment_filter), the segment optional.
     # Not a column.
     snapshot_of: int | None = None
+    holdout_percent: float = 0.0
+    # A/B variants as stored (``VariantIn.stored``): a template (None: the campaign's), bindings, a share.
+    variants: list[dict[str, Any]] | None = None
 
     @classmethod
     def of(cls, campaign: Campaign) -> Draft:
@@ -52,6 +55,8 @@ class Draft:
             header_media_id=campaign.header_media_id,
             bot_flow_id=campaign.bot_flow_id,
             snapshot_of=campaign.id if campaign.followup_outcome is not None else None,
+            holdout_percent=campaign.holdout_percent or 0.0,
+            variants=[dict(v) for v in campaign.variants] if campaign.variants else None,
         )
 
     def columns(self) -> dict[str, Any]:
@@ -109,8 +114,35 @@ async def assess(
         _check_variables(result.template, draft, result)
     await _check_header(session, org_id=org_id, draft=draft, result=result)
     await _check_bot_flow(session, org_id=org_id, draft=draft, result=result)
+    await _check_variants(session, org_id=org_id, draft=draft, result=result)
     await _check_eligible(session, org_id=org_id, draft=draft, result=result, campaign_id=campaign_id)
     return result
+
+
+async def _check_variants(session: AsyncSession, *, org_id: int, draft: Draft, result: Assessment) -> None:
+    """Each A/B variant is checked as the main template is: its template usable on the number, every
+    placeholder bound, no binding the template lacks, its valued tag keys known. Fields are named
+    ``variants.<index>.template`` / ``variants.<index>.variables.<n>``. A variant with neither a
+    template nor bindings is the campaign's own message (``campaigns/experiment.py``)."""
+    for index, variant in enumerate(draft.variants or []):
+        own = variant.get("template_name") is not None
+        sub = Draft(
+            template_name=variant.get("template_name") if own else draft.template_name,
+            template_language=variant.get("template_language") if own else draft.template_language,
+            variables=dict(variant.get("variables") or ({} if own else draft.variables)),
+            whatsapp_number_id=draft.whatsapp_number_id,
+        )
+        checked = Assessment(number=result.number)
+        await _check_valued_tag_keys(session, org_id=org_id, draft=sub, result=checked)
+        template = result.template if not own else None
+        if own and result.number is not None:
+            template = await _template(session, org_id=org_id, draft=sub, result=checked)
+        if template is not None:
+            _check_variables(template, sub, checked)
+        prefix = f"variants.{index}."
+        # The main template missing is already in ``missing``; a variant's own is named.
+        result.missing.extend(prefix + m for m in checked.missing if own or m != "template")
+        result.problems.extend(Problem(prefix + p.field, p.message) for p in checked.problems)
 
 
 async def _check_eligible(

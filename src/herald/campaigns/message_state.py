@@ -3,7 +3,7 @@
 Statuses only move forward (sent < delivered < read; ``failed`` ends it). The new state of a
 message is a fold over all its events, so duplicated and reordered webhooks end in the same state
 as an ordered stream. Counter buckets follow docs/architecture.md, "Stats": every targeted contact is in exactly one
-of pending / sent / unknown / not_sent; received ⊆ sent, read ⊆ received, replied ⊆ received.
+of pending / sent / unknown / not_sent / holdout; received ⊆ sent, read ⊆ received, replied ⊆ received.
 """
 
 from __future__ import annotations
@@ -15,6 +15,9 @@ from herald.models.campaign_message import ACCEPTED, NOT_YET_SENT, RECEIVED, Mes
 
 _PENDING, _SENT, _DELIVERED, _READ = MessageStatus.pending, MessageStatus.sent, MessageStatus.delivered, MessageStatus.read
 _FAILED, _NOT_SENT, _UNKNOWN = MessageStatus.failed, MessageStatus.not_sent, MessageStatus.unknown
+# Never sent, and never will be: no status or reply moves them (a held-out contact may write in on
+# their own; that answers nothing we sent).
+_FINAL_UNSENT = frozenset({_NOT_SENT, MessageStatus.holdout})
 RANK: dict[str, int] = {_PENDING: 0, MessageStatus.claimed: 0, MessageStatus.sending: 0, _UNKNOWN: 0, _SENT: 1, _DELIVERED: 2, _READ: 3}
 # Meta's ``played`` (a voice message listened to) counts as read.
 PLAYED = "played"
@@ -29,6 +32,8 @@ def bucket(status: str) -> str:
         return "sent"
     if status == _UNKNOWN:
         return "unknown"
+    if status == MessageStatus.holdout:
+        return "holdout"
     return "not_sent"
 
 
@@ -56,7 +61,7 @@ class MessageState:
         return self.replied_at is not None and self.received
 
     def counted(self) -> dict[str, int]:
-        flags = {"pending": 0, "sent": 0, "unknown": 0, "not_sent": 0}
+        flags = {"pending": 0, "sent": 0, "unknown": 0, "not_sent": 0, "holdout": 0}
         flags[bucket(self.status)] = 1
         flags["received"] = int(self.received)
         flags["read"] = int(self.is_read)
@@ -75,7 +80,7 @@ def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
 def apply_status(state: MessageState, status: str, at: datetime, *, reason: str | None = None,
                  code: int | None = None) -> MessageState:
     """One status event applied to a message that WhatsApp accepted (or may have)."""
-    if state.status == _NOT_SENT:
+    if state.status in _FINAL_UNSENT:
         return state
     if status == _FAILED:
         if state.status == _FAILED:
@@ -109,7 +114,7 @@ def apply_reply(state: MessageState, at: datetime) -> MessageState:
     The times move to the earliest proof whatever the order (a `delivered` status arriving later, or
     one that arrived before, at a later time), and a failed message keeps them too, as late statuses do.
     """
-    if state.status == _NOT_SENT or state.replied_at is not None and state.replied_at <= at:
+    if state.status in _FINAL_UNSENT or state.replied_at is not None and state.replied_at <= at:
         return state
     new = replace(state, replied_at=at, delivered_at=_earliest(state.delivered_at, at),
                   sent_at=_earliest(state.sent_at, at))

@@ -17,7 +17,7 @@ from pydantic import (
     model_validator,
 )
 
-from herald.campaigns import marketing_retry, send_window
+from herald.campaigns import experiment, marketing_retry, send_window
 from herald.campaigns.lifecycle import Status
 from herald.contacts.rules import VALUED_TAG_KEY_RULE
 from herald.models.campaign import DEFAULT_RATE_PER_SECOND
@@ -144,6 +144,41 @@ class TemplateRef(BaseModel):
     language: str = Field(min_length=1, max_length=16)
 
 
+class VariantIn(BaseModel):
+    """One A/B variant: a template (the campaign's own when omitted) and its bindings, and its share."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    template: TemplateRef | None = Field(default=None, description="the campaign's template when omitted")
+    variables: Variables = Field(default_factory=dict)
+    share: float | None = Field(default=None, gt=0, lt=100, description="percent of the sent contacts; give "
+                                "every variant's (summing to 100) or none (an even split)")
+
+    def stored(self) -> dict[str, Any]:
+        return {
+            "template_name": self.template.name if self.template else None,
+            "template_language": self.template.language if self.template else None,
+            "variables": {name: binding.stored() for name, binding in self.variables.items()},
+            "share": self.share,
+        }
+
+
+def _split(variants: list[VariantIn] | None) -> list[VariantIn] | None:
+    if not variants:
+        return None  # an empty list clears the variants
+    if not experiment.MIN_VARIANTS <= len(variants) <= experiment.MAX_VARIANTS:
+        raise ValueError(f"give {experiment.MIN_VARIANTS} to {experiment.MAX_VARIANTS} variants (or none)")
+    shares = [v.share for v in variants]
+    if any(s is None for s in shares) and any(s is not None for s in shares):
+        raise ValueError("give every variant's share, or none for an even split")
+    if shares[0] is not None and abs(sum(s or 0 for s in shares) - 100) > 0.01:
+        raise ValueError("the variants' shares must sum to 100")
+    return variants
+
+
+Variants = Annotated[list[VariantIn] | None, AfterValidator(_split)]
+
+
 class CampaignSettings(BaseModel):
     """Fields shared by create and update. On update only the fields sent are applied."""
 
@@ -196,6 +231,13 @@ class CampaignSettings(BaseModel):
         description="at most this much (in the organization's currency) is spent on the campaign: it pauses with "
                     "'budget reached' before a send would exceed it (docs/costs.md); null: no budget. Can be "
                     "changed while the campaign runs.")
+    holdout_percent: float = Field(
+        default=0.0, ge=0, le=experiment.MAX_HOLDOUT_PERCENT,
+        description="share of the eligible audience kept unsent (drawn at random, seeded) to measure the "
+                    "campaign's lift: 0 to 50 percent")
+    variants: Variants = Field(
+        default=None, description="2 to 4 A/B variants, each a template and its bindings, drawn at random per "
+                                  "contact with the shares given (or evenly); null or [] for none")
 
     @field_validator("name")
     @classmethod
@@ -210,6 +252,21 @@ class CampaignCreate(CampaignSettings):
 class CampaignUpdate(CampaignSettings):
     rate_per_second: RatePerSecond | None = None
     rate_per_hour: RatePerHour | None = None
+
+
+class VariantOut(BaseModel):
+    name: str = Field(description="A, B, C or D")
+    template: TemplateRef | None = Field(description="null: the campaign's template")
+    variables: dict[str, Any]
+    share: float = Field(description="percent of the sent contacts")
+
+    @classmethod
+    def of(cls, index: int, stored: dict[str, Any], share: float) -> VariantOut:
+        template = None
+        if stored.get("template_name") and stored.get("template_language"):
+            template = TemplateRef(name=stored["template_name"], language=stored["template_language"])
+        return cls(name=experiment.VARIANT_NAMES[index], template=template, variables=stored.get("variables") or {},
+                   share=round(share, 2))
 
 
 class CampaignOut(BaseModel):
@@ -246,6 +303,9 @@ class CampaignOut(BaseModel):
     budget: float | None
     committed_cost: float = Field(description="the forecast cost of the messages that left (or may have): what "
                                               "the budget is checked against")
+    holdout_percent: float
+    variants: list[VariantOut] | None
+    experiment_seed: int | None = Field(description="seeds the holdout and variant draws (set at launch if unset)")
     created_at: datetime
     progress: CampaignProgressOut | None = Field(
         default=None, description="in GET /campaigns only: its counters, pace and estimated finish (GET "
@@ -256,8 +316,13 @@ class CampaignOut(BaseModel):
         template = None
         if campaign.template_name and campaign.template_language:
             template = TemplateRef(name=campaign.template_name, language=campaign.template_language)
-        fields = {name: getattr(campaign, name) for name in cls.model_fields if name not in ("template", "progress")}
-        return cls(template=template, progress=progress, **fields)
+        skip = ("template", "progress", "variants")
+        fields = {name: getattr(campaign, name) for name in cls.model_fields if name not in skip}
+        variants = None
+        if campaign.variants:
+            shares = experiment.shares_of(campaign.variants)
+            variants = [VariantOut.of(i, v, shares[i]) for i, v in enumerate(campaign.variants)]
+        return cls(template=template, progress=progress, variants=variants, **fields)
 
 
 class StartIn(BaseModel):

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from herald.campaigns import naming, repository
+from herald.campaigns import experiment, naming, repository
 from herald.campaigns.bindings import Draft, assess
 from herald.campaigns.lifecycle import DELETABLE, EDITABLE, RUNNING, Status, current_status, transition
 from herald.campaigns.schemas import (
@@ -75,6 +75,7 @@ async def create_campaign(session: AsyncSession, *, org_id: int, data: CampaignC
         frequency_cap_exempt=data.frequency_cap_exempt,
         **_window_values(None, data, data.model_fields_set),
         budget=data.budget,
+        experiment_seed=experiment.new_seed(),
         **draft.columns(),
     )
     return await repository.insert_campaign(session, campaign)
@@ -149,7 +150,7 @@ async def duplicate_campaign(session: AsyncSession, *, org_id: int, campaign_id:
     campaign = Campaign(
         org_id=org_id, kind="real", status=_status_for(missing).value, missing=missing,
         auto_end_after_hours=auto_end, auto_resume=source.auto_resume,
-        marketing_retry_days=source.marketing_retry_days, budget=source.budget,
+        marketing_retry_days=source.marketing_retry_days, budget=source.budget, experiment_seed=experiment.new_seed(),
         **{name: getattr(source, name) for name in WINDOW_FIELDS}, **draft.columns(),
     )
     return await repository.insert_campaign(session, campaign)
@@ -257,6 +258,10 @@ def _apply(draft: Draft, data: CampaignSettings, given: set[str]) -> Draft:
         draft.header_media_id = data.header_media_id
     if "bot_flow_id" in given:
         draft.bot_flow_id = data.bot_flow_id
+    if "holdout_percent" in given:
+        draft.holdout_percent = data.holdout_percent
+    if "variants" in given:
+        draft.variants = [v.stored() for v in data.variants] if data.variants else None
     return draft
 
 

@@ -148,6 +148,7 @@ async def send_test(session: AsyncSession, *, org_id: int, campaign_id: int, pho
     contact_ids = await _test_contacts(session, org_id=org_id, phones=phones)
     draft = Draft.of(parent)
     draft.audience = None
+    draft.holdout_percent = 0.0  # every tester receives the test (each its drawn variant)
     draft.name = naming.test_name(parent.name, utcnow())
     test = Campaign(
         org_id=org_id, kind="test", parent_id=parent.id, status=Status.ready.value, missing=[],

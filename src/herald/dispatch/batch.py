@@ -22,11 +22,11 @@ from herald.contacts.local_zone import TIMEZONE_TAG
 from herald.dispatch import send_window
 from herald.dispatch.budget import hold_over_budget
 from herald.dispatch.claim import claim_messages
-from herald.dispatch.context import CampaignContext
+from herald.dispatch.context import CampaignContext, VariantRender
 from herald.dispatch.messaging_limit import hold_over_limit
 from herald.dispatch.outcomes import NotSent, Outcome, record_not_sent
 from herald.dispatch.render import MissingValue, render_parameters
-from herald.dispatch.repository import load_recipients
+from herald.dispatch.repository import load_recipients, message_variants
 from herald.dispatch.takeoff import Clearance
 from herald.kit.db import Database
 from herald.kit.types import utcnow
@@ -111,6 +111,8 @@ async def _prepare(
         recent = await frequency_cap.recent_sends(
             session, org_id=ctx.org_id, contact_ids=[r[1] for r in rows], since=cap.since(now), campaign_id=ctx.id
         )
+    # A/B variants: each message's, in one query per batch (none for a campaign without variants).
+    drawn = await message_variants(session, [r[0] for r in rows]) if ctx.variants else {}
     outgoing: list[Outgoing] = []
     skipped: list[NotSent] = closed
     for message_id, contact_id, attempts in rows:
@@ -124,13 +126,17 @@ async def _prepare(
         if cap is not None and recent.get(contact_id, 0) >= cap.messages:
             skipped.append(NotSent(message_id, contact_id, cap.reason, None, now))
             continue
+        render: CampaignContext | VariantRender = ctx
+        index = drawn.get(message_id)
+        if index is not None and index < len(ctx.variants):
+            render = ctx.variants[index]
         try:
-            params = render_parameters(ctx.positions, ctx.variables, name=name, valued_tags=valued[contact_id])
+            params = render_parameters(render.positions, render.variables, name=name, valued_tags=valued[contact_id])
         except MissingValue as missing:
             skipped.append(NotSent(message_id, contact_id, missing.reason, None, now))
             continue
         body = template_message(
-            phone, ctx.template_name, ctx.language, params, header=ctx.header,
+            phone, render.template_name, render.language, params, header=render.header,
             biz_opaque_callback_data=str(message_id),
         )
         price = card.price_of_phone(phone, ctx.category) if card is not None else 0.0

@@ -26,6 +26,17 @@ from herald.whatsapp import HeaderMedia, NumberCredentials
 MEDIA_HEADERS = {"IMAGE": "image", "VIDEO": "video", "DOCUMENT": "document"}
 
 
+@dataclass(frozen=True)
+class VariantRender:
+    """What one A/B variant's messages are rendered with (``campaigns/experiment.py``)."""
+
+    template_name: str
+    language: str
+    variables: dict[str, Any]
+    positions: list[str]
+    header: HeaderMedia | None
+
+
 @dataclass
 class CampaignContext:
     id: int
@@ -61,10 +72,14 @@ class CampaignContext:
     in_flight: float = 0.0
     # Set by the claim that paused it at its budget: claim no more (a resumed campaign gets a new context).
     budget_reached: bool = False
+    # The A/B variants by index (a message's ``variant``); empty without variants, the usual case,
+    # which renders with the fields above and reads nothing more per batch.
+    variants: list[VariantRender] = field(default_factory=list)
 
     @property
     def valued_tag_keys(self) -> set[str]:
-        return {b["key"] for b in self.variables.values() if b.get("source") == "valued_tag"}
+        bindings = [*self.variables.values(), *(b for v in self.variants for b in v.variables.values())]
+        return {b["key"] for b in bindings if b.get("source") == "valued_tag"}
 
 
 def campaign_rate(campaign: Campaign) -> float:
@@ -122,3 +137,27 @@ def header_for(template: Template | None, media: Media | None) -> HeaderMedia | 
 def positions_of(variables: dict[str, Any], template: Template | None) -> list[str]:
     names = list(template.variables) if template is not None and template.variables else list(variables)
     return sorted(names, key=placeholder_order)
+
+
+async def variant_renders(
+    session: AsyncSession, campaign: Campaign, template: Template | None, media: Media | None
+) -> list[VariantRender]:
+    """Each variant's template (its own, or the campaign's ``template``), bindings and header."""
+    renders: list[VariantRender] = []
+    for variant in campaign.variants or []:
+        own = variant.get("template_name")
+        name = own or campaign.template_name or ""
+        language = variant.get("template_language") if own else campaign.template_language or ""
+        used = template
+        if own:
+            used = (await session.execute(
+                select(Template)
+                .join(WhatsAppNumber, (WhatsAppNumber.waba_id == Template.waba_id) & (WhatsAppNumber.org_id == Template.org_id))
+                .where(WhatsAppNumber.id == campaign.whatsapp_number_id, Template.name == name,
+                       Template.language == language)
+            )).scalar_one_or_none()
+        # Neither template nor bindings: the campaign's own message.
+        variables = dict(variant.get("variables") or ({} if own else campaign.variables or {}))
+        renders.append(VariantRender(name, language or "", variables, positions_of(variables, used),
+                                     header_for(used, media)))
+    return renders

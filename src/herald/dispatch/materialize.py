@@ -34,7 +34,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import visitors
 
-from herald.campaigns import counters, reasons
+from herald.campaigns import counters, experiment, reasons
 from herald.campaigns.lifecycle import RUNNING
 from herald.campaigns.segments import segment_filter
 from herald.contacts.audience_lock import hold_audience_lock
@@ -93,13 +93,46 @@ async def materialize_chunk(session: AsyncSession, *, campaign_id: int, chunk: i
     if hi is None:
         await session.execute(update(Campaign).where(Campaign.id == campaign_id).values(materialized_at=utcnow()))
         return False
+    groups = await _groups_of(session, campaign)
     if postgres:
-        rows = await _materialize_range_postgres(session, campaign_id=campaign_id, where=where, lo=lo, hi=hi)
+        rows = await _materialize_range_postgres(
+            session, campaign_id=campaign_id, where=where, lo=lo, hi=hi, groups=groups)
     else:
-        rows = await _materialize_range_sqlite(session, campaign_id=campaign_id, where=where, lo=lo, hi=hi)
+        rows = await _materialize_range_sqlite(session, campaign_id=campaign_id, where=where, lo=lo, hi=hi, groups=groups)
     await _count(session, campaign_id=campaign_id, rows=rows)
     await session.execute(update(Campaign).where(Campaign.id == campaign_id).values(materialize_cursor=hi))
     return True
+
+
+class Groups:
+    """A campaign's holdout share and variant split, drawn per contact in SQL (``campaigns/experiment.py``)."""
+
+    __slots__ = ("seed", "holdout_percent", "shares")
+
+    def __init__(self, seed: int, holdout_percent: float, shares: list[float]) -> None:
+        self.seed = seed
+        self.holdout_percent = holdout_percent
+        self.shares = shares
+
+    def held(self, contact_id: Any) -> ColumnElement[bool] | None:
+        cut = experiment.holdout_cut(self.holdout_percent)
+        return experiment.draw_sql(self.seed, experiment.HOLDOUT_KEY, contact_id) < cut if cut > 0 else None
+
+    def variant(self, contact_id: Any) -> ColumnElement[Any] | None:
+        return experiment.variant_sql(self.seed, self.shares, contact_id) if self.shares else None
+
+
+async def _groups_of(session: AsyncSession, campaign: Campaign) -> Groups | None:
+    """None for a plain campaign (the statements stay as they were); the seed is drawn once, here if
+    the campaign has none yet, and kept on the campaign so a resumed materialisation draws the same."""
+    shares = experiment.shares_of(campaign.variants) if campaign.variants else []
+    if not campaign.holdout_percent and not shares:
+        return None
+    seed = campaign.experiment_seed
+    if seed is None:
+        seed = experiment.new_seed()
+        await session.execute(update(Campaign).where(Campaign.id == campaign.id).values(experiment_seed=seed))
+    return Groups(seed, campaign.holdout_percent or 0.0, shares)
 
 
 async def _chunk_end(session: AsyncSession, *, org_id: int, after: int, chunk: int) -> int | None:
@@ -147,14 +180,24 @@ def _within(where: ColumnElement[bool], lo: int, hi: int) -> ColumnElement[bool]
     return and_(bounded, Contact.id > lo, Contact.id <= hi)
 
 
-def _status_and_reason(opted_out: Any, engaged_here: Any) -> tuple[Any, Any]:
-    """ARCHITECTURE section 3, rules 2 and 3, in that order."""
+def _status_and_reason(opted_out: Any, engaged_here: Any, held: Any = None) -> tuple[Any, Any]:
+    """ARCHITECTURE section 3, rules 2 and 3, in that order; then an engaged contact drawn into the
+    holdout is held out (engaged all the same: no other campaign reaches it while this one runs)."""
+    engaged_whens: list[tuple[Any, Any]] = [(engaged_here, MessageStatus.pending.value)]
+    if held is not None:
+        engaged_whens.insert(0, (and_(engaged_here, held), MessageStatus.holdout.value))
     status = case(
-        (opted_out, MessageStatus.not_sent.value), (engaged_here, MessageStatus.pending.value),
+        (opted_out, MessageStatus.not_sent.value), *engaged_whens,
         else_=MessageStatus.not_sent.value,
     )
     reason = case((opted_out, reasons.OPTED_OUT), (engaged_here, None), else_=reasons.ALREADY_ENGAGED)
     return status, reason
+
+
+def _variant(opted_out: Any, engaged_here: Any, held: Any, variant: Any) -> Any:
+    """The drawn variant of a message that will be sent; NULL for the others."""
+    sent = and_(~opted_out, engaged_here) if held is None else and_(~opted_out, engaged_here, ~held)
+    return case((sent, variant), else_=None)
 
 
 # Planner settings for a PostgreSQL chunk, for its transaction only. A chunk is over
@@ -167,15 +210,15 @@ POSTGRES_CHUNK_SETTINGS = "SELECT set_config('jit', 'off', true), set_config('en
 
 
 async def _materialize_range_postgres(
-    session: AsyncSession, *, campaign_id: int, where: ColumnElement[bool], lo: int, hi: int
+    session: AsyncSession, *, campaign_id: int, where: ColumnElement[bool], lo: int, hi: int, groups: Groups | None
 ) -> list[tuple[str, str | None, int]]:
     await session.execute(text(POSTGRES_CHUNK_SETTINGS))
-    counted = postgres_chunk_statement(campaign_id=campaign_id, where=where, lo=lo, hi=hi)
+    counted = postgres_chunk_statement(campaign_id=campaign_id, where=where, lo=lo, hi=hi, groups=groups)
     return [(s, r, int(n)) for s, r, n in (await session.execute(counted))]
 
 
 def postgres_chunk_statement(
-    *, campaign_id: int, where: ColumnElement[bool], lo: int, hi: int
+    *, campaign_id: int, where: ColumnElement[bool], lo: int, hi: int, groups: Groups | None = None
 ) -> Select[Any]:
     """One statement for the chunk: engage, insert the messages, and count them by status and reason."""
     segment = select(Contact.id, Contact.opted_out_at).where(_within(where, lo, hi)).cte("segment")
@@ -193,16 +236,22 @@ def postgres_chunk_statement(
     )
     # Pending = engaged by this very statement: a chunk commits with the cursor that moves past it, so
     # no contact of the range can already be engaged in this campaign.
-    status, reason = _status_and_reason(segment.c.opted_out_at.is_not(None), engaged.c.contact_id.is_not(None))
-    rows = select(literal(campaign_id, BigInteger), segment.c.id, status, reason, literal(0, Integer)).select_from(
-        segment.outerjoin(engaged, engaged.c.contact_id == segment.c.id)
-    )
+    opted_out, engaged_here = segment.c.opted_out_at.is_not(None), engaged.c.contact_id.is_not(None)
+    held = groups.held(segment.c.id) if groups is not None else None
+    status, reason = _status_and_reason(opted_out, engaged_here, held)
+    columns = ["campaign_id", "contact_id", "status", "error_msg", "attempts"]
+    values: list[Any] = [literal(campaign_id, BigInteger), segment.c.id, status, reason, literal(0, Integer)]
+    variant = groups.variant(segment.c.id) if groups is not None else None
+    if variant is not None:
+        columns.append("variant")
+        values.append(_variant(opted_out, engaged_here, held, variant))
+    rows = select(*values).select_from(segment.outerjoin(engaged, engaged.c.contact_id == segment.c.id))
     # No ON CONFLICT here (its speculative insertion cost ~15 % of a chunk): the cursor advances in
     # this same transaction and chunks of one campaign are serialised on its row lock, so a chunk's
     # messages cannot exist yet; the unique key would turn a bug into an error, not a double send.
     messages = (
         postgresql.insert(CampaignMessage)
-        .from_select(["campaign_id", "contact_id", "status", "error_msg", "attempts"], rows)
+        .from_select(columns, rows)
         .returning(CampaignMessage.status, CampaignMessage.error_msg)
         .cte("messages")
     )
@@ -212,7 +261,7 @@ def postgres_chunk_statement(
 
 
 async def _materialize_range_sqlite(
-    session: AsyncSession, *, campaign_id: int, where: ColumnElement[bool], lo: int, hi: int
+    session: AsyncSession, *, campaign_id: int, where: ColumnElement[bool], lo: int, hi: int, groups: Groups | None
 ) -> list[tuple[str, str | None, int]]:
     in_range = and_(where, Contact.id > lo, Contact.id <= hi)
     eligible = select(Contact.id, literal(campaign_id), literal(utcnow(), type_=Engagement.engaged_at.type)).where(
@@ -220,16 +269,22 @@ async def _materialize_range_sqlite(
     )
     engage = insert(session, Engagement).from_select(["contact_id", "campaign_id", "engaged_at"], eligible)
     await session.execute(engage.on_conflict_do_nothing(index_elements=["contact_id"]))
-    status, reason = _status_and_reason(Contact.opted_out_at.is_not(None), Engagement.campaign_id == campaign_id)
+    opted_out, engaged_here = Contact.opted_out_at.is_not(None), Engagement.campaign_id == campaign_id
+    held = groups.held(Contact.id) if groups is not None else None
+    status, reason = _status_and_reason(opted_out, engaged_here, held)
+    columns = ["campaign_id", "contact_id", "status", "error_msg", "attempts"]
+    values: list[Any] = [literal(campaign_id), Contact.id, status, reason, literal(0)]
+    variant = groups.variant(Contact.id) if groups is not None else None
+    if variant is not None:
+        columns.append("variant")
+        values.append(_variant(opted_out, engaged_here, held, variant))
     rows = (
-        select(literal(campaign_id), Contact.id, status, reason, literal(0))
+        select(*values)
         .select_from(Contact)
         .outerjoin(Engagement, Engagement.contact_id == Contact.id)
         .where(in_range)
     )
-    messages = insert(session, CampaignMessage).from_select(
-        ["campaign_id", "contact_id", "status", "error_msg", "attempts"], rows
-    )
+    messages = insert(session, CampaignMessage).from_select(columns, rows)
     await session.execute(messages.on_conflict_do_nothing(index_elements=["campaign_id", "contact_id"]))
     counted = await session.execute(
         select(CampaignMessage.status, CampaignMessage.error_msg, func.count())
@@ -245,12 +300,15 @@ async def _materialize_range_sqlite(
 
 async def _count(session: AsyncSession, *, campaign_id: int, rows: list[tuple[str, str | None, int]]) -> None:
     not_sent: Counter[str] = Counter()
-    pending = 0
+    pending = holdout = 0
     for status, reason, count in rows:
         if status == MessageStatus.pending:
             pending += count
+        elif status == MessageStatus.holdout:
+            holdout += count
         else:
             not_sent[reason or ""] += count
-    total = pending + sum(not_sent.values())
-    await counters.add(session, campaign_id=campaign_id, targeted=total, pending=pending, not_sent=sum(not_sent.values()))
+    total = pending + holdout + sum(not_sent.values())
+    await counters.add(session, campaign_id=campaign_id, targeted=total, pending=pending,
+                       not_sent=sum(not_sent.values()), holdout=holdout)
     await counters.add_not_sent_reasons(session, campaign_id=campaign_id, reasons=not_sent)

@@ -17,7 +17,7 @@ from herald.dispatch.outcomes import Outcome, record
 from herald.kit.db import Database
 from herald.kit.dialect import is_postgres
 from herald.kit.errors import Conflict
-from herald.models import Contact, ContactValuedTag, InboxCase, SendClaim
+from herald.models import CampaignMessage, Contact, ContactValuedTag, InboxCase, SendClaim
 from herald.whatsapp.recipient import address
 
 log = logging.getLogger("herald.dispatch")
@@ -61,6 +61,14 @@ async def load_recipients(session: AsyncSession, contact_ids: list[int], valued_
         ):
             found.valued[cid][key] = value
     return found
+
+
+async def message_variants(session: AsyncSession, message_ids: list[int]) -> dict[int, int]:
+    """The drawn A/B variant of each message that has one."""
+    rows = await session.execute(
+        select(CampaignMessage.id, CampaignMessage.variant)
+        .where(_among(session, CampaignMessage.id, message_ids), CampaignMessage.variant.is_not(None)))
+    return {int(message_id): int(variant) for message_id, variant in rows if variant is not None}
 
 
 async def record_batch(

@@ -204,6 +204,9 @@ class Sender:
             ctx.budget = campaign.budget
             # Active again: resumed (a budget pause seen after its commit takes the campaign out of ``rows``).
             ctx.budget_reached = False
+            if campaign.variants:
+                async with self.database.read_session() as session:
+                    ctx.variants = await ctxmod.variant_renders(session, campaign, template, media)
             ctx.active = True
         for gone in set(self.campaigns) - seen:
             self.campaigns.pop(gone).active = False

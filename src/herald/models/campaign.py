@@ -80,4 +80,11 @@ class Campaign(IdMixin, CreatedMixin, Base):
     # The forecast price of every message that left or may have (sent or unknown), added as its
     # batch is recorded: what the budget is checked against.
     committed_cost: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    # A random share of the eligible audience kept unsent, to measure what the campaign caused
+    # (campaigns/experiment.py); 0: none.
+    holdout_percent: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    # A/B variants, 2 to 4 (or NULL): each a template, its bindings and a share (campaigns/experiment.py).
+    variants: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)
+    # Seeds the holdout and variant draws at materialisation: the same seed gives the same groups.
+    experiment_seed: Mapped[int | None] = mapped_column(BigInteger)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Float, Index, Integer, String, UniqueConstraint, text
+from sqlalchemy import BigInteger, Float, Index, Integer, SmallInteger, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from herald.kit.types import UTCDateTime
@@ -26,8 +26,11 @@ class MessageStatus(StrEnum):
     failed = "failed"  # WhatsApp accepted it, then said it failed
     not_sent = "not_sent"  # never sent: skipped by a send-time rule, refused, or its campaign ended
     unknown = "unknown"  # may have been sent (no answer, or its sender died); a status webhook resolves it
+    holdout = "holdout"  # kept unsent on purpose, to compare with (the campaign's holdout group)
 
 
+# A/B variants by ``CampaignMessage.variant`` (0 = A): the names the stats, API and report CSV show.
+VARIANT_NAMES = "ABCD"
 # Counted as ``pending`` (not sent yet, still to be tried).
 NOT_YET_SENT = frozenset({MessageStatus.pending, MessageStatus.claimed, MessageStatus.sending})
 # Held by a sender under a lease (``lease_until``): only that sender writes these rows.
@@ -96,3 +99,5 @@ class CampaignMessage(IdMixin, Base):
     # the price of the organization's rate card then (0 when Meta said it is not billable).
     pricing_category: Mapped[str | None] = mapped_column(String(32))
     price: Mapped[float | None] = mapped_column(Float)
+    # The A/B variant it is sent with (0 = A …), drawn at materialisation; NULL without variants.
+    variant: Mapped[int | None] = mapped_column(SmallInteger)

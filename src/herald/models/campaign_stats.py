@@ -6,8 +6,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from herald.models.base import Base
 
 # The counters of ``CampaignStats``: every targeted contact is in one of pending / sent / unknown /
-# not_sent; received, read and replied are subsets of sent.
-STAT_FIELDS = ("targeted", "pending", "sent", "received", "read", "replied", "unknown", "not_sent")
+# not_sent / holdout; received, read and replied are subsets of sent.
+STAT_FIELDS = ("targeted", "pending", "sent", "received", "read", "replied", "unknown", "not_sent", "holdout")
 
 
 class CampaignStats(Base):
@@ -26,6 +26,7 @@ class CampaignStats(Base):
     not_sent: Mapped[int] = mapped_column(BigInteger, default=0)
     # The actual cost so far: the sum of its messages' ``price`` (herald.pricing.actual).
     cost: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    holdout: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class CampaignNotSentReason(Base):

@@ -62,7 +62,8 @@ async def campaign_report(
     return export.response(request.app.state.database, campaign_id=campaign_id)
 
 
-Outcome = Annotated[str | None, Query(description="targeted, pending, sent, received, read, replied, unknown or not_sent")]
+Outcome = Annotated[str | None, Query(
+    description="targeted, pending, sent, received, read, replied, unknown, not_sent or holdout")]
 Reason = Annotated[str | None, Query(description="a not-sent reason, as the stats' not_sent_reasons name it")]
 Step = Annotated[str | None, Query(description="a bot funnel step the contacts reached")]
 

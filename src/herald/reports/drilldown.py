@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.kit.pagination import clamp_limit, decode_cursor, encode_cursor
+from herald.models.campaign_message import VARIANT_NAMES
 from herald.reports import repository
 from herald.reports.export_repository import ERROR_SHOWN
 from herald.reports.schemas import CampaignContactOut, CampaignContactsOut
@@ -29,6 +30,7 @@ async def contacts(
             contact_id=row.contact_id, name=row.name, phone=row.phone, wa_user_id=row.wa_user_id, status=row.status,
             error_msg=row.error_msg if row.status in ERROR_SHOWN else None, sent_at=row.sent_at,
             delivered_at=row.delivered_at, read_at=row.read_at, replied_at=row.replied_at,
+            variant=None if row.variant is None else VARIANT_NAMES[row.variant],
         )
         for row in rows
     ]

@@ -24,7 +24,7 @@ COLUMNS = (
     "contact_id", "phone", "name", "status", "error_msg", "sent_at", "delivered_at", "read_at", "replied_at",
     "wamid", "time_per_funnel_step",
     # Added after the contract's columns (docs/architecture.md, "Report CSV").
-    "wa_user_id", "attempts", "last_error", "waiting", "pricing_category", "price",
+    "wa_user_id", "attempts", "last_error", "waiting", "pricing_category", "price", "variant",
 )
 HEADER = (",".join(COLUMNS) + "\r\n").encode()
 # About 1 MB of CSV a page: few queries, and a chunk big enough that the response is cheap to send.

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from herald.kit.csv import FORMULA_TRIGGERS
 from herald.kit.dialect import is_postgres
 from herald.models import MessageStatus
+from herald.models.campaign_message import VARIANT_NAMES
 from herald.reports import subsets
 from herald.reports.subsets import Subset
 
@@ -97,6 +98,8 @@ _CELLS = (
     # Then what Meta's status webhooks said it costs: its pricing category and the rate card's price
     # (docs/costs.md); empty until a status priced it.
     "{cell_pricing_category}", "p.price",
+    # The A/B variant letter (NULL: no variant, an empty cell).
+    f"substr('{VARIANT_NAMES}', p.variant + 1, 1)",
 )
 _IN_RANGE = "campaign_id = {campaign} AND contact_id > {after} AND contact_id <= {last}"
 # The range is repeated on contacts: PostgreSQL does not carry it through the join, and without it

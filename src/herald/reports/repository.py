@@ -147,7 +147,7 @@ async def subset_contacts(
     p = aliased(CampaignMessage, name="p")
     stmt = (
         select(p.contact_id, Contact.name, Contact.phone, Contact.wa_user_id, p.status, p.error_msg, p.sent_at,
-               p.delivered_at, p.read_at, p.replied_at)
+               p.delivered_at, p.read_at, p.replied_at, p.variant)
         .select_from(p)
         .outerjoin(Contact, Contact.id == p.contact_id)
         .where(_subset_where(campaign_id, subset), p.contact_id > after_contact_id)

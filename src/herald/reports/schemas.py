@@ -31,6 +31,7 @@ class CampaignStatsOut(BaseModel):
     replied: int
     unknown: int
     not_sent: int
+    holdout: int = Field(default=0, description="contacts kept unsent as the campaign's holdout group")
     not_sent_reasons: dict[str, int] = Field(default_factory=dict)
     received_pct: float
     read_pct: float
@@ -82,6 +83,7 @@ class CampaignProgressOut(BaseModel):
     replied: int
     unknown: int
     not_sent: int
+    holdout: int = Field(default=0, description="contacts kept unsent as the holdout group")
     received_pct: float
     read_pct: float
     replied_pct: float
@@ -107,6 +109,7 @@ class CampaignContactOut(BaseModel):
     delivered_at: datetime | None
     read_at: datetime | None
     replied_at: datetime | None
+    variant: str | None = Field(default=None, description="the A/B variant it was sent with (A-D); null without one")
 
 
 class CampaignContactsOut(BaseModel):
@@ -116,3 +119,60 @@ class CampaignContactsOut(BaseModel):
     total: int
     items: list[CampaignContactOut]
     next_cursor: str | None = None
+
+
+class Rate(BaseModel):
+    """A proportion in percent (one decimal) with its 95 % Wilson interval."""
+
+    count: int
+    of: int
+    pct: float
+    low: float
+    high: float
+
+
+class StepLift(BaseModel):
+    """One funnel step, the sent group against the holdout."""
+
+    step: str
+    sent_converted: int
+    holdout_converted: int
+    sent_rate: float = Field(description="percent of the sent group that reached the step")
+    holdout_rate: float = Field(description="percent of the holdout that reached the step")
+    points: float = Field(description="absolute lift: sent_rate - holdout_rate, in points")
+    points_low: float = Field(description="95 % interval of the lift (Newcombe), low end, in points")
+    points_high: float
+    relative: float | None = Field(description="relative lift, percent of the holdout's rate; null when it is 0")
+    sentence: str = Field(description="e.g. '+3.1 points, likely real', 'too few contacts to tell', "
+                                      "'no measurable difference'")
+
+
+class HoldoutOut(BaseModel):
+    holdout_percent: float
+    sent: int = Field(description="contacts WhatsApp accepted the message for (the sent group)")
+    holdout: int = Field(description="contacts held out")
+    steps: list[StepLift]
+
+
+class VariantStepOut(BaseModel):
+    step: str
+    reached: Rate = Field(description="contacts of the variant's sent group that reached the step")
+
+
+class VariantStatsOut(BaseModel):
+    name: str
+    template: str
+    share: float
+    targeted: int
+    sent: int
+    received: Rate = Field(description="received / sent")
+    read: Rate = Field(description="read / received")
+    replied: Rate = Field(description="replied / received")
+    steps: list[VariantStepOut]
+
+
+class ExperimentOut(BaseModel):
+    """``GET /campaigns/{id}/experiment``: the holdout comparison and the A/B variants (null / [] without)."""
+
+    holdout: HoldoutOut | None
+    variants: list[VariantStatsOut]

@@ -31,6 +31,7 @@ OUTCOMES: dict[str, tuple[str, str]] = {
     "replied": ("Replied", f"p.replied_at IS NOT NULL AND {_among(RECEIVED)}"),
     "unknown": ("Outcome unknown", f"p.status = '{MessageStatus.unknown.value}'"),
     "not_sent": ("Not sent", _among(NOT_SENT)),
+    "holdout": ("Holdout", f"p.status = '{MessageStatus.holdout.value}'"),
 }
 # A failed message without Meta's reason is counted under "failed" (webhooks/statuses.py).
 _REASON = f"{_among(NOT_SENT)} AND coalesce(p.error_msg, 'failed') = :subset_reason"

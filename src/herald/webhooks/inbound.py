@@ -170,8 +170,8 @@ def state_of(m: CampaignMessage) -> MessageState:
 
 async def record_reply(session: AsyncSession, campaign_message: CampaignMessage, message: InboundMessage) -> None:
     """First reply time on the campaign message, and the counters it moves."""
-    if campaign_message.status == MessageStatus.pending:
-        return  # not sent yet: the contact wrote on their own, this answers nothing we sent
+    if campaign_message.status in (MessageStatus.pending, MessageStatus.holdout):
+        return  # not sent (yet, or ever: held out): the contact wrote on their own, this answers nothing we sent
     before = state_of(campaign_message)
     after = apply_reply(before, message.timestamp)
     if after == before:

@@ -16,11 +16,12 @@ from herald.web.views import (
     settings,
     setup,
     stats,
+    variants,
     wizard,
     wizard_live,
 )
 
 router = APIRouter(include_in_schema=False)
-for module in (auth, campaigns, campaigns_live, stats, followups, wizard, wizard_live, media, contacts, replies, setup, settings,
-               rate_card):
+for module in (auth, campaigns, campaigns_live, stats, followups, wizard, wizard_live, variants, media, contacts, replies,
+               setup, settings, rate_card):
     router.include_router(module.router)

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from herald.campaigns import followups, resend
+from herald.campaigns import experiment_stats, followups, resend
 from herald.campaigns import service as campaign_service
 from herald.campaigns.followup_outcomes import excluded_failures
 from herald.campaigns.lifecycle import LIVE
@@ -85,6 +85,9 @@ async def stats_page(
     initial = {"stats": stats.model_dump(mode="json"), "sends": sends, "status": campaign.status, "steps": steps}
     # The counts of each outcome take a pass over the campaign's messages: only for whoever may follow up.
     choices = await followups.choices(session, org_id=org, parent_id=campaign_id) if user.can_write else None
+    tested = None
+    if campaign.holdout_percent or campaign.variants or stats.holdout:
+        tested = await experiment_stats.get_experiment(session, org_id=org, campaign_id=campaign_id)
     return render(request, "campaigns/stats.html", {
         "campaign": campaign, "stats": stats, "initial": initial, "live": campaign.status in LIVE,
         "number": numbers.get(campaign.whatsapp_number_id or 0, "—"),
@@ -95,6 +98,7 @@ async def stats_page(
         "followups": await followups.list_followups(session, org_id=org, parent_id=campaign_id),
         "followup_choices": [(choice_value(c.outcome, c.button or c.step), c) for c in choices.choices] if choices else [],
         "can_follow_up": bool(choices and choices.can_follow_up), "excluded_failures": excluded_failures(),
+        "experiment": tested,
     }, user=user)
 
 

@@ -109,7 +109,7 @@ def _number_id(raw: Any) -> int | None:
 async def create(request: Request, session: SessionDep, user: UiWriter) -> Response:
     form = await request.form()
     values = {"name": str(form.get("name") or ""), "whatsapp_number_id": _number_id(form.get("whatsapp_number_id")),
-              **_retry_days(form), **_exempt(form, user), **_window(form)}
+              **_retry_days(form), **_holdout(form), **_exempt(form, user), **_window(form)}
     try:
         data = CampaignCreate(**values)
         campaign = await service.create_campaign(session, org_id=user.principal.org_id, data=data)
@@ -138,6 +138,10 @@ def _window(form: Any) -> dict[str, Any]:
         return {"window_start": None, "window_end": None, "window_weekdays": None, "window_end_action": "carry_on"}
     return {"window_start": start, "window_end": end, "window_weekdays": [str(d) for d in form.getlist("window_weekdays")],
             "window_end_action": action}
+def _holdout(form: Any) -> dict[str, Any]:
+    """The holdout share when the form gives one (validated by the campaign schema: 0 to 50)."""
+    raw = str(form.get("holdout_percent") or "").strip()
+    return {"holdout_percent": raw} if raw else {}
 
 
 def _retry_days(form: Any) -> dict[str, Any]:
@@ -191,7 +195,7 @@ def _typed(form: Any, step: str, campaign: Campaign | None) -> dict[str, Any]:
 async def _update(form: Any, step: str, campaign: Campaign, user: WebUser) -> CampaignUpdate:
     if step == "basics":
         return CampaignUpdate(name=str(form.get("name") or ""), whatsapp_number_id=_number_id(form.get("whatsapp_number_id")),
-                              **_retry_days(form), **_exempt(form, user), **_window(form))
+                              **_retry_days(form), **_holdout(form), **_exempt(form, user), **_window(form))
     if step == "audience":
         return CampaignUpdate(audience=_audience(form))
     if step == "message":
