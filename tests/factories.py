@@ -207,8 +207,10 @@ async def make_active_campaign(database: Database, *, org_id: int, number_id: in
             whatsapp_number_id=number_id, audience=audience, test_contact_ids=test_contact_ids,
             template_name=template, template_language="en_US", variables=variables, header_media_id=media_row_id,
             bot_flow_id=bot_flow_id, rate_per_second=rate, started_at=utcnow(), missing=[],
-            frequency_cap_exempt=frequency_cap_exempt, **columns,
+            frequency_cap_exempt=frequency_cap_exempt,
         )
+        for column, value in columns.items():  # after: they may replace the defaults above (started_at)
+            setattr(campaign, column, value)
         session.add(campaign)
         await session.flush()
         await counters.ensure_row(session, campaign_id=campaign.id)

@@ -131,5 +131,5 @@ class TestBudgetAndActualCost:
 
             report = (await client.get(f"/api/v1/campaigns/{campaign_id}/report.csv", headers=org.auth)).text
             rows = list(csv.DictReader(io.StringIO(report, newline="")))
-            assert list(rows[0])[-2:] == ["pricing_category", "price"]
+            assert list(rows[0])[-3:] == ["pricing_category", "price", "variant"]
             assert {(r["pricing_category"], float(r["price"])) for r in rows} == {("marketing", ARGENTINA_MARKETING)}
