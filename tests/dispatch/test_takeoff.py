@@ -16,7 +16,17 @@ from herald.campaigns import counters
 from herald.dispatch.claim import claim_messages
 from herald.dispatch.database_loop import DatabaseWork
 from herald.dispatch.reaper import reap_expired_sends, sweep_ended
-from herald.dispatch.takeoff import LEAD, MARGIN, MAX_AHEAD, MAX_TICK, Clearance, Lane, NotCleared, Takeoff
+from herald.dispatch.takeoff import (
+    LEAD,
+    MARGIN,
+    MAX_AHEAD,
+    MAX_MARGIN,
+    MAX_TICK,
+    Clearance,
+    Lane,
+    NotCleared,
+    Takeoff,
+)
 from herald.kit.crypto import SecretBox
 from herald.kit.db import Database
 from herald.kit.types import utcnow
@@ -211,8 +221,9 @@ class TestTakeoff:
             if lane.marked:
                 break
         await asyncio.sleep(0.1)  # further flushes would clear more now, were the lane not full
-        assert lane.limit(LEAD) == 7 and lane.marked == 7
-        assert await watermark_of(database, claim) == ids[6]
+        # 7 at the shortest lead; the lead grows with slow flushes (a loaded machine), up to a tenth of a second.
+        assert lane.limit(LEAD) == 7 <= lane.marked <= lane.limit(MAX_TICK + MAX_MARGIN) == 15
+        assert await watermark_of(database, claim) == ids[lane.marked - 1]
         for booking in bookings:  # the sender catches up, writing each as it is cleared
             await takeoff.cleared(booking)
             lane.written()
