@@ -32,7 +32,7 @@ async def seed(api: Api, *, sim_url: str, bot_url: str, count: int) -> Seeded:
     synced = await api.post(f"/whatsapp-numbers/{number['id']}/sync-templates")
     await api.upload(f"/whatsapp-numbers/{number['id']}/media", filename="winter-banner.png",
                      content=data.banner_png(), content_type="image/png")
-    await api.upload(f"/whatsapp-numbers/{number['id']}/media", filename="winter-teaser.mp4",
+    await api.upload(f"/whatsapp-numbers/{number['id']}/media", filename=video.FILENAME,
                      content=video.teaser_mp4(), content_type="video/mp4")
     flow = await api.post("/bot-flows", {"name": "Demo bot", "webhook_url": bot_url, "secret": data.BOT_SECRET})
     people = data.contacts(count)

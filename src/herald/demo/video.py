@@ -169,6 +169,9 @@ def _moov(sps: bytes, pps: bytes, sizes: list[int], data_offset: int) -> bytes:
     return _box(b"moov", mvhd, _box(b"trak", tkhd, mdia))
 
 
+FILENAME = "winter-teaser.mp4"
+
+
 def teaser_mp4() -> bytes:
     """Two seconds of a winter scene, 128×80, H.264 Baseline in MP4, about 160 KB."""
     sps, pps = _sps(), _pps()
