@@ -201,7 +201,7 @@ def holdout_table(holdout: dict[str, Any], seed: int | None) -> Table:
     table.add_column(f"sent group ({holdout['sent']})", justify="right")
     table.add_column(f"holdout ({holdout['holdout']})", justify="right")
     table.add_column("lift, points [95%]", justify="right")
-    table.add_column("")
+    table.add_column("", no_wrap=True)  # the sentence is read whole (and parsed by the demo's tests)
     for step in holdout["steps"]:
         table.add_row(step["step"], f"{step['sent_converted']} = {step['sent_rate']:.1f}%",
                       f"{step['holdout_converted']} = {step['holdout_rate']:.1f}%",

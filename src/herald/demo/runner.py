@@ -202,7 +202,7 @@ class Demo:
         if cost:  # docs/costs.md: from Meta's pricing objects and the rate card, an estimate
             budget = f" of a {cost['budget']:.2f} budget" if cost.get("budget") else ""
             self.console.print(f"actual cost: {cost['actual']:.2f} {cost['currency']}{budget} (estimated from the "
-                               "rate card; Meta's invoice is the truth)", highlight=False)
+                               "rate card; Meta's invoice is the truth)", highlight=False, soft_wrap=True)
         path = await export_csv(api, campaign_id, self.options.var_dir)
         self.console.print(f"finished in {elapsed:.1f} s; report: {path}", highlight=False)
         return 0
