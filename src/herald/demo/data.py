@@ -37,7 +37,7 @@ MEMBER_ID = "member_id"
 HOLDOUT_PERCENT = 10.0
 # Simulated organic purchases: the demo's "shop" reports a conversion for about this share of every
 # targeted contact, messaged or held out, as a customer's shop reports purchases it would have had anyway.
-ORGANIC_CONVERSION_PROBABILITY = 0.04
+ORGANIC_CONVERSION_PROBABILITY = 0.03
 CONVERSION_STEP = "converted"
 OFFER_BUTTON = "Show me the offer"
 LATER_BUTTON = "Not now"
