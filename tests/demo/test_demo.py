@@ -55,9 +55,9 @@ class Run:
     seconds: float
 
 
-def run_campaign(cwd: Path) -> Run:
+def run_campaign(cwd: Path, *extra: str) -> Run:
     started = time.monotonic()
-    done = subprocess.run(demo_command(free_port(), free_port(), "--run-campaign"), cwd=cwd, env=demo_env(),
+    done = subprocess.run(demo_command(free_port(), free_port(), "--run-campaign", *extra), cwd=cwd, env=demo_env(),
                           capture_output=True, text=True, timeout=120)
     return Run(done.returncode, done.stdout + done.stderr, time.monotonic() - started)
 
@@ -215,6 +215,19 @@ class TestRunCampaign:
         assert second.returncode == 0, second.output
         assert row(second.output, "targeted") == CONTACTS  # the same contacts, not twice as many
         assert "report: var/demo/campaign-1-report.csv" in second.output  # a new database: campaign 1 again
+
+    def test_keep_runs_a_new_campaign_on_the_same_data_with_both_variants_sent(self, first_run: Run,
+                                                                              workdir: Path) -> None:
+        assert first_run.returncode == 0, first_run.output
+        kept = run_campaign(workdir, "--keep")
+        assert kept.returncode == 0, kept.output
+        assert row(kept.output, "targeted") == CONTACTS
+        assert "report: var/demo/campaign-2-report.csv" in kept.output
+        with (workdir / "var" / "demo" / "campaign-2-report.csv").open(newline="") as report:
+            rows = list(csv.DictReader(report))
+        # Variant B's video was uploaded again to this run's simulator: only the unreachable contacts fail.
+        assert {r["error_msg"] for r in rows if r["status"] == "failed"} <= {"not a valid WhatsApp user"}
+        assert Counter(r["variant"] for r in rows if r["status"] in ("delivered", "read"))["B"] > 0
 
 
 _lines: dict[int, queue.Queue[str]] = {}

@@ -17,7 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from herald.campaigns.lifecycle import RUNNING
-from herald.demo import data, video, window
+from herald.demo import data, window
 from herald.demo.api import Api, ApiError, DemoError
 
 POLL_SECONDS = 0.5
@@ -45,7 +45,8 @@ class Launch:
     budget: float | None
 
 
-async def create_and_start(api: Api, *, number_id: int, bot_flow_id: int, contacts: int) -> Launch:
+async def create_and_start(api: Api, *, number_id: int, bot_flow_id: int, teaser_media_id: int,
+                           contacts: int) -> Launch:
     """The welcome campaign with the features a manager would use on it: a send window open now in every
     contact's zone (``demo/window.py``), a 10 % holdout, two variants (the welcome text and the video
     teaser) and a budget above the forecast, so it runs to the end."""
@@ -60,7 +61,7 @@ async def create_and_start(api: Api, *, number_id: int, bot_flow_id: int, contac
         "template": {"name": "welcome", "language": "en_US"},
         "variables": variables,
         # Variant B's video header: the welcome template has none, so A is sent without it.
-        "header_media_id": await _teaser_media_id(api, number_id),
+        "header_media_id": teaser_media_id,
         "bot_flow_id": bot_flow_id,
         "window_start": start, "window_end": end,
         "holdout_percent": data.HOLDOUT_PERCENT,
@@ -76,14 +77,6 @@ async def create_and_start(api: Api, *, number_id: int, bot_flow_id: int, contac
         await api.call("PATCH", f"/campaigns/{campaign['id']}", json={"budget": budget})
     started = await api.post(f"/campaigns/{campaign['id']}/start", {"rate_per_second": data.CAMPAIGN_RATE})
     return Launch(started, (start, end), zones, forecast, budget)
-
-
-async def _teaser_media_id(api: Api, number_id: int) -> int:
-    media = (await api.get(f"/media?whatsapp_number_id={number_id}"))["items"]
-    teaser = next((m for m in media if m["filename"] == video.FILENAME), None)
-    if teaser is None:
-        raise DemoError(f"the demo's teaser video {video.FILENAME} was not uploaded")
-    return int(teaser["id"])
 
 
 async def _end_previous(api: Api) -> None:

@@ -180,7 +180,7 @@ class Demo:
         assert self.api is not None and self.bot is not None
         api, bot = self.api, self.bot
         launch = await create_and_start(api, number_id=seeded.number_id, bot_flow_id=seeded.bot_flow_id,
-                                        contacts=self.options.contacts)
+                                        teaser_media_id=seeded.teaser_media_id, contacts=seeded.contacts)
         campaign = launch.campaign
         campaign_id = campaign["id"]
         self._print_launch(launch)
@@ -188,7 +188,7 @@ class Demo:
         stats = await watch(lambda: api.get(f"/campaigns/{campaign_id}/stats"), self.console,
                             lambda: bot.replies_of(campaign_id))
         elapsed = time.monotonic() - started
-        organic = await record_organic_conversions(api, campaign_id, self.options.contacts)
+        organic = await record_organic_conversions(api, campaign_id, seeded.contacts)
         self.console.print(f"shop (simulated): {organic} organic '{data.CONVERSION_STEP}' events reported for "
                            "messaged and held-out contacts alike", highlight=False)
         self.console.print(stats_table(stats, await funnel_of(api, campaign_id)))

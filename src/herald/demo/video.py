@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import struct
 
+FILENAME = "winter-teaser.mp4"
 WIDTH, HEIGHT = 128, 80  # whole 16×16 macroblocks
 FRAMES, FPS = 10, 5
 _TIMESCALE = 1000
@@ -167,9 +168,6 @@ def _moov(sps: bytes, pps: bytes, sizes: list[int], data_offset: int) -> bytes:
     mvhd = _full_box(b"mvhd", 0, 0, struct.pack(">IIII", 0, 0, _TIMESCALE, duration),
                      struct.pack(">IH", 0x10000, 0x100), bytes(10), _MATRIX, bytes(24), struct.pack(">I", 2))
     return _box(b"moov", mvhd, _box(b"trak", tkhd, mdia))
-
-
-FILENAME = "winter-teaser.mp4"
 
 
 def teaser_mp4() -> bytes:
