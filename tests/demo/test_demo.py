@@ -189,7 +189,7 @@ class TestRunCampaign:
         forecast, budget = float(plan.group(1)), float(plan.group(3))
         assert 0 < forecast < budget
         # The sent messages, priced from the simulator's pricing objects (docs/costs.md).
-        cost = re.search(r"^actual cost: (\d+\.\d\d) USD of a (\d+\.\d\d) budget \(estimated from the rate card",
+        cost = re.search(r"^actual cost: (\d+\.\d\d) USD of a (\d+\.\d\d) USD budget \(estimated from the rate card",
                          output, re.MULTILINE)
         assert cost is not None, output
         assert 0 < float(cost.group(1)) <= forecast and float(cost.group(2)) == budget

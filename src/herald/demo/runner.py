@@ -200,7 +200,7 @@ class Demo:
             self.console.print(variants_table(experiment["variants"]))
         cost = (await api.get(f"/campaigns/{campaign_id}/stats")).get("cost")
         if cost:  # docs/costs.md: from Meta's pricing objects and the rate card, an estimate
-            budget = f" of a {cost['budget']:.2f} budget" if cost.get("budget") else ""
+            budget = f" of a {cost['budget']:.2f} {cost['currency']} budget" if cost.get("budget") else ""
             self.console.print(f"actual cost: {cost['actual']:.2f} {cost['currency']}{budget} (estimated from the "
                                "rate card; Meta's invoice is the truth)", highlight=False, soft_wrap=True)
         path = await export_csv(api, campaign_id, self.options.var_dir)
