@@ -20,12 +20,15 @@ import httpx
 import psutil
 import pytest
 
+from herald.campaigns import experiment
+from herald.demo import data
+
 pytestmark = pytest.mark.process
 
 CONTACTS = 300
 REPORT_HEADER = ["contact_id", "phone", "name", "status", "error_msg", "sent_at", "delivered_at", "read_at",
                  "replied_at", "wamid", "time_per_funnel_step", "wa_user_id", "attempts", "last_error", "waiting",
-                 "pricing_category", "price"]
+                 "pricing_category", "price", "variant"]
 
 
 def free_port() -> int:
@@ -52,9 +55,9 @@ class Run:
     seconds: float
 
 
-def run_campaign(cwd: Path) -> Run:
+def run_campaign(cwd: Path, *extra: str) -> Run:
     started = time.monotonic()
-    done = subprocess.run(demo_command(free_port(), free_port(), "--run-campaign"), cwd=cwd, env=demo_env(),
+    done = subprocess.run(demo_command(free_port(), free_port(), "--run-campaign", *extra), cwd=cwd, env=demo_env(),
                           capture_output=True, text=True, timeout=120)
     return Run(done.returncode, done.stdout + done.stderr, time.monotonic() - started)
 
@@ -76,27 +79,121 @@ def first_run(workdir: Path) -> Run:
     return run_campaign(workdir)
 
 
+def seed_of(output: str) -> int:
+    match = re.search(r"^Holdout: 10% of the eligible audience kept unsent \(seed (\d+)\)", output, re.MULTILINE)
+    assert match, output
+    return int(match.group(1))
+
+
+def report_rows(workdir: Path) -> list[dict[str, str]]:
+    with (workdir / "var" / "demo" / "campaign-1-report.csv").open(newline="") as report:
+        return list(csv.DictReader(report))
+
+
+def expected_groups(output: str, rows: list[dict[str, str]]) -> tuple[set[int], dict[int, str]]:
+    """The contacts the campaign's seed holds out, and the variant it draws for each of the others
+    (``campaigns/experiment.py``): every demo contact is eligible when the campaign starts."""
+    seed = seed_of(output)
+    ids = [int(r["contact_id"]) for r in rows]
+    held = {i for i in ids if experiment.is_holdout(seed, data.HOLDOUT_PERCENT, i)}
+    variants = {i: "AB"[experiment.variant_of(seed, [50.0, 50.0], i)] for i in ids if i not in held}
+    return held, variants
+
+
 class TestRunCampaign:
-    def test_exits_0_printing_the_key_and_the_stats(self, first_run: Run) -> None:
+    def test_exits_0_printing_the_key_and_the_stats(self, first_run: Run, workdir: Path) -> None:
         output = first_run.output
         assert first_run.returncode == 0, output
         assert re.search(r"^API_KEY=hrld_\S+$", output, re.MULTILINE)
         assert "login: demo@herald.local / herald-demo" in output
         assert "template 'named_promo' is listed as unusable" in output
-        # Every 20th contact lacks member_id, every 100th has an open case, every 50th is not on WhatsApp.
+        held, _ = expected_groups(output, report_rows(workdir))
+        index_of = {data.phone(i): i for i in range(CONTACTS)}
+        held_index = {index_of[r["phone"]] for r in report_rows(workdir) if int(r["contact_id"]) in held}
         assert row(output, "targeted") == CONTACTS
-        assert row(output, "valued tag 'member_id' missing") == 15
-        assert row(output, "contact has an open case in Inbox") == 3
-        assert row(output, "not a valid WhatsApp user") == 6
-        assert row(output, "not sent") == 24
-        assert row(output, "sent") == CONTACTS - 24
+        assert row(output, "holdout") == len(held) > 0
+        # Every 20th contact lacks member_id, every 100th has an open case, every 50th is not on WhatsApp;
+        # a held-out one is held out (never tried) rather than not sent.
+        missing = sum(1 for i in range(CONTACTS) if data.lacks_member_id(i) and i not in held_index)
+        cases = sum(1 for i in range(CONTACTS) if data.has_open_case(i) and i not in held_index)
+        unreachable = sum(1 for i in range(CONTACTS) if data.is_unreachable(i) and i not in held_index)
+        assert row(output, "valued tag 'member_id' missing") == missing
+        assert row(output, "contact has an open case in Inbox") == cases
+        assert row(output, "not a valid WhatsApp user") == unreachable
+        assert row(output, "not sent") == missing + cases + unreachable
+        assert row(output, "sent") == CONTACTS - len(held) - row(output, "not sent")
         assert row(output, "replied") > 0
         # The bot recorded a step for every reply (give or take one arriving as the table is printed).
-        assert abs(row(output, "bot: replied") - row(output, "replied")) <= 2
-        assert row(output, "bot: offer_viewed") > 0
+        assert abs(row(output, "funnel: replied") - row(output, "replied")) <= 2
+        assert row(output, "funnel: offer_viewed") > 0
+
+    def test_the_campaign_has_a_window_open_now_a_holdout_and_two_variants(self, first_run: Run) -> None:
+        output = first_run.output
+        assert first_run.returncode == 0, output
+        window = re.search(r"^send window: (\d\d:\d\d)-(\d\d:\d\d) every day, in each contact's local time "
+                           r"\(open now in America/Los_Angeles 150, Europe/Lisbon 75, Europe/Berlin 75\)$",
+                           output, re.MULTILINE)
+        assert window is not None, output
+        assert "experiment: 10% holdout; variants A welcome, B winter_teaser, split evenly" in output
+        assert not re.search(r"waiting", output)  # nobody waited for a window: the campaign finished
+
+    def test_every_contact_not_held_out_was_sent_its_drawn_variant(self, first_run: Run, workdir: Path) -> None:
+        assert first_run.returncode == 0, first_run.output
+        rows = report_rows(workdir)
+        held, variants = expected_groups(first_run.output, rows)
+        assert {int(r["contact_id"]) for r in rows if r["status"] == "holdout"} == held
+        for r in rows:
+            contact_id = int(r["contact_id"])
+            if contact_id in held:
+                assert (r["sent_at"], r["variant"], r["attempts"]) == ("", "", "0"), r
+            elif r["status"] != "not_sent":  # sent, or accepted and failed (not on WhatsApp)
+                assert r["sent_at"] and r["variant"] == variants[contact_id], r
+        sent = Counter(r["variant"] for r in rows if r["status"] not in ("holdout", "not_sent", "failed"))
+        assert set(sent) == {"A", "B"}
+        # The variants table counts the same sends, each variant about half of them.
+        table = re.search(r"│ sent\s*│\s*(\d+) │\s*(\d+) │", first_run.output)
+        assert table is not None, first_run.output
+        assert (int(table.group(1)), int(table.group(2))) == (sent["A"], sent["B"])
+        assert abs(sent["A"] - sent["B"]) < 0.3 * (sent["A"] + sent["B"])
+
+    def test_the_lift_compares_conversions_of_the_sent_group_and_the_holdout(self, first_run: Run,
+                                                                             workdir: Path) -> None:
+        output = first_run.output
+        assert first_run.returncode == 0, output
+        assert re.search(r"^shop \(simulated\): \d+ organic 'converted' events", output, re.MULTILINE)
+        converted = re.search(r"│ converted\s*│\s*(\d+) = (\d+\.\d)% │\s*(\d+) = (\d+\.\d)% │\s*([+-]\d+\.\d) "
+                              r"\[([+-]\d+\.\d), ([+-]\d+\.\d)\] │ (.+?)\s*│", output)
+        assert converted is not None, output
+        rows = report_rows(workdir)
+        held, _ = expected_groups(output, rows)
+        index_of = {data.phone(i): i for i in range(CONTACTS)}
+        organic = {int(r["contact_id"]) for r in rows if data.converts_organically(index_of[r["phone"]])}
+        sent_group = {int(r["contact_id"]) for r in rows if r["sent_at"] and r["status"] != "failed"}
+        # Held-out contacts never got the message: their conversions are the shop's organic ones, exactly;
+        # the sent group converts organically and through the bot.
+        assert int(converted.group(3)) == len(organic & held)
+        assert int(converted.group(1)) >= len(organic & sent_group)
+        assert int(converted.group(1)) > 0
+        low, points, high = float(converted.group(6)), float(converted.group(5)), float(converted.group(7))
+        assert low <= points <= high
+        # 300 contacts hold out about 30: the sentence says when that is too few.
+        assert converted.group(8) in ("too few contacts to tell", "no measurable difference") or \
+            converted.group(8).endswith("likely real")
+
+    def test_a_forecast_a_budget_above_it_and_the_actual_cost_within_it(self, first_run: Run) -> None:
+        output = first_run.output
+        assert first_run.returncode == 0, output
+        plan = re.search(r"^cost forecast: (\d+\.\d\d) USD for (\d+) eligible contacts \(marketing\); "
+                         r"budget: (\d+\.\d\d) USD$", output, re.MULTILINE)
+        assert plan is not None, output
+        forecast, budget = float(plan.group(1)), float(plan.group(3))
+        assert 0 < forecast < budget
         # The sent messages, priced from the simulator's pricing objects (docs/costs.md).
-        cost = re.search(r"^actual cost: (\d+\.\d\d) USD \(estimated from the rate card", output, re.MULTILINE)
-        assert cost is not None and float(cost.group(1)) > 0
+        cost = re.search(r"^actual cost: (\d+\.\d\d) USD of a (\d+\.\d\d) USD budget \(estimated from the rate card",
+                         output, re.MULTILINE)
+        assert cost is not None, output
+        assert 0 < float(cost.group(1)) <= forecast and float(cost.group(2)) == budget
+        assert "budget reached" not in output
 
     def test_the_csv_report_has_one_row_per_targeted_contact(self, first_run: Run, workdir: Path) -> None:
         assert first_run.returncode == 0, first_run.output
@@ -107,7 +204,8 @@ class TestRunCampaign:
         assert rows[0] == REPORT_HEADER
         assert len(rows) == CONTACTS + 1
         statuses = Counter(r[3] for r in rows[1:])
-        assert statuses["not_sent"] + statuses["failed"] == 24
+        assert statuses["not_sent"] + statuses["failed"] == row(first_run.output, "not sent")
+        assert statuses["holdout"] == row(first_run.output, "holdout")
         assert sum(1 for r in rows[1:] if r[8]) >= row(first_run.output, "replied")
         assert any('"offer_viewed"' in r[10] for r in rows[1:])
 
@@ -117,6 +215,19 @@ class TestRunCampaign:
         assert second.returncode == 0, second.output
         assert row(second.output, "targeted") == CONTACTS  # the same contacts, not twice as many
         assert "report: var/demo/campaign-1-report.csv" in second.output  # a new database: campaign 1 again
+
+    def test_keep_runs_a_new_campaign_on_the_same_data_with_both_variants_sent(self, first_run: Run,
+                                                                              workdir: Path) -> None:
+        assert first_run.returncode == 0, first_run.output
+        kept = run_campaign(workdir, "--keep")
+        assert kept.returncode == 0, kept.output
+        assert row(kept.output, "targeted") == CONTACTS
+        assert "report: var/demo/campaign-2-report.csv" in kept.output
+        with (workdir / "var" / "demo" / "campaign-2-report.csv").open(newline="") as report:
+            rows = list(csv.DictReader(report))
+        # Variant B's video was uploaded again to this run's simulator: only the unreachable contacts fail.
+        assert {r["error_msg"] for r in rows if r["status"] == "failed"} <= {"not a valid WhatsApp user"}
+        assert Counter(r["variant"] for r in rows if r["status"] in ("delivered", "read"))["B"] > 0
 
 
 _lines: dict[int, queue.Queue[str]] = {}

@@ -62,9 +62,10 @@ def demo(tmp_path: Path, sqlite_template: Path) -> Iterator[Demo]:
     async def seeded(url: str, sim_url: str, key: str) -> Demo:
         async with Api(url, key) as api:
             done = await seed(api, sim_url=sim_url, bot_url="http://127.0.0.1:9/demo-bot", count=CONTACTS)
-            running = await create_and_start(api, number_id=done.number_id, bot_flow_id=done.bot_flow_id)
+            launch = await create_and_start(api, number_id=done.number_id, bot_flow_id=done.bot_flow_id,
+                                            teaser_media_id=done.teaser_media_id, contacts=CONTACTS)
             contact = (await api.get("/contacts?limit=1"))["items"][0]
-        return Demo(url, done.number_id, running["id"], contact["id"])
+        return Demo(url, done.number_id, launch.campaign["id"], contact["id"])
 
     key = asyncio.run(organization())
     with live_server(settings) as url, SimulatorServer(

@@ -22,7 +22,7 @@ from herald.demo.data import OFFER_BUTTON
 
 log = logging.getLogger("herald.demo.bot")
 PATH = "/hooks/herald"
-CONVERSION_PROBABILITY = 0.35
+CONVERSION_PROBABILITY = 0.5
 
 
 def free_port() -> int:

@@ -14,6 +14,8 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from herald.contacts.local_zone import TIMEZONE_TAG, zone_of
+
 PHONE_NUMBER_ID = "1090001"
 WABA_ID = "2090001"
 DISPLAY_PHONE_NUMBER = "+1 555 000 0001"
@@ -30,6 +32,13 @@ CAMPAIGN_RATE = 80
 
 AUDIENCE_TAG = "demo"
 MEMBER_ID = "member_id"
+# The experiment (docs/campaign-features.md): a tenth of the audience held out, the rest split evenly
+# between the welcome template (A) and the video teaser (B).
+HOLDOUT_PERCENT = 10.0
+# Simulated organic purchases: the demo's "shop" reports a conversion for about this share of every
+# targeted contact, messaged or held out, as a customer's shop reports purchases it would have had anyway.
+ORGANIC_CONVERSION_PROBABILITY = 0.03
+CONVERSION_STEP = "converted"
 OFFER_BUTTON = "Show me the offer"
 LATER_BUTTON = "Not now"
 
@@ -38,6 +47,18 @@ _FIRST = ("Ana", "Ben", "Carla", "David", "Elif", "Farid", "Greta", "Hugo", "Ine
 _LAST = ("Silva", "Novak", "Berg", "Costa", "Demir", "Evans", "Fischer", "Garcia", "Haddad", "Ito", "Jensen",
          "Kowalski", "Larsen", "Moreau", "Nagy", "Okafor", "Perez", "Rossi", "Sato", "Weber")
 _CITIES = ("lisbon", "berlin", "madrid", "paris")
+# Contacts in these cities carry a ``timezone`` valued tag; the others are placed by their +1 415
+# number (America/Los_Angeles): the send window is read in three zones.
+_CITY_ZONES = {"lisbon": "Europe/Lisbon", "berlin": "Europe/Berlin"}
+
+
+def zones(count: int) -> dict[str, int]:
+    """How many of the first ``count`` contacts are in each timezone, placed as the engine places them."""
+    placed: dict[str, int] = {}
+    for person in contacts(count):
+        zone, _ = zone_of(person.valued_tags.get(TIMEZONE_TAG), person.phone)
+        placed[zone] = placed.get(zone, 0) + 1
+    return placed
 
 
 @dataclass(frozen=True)
@@ -73,6 +94,9 @@ def contact(index: int) -> DemoContact:
     name = f"{_FIRST[index % len(_FIRST)]} {_LAST[(index // len(_FIRST)) % len(_LAST)]}"
     tags = [AUDIENCE_TAG, _CITIES[index % len(_CITIES)]] + (["vip"] if index % 10 == 0 else [])
     valued = {"tier": "gold" if index % 10 == 0 else "silver"}
+    city = _CITIES[index % len(_CITIES)]
+    if city in _CITY_ZONES:
+        valued[TIMEZONE_TAG] = _CITY_ZONES[city]
     if not lacks_member_id(index):
         valued[MEMBER_ID] = f"M-{100000 + index}"
     return DemoContact(index=index, phone=phone(index), name=name, tags=tags, valued_tags=valued,
@@ -87,10 +111,10 @@ def contacts_csv(people: list[DemoContact]) -> bytes:
     """The import format: ``phone,name,tags`` (tags ``;``-separated) plus one ``vt:KEY`` column per valued tag."""
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["phone", "name", "tags", "vt:tier", f"vt:{MEMBER_ID}"])
+    writer.writerow(["phone", "name", "tags", "vt:tier", f"vt:{MEMBER_ID}", f"vt:{TIMEZONE_TAG}"])
     for person in people:
         writer.writerow([person.phone, person.name, ";".join(person.tags), person.valued_tags.get("tier", ""),
-                         person.valued_tags.get(MEMBER_ID, "")])
+                         person.valued_tags.get(MEMBER_ID, ""), person.valued_tags.get(TIMEZONE_TAG, "")])
     return out.getvalue().encode()
 
 
@@ -158,3 +182,9 @@ def banner_png(width: int = 64, height: int = 32) -> bytes:
 
 def bot_rng(seed: int = 7) -> random.Random:
     return random.Random(seed)
+
+
+def converts_organically(index: int, seed: int = 11) -> bool:
+    """Whether the demo's shop reports a purchase for this contact whatever the campaign does (simulated,
+    fixed by the index): the baseline the holdout measures."""
+    return random.Random(seed * 1_000_003 + index).random() < ORGANIC_CONVERSION_PROBABILITY

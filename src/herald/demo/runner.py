@@ -24,7 +24,17 @@ from rich.console import Console
 from herald.demo import data
 from herald.demo.api import Api, DemoError
 from herald.demo.bot import DemoBot
-from herald.demo.campaign import create_and_start, export_csv, funnel_of, stats_table, watch
+from herald.demo.campaign import (
+    Launch,
+    create_and_start,
+    export_csv,
+    funnel_of,
+    holdout_table,
+    record_organic_conversions,
+    stats_table,
+    variants_table,
+    watch,
+)
 from herald.demo.children import Child
 from herald.demo.organization import (
     DEMO_EMAIL,
@@ -169,22 +179,50 @@ class Demo:
     async def _run_campaign(self, seeded: Seeded) -> int:
         assert self.api is not None and self.bot is not None
         api, bot = self.api, self.bot
-        campaign = await create_and_start(api, number_id=seeded.number_id, bot_flow_id=seeded.bot_flow_id)
+        launch = await create_and_start(api, number_id=seeded.number_id, bot_flow_id=seeded.bot_flow_id,
+                                        teaser_media_id=seeded.teaser_media_id, contacts=seeded.contacts)
+        campaign = launch.campaign
         campaign_id = campaign["id"]
-        self.console.print(f"campaign {campaign_id} '{campaign['name']}' started at "
-                           f"{data.CAMPAIGN_RATE} messages/s", highlight=False)
+        self._print_launch(launch)
         started = time.monotonic()
         stats = await watch(lambda: api.get(f"/campaigns/{campaign_id}/stats"), self.console,
                             lambda: bot.replies_of(campaign_id))
         elapsed = time.monotonic() - started
+        organic = await record_organic_conversions(api, campaign_id, seeded.contacts)
+        self.console.print(f"shop (simulated): {organic} organic '{data.CONVERSION_STEP}' events reported for "
+                           "messaged and held-out contacts alike", highlight=False)
         self.console.print(stats_table(stats, await funnel_of(api, campaign_id)))
+        experiment = await api.get(f"/campaigns/{campaign_id}/experiment")
+        if experiment["holdout"]:
+            seed = (await api.get(f"/campaigns/{campaign_id}"))["experiment_seed"]
+            self.console.print(holdout_table(experiment["holdout"], seed))
+        if experiment["variants"]:
+            self.console.print(variants_table(experiment["variants"]))
         cost = (await api.get(f"/campaigns/{campaign_id}/stats")).get("cost")
         if cost:  # docs/costs.md: from Meta's pricing objects and the rate card, an estimate
-            self.console.print(f"actual cost: {cost['actual']:.2f} {cost['currency']} (estimated from the rate card; "
-                               "Meta's invoice is the truth)", highlight=False)
+            budget = f" of a {cost['budget']:.2f} {cost['currency']} budget" if cost.get("budget") else ""
+            self.console.print(f"actual cost: {cost['actual']:.2f} {cost['currency']}{budget} (estimated from the "
+                               "rate card; Meta's invoice is the truth)", highlight=False, soft_wrap=True)
         path = await export_csv(api, campaign_id, self.options.var_dir)
         self.console.print(f"finished in {elapsed:.1f} s; report: {path}", highlight=False)
         return 0
+
+    def _print_launch(self, launch: Launch) -> None:
+        campaign, (start, end) = launch.campaign, launch.window
+        zones = ", ".join(f"{zone} {count:,}" for zone, count in sorted(launch.zones.items(), key=lambda z: -z[1]))
+        lines = [
+            f"campaign {campaign['id']} '{campaign['name']}' started at {data.CAMPAIGN_RATE} messages/s",
+            f"send window: {start}-{end} every day, in each contact's local time (open now in {zones})",
+            f"experiment: {campaign['holdout_percent']:g}% holdout; variants "
+            + ", ".join(f"{v['name']} {(v['template'] or campaign['template'])['name']}" for v in campaign["variants"])
+            + ", split evenly",
+        ]
+        if launch.forecast:
+            forecast = launch.forecast
+            lines.append(f"cost forecast: {forecast['total']:.2f} {forecast['currency']} for {forecast['contacts']:,} "
+                         f"eligible contacts ({forecast['category']}); budget: {launch.budget:.2f} {forecast['currency']}")
+        for line in lines:
+            self.console.print(line, highlight=False, soft_wrap=True)
 
     async def _shutdown(self) -> None:
         if self.bot is not None:

@@ -14,6 +14,8 @@ from herald.demo.api import Api
 class Seeded:
     number_id: int
     bot_flow_id: int
+    # The teaser video for the campaign's variant B, uploaded by this run (the simulator knows no older one).
+    teaser_media_id: int
     contacts: int
     unusable: list[dict[str, Any]]
 
@@ -30,16 +32,13 @@ async def seed(api: Api, *, sim_url: str, bot_url: str, count: int) -> Seeded:
         "verify_token": data.VERIFY_TOKEN, "graph_api_base": sim_url,
     })
     synced = await api.post(f"/whatsapp-numbers/{number['id']}/sync-templates")
-    await api.upload(f"/whatsapp-numbers/{number['id']}/media", filename="winter-banner.png",
-                     content=data.banner_png(), content_type="image/png")
-    await api.upload(f"/whatsapp-numbers/{number['id']}/media", filename="winter-teaser.mp4",
-                     content=video.teaser_mp4(), content_type="video/mp4")
+    teaser_media_id = await _upload_media(api, number["id"])
     flow = await api.post("/bot-flows", {"name": "Demo bot", "webhook_url": bot_url, "secret": data.BOT_SECRET})
     people = data.contacts(count)
     imported = await api.upload("/contacts/import", filename="demo-contacts.csv",
                                 content=data.contacts_csv(people), content_type="text/csv")
     await _open_cases(api, [p.phone for p in people if p.open_case])
-    return Seeded(number_id=number["id"], bot_flow_id=flow["id"],
+    return Seeded(number_id=number["id"], bot_flow_id=flow["id"], teaser_media_id=teaser_media_id,
                   contacts=imported["imported"] + imported["updated"], unusable=synced["unusable"])
 
 
@@ -52,9 +51,21 @@ async def _reuse(api: Api, number_id: int, *, sim_url: str, bot_url: str) -> See
     flow = next(f for f in flows if f["name"] == "Demo bot")
     await api.call("PATCH", f"/bot-flows/{flow['id']}", json={"webhook_url": bot_url})
     synced = await api.post(f"/whatsapp-numbers/{number_id}/sync-templates")
+    # The simulator starts afresh: the media ids it gave last time are gone.
+    teaser_media_id = await _upload_media(api, number_id)
     tags = await api.get("/tags")
     count = next((t["contacts"] for t in tags if t["name"] == data.AUDIENCE_TAG), 0)
-    return Seeded(number_id=number_id, bot_flow_id=flow["id"], contacts=count, unusable=synced["unusable"])
+    return Seeded(number_id=number_id, bot_flow_id=flow["id"], teaser_media_id=teaser_media_id, contacts=count,
+                  unusable=synced["unusable"])
+
+
+async def _upload_media(api: Api, number_id: int) -> int:
+    """The banner and the teaser; returns the teaser's media id."""
+    await api.upload(f"/whatsapp-numbers/{number_id}/media", filename="winter-banner.png",
+                     content=data.banner_png(), content_type="image/png")
+    teaser = await api.upload(f"/whatsapp-numbers/{number_id}/media", filename=video.FILENAME,
+                     content=video.teaser_mp4(), content_type="video/mp4")
+    return int(teaser["id"])
 
 
 async def _open_cases(api: Api, phones: list[str]) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import struct
 
+FILENAME = "winter-teaser.mp4"
 WIDTH, HEIGHT = 128, 80  # whole 16×16 macroblocks
 FRAMES, FPS = 10, 5
 _TIMESCALE = 1000
