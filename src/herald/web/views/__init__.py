@@ -9,6 +9,7 @@ from herald.web.views import (
     campaigns,
     campaigns_live,
     contacts,
+    events,
     media,
     replies,
     settings,
@@ -19,5 +20,6 @@ from herald.web.views import (
 )
 
 router = APIRouter(include_in_schema=False)
-for module in (auth, campaigns, campaigns_live, stats, wizard, wizard_live, media, contacts, replies, setup, settings):
+for module in (auth, campaigns, campaigns_live, stats, wizard, wizard_live, media, contacts, replies, setup, settings,
+               events):
     router.include_router(module.router)
