@@ -72,3 +72,12 @@ _.polling  # reports/hub.py: whether a campaign's stats are polled (tests/report
 # Template status webhooks are parsed (whatsapp/webhooks.py) but not applied to templates yet: these
 # are the functions that would apply them; tests/templates/test_template_sync.py tests them.
 get_usable_template, apply_template_status
+
+# Events out (events/): delivery-log columns written through `update(...).values(...)` and read by the
+# API's schema and the log page; and the two event types the quality circuit breaker and the budget
+# cap (issue 24, built later) emit through `events.outbox.record_campaign_events`.
+last_status_code, last_attempt_at
+_.last_status_code
+_.last_attempt_at
+_.campaign_paused_by_breaker
+_.campaign_budget_reached

@@ -19,7 +19,14 @@ from tests.conftest import OrgHandle
 from tests.dispatch.helpers import running_worker, wait_until
 from tests.dispatch.test_campaign_dispatch import VARIABLES, upload_banner
 from tests.events.receiver import RECEIVER_SECRET, EventReceiver
-from tests.factories import graph_template, make_active_campaign, make_contacts, make_media, make_number, make_template
+from tests.factories import (
+    graph_template,
+    make_active_campaign,
+    make_contacts,
+    make_media,
+    make_number,
+    make_template,
+)
 from tests.live import live_server
 
 pytestmark = pytest.mark.server

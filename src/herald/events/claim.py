@@ -35,7 +35,6 @@ class ClaimedBatch:
     failures: int
     outbox_ids: list[int]
     payloads: list[str]
-    oldest_at: datetime
 
 
 def _due(now: datetime, limit: int) -> Any:
@@ -67,17 +66,14 @@ async def claim_batches(session: AsyncSession, *, now: datetime, limit: int) -> 
     batches = []
     for endpoint_id, url, secret_enc, failures in sorted(leased):
         rows = (await session.execute(
-            select(EventOutbox.id, EventOutbox.payload, EventOutbox.created_at)
+            select(EventOutbox.id, EventOutbox.payload)
             .where(EventOutbox.endpoint_id == endpoint_id, EventOutbox.status == PENDING)
             .order_by(EventOutbox.id).limit(BATCH_MAX_EVENTS)
         )).all()
         if not rows:  # delivered by another worker meanwhile
             await release(session, endpoint_id=endpoint_id)
             continue
-        batches.append(ClaimedBatch(
-            endpoint_id, url, secret_enc, failures, [r[0] for r in rows], [r[1] for r in rows],
-            min(r[2] for r in rows),
-        ))
+        batches.append(ClaimedBatch(endpoint_id, url, secret_enc, failures, [r[0] for r in rows], [r[1] for r in rows]))
     return batches
 
 
