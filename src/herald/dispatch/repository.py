@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.campaigns.lifecycle import Status, transition
 from herald.dispatch.outcomes import NotSent, Outcome, Sent, record
-from herald.events.outbox import CampaignEvent, record_campaign_events
+from herald.events.outbox import CampaignEvent, anyone_subscribed, record_campaign_events
 from herald.events.types import EventType
 from herald.kit.db import Database
 from herald.kit.dialect import is_postgres
@@ -77,7 +77,8 @@ async def record_batch(
         if claim_id is not None:  # the claim before its messages, as the reaper takes them
             await session.execute(delete(SendClaim).where(SendClaim.id == claim_id))
         await record(session, campaign_id=campaign_id, outcomes=outcomes)
-        await record_campaign_events(session, _message_events(campaign_id, outcomes))
+        if await anyone_subscribed(session):
+            await record_campaign_events(session, _message_events(campaign_id, outcomes))
 
 
 def _message_events(campaign_id: int, outcomes: list[Outcome]) -> list[CampaignEvent]:

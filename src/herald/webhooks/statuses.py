@@ -12,7 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from herald.campaigns import counters, marketing_retry
 from herald.campaigns.lifecycle import RUNNING
 from herald.campaigns.message_state import MessageState, apply_status, bucket, counter_deltas
-from herald.events.outbox import CampaignEvent, NewEvent, record_campaign_events, record_events
+from herald.events.outbox import (
+    CampaignEvent,
+    NewEvent,
+    anyone_subscribed,
+    record_campaign_events,
+    record_events,
+)
 from herald.events.types import EventType
 from herald.kit.dialect import is_postgres
 from herald.kit.types import UTCDateTime, parse_id, utcnow
@@ -88,6 +94,7 @@ async def apply_statuses(session: AsyncSession, rows: list[StoredEvent]) -> None
     opted_out: list[int] = []
     user_ids: dict[int, str] = {}
     events: list[CampaignEvent] = []
+    emit = await anyone_subscribed(session)
     for message_id, items in grouped.items():
         message = by_id[message_id]
         if user_id := next((s.recipient_user_id for _, s in items if s.recipient_user_id), None):
@@ -108,7 +115,8 @@ async def apply_statuses(session: AsyncSession, rows: list[StoredEvent]) -> None
             opted_out.append(message.contact_id)
         wamid = None if retry_later else (message.wamid or items[0][1].wamid)
         updates.append(_row_update(message, after, wamid, retry_in))
-        events.extend(_message_events(message, before, after, wamid))
+        if emit:
+            events.extend(_message_events(message, before, after, wamid))
         for row, _ in items:
             mark(row, "applied")
     await _write(session, updates)
