@@ -146,8 +146,8 @@ _STATUS_EVENTS = (
 
 
 def _message_events(message: Row[Any], before: MessageState, after: MessageState, wamid: str | None) -> list[CampaignEvent]:
-    """One event per step the message took: a ``read`` that arrives before its ``delivered`` still
-    reports both, each at its own time; ``failed`` with Meta's code and reason."""
+    """One event per step this round recorded for the first time (a ``delivered`` arriving after its
+    ``read`` included), each at its own time; ``failed`` with Meta's code and reason."""
     data = {"message_id": message.id, "contact_id": message.contact_id, "wamid": wamid}
     events = []
     for event_type, column in _STATUS_EVENTS:
