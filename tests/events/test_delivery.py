@@ -19,7 +19,7 @@ from herald.kit.types import utcnow
 from herald.models import EventEndpoint, EventOutbox
 from tests.conftest import LOOPBACK_ALLOWED, OrgHandle
 from tests.events.receiver import RECEIVER_SECRET, EventReceiver
-from tests.factories import make_active_campaign, make_number
+from tests.factories import make_active_campaign, make_contacts, make_number
 
 ENDPOINTS = "/api/v1/event-endpoints"
 
@@ -182,6 +182,18 @@ class TestRecording:
         await deliverer(app, database).deliver_due()
         (started,) = receiver.events.values()
         assert started["data"]["campaign_id"] == ours
+
+    async def test_an_admin_opting_a_contact_out_reports_it_once(
+        self, client: httpx.AsyncClient, database: Database, org: OrgHandle, receiver: EventReceiver
+    ) -> None:
+        await add_endpoint(client, org, receiver.url, types=["contact.opted_out"])
+        (contact,) = await make_contacts(database, org_id=org.id, specs=[{"phone": "+14155550190"}])
+        for _ in range(2):  # the second time it already is: nothing new to report
+            answer = await client.patch(f"/api/v1/contacts/{contact}", json={"opted_out": True}, headers=org.auth)
+            assert answer.status_code == 200, answer.text
+        (row,) = await outbox_rows(database)
+        assert row.event_type == "contact.opted_out"
+        assert f'"contact_id":{contact}' in row.payload and '"reason":"set in Herald"' in row.payload
 
     async def test_organization_without_endpoints_writes_nothing_and_runs_no_statement(
         self, app: FastAPI, database: Database, org: OrgHandle
