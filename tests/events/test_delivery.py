@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from sqlalchemy import event, select, update
 
 from herald.campaigns.lifecycle import Status, transition
-from herald.events import outbox
+from herald.events import claim, outbox
 from herald.events.delivery import EventDeliverer, backoff
 from herald.events.outbox import CampaignEvent, record_campaign_events
 from herald.events.types import EventType
@@ -238,3 +238,20 @@ async def ready_campaign(app: FastAPI, database: Database, org_id: int) -> int:
     return await make_active_campaign(database, org_id=org_id, number_id=number, audience={"tags_any": ["x"]},
                                       variables={}, media_row_id=None, bot_flow_id=None, status="ready")
 
+
+
+class TestRetention:
+    async def test_delivered_events_go_after_a_week_failed_after_a_month_pending_never(
+        self, client: httpx.AsyncClient, database: Database, org: OrgHandle, receiver: EventReceiver
+    ) -> None:
+        endpoint = await add_endpoint(client, org, receiver.url)
+        now = utcnow()
+        ages = {"old-delivered": ("delivered", 8), "new-delivered": ("delivered", 6), "failed": ("failed", 8),
+                "old-failed": ("failed", 31), "pending": ("pending", 40)}
+        async with database.session() as session:
+            for event_id, (status, days) in sorted(ages.items(), key=lambda item: -item[1][1]):  # oldest first
+                session.add(EventOutbox(org_id=org.id, endpoint_id=endpoint, event_id=event_id, event_type="x",
+                                        payload="{}", status=status, attempts=1, created_at=now - timedelta(days=days)))
+        async with database.session() as session:
+            assert await claim.prune(session, now=now) == 2
+        assert {r.event_id for r in await outbox_rows(database)} == {"new-delivered", "failed", "pending"}

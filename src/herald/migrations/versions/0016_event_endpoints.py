@@ -70,11 +70,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_event_outbox")),
     )
     op.create_index("ix_event_outbox_endpoint", "event_outbox", ["endpoint_id", "status", "id"], unique=False)
-    op.create_index("ix_event_outbox_status_created", "event_outbox", ["status", "created_at"], unique=False)
 
 
 def downgrade() -> None:
-    op.drop_index("ix_event_outbox_status_created", table_name="event_outbox")
     op.drop_index("ix_event_outbox_endpoint", table_name="event_outbox")
     op.drop_table("event_outbox")
     op.drop_index(op.f("ix_event_endpoints_org_id"), table_name="event_endpoints")
