@@ -84,3 +84,11 @@ budget_used_pct  # reports/schemas.py: CostOut
 pricing_model  # whatsapp/events.py: parsed from Meta's pricing object, kept in the stored status
 countries  # pricing/forecast.py: CostForecast, read by the review's template
 utility, authentication  # pricing/api.py: MarketRates, the API's rate card rows
+# Events out (events/): delivery-log columns written through `update(...).values(...)` and read by the
+# API's schema and the log page; and the two event types the quality circuit breaker and the budget
+# cap (issue 24, built later) emit through `events.outbox.record_campaign_events`.
+last_status_code, last_attempt_at
+_.last_status_code
+_.last_attempt_at
+_.campaign_paused_by_breaker
+_.campaign_budget_reached

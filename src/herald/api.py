@@ -10,6 +10,7 @@ from herald.auth.api import router as auth_router
 from herald.botflows.api import router as bot_flows_router
 from herald.campaigns.api import router as campaigns_router
 from herald.contacts.api import router as contacts_router
+from herald.events.api import router as event_endpoints_router
 from herald.inbox.api import router as inbox_router
 from herald.kit.errors import NotFound
 from herald.media.api import router as media_router
@@ -39,7 +40,7 @@ def include_routers(app: FastAPI) -> None:
     api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(ids_in_range)])
     for router in (
         auth_router, numbers_router, templates_router, media_router, bot_flows_router, contacts_router, inbox_router,
-        campaigns_router, replies_router, reports_router, settings_router, rate_card_router,
+        campaigns_router, replies_router, reports_router, settings_router, rate_card_router, event_endpoints_router,
     ):
         api.include_router(router)
     app.include_router(api)

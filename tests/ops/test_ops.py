@@ -21,7 +21,7 @@ from herald.cli import app as cli_app
 from herald.config import Settings, get_settings
 from herald.kit.crypto import SecretBox
 from herald.kit.db import Database
-from herald.models import BotFlow, WhatsAppNumber
+from herald.models import BotFlow, EventEndpoint, WhatsAppNumber
 from herald.ops import logs
 from herald.ops.metrics import REGISTRY
 from herald.simulator import Scenario, SimulatorServer
@@ -250,6 +250,9 @@ class TestRotateKeys:
                     organization = await service.create_org(session, name="Rot", secret_key=TEST_SECRET_KEY)
                 await make_number(database, box, org_id=organization.id, base_url="http://127.0.0.1:9", token=TOKEN)
                 await make_bot_flow(database, box, org_id=organization.id, secret="bot-" + TOKEN)
+                async with database.session() as session:
+                    session.add(EventEndpoint(org_id=organization.id, url="https://crm.example.com/h", failures=0,
+                                              secret_enc=box.encrypt("evt-" + TOKEN), event_types=["message.read"]))
             finally:
                 await database.dispose()
 
@@ -259,7 +262,9 @@ class TestRotateKeys:
                 async with database.read_session() as session:
                     number = (await session.execute(WhatsAppNumber.__table__.select())).one()
                     flow = (await session.execute(BotFlow.__table__.select())).one()
-                return [number.access_token_enc, number.app_secret_enc, number.verify_token_enc, flow.secret_enc]
+                    endpoint = (await session.execute(EventEndpoint.__table__.select())).one()
+                return [number.access_token_enc, number.app_secret_enc, number.verify_token_enc, flow.secret_enc,
+                        endpoint.secret_enc]
             finally:
                 await database.dispose()
 
@@ -275,9 +280,10 @@ class TestRotateKeys:
             get_settings.cache_clear()
         assert result.exit_code == 0, result.output
         assert "whatsapp_numbers=1" in result.output and "bot_flows=1" in result.output
+        assert "event_endpoints=1" in result.output
         tokens = asyncio.run(read())
         only_new, only_old = SecretBox(new), SecretBox(old)
-        assert [only_new.decrypt(t) for t in tokens] == [TOKEN, "sim-secret", "verify", "bot-" + TOKEN]
+        assert [only_new.decrypt(t) for t in tokens] == [TOKEN, "sim-secret", "verify", "bot-" + TOKEN, "evt-" + TOKEN]
         for token in tokens:
             with pytest.raises(ValueError):
                 only_old.decrypt(token)

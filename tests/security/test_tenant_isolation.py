@@ -48,6 +48,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/campaigns/{campaign_id}/schedule"): {"start_at": "2031-01-01T10:00:00+00:00", "rate_per_hour": 10},
     ("POST", "/campaigns/{campaign_id}/test"): {"phones": [fr_mobile(1)]},
     ("POST", "/campaigns/{campaign_id}/funnel-events"): {"phone": fr_mobile(1), "step": "checkout"},
+    ("PATCH", "/event-endpoints/{endpoint_id}"): {"description": "taken over", "event_types": ["message.read"]},
     ("PATCH", "/users/{user_id}"): {"role": "viewer", "active": False, "password": "taken over"},
 }
 MULTIPART = {("POST", "/whatsapp-numbers/{number_id}/media")}
@@ -94,13 +95,15 @@ async def victim(app: FastAPI, client: httpx.AsyncClient, database: Database, ot
     ready = await make_active_campaign(database, **common, status="ready", name="Globex ready")
     active = await make_active_campaign(database, **common, status="active", name="Globex active")
     keys = (await client.get("/api/v1/api-keys", headers=other_org.auth)).json()
+    endpoint = await client.post("/api/v1/event-endpoints", headers=other_org.auth, json={
+        "url": "https://globex.example.com/events", "secret": "globex-secret-zq81", "event_types": ["message.sent"]})
     user = await client.post("/api/v1/users", headers=other_org.auth,
                              json={"email": "editor@globex.test", "password": "globex password", "role": "editor"})
     return Victim(other_org, {
         "user_id": [user.json()["id"]],
         "number_id": [number], "template_id": [template], "media_row_id": [media], "bot_flow_id": [bot_flow],
         "contact_id": [contact], "case_id": [case], "campaign_id": [ready, active],
-        "api_key_id": [k["id"] for k in keys],
+        "api_key_id": [k["id"] for k in keys], "endpoint_id": [endpoint.json()["id"]],
     })
 
 
@@ -110,6 +113,7 @@ async def snapshot(client: httpx.AsyncClient, victim: Victim) -> dict[str, Any]:
     paths = [f"/api/v1/whatsapp-numbers/{ids['number_id'][0]}", f"/api/v1/templates/{ids['template_id'][0]}",
              f"/api/v1/media/{ids['media_row_id'][0]}", f"/api/v1/bot-flows/{ids['bot_flow_id'][0]}",
              f"/api/v1/contacts/{ids['contact_id'][0]}", f"/api/v1/cases/{ids['case_id'][0]}",
+             f"/api/v1/event-endpoints/{ids['endpoint_id'][0]}",
              "/api/v1/campaigns?limit=100", "/api/v1/contacts?limit=100"]
     paths += [f"/api/v1/campaigns/{c}" for c in ids["campaign_id"]]
     paths += [f"/api/v1/campaigns/{c}/stats" for c in ids["campaign_id"]]

@@ -10,6 +10,8 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from herald.events.outbox import CampaignEvent, record_campaign_events
+from herald.events.types import EventType
 from herald.kit.errors import Conflict, NotFound
 from herald.models import Campaign
 from herald.ops.metrics import CAMPAIGN_TRANSITIONS
@@ -68,6 +70,9 @@ async def transition(
         log.info("campaign %s is now %s (was %s)", campaign_id, to.value, was,
                  extra={"campaign_id": campaign_id, "to": to.value, "from_states": was})
         CAMPAIGN_TRANSITIONS.labels(to=to.value).inc()
+        if (event_type := _event_of(to, allowed)) is not None:
+            reason = (values or {}).get("status_reason")
+            await record_campaign_events(session, [CampaignEvent(campaign_id, event_type, {"reason": reason})])
         return
     current = await current_status(session, campaign_id=campaign_id, org_id=org_id)
     raise Conflict(
@@ -75,6 +80,13 @@ async def transition(
         code="invalid_transition",
         details={"status": current, "requested": to.value},
     )
+
+
+def _event_of(to: Status, allowed: frozenset[Status]) -> EventType | None:
+    """The event a transition reports: reaching ``active`` only from ``paused`` is a resume, else a start."""
+    if to == Status.active:
+        return EventType.campaign_resumed if allowed == {Status.paused} else EventType.campaign_started
+    return {Status.paused: EventType.campaign_paused, Status.ended: EventType.campaign_ended}.get(to)
 
 
 async def current_status(session: AsyncSession, *, campaign_id: int, org_id: int | None) -> str:

@@ -30,6 +30,8 @@ from herald.contacts.schemas import (
     ValuedTagCount,
     ValuedTagValueCount,
 )
+from herald.events.outbox import NewEvent, record_events
+from herald.events.types import EventType
 from herald.kit.errors import Conflict, Invalid, NotFound
 from herald.kit.pagination import clamp_limit, decode_cursor, encode_cursor
 from herald.kit.types import utcnow
@@ -272,8 +274,7 @@ async def update_contact(
         contact.timezone = _clean_timezone(data.timezone)
     if "locale" in given:
         contact.locale = (data.locale or "").strip() or None
-    if "opted_out" in given and data.opted_out is not None:
-        _set_opted_out(contact, data.opted_out)
+    opted_out_now = "opted_out" in given and data.opted_out is not None and _set_opted_out(contact, data.opted_out)
     if "tags" in given:
         tags = clean_tags(data.tags or [])
         if problem := counts_problem(len(tags), 0):
@@ -287,6 +288,9 @@ async def update_contact(
             await session.flush()
     except IntegrityError as exc:  # a concurrent request took the new phone or user id first
         raise _duplicate(contact.phone, user_id=contact.wa_user_id) from exc
+    if opted_out_now:
+        await record_events(session, [NewEvent(org_id, EventType.contact_opted_out, {
+            "contact_id": contact.id, "reason": contact.opted_out_reason}, contact.opted_out_at)])
     updated = await get_contact(session, org_id=org_id, contact_id=contact.id)
     _check_counts(updated, tags=False, valued_tags=bool(data.valued_tags))  # merged into those it had
     return updated
@@ -316,11 +320,14 @@ async def _change_phone(session: AsyncSession, contact: Contact, raw: str | None
     contact.phone, contact.phone_raw = phone, raw.strip()
 
 
-def _set_opted_out(contact: Contact, opted_out: bool) -> None:
+def _set_opted_out(contact: Contact, opted_out: bool) -> bool:
+    """True when this opts the contact out (it was not before)."""
     if not opted_out:
         contact.opted_out_at = contact.opted_out_reason = None
     elif contact.opted_out_at is None:
         contact.opted_out_at, contact.opted_out_reason = utcnow(), "set in Herald"
+        return True
+    return False
 
 
 async def _replace_tags(session: AsyncSession, *, org_id: int, contact_id: int, tags: list[str]) -> None:

@@ -13,7 +13,9 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.campaigns.lifecycle import Status, transition
-from herald.dispatch.outcomes import Outcome, record
+from herald.dispatch.outcomes import NotSent, Outcome, Sent, record
+from herald.events.outbox import CampaignEvent, anyone_subscribed, record_campaign_events
+from herald.events.types import EventType
 from herald.kit.db import Database
 from herald.kit.dialect import is_postgres
 from herald.kit.errors import Conflict
@@ -84,6 +86,22 @@ async def record_batch(
         if claim_id is not None:  # the claim before its messages, as the reaper takes them
             await session.execute(delete(SendClaim).where(SendClaim.id == claim_id))
         await record(session, campaign_id=campaign_id, outcomes=outcomes, cost=cost)
+        if await anyone_subscribed(session):
+            await record_campaign_events(session, _message_events(campaign_id, outcomes))
+
+
+def _message_events(campaign_id: int, outcomes: list[Outcome]) -> list[CampaignEvent]:
+    """``message.sent`` for each accepted send, ``message.failed`` for each WhatsApp refused."""
+    events = []
+    for outcome in outcomes:
+        if isinstance(outcome, Sent):
+            events.append(CampaignEvent(campaign_id, EventType.message_sent, {
+                "message_id": outcome.message_id, "wamid": outcome.wamid}, outcome.at))
+        elif isinstance(outcome, NotSent) and outcome.code is not None:
+            events.append(CampaignEvent(campaign_id, EventType.message_failed, {
+                "message_id": outcome.message_id, "contact_id": outcome.contact_id, "error_code": outcome.code,
+                "reason": outcome.reason, "stage": "send"}, outcome.at))
+    return events
 
 
 def _among(session: Any, column: Any, ids: list[int]) -> Any:

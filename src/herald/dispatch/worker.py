@@ -16,6 +16,7 @@ from herald.dispatch.database_loop import DatabaseLoop, DatabaseWork
 from herald.dispatch.materialize import materialize_job
 from herald.dispatch.sender import Sender
 from herald.dispatch.takeoff import Takeoff
+from herald.events.delivery import EventDeliverer
 from herald.jobs import runner as jobs
 from herald.kit.crypto import SecretBox
 from herald.kit.db import Database
@@ -80,6 +81,7 @@ class Worker:
                 self._loop(stop, self._tick, TICK_SECONDS),
                 self._loop(stop, self._balance_numbers, LEASE_LOOP_SECONDS),
                 BotDeliveryEngine(database=self.database, box=self.box, outbound=self.outbound).run(stop),
+                EventDeliverer(database=self.database, box=self.box, outbound=self.outbound).run(stop),
                 self._stop_senders_on(stop),
             )
         finally:

@@ -14,6 +14,8 @@ from herald.models.contact_event import ContactEvent
 from herald.models.contact_tag import ContactTag
 from herald.models.contact_valued_tag import ContactValuedTag
 from herald.models.engagement import Engagement
+from herald.models.event_endpoint import EventEndpoint
+from herald.models.event_outbox import EventOutbox
 from herald.models.funnel_event import FunnelEvent
 from herald.models.inbound_message import InboundMessage
 from herald.models.inbox_case import InboxCase
@@ -36,6 +38,8 @@ from herald.models.worker_heartbeat import WorkerHeartbeat
 __all__ = [
     "ApiKey", "AudienceSnapshot", "AuditEvent", "Base", "BotDelivery", "BotFlow", "Campaign", "CampaignMessage", "CampaignNotSentReason",
     "CampaignSendMinute", "CampaignStats", "Contact", "ContactEvent", "ContactTag", "ContactValuedTag", "Engagement",
+    "EventEndpoint", "EventOutbox",
+    "EventEndpoint", "EventOutbox",
     "FunnelEvent", "InboundMessage", "InboxCase", "Job", "Media", "MessageStatus", "NumberEvent", "NumberLease",
     "Organization", "PortfolioReach", "SendClaim", "Tag", "Template", "TemplateEvent", "User", "WebSession", "WebhookEvent",
     "WhatsAppNumber", "WorkerHeartbeat",

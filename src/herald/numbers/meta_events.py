@@ -14,6 +14,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from herald.events.outbox import NewEvent, record_events
+from herald.events.types import EventType
 from herald.models import NumberEvent, WhatsAppNumber
 from herald.whatsapp import AccountUpdate
 from herald.whatsapp.client import THROUGHPUT_MPS
@@ -67,7 +69,9 @@ async def apply_quality(session: AsyncSession, *, org_id: int, update: NumberQua
     numbers = await _numbers(session, org_id=org_id, waba_id=update.waba_id, phone=update.display_phone_number)
     tier = tier_of(update)
     event = update.event.upper()
+    changes = []
     for number in numbers:
+        before = (number.quality_rating, number.messaging_limit_tier)
         if tier:
             number.messaging_limit_tier = tier
         if event in _QUALITY_OF_EVENT:
@@ -78,7 +82,14 @@ async def apply_quality(session: AsyncSession, *, org_id: int, update: NumberQua
         reason = f"messaging limit {old} → {tier}" if old and tier and old != tier else None
         _record(session, number, field="phone_number_quality_update", event=event, reason=reason,
                 detail=update.value, at=at)
+        if (number.quality_rating, number.messaging_limit_tier) != before:
+            changes.append(NewEvent(org_id, EventType.number_quality_changed, {
+                "number_id": number.id, "display_phone_number": number.display_phone_number, "event": event,
+                "previous_quality_rating": before[0], "quality_rating": number.quality_rating,
+                "previous_messaging_limit_tier": before[1], "messaging_limit_tier": number.messaging_limit_tier,
+            }, at))
     await session.flush()
+    await record_events(session, changes)
     return len(numbers)
 
 

@@ -8,12 +8,13 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.kit.crypto import SecretBox
-from herald.models import BotFlow, WhatsAppNumber
+from herald.models import BotFlow, EventEndpoint, WhatsAppNumber
 
 # model → its encrypted columns
 ENCRYPTED: list[tuple[Any, tuple[str, ...]]] = [
     (WhatsAppNumber, ("access_token_enc", "app_secret_enc", "verify_token_enc")),
     (BotFlow, ("secret_enc",)),
+    (EventEndpoint, ("secret_enc",)),
 ]
 
 

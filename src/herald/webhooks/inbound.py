@@ -24,6 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.campaigns import counters
 from herald.campaigns.message_state import MessageState, apply_reply, counter_deltas
+from herald.events.outbox import CampaignEvent, record_campaign_events
+from herald.events.types import EventType
 from herald.kit.types import utcnow
 from herald.models import CampaignMessage, MessageStatus, WhatsAppNumber
 from herald.models.campaign_message import HELD
@@ -184,6 +186,10 @@ async def record_reply(session: AsyncSession, campaign_message: CampaignMessage,
         # Rows are locked (PostgreSQL) or the database is (SQLite): nothing else can move them.
         raise RuntimeError("a campaign message changed while a reply was applied")
     await counters.add(session, campaign_id=campaign_message.campaign_id, **counter_deltas(before, after))
+    if before.replied_at is None:
+        await record_campaign_events(session, [CampaignEvent(campaign_message.campaign_id, EventType.message_replied, {
+            "message_id": campaign_message.id, "contact_id": campaign_message.contact_id,
+            "wamid": campaign_message.wamid, "reply_wamid": message.wamid}, message.timestamp)])
 
 
 async def _forward(session: AsyncSession, *, org_id: int, target: Attribution, message: InboundMessage,

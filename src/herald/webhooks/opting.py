@@ -10,6 +10,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.contacts import history
+from herald.events.outbox import NewEvent, record_events
+from herald.events.types import EventType
 from herald.replies import repository
 
 
@@ -20,6 +22,8 @@ async def opt_out(session: AsyncSession, *, org_id: int, contact_id: int, at: da
         return False
     await history.record(session, org_id=org_id, contact_id=contact_id, kind=history.OPTED_OUT, at=at,
                          reason=reason, **detail)
+    await record_events(session, [NewEvent(org_id, EventType.contact_opted_out,
+                                           {"contact_id": contact_id, "reason": reason}, at)])
     return True
 
 

@@ -12,6 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from herald.campaigns import counters, marketing_retry
 from herald.campaigns.lifecycle import RUNNING
 from herald.campaigns.message_state import MessageState, apply_status, bucket, counter_deltas
+from herald.events.outbox import (
+    CampaignEvent,
+    NewEvent,
+    anyone_subscribed,
+    record_campaign_events,
+    record_events,
+)
+from herald.events.types import EventType
 from herald.kit.dialect import is_postgres
 from herald.kit.types import UTCDateTime, parse_id, utcnow
 from herald.models import Campaign, CampaignMessage, Contact, Engagement, MessageStatus
@@ -89,6 +97,8 @@ async def apply_statuses(session: AsyncSession, rows: list[StoredEvent]) -> None
     user_ids: dict[int, str] = {}
     cards = await _cards(session, [by_id[i] for i, items in grouped.items() if _pricing(by_id[i], items)])
     costs: dict[int, float] = defaultdict(float)
+    events: list[CampaignEvent] = []
+    emit = await anyone_subscribed(session)
     for message_id, items in grouped.items():
         message = by_id[message_id]
         if user_id := next((s.recipient_user_id for _, s in items if s.recipient_user_id), None):
@@ -112,6 +122,8 @@ async def apply_statuses(session: AsyncSession, rows: list[StoredEvent]) -> None
         if priced is not None:
             costs[message.campaign_id] += priced[1]
         updates.append(_row_update(message, after, wamid, retry_in, priced))
+        if emit:
+            events.extend(_message_events(message, before, after, wamid))
         for row, _ in items:
             mark(row, "applied")
     await _write(session, updates)
@@ -121,11 +133,38 @@ async def apply_statuses(session: AsyncSession, rows: list[StoredEvent]) -> None
     # A status names the recipient's business-scoped user id (docs/whatsapp.md, "Username users"):
     # kept on a contact that has none, so the user still matches once their phone is hidden.
     await remember_user_ids(session, user_ids)
+    await record_campaign_events(session, events)
     if opted_out:
-        await session.execute(
-            update(Contact).where(Contact.id.in_(opted_out), Contact.opted_out_at.is_(None)).values(opted_out_at=utcnow())
-            .execution_options(synchronize_session=False)
-        )
+        now = utcnow()
+        newly = list((await session.execute(
+            update(Contact).where(Contact.id.in_(opted_out), Contact.opted_out_at.is_(None)).values(opted_out_at=now)
+            .returning(Contact.id, Contact.org_id).execution_options(synchronize_session=False)
+        )).all())
+        await record_events(session, [
+            NewEvent(org_id, EventType.contact_opted_out, {"contact_id": contact_id, "reason": "error 131050"}, now)
+            for contact_id, org_id in newly
+        ])
+
+
+# The message events a status can report, with the time column each one's moment is read from.
+_STATUS_EVENTS = (
+    (EventType.message_sent, "sent_at"), (EventType.message_delivered, "delivered_at"), (EventType.message_read, "read_at"),
+)
+
+
+def _message_events(message: Row[Any], before: MessageState, after: MessageState, wamid: str | None) -> list[CampaignEvent]:
+    """One event per step this round recorded for the first time (a ``delivered`` arriving after its
+    ``read`` included), each at its own time; ``failed`` with Meta's code and reason."""
+    data = {"message_id": message.id, "contact_id": message.contact_id, "wamid": wamid}
+    events = []
+    for event_type, column in _STATUS_EVENTS:
+        at = getattr(after, column)
+        if at is not None and getattr(before, column) is None:
+            events.append(CampaignEvent(message.campaign_id, event_type, data, at))
+    if after.status == MessageStatus.failed and before.status != MessageStatus.failed:
+        events.append(CampaignEvent(message.campaign_id, EventType.message_failed, {
+            **data, "error_code": after.error_code, "reason": after.error_msg, "stage": "status"}, after.failed_at))
+    return events
 
 
 def _pricing(message: Row[Any], items: list[tuple[StoredEvent, StatusEvent]]) -> StatusEvent | None:

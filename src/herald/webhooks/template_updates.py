@@ -10,6 +10,8 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.campaigns import template_effects
+from herald.events.outbox import NewEvent, record_events
+from herald.events.types import EventType
 from herald.kit.types import utcnow
 from herald.templates import meta_events
 from herald.templates.meta_events import Applied
@@ -30,8 +32,17 @@ async def apply_template_updates(session: AsyncSession, rows: list[StoredEvent])
         if not applied:
             mark(row, "unknown_template")
             continue
+        if row.kind == ev.TEMPLATE_STATUS:
+            await record_events(session, [_status_changed(change) for change in applied if change.was_status != change.status])
         outcomes = [await _campaign_effects(session, row.kind, change) for change in applied]
         mark(row, next((o for o in outcomes if o != "applied"), "applied"))
+
+
+def _status_changed(change: Applied) -> NewEvent:
+    t = change.template
+    return NewEvent(t.org_id, EventType.template_status_changed, {
+        "template_id": t.id, "name": t.name, "language": t.language, "previous_status": change.was_status,
+        "status": change.status, "reason": change.reason}, change.at)
 
 
 async def _campaign_effects(session: AsyncSession, kind: str, change: Applied) -> str:

@@ -1,7 +1,7 @@
 """cost forecast, actual cost and budget caps
 
 Revision ID: 0017
-Revises: 0015
+Revises: 0016
 Create Date: 2026-12-06 01:40:00
 
 - ``organizations.rate_card`` / ``rate_overrides`` / ``currency``: the organization's own rate card,
@@ -20,7 +20,7 @@ from sqlalchemy.dialects import postgresql
 JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 revision = "0017"
-down_revision = "0015"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 

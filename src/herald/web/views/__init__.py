@@ -9,6 +9,7 @@ from herald.web.views import (
     campaigns,
     campaigns_live,
     contacts,
+    events,
     followups,
     media,
     rate_card,
@@ -23,5 +24,5 @@ from herald.web.views import (
 
 router = APIRouter(include_in_schema=False)
 for module in (auth, campaigns, campaigns_live, stats, followups, wizard, wizard_live, variants, media, contacts, replies,
-               setup, settings, rate_card):
+               setup, settings, rate_card, events):
     router.include_router(module.router)

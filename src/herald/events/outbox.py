@@ -1,0 +1,171 @@
+"""Appending events to the outbox, in the transaction of the change they report.
+
+An event is written only for the endpoints subscribed to its type, one row each, with one bulk
+insert per call. Who subscribes is read once every few seconds per database and kept in memory,
+so an organization without endpoints costs a dictionary lookup and no statement at all: the
+sender's batches and the webhook applier call this on their hot path. An endpoint created or
+changed in another process is therefore seen within ``SUBSCRIPTIONS_TTL``; a deleted one is
+only marked deleted (``EventEndpoint``), so a row appended from a stale cache never breaks the
+transaction it rides in, and the deliverer drops it.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from weakref import WeakKeyDictionary
+
+import orjson
+from sqlalchemy import Table, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from herald.events.types import TEST_EVENT
+from herald.kit.types import utcnow
+from herald.models import Campaign, EventEndpoint, EventOutbox
+
+SUBSCRIPTIONS_TTL = 5.0  # seconds
+_outbox: Table = EventOutbox.__table__  # type: ignore[assignment]
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    org_id: int
+    type: str
+    data: dict[str, Any]
+    at: datetime | None = None  # when it happened; now when None
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignEvent:
+    """An event about a campaign or one of its messages; its organization is looked up (and kept)."""
+
+    campaign_id: int
+    type: str
+    data: dict[str, Any]
+    at: datetime | None = None
+
+
+@dataclass(slots=True)
+class _Known:
+    loaded_at: float = float("-inf")
+    # org id → event type → endpoint ids
+    subscribed: dict[int, dict[str, tuple[int, ...]]] = field(default_factory=dict)
+    campaign_orgs: dict[int, int] = field(default_factory=dict)  # never changes for a campaign
+
+
+# One cache per database (its engine): tests and tools open several in one process.
+_KNOWN: WeakKeyDictionary[Any, _Known] = WeakKeyDictionary()
+
+
+def _known(session: AsyncSession) -> _Known:
+    engine = session.get_bind()
+    known = _KNOWN.get(engine)
+    if known is None:
+        known = _KNOWN[engine] = _Known()
+    return known
+
+
+def forget_subscriptions(session: AsyncSession) -> None:
+    """After an endpoint changes in this process: the next event reads the subscriptions again."""
+    _known(session).loaded_at = float("-inf")
+
+
+async def _fresh(session: AsyncSession) -> _Known:
+    known = _known(session)
+    if time.monotonic() - known.loaded_at < SUBSCRIPTIONS_TTL:
+        return known
+    rows = await session.execute(
+        select(EventEndpoint.id, EventEndpoint.org_id, EventEndpoint.event_types)
+        .where(EventEndpoint.deleted_at.is_(None)).order_by(EventEndpoint.id)
+    )
+    subscribed: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+    for endpoint_id, org_id, types in rows:
+        for event_type in types or ():
+            subscribed[org_id][event_type].append(endpoint_id)
+    known.subscribed = {org: {t: tuple(ids) for t, ids in by_type.items()} for org, by_type in subscribed.items()}
+    known.loaded_at = time.monotonic()
+    return known
+
+
+def new_event_id() -> str:
+    return f"evt_{uuid.uuid4().hex}"
+
+
+def envelope(*, event_id: str, event_type: str, org_id: int, at: datetime, data: dict[str, Any]) -> str:
+    """An event as a receiver sees it (docs/events.md); one element of a POST's JSON array.
+    orjson: a round of statuses serialises thousands of these in the applier's transaction."""
+    return orjson.dumps(
+        {"id": event_id, "type": event_type, "created_at": at, "org_id": org_id, "data": data},
+        option=orjson.OPT_UTC_Z,
+    ).decode()
+
+
+async def anyone_subscribed(session: AsyncSession) -> bool:
+    """Whether any organization of this database has an endpoint: the hot paths skip building their
+    events at all when none has."""
+    return bool((await _fresh(session)).subscribed)
+
+
+async def record_events(session: AsyncSession, events: Sequence[NewEvent]) -> int:
+    """Appends each event for each endpoint subscribed to it; returns how many rows it wrote."""
+    if not events:
+        return 0
+    known = await _fresh(session)
+    if not known.subscribed:
+        return 0
+    now = utcnow()
+    rows: list[dict[str, Any]] = []
+    for event in events:
+        endpoint_ids = known.subscribed.get(event.org_id, {}).get(event.type)
+        if not endpoint_ids:
+            continue
+        event_id = new_event_id()
+        payload = envelope(event_id=event_id, event_type=event.type, org_id=event.org_id, at=event.at or now,
+                           data=event.data)
+        rows.extend(
+            {"org_id": event.org_id, "endpoint_id": endpoint_id, "event_id": event_id, "event_type": event.type,
+             "payload": payload, "status": "pending", "attempts": 0, "created_at": now}
+            for endpoint_id in endpoint_ids
+        )
+    if rows:
+        await session.execute(insert(_outbox), rows)
+    return len(rows)
+
+
+async def record_campaign_events(session: AsyncSession, events: Sequence[CampaignEvent]) -> int:
+    """`record_events` for campaign and message events: ``campaign_id`` is added to each event's data.
+
+    The call the quality circuit breaker and the budget cap make for ``campaign.paused_by_breaker``
+    and ``campaign.budget_reached``."""
+    if not events:
+        return 0
+    known = await _fresh(session)
+    if not known.subscribed:
+        return 0
+    missing = {e.campaign_id for e in events} - known.campaign_orgs.keys()
+    if missing:
+        found = await session.execute(select(Campaign.id, Campaign.org_id).where(Campaign.id.in_(sorted(missing))))
+        known.campaign_orgs.update({campaign_id: org_id for campaign_id, org_id in found})
+    orgs = known.campaign_orgs
+    return await record_events(session, [
+        NewEvent(orgs[e.campaign_id], e.type, {"campaign_id": e.campaign_id, **e.data}, e.at)
+        for e in events if e.campaign_id in orgs and orgs[e.campaign_id] in known.subscribed
+    ])
+
+
+async def record_test_event(session: AsyncSession, *, org_id: int, endpoint_id: int) -> str:
+    """"Send test event": one ``endpoint.test`` event for this endpoint only; returns its id."""
+    event_id = new_event_id()
+    now = utcnow()
+    payload = envelope(event_id=event_id, event_type=TEST_EVENT, org_id=org_id, at=now,
+                       data={"endpoint_id": endpoint_id, "message": "a test event sent from Herald"})
+    await session.execute(insert(_outbox), [{
+        "org_id": org_id, "endpoint_id": endpoint_id, "event_id": event_id, "event_type": TEST_EVENT,
+        "payload": payload, "status": "pending", "attempts": 0, "created_at": now,
+    }])
+    return event_id
