@@ -48,10 +48,14 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/campaigns/{campaign_id}/schedule"): {"start_at": "2031-01-01T10:00:00+00:00", "rate_per_hour": 10},
     ("POST", "/campaigns/{campaign_id}/test"): {"phones": [fr_mobile(1)]},
     ("POST", "/campaigns/{campaign_id}/funnel-events"): {"phone": fr_mobile(1), "step": "checkout"},
+    ("POST", "/campaigns/{campaign_id}/follow-ups"): {"outcome": "read_not_replied"},
     ("PATCH", "/event-endpoints/{endpoint_id}"): {"description": "taken over", "event_types": ["message.read"]},
     ("PATCH", "/users/{user_id}"): {"role": "viewer", "active": False, "password": "taken over"},
 }
 MULTIPART = {("POST", "/whatsapp-numbers/{number_id}/media")}
+# GET routes whose resource exists only for some of their parent's kind: the owner's answer may be this
+# 404 code instead of 200 (it still says the parent was found: another organization gets "not found").
+OWNER_MAY_LACK = {"/campaigns/{campaign_id}/audience-snapshot": "no_audience_snapshot"}  # not a follow-up
 
 
 @dataclass
@@ -168,6 +172,9 @@ class TestTenantIsolation:
             for resource_id in victim.ids[param]:
                 path = template.replace("{" + param + "}", str(resource_id))
                 response = await call(client, method, template, path, victim.org.auth)
+                if template in OWNER_MAY_LACK and response.status_code == 404:
+                    assert response.json()["error"]["code"] == OWNER_MAY_LACK[template], (path, response.text)
+                    continue
                 assert response.status_code == 200, (path, response.text)
 
     async def test_another_orgs_ids_in_bodies_and_queries_are_not_found(
