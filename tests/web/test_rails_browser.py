@@ -95,6 +95,8 @@ def test_confirmations_name_the_campaign_and_say_whom_how_fast_and_how_long(
     page.get_by_role("button", name="Log in").click()
     expect(page).to_have_url(re.compile(r"/ui/campaigns$"))
     expect(page.locator("link[rel=icon]")).to_have_attribute("href", re.compile(r"/ui/static/favicon\.svg"))
+    # The confirmations are app.js's (deferred): the URL changes before it ran on a loaded machine.
+    page.wait_for_load_state("load")
 
     asked: list[str] = []
 
