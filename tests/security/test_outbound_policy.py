@@ -409,7 +409,9 @@ class TestWhatTargetsSay:
             refreshed = await client.post(f"/api/v1/whatsapp-numbers/{number}/refresh", headers=org.auth)
             synced = await client.post(f"/api/v1/whatsapp-numbers/{number}/sync-templates", headers=org.auth)
         assert refreshed.json()["info_error"] == f"could not reach the Graph API at {page.url}: connection failed"
-        assert synced.status_code == 502 and "Internal admin" not in synced.text and "404" not in synced.text
+        # The target's status must not show either (its port may well contain "404": it is left out).
+        said = synced.text.replace(page.url, "<base>")
+        assert synced.status_code == 502 and "Internal admin" not in said and "404" not in said
 
 
 def test_recorder_sees_requests() -> None:
