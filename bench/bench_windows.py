@@ -135,6 +135,7 @@ def figures(messages: list[dict[str, Any]], a_phones: set[str], switch: float, r
         target="within 1 % (middle of the run and 10 s after the switch), no burst above the bucket, "
                "no zone-A send after its close nor zone-B before its open",
         **{"pass": bool(result["pass"] and after_ok and not late_a and not early_b and len(b_times) >= expected_b)},
+        pacing_pass=bool(result["pass"] and after_ok),  # the figure alone, without the window edges
         rate_10s_after_switch=round(after, 2), rate_10s_before_switch=round(before, 2),
         longest_gap_around_switch_s=round(gap, 3), sent_a=len(a_times), sent_b=len(b_times),
         a_after_close=len(late_a), a_latest_after_close_s=round(max(late_a), 3) if late_a else 0.0,
