@@ -16,7 +16,10 @@ the rate over the middle of the run and the largest burst (``_pacing_figures``),
 zone-A sends received at or after the close (and how late the latest was) and the zone-B sends
 received before the opening. The window is checked when a batch is claimed (about half a second
 of sends ahead of the pace, ``sender.PREFETCH_SECONDS``), so a zone-A message claimed just before
-the close can reach the simulator just after it: the row reports it rather than hides it.
+the close can reach the simulator just after it. That is the documented edge of a window
+(docs/campaign-features.md: a message claimed before the close may leave up to about half a second
+after it), so the row fails only on a zone-A send later than ``LATE_EDGE_S`` after the close (the
+claim's half second plus a quarter second of event-loop jitter), and reports how late the latest was.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from sqlalchemy import create_engine, insert, select, update
 from bench import seed as seeding
 from bench.bench_dispatch import _pacing_figures, _poller, _scenario, simulator, workers
 from bench.common import scratch_database, sync_url
+from herald.dispatch.sender import PREFETCH_SECONDS
 from herald.models import Campaign, Contact, ContactValuedTag
 
 ZONE_A, ZONE_B = "Etc/UTC", "Africa/Lagos"
@@ -118,6 +122,9 @@ def _all_messages(base: str) -> list[dict[str, Any]]:
         since = page["next"]
 
 
+LATE_EDGE_S = PREFETCH_SECONDS + 0.25
+
+
 def figures(messages: list[dict[str, Any]], a_phones: set[str], switch: float, rate: float,
             expected_b: int) -> dict[str, Any]:
     times = sorted(m["time"] for m in messages)
@@ -133,8 +140,9 @@ def figures(messages: list[dict[str, Any]], a_phones: set[str], switch: float, r
     after_ok = abs(after - rate) / rate <= 0.01
     result.update(
         target="within 1 % (middle of the run and 10 s after the switch), no burst above the bucket, "
-               "no zone-A send after its close nor zone-B before its open",
-        **{"pass": bool(result["pass"] and after_ok and not late_a and not early_b and len(b_times) >= expected_b)},
+               f"no zone-A send later than {LATE_EDGE_S} s after its close nor zone-B before its open",
+        **{"pass": bool(result["pass"] and after_ok and all(t <= LATE_EDGE_S for t in late_a) and not early_b
+                        and len(b_times) >= expected_b)},
         pacing_pass=bool(result["pass"] and after_ok),  # the issue's figure alone, without the window edges
         rate_10s_after_switch=round(after, 2), rate_10s_before_switch=round(before, 2),
         longest_gap_around_switch_s=round(gap, 3), sent_a=len(a_times), sent_b=len(b_times),
