@@ -20,7 +20,15 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bench import bench_audience, bench_dispatch, bench_events, bench_import, bench_reports, bench_webhooks
+from bench import (
+    bench_audience,
+    bench_dispatch,
+    bench_events,
+    bench_import,
+    bench_reports,
+    bench_webhooks,
+    bench_windows,
+)
 from bench.common import postgres_url
 
 RESULTS = Path(__file__).with_name("results.json")
@@ -98,6 +106,7 @@ BENCHES = [
           {"s": 60}, postgres=False),
     Bench("pacing 3600/h", lambda s, db_url: bench_dispatch.run_pacing_per_hour(3600, s, db_url), {"s": 90},
           {"s": 300}, postgres=False),
+    Bench("pacing across windows", lambda s, db_url: bench_windows.run(20, s, db_url), {"s": 60}, {"s": 180}),
     Bench("webhooks applied", _webhooks, {"events": 20_000}, {"events": 60_000}),
     Bench("audience materialisation", _audience, {"n": 200_000},
           {"n": 1_000_000}),
