@@ -110,7 +110,7 @@ BENCHES = [
     Bench("webhooks applied", _webhooks, {"events": 20_000}, {"events": 60_000}),
     Bench("audience materialisation", _audience, {"n": 200_000},
           {"n": 1_000_000}),
-    Bench("materialise with holdout, variants and cap",
+    Bench("materialise with holdout + variants + cap",
           lambda n, db_url: bench_audience.run_experiment(n, db_url), {"n": 200_000}, {"n": 1_000_000}),
     Bench("stats read", _stats, {"n_large": 200_000}, {"n_large": 1_000_000}),
     Bench("csv export", _export, {"rows": 200_000}, {"rows": 1_000_000}),
