@@ -9,6 +9,7 @@ import asyncio
 import io
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -107,6 +108,17 @@ def run_campaign(url: str, key: str, sim: SimulatorServer) -> int:
         return int(campaign["id"])
 
 
+def wait_for_every_reply(url: str, key: str, campaign_id: int) -> None:
+    """Every vip's simulated reply has come in, so that Bob's message, written next, is the newest."""
+    with httpx.Client(base_url=f"{url}/api/v1", headers={"Authorization": f"Bearer {key}"}, timeout=30) as api:
+        for _ in range(240):
+            replies = api.get(f"/campaigns/{campaign_id}/replies", params={"limit": 100}).raise_for_status().json()
+            if len(replies["items"]) >= VIPS:
+                return
+            time.sleep(0.5)
+    raise AssertionError(f"only {len(replies['items'])} of {VIPS} vips replied in 2 minutes")
+
+
 def bob_writes(sim: SimulatorServer, text: str) -> None:
     httpx.post(f"{sim.base_url}/_sim/inbound", json={"phone_number_id": PHONE_NUMBER_ID, "from": BOB, "text": text}
                ).raise_for_status()
@@ -122,6 +134,7 @@ def test_contacts_and_replies(herald: tuple[str, str], sim: SimulatorServer, pag
     add_and_delete(page, expect)
     bulk_tag_a_search(page, expect)
     contact_history(page, expect)
+    wait_for_every_reply(*herald, campaign_id)
     bob_writes(sim, "Is the shop open on Sunday?")
     replies_pages(page, expect, campaign_id)
 
