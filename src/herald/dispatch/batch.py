@@ -79,7 +79,7 @@ async def claim_batch(
         if not rows:
             return None, [], False
         outgoing, skipped = await _prepare(session, ctx, rows)
-        outgoing = await hold_over_limit(session, campaign_id=ctx.id, outgoing=outgoing)  # messaging_limit.py
+        outgoing = await hold_over_limit(session, portfolio=ctx.portfolio, outgoing=outgoing)  # messaging_limit.py
         outgoing = await hold_over_budget(session, ctx=ctx, outgoing=outgoing)  # budget.py
         await record_not_sent(session, campaign_id=ctx.id, items=skipped)
         if not outgoing:  # every message skipped or held: nothing holds the claim

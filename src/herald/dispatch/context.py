@@ -11,17 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.campaigns.bindings import placeholder_order
 from herald.campaigns.frequency_cap import FrequencyCap
-from herald.campaigns.lifecycle import Status
 from herald.campaigns.send_window import SendWindow
 from herald.dispatch.pacer import Pacer, SlidingWindow
-from herald.kit.crypto import SecretBox
 from herald.models import Campaign, Media, Template, WhatsAppNumber
 from herald.models.campaign import DEFAULT_MARKETING_RETRY_DAYS, DEFAULT_RATE_PER_SECOND
-from herald.models.whatsapp_number import DEFAULT_THROUGHPUT_MPS
-from herald.numbers.service import credentials_of
+from herald.numbers.messaging_limit import Portfolio
 from herald.pricing.card import RateCard
 from herald.pricing.forecast import DEFAULT_CATEGORY
-from herald.whatsapp import HeaderMedia, NumberCredentials
+from herald.whatsapp import HeaderMedia
 
 MEDIA_HEADERS = {"IMAGE": "image", "VIDEO": "video", "DOCUMENT": "document"}
 
@@ -72,6 +69,8 @@ class CampaignContext:
     in_flight: float = 0.0
     # Set by the claim that paused it at its budget: claim no more (a resumed campaign gets a new context).
     budget_reached: bool = False
+    # Its number's portfolio and messaging limit (``dispatch/messaging_limit.py``); None: unknown number.
+    portfolio: Portfolio | None = None
     # The A/B variants by index (a message's ``variant``); empty without variants, the usual case,
     # which renders with the fields above and reads nothing more per batch.
     variants: list[VariantRender] = field(default_factory=list)
@@ -98,31 +97,6 @@ def burst_for(rate: float) -> int:
 def window_for(rate: float) -> float:
     """Most sends allowed in any one second: the pace and its bucket."""
     return rate + burst_for(rate)
-
-
-async def load_number(session: AsyncSession, box: SecretBox, number_id: int) -> tuple[NumberCredentials, int] | None:
-    number = await session.get(WhatsAppNumber, number_id)
-    if number is None:
-        return None
-    return credentials_of(box, number), number.throughput_mps or DEFAULT_THROUGHPUT_MPS
-
-
-async def active_campaigns(session: AsyncSession, number_id: int) -> list[tuple[Campaign, Template | None, Media | None]]:
-    rows = await session.execute(
-        select(Campaign, Template, Media)
-        .join(WhatsAppNumber, WhatsAppNumber.id == Campaign.whatsapp_number_id)
-        .outerjoin(
-            Template,
-            (Template.org_id == Campaign.org_id)
-            & (Template.waba_id == WhatsAppNumber.waba_id)
-            & (Template.name == Campaign.template_name)
-            & (Template.language == Campaign.template_language),
-        )
-        .outerjoin(Media, Media.id == Campaign.header_media_id)
-        .where(Campaign.whatsapp_number_id == number_id, Campaign.status == Status.active)
-        .order_by(Campaign.id)
-    )
-    return [(c, t, m) for c, t, m in rows]
 
 
 def header_for(template: Template | None, media: Media | None) -> HeaderMedia | None:

@@ -39,18 +39,23 @@ async def busy_numbers(session: AsyncSession) -> list[int]:
     return sorted(n for n in rows.scalars() if n is not None)
 
 
-async def try_lease(session: AsyncSession, *, number_id: int, worker_id: str, now: datetime) -> bool:
-    """Takes or renews the lease if it is free, expired or already ours (one conditional upsert)."""
+async def try_leases(session: AsyncSession, *, number_ids: list[int], worker_id: str, now: datetime) -> set[int]:
+    """Takes or renews each lease that is free, expired or already ours, in one conditional upsert;
+    returns the numbers whose lease we now hold. One statement whatever the count: a worker holding a
+    hundred numbers renews them all at once."""
+    if not number_ids:
+        return set()
     stmt = insert(session, NumberLease).values(
-        whatsapp_number_id=number_id, owner=worker_id, lease_until=now + NUMBER_LEASE
+        # In id order: two workers' upserts lock shared rows in the same order, so never deadlock.
+        [{"whatsapp_number_id": number_id, "owner": worker_id, "lease_until": now + NUMBER_LEASE}
+         for number_id in sorted(set(number_ids))]
     )
     stmt = stmt.on_conflict_do_update(
         index_elements=["whatsapp_number_id"],
         set_={"owner": worker_id, "lease_until": now + NUMBER_LEASE},
         where=(NumberLease.lease_until < now) | (NumberLease.owner == worker_id),
-    ).returning(NumberLease.owner)
-    owner = (await session.execute(stmt)).scalar_one_or_none()
-    return owner == worker_id
+    ).returning(NumberLease.whatsapp_number_id, NumberLease.owner)
+    return {number_id for number_id, owner in (await session.execute(stmt)).all() if owner == worker_id}
 
 
 async def release(session: AsyncSession, *, number_id: int, worker_id: str) -> None:

@@ -31,11 +31,13 @@ if TYPE_CHECKING:
 _messages: Table = CampaignMessage.__table__  # type: ignore[assignment]
 
 
-async def hold_over_limit(session: AsyncSession, *, campaign_id: int, outgoing: list[Outgoing]) -> list[Outgoing]:
-    """The messages that may go now; the others are back to ``pending`` until a place frees."""
+async def hold_over_limit(
+    session: AsyncSession, *, portfolio: limits.Portfolio | None, outgoing: list[Outgoing]
+) -> list[Outgoing]:
+    """The messages that may go now; the others are back to ``pending`` until a place frees.
+    ``portfolio`` is the campaign's number's, as its sender last read it (``roster.py``)."""
     if not outgoing:
         return outgoing
-    portfolio = await limits.portfolio_of(session, campaign_id=campaign_id)
     if portfolio is None or portfolio.limit is None:
         return outgoing
     if is_postgres(session):

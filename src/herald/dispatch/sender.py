@@ -16,7 +16,6 @@ import asyncio
 import logging
 import time
 from datetime import timedelta
-from typing import Any
 
 from herald.campaigns import frequency_cap
 from herald.campaigns.send_window import window_of
@@ -28,6 +27,7 @@ from herald.dispatch.database_loop import DatabaseWork
 from herald.dispatch.outcomes import Lost, NotSent, Outcome, Released, Retry, Sent, Unknown
 from herald.dispatch.pacer import Pacer, SlidingWindow, sent
 from herald.dispatch.repository import record_batch
+from herald.dispatch.roster import CampaignRow, Roster
 from herald.dispatch.takeoff import REFILL_AT, Clearance, Lane, NotCleared, Takeoff
 from herald.kit.crypto import SecretBox
 from herald.kit.db import Database
@@ -37,14 +37,19 @@ from herald.media.service import FRESHNESS_MARGIN, ensure_fresh_media_id
 from herald.models.whatsapp_number import DEFAULT_THROUGHPUT_MPS
 from herald.ops import metrics
 from herald.ops.logs import bind
-from herald.pricing import rates
 from herald.pricing.forecast import category_of
 from herald.whatsapp import CloudAPIClient, NumberCredentials, WhatsAppError
 
 log = logging.getLogger("herald.dispatch")
 
 REFRESH_SECONDS = 0.5
+# A refresh may use the roster's read of up to this long ago: with the refresh's own period, what a
+# sender knows is at most 0.75 s old (a pause lets through no more than what was claimed before it).
+ROSTER_MAX_AGE = REFRESH_SECONDS / 2
 PREFETCH_SECONDS = 0.5  # claimed ahead of the pace: bounds how much a pause lets through
+# How much of a campaign's pace one claim takes (at most ``MAX_BATCH``); a claim is made when less
+# than ``PREFETCH_SECONDS`` is left, so a message waits up to about this long claimed before it leaves.
+CLAIM_SECONDS = 2.0
 LOW_WATER = MAX_BATCH // 2  # claim again when fewer messages than this wait for a send loop
 RECORD_ATTEMPTS = 5  # recording a batch is retried with back-off for about 30 s, then given up
 IDLE_RECHECK_SECONDS = 1.0
@@ -82,7 +87,7 @@ class Sender:
     def __init__(
         self, *, database: Database, client: CloudAPIClient, box: SecretBox, number_id: int,
         send_lease: timedelta = SEND_LEASE, database_work: DatabaseWork | None = None,
-        takeoff: Takeoff | None = None,
+        takeoff: Takeoff | None = None, roster: Roster | None = None,
     ) -> None:
         self.send_lease = send_lease
         # The longest a send loop waits for its slot holding a claimed message: well inside its lease,
@@ -95,6 +100,9 @@ class Sender:
         # or one of our own (run by ``run``) when the sender runs alone.
         self.takeoff = takeoff or Takeoff(self.database_work)
         self._own_takeoff = takeoff is None
+        # What we know of our number and its campaigns, re-read every ``REFRESH_SECONDS``: read for all
+        # of the worker's numbers at once (the worker's roster), or by one of our own.
+        self.roster = roster or Roster(database, box, max_age=ROSTER_MAX_AGE)
         self.lane = Lane()  # how many of our messages may be cleared to leave and not yet written
         self.client = client
         self.box = box
@@ -126,7 +134,10 @@ class Sender:
     async def run(self, stop: asyncio.Event) -> None:
         self.stop = stop
         with bind(number_id=self.number_id):  # the recording tasks created here inherit it
-            await self._run(stop)
+            try:
+                await self._run(stop)
+            finally:
+                self.roster.leave(self.number_id)
 
     async def _run(self, stop: asyncio.Event) -> None:
         next_refresh = 0.0
@@ -160,22 +171,21 @@ class Sender:
                 await asyncio.gather(*list(self.recording), return_exceptions=True)
 
     async def _refresh(self) -> None:
-        async with self.database.read_session() as session:
-            loaded = await ctxmod.load_number(session, self.box, self.number_id)
-            rows = await ctxmod.active_campaigns(session, self.number_id)
-            caps = await frequency_cap.caps_of(session, {campaign.org_id for campaign, _, _ in rows})
-            cards = await rates.cards_of(session, {campaign.org_id for campaign, _, _ in rows})
-        if loaded is None:
+        view = await self.roster.view(self.number_id)
+        if view is None:
             self.campaigns.clear()
             return
-        self.creds, self.throughput = loaded
+        if await self._refresh_expiring_media(view.campaigns):
+            view = await self.roster.view(self.number_id, fresh=True)
+            if view is None:
+                self.campaigns.clear()
+                return
+        self.creds, self.throughput = view.creds, view.throughput
         self.throttle = min(1.0, self.throttle * THROTTLE_RECOVERY)
         self._apply_throughput()
-        if await self._refresh_expiring_media(rows):
-            async with self.database.read_session() as session:
-                rows = await ctxmod.active_campaigns(session, self.number_id)
+        caps, cards = view.caps, view.cards
         seen = set()
-        for campaign, template, media in rows:
+        for campaign, template, media in view.campaigns:
             seen.add(campaign.id)
             rate = min(ctxmod.campaign_rate(campaign), float(self.throughput))
             ctx = self.campaigns.get(campaign.id)
@@ -202,11 +212,10 @@ class Sender:
             ctx.card = cards.get(campaign.org_id)
             ctx.category = category_of(template.category if template is not None else None)
             ctx.budget = campaign.budget
+            ctx.portfolio = view.portfolio
             # Active again: resumed (a budget pause seen after its commit takes the campaign out of ``rows``).
             ctx.budget_reached = False
-            if campaign.variants:
-                async with self.database.read_session() as session:
-                    ctx.variants = await ctxmod.variant_renders(session, campaign, template, media)
+            ctx.variants = view.variants.get(campaign.id, [])
             ctx.active = True
         for gone in set(self.campaigns) - seen:
             self.campaigns.pop(gone).active = False
@@ -218,7 +227,7 @@ class Sender:
         self.number_pacer.burst = max(1, int(self.number_pacer.rate / 10))
         self.window.limit = allowed * WINDOW_MARGIN
 
-    async def _refresh_expiring_media(self, rows: list[Any]) -> bool:
+    async def _refresh_expiring_media(self, rows: list[CampaignRow]) -> bool:
         """Meta forgets an uploaded media id after 30 days: re-upload the stored file before then.
         Returns whether any id changed."""
         now = utcnow()
@@ -253,7 +262,11 @@ class Sender:
         )
         if ahead > PREFETCH_SECONDS:
             return False
-        size = max(1, min(MAX_BATCH, int(ctx.rate * PREFETCH_SECONDS)))
+        # Claims hold a few seconds of the pace (``CLAIM_SECONDS``): each costs a transaction to claim and
+        # one to record whatever its size, which at 10 msg/s on a hundred numbers was most of the worker.
+        # A campaign with a send window claims only the prefetch, so that its windows close on time.
+        horizon = PREFETCH_SECONDS if ctx.send_window is not None else CLAIM_SECONDS
+        size = max(1, min(MAX_BATCH, int(ctx.rate * horizon)))
         claim_id, outgoing, claimed_any = await self.database_work(claim_batch, ctx, size, self.send_lease)
         if not outgoing:
             # Nothing due: look again in a second (retries become due, the audience grows).

@@ -14,7 +14,8 @@ from herald.dispatch import leases, scheduler
 from herald.dispatch.claim import SEND_LEASE
 from herald.dispatch.database_loop import DatabaseLoop, DatabaseWork
 from herald.dispatch.materialize import materialize_job
-from herald.dispatch.sender import Sender
+from herald.dispatch.roster import Roster
+from herald.dispatch.sender import ROSTER_MAX_AGE, Sender
 from herald.dispatch.takeoff import Takeoff
 from herald.events.delivery import EventDeliverer
 from herald.jobs import runner as jobs
@@ -60,6 +61,8 @@ class Worker:
         self.senders: dict[int, tuple[asyncio.Task[None], asyncio.Event]] = {}
         # Marks every sender's messages ``sending`` a tick before they leave, one statement a tick.
         self.takeoff: Takeoff | None = None
+        # Reads what every sender re-reads about its number and campaigns, for all of them at once.
+        self.roster = Roster(database, box, max_age=ROSTER_MAX_AGE)
         self._announced = False
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -125,15 +128,14 @@ class Worker:
             self._announced = True
             return
         share = leases.fair_share(len(busy), alive)
-        # Renew the numbers we hold first, then take free ones up to our share.
+        # Renew the numbers we hold first, then take free ones up to our share: as many at a time as
+        # the share has room for, in one statement (usually one round: the others' are skipped).
         candidates = [n for n in busy if n in self.senders] + [n for n in busy if n not in self.senders]
         held: set[int] = set()
-        for number_id in candidates:
-            if len(held) >= share:
-                break
+        while candidates and len(held) < share:
+            trying, candidates = candidates[:share - len(held)], candidates[share - len(held):]
             async with self.database.session() as session:
-                if await leases.try_lease(session, number_id=number_id, worker_id=self.worker_id, now=now):
-                    held.add(number_id)
+                held |= await leases.try_leases(session, number_ids=trying, worker_id=self.worker_id, now=now)
         for number_id in held & set(self.senders):
             entry = self.senders.get(number_id)
             if entry is not None and entry[0].done():  # died of an error it could not survive
@@ -150,7 +152,7 @@ class Worker:
         stop = asyncio.Event()
         sender = Sender(
             database=self.database, client=self.client, box=self.box, number_id=number_id, send_lease=self.send_lease,
-            database_work=self.database_work, takeoff=self.takeoff,
+            database_work=self.database_work, takeoff=self.takeoff, roster=self.roster,
         )
         task = asyncio.create_task(sender.run(stop), name=f"dispatch-number-{number_id}")
         self.senders[number_id] = (task, stop)

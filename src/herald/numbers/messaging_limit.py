@@ -15,12 +15,12 @@ little less than the limit, never more). Messages a user answers inside a custom
 are not campaign messages and are not counted; nor does Herald know of messages other software
 sends from the same portfolio.
 
-``plan`` is the decision (a pure function); ``count`` and ``portfolio_of`` are its SQL.
+``plan`` is the decision (a pure function); ``count`` and ``portfolios_of_numbers`` are its SQL.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from herald.models import Campaign, PortfolioReach, WhatsAppNumber
+from herald.models import PortfolioReach, WhatsAppNumber
 
 WINDOW = timedelta(hours=24)
 # ``whatsapp_business_manager_messaging_limit`` (number info) and the ``phone_number_quality_update``
@@ -126,10 +126,25 @@ def plan(contact_ids: Sequence[int], *, limit: int | None, usage: Usage, now: da
     return Plan(allowed, held, until)
 
 
-async def portfolio_of(session: AsyncSession, *, campaign_id: int) -> Portfolio | None:
-    """The portfolio of the campaign's number and its limit (one query over the org's numbers)."""
-    own = select(Campaign.org_id, Campaign.whatsapp_number_id.label("number_id")).where(Campaign.id == campaign_id)
-    return await _portfolio(session, own.subquery())
+async def portfolios_of_numbers(session: AsyncSession, number_ids: Collection[int]) -> dict[int, Portfolio]:
+    """The portfolio of each of these numbers and its limit, in one query over their organizations'
+    numbers (a portfolio's limit is set by all of its numbers' tiers)."""
+    if not number_ids:
+        return {}
+    orgs = select(WhatsAppNumber.org_id).where(WhatsAppNumber.id.in_(list(number_ids)))
+    rows = (await session.execute(
+        select(WhatsAppNumber.id, WhatsAppNumber.org_id, WhatsAppNumber.waba_id, WhatsAppNumber.business_portfolio_id,
+               WhatsAppNumber.messaging_limit_tier)
+        .where(WhatsAppNumber.org_id.in_(orgs))
+    )).all()
+    keys = {r[0]: portfolio_key(r[1], r[3], r[2]) for r in rows}
+    tiers: dict[str, list[str | None]] = {}
+    for r in rows:
+        tiers.setdefault(keys[r[0]], []).append(r[4])
+    return {
+        number_id: Portfolio(keys[number_id], limit_of(tiers[keys[number_id]]), tier_of(tiers[keys[number_id]]))
+        for number_id in number_ids if number_id in keys
+    }
 
 
 async def portfolio_of_number(session: AsyncSession, *, org_id: int, number_id: int) -> Portfolio | None:
