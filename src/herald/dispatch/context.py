@@ -13,6 +13,8 @@ from herald.campaigns.bindings import placeholder_order
 from herald.campaigns.frequency_cap import FrequencyCap
 from herald.campaigns.lifecycle import Status
 from herald.campaigns.send_window import SendWindow
+from herald.dispatch import marketing_messages
+from herald.dispatch.marketing_messages import MarketingMessages
 from herald.dispatch.pacer import Pacer, SlidingWindow
 from herald.kit.crypto import SecretBox
 from herald.models import Campaign, Media, Template, WhatsAppNumber
@@ -35,6 +37,8 @@ class VariantRender:
     variables: dict[str, Any]
     positions: list[str]
     header: HeaderMedia | None
+    # Through Meta's Marketing Messages API (its template is MARKETING and the number uses it).
+    marketing_messages: bool = False
 
 
 @dataclass
@@ -75,6 +79,10 @@ class CampaignContext:
     # The A/B variants by index (a message's ``variant``); empty without variants, the usual case,
     # which renders with the fields above and reads nothing more per batch.
     variants: list[VariantRender] = field(default_factory=list)
+    # The number's Marketing Messages API settings (None: it does not use it), and whether this campaign's
+    # template goes through it (a MARKETING template); variants decide for theirs. ``dispatch/marketing_messages.py``.
+    number_marketing: MarketingMessages | None = None
+    marketing_messages: bool = False
 
     @property
     def valued_tag_keys(self) -> set[str]:
@@ -100,11 +108,19 @@ def window_for(rate: float) -> float:
     return rate + burst_for(rate)
 
 
-async def load_number(session: AsyncSession, box: SecretBox, number_id: int) -> tuple[NumberCredentials, int] | None:
+@dataclass(frozen=True)
+class LoadedNumber:
+    creds: NumberCredentials
+    throughput: int
+    marketing: MarketingMessages | None  # None: the number does not use the Marketing Messages API
+
+
+async def load_number(session: AsyncSession, box: SecretBox, number_id: int) -> LoadedNumber | None:
     number = await session.get(WhatsAppNumber, number_id)
     if number is None:
         return None
-    return credentials_of(box, number), number.throughput_mps or DEFAULT_THROUGHPUT_MPS
+    return LoadedNumber(credentials_of(box, number), number.throughput_mps or DEFAULT_THROUGHPUT_MPS,
+                        marketing_messages.of_number(number))
 
 
 async def active_campaigns(session: AsyncSession, number_id: int) -> list[tuple[Campaign, Template | None, Media | None]]:
@@ -140,9 +156,11 @@ def positions_of(variables: dict[str, Any], template: Template | None) -> list[s
 
 
 async def variant_renders(
-    session: AsyncSession, campaign: Campaign, template: Template | None, media: Media | None
+    session: AsyncSession, campaign: Campaign, template: Template | None, media: Media | None,
+    marketing: MarketingMessages | None = None,
 ) -> list[VariantRender]:
-    """Each variant's template (its own, or the campaign's ``template``), bindings and header."""
+    """Each variant's template (its own, or the campaign's ``template``), bindings, header, and whether it
+    goes through the number's Marketing Messages API (``marketing``: the number's, None when it does not)."""
     renders: list[VariantRender] = []
     for variant in campaign.variants or []:
         own = variant.get("template_name")
@@ -158,6 +176,7 @@ async def variant_renders(
             )).scalar_one_or_none()
         # Neither template nor bindings: the campaign's own message.
         variables = dict(variant.get("variables") or ({} if own else campaign.variables or {}))
+        through_mm = marketing is not None and marketing.takes(used.category if used is not None else None)
         renders.append(VariantRender(name, language or "", variables, positions_of(variables, used),
-                                     header_for(used, media)))
+                                     header_for(used, media), through_mm))
     return renders

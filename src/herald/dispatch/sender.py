@@ -168,7 +168,7 @@ class Sender:
         if loaded is None:
             self.campaigns.clear()
             return
-        self.creds, self.throughput = loaded
+        self.creds, self.throughput, number_marketing = loaded.creds, loaded.throughput, loaded.marketing
         self.throttle = min(1.0, self.throttle * THROTTLE_RECOVERY)
         self._apply_throughput()
         if await self._refresh_expiring_media(rows):
@@ -193,7 +193,13 @@ class Sender:
             ctx.window.limit = ctxmod.window_for(rate)
             ctx.header = ctxmod.header_for(template, media)
             ctx.positions = ctxmod.positions_of(ctx.variables, template)
-            ctx.marketing_retry_days = campaign.marketing_retry_days
+            category = template.category if template is not None else None
+            ctx.number_marketing = number_marketing
+            ctx.marketing_messages = number_marketing is not None and number_marketing.takes(category)
+            # Never retried past the Marketing Messages API's time to live (``dispatch/marketing_messages.py``).
+            ctx.marketing_retry_days = (number_marketing.retry_days(campaign.marketing_retry_days)
+                                        if number_marketing is not None and ctx.marketing_messages
+                                        else campaign.marketing_retry_days)
             capped = frequency_cap.is_capped(kind=campaign.kind, exempt=campaign.frequency_cap_exempt,
                                              category=template.category if template is not None else None)
             ctx.frequency_cap = caps.get(campaign.org_id) if capped else None
@@ -206,7 +212,7 @@ class Sender:
             ctx.budget_reached = False
             if campaign.variants:
                 async with self.database.read_session() as session:
-                    ctx.variants = await ctxmod.variant_renders(session, campaign, template, media)
+                    ctx.variants = await ctxmod.variant_renders(session, campaign, template, media, number_marketing)
             ctx.active = True
         for gone in set(self.campaigns) - seen:
             self.campaigns.pop(gone).active = False
@@ -356,7 +362,8 @@ class Sender:
         assert self.creds is not None
         started = time.perf_counter()
         try:
-            result = await self.client.send_message(self.creds, item.body, on_write=on_write)
+            result = await self.client.send_message(self.creds, item.body, on_write=on_write,
+                                                    marketing_messages=item.marketing_messages)
         except WhatsAppError as error:
             self._latency_metric.observe(time.perf_counter() - started)
             metrics.SEND_ERRORS.labels(number=self._label, code=metrics.error_code(error.code, error.http_status)).inc()
