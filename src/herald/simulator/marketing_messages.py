@@ -43,11 +43,11 @@ def check_request(number: PhoneNumber, body: dict[str, Any]) -> bool | None:
     if not number.marketing_messages_terms_accepted:
         raise GraphError(NOT_ALLOWED, "You must accept the Marketing Messages Lite API terms to use the API.",
                          full_message=TERMS_MESSAGE)
+    if body.get("type") != "template":
+        raise GraphError(100, "Message must be a template message.")
     unknown = sorted(set(body) - FIELDS)
     if unknown:
         raise GraphError(100, f"Invalid parameter: {', '.join(unknown)} is not a parameter of marketing_messages.")
-    if body.get("type") != "template":
-        raise GraphError(100, "Message must be a template message.")
     sharing = body.get("message_activity_sharing")
     if sharing is not None and not isinstance(sharing, bool):
         raise GraphError(100, "Invalid parameter message_activity_sharing: it must be true or false.")
