@@ -19,17 +19,11 @@ import pytest
 from herald.dispatch import retry_policy
 from herald.whatsapp.errors import MARKETING_TERMS_REASON, RetryClass
 from herald.whatsapp.payloads import template_message, with_marketing_options
-from tests.whatsapp.test_client_simulator import (  # noqa: F401 (fixtures)
-    MARIA,
-    PN,
-    WABA,
-    client,
-    creds_for,
-    expect_error,
-    sim,
-    start_sim,
-    template,
-)
+from tests.whatsapp import test_client_simulator as base
+from tests.whatsapp.test_client_simulator import MARIA, PN, WABA, creds_for, expect_error, template
+
+# The simulator and client fixtures of the client's own tests.
+start_sim, client = base.start_sim, base.client
 
 UTILITY = template("order_ready", category="UTILITY")
 PROMO = template("plain")
