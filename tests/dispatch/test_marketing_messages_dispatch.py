@@ -26,6 +26,8 @@ from tests.conftest import OrgHandle
 from tests.dispatch.helpers import done_sending, messages, running_worker, sim_messages, stats, wait_until
 from tests.factories import graph_template, make_active_campaign, make_contacts, make_number, make_template
 
+pytestmark = pytest.mark.slow
+
 BODY = [{"type": "BODY", "text": "Hi {{1}}, your code {{2}} gets {{3}} off"}]
 VARIABLES = {"1": {"source": "contact_name"}, "2": {"source": "text", "value": "A1"},
              "3": {"source": "text", "value": "20%"}}
