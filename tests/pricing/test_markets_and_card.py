@@ -43,6 +43,12 @@ class TestMarkets:
         assert region_of(phone) == region
         assert market_of(phone, CARD.rates) == market
 
+    def test_a_message_sent_through_the_marketing_messages_api_is_priced_as_marketing(self) -> None:
+        # Meta's statuses price it ``marketing_lite``, at the marketing rate (docs/whatsapp.md, "Marketing Messages API").
+        card = parse_card("market,marketing,utility,authentication\nOther,0.06,0.008,0.008\n")
+        assert card.price_of_phone("+14155552671", "marketing_lite") == card.price_of_phone("+14155552671", "marketing")
+        assert card.price_of_phone("+14155552671", "marketing_lite") == 0.06
+
     def test_a_card_with_the_countrys_own_row_prices_it_there(self) -> None:
         card = parse_card("market,marketing,utility,authentication\nNorth America,0.025,0.004,0.004\n"
                           "Germany,0.1365,0.055,0.0768\nOther,0.06,0.008,0.008\n")

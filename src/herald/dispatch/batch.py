@@ -31,7 +31,7 @@ from herald.dispatch.takeoff import Clearance
 from herald.kit.db import Database
 from herald.kit.types import utcnow
 from herald.models import SendClaim
-from herald.whatsapp import template_message
+from herald.whatsapp import template_message, with_marketing_options
 
 # Per claim, hence per recording transaction: amortises their fixed cost.
 MAX_BATCH = 500
@@ -57,9 +57,10 @@ class Batch:
 class Outgoing:
     """A claimed message (``claimed``, leased), its request body rendered, waiting for a send loop."""
 
-    __slots__ = ("message_id", "contact_id", "attempts", "body", "batch", "index", "price")
+    __slots__ = ("message_id", "contact_id", "attempts", "body", "batch", "index", "price", "marketing_messages")
 
-    def __init__(self, message_id: int, contact_id: int, attempts: int, body: dict[str, Any], price: float = 0.0) -> None:
+    def __init__(self, message_id: int, contact_id: int, attempts: int, body: dict[str, Any], price: float = 0.0,
+                 marketing_messages: bool = False) -> None:
         self.message_id = message_id
         self.contact_id = contact_id
         self.attempts = attempts
@@ -67,6 +68,7 @@ class Outgoing:
         self.price = price  # forecast: its recipient's market at the template category's rate
         self.batch: Batch | None = None
         self.index = 0  # its place in its batch's leaving order (``Clearance``)
+        self.marketing_messages = marketing_messages  # to ``/marketing_messages`` (dispatch/marketing_messages.py)
 
 
 async def claim_batch(
@@ -139,6 +141,9 @@ async def _prepare(
             phone, render.template_name, render.language, params, header=render.header,
             biz_opaque_callback_data=str(message_id),
         )
+        if render.marketing_messages:  # the number's Marketing Messages API options (dispatch/marketing_messages.py)
+            sharing = ctx.number_marketing.activity_sharing if ctx.number_marketing is not None else None
+            body = with_marketing_options(body, activity_sharing=sharing)
         price = card.price_of_phone(phone, ctx.category) if card is not None else 0.0
-        outgoing.append(Outgoing(message_id, contact_id, attempts, body, price))
+        outgoing.append(Outgoing(message_id, contact_id, attempts, body, price, render.marketing_messages))
     return outgoing, skipped

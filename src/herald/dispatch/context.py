@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from herald.campaigns.bindings import placeholder_order
 from herald.campaigns.frequency_cap import FrequencyCap
 from herald.campaigns.send_window import SendWindow
+from herald.dispatch.marketing_messages import MarketingMessages
 from herald.dispatch.pacer import Pacer, SlidingWindow
 from herald.models import Campaign, Media, Template, WhatsAppNumber
 from herald.models.campaign import DEFAULT_MARKETING_RETRY_DAYS, DEFAULT_RATE_PER_SECOND
@@ -32,6 +33,8 @@ class VariantRender:
     variables: dict[str, Any]
     positions: list[str]
     header: HeaderMedia | None
+    # Through Meta's Marketing Messages API (its template is MARKETING and the number uses it).
+    marketing_messages: bool = False
 
 
 @dataclass
@@ -74,6 +77,10 @@ class CampaignContext:
     # The A/B variants by index (a message's ``variant``); empty without variants, the usual case,
     # which renders with the fields above and reads nothing more per batch.
     variants: list[VariantRender] = field(default_factory=list)
+    # The number's Marketing Messages API settings (None: it does not use it), and whether this campaign's
+    # template goes through it (a MARKETING template); variants decide for theirs. ``dispatch/marketing_messages.py``.
+    number_marketing: MarketingMessages | None = None
+    marketing_messages: bool = False
 
     @property
     def valued_tag_keys(self) -> set[str]:
@@ -114,9 +121,11 @@ def positions_of(variables: dict[str, Any], template: Template | None) -> list[s
 
 
 async def variant_renders(
-    session: AsyncSession, campaign: Campaign, template: Template | None, media: Media | None
+    session: AsyncSession, campaign: Campaign, template: Template | None, media: Media | None,
+    marketing: MarketingMessages | None = None,
 ) -> list[VariantRender]:
-    """Each variant's template (its own, or the campaign's ``template``), bindings and header."""
+    """Each variant's template (its own, or the campaign's ``template``), bindings, header, and whether it
+    goes through the number's Marketing Messages API (``marketing``: the number's, None when it does not)."""
     renders: list[VariantRender] = []
     for variant in campaign.variants or []:
         own = variant.get("template_name")
@@ -132,6 +141,7 @@ async def variant_renders(
             )).scalar_one_or_none()
         # Neither template nor bindings: the campaign's own message.
         variables = dict(variant.get("variables") or ({} if own else campaign.variables or {}))
+        through_mm = marketing is not None and marketing.takes(used.category if used is not None else None)
         renders.append(VariantRender(name, language or "", variables, positions_of(variables, used),
-                                     header_for(used, media)))
+                                     header_for(used, media), through_mm))
     return renders

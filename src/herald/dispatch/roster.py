@@ -27,6 +27,7 @@ from herald.campaigns import frequency_cap
 from herald.campaigns.frequency_cap import FrequencyCap
 from herald.campaigns.lifecycle import Status
 from herald.dispatch.context import VariantRender, variant_renders
+from herald.dispatch.marketing_messages import MarketingMessages, of_number
 from herald.kit.crypto import SecretBox
 from herald.kit.db import Database
 from herald.models import Campaign, Media, Template, WhatsAppNumber
@@ -55,6 +56,8 @@ class NumberView:
     variants: dict[int, list[VariantRender]] = field(default_factory=dict)
     # The number's portfolio and its messaging limit (from all the portfolio's numbers' tiers).
     portfolio: Portfolio | None = None
+    # Its Marketing Messages API settings; None when it sends marketing templates to ``/messages``.
+    marketing: MarketingMessages | None = None
 
 
 @dataclass
@@ -145,9 +148,11 @@ class Roster:
         portfolios = await portfolios_of_numbers(session, number_ids)
         caps = await frequency_cap.caps_of(session, org_ids)
         cards = await rates.cards_of(session, org_ids)
+        marketing = {number_id: of_number(number) for number_id, number in numbers.items()}
         variants = {
-            campaign.id: await variant_renders(session, campaign, template, media)
-            for campaigns in by_number.values() for campaign, template, media in campaigns if campaign.variants
+            campaign.id: await variant_renders(session, campaign, template, media, marketing[number_id])
+            for number_id, campaigns in by_number.items() for campaign, template, media in campaigns
+            if campaign.variants
         }
         views: dict[int, NumberView] = {}
         for number_id, number in numbers.items():
@@ -161,6 +166,7 @@ class Roster:
                 cards={org: card for org, card in cards.items() if org in orgs},
                 variants={campaign.id: variants[campaign.id] for campaign, _, _ in campaigns if campaign.id in variants},
                 portfolio=portfolios.get(number_id),
+                marketing=marketing[number_id],
             )
         return views
 

@@ -184,7 +184,7 @@ class Sender:
             if view is None:
                 self.campaigns.clear()
                 return
-        self.creds, self.throughput = view.creds, view.throughput
+        self.creds, self.throughput, number_marketing = view.creds, view.throughput, view.marketing
         self.throttle = min(1.0, self.throttle * THROTTLE_RECOVERY)
         self._apply_throughput()
         caps, cards = view.caps, view.cards
@@ -207,7 +207,13 @@ class Sender:
             ctx.window.limit = ctxmod.window_for(rate)
             ctx.header = ctxmod.header_for(template, media)
             ctx.positions = ctxmod.positions_of(ctx.variables, template)
-            ctx.marketing_retry_days = campaign.marketing_retry_days
+            category = template.category if template is not None else None
+            ctx.number_marketing = number_marketing
+            ctx.marketing_messages = number_marketing is not None and number_marketing.takes(category)
+            # Never retried past the Marketing Messages API's time to live (``dispatch/marketing_messages.py``).
+            ctx.marketing_retry_days = (number_marketing.retry_days(campaign.marketing_retry_days)
+                                        if number_marketing is not None and ctx.marketing_messages
+                                        else campaign.marketing_retry_days)
             capped = frequency_cap.is_capped(kind=campaign.kind, exempt=campaign.frequency_cap_exempt,
                                              category=template.category if template is not None else None)
             ctx.frequency_cap = caps.get(campaign.org_id) if capped else None
@@ -380,7 +386,8 @@ class Sender:
         assert self.creds is not None
         started = time.perf_counter()
         try:
-            result = await self.client.send_message(self.creds, item.body, on_write=on_write)
+            result = await self.client.send_message(self.creds, item.body, on_write=on_write,
+                                                    marketing_messages=item.marketing_messages)
         except WhatsAppError as error:
             self._latency_metric.observe(time.perf_counter() - started)
             metrics.SEND_ERRORS.labels(number=self._label, code=metrics.error_code(error.code, error.http_status)).inc()

@@ -3,7 +3,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, String
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from herald.kit.types import JSONType, UTCDateTime
@@ -44,3 +45,11 @@ class WhatsAppNumber(IdMixin, CreatedMixin, Base):
     # The last errors Meta reported for the number itself (a webhook value with errors[] and no
     # message), newest first, at most webhooks.value_errors.KEEP.
     webhook_errors: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)
+    # Meta's Marketing Messages API for WhatsApp (docs/whatsapp.md, "Marketing Messages API"): on, the
+    # number's MARKETING templates go to ``/marketing_messages``; the others keep ``/messages``.
+    marketing_messages_api: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    # How long a marketing message is worth delivering, in seconds (Meta's marketing range, 12 h to 30 days);
+    # NULL: Meta's default. Herald never retries a marketing message past it (dispatch/marketing_messages.py).
+    marketing_messages_ttl_seconds: Mapped[int | None] = mapped_column(Integer)
+    # ``message_activity_sharing`` sent with each message; NULL: left out (Meta's default for the business).
+    marketing_messages_activity_sharing: Mapped[bool | None] = mapped_column(Boolean)

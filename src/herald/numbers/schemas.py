@@ -13,6 +13,19 @@ from herald.whatsapp.client import DEFAULT_GRAPH_API_BASE, DEFAULT_GRAPH_API_VER
 GRAPH_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 _VERSION = re.compile(r"^v\d{1,2}\.\d$")
 MAX_GRAPH_API_BASE_LENGTH = 300  # the column's size
+# Meta's customizable time to live for marketing templates: 12 hours to 30 days, in seconds
+# (docs/whatsapp.md, "Marketing Messages API", has the source).
+MARKETING_TTL_MIN_SECONDS = 43_200
+MARKETING_TTL_MAX_SECONDS = 2_592_000
+MM_API_HELP = (
+    "send MARKETING templates through Meta's Marketing Messages API for WhatsApp (POST /{phone_number_id}/"
+    "marketing_messages) instead of /messages; utility and authentication templates keep /messages"
+)
+MM_TTL_HELP = (
+    "how long a marketing message is worth delivering, 43200 (12 hours) to 2592000 (30 days) seconds; Herald never "
+    "retries a marketing message past it. null: Meta's default (30 days)"
+)
+MM_SHARING_HELP = "message_activity_sharing sent with each marketing message; null: not sent (Meta's default)"
 PORTFOLIO_HELP = (
     "the Meta business portfolio the number's WABA belongs to: numbers with the same one share its messaging "
     "limit; without it, the numbers of one WABA do"
@@ -59,6 +72,11 @@ class WhatsAppNumberCreate(BaseModel):
     graph_api_base: str = Field(default=DEFAULT_GRAPH_API_BASE, max_length=MAX_GRAPH_API_BASE_LENGTH)
     graph_api_version: str = DEFAULT_GRAPH_API_VERSION
     business_portfolio_id: str | None = Field(default=None, pattern=GRAPH_ID_PATTERN, description=PORTFOLIO_HELP)
+    marketing_messages_api: bool = Field(default=False, description=MM_API_HELP)
+    marketing_messages_ttl_seconds: int | None = Field(
+        default=None, ge=MARKETING_TTL_MIN_SECONDS, le=MARKETING_TTL_MAX_SECONDS, description=MM_TTL_HELP
+    )
+    marketing_messages_activity_sharing: bool | None = Field(default=None, description=MM_SHARING_HELP)
 
     @field_validator("graph_api_base")
     @classmethod
@@ -72,7 +90,8 @@ class WhatsAppNumberCreate(BaseModel):
 
 
 class WhatsAppNumberUpdate(BaseModel):
-    """Every field optional; a secret left out (or null) keeps the stored one."""
+    """Every field optional; a secret left out (or null) keeps the stored one. The Marketing Messages API's
+    time to live and activity sharing are cleared by an explicit null (``CLEARABLE``)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -85,6 +104,11 @@ class WhatsAppNumberUpdate(BaseModel):
     graph_api_base: str | None = Field(default=None, max_length=MAX_GRAPH_API_BASE_LENGTH)
     graph_api_version: str | None = None
     business_portfolio_id: str | None = Field(default=None, pattern=GRAPH_ID_PATTERN, description=PORTFOLIO_HELP)
+    marketing_messages_api: bool | None = Field(default=None, description=MM_API_HELP)
+    marketing_messages_ttl_seconds: int | None = Field(
+        default=None, ge=MARKETING_TTL_MIN_SECONDS, le=MARKETING_TTL_MAX_SECONDS, description=MM_TTL_HELP
+    )
+    marketing_messages_activity_sharing: bool | None = Field(default=None, description=MM_SHARING_HELP)
 
     @field_validator("graph_api_base")
     @classmethod
@@ -95,6 +119,10 @@ class WhatsAppNumberUpdate(BaseModel):
     @classmethod
     def valid_version(cls, value: str | None) -> str | None:
         return None if value is None else check_graph_api_version(value)
+
+
+# Settings a PATCH clears with an explicit null (for the others, null means "keep").
+CLEARABLE = ("marketing_messages_ttl_seconds", "marketing_messages_activity_sharing")
 
 
 class WhatsAppNumberOut(BaseModel):
@@ -109,6 +137,9 @@ class WhatsAppNumberOut(BaseModel):
     throughput_mps: int
     messaging_limit_tier: str | None
     business_portfolio_id: str | None = None
+    marketing_messages_api: bool = False
+    marketing_messages_ttl_seconds: int | None = None
+    marketing_messages_activity_sharing: bool | None = None
     quality_rating: str | None
     info_synced_at: datetime | None
     created_at: datetime

@@ -23,7 +23,7 @@ from herald.kit.types import utcnow
 from herald.models import WhatsAppNumber
 from herald.numbers import repository
 from herald.numbers.errors import graph_failure, graph_timeout
-from herald.numbers.schemas import WhatsAppNumberCreate, WhatsAppNumberUpdate
+from herald.numbers.schemas import CLEARABLE, WhatsAppNumberCreate, WhatsAppNumberUpdate
 from herald.whatsapp import CloudAPIClient, NumberCredentials, NumberInfo, RefusedByPolicy, WhatsAppError
 
 log = logging.getLogger(__name__)
@@ -140,6 +140,9 @@ async def add_number(
         graph_api_base=data.graph_api_base,
         graph_api_version=data.graph_api_version,
         business_portfolio_id=data.business_portfolio_id,
+        marketing_messages_api=data.marketing_messages_api,
+        marketing_messages_ttl_seconds=data.marketing_messages_ttl_seconds,
+        marketing_messages_activity_sharing=data.marketing_messages_activity_sharing,
         throughput_mps=80,
     )
     _keep_info(number, info)
@@ -171,6 +174,7 @@ async def plan_update(
     """
     number = await get_number(session, org_id=org_id, number_id=number_id)
     given = changes.model_dump(exclude_unset=True, exclude_none=True)
+    given.update({name: None for name in CLEARABLE if name in changes.model_fields_set and name not in given})
     moved = [name for name in TARGET_FIELDS if name in given and given[name] != getattr(number, name)]
     claim = None
     if moved:

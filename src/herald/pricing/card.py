@@ -21,6 +21,9 @@ from herald.pricing.markets import OTHER, market_of
 
 CATEGORIES = ("marketing", "utility", "authentication")
 HEADER = ("market", *CATEGORIES)
+# Meta's pricing category of a message sent through the Marketing Messages API; Meta prices it as a
+# marketing message (docs/whatsapp.md, "Marketing Messages API").
+PRICED_AS = {"marketing_lite": "marketing"}
 DEFAULT_CARD_FILE = "rate_card_2025-07-01.csv"
 DEFAULT_CURRENCY = "USD"
 MAX_CARD_BYTES = 256 * 1024
@@ -41,7 +44,7 @@ class RateCard:
         """The price of one message of ``category`` (marketing, utility, authentication) to ``market``;
         0 for a category the card does not price (service: free)."""
         row = self.rates.get(market) or self.rates.get(OTHER) or {}
-        return row.get(category, 0.0)
+        return row.get(PRICED_AS.get(category, category), 0.0)
 
     def price_of_phone(self, phone: str | None, category: str) -> float:
         return self.price(market_of(phone, self.rates), category)

@@ -106,6 +106,15 @@ def require_any_token(request: Request, state: SimState, numbers: list[PhoneNumb
 
 
 async def post_messages(request: Request, state: SimState, version: str) -> dict[str, Any]:
+    return await _post_send(request, state, version, marketing_messages=False)
+
+
+async def post_marketing_messages(request: Request, state: SimState, version: str) -> dict[str, Any]:
+    """Meta's Marketing Messages API for WhatsApp: MARKETING templates only (``marketing_messages.py``)."""
+    return await _post_send(request, state, version, marketing_messages=True)
+
+
+async def _post_send(request: Request, state: SimState, version: str, *, marketing_messages: bool) -> dict[str, Any]:
     number = authorized_number(request, state)
     try:
         body = orjson.loads(await request.body())
@@ -113,18 +122,20 @@ async def post_messages(request: Request, state: SimState, version: str) -> dict
         raise GraphError(100, "The request body is not valid JSON.") from exc
     if not isinstance(body, dict):
         raise GraphError(100, "The request body must be a JSON object.")
-    await _inject_faults(state, number, body, version)
-    return send_message(state, number, body, version, now=state.at(arrival.arrived_at(request.scope)))
+    await _inject_faults(state, number, body, version, marketing_messages=marketing_messages)
+    return send_message(state, number, body, version, now=state.at(arrival.arrived_at(request.scope)),
+                        marketing_messages=marketing_messages)
 
 
-async def _inject_faults(state: SimState, number: PhoneNumber, body: dict[str, Any], version: str) -> None:
+async def _inject_faults(state: SimState, number: PhoneNumber, body: dict[str, Any], version: str, *,
+                         marketing_messages: bool = False) -> None:
     scenario, rng = state.scenario, state.rng
     if scenario.error_rate_5xx and rng.random() < scenario.error_rate_5xx:
         raise GraphError(131000, "Simulated server error (error_rate_5xx).")
     if scenario.timeout_probability and rng.random() < scenario.timeout_probability:
         if rng.random() < scenario.timeout_accept_probability:
             with contextlib.suppress(GraphError):
-                send_message(state, number, body, version)
+                send_message(state, number, body, version, marketing_messages=marketing_messages)
         await asyncio.sleep(scenario.timeout_hang_ms / 1000)
         raise GraphError(131000, "Simulated timeout (timeout_probability); the message may have been accepted.")
 
@@ -218,7 +229,7 @@ def graph_routes() -> list[Route]:
     return [
         Route("/_sim/media-download/{media_id}", download_media, methods=["GET"]),
         Route("/{version}/{object_id}/messages", graph_endpoint(post_messages), methods=["POST"]),
-        Route("/{version}/{object_id}/marketing_messages", graph_endpoint(post_messages), methods=["POST"]),
+        Route("/{version}/{object_id}/marketing_messages", graph_endpoint(post_marketing_messages), methods=["POST"]),
         Route("/{version}/{object_id}/media", graph_endpoint(post_media), methods=["POST"]),
         Route("/{version}/{object_id}/message_templates", graph_endpoint(get_templates), methods=["GET"]),
         Route("/{version}/{object_id}", graph_endpoint(get_object), methods=["GET"]),

@@ -23,6 +23,7 @@ TITLES: dict[int, str] = {
     "messages on WhatsApp from your business.",
     131051: "Unsupported message type",
     131053: "Media upload error",
+    131055: "Method not allowed",
     131056: "(Business Account, Consumer Account) pair rate limit hit",
     132000: "Number of parameters does not match the expected number of params",
     132001: "Template name does not exist in the translation",
@@ -41,20 +42,24 @@ def new_trace_id() -> str:
 class GraphError(Exception):
     """A synchronous Graph API error; `envelope()` is the exact body Meta returns."""
 
-    def __init__(self, code: int, details: str, *, message: str | None = None, subcode: int | None = None):
+    def __init__(self, code: int, details: str, *, message: str | None = None, subcode: int | None = None,
+                 full_message: str | None = None, http_status: int | None = None):
         super().__init__(f"({code}) {details}")
         self.code = code
         self.details = details
         self.title = message or TITLES.get(code, "Error")
         self.subcode = subcode
+        # Meta's whole ``message`` when it does not read "(#code) title" (the Marketing Messages API's terms).
+        self.full_message = full_message
+        self._http_status = http_status
 
     @property
     def http_status(self) -> int:
-        return HTTP_STATUS.get(self.code, 400)
+        return self._http_status or HTTP_STATUS.get(self.code, 400)
 
     def envelope(self) -> dict[str, Any]:
         error: dict[str, Any] = {
-            "message": f"(#{self.code}) {self.title}",
+            "message": self.full_message or f"(#{self.code}) {self.title}",
             "type": "OAuthException",
             "code": self.code,
             "error_data": {"messaging_product": "whatsapp", "details": self.details},

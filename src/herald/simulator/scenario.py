@@ -33,6 +33,9 @@ class PhoneNumber(BaseModel):
     business_portfolio_id: str | None = None
     quality_rating: str = "GREEN"
     app_secret: str | None = None
+    # False: the number's business has not accepted Meta's Marketing Messages API terms, and
+    # ``/marketing_messages`` answers with Meta's refusal (simulator/marketing_messages.py).
+    marketing_messages_terms_accepted: bool = True
 
     @field_validator("phone_number_id", "waba_id", mode="before")
     @classmethod

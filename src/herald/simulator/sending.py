@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from herald.simulator import free_form, user_messages
+from herald.simulator import marketing_messages as marketing_messages_api
 from herald.simulator.errors import GraphError, status_error
 from herald.simulator.inbound import FREE_TEXT_REPLIES, content_for, inbound_update
 from herald.simulator.limits import NumberLimits
@@ -25,11 +26,13 @@ BSUID = re.compile(r"[A-Z]{2}\.(?:ENT\.)?[A-Za-z0-9]{1,128}")
 
 
 def send_message(state: SimState, number: PhoneNumber, body: dict[str, Any], version: str, *,
-                 now: float | None = None) -> dict[str, Any]:
+                 now: float | None = None, marketing_messages: bool = False) -> dict[str, Any]:
     """Validate and accept one send; returns Meta's success body or raises GraphError. ``now`` is when
-    the request arrived (see ``arrival``): the rate limits count it then, and it is the message's time."""
+    the request arrived (see ``arrival``): the rate limits count it then, and it is the message's time.
+    ``marketing_messages``: sent to ``/marketing_messages`` (``marketing_messages.py``)."""
     if now is None:
         now = state.now()
+    sharing = marketing_messages_api.check_request(number, body) if marketing_messages else None
     if body.get("messaging_product") != "whatsapp":
         raise GraphError(100, "The parameter messaging_product is required and must be 'whatsapp'.")
     if "status" in body:
@@ -39,6 +42,9 @@ def send_message(state: SimState, number: PhoneNumber, body: dict[str, Any], ver
                           type=str(body.get("type", "text")), time=0.0, api_version=version,
                           biz_opaque_callback_data=body.get("biz_opaque_callback_data"), user_id=user_id)
     spec = _validate_content(state, number, body, message)
+    if marketing_messages:
+        marketing_messages_api.check_category(spec.category if spec is not None else None)
+        message.endpoint, message.activity_sharing = marketing_messages_api.ENDPOINT, sharing
     # The messaging-limit tier counts business-initiated conversations only: templates outside the window.
     reach = spec is not None and not state.in_service_window(number.phone_number_id, wa_id)
     _take_rate_budget(state, number, wa_id or (user_id or ""), now, marketing_reach=reach)
@@ -51,8 +57,9 @@ def send_message(state: SimState, number: PhoneNumber, body: dict[str, Any], ver
     contact: dict[str, Any] = {"input": to, "wa_id": wa_id} if wa_id else {"input": to}
     if user_id:
         contact["user_id"] = user_id
-    return {"messaging_product": "whatsapp", "contacts": [contact],
+    sent = {"messaging_product": "whatsapp", "contacts": [contact],
             "messages": [{"id": message.wamid, "message_status": "accepted"}]}
+    return marketing_messages_api.answer(sent) if marketing_messages else sent
 
 
 def _recipient(state: SimState, body: dict[str, Any]) -> tuple[str, str, str | None]:
@@ -237,6 +244,8 @@ def _add_pricing(item: dict[str, Any], message: SentMessage, status: str, *, fre
     utility template inside the customer service window; a free-form message is free service."""
     free = message.type != "template" or free_window
     category = "service" if message.type != "template" else (message.category or "MARKETING").lower()
+    if message.endpoint == marketing_messages_api.ENDPOINT:
+        category = marketing_messages_api.PRICING_CATEGORY
     item["pricing"] = {"billable": not free, "pricing_model": "PMP",
                        "type": "free_customer_service" if free else "regular", "category": category}
     if _version_number(message.api_version) < 24:

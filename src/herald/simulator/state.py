@@ -32,6 +32,10 @@ class SentMessage:
     type: str
     time: float
     api_version: str
+    # The Graph endpoint it was sent to: ``messages``, or ``marketing_messages`` (Meta's Marketing Messages
+    # API, with the ``message_activity_sharing`` it was sent with, None when left out).
+    endpoint: str = "messages"
+    activity_sharing: bool | None = None
     template: str | None = None
     language: str | None = None
     category: str | None = None

@@ -16,7 +16,7 @@ from herald.whatsapp.events import (
     ValueErrors,
     WebhookRouting,
 )
-from herald.whatsapp.payloads import HeaderMedia, template_message, text_message
+from herald.whatsapp.payloads import HeaderMedia, template_message, text_message, with_marketing_options
 from herald.whatsapp.webhooks import (
     WebhookPayloadError,
     parse_webhook,
@@ -59,4 +59,5 @@ __all__ = [
     "template_message",
     "text_message",
     "verify_signature",
+    "with_marketing_options",
 ]

@@ -60,6 +60,8 @@ class NumberCredentials:
     messages_url: str = field(init=False, repr=False, compare=False)
     # Parsed once: aiohttp would otherwise parse the URL string and copy the headers on every send.
     messages_endpoint: URL = field(init=False, repr=False, compare=False)
+    # Meta's Marketing Messages API for WhatsApp: MARKETING templates of numbers that use it (docs/whatsapp.md).
+    marketing_messages_endpoint: URL = field(init=False, repr=False, compare=False)
     auth_headers: Mapping[str, str] = field(init=False, repr=False, compare=False)
     json_headers: Mapping[str, str] = field(init=False, repr=False, compare=False)
 
@@ -73,6 +75,7 @@ class NumberCredentials:
         object.__setattr__(self, "root_url", root)
         object.__setattr__(self, "messages_url", f"{root}/{self.phone_number_id}/messages")
         object.__setattr__(self, "messages_endpoint", URL(self.messages_url))
+        object.__setattr__(self, "marketing_messages_endpoint", URL(f"{root}/{self.phone_number_id}/marketing_messages"))
         object.__setattr__(self, "auth_headers", auth)
         object.__setattr__(self, "json_headers", CIMultiDict({**auth, "Content-Type": _JSON}))
 
@@ -148,14 +151,18 @@ class CloudAPIClient:
         await self.close()
 
     async def send_message(
-        self, creds: NumberCredentials, message: Mapping[str, Any], *, on_write: Callable[[], None] | None = None
+        self, creds: NumberCredentials, message: Mapping[str, Any], *, on_write: Callable[[], None] | None = None,
+        marketing_messages: bool = False,
     ) -> SendResult:
         """POST any prepared message body; the one path every send takes. ``on_write`` is called
-        right before the request goes out on the connection (pacing counts sends from then)."""
+        right before the request goes out on the connection (pacing counts sends from then).
+        ``marketing_messages``: to Meta's Marketing Messages API (``/marketing_messages``, a MARKETING
+        template only) rather than ``/messages``; the answer and the errors are the same shape."""
         data: Any = orjson.dumps(message)
         if on_write is not None:
             data = _NotifyingBody(data, on_write)
-        document = await self._call(creds, "POST", creds.messages_endpoint, creds.json_headers, data=data)
+        endpoint = creds.marketing_messages_endpoint if marketing_messages else creds.messages_endpoint
+        document = await self._call(creds, "POST", endpoint, creds.json_headers, data=data)
         return _send_result(document)
 
     async def send_template(

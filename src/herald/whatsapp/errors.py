@@ -33,11 +33,22 @@ MAINTENANCE_CODE = 131057
 # one-tap, zero-tap and copy-code authentication templates): docs/whatsapp.md, "Username users".
 BSUID_NOT_SUPPORTED = 131062
 
+# Meta's Marketing Messages API for WhatsApp (docs/whatsapp.md, "Marketing Messages API"): 131055 "Method
+# not allowed" refuses a template it does not take (not MARKETING), and, as 360dialog documents it, a number
+# whose business has not accepted the API's terms; Meta's own wording of that refusal starts "(#200)", a
+# permission code. Either way every message of the campaign would be refused alike: it pauses.
+MARKETING_MESSAGES_NOT_ALLOWED = 131055
+_MARKETING_TERMS_TEXT = "marketing messages"  # with "terms": the refusal of a business that has not accepted them
+MARKETING_TERMS_REASON = (
+    "the business has not accepted Meta's Marketing Messages API terms: accept them in WhatsApp Manager, "
+    "or turn the Marketing Messages API off for this number"
+)
+
 _BACK_OFF = frozenset({4, 80007, 613, THROUGHPUT_LIMIT_CODE, PAIR_RATE_LIMIT_CODE, MAINTENANCE_CODE})
 _RETRY_NOW = frozenset({131000, 131016, 2, 133004})
 _RETRY_AFTER_24H = frozenset({131049})
 _TEMPLATE_UNUSABLE = frozenset({132001, 132015, 132016})
-_PAUSE = frozenset({131048, 131042, 131031, 368, 131064, 190, 0, 10})
+_PAUSE = frozenset({131048, 131042, 131031, 368, 131064, 190, 0, 10, MARKETING_MESSAGES_NOT_ALLOWED})
 _PERMISSION_RANGE = range(200, 300)
 _NEVER = frozenset(
     {131026, 131050, 130472, 131047, 131051, 131052, 131053, 100, 131008, 131009}
@@ -84,6 +95,7 @@ _REASONS: dict[int, str] = {
     190: "WhatsApp access token expired or invalid",
     0: "WhatsApp authentication failed",
     10: "permission denied by WhatsApp",
+    131055: "WhatsApp does not take this template through the Marketing Messages API (marketing templates only)",
 }
 _PERMISSION_REASON = "WhatsApp API permission missing"
 
@@ -171,6 +183,8 @@ class WhatsAppError(Exception):
     @property
     def human_reason(self) -> str:
         """The short text Herald shows in reports (e.g. `not a valid WhatsApp user`)."""
+        if self.is_marketing_terms_refusal:
+            return MARKETING_TERMS_REASON
         if self.code is None:
             # No Graph envelope: the body is a proxy page or garbage, not fit for a report.
             if self.http_status is None:
@@ -184,6 +198,15 @@ class WhatsAppError(Exception):
     def is_throughput_limit(self) -> bool:
         """130429: the number sends too fast; lower its pace."""
         return self.code == THROUGHPUT_LIMIT_CODE
+
+    @property
+    def is_marketing_terms_refusal(self) -> bool:
+        """The Marketing Messages API refused the number: its business has not accepted the API's terms.
+        Sources word it differently (see ``MARKETING_MESSAGES_NOT_ALLOWED``): known by its text, under either code."""
+        if self.code != MARKETING_MESSAGES_NOT_ALLOWED and (self.code is None or self.code not in _PERMISSION_RANGE):
+            return False
+        text = f"{self.message} {self.details or ''}".lower()
+        return _MARKETING_TERMS_TEXT in text and "terms" in text
 
     @property
     def is_pair_rate_limit(self) -> bool:

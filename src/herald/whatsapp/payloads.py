@@ -67,6 +67,14 @@ def template_message(
     return message
 
 
+def with_marketing_options(message: dict[str, Any], *, activity_sharing: bool | None) -> dict[str, Any]:
+    """A template message for Meta's Marketing Messages API (``/marketing_messages``): the same body, plus
+    ``message_activity_sharing`` when the number sets it (docs/whatsapp.md, "Marketing Messages API")."""
+    if activity_sharing is None:
+        return message
+    return {**message, "message_activity_sharing": activity_sharing}
+
+
 def text_message(to: str, body: str, preview_url: bool = False) -> dict[str, Any]:
     """A free-text message (only inside the contact's 24 h customer-service window); ``to`` is a
     phone or a business-scoped user id."""

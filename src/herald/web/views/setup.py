@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from herald.botflows import service as bot_flow_service
 from herald.botflows.schemas import BotFlowCreate, BotFlowUpdate
 from herald.kit.deps import OutboundDep, SecretBoxDep, SessionDep, SettingsDep
-from herald.kit.errors import HeraldError
+from herald.kit.errors import HeraldError, Invalid
 from herald.kit.outbound import OutboundPolicy
 from herald.kit.types import parse_id
 from herald.numbers import meta_events as number_events
@@ -108,11 +108,51 @@ async def numbers_page(request: Request, session: SessionDep, user: UiUser, edit
 
 @router.get("/numbers/{number_id}", response_class=HTMLResponse)
 async def number_page(request: Request, number_id: int, session: SessionDep, user: UiUser) -> HTMLResponse:
-    """Tier, quality and throughput, and the history of Meta's number and account webhooks."""
+    """Tier, quality and throughput, the Marketing Messages API settings, and the history of Meta's
+    number and account webhooks."""
+    return await _number_page(request, session, user, number_id)
+
+
+async def _number_page(request: Request, session: AsyncSession, user: WebUser, number_id: int, *,
+                       errors: dict[str, str] | None = None, values: dict[str, str] | None = None) -> HTMLResponse:
     org = user.principal.org_id
     number = await number_service.get_number(session, org_id=org, number_id=number_id)
     events = await number_events.history(session, org_id=org, number_id=number_id)
-    return render(request, "setup/number.html", {"number": number, "events": events}, user=user)
+    return render(request, "setup/number.html", {"number": number, "events": events, "errors": errors or {},
+                                                  "values": values}, user=user, status_code=422 if errors else 200)
+
+
+# The form's words for ``marketing_messages_activity_sharing``: "" leaves it out of the messages (Meta's default).
+_SHARING = {"": None, "on": True, "off": False}
+
+
+@router.post("/numbers/{number_id}/marketing-messages", response_class=HTMLResponse)
+async def save_marketing_messages(request: Request, number_id: int, session: SessionDep, box: SecretBoxDep,
+                                  outbound: OutboundDep, settings: SettingsDep, user: UiWriter) -> Response:
+    """The number's Marketing Messages API settings (docs/whatsapp.md, "Marketing Messages API")."""
+    form = await request.form()
+    values = {name: str(form.get(name) or "").strip() for name in
+              ("marketing_messages_api", "marketing_messages_ttl_seconds", "marketing_messages_activity_sharing")}
+    org_id = user.principal.org_id
+    try:
+        if values["marketing_messages_activity_sharing"] not in _SHARING:
+            raise Invalid("choose default, on or off", field="marketing_messages_activity_sharing")
+        changes = WhatsAppNumberUpdate(
+            marketing_messages_api=values["marketing_messages_api"] == "on",
+            marketing_messages_ttl_seconds=values["marketing_messages_ttl_seconds"] or None,  # type: ignore[arg-type]
+            marketing_messages_activity_sharing=_SHARING[values["marketing_messages_activity_sharing"]],
+        )
+        change = await number_service.plan_update(session, outbound, org_id=org_id, number_id=number_id,
+                                                  changes=changes, is_admin=user.principal.is_admin)
+        await number_service.apply_update(session, box, change, secret_key=settings.secret_key, org_id=org_id)
+    except ValidationError as exc:
+        return await _number_page(request, session, user, number_id, errors=_validation_errors(exc), values=values)
+    except HeraldError as exc:
+        await session.rollback()
+        if exc.status_code == 404:
+            raise
+        return await _number_page(request, session, user, number_id, errors=field_errors(exc), values=values)
+    return redirect(f"/ui/numbers/{number_id}", request, ok="Marketing Messages API settings saved.")
 
 
 @router.post("/numbers", response_class=HTMLResponse)
