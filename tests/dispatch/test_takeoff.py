@@ -240,7 +240,7 @@ class TestTakeoff:
         entered, never = asyncio.Event(), asyncio.Event()
 
         class StalledDatabase(DatabaseWork):
-            async def __call__(self, fn, *args):  # type: ignore[no-untyped-def]
+            async def now(self, fn, *args):  # type: ignore[no-untyped-def]
                 entered.set()
                 await never.wait()
                 return await fn(self.database, *args)

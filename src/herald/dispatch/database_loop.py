@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import Future, InvalidStateError
 from typing import Any, TypeVar
 
@@ -31,15 +31,26 @@ from herald.kit.db import Database
 T = TypeVar("T")
 
 SWITCH_INTERVAL = 0.001
+# Of the database loop's connections (its pool and as many again of overflow), how many the batches
+# may hold at once; the rest stay for the work sends wait on (``DatabaseWork.now``).
+BATCHES_AT_ONCE = 5
 
 
 class DatabaseWork:
-    """Runs ``fn(database, *args)`` inline, on the caller's loop and database (the default)."""
+    """Runs ``fn(database, *args)`` inline, on the caller's loop and database (the default).
+
+    ``__call__`` is for the batches (claims, recordings), ``now`` for what sends wait on (the takeoff's
+    flush, the roster's read) or what runs for the worker's life (the webhook applier): on the database
+    loop, batches take at most ``BATCHES_AT_ONCE`` of its connections, so that with a hundred numbers
+    claiming at once a flush still finds a connection at once instead of queueing behind them."""
 
     def __init__(self, database: Database) -> None:
         self.database = database
 
     async def __call__(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+        return await fn(self.database, *args)
+
+    async def now(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
         return await fn(self.database, *args)
 
     async def close(self) -> None:
@@ -54,6 +65,11 @@ class DatabaseLoop(DatabaseWork):
         self._pool_size = pool_size
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        self._batches: asyncio.Semaphore | None = None
+
+    def _batch(self, work: Awaitable[T]) -> Coroutine[Any, Any, T]:
+        assert self._batches is not None
+        return _limited(self._batches, work)
 
     def start(self) -> None:
         started: Future[None] = Future()
@@ -63,6 +79,8 @@ class DatabaseLoop(DatabaseWork):
             asyncio.set_event_loop(loop)
             try:
                 self.database = Database.connect(self.url, pool_size=self._pool_size)
+                # Created on the database loop, which is the only one to use it.
+                self._batches = asyncio.Semaphore(min(BATCHES_AT_ONCE, self._pool_size))
             except BaseException as error:  # reported to start()'s caller
                 started.set_exception(error)
                 return
@@ -77,12 +95,19 @@ class DatabaseLoop(DatabaseWork):
             sys.setswitchinterval(SWITCH_INTERVAL)
 
     async def __call__(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+        return await self._run(fn, args, queued=True)
+
+    async def now(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+        return await self._run(fn, args, queued=False)
+
+    async def _run(self, fn: Callable[..., Awaitable[T]], args: tuple[Any, ...], *, queued: bool) -> T:
         loop = self._loop
         assert loop is not None, "DatabaseLoop.start() first"
         done: Future[T] = Future()
 
         def begin() -> None:  # runs in a copy of the caller's context: its log fields go along
-            task: asyncio.Task[T] = loop.create_task(_awaited(fn(self.database, *args)))
+            work = fn(self.database, *args)
+            task: asyncio.Task[T] = loop.create_task(self._batch(work) if queued else _awaited(work))
             task.add_done_callback(lambda t: _settle(t, done))
             done.add_done_callback(lambda f: f.cancelled() and loop.call_soon_threadsafe(task.cancel))
 
@@ -102,6 +127,11 @@ class DatabaseLoop(DatabaseWork):
 
 async def _awaited(awaitable: Awaitable[T]) -> T:
     return await awaitable
+
+
+async def _limited(limit: asyncio.Semaphore, awaitable: Awaitable[T]) -> T:
+    async with limit:
+        return await awaitable
 
 
 def _settle(task: asyncio.Task[T], done: Future[T]) -> None:

@@ -27,6 +27,7 @@ from herald.campaigns import frequency_cap
 from herald.campaigns.frequency_cap import FrequencyCap
 from herald.campaigns.lifecycle import Status
 from herald.dispatch.context import VariantRender, variant_renders
+from herald.dispatch.database_loop import DatabaseWork
 from herald.dispatch.marketing_messages import MarketingMessages, of_number
 from herald.kit.crypto import SecretBox
 from herald.kit.db import Database
@@ -45,7 +46,7 @@ CampaignRow = tuple[Campaign, Template | None, Media | None]
 class NumberView:
     """One number as its sender needs it: ``None`` from ``Roster.view`` when the number is gone."""
 
-    creds: NumberCredentials
+    number: WhatsAppNumber  # as read (detached)
     throughput: int
     # Its active campaigns, in id order, with their template and header media.
     campaigns: list[CampaignRow]
@@ -58,6 +59,8 @@ class NumberView:
     portfolio: Portfolio | None = None
     # Its Marketing Messages API settings; None when it sends marketing templates to ``/messages``.
     marketing: MarketingMessages | None = None
+    # Decrypted from ``number`` by the roster.
+    creds: NumberCredentials | None = None
 
 
 @dataclass
@@ -71,8 +74,8 @@ class Roster:
     """The shared read (see the module's docstring). Senders ``join`` with their number, ``leave``
     when they stop, and ask for their number's ``view``."""
 
-    def __init__(self, database: Database, box: SecretBox, *, max_age: float) -> None:
-        self.database = database
+    def __init__(self, database_work: DatabaseWork, box: SecretBox, *, max_age: float) -> None:
+        self.database_work = database_work
         self.box = box
         self.max_age = max_age
         self._numbers: set[int] = set()
@@ -117,58 +120,12 @@ class Roster:
     async def _read_all(self) -> _Snapshot:
         read_at = time.monotonic()
         numbers = frozenset(self._numbers)
-        async with self.database.read_session() as session:
-            views = await self._views(session, sorted(numbers))
+        # On the worker's database loop under ``herald worker`` (not queued behind the batches: senders
+        # wait on it); the credentials are decrypted here, once per changed token.
+        views = await self.database_work.now(_read_views, sorted(numbers)) if numbers else {}
+        for view in views.values():
+            view.creds = self._credentials_of(view.number)
         return _Snapshot(read_at, numbers, views)
-
-    async def _views(self, session: AsyncSession, number_ids: list[int]) -> dict[int, NumberView]:
-        if not number_ids:
-            return {}
-        found = (await session.execute(select(WhatsAppNumber).where(WhatsAppNumber.id.in_(number_ids)))).scalars()
-        numbers = {number.id: number for number in found}
-        rows = await session.execute(
-            select(Campaign, Template, Media)
-            .join(WhatsAppNumber, WhatsAppNumber.id == Campaign.whatsapp_number_id)
-            .outerjoin(
-                Template,
-                (Template.org_id == Campaign.org_id)
-                & (Template.waba_id == WhatsAppNumber.waba_id)
-                & (Template.name == Campaign.template_name)
-                & (Template.language == Campaign.template_language),
-            )
-            .outerjoin(Media, Media.id == Campaign.header_media_id)
-            .where(Campaign.whatsapp_number_id.in_(number_ids), Campaign.status == Status.active)
-            .order_by(Campaign.id)
-        )
-        by_number: dict[int, list[CampaignRow]] = {number_id: [] for number_id in numbers}
-        for campaign, template, media in rows:
-            if campaign.whatsapp_number_id in by_number:
-                by_number[campaign.whatsapp_number_id].append((campaign, template, media))
-        org_ids = {campaign.org_id for campaigns in by_number.values() for campaign, _, _ in campaigns}
-        portfolios = await portfolios_of_numbers(session, number_ids)
-        caps = await frequency_cap.caps_of(session, org_ids)
-        cards = await rates.cards_of(session, org_ids)
-        marketing = {number_id: of_number(number) for number_id, number in numbers.items()}
-        variants = {
-            campaign.id: await variant_renders(session, campaign, template, media, marketing[number_id])
-            for number_id, campaigns in by_number.items() for campaign, template, media in campaigns
-            if campaign.variants
-        }
-        views: dict[int, NumberView] = {}
-        for number_id, number in numbers.items():
-            campaigns = by_number.get(number_id, [])
-            orgs = {campaign.org_id for campaign, _, _ in campaigns}
-            views[number_id] = NumberView(
-                creds=self._credentials_of(number),
-                throughput=number.throughput_mps or DEFAULT_THROUGHPUT_MPS,
-                campaigns=campaigns,
-                caps={org: cap for org, cap in caps.items() if org in orgs},
-                cards={org: card for org, card in cards.items() if org in orgs},
-                variants={campaign.id: variants[campaign.id] for campaign, _, _ in campaigns if campaign.id in variants},
-                portfolio=portfolios.get(number_id),
-                marketing=marketing[number_id],
-            )
-        return views
 
     def _credentials_of(self, number: WhatsAppNumber) -> NumberCredentials:
         key = (number.access_token_enc, number.phone_number_id, number.waba_id, number.graph_api_base,
@@ -177,3 +134,57 @@ class Roster:
         if cached is None or cached[0] != key:
             cached = self._credentials[number.id] = (key, credentials_of(self.box, number))
         return cached[1]
+
+
+async def _read_views(database: Database, number_ids: list[int]) -> dict[int, NumberView]:
+    """The numbers' views in one read transaction (their credentials left to the roster)."""
+    async with database.read_session() as session:
+        return await _views(session, number_ids)
+
+
+async def _views(session: AsyncSession, number_ids: list[int]) -> dict[int, NumberView]:
+    found = (await session.execute(select(WhatsAppNumber).where(WhatsAppNumber.id.in_(number_ids)))).scalars()
+    numbers = {number.id: number for number in found}
+    rows = await session.execute(
+        select(Campaign, Template, Media)
+        .join(WhatsAppNumber, WhatsAppNumber.id == Campaign.whatsapp_number_id)
+        .outerjoin(
+            Template,
+            (Template.org_id == Campaign.org_id)
+            & (Template.waba_id == WhatsAppNumber.waba_id)
+            & (Template.name == Campaign.template_name)
+            & (Template.language == Campaign.template_language),
+        )
+        .outerjoin(Media, Media.id == Campaign.header_media_id)
+        .where(Campaign.whatsapp_number_id.in_(number_ids), Campaign.status == Status.active)
+        .order_by(Campaign.id)
+    )
+    by_number: dict[int, list[CampaignRow]] = {number_id: [] for number_id in numbers}
+    for campaign, template, media in rows:
+        if campaign.whatsapp_number_id in by_number:
+            by_number[campaign.whatsapp_number_id].append((campaign, template, media))
+    org_ids = {campaign.org_id for campaigns in by_number.values() for campaign, _, _ in campaigns}
+    portfolios = await portfolios_of_numbers(session, number_ids)
+    caps = await frequency_cap.caps_of(session, org_ids)
+    cards = await rates.cards_of(session, org_ids)
+    marketing = {number_id: of_number(number) for number_id, number in numbers.items()}
+    variants = {
+        campaign.id: await variant_renders(session, campaign, template, media, marketing[number_id])
+        for number_id, campaigns in by_number.items() for campaign, template, media in campaigns
+        if campaign.variants
+    }
+    views: dict[int, NumberView] = {}
+    for number_id, number in numbers.items():
+        campaigns = by_number.get(number_id, [])
+        orgs = {campaign.org_id for campaign, _, _ in campaigns}
+        views[number_id] = NumberView(
+            number=number,
+            throughput=number.throughput_mps or DEFAULT_THROUGHPUT_MPS,
+            campaigns=campaigns,
+            caps={org: cap for org, cap in caps.items() if org in orgs},
+            cards={org: card for org, card in cards.items() if org in orgs},
+            variants={campaign.id: variants[campaign.id] for campaign, _, _ in campaigns if campaign.id in variants},
+            portfolio=portfolios.get(number_id),
+            marketing=marketing[number_id],
+        )
+    return views

@@ -103,7 +103,7 @@ class Sender:
         self._own_takeoff = takeoff is None
         # What we know of our number and its campaigns, re-read every ``REFRESH_SECONDS``: read for all
         # of the worker's numbers at once (the worker's roster), or by one of our own.
-        self.roster = roster or Roster(database, box, max_age=ROSTER_MAX_AGE)
+        self.roster = roster or Roster(self.database_work, box, max_age=ROSTER_MAX_AGE)
         self.lane = Lane()  # how many of our messages may be cleared to leave and not yet written
         self.client = client
         self.box = box

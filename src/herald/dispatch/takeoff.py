@@ -268,7 +268,7 @@ class Takeoff:
                 watermarks[clearance.claim_id] = clearance.ids[front - 1]
         failed: Exception | None = None
         try:
-            raised = await self.database_work(raise_watermarks, watermarks)
+            raised = await self.database_work.now(raise_watermarks, watermarks)
         except Exception as error:
             log.exception("clearing %s messages failed: they go back to pending", len(due))
             raised, failed = set(), error

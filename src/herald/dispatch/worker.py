@@ -62,7 +62,7 @@ class Worker:
         # Marks every sender's messages ``sending`` a tick before they leave, one statement a tick.
         self.takeoff: Takeoff | None = None
         # Reads what every sender re-reads about its number and campaigns, for all of them at once.
-        self.roster = Roster(database, box, max_age=ROSTER_MAX_AGE)
+        self.roster: Roster | None = None
         self._announced = False
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -76,6 +76,7 @@ class Worker:
                 database_loop.start()
                 self.database_work = database_loop
             self.takeoff = Takeoff(self.database_work or DatabaseWork(self.database))
+            self.roster = Roster(self.database_work or DatabaseWork(self.database), self.box, max_age=ROSTER_MAX_AGE)
             log.info("worker %s started", self.worker_id)
             await asyncio.gather(
                 self.takeoff.run(stop),
@@ -103,7 +104,7 @@ class Worker:
         else:
             # Rounds of 500 statuses (three per send at full speed) would hold the sends as the
             # claims did: applied on the database loop too. It polls ``stop`` (a flag read across threads).
-            await self.database_work(applier.run_forever, stop)
+            await self.database_work.now(applier.run_forever, stop)
 
     async def _loop(self, stop: asyncio.Event, step, every: float) -> None:  # type: ignore[no-untyped-def]
         while not stop.is_set():
