@@ -78,6 +78,11 @@ SLOW_DECAY = 0.95
 # Clearing ahead of an overdue booking (see the module's docstring): at most this many messages of
 # its claim past it, within the lane; a send taking one of the last REFILL_AT cleared asks for more.
 MAX_AHEAD = 256
+# A lane of one message would let its next message be cleared only at the flush after the last was
+# written: a flush and a tick per message, which capped a number at 10 msg/s to about 6.5 a second
+# with a hundred numbers on a busy PostgreSQL (flushes of 50 ms). With two, the next is cleared while
+# the last waits for its slot; a crash may strand one message more per number sending.
+MIN_LANE = 2
 REFILL_AT = MAX_AHEAD // 2
 
 
@@ -106,8 +111,9 @@ class Lane:
         self.rate = rate
 
     def limit(self, lead: float) -> int:
-        """How many of its messages may be cleared and not yet written, clearing ``lead`` seconds ahead."""
-        return max(1, math.ceil(self.rate * lead))
+        """How many of its messages may be cleared and not yet written, clearing ``lead`` seconds ahead:
+        at least ``MIN_LANE``."""
+        return max(MIN_LANE, math.ceil(self.rate * lead))
 
     def written(self) -> None:
         """A cleared message left (its request was written), or was given back without leaving."""
