@@ -59,6 +59,19 @@ async def test_window_holds_sends_a_stall_let_pile_up_to_pace_and_bucket(clock: 
     await asyncio.wait_for(window.acquire(), timeout=1)
 
 
+async def test_a_fractional_limit_keeps_its_margin_over_a_longer_window_not_a_lost_send(clock: Clock) -> None:
+    """A number at 10 msg/s is held at 98.8 % of it: ten sends in any 1.012 s, not nine in a second
+    (which cost a tenth of the number's throughput), and never eleven in any second."""
+    window = SlidingWindow(10 * 0.988)
+    for _ in range(10):
+        await asyncio.wait_for(window.acquire(), timeout=1)
+    assert await _blocks(window), "an eleventh send within the window"
+    clock.now += 1.001  # a second later: Meta would count the ten still, 12 ms of margin
+    assert await _blocks(window)
+    clock.now += 0.012
+    await asyncio.wait_for(window.acquire(), timeout=1)
+
+
 async def test_window_limit_follows_a_rate_change(clock: Clock) -> None:
     window = SlidingWindow(2)
     await window.acquire()

@@ -7,6 +7,7 @@ concurrent senders share one pace exactly, and a rate change applies to the next
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import deque
 from time import monotonic
 
@@ -49,7 +50,11 @@ class Pacer:
 
 
 class SlidingWindow:
-    """At most ``limit`` acquisitions in any one-second window, counted when they happen.
+    """At most ``limit`` acquisitions a second, counted when they happen: at most ``ceil(limit)`` in
+    any window of ``ceil(limit) / limit`` seconds (one second for a whole ``limit``). A fractional
+    limit is how a number's window keeps a margin under Meta's whole count: 98.8 % of 10 msg/s is 10
+    sends in any 1.012 s, so any one second holds 10 unless arrivals bunch by more than 12 ms.
+    Rounded down to 9 a second instead, a number at 10 msg/s lost a tenth of its throughput.
 
     The GCRA spaces sends evenly, but a stalled event loop releases late sends together; Meta
     counts arrivals in a sliding second, so the number's ceiling is enforced on actual send times.
@@ -74,11 +79,13 @@ class SlidingWindow:
     def _take(self, now: float) -> float:
         """0 when a slot was taken now (its time cell is the window's last), else how long to wait."""
         times = self._times
-        horizon = now - 1.0
+        count = max(1, math.ceil(self.limit - 1e-9))
+        span = count / self.limit if self.limit > 0 else 1.0
+        horizon = now - span
         while times and times[0][0] <= horizon:
             times.popleft()
-        if len(times) >= max(1, int(self.limit)):
-            return times[0][0] + 1.0 - now + 0.0005
+        if len(times) >= count:
+            return times[0][0] + span - now + 0.0005
         if self.catch_up:
             interval = 1.0 / max(self.limit * self.catch_up, 1e-6)
             earliest = self._tat - (CATCH_UP_BUCKET - 1) * interval
