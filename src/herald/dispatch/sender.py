@@ -46,10 +46,10 @@ REFRESH_SECONDS = 0.5
 # A refresh may use the roster's read of up to this long ago: with the refresh's own period, what a
 # sender knows is at most 0.75 s old (a pause lets through no more than what was claimed before it).
 ROSTER_MAX_AGE = REFRESH_SECONDS / 2
-PREFETCH_SECONDS = 0.5  # claimed ahead of the pace: bounds how much a pause lets through
+PREFETCH_SECONDS = 0.5  # a claim is made when less than this much of the pace is left claimed
 # How much of a campaign's pace one claim takes (at most ``MAX_BATCH``); a claim is made when less
 # than ``PREFETCH_SECONDS`` is left, so a message waits up to about this long claimed before it leaves.
-CLAIM_SECONDS = 2.0
+CLAIM_SECONDS = 3.0
 LOW_WATER = MAX_BATCH // 2  # claim again when fewer messages than this wait for a send loop
 RECORD_ATTEMPTS = 5  # recording a batch is retried with back-off for about 30 s, then given up
 IDLE_RECHECK_SECONDS = 1.0
