@@ -231,6 +231,7 @@ class Takeoff:
             for _, _, future, _, _, _ in self._booked:
                 if not future.done():
                     future.set_exception(NotCleared(lost=False))
+                    _retrieve(future)  # its send loop may be gone already (stopped with its sender)
             self._booked.clear()
 
     async def _flush(self) -> int:
