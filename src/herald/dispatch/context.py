@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.campaigns.bindings import placeholder_order
+from herald.campaigns.breaker import BreakerSettings
 from herald.campaigns.frequency_cap import FrequencyCap
 from herald.campaigns.lifecycle import Status
 from herald.campaigns.send_window import SendWindow
@@ -72,6 +73,9 @@ class CampaignContext:
     in_flight: float = 0.0
     # Set by the claim that paused it at its budget: claim no more (a resumed campaign gets a new context).
     budget_reached: bool = False
+    # The quality circuit breaker's thresholds (``dispatch/breaker.py``), and whether a claim tripped it.
+    breaker: BreakerSettings | None = None
+    breaker_tripped: bool = False
     # The A/B variants by index (a message's ``variant``); empty without variants, the usual case,
     # which renders with the fields above and reads nothing more per batch.
     variants: list[VariantRender] = field(default_factory=list)

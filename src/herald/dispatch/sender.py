@@ -19,6 +19,7 @@ from datetime import timedelta
 from typing import Any
 
 from herald.campaigns import frequency_cap
+from herald.campaigns.breaker import settings_of
 from herald.campaigns.send_window import window_of
 from herald.dispatch import context as ctxmod
 from herald.dispatch import retry_policy
@@ -204,6 +205,8 @@ class Sender:
             ctx.budget = campaign.budget
             # Active again: resumed (a budget pause seen after its commit takes the campaign out of ``rows``).
             ctx.budget_reached = False
+            ctx.breaker = settings_of(campaign.breaker)
+            ctx.breaker_tripped = False
             if campaign.variants:
                 async with self.database.read_session() as session:
                     ctx.variants = await ctxmod.variant_renders(session, campaign, template, media)
@@ -238,7 +241,8 @@ class Sender:
     async def _claim_next_batch(self) -> bool:
         """Claims one batch for the campaign that is most behind; False when there is nothing to do."""
         now = time.monotonic()
-        ready = [c for c in self.campaigns.values() if c.active and not c.budget_reached and c.idle_until <= now]
+        ready = [c for c in self.campaigns.values() if c.active and not c.budget_reached and not c.breaker_tripped
+                 and c.idle_until <= now]
         if not ready or self.creds is None:
             return False
         ctx = min(ready, key=lambda c: c.pacer.backlog_seconds())

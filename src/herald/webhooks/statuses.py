@@ -10,6 +10,7 @@ from sqlalchemy import Row, Table, bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.campaigns import counters, marketing_retry
+from herald.campaigns.breaker import BLOCK_CODES
 from herald.campaigns.lifecycle import RUNNING
 from herald.campaigns.message_state import MessageState, apply_status, bucket, counter_deltas
 from herald.events.outbox import (
@@ -112,6 +113,10 @@ async def apply_statuses(session: AsyncSession, rows: list[StoredEvent]) -> None
         if retry_later:  # tried again later; Meta's reason kept as the message's last error
             after = MessageState(MessageStatus.pending, None, None, None, None, None, after.error_msg, after.error_code)
         deltas[message.campaign_id].update(_counter_deltas(before, after))
+        if code is not None and before.status != MessageStatus.failed:  # the quality breaker's counts
+            quality = deltas[message.campaign_id]
+            quality["quality_failures"] += after.status == MessageStatus.failed
+            quality["quality_blocks"] += code in BLOCK_CODES
         if bucket(after.status) == "not_sent" and bucket(before.status) != "not_sent":
             reasons[message.campaign_id][after.error_msg or "failed"] += 1
             released.append((message.campaign_id, message.contact_id))
