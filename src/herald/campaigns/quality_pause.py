@@ -13,7 +13,6 @@ import logging
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from herald.campaigns.breaker import BreakerSettings, Tally, Trip, restarted, settings_of
 from herald.campaigns.lifecycle import Status, transition
 from herald.campaigns.template_effects import TemplateKey
 from herald.events.outbox import CampaignEvent, record_campaign_events
@@ -21,6 +20,7 @@ from herald.events.types import EventType
 from herald.kit.errors import Conflict
 from herald.models import Campaign, CampaignStats, WhatsAppNumber
 from herald.models.campaign_stats import QUALITY_FIELDS
+from herald.quality.breaker import BreakerSettings, Tally, Trip, restarted, settings_of
 
 log = logging.getLogger("herald.campaigns")
 

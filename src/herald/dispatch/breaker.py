@@ -1,5 +1,5 @@
 """The quality circuit breaker at claim time: a campaign whose recent sends trip one of its rules is
-paused before the claim, with the figure that tripped it (``campaigns/breaker.py``, docs/quality.md).
+paused before the claim, with the figure that tripped it (``quality/breaker.py``, docs/quality.md).
 
 Called by ``batch.claim_batch`` in the claim's transaction. It costs one primary-key read of the
 campaign's counter row per claim (a claim is up to half a second of the campaign's pace), none per
@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from herald.campaigns import breaker
-from herald.campaigns.breaker import BreakerSettings, Tally
 from herald.campaigns.quality_pause import pause_for_quality, quality_totals, store_marks
+from herald.quality import breaker
+from herald.quality.breaker import BreakerSettings, Tally
 
 
 @dataclass(slots=True)

@@ -10,7 +10,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.campaigns.bindings import placeholder_order
-from herald.campaigns.breaker import BreakerSettings
 from herald.campaigns.frequency_cap import FrequencyCap
 from herald.campaigns.lifecycle import Status
 from herald.campaigns.send_window import SendWindow
@@ -22,6 +21,7 @@ from herald.models.whatsapp_number import DEFAULT_THROUGHPUT_MPS
 from herald.numbers.service import credentials_of
 from herald.pricing.card import RateCard
 from herald.pricing.forecast import DEFAULT_CATEGORY
+from herald.quality.breaker import BreakerSettings
 from herald.whatsapp import HeaderMedia, NumberCredentials
 
 MEDIA_HEADERS = {"IMAGE": "image", "VIDEO": "video", "DOCUMENT": "document"}

@@ -16,11 +16,11 @@ from sqlalchemy import Integer, String, Table, bindparam, delete, func, text, up
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.campaigns import counters
-from herald.campaigns.breaker import BLOCK_CODES
 from herald.kit.dialect import is_postgres
 from herald.kit.types import UTCDateTime, utcnow
 from herald.models import Campaign, CampaignMessage, Engagement, MessageStatus
 from herald.ops.metrics import SEND_OUTCOMES
+from herald.quality.breaker import BLOCK_CODES
 
 _messages: Table = CampaignMessage.__table__  # type: ignore[assignment]
 
@@ -139,7 +139,7 @@ async def record(session: AsyncSession, *, campaign_id: int, outcomes: list[Outc
     await counters.add(
         session, campaign_id=campaign_id, pending=-(n_sent + n_unknown + n_not_sent), sent=n_sent,
         unknown=n_unknown, not_sent=n_not_sent,
-        # The quality breaker's counts (campaigns/breaker.py): what WhatsApp answered for good, in the same UPDATE.
+        # The quality breaker's counts (quality/breaker.py): what WhatsApp answered for good, in the same UPDATE.
         quality_sends=n_sent + n_unknown + refused, quality_failures=refused,
         quality_blocks=sum(1 for o in outcomes if isinstance(o, (NotSent, Retry)) and o.code in BLOCK_CODES),
     )

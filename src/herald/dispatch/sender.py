@@ -19,7 +19,6 @@ from datetime import timedelta
 from typing import Any
 
 from herald.campaigns import frequency_cap
-from herald.campaigns.breaker import settings_of
 from herald.campaigns.send_window import window_of
 from herald.dispatch import context as ctxmod
 from herald.dispatch import retry_policy
@@ -40,6 +39,7 @@ from herald.ops import metrics
 from herald.ops.logs import bind
 from herald.pricing import rates
 from herald.pricing.forecast import category_of
+from herald.quality.breaker import settings_of
 from herald.whatsapp import CloudAPIClient, NumberCredentials, WhatsAppError
 
 log = logging.getLogger("herald.dispatch")

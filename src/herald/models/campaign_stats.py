@@ -9,7 +9,7 @@ from herald.models.base import Base
 # The counters of ``CampaignStats``: every targeted contact is in one of pending / sent / unknown /
 # not_sent / holdout; received, read and replied are subsets of sent.
 STAT_FIELDS = ("targeted", "pending", "sent", "received", "read", "replied", "unknown", "not_sent", "holdout")
-# What the quality circuit breaker counts (herald.campaigns.breaker): sends WhatsApp answered for good
+# What the quality circuit breaker counts (herald.quality.breaker): sends WhatsApp answered for good
 # (accepted, refused, or no answer), failures among them (refused, or failed later), block signals
 # (131048, 131049) and contacts who opted out while engaged in the campaign. Only ever added to.
 QUALITY_FIELDS = ("quality_sends", "quality_failures", "quality_blocks", "quality_opt_outs")

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from herald.campaigns.breaker import RED
 from herald.kit.types import utcnow
 from herald.numbers import meta_events
+from herald.quality.breaker import RED
 from herald.webhooks import events as ev
 from herald.webhooks import quality_effects, waba_events
 from herald.webhooks.events import StoredEvent, mark

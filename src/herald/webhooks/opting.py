@@ -32,7 +32,7 @@ async def opt_out(session: AsyncSession, *, org_id: int, contact_id: int, at: da
 
 
 async def _count_for_campaign(session: AsyncSession, *, contact_id: int) -> None:
-    """The quality breaker's opt-out count (campaigns/breaker.py) of the campaign the contact is engaged
+    """The quality breaker's opt-out count (quality/breaker.py) of the campaign the contact is engaged
     in, if any: an opt-out is rare, so a primary-key read of its engagement costs nothing that matters."""
     campaign_id = (await session.execute(
         select(Engagement.campaign_id).where(Engagement.contact_id == contact_id)

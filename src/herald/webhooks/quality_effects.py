@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from herald.campaigns import breaker, quality_pause
+from herald.campaigns import quality_pause
 from herald.campaigns.template_effects import TemplateKey
 from herald.models import WhatsAppNumber
+from herald.quality import breaker
 
 BREAKER_STATUSES = frozenset({"PAUSED", "DISABLED"})
 

@@ -10,7 +10,6 @@ from sqlalchemy import Row, Table, bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.campaigns import counters, marketing_retry
-from herald.campaigns.breaker import BLOCK_CODES
 from herald.campaigns.lifecycle import RUNNING
 from herald.campaigns.message_state import MessageState, apply_status, bucket, counter_deltas
 from herald.events.outbox import (
@@ -27,6 +26,7 @@ from herald.models import Campaign, CampaignMessage, Contact, Engagement, Messag
 from herald.models.campaign_message import HELD
 from herald.pricing import rates
 from herald.pricing.card import RateCard
+from herald.quality.breaker import BLOCK_CODES
 from herald.replies.repository import remember_user_ids
 from herald.webhooks import events as ev
 from herald.webhooks.events import StoredEvent, defer, mark

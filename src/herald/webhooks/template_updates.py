@@ -11,10 +11,10 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.campaigns import template_effects
-from herald.campaigns.breaker import RED
 from herald.events.outbox import NewEvent, record_events
 from herald.events.types import EventType
 from herald.kit.types import utcnow
+from herald.quality.breaker import RED
 from herald.templates import meta_events
 from herald.templates.meta_events import Applied
 from herald.webhooks import events as ev

@@ -121,6 +121,11 @@ def restarted(totals: Tally) -> list[Tally]:
     return [totals]
 
 
+# The window rules in the user's words (the stats page's gauges).
+LABELS = {"failure_rate": "Failure rate", "opt_out_rate": "Opt-out rate",
+          "block_signals": "Block signals (131048/131049)"}
+
+
 @dataclass(frozen=True, slots=True)
 class Reading:
     """One rule against its threshold: a gauge on the stats page, and the figure when it trips."""
