@@ -82,3 +82,14 @@ class TestStatsGauges:
         assert "0.5 % of 2 % limit" in text
         assert "3 of 20 limit" in text
         assert 'class="gauge gauge-tripped" data-gauge="failure_rate"' in page
+
+
+class TestReview:
+    async def test_the_review_says_what_pauses_the_campaign(
+        self, browser: Browser, database: Database, org: OrgHandle
+    ) -> None:
+        campaign_id = await ready_campaign(database, org.id)
+        page = (await (await browser(Role.viewer)).get(f"/ui/campaigns/{campaign_id}/edit/review")).text
+        assert ("pauses it when, over the latest 200 sends (judged from 50), failures reach 10 %, opt-outs reach 2 %, "
+                "20 block signals (131048/131049) come; or the number's quality drops to RED; or the template's "
+                "quality drops to RED") in html.unescape(page)

@@ -210,3 +210,23 @@ def template_red(name: str, language: str) -> Trip:
     return Trip("template_quality", RED, RED,
                 f"{PREFIX}the template '{name}' ({language}) quality dropped to RED (low)")
 
+
+
+def describe(settings: BreakerSettings) -> str:
+    """What pauses a campaign, in a sentence (the wizard's review)."""
+    if not settings.enabled:
+        return "off"
+    rules = []
+    if settings.failure_rate is not None:
+        rules.append(f"failures reach {figure(settings.failure_rate)} %")
+    if settings.opt_out_rate is not None:
+        rules.append(f"opt-outs reach {figure(settings.opt_out_rate)} %")
+    if settings.block_signals is not None:
+        rules.append(f"{settings.block_signals} block signals (131048/131049) come")
+    text = (f"pauses it when, over the latest {settings.window:,} sends (judged from {settings.min_sends:,}), "
+            + (", ".join(rules) if rules else "nothing (every rate rule off)"))
+    if settings.number_quality:
+        text += "; or the number's quality drops to RED"
+    if settings.template_quality:
+        text += "; or the template's quality drops to RED"
+    return text

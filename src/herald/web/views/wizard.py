@@ -25,7 +25,7 @@ from herald.kit.errors import HeraldError
 from herald.kit.types import parse_id
 from herald.models import Campaign
 from herald.numbers import service as number_service
-from herald.quality.breaker import settings_of
+from herald.quality.breaker import describe, settings_of
 from herald.templates import service as template_service
 from herald.web import message
 from herald.web.deps import UiUser, UiWriter, WebUser, field_errors, redirect, render
@@ -79,9 +79,10 @@ async def page(request: Request, session: AsyncSession, user: WebUser, campaign:
     context["errors"] = errors or {}
     context["values"] = values or {}
     typed = values or {}
-    if step == "basics":
+    if step in ("basics", "review"):
         context["breaker"] = settings_of(campaign.breaker if campaign is not None else None)
         context["breaker_open"] = any(key.split(".")[0] == "breaker" for key in errors or {})
+        context["breaker_summary"] = describe(context["breaker"])
     if step == "audience" and campaign is not None:
         context["audience"] = typed.get("audience", campaign.audience) or {}
         context["known_keys"] = {v.key for v in context["valued_tag_keys"]}
