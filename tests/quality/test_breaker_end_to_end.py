@@ -27,7 +27,14 @@ from herald.simulator import Scenario, SimulatorServer
 from tests.conftest import OrgHandle
 from tests.dispatch.helpers import messages, running_worker, sim_messages, wait_until
 from tests.dispatch.test_campaign_dispatch import VARIABLES, upload_banner
-from tests.factories import graph_template, make_active_campaign, make_contacts, make_media, make_number, make_template
+from tests.factories import (
+    graph_template,
+    make_active_campaign,
+    make_contacts,
+    make_media,
+    make_number,
+    make_template,
+)
 from tests.live import live_server
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
@@ -162,3 +169,17 @@ class TestBreakerEndToEnd:
         reason = (await campaign_row(database, campaign_id)).status_reason or ""
         assert re.fullmatch(r"quality breaker: \d+ block signals \(131048/131049\) in the last \d+ sends \(limit 5\)",
                             reason), reason
+
+    async def test_the_number_flagged_red_mid_campaign_pauses_it(
+        self, app: FastAPI, client: httpx.AsyncClient, database: Database, org: OrgHandle, herald_url: str
+    ) -> None:
+        # Meta flags the number after 30 sends: its phone_number_quality_update webhook reaches Herald.
+        flagged = scenario(number_events=[{"event": "FLAGGED", "after_sends": 30}])
+        with SimulatorServer(flagged, webhook_url=f"{herald_url}/webhooks/whatsapp", app_secret="sim-secret") as sim:
+            campaign_id = await launch(app, client, database, org, sim, {})
+            async with running_worker(database, app.state.secret_box):
+                await wait_until(lambda: paused(database, campaign_id), timeout=30, every=0.05)
+            assert len(sim_messages(sim.base_url)) < CONTACTS
+        row = await campaign_row(database, campaign_id)
+        assert row.status_reason == "quality breaker: the number +1 555 000 0001's quality rating dropped to RED"
+        assert [(e["rule"], e["value"]) for e in await breaker_events(database)] == [("number_quality", "RED")]
