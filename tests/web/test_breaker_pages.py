@@ -93,3 +93,29 @@ class TestReview:
         assert ("pauses it when, over the latest 200 sends (judged from 50), failures reach 10 %, opt-outs reach 2 %, "
                 "20 block signals (131048/131049) come; or the number's quality drops to RED; or the template's "
                 "quality drops to RED") in html.unescape(page)
+
+
+class TestRunningCampaign:
+    async def test_a_paused_campaigns_thresholds_are_changed_from_its_stats_page(
+        self, browser: Browser, database: Database, org: OrgHandle
+    ) -> None:
+        campaign_id = await ready_campaign(database, org.id)
+        async with database.session() as session:
+            await session.execute(update(Campaign).where(Campaign.id == campaign_id).values(
+                status="paused", status_reason="quality breaker: 14 % of the last 200 sends failed (limit 10 %)"))
+        editor = await browser(Role.editor)
+        page = (await editor.get(f"/ui/campaigns/{campaign_id}/stats")).text
+        assert 'id="breaker-form"' in page
+        back = {"referer": f"http://herald.test/ui/campaigns/{campaign_id}/stats"}
+        refused = await editor.post(f"/ui/campaigns/{campaign_id}/breaker", headers=back, data={
+            "csrf_token": csrf_of(page), **FORM, "breaker.failure_rate": "-1"})
+        assert refused.status_code == 303
+        shown = html.unescape((await editor.get(refused.headers["location"])).text)
+        assert "Quality breaker failure rate: Input should be greater than 0" in shown
+        assert await breaker_of(database, campaign_id) is None
+        saved = await editor.post(f"/ui/campaigns/{campaign_id}/breaker", headers=back, data={
+            "csrf_token": csrf_of(page), **FORM, "breaker.failure_rate": "20"})
+        assert saved.status_code == 303
+        stored = await breaker_of(database, campaign_id)
+        assert stored is not None and stored["failure_rate"] == 20.0
+        assert 'id="breaker-form"' not in (await (await browser(Role.viewer)).get(f"/ui/campaigns/{campaign_id}/stats")).text

@@ -29,6 +29,7 @@ from herald.quality.breaker import describe, settings_of
 from herald.templates import service as template_service
 from herald.web import message
 from herald.web.deps import UiUser, UiWriter, WebUser, field_errors, redirect, render
+from herald.web.views.breaker_form import breaker_from_form
 from herald.web.views.wizard_previews import audience_context, message_context
 from herald.web.wording import STEPS, invalid_input, step_of
 
@@ -144,21 +145,8 @@ def _window(form: Any) -> dict[str, Any]:
         return {"window_start": None, "window_end": None, "window_weekdays": None, "window_end_action": "carry_on"}
     return {"window_start": start, "window_end": end, "window_weekdays": [str(d) for d in form.getlist("window_weekdays")],
             "window_end_action": action}
-BREAKER_NUMBERS = ("failure_rate", "opt_out_rate", "block_signals", "window", "min_sends")
-BREAKER_SWITCHES = ("enabled", "number_quality", "template_quality")
-
-
 def _breaker(form: Any) -> dict[str, Any]:
-    """The quality breaker's fieldset (herald.quality.breaker), validated by the campaign schema: an
-    empty threshold turns its rule off; an empty window or sample takes the default."""
-    if "breaker.present" not in form:  # not this form's: left as it is
-        return {}
-    values: dict[str, Any] = {name: form.get(f"breaker.{name}") == "on" for name in BREAKER_SWITCHES}
-    for name in BREAKER_NUMBERS:
-        raw = str(form.get(f"breaker.{name}") or "").strip()[:20]
-        if raw or name in ("failure_rate", "opt_out_rate", "block_signals"):
-            values[name] = raw or None
-    return {"breaker": values}
+    return breaker_from_form(form)
 
 
 def _holdout(form: Any) -> dict[str, Any]:
