@@ -47,6 +47,11 @@ class TestRules:
                                      "reason": trip.reason, "window_sends": 200}
         assert check(DEFAULTS, Tally(200, 19, 0, 0)) is None  # 9.5 %
 
+    def test_a_rate_just_under_its_threshold_neither_trips_nor_reads_as_reaching_it(self) -> None:
+        window = Tally(201, 20, 0, 0)  # 9.95 %
+        assert check(DEFAULTS, window) is None
+        assert readings(DEFAULTS, window)[0].value == 9.9
+
     def test_opt_out_rate(self) -> None:
         trip = check(DEFAULTS, Tally(200, 0, 0, 5))
         assert trip is not None and trip.rule == "opt_out_rate"

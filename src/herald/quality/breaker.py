@@ -25,6 +25,7 @@ the webhooks apply the rating rules (``webhooks/quality_effects.py``).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -131,28 +132,38 @@ class Reading:
     """One rule against its threshold: a gauge on the stats page, and the figure when it trips."""
 
     rule: str  # failure_rate, opt_out_rate, block_signals
-    value: float  # percent for the rates, a count for block signals
+    value: float  # percent for the rates (one decimal), a count for block signals
     threshold: float | None  # None: the rule is off
     judged: bool  # the window holds enough sends to judge it
+    exact: float  # the value unrounded: 19 failures of 191 sends are 9.95 %, shown 9.9 %, and not 10 %
 
     @property
     def tripped(self) -> bool:
-        return self.judged and self.threshold is not None and self.value >= self.threshold
+        return self.judged and self.threshold is not None and self.exact >= self.threshold
 
 
 def _percent(part: int, whole: int) -> float:
-    return round(100.0 * part / whole, 1) if whole > 0 else 0.0
+    return 100.0 * part / whole if whole > 0 else 0.0
 
 
 def readings(settings: BreakerSettings, window: Tally) -> list[Reading]:
     """The three window rules, in the order they are checked."""
     sampled = window.sends >= settings.min_sends
+    failures, opt_outs = _percent(window.failures, window.sends), _percent(window.opt_outs, window.sends)
+    blocks = None if settings.block_signals is None else float(settings.block_signals)
     return [
-        Reading("failure_rate", _percent(window.failures, window.sends), settings.failure_rate, sampled),
-        Reading("opt_out_rate", _percent(window.opt_outs, window.sends), settings.opt_out_rate, sampled),
-        Reading("block_signals", float(window.blocks),
-                None if settings.block_signals is None else float(settings.block_signals), True),
+        Reading("failure_rate", _shown(failures, settings.failure_rate), settings.failure_rate, sampled, failures),
+        Reading("opt_out_rate", _shown(opt_outs, settings.opt_out_rate), settings.opt_out_rate, sampled, opt_outs),
+        Reading("block_signals", float(window.blocks), blocks, True, float(window.blocks)),
     ]
+
+
+def _shown(exact: float, threshold: float | None) -> float:
+    """One decimal, never rounded up onto a threshold it has not reached (9.96 % of a 10 % limit: 9.9)."""
+    shown = round(exact, 1)
+    if threshold is not None and exact < threshold <= shown:
+        return math.floor(exact * 10) / 10
+    return shown
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +220,6 @@ def number_red(display_phone_number: str | None) -> Trip:
 def template_red(name: str, language: str) -> Trip:
     return Trip("template_quality", RED, RED,
                 f"{PREFIX}the template '{name}' ({language}) quality dropped to RED (low)")
-
 
 
 def describe(settings: BreakerSettings) -> str:
