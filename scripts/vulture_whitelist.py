@@ -86,9 +86,17 @@ countries  # pricing/forecast.py: CostForecast, read by the review's template
 utility, authentication  # pricing/api.py: MarketRates, the API's rate card rows
 # Events out (events/): delivery-log columns written through `update(...).values(...)` and read by the
 # API's schema and the log page; and the two event types the quality circuit breaker and the budget
-# cap (issue 24, built later) emit through `events.outbox.record_campaign_events`.
+# cap emit through `events.outbox.record_campaign_events`.
 last_status_code, last_attempt_at
 _.last_status_code
 _.last_attempt_at
 _.campaign_paused_by_breaker
 _.campaign_budget_reached
+
+# The quality circuit breaker (docs/quality.md): counter columns written by name through
+# `counters.add(**deltas)` and read by `QUALITY_FIELDS`; an API field read by clients, the stats page and the demo.
+_.quality_sends
+_.quality_failures
+_.quality_blocks
+_.quality_opt_outs
+window_sends  # reports/schemas.py: BreakerOut

@@ -195,6 +195,19 @@ class TestRunCampaign:
         assert 0 < float(cost.group(1)) <= forecast and float(cost.group(2)) == budget
         assert "budget reached" not in output
 
+    def test_the_quality_breakers_gauges_are_printed_below_their_limits(self, first_run: Run) -> None:
+        output = first_run.output
+        window = re.search(r"^Quality breaker: latest (\d+) sends \(window 200, rates judged from 50\)", output,
+                           re.MULTILINE)
+        assert window is not None, output
+        failures = re.search(r"│ Failure rate\s*│\s*([\d.]+) %\s*│\s*10 %\s*│ [█░]{20}\s*│", output)
+        assert failures is not None, output
+        # The demo's 2 % of contacts not on WhatsApp: below the limit, so the campaign ran to its end.
+        assert 0 < float(failures.group(1)) < 10
+        assert re.search(r"│ Opt-out rate\s*│\s*0 %\s*│\s*2 %\s*│", output)
+        assert re.search(r"│ Block signals \(131048/131049\)\s*│\s*0\s*│\s*20\s*│", output)
+        assert "quality breaker:" not in output and "tripped" not in output
+
     def test_the_csv_report_has_one_row_per_targeted_contact(self, first_run: Run, workdir: Path) -> None:
         assert first_run.returncode == 0, first_run.output
         path = workdir / "var" / "demo" / "campaign-1-report.csv"

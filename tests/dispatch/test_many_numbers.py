@@ -17,7 +17,14 @@ from herald.models import CampaignMessage
 from herald.simulator import Scenario, SimulatorServer
 from tests.conftest import OrgHandle
 from tests.dispatch.helpers import done_sending, running_worker, sim_messages, wait_until
-from tests.factories import TEST_BOX, graph_template, make_active_campaign, make_contacts, make_number, make_template
+from tests.factories import (
+    TEST_BOX,
+    graph_template,
+    make_active_campaign,
+    make_contacts,
+    make_number,
+    make_template,
+)
 
 pytestmark = pytest.mark.slow
 

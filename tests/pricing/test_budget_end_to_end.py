@@ -3,22 +3,26 @@
 A real worker sends to the simulator, which posts status webhooks carrying ``pricing`` (billable,
 category, pricing model) to a live Herald. The campaign pauses with "budget reached" before a send
 would take it past its budget, and no message beyond it leaves; raising the budget lets it resume
-and finish. The stats show the actual cost, the report CSV each message's category and price.
+and finish. The stats show the actual cost, the report CSV each message's category and price, and the pause is
+reported as ``campaign.budget_reached`` with the figures.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import select
 
 from herald.config import Settings
 from herald.kit.db import Database
-from herald.models import Campaign
+from herald.models import Campaign, EventOutbox
 from herald.simulator import Scenario, SimulatorServer
 from tests.conftest import OrgHandle
 from tests.dispatch.helpers import messages, running_worker, sim_messages, stats, wait_until
@@ -54,12 +58,23 @@ async def campaign_row(database: Database, campaign_id: int) -> Campaign:
         return row
 
 
+async def outbox(database: Database, event_type: str) -> list[dict[str, Any]]:
+    async with database.read_session() as session:
+        rows = (await session.execute(
+            select(EventOutbox.payload).where(EventOutbox.event_type == event_type).order_by(EventOutbox.id)
+        )).scalars()
+        return [json.loads(p)["data"] for p in rows]
+
+
 class TestBudgetAndActualCost:
     async def test_pauses_at_the_budget_sends_nothing_beyond_it_and_finishes_once_it_is_raised(
         self, app: FastAPI, client: httpx.AsyncClient, database: Database, org: OrgHandle, herald_url: str
     ) -> None:
         scenario = Scenario.model_validate({"templates": [graph_template()], "seed": 11, "read_probability": 0,
                                             "reply_probability": 0})
+        endpoint = await client.post("/api/v1/event-endpoints", headers=org.auth, json={
+            "url": "https://hooks.example.com/herald", "secret": "s" * 20, "event_types": ["campaign.budget_reached"]})
+        assert endpoint.status_code == 201, endpoint.text
         with SimulatorServer(scenario, webhook_url=f"{herald_url}/webhooks/whatsapp", app_secret="sim-secret") as sim:
             box = app.state.secret_box
             number_id = await make_number(database, box, org_id=org.id, base_url=sim.base_url)
@@ -83,6 +98,12 @@ class TestBudgetAndActualCost:
 
                 await wait_until(paused, timeout=20, every=0.05)
                 assert (await campaign_row(database, campaign_id)).status_reason == "budget reached"
+                # Reported to the event endpoints with the figures (docs/events.md).
+                (event,) = await outbox(database, "campaign.budget_reached")
+                assert event["campaign_id"] == campaign_id and event["reason"] == "budget reached"
+                assert event["budget"] == pytest.approx(BUDGET)
+                assert event["committed_cost"] <= BUDGET + 1e-9
+                assert event["committed_cost"] + event["next_message_price"] > BUDGET
 
                 # The claim that paused it still sends the messages that fit (those the sender had
                 # not sent yet when it saw the pause go back to pending), then records them.

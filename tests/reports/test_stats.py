@@ -47,6 +47,18 @@ async def get_stats(client: httpx.AsyncClient, org: OrgHandle, campaign_id: int,
 
 # No status priced anything, no budget: the stats' cost block at zero (docs/costs.md).
 NO_COST = {"currency": "USD", "actual": 0.0, "committed": 0.0, "budget": None, "budget_used_pct": None}
+# The quality breaker's gauges at the defaults, nothing counted (docs/quality.md).
+NO_BREAKER = {
+    "enabled": True, "window": 200, "min_sends": 50, "window_sends": 0, "number_quality": True, "template_quality": True,
+    "gauges": [
+        {"rule": "failure_rate", "label": "Failure rate", "value": 0.0, "threshold": 10.0, "unit": "%",
+         "judged": False, "tripped": False},
+        {"rule": "opt_out_rate", "label": "Opt-out rate", "value": 0.0, "threshold": 2.0, "unit": "%",
+         "judged": False, "tripped": False},
+        {"rule": "block_signals", "label": "Block signals (131048/131049)", "value": 0.0, "threshold": 20.0,
+         "unit": "count", "judged": True, "tripped": False},
+    ],
+}
 
 
 class TestCampaignStats:
@@ -63,6 +75,7 @@ class TestCampaignStats:
             "not_sent": 3, "holdout": 0, "not_sent_reasons": {OPEN_CASE: 2, NOT_ON_WHATSAPP: 1},
             "received_pct": 75.0, "read_pct": 50.0, "replied_pct": 33.3,
             "waiting": 0, "waiting_reasons": {}, "next_send_at": None, "cost": NO_COST,
+            "breaker": NO_BREAKER,
         }
         async with database.read_session() as session:
             assert await recount(session, campaign) == body
@@ -75,6 +88,7 @@ class TestCampaignStats:
             "targeted": 0, "pending": 0, "sent": 0, "received": 0, "read": 0, "replied": 0, "unknown": 0,
             "not_sent": 0, "holdout": 0, "not_sent_reasons": {}, "received_pct": 0.0, "read_pct": 0.0, "replied_pct": 0.0,
             "waiting": 0, "waiting_reasons": {}, "next_send_at": None, "cost": NO_COST,
+            "breaker": NO_BREAKER,
         }
         await add_messages(database, org_id=org.id, campaign_id=campaign, specs=[
             {"phone": "+33610000001", "status": "sent", "sent_at": at(0)},

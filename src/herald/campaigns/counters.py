@@ -35,7 +35,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.kit.dialect import is_postgres
 from herald.models import CampaignNotSentReason, CampaignSendMinute, CampaignStats
-from herald.models.campaign_stats import STAT_FIELDS
+from herald.models.campaign_stats import QUALITY_FIELDS, STAT_FIELDS
+
+_FIELDS = frozenset(STAT_FIELDS) | frozenset(QUALITY_FIELDS)
 
 
 def _insert(session: AsyncSession):  # type: ignore[no-untyped-def]
@@ -51,7 +53,7 @@ async def add(session: AsyncSession, *, campaign_id: int, **deltas: int) -> None
     changes = {name: getattr(CampaignStats, name) + delta for name, delta in deltas.items() if delta}
     if not changes:
         return
-    unknown = set(changes) - set(STAT_FIELDS)
+    unknown = set(changes) - _FIELDS
     if unknown:
         raise ValueError(f"unknown counters {unknown}")
     await session.execute(update(CampaignStats).where(CampaignStats.campaign_id == campaign_id).values(**changes))

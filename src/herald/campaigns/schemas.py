@@ -22,6 +22,7 @@ from herald.campaigns.lifecycle import Status
 from herald.contacts.rules import VALUED_TAG_KEY_RULE
 from herald.models.campaign import DEFAULT_RATE_PER_SECOND
 from herald.pricing.forecast import CostForecast
+from herald.quality.breaker import BreakerSettings, settings_of
 from herald.reports.schemas import CampaignProgressOut
 
 Kind = Literal["real", "test"]
@@ -238,6 +239,10 @@ class CampaignSettings(BaseModel):
     variants: Variants = Field(
         default=None, description="2 to 4 A/B variants, each a template and its bindings, drawn at random per "
                                   "contact with the shares given (or evenly); null or [] for none")
+    breaker: BreakerSettings | None = Field(
+        default=None, description="the quality circuit breaker's thresholds (docs/quality.md): the object given "
+        "replaces the campaign's, its missing keys taking the defaults; null: the defaults. Can be changed while "
+        "the campaign runs.")
 
     @field_validator("name")
     @classmethod
@@ -305,6 +310,7 @@ class CampaignOut(BaseModel):
                                               "the budget is checked against")
     holdout_percent: float
     variants: list[VariantOut] | None
+    breaker: BreakerSettings = Field(description="the quality circuit breaker's thresholds (docs/quality.md)")
     experiment_seed: int | None = Field(description="seeds the holdout and variant draws (set at launch if unset)")
     created_at: datetime
     progress: CampaignProgressOut | None = Field(
@@ -316,13 +322,14 @@ class CampaignOut(BaseModel):
         template = None
         if campaign.template_name and campaign.template_language:
             template = TemplateRef(name=campaign.template_name, language=campaign.template_language)
-        skip = ("template", "progress", "variants")
+        skip = ("template", "progress", "variants", "breaker")
         fields = {name: getattr(campaign, name) for name in cls.model_fields if name not in skip}
         variants = None
         if campaign.variants:
             shares = experiment.shares_of(campaign.variants)
             variants = [VariantOut.of(i, v, shares[i]) for i, v in enumerate(campaign.variants)]
-        return cls(template=template, progress=progress, variants=variants, **fields)
+        return cls(template=template, progress=progress, variants=variants, breaker=settings_of(campaign.breaker),
+                   **fields)
 
 
 class StartIn(BaseModel):

@@ -23,11 +23,12 @@ from herald.kit.errors import Conflict, Invalid, NotFound
 from herald.kit.pagination import clamp_limit, decode_cursor, encode_cursor
 from herald.models import Campaign, WhatsAppNumber
 from herald.models.campaign import DEFAULT_MARKETING_RETRY_DAYS
+from herald.quality.breaker import DEFAULTS, BreakerSettings
 
 DEFAULT_AUTO_END_HOURS = {"real": 72.0, "test": 1.0}
 PACE_FIELDS = frozenset({"rate_per_second", "rate_per_hour"})
 # What may change while a campaign runs: its pace, and whether it resumes when its template is reinstated.
-RUNNING_FIELDS = PACE_FIELDS | {"auto_resume", "budget"}
+RUNNING_FIELDS = PACE_FIELDS | {"auto_resume", "budget", "breaker"}
 # The send window (campaigns/send_window.py): set before the campaign starts, copied with it.
 WINDOW_FIELDS = ("window_start", "window_end", "window_weekdays", "window_end_action")
 
@@ -75,6 +76,7 @@ async def create_campaign(session: AsyncSession, *, org_id: int, data: CampaignC
         frequency_cap_exempt=data.frequency_cap_exempt,
         **_window_values(None, data, data.model_fields_set),
         budget=data.budget,
+        breaker=stored_breaker(data.breaker),
         experiment_seed=experiment.new_seed(),
         **draft.columns(),
     )
@@ -94,6 +96,8 @@ async def update_campaign(
             await _set_running(session, campaign=campaign, values={"auto_resume": data.auto_resume})
         if "budget" in given:  # raised (or removed) so that a campaign paused at its budget may resume
             await _set_running(session, campaign=campaign, values={"budget": data.budget})
+        if "breaker" in given:  # e.g. a threshold raised before resuming a campaign the breaker paused
+            await _set_running(session, campaign=campaign, values={"breaker": stored_breaker(data.breaker)})
         if given & PACE_FIELDS:
             return await _change_pace(session, campaign=campaign, data=data)
         return await get_campaign(session, org_id=org_id, campaign_id=campaign_id)
@@ -116,6 +120,8 @@ async def update_campaign(
     values.update(_window_values(campaign, data, given))
     if "budget" in given:
         values["budget"] = data.budget
+    if "breaker" in given:
+        values["breaker"] = stored_breaker(data.breaker)
     values.update(_checked_pace(data, given & PACE_FIELDS, assessment.number))
     # The UPDATE is conditional on the status read above: a concurrent start makes this edit a 409.
     await transition(
@@ -150,10 +156,18 @@ async def duplicate_campaign(session: AsyncSession, *, org_id: int, campaign_id:
     campaign = Campaign(
         org_id=org_id, kind="real", status=_status_for(missing).value, missing=missing,
         auto_end_after_hours=auto_end, auto_resume=source.auto_resume,
-        marketing_retry_days=source.marketing_retry_days, budget=source.budget, experiment_seed=experiment.new_seed(),
+        marketing_retry_days=source.marketing_retry_days, budget=source.budget, breaker=source.breaker,
+        experiment_seed=experiment.new_seed(),
         **{name: getattr(source, name) for name in WINDOW_FIELDS}, **draft.columns(),
     )
     return await repository.insert_campaign(session, campaign)
+
+
+def stored_breaker(settings: BreakerSettings | None) -> dict[str, Any] | None:
+    """The ``breaker`` column for the settings given: NULL for the defaults, so later defaults apply."""
+    if settings is None or settings == DEFAULTS:
+        return None
+    return settings.model_dump()
 
 
 def _window_values(campaign: Campaign | None, data: CampaignSettings, given: set[str]) -> dict[str, Any]:

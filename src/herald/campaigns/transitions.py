@@ -15,6 +15,7 @@ from herald.campaigns.bindings import NO_ELIGIBLE, Assessment, Draft, assess
 from herald.campaigns.ending import release_ended
 from herald.campaigns.launch import launch_campaign
 from herald.campaigns.lifecycle import EDITABLE, Status, transition
+from herald.campaigns.quality_pause import restart_window
 from herald.campaigns.service import (
     DEFAULT_AUTO_END_HOURS,
     check_rate_per_hour,
@@ -122,6 +123,8 @@ async def resume_campaign(session: AsyncSession, *, org_id: int, campaign_id: in
         session, campaign_id=campaign_id, org_id=org_id, to=Status.active,
         from_states=frozenset({Status.paused}), values={"status_reason": None},
     )
+    # The quality breaker judges the sends from here on (docs/quality.md, "Resuming").
+    await restart_window(session, campaign_id=campaign_id)
     return await get_campaign(session, org_id=org_id, campaign_id=campaign_id)
 
 

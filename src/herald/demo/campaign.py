@@ -19,6 +19,7 @@ from rich.table import Table
 from herald.campaigns.lifecycle import RUNNING
 from herald.demo import data, window
 from herald.demo.api import Api, ApiError, DemoError
+from herald.quality.breaker import figure
 
 POLL_SECONDS = 0.5
 # The funnel trails the sends (reads, replies, the bot's steps): done once nothing moved for this long.
@@ -200,6 +201,28 @@ def holdout_table(holdout: dict[str, Any], seed: int | None) -> Table:
                       f"{step['holdout_converted']} = {step['holdout_rate']:.1f}%",
                       f"{step['points']:+.1f} [{step['points_low']:+.1f}, {step['points_high']:+.1f}]",
                       step["sentence"])
+    return table
+
+
+GAUGE_WIDTH = 20  # characters of the breaker's gauge bars
+
+
+def breaker_table(breaker: dict[str, Any]) -> Table:
+    """The quality circuit breaker's gauges (``GET /campaigns/{id}/stats``, ``breaker``): each rule's
+    figure over the latest sends against its threshold, and a bar of how close it came (docs/quality.md)."""
+    table = Table(title=f"Quality breaker: latest {breaker['window_sends']} sends (window {breaker['window']}, "
+                        f"rates judged from {breaker['min_sends']})", title_justify="left")
+    table.add_column("rule", style="bold")
+    table.add_column("now", justify="right")
+    table.add_column("limit", justify="right")
+    table.add_column("gauge", no_wrap=True)
+    for gauge in breaker["gauges"]:
+        unit = " %" if gauge["unit"] == "%" else ""
+        threshold = gauge["threshold"]
+        filled = 0 if not threshold else min(GAUGE_WIDTH, round(GAUGE_WIDTH * gauge["value"] / threshold))
+        bar = "█" * filled + "░" * (GAUGE_WIDTH - filled) + (" tripped" if gauge["tripped"] else "")
+        table.add_row(gauge["label"], f"{figure(gauge['value'])}{unit}",
+                      "off" if threshold is None else f"{figure(threshold)}{unit}", bar)
     return table
 
 

@@ -26,6 +26,7 @@ from herald.demo.api import Api, DemoError
 from herald.demo.bot import DemoBot
 from herald.demo.campaign import (
     Launch,
+    breaker_table,
     create_and_start,
     export_csv,
     funnel_of,
@@ -198,7 +199,10 @@ class Demo:
             self.console.print(holdout_table(experiment["holdout"], seed))
         if experiment["variants"]:
             self.console.print(variants_table(experiment["variants"]))
-        cost = (await api.get(f"/campaigns/{campaign_id}/stats")).get("cost")
+        final = await api.get(f"/campaigns/{campaign_id}/stats")
+        if final.get("breaker"):  # docs/quality.md: what would have paused it, and how close it came
+            self.console.print(breaker_table(final["breaker"]))
+        cost = final.get("cost")
         if cost:  # docs/costs.md: from Meta's pricing objects and the rate card, an estimate
             budget = f" of a {cost['budget']:.2f} {cost['currency']} budget" if cost.get("budget") else ""
             self.console.print(f"actual cost: {cost['actual']:.2f} {cost['currency']}{budget} (estimated from the "

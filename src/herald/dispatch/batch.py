@@ -6,7 +6,9 @@ a valued tag the template needs and the contact lacks: ``not_sent`` at once), an
 remaining message's request body.
 Messages past the portfolio's messaging limit go back to ``pending`` until a place frees
 (``messaging_limit.py``); those past the campaign's budget go back too, and the campaign pauses
-(``budget.py``). Each message carries its forecast price for that.
+(``budget.py``). Each message carries its forecast price for that. Before any of it, the quality
+circuit breaker looks at the campaign's recent sends and pauses it instead when they trip a rule
+(``breaker.py``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from herald.campaigns import frequency_cap, reasons
 from herald.contacts.local_zone import TIMEZONE_TAG
 from herald.dispatch import send_window
+from herald.dispatch.breaker import check_before_claim, move_window
 from herald.dispatch.budget import hold_over_budget
 from herald.dispatch.claim import claim_messages
 from herald.dispatch.context import CampaignContext, VariantRender
@@ -77,6 +80,10 @@ async def claim_batch(
     """Returns the claim's id, the messages to send (in id order: the order they must leave in, see
     ``takeoff.py``), and whether anything was claimed at all (some may be skipped)."""
     async with database.transaction() as session:
+        tripped, window = await check_before_claim(session, campaign_id=ctx.id, settings=ctx.breaker)  # breaker.py
+        if tripped:
+            ctx.breaker_tripped = True
+            return None, [], False
         claim_id, rows = await claim_messages(session, campaign_id=ctx.id, now=utcnow(), limit=size, lease=lease)
         if not rows:
             return None, [], False
@@ -84,6 +91,7 @@ async def claim_batch(
         outgoing = await hold_over_limit(session, portfolio=ctx.portfolio, outgoing=outgoing)  # messaging_limit.py
         outgoing = await hold_over_budget(session, ctx=ctx, outgoing=outgoing)  # budget.py
         await record_not_sent(session, campaign_id=ctx.id, items=skipped)
+        await move_window(session, window)
         if not outgoing:  # every message skipped or held: nothing holds the claim
             await session.execute(delete(SendClaim).where(SendClaim.id == claim_id))
             return None, [], True

@@ -17,6 +17,8 @@ from sqlalchemy import Table, bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.campaigns.lifecycle import Status, transition
+from herald.events.outbox import CampaignEvent, record_campaign_events
+from herald.events.types import EventType
 from herald.kit.errors import Conflict
 from herald.models import CampaignMessage, MessageStatus
 from herald.pricing.budget import BUDGET_REACHED, EPSILON
@@ -63,6 +65,11 @@ async def hold_over_budget(session: AsyncSession, *, ctx: CampaignContext, outgo
                          values={"status_reason": BUDGET_REACHED})
     except Conflict:
         pass  # paused or ended meanwhile: it sends nothing more either way
+    else:  # beside the ordinary campaign.paused (docs/events.md)
+        await record_campaign_events(session, [CampaignEvent(ctx.id, EventType.campaign_budget_reached, {
+            "reason": BUDGET_REACHED, "budget": ctx.budget, "committed_cost": round(ctx.committed + ctx.in_flight + spent, 6),
+            "next_message_price": over[0].price,
+        })])
     # No further claims; the messages that fit still go (the sender's next refresh sees the campaign
     # paused and gives back those still queued then, as for any pause).
     ctx.budget_reached = True

@@ -19,6 +19,7 @@ from herald.models.campaign import DEFAULT_MARKETING_RETRY_DAYS, DEFAULT_RATE_PE
 from herald.numbers.messaging_limit import Portfolio
 from herald.pricing.card import RateCard
 from herald.pricing.forecast import DEFAULT_CATEGORY
+from herald.quality.breaker import BreakerSettings
 from herald.whatsapp import HeaderMedia
 
 MEDIA_HEADERS = {"IMAGE": "image", "VIDEO": "video", "DOCUMENT": "document"}
@@ -74,6 +75,9 @@ class CampaignContext:
     budget_reached: bool = False
     # Its number's portfolio and messaging limit (``dispatch/messaging_limit.py``); None: unknown number.
     portfolio: Portfolio | None = None
+    # The quality circuit breaker's thresholds (``dispatch/breaker.py``), and whether a claim tripped it.
+    breaker: BreakerSettings | None = None
+    breaker_tripped: bool = False
     # The A/B variants by index (a message's ``variant``); empty without variants, the usual case,
     # which renders with the fields above and reads nothing more per batch.
     variants: list[VariantRender] = field(default_factory=list)

@@ -20,6 +20,7 @@ from herald.kit.dialect import is_postgres
 from herald.kit.types import UTCDateTime, utcnow
 from herald.models import Campaign, CampaignMessage, Engagement, MessageStatus
 from herald.ops.metrics import SEND_OUTCOMES
+from herald.quality.breaker import BLOCK_CODES
 
 _messages: Table = CampaignMessage.__table__  # type: ignore[assignment]
 
@@ -134,9 +135,13 @@ async def record(session: AsyncSession, *, campaign_id: int, outcomes: list[Outc
             update(Campaign).where(Campaign.id == campaign_id).values(**values)
             .execution_options(synchronize_session=False)
         )
+    refused = sum(1 for o in not_sent if o.code is not None)  # WhatsApp's refusals, not Herald's skips
     await counters.add(
         session, campaign_id=campaign_id, pending=-(n_sent + n_unknown + n_not_sent), sent=n_sent,
         unknown=n_unknown, not_sent=n_not_sent,
+        # The quality breaker's counts (quality/breaker.py): what WhatsApp answered for good, in the same UPDATE.
+        quality_sends=n_sent + n_unknown + refused, quality_failures=refused,
+        quality_blocks=sum(1 for o in outcomes if isinstance(o, (NotSent, Retry)) and o.code in BLOCK_CODES),
     )
     await _not_sent_details(session, campaign_id=campaign_id, items=not_sent)
     if sent:

@@ -38,6 +38,7 @@ from herald.models.whatsapp_number import DEFAULT_THROUGHPUT_MPS
 from herald.ops import metrics
 from herald.ops.logs import bind
 from herald.pricing.forecast import category_of
+from herald.quality.breaker import settings_of
 from herald.whatsapp import CloudAPIClient, NumberCredentials, WhatsAppError
 
 log = logging.getLogger("herald.dispatch")
@@ -225,6 +226,8 @@ class Sender:
             ctx.portfolio = view.portfolio
             # Active again: resumed (a budget pause seen after its commit takes the campaign out of ``rows``).
             ctx.budget_reached = False
+            ctx.breaker = settings_of(campaign.breaker)
+            ctx.breaker_tripped = False
             ctx.variants = view.variants.get(campaign.id, [])
             ctx.active = True
         for gone in set(self.campaigns) - seen:
@@ -258,7 +261,8 @@ class Sender:
         """Claims one batch for the campaign that is most behind; False when there is nothing to do."""
         now = time.monotonic()
         self.look_again_in = IDLE_SECONDS
-        ready = [c for c in self.campaigns.values() if c.active and not c.budget_reached and c.idle_until <= now]
+        ready = [c for c in self.campaigns.values() if c.active and not c.budget_reached and not c.breaker_tripped
+                 and c.idle_until <= now]
         if not ready or self.creds is None:
             resting = [c.idle_until - now for c in self.campaigns.values() if c.active and c.idle_until > now]
             if resting and len(resting) == len(self.campaigns):  # all idle: until the first looks again

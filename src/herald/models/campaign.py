@@ -87,4 +87,6 @@ class Campaign(IdMixin, CreatedMixin, Base):
     variants: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)
     # Seeds the holdout and variant draws at materialisation: the same seed gives the same groups.
     experiment_seed: Mapped[int | None] = mapped_column(BigInteger)
+    # The quality circuit breaker's thresholds (herald.quality.breaker, docs/quality.md); NULL: the defaults.
+    breaker: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

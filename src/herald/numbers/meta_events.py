@@ -63,15 +63,17 @@ def _record(session: AsyncSession, number: WhatsAppNumber, *, field: str, event:
 
 
 async def apply_quality(session: AsyncSession, *, org_id: int, update: NumberQualityUpdate,
-                        received_at: datetime) -> int:
-    """Returns how many numbers it changed."""
+                        received_at: datetime) -> list[tuple[WhatsAppNumber, str | None]]:
+    """Returns the numbers it names, each with its quality rating before."""
     at = update.timestamp or received_at
     numbers = await _numbers(session, org_id=org_id, waba_id=update.waba_id, phone=update.display_phone_number)
     tier = tier_of(update)
     event = update.event.upper()
     changes = []
+    named = []
     for number in numbers:
         before = (number.quality_rating, number.messaging_limit_tier)
+        named.append((number, before[0]))
         if tier:
             number.messaging_limit_tier = tier
         if event in _QUALITY_OF_EVENT:
@@ -90,7 +92,7 @@ async def apply_quality(session: AsyncSession, *, org_id: int, update: NumberQua
             }, at))
     await session.flush()
     await record_events(session, changes)
-    return len(numbers)
+    return named
 
 
 def account_reason(value: dict[str, Any]) -> str | None:

@@ -18,7 +18,7 @@ from herald.models import (
     Contact,
     MessageStatus,
 )
-from herald.models.campaign_stats import STAT_FIELDS
+from herald.models.campaign_stats import QUALITY_FIELDS, STAT_FIELDS
 from herald.reports.subsets import Subset
 
 
@@ -52,6 +52,19 @@ async def costs(session: AsyncSession, *, campaign_id: int) -> tuple[int, float,
     if row is None:
         return None
     return int(row[0]), float(row[1] or 0.0), float(row[2] or 0.0), row[3]
+
+
+async def quality(session: AsyncSession, *, campaign_id: int) -> tuple[Any, list[int], Any] | None:
+    """The campaign's breaker settings (JSON), quality counters and window marks: one primary-key read."""
+    row = (await session.execute(
+        select(Campaign.breaker, *(getattr(CampaignStats, name) for name in QUALITY_FIELDS), CampaignStats.quality_marks)
+        .select_from(Campaign)
+        .outerjoin(CampaignStats, CampaignStats.campaign_id == Campaign.id)
+        .where(Campaign.id == campaign_id)
+    )).first()
+    if row is None:
+        return None
+    return row[0], [int(v or 0) for v in row[1:5]], row[5]
 
 
 async def not_sent_reasons(session: AsyncSession, *, campaign_id: int) -> dict[str, int]:

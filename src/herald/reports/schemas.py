@@ -20,6 +20,30 @@ class CostOut(BaseModel):
     budget_used_pct: float | None = Field(description="committed as a percentage of the budget")
 
 
+class GaugeOut(BaseModel):
+    """One rule of the quality circuit breaker against its threshold (docs/quality.md)."""
+
+    rule: str = Field(description="failure_rate, opt_out_rate or block_signals")
+    label: str
+    value: float = Field(description="percent of the window's sends for the rates, a count for block_signals")
+    threshold: float | None = Field(description="null: the rule is off")
+    unit: str = Field(description="'%' or 'count'")
+    judged: bool = Field(description="false while the window holds fewer than min_sends sends (rates only)")
+    tripped: bool
+
+
+class BreakerOut(BaseModel):
+    """The quality circuit breaker's window now: what the engine checks before each claim."""
+
+    enabled: bool
+    window: int = Field(description="the window's size in sends")
+    min_sends: int
+    window_sends: int = Field(description="the sends in the window now (from its last start: launch or resume)")
+    number_quality: bool
+    template_quality: bool
+    gauges: list[GaugeOut]
+
+
 class CampaignStatsOut(BaseModel):
     """``GET /campaigns/{id}/stats``: buckets, their subsets, reasons and percentages (0–100, one decimal)."""
 
@@ -41,6 +65,8 @@ class CampaignStatsOut(BaseModel):
                                             "'messaging limit 250/24 h reached'")
     next_send_at: datetime | None = Field(default=None, description="the earliest time one of them is due")
     cost: CostOut | None = Field(default=None, description="actual cost so far, against the budget")
+    breaker: BreakerOut | None = Field(default=None, description="the quality circuit breaker's rates against "
+                                       "their thresholds (docs/quality.md)")
 
 
 class SendMinute(BaseModel):

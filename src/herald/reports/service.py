@@ -9,9 +9,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from herald.kit.errors import NotFound
 from herald.kit.types import utcnow
 from herald.pricing import rates as pricing_rates
+from herald.quality import breaker
+from herald.quality.breaker import Tally
 from herald.reports import repository
 from herald.reports.latency import latency_percentiles
-from herald.reports.schemas import CampaignStatsOut, CostOut, Latencies, Latency, SendMinute, TimelineOut
+from herald.reports.schemas import (
+    BreakerOut,
+    CampaignStatsOut,
+    CostOut,
+    GaugeOut,
+    Latencies,
+    Latency,
+    SendMinute,
+    TimelineOut,
+)
 
 
 def percent(part: int, whole: int) -> float:
@@ -57,7 +68,27 @@ async def _stats(session: AsyncSession, *, campaign_id: int, org_id: int | None)
         not_sent_reasons=reasons,
         waiting=sum(waiting.values()), waiting_reasons=waiting, next_send_at=next_send_at,
         cost=await cost_of(session, campaign_id=campaign_id),
+        breaker=await breaker_of(session, campaign_id=campaign_id),
     )
+
+
+async def breaker_of(session: AsyncSession, *, campaign_id: int) -> BreakerOut | None:
+    """The quality circuit breaker's gauges: its window now, as the engine reads it before a claim."""
+    found = await repository.quality(session, campaign_id=campaign_id)
+    if found is None:
+        return None
+    stored, totals, marks = found
+    settings = breaker.settings_of(stored)
+    window, _ = breaker.window_of(Tally.of(totals), [Tally.of(m) for m in marks or []], settings.window)
+    gauges = [
+        GaugeOut(rule=r.rule, label=breaker.LABELS[r.rule], value=r.value, threshold=r.threshold,
+                 unit="count" if r.rule == "block_signals" else "%", judged=r.judged,
+                 tripped=settings.enabled and r.tripped)
+        for r in breaker.readings(settings, window)
+    ]
+    return BreakerOut(enabled=settings.enabled, window=settings.window, min_sends=settings.min_sends,
+                      window_sends=window.sends, number_quality=settings.number_quality,
+                      template_quality=settings.template_quality, gauges=gauges)
 
 
 async def cost_of(session: AsyncSession, *, campaign_id: int) -> CostOut | None:

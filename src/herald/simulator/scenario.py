@@ -60,6 +60,11 @@ class Scenario(BaseModel):
     unreachable: list[str] = Field(default_factory=list)
     marketing_capped: list[str] = Field(default_factory=list)
     stopped: list[str] = Field(default_factory=list)
+    # Users who stop marketing messages once a marketing template reaches them: after its `delivered`,
+    # a `user_preferences` stop (the WhatsApp "Stop" option on a marketing message); later marketing
+    # sends to them fail with 131050. `stop_probability`: the same for any recipient, at random.
+    stopping: list[str] = Field(default_factory=list)
+    stop_probability: float = Field(default=0.0, ge=0, le=1)
     experiment: list[str] = Field(default_factory=list)
     latency_ms: float = 0
     read_probability: float = 0.6

@@ -8,7 +8,7 @@ from typing import Any
 from herald.simulator import free_form, user_messages
 from herald.simulator import marketing_messages as marketing_messages_api
 from herald.simulator.errors import GraphError, status_error
-from herald.simulator.inbound import FREE_TEXT_REPLIES, content_for, inbound_update
+from herald.simulator.inbound import FREE_TEXT_REPLIES, content_for, inbound_update, preference_update
 from herald.simulator.limits import NumberLimits
 from herald.simulator.scenario import PhoneNumber, digits
 from herald.simulator.state import SentMessage, SimState
@@ -199,6 +199,20 @@ def plan_outcome(state: SimState, message: SentMessage, spec: TemplateSpec | Non
         schedule_status(state, message, "read", at, pricing=skip_delivered)
     if replies:
         _schedule_reply(state, message, spec, max(delays.reply, delays.read))
+    _maybe_stop(state, message, spec, delays.delivered)
+
+
+def _maybe_stop(state: SimState, message: SentMessage, spec: TemplateSpec | None, delivered_ms: float) -> None:
+    """A recipient of a marketing template who stops marketing messages (scenario ``stopping``,
+    ``stop_probability``): Meta's ``user_preferences`` stop, just after the message was delivered."""
+    if spec is None or spec.category != "MARKETING" or not message.wa_id:
+        return
+    wa_id = message.wa_id
+    if wa_id not in state.stopping and not (state.scenario.stop_probability
+                                            and state.rng.random() < state.scenario.stop_probability):
+        return
+    state.dispatcher.schedule(delivered_ms / 1000 + 0.05,
+                              preference_update(state, message.phone_number_id, wa_id, "stop"))
 
 
 def schedule_status(state: SimState, message: SentMessage, status: str, delay_ms: float, *,

@@ -70,6 +70,7 @@ class SimState:
         self.marketing_capped = {digits(p) for p in scenario.marketing_capped}
         self.experiment = {digits(p) for p in scenario.experiment}
         self.scenario_stopped = {digits(p) for p in scenario.stopped}
+        self.stopping = {digits(p) for p in scenario.stopping}
         self._numbers = {n.phone_number_id: n for n in scenario.phone_numbers}
         self.due_events = account_events.scheduled(scenario.template_events, scenario.number_events)
         self.rng = random.Random(scenario.seed)

@@ -49,6 +49,7 @@ class Applied:
     at: datetime
     previous_category: str | None = None
     new_category: str | None = None
+    was_quality: str | None = None  # a quality update: the template's quality score before
 
     @property
     def sendable(self) -> bool:
@@ -137,13 +138,14 @@ async def apply_quality(session: AsyncSession, *, org_id: int, update: TemplateQ
     applied = []
     for template in await _named(session, org_id=org_id, waba_id=update.waba_id, template_id=update.template_id,
                                  name=update.template_name, language=update.template_language):
+        was_quality = template.quality_score
         if update.new_quality_score:
             template.quality_score = update.new_quality_score.upper()[:16]
         event = f"{update.previous_quality_score or '?'} → {update.new_quality_score or '?'}"
         _record(session, template, field="message_template_quality_update", event=event, reason=None,
                 detail=update.value, at=at)
         applied.append(Applied(template=template, was_status=template.status, status=template.status, reason=None,
-                               at=at))
+                               at=at, was_quality=was_quality))
     await session.flush()
     return applied
 

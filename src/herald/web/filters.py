@@ -10,6 +10,7 @@ from jinja2 import Environment
 from herald.campaigns.naming import shown
 from herald.kit.text import plural
 from herald.media.limits import type_name
+from herald.quality.breaker import figure
 from herald.web.wording import field_label, reworded, status_label
 
 
@@ -48,6 +49,6 @@ def pace(per_minute: float | None) -> str:
 def install(env: Environment) -> None:
     env.filters.update(status_label=status_label, field_label=field_label, when=when, iso=iso, thousands=thousands,
                        plural=plural, campaign_name=shown, media_type_name=type_name, user_words=reworded,
-                       pct=pct, pace=pace)
+                       pct=pct, pace=pace, breaker_figure=figure)
     # ``tojson`` keeps a mapping's order (e.g. not-sent reasons, most frequent first) instead of sorting it.
     env.policies["json.dumps_kwargs"] = {"sort_keys": False}

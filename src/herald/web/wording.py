@@ -68,8 +68,8 @@ def step_of(field: str) -> str:
 
 def form_field(field: str) -> str:
     """The form field an API field belongs to: ``valued_tags.plan`` is the valued tags' box; a
-    variable keeps its name (each has fields of its own)."""
-    return field if field.startswith("variables.") else field.split(".", 1)[0]
+    variable and a quality breaker threshold keep their names (each has fields of its own)."""
+    return field if field.startswith(("variables.", "breaker.")) else field.split(".", 1)[0]
 
 
 def missing_steps(fields: list[str]) -> str:

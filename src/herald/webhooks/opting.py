@@ -7,11 +7,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from herald.campaigns import counters
 from herald.contacts import history
 from herald.events.outbox import NewEvent, record_events
 from herald.events.types import EventType
+from herald.models import Engagement
 from herald.replies import repository
 
 
@@ -24,7 +27,18 @@ async def opt_out(session: AsyncSession, *, org_id: int, contact_id: int, at: da
                          reason=reason, **detail)
     await record_events(session, [NewEvent(org_id, EventType.contact_opted_out,
                                            {"contact_id": contact_id, "reason": reason}, at)])
+    await _count_for_campaign(session, contact_id=contact_id)
     return True
+
+
+async def _count_for_campaign(session: AsyncSession, *, contact_id: int) -> None:
+    """The quality breaker's opt-out count (quality/breaker.py) of the campaign the contact is engaged
+    in, if any: an opt-out is rare, so a primary-key read of its engagement costs nothing that matters."""
+    campaign_id = (await session.execute(
+        select(Engagement.campaign_id).where(Engagement.contact_id == contact_id)
+    )).scalar_one_or_none()
+    if campaign_id is not None:
+        await counters.add(session, campaign_id=campaign_id, quality_opt_outs=1)
 
 
 async def opt_in(session: AsyncSession, *, org_id: int, contact_id: int, at: datetime, reason: str,

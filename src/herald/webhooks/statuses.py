@@ -26,6 +26,7 @@ from herald.models import Campaign, CampaignMessage, Contact, Engagement, Messag
 from herald.models.campaign_message import HELD
 from herald.pricing import rates
 from herald.pricing.card import RateCard
+from herald.quality.breaker import BLOCK_CODES
 from herald.replies.repository import remember_user_ids
 from herald.webhooks import events as ev
 from herald.webhooks.events import StoredEvent, defer, mark
@@ -112,6 +113,10 @@ async def apply_statuses(session: AsyncSession, rows: list[StoredEvent]) -> None
         if retry_later:  # tried again later; Meta's reason kept as the message's last error
             after = MessageState(MessageStatus.pending, None, None, None, None, None, after.error_msg, after.error_code)
         deltas[message.campaign_id].update(_counter_deltas(before, after))
+        if code is not None and before.status != MessageStatus.failed:  # the quality breaker's counts
+            quality = deltas[message.campaign_id]
+            quality["quality_failures"] += after.status == MessageStatus.failed
+            quality["quality_blocks"] += code in BLOCK_CODES
         if bucket(after.status) == "not_sent" and bucket(before.status) != "not_sent":
             reasons[message.campaign_id][after.error_msg or "failed"] += 1
             released.append((message.campaign_id, message.contact_id))

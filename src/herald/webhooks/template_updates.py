@@ -2,7 +2,8 @@
 
 The template changes at once (``herald.templates.meta_events``, with a history row), and in the same
 transaction the campaigns sending it are paused, told they can resume, or resumed
-(``herald.campaigns.template_effects``). Events apply in Meta's order (``entry.time``).
+(``herald.campaigns.template_effects``); a quality drop to RED pauses those whose quality breaker
+says so (``quality_effects.py``). Events apply in Meta's order (``entry.time``).
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from herald.campaigns import template_effects
 from herald.events.outbox import NewEvent, record_events
 from herald.events.types import EventType
 from herald.kit.types import utcnow
+from herald.quality.breaker import RED
 from herald.templates import meta_events
 from herald.templates.meta_events import Applied
 from herald.webhooks import events as ev
-from herald.webhooks import waba_events
+from herald.webhooks import quality_effects, waba_events
 from herald.webhooks.events import StoredEvent, mark
 
 
@@ -51,6 +53,11 @@ async def _campaign_effects(session: AsyncSession, kind: str, change: Applied) -
     if kind == ev.TEMPLATE_STATUS and not change.sendable:
         reason = template_effects.unusable_reason(t.name, t.language, change.status, change.at, change.reason)
         paused = await template_effects.template_unusable(session, key, reason=reason)
+        if change.status in quality_effects.BREAKER_STATUSES:
+            await quality_effects.template_status_paused(session, paused, change.status, reason)
+        return f"paused {len(paused)} campaigns" if paused else "applied"
+    if kind == ev.TEMPLATE_QUALITY and t.quality_score == RED and change.was_quality != RED:
+        paused = await quality_effects.template_turned_red(session, key)
         return f"paused {len(paused)} campaigns" if paused else "applied"
     if kind == ev.TEMPLATE_STATUS and change.reinstated:
         resumed = await template_effects.template_reinstated(session, key, at=change.at)

@@ -1,7 +1,7 @@
 """a number's Marketing Messages API settings
 
 Revision ID: 0019
-Revises: 0017
+Revises: 0018
 Create Date: 2026-12-06 04:30:00
 
 - ``whatsapp_numbers.marketing_messages_api``: send MARKETING templates through Meta's
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0019"
-down_revision = "0017"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 

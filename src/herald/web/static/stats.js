@@ -155,6 +155,27 @@
     });
   }
 
+  // The quality breaker's gauges (the macro breaker_gauges in macros.html writes the same words).
+  function figure(value) { return value.toFixed(1).replace(/\.0$/, ""); }
+  function updateBreaker(b) {
+    var list = document.getElementById("breaker-gauges");
+    if (!b || !list) { return; }
+    var sends = document.querySelector("[data-breaker=window_sends]");
+    if (sends) { sends.textContent = format.format(b.window_sends); }
+    b.gauges.forEach(function (g) {
+      var item = document.getElementById("gauge-" + g.rule);
+      if (!item) { return; }
+      var unit = g.unit === "%" ? " %" : "";
+      var text = figure(g.value) + unit + (g.threshold === null ? " (rule off)" : " of " + figure(g.threshold) + unit + " limit");
+      if (g.tripped) { text += " — tripped"; } else if (!g.judged) { text += " — judged from " + b.min_sends + " sends"; }
+      document.getElementById("gauge-" + g.rule + "-text").textContent = text;
+      var meter = document.getElementById("gauge-" + g.rule + "-meter");
+      meter.value = g.threshold ? Math.min(g.value, g.threshold) : 0;
+      meter.textContent = g.value;
+      item.classList.toggle("gauge-tripped", g.tripped);
+    });
+  }
+
   function updateSends(sends) {
     if (!sendsChart) { return; }
     sendsChart.data.labels = sends.map(function (p) {
@@ -187,7 +208,7 @@
     var source = new EventSource("/ui/campaigns/" + campaignId + "/events");
     source.addEventListener("open", function () { dot.classList.add("on"); text.textContent = "Live"; });
     source.addEventListener("error", function () { dot.classList.remove("on"); text.textContent = "Reconnecting…"; });
-    source.addEventListener("stats", function (e) { updateStats(JSON.parse(e.data)); });
+    source.addEventListener("stats", function (e) { var s = JSON.parse(e.data); updateStats(s); updateBreaker(s.breaker); });
     source.addEventListener("sends", function (e) { updateSends(JSON.parse(e.data)); });
     source.addEventListener("steps", function (e) { updateSteps(JSON.parse(e.data)); });
     source.addEventListener("progress", function (e) { updateProgress(JSON.parse(e.data)); });

@@ -27,7 +27,8 @@ from herald.models.campaign import DEFAULT_RATE_PER_SECOND
 from herald.reports import progress
 from herald.web import confirm, repository
 from herald.web.deps import UiUser, UiWriter, field_errors, redirect, render
-from herald.web.wording import status_label, user_message
+from herald.web.views.breaker_form import breaker_from_form
+from herald.web.wording import invalid_input, status_label, user_message
 
 router = APIRouter(prefix="/ui/campaigns")
 TIMEZONES = sorted(available_timezones() - {"localtime", "Factory"})
@@ -146,6 +147,25 @@ async def budget(request: Request, campaign_id: int, session: SessionDep, user: 
 
     done = f"Budget set to {float(raw):,.2f}." if _is_amount(raw) else "Budget removed." if not raw else ""
     return await _act(request, session, campaign_id, done, change)
+
+
+@router.post("/{campaign_id}/breaker")
+async def breaker(request: Request, campaign_id: int, session: SessionDep, user: UiWriter) -> Response:
+    """The quality breaker's thresholds of a running or paused campaign (docs/quality.md), e.g. one
+    raised before resuming a campaign the breaker paused."""
+    org = user.principal.org_id
+    form = await request.form()
+
+    async def change() -> Any:
+        try:
+            data = CampaignUpdate(**breaker_from_form(form))
+        except ValidationError as exc:  # the first field refused, in the form's words
+            field, words = next((k, v) for k, v in invalid_input(exc).items() if k)
+            raise Invalid(f"{field.replace('breaker.', 'quality breaker ').replace('_', ' ')}: {words}",
+                          field=field) from None
+        return await service.update_campaign(session, org_id=org, campaign_id=campaign_id, data=data)
+
+    return await _act(request, session, campaign_id, "Quality breaker saved.", change)
 
 
 def _is_amount(raw: str) -> bool:

@@ -17,6 +17,7 @@ from herald.campaigns.followup_outcomes import excluded_failures
 from herald.campaigns.lifecycle import LIVE
 from herald.kit.db import Database
 from herald.kit.deps import SessionDep, SettingsDep
+from herald.quality.breaker import settings_of
 from herald.replies import funnel as bot_funnel
 from herald.reports import drilldown, export, progress
 from herald.reports import repository as reports_repository
@@ -99,6 +100,8 @@ async def stats_page(
         "followup_choices": [(choice_value(c.outcome, c.button or c.step), c) for c in choices.choices] if choices else [],
         "can_follow_up": bool(choices and choices.can_follow_up), "excluded_failures": excluded_failures(),
         "experiment": tested,
+        # The quality breaker's fieldset (wizard/_breaker.html), for a campaign that runs or is paused.
+        "breaker": settings_of(campaign.breaker), "breaker_open": False, "values": {}, "errors": {},
     }, user=user)
 
 

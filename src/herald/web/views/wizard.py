@@ -25,9 +25,11 @@ from herald.kit.errors import HeraldError
 from herald.kit.types import parse_id
 from herald.models import Campaign
 from herald.numbers import service as number_service
+from herald.quality.breaker import describe, settings_of
 from herald.templates import service as template_service
 from herald.web import message
 from herald.web.deps import UiUser, UiWriter, WebUser, field_errors, redirect, render
+from herald.web.views.breaker_form import breaker_from_form
 from herald.web.views.wizard_previews import audience_context, message_context
 from herald.web.wording import STEPS, invalid_input, step_of
 
@@ -78,6 +80,10 @@ async def page(request: Request, session: AsyncSession, user: WebUser, campaign:
     context["errors"] = errors or {}
     context["values"] = values or {}
     typed = values or {}
+    if step in ("basics", "review"):
+        context["breaker"] = settings_of(campaign.breaker if campaign is not None else None)
+        context["breaker_open"] = any(key.split(".")[0] == "breaker" for key in errors or {})
+        context["breaker_summary"] = describe(context["breaker"])
     if step == "audience" and campaign is not None:
         context["audience"] = typed.get("audience", campaign.audience) or {}
         context["known_keys"] = {v.key for v in context["valued_tag_keys"]}
@@ -109,7 +115,8 @@ def _number_id(raw: Any) -> int | None:
 async def create(request: Request, session: SessionDep, user: UiWriter) -> Response:
     form = await request.form()
     values = {"name": str(form.get("name") or ""), "whatsapp_number_id": _number_id(form.get("whatsapp_number_id")),
-              **_retry_days(form), **_holdout(form), **_exempt(form, user), **_window(form)}
+              **_retry_days(form), **_holdout(form), **_exempt(form, user), **_window(form),
+              **_breaker(form)}
     try:
         data = CampaignCreate(**values)
         campaign = await service.create_campaign(session, org_id=user.principal.org_id, data=data)
@@ -138,6 +145,10 @@ def _window(form: Any) -> dict[str, Any]:
         return {"window_start": None, "window_end": None, "window_weekdays": None, "window_end_action": "carry_on"}
     return {"window_start": start, "window_end": end, "window_weekdays": [str(d) for d in form.getlist("window_weekdays")],
             "window_end_action": action}
+def _breaker(form: Any) -> dict[str, Any]:
+    return breaker_from_form(form)
+
+
 def _holdout(form: Any) -> dict[str, Any]:
     """The holdout share when the form gives one (validated by the campaign schema: 0 to 50)."""
     raw = str(form.get("holdout_percent") or "").strip()
@@ -195,7 +206,8 @@ def _typed(form: Any, step: str, campaign: Campaign | None) -> dict[str, Any]:
 async def _update(form: Any, step: str, campaign: Campaign, user: WebUser) -> CampaignUpdate:
     if step == "basics":
         return CampaignUpdate(name=str(form.get("name") or ""), whatsapp_number_id=_number_id(form.get("whatsapp_number_id")),
-                              **_retry_days(form), **_holdout(form), **_exempt(form, user), **_window(form))
+                              **_retry_days(form), **_holdout(form), **_exempt(form, user), **_window(form),
+                              **_breaker(form))
     if step == "audience":
         return CampaignUpdate(audience=_audience(form))
     if step == "message":
