@@ -13,8 +13,9 @@ circuit breaker looks at the campaign's recent sends and pauses it instead when 
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -40,21 +41,46 @@ from herald.whatsapp import template_message, with_marketing_options
 MAX_BATCH = 500
 
 
-class Batch:
-    """One claim's messages: recorded together once the last of them has an outcome."""
+class BatchPart(NamedTuple):
+    """Outcomes of a batch handed to one recording transaction; the last part deletes the claim."""
 
-    __slots__ = ("ctx", "claim_id", "clearance", "outcomes", "remaining", "pause_reason", "price", "cost")
+    ctx: CampaignContext
+    outcomes: list[Outcome]
+    pause_reason: str | None
+    claim_id: int | None
+    cost: float  # of its messages that left or may have: committed when recorded
+    price: float  # forecast price no longer in flight once recorded (the whole batch's, with the last part)
+
+
+class Batch:
+    """One claim's messages: recorded in parts as they get outcomes (``take_part``), the last part once
+    the last of them has one."""
+
+    __slots__ = ("ctx", "claim_id", "clearance", "outcomes", "remaining", "pause_reason", "price", "cost",
+                 "recorded", "recorded_cost", "recorded_at")
 
     def __init__(self, ctx: CampaignContext, size: int, claim_id: int | None = None,
                  clearance: Clearance | None = None) -> None:
         self.ctx = ctx
-        self.claim_id = claim_id  # its ``SendClaim``, deleted with the recording of its outcomes
+        self.claim_id = claim_id  # its ``SendClaim``, deleted with the recording of its last outcomes
         self.clearance = clearance  # how far its watermark covers its messages (``takeoff.py``)
         self.outcomes: list[Outcome] = []
         self.remaining = size
         self.pause_reason: str | None = None
         self.price = 0.0  # the forecast price of its messages, in flight until it is recorded
         self.cost = 0.0  # that of those that left or may have (sent, unknown): committed when recorded
+        self.recorded = 0  # how many of ``outcomes`` earlier parts took
+        self.recorded_cost = 0.0
+        self.recorded_at = time.monotonic()
+
+    def take_part(self, *, final: bool) -> BatchPart:
+        """The outcomes no part took yet (and the pause reason, once), for one recording."""
+        outcomes = self.outcomes[self.recorded:]
+        cost = self.cost - self.recorded_cost
+        reason, self.pause_reason = self.pause_reason, None
+        self.recorded, self.recorded_cost, self.recorded_at = len(self.outcomes), self.cost, time.monotonic()
+        return BatchPart(self.ctx, outcomes, reason, self.claim_id if final else None, cost,
+                         self.price if final else 0.0)
 
 
 class Outgoing:

@@ -15,13 +15,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Coroutine
 from datetime import timedelta
+from typing import Any
 
 from herald.campaigns import frequency_cap
 from herald.campaigns.send_window import window_of
 from herald.dispatch import context as ctxmod
 from herald.dispatch import retry_policy
-from herald.dispatch.batch import MAX_BATCH, Batch, Outgoing, claim_batch
+from herald.dispatch.batch import MAX_BATCH, Batch, BatchPart, Outgoing, claim_batch
 from herald.dispatch.claim import SEND_LEASE
 from herald.dispatch.database_loop import DatabaseWork
 from herald.dispatch.outcomes import Lost, NotSent, Outcome, Released, Retry, Sent, Unknown
@@ -52,6 +54,8 @@ PREFETCH_SECONDS = 0.5  # a claim is made when less than this much of the pace i
 # than ``PREFETCH_SECONDS`` is left, so a message waits up to about this long claimed before it leaves.
 CLAIM_SECONDS = 3.0
 LOW_WATER = MAX_BATCH // 2  # claim again when fewer messages than this wait for a send loop
+# A batch is recorded in parts while it sends, at most this long apart, so the stats stay live.
+RECORD_EVERY_SECONDS = 0.5
 RECORD_ATTEMPTS = 5  # recording a batch is retried with back-off for about 30 s, then given up
 IDLE_RECHECK_SECONDS = 1.0
 IDLE_SECONDS = 0.05  # the shortest wait before looking for a claim again
@@ -332,17 +336,27 @@ class Sender:
                 batch.pause_reason = reason
             batch.remaining -= 1
             if batch.remaining == 0:
-                task = asyncio.create_task(self._record_batch(batch))
-                self.recording.add(task)
-                task.add_done_callback(self.recording.discard)
+                self._recording(self._record_part(batch.take_part(final=True)))
+            elif time.monotonic() - batch.recorded_at >= RECORD_EVERY_SECONDS:
+                # A claim is seconds of pace: what has left so far shows in the stats meanwhile.
+                self._recording(self._record_part(batch.take_part(final=False)))
+
+    def _recording(self, recording: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(recording)
+        self.recording.add(task)
+        task.add_done_callback(self.recording.discard)
 
     async def _record_batch(self, batch: Batch) -> None:
-        ctx, pause_reason = batch.ctx, batch.pause_reason
+        """What is left of ``batch`` recorded, its claim deleted."""
+        await self._record_part(batch.take_part(final=True))
+
+    async def _record_part(self, part: BatchPart) -> None:
+        ctx, pause_reason = part.ctx, part.pause_reason
         with bind(campaign_id=ctx.id):
             for attempt in range(RECORD_ATTEMPTS):
                 try:
-                    await self.database_work(record_batch, ctx.id, batch.outcomes, pause_reason, batch.claim_id,
-                                             batch.cost)
+                    await self.database_work(record_batch, ctx.id, part.outcomes, pause_reason, part.claim_id,
+                                             part.cost)
                     break
                 except Exception:  # the database may be restarting: the outcomes must not be lost
                     log.exception("recording a batch of campaign %s failed (attempt %s)", ctx.id, attempt + 1)
@@ -353,12 +367,12 @@ class Sender:
                 # up to the claim's watermark ``unknown`` and returns the others to ``pending``.
                 log.error(
                     "gave up recording a batch of campaign %s after %s attempts: %s outcomes left to the reaper",
-                    ctx.id, RECORD_ATTEMPTS, len(batch.outcomes),
-                    extra={"campaign_id": ctx.id, "outcomes": len(batch.outcomes)},
+                    ctx.id, RECORD_ATTEMPTS, len(part.outcomes),
+                    extra={"campaign_id": ctx.id, "outcomes": len(part.outcomes)},
                 )
         # Recorded (or left to the reaper, which may make them unknown): committed either way.
-        ctx.committed += batch.cost
-        ctx.in_flight -= batch.price
+        ctx.committed += part.cost
+        ctx.in_flight -= part.price
         if pause_reason:
             ctx.active = False
 
