@@ -11,8 +11,8 @@ transaction it rides in, and the deliverer drops it.
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,7 +21,7 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 import orjson
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, insert, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.events.types import TEST_EVENT
@@ -93,7 +93,13 @@ async def _fresh(session: AsyncSession) -> _Known:
 
 
 def new_event_id() -> str:
-    return f"evt_{uuid.uuid4().hex}"
+    return new_event_ids(1)[0]
+
+
+def new_event_ids(count: int) -> list[str]:
+    """``evt_`` and 32 random hex digits each, from one read of the system's random source."""
+    digits = os.urandom(16 * count).hex()
+    return [f"evt_{digits[i:i + 32]}" for i in range(0, 32 * count, 32)]
 
 
 def envelope(*, event_id: str, event_type: str, org_id: int, at: datetime, data: dict[str, Any]) -> str:
@@ -120,21 +126,29 @@ async def record_events(session: AsyncSession, events: Sequence[NewEvent]) -> in
         return 0
     now = utcnow()
     rows: list[dict[str, Any]] = []
+    ids = iter(new_event_ids(len(events)))
     for event in events:
         endpoint_ids = known.subscribed.get(event.org_id, {}).get(event.type)
         if not endpoint_ids:
             continue
-        event_id = new_event_id()
+        event_id = next(ids)
         payload = envelope(event_id=event_id, event_type=event.type, org_id=event.org_id, at=event.at or now,
                            data=event.data)
         rows.extend(
             {"org_id": event.org_id, "endpoint_id": endpoint_id, "event_id": event_id, "event_type": event.type,
-             "payload": payload, "status": "pending", "attempts": 0, "created_at": now}
+             "payload": payload}
             for endpoint_id in endpoint_ids
         )
     if rows:
-        await session.execute(insert(_outbox), rows)
+        await session.execute(_append(now), rows)
     return len(rows)
+
+
+def _append(now: datetime) -> Any:
+    """The outbox INSERT of a round: what every row shares (pending, no attempt, the round's time) is
+    in the statement once, so the per-row parameters are only what differs (thousands a second)."""
+    return insert(_outbox).values(status=literal_column("'pending'"), attempts=literal_column("0"),
+                                  created_at=now)
 
 
 async def record_campaign_events(session: AsyncSession, events: Sequence[CampaignEvent]) -> int:
