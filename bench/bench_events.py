@@ -33,10 +33,10 @@ import os
 import sys
 import tempfile
 import time
-from statistics import median
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 import httpx
