@@ -23,7 +23,7 @@ without, ``p99_ratio`` = p99 with / without. Target: a slow receiver does not sl
 the ``webhooks applied`` row's target; here the baseline is the same deployment without the
 endpoint, measured in the same minutes. ``events_received``: events the slow receiver got during
 the phase (it is meant to fall behind: they wait in the outbox).
-Run: ``python -m bench.bench_events [EVENTS] [DB_URL or sqlite] [ROUNDS]``.
+Run: ``python -m bench.bench_events [EVENTS] [DB_URL or sqlite] [ROUNDS] [CAMPAIGN_RATE] [OFFERED_RATE]``.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from typing import Any
 import httpx
 
 from bench import seed as seeding
-from bench.bench_webhooks import PHONE_NUMBER_ID, WABA_ID, _latency_phase
+from bench.bench_webhooks import OPEN_LOOP_RATE, PHONE_NUMBER_ID, WABA_ID, _latency_phase
 from bench.bench_webhooks import _scenario as webhooks_scenario
 from bench.common import HERALD, ROOT, free_port, process, scratch_database, sync_url
 
@@ -104,14 +104,15 @@ def _add_endpoint(db_url: str, url: str) -> None:
     engine.dispose()
 
 
-def _scenario() -> dict[str, Any]:
-    """``bench_webhooks``' simulator with the number at the top tier's throughput."""
+def _scenario(campaign_rate: int) -> dict[str, Any]:
+    """``bench_webhooks``' simulator with the number's throughput at the campaign's pace."""
     scenario = webhooks_scenario()
-    scenario["phone_numbers"][0]["throughput_mps"] = CAMPAIGN_RATE
+    scenario["phone_numbers"][0]["throughput_mps"] = campaign_rate
     return scenario
 
 
-def _phase(events: int, db_url: str | None, receiver: str | None) -> dict[str, Any]:
+def _phase(events: int, db_url: str | None, receiver: str | None, campaign_rate: int = CAMPAIGN_RATE,
+           offered_rate: int = OPEN_LOOP_RATE) -> dict[str, Any]:
     from sqlalchemy import create_engine
 
     from bench.bench_dispatch import sim_stats, simulator, worker_env, workers
@@ -121,9 +122,9 @@ def _phase(events: int, db_url: str | None, receiver: str | None) -> dict[str, A
     with tempfile.TemporaryDirectory(prefix="herald-bench-events-") as tmp, ExitStack() as stack:
         workdir = Path(tmp)
         url = stack.enter_context(scratch_database(db_url, workdir))
-        sim = stack.enter_context(simulator(_scenario(), workdir))
+        sim = stack.enter_context(simulator(_scenario(campaign_rate), workdir))
         seeded = seeding.seed(url, contacts=CAMPAIGN_MESSAGES, numbers=[(PHONE_NUMBER_ID, WABA_ID)], base_url=sim,
-                              throughput=CAMPAIGN_RATE, rate_per_second=CAMPAIGN_RATE, status="paused")
+                              throughput=campaign_rate, rate_per_second=campaign_rate, status="paused")
         seeding.materialize(url, seeded.campaign_ids)
         if receiver is not None:
             _add_endpoint(url, f"{receiver}/events")
@@ -137,11 +138,11 @@ def _phase(events: int, db_url: str | None, receiver: str | None) -> dict[str, A
         stack.callback(engine.dispose)
         _set_campaign(engine, seeded.campaign_ids[0], "active")
         deadline = time.monotonic() + 60
-        while sim_stats(sim)["accepted"] < CAMPAIGN_RATE and time.monotonic() < deadline:
+        while sim_stats(sim)["accepted"] < campaign_rate and time.monotonic() < deadline:
             time.sleep(0.2)
         received_before = _received(receiver)
         sent_before, started = sim_stats(sim)["accepted"], time.perf_counter()
-        during = _latency_phase(base, url, engine, events // 2, "5541")
+        during = _latency_phase(base, url, engine, events // 2, "5541", offered_rate)
         sends_per_s = (sim_stats(sim)["accepted"] - sent_before) / (time.perf_counter() - started)
         received = {key: n - received_before[key] for key, n in _received(receiver).items()}
         pending = _pending_events(engine)
@@ -162,7 +163,10 @@ def _pending_events(engine: Any) -> int:
         return int(conn.execute(text("SELECT count(*) FROM event_outbox WHERE status = 'pending'")).scalar_one())
 
 
-def run(events: int = 20_000, db_url: str | None = None, rounds: int = ROUNDS) -> dict[str, Any]:
+def run(events: int = 20_000, db_url: str | None = None, rounds: int = ROUNDS, campaign_rate: int = CAMPAIGN_RATE,
+        offered_rate: int = OPEN_LOOP_RATE) -> dict[str, Any]:
+    """The row; ``campaign_rate`` and ``offered_rate`` lower than the issue's only to find a load the
+    machine carries (said so beside the figures)."""
     port = free_port()
     receiver = f"http://127.0.0.1:{port}"
     code = f"from bench.bench_events import _serve_slow_receiver; _serve_slow_receiver({port})"
@@ -170,7 +174,7 @@ def run(events: int = 20_000, db_url: str | None = None, rounds: int = ROUNDS) -
     with process([sys.executable, "-c", code], {**os.environ, "PYTHONPATH": str(ROOT)}, f"{receiver}/count"):
         for index in range(2 * rounds):
             label = "with" if index % 4 in (1, 2) else "without"  # without, with, with, without, …
-            result = _phase(events, db_url, receiver if label == "with" else None)
+            result = _phase(events, db_url, receiver if label == "with" else None, campaign_rate, offered_rate)
             phases[label].append(result)
     with_receiver = {key: median([p[key] for p in phases["with"]]) for key in ("sends_per_s", "p99_ms")}
     without = {key: median([p[key] for p in phases["without"]]) for key in ("sends_per_s", "p99_ms")}
@@ -178,7 +182,7 @@ def run(events: int = 20_000, db_url: str | None = None, rounds: int = ROUNDS) -
     p99_ratio = with_receiver["p99_ms"] / max(without["p99_ms"], 1e-9)
     return {
         "database": "sqlite" if db_url is None else "postgresql", "events": events, "rounds": rounds,
-        "campaign_pace": CAMPAIGN_RATE, "receiver_seconds": SLOW_SECONDS,
+        "campaign_pace": campaign_rate, "offered_events_per_s": offered_rate, "receiver_seconds": SLOW_SECONDS,
         "sends_per_s": with_receiver["sends_per_s"], "baseline_sends_per_s": without["sends_per_s"],
         "send_ratio": round(send_ratio, 3),
         "p99_ms": with_receiver["p99_ms"], "baseline_p99_ms": without["p99_ms"], "p99_ratio": round(p99_ratio, 2),
@@ -189,4 +193,6 @@ def run(events: int = 20_000, db_url: str | None = None, rounds: int = ROUNDS) -
 if __name__ == "__main__":
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 20_000
     db = sys.argv[2] if len(sys.argv) > 2 and sys.argv[2] != "sqlite" else None
-    print(json.dumps(run(count, db, int(sys.argv[3]) if len(sys.argv) > 3 else ROUNDS), indent=2))
+    given = [int(a) for a in sys.argv[3:6]]
+    rounds, pace, offered = given + [ROUNDS, CAMPAIGN_RATE, OPEN_LOOP_RATE][len(given):]
+    print(json.dumps(run(count, db, rounds, pace, offered), indent=2))
