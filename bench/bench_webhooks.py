@@ -269,19 +269,20 @@ def _wait_applied(engine: Any, timeout: float = 600) -> None:
         time.sleep(0.02)
 
 
-def _latency_phase(base: str, url: str, engine: Any, messages: int, phone_prefix: str) -> dict[str, Any]:
-    """Fresh messages' statuses offered at OPEN_LOOP_RATE; p50/p99 of the answers, and how long the
+def _latency_phase(base: str, url: str, engine: Any, messages: int, phone_prefix: str,
+                   rate: float = OPEN_LOOP_RATE) -> dict[str, Any]:
+    """Fresh messages' statuses offered at ``rate`` events/s; p50/p99 of the answers, and how long the
     applier still needed once the last answer was in (it must keep up: a lag that grows is a miss)."""
     ids = _seed_messages(url, "bench", messages, phone_prefix=phone_prefix)
     batches, distinct = make_batches(ids, seed=int(phone_prefix))
     started = time.perf_counter()
-    latencies = asyncio.run(offer(f"{base}/webhooks/whatsapp", batches, OPEN_LOOP_RATE))
+    latencies = asyncio.run(offer(f"{base}/webhooks/whatsapp", batches, rate))
     answered = time.perf_counter()
     _wait_applied(engine)
     done = time.perf_counter()
     return {"events": distinct, "p50_ms": round(percentile(latencies, 50), 1),
             "p99_ms": round(percentile(latencies, 99), 1), "max_ms": round(max(latencies), 1),
-            "offered_events_per_s": OPEN_LOOP_RATE, "applied_events_per_s": round(distinct / (done - started)),
+            "offered_events_per_s": rate, "applied_events_per_s": round(distinct / (done - started)),
             "apply_lag_s": round(done - answered, 2)}
 
 

@@ -90,9 +90,9 @@ def _audience(n: int, db_url: str | None) -> dict[str, Any]:
 def _events_out(events: int, db_url: str | None) -> dict[str, Any]:
     r = bench_events.run(events, db_url)
     # A receiver answering in 2 s must not slow the sends nor the webhook answers (issue 24).
-    ok = r["send_ratio"] >= 0.9 and r["p99_ms"] < 100
+    ok = r["send_ratio"] >= 0.9 and r["p99_ratio"] <= r["p99_ratio_max"]
     return {"figure": r["p99_ms"], "baseline": r["baseline_p99_ms"], "ratio": r["p99_ratio"],
-            "target": "sends >= 0.9 x, webhook p99 < 100 ms with a 2 s receiver", "pass": ok,
+            "target": f"with a 2 s receiver: sends >= 0.9 x, webhook p99 <= {r['p99_ratio_max']:g} x", "pass": ok,
             "sends_per_s": r["sends_per_s"], "baseline_sends_per_s": r["baseline_sends_per_s"],
             "send_ratio": r["send_ratio"], "with": r["with"], "without": r["without"], "unit": "ms p99"}
 

@@ -4,6 +4,7 @@ message took, failures, opt-outs by 131050), template status changes and number 
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -71,6 +72,27 @@ class TestStatuses:
         assert {e["id"] for e in events} == {events[0]["id"], events[1]["id"]} and events[0]["id"] != events[1]["id"]
         assert all(e["data"] == {"campaign_id": campaign, "message_id": message, "contact_id": e["data"]["contact_id"],
                                  "wamid": "wamid.E1"} for e in events)
+
+    async def test_a_round_of_statuses_appends_one_pending_row_per_event_each_with_its_own_id(
+        self, client: httpx.AsyncClient, database: Database, org: OrgHandle, number: int
+    ) -> None:
+        # Receivers deduplicate on the id (docs/events.md): one round's events, written in one
+        # statement, must not share one, and each row starts pending, untried, with the envelope's id.
+        campaign = await make_campaign(database, org_id=org.id, number_id=number)
+        messages = await make_messages(database, org_id=org.id, campaign_id=campaign, specs=[
+            {"wamid": f"wamid.R{i}", "sent_at": utcnow() - timedelta(minutes=5)} for i in range(30)])
+        at = int(utcnow().timestamp())
+        await deliver(client, database, status_body([
+            status(f"wamid.R{i}", kind, at + offset, callback=str(m))
+            for kind, offset in (("delivered", 0), ("read", 3)) for i, m in enumerate(messages)]))
+        async with database.read_session() as session:
+            rows = (await session.execute(select(EventOutbox).order_by(EventOutbox.id))).scalars().all()
+        assert len(rows) == 60
+        assert len({r.event_id for r in rows}) == 60
+        assert all(re.fullmatch(r"evt_[0-9a-f]{32}", r.event_id) for r in rows)
+        assert all(json.loads(r.payload)["id"] == r.event_id for r in rows)
+        assert {(r.status, r.attempts, r.delivered_at) for r in rows} == {("pending", 0, None)}
+        assert all(abs((r.created_at - utcnow()).total_seconds()) < 60 for r in rows)
 
     async def test_a_failure_by_131050_reports_the_failure_and_the_opt_out(
         self, client: httpx.AsyncClient, database: Database, org: OrgHandle, number: int
