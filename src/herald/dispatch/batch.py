@@ -105,7 +105,9 @@ async def claim_batch(
 ) -> tuple[int | None, list[Outgoing], bool]:
     """Returns the claim's id, the messages to send (in id order: the order they must leave in, see
     ``takeoff.py``), and whether anything was claimed at all (some may be skipped)."""
-    async with database.transaction() as session:
+    # Sends wait on it: on SQLite it goes before the recordings waiting for the write lock (``urgent``),
+    # which with many numbers sending are many, so that a number does not run dry behind them.
+    async with database.transaction(urgent=True) as session:
         tripped, window = await check_before_claim(session, campaign_id=ctx.id, settings=ctx.breaker)  # breaker.py
         if tripped:
             ctx.breaker_tripped = True
