@@ -336,7 +336,7 @@ class Sender:
                 batch.pause_reason = reason
             batch.remaining -= 1
             if batch.remaining == 0:
-                self._recording(self._record_part(batch.take_part(final=True)))
+                self._recording(self._record_batch(batch))  # no outcome comes after the last
             elif time.monotonic() - batch.recorded_at >= RECORD_EVERY_SECONDS:
                 # A claim is seconds of pace: what has left so far shows in the stats meanwhile.
                 self._recording(self._record_part(batch.take_part(final=False)))
