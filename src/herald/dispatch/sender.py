@@ -220,12 +220,12 @@ class Sender:
                                         if number_marketing is not None and ctx.marketing_messages
                                         else campaign.marketing_retry_days)
             capped = frequency_cap.is_capped(kind=campaign.kind, exempt=campaign.frequency_cap_exempt,
-                                             category=template.category if template is not None else None)
+                                             category=category)
             ctx.frequency_cap = caps.get(campaign.org_id) if capped else None
             ctx.send_window = window_of(campaign)
             ctx.started_at = campaign.started_at
             ctx.card = cards.get(campaign.org_id)
-            ctx.category = category_of(template.category if template is not None else None)
+            ctx.category = category_of(category)
             ctx.budget = campaign.budget
             ctx.portfolio = view.portfolio
             # Active again: resumed (a budget pause seen after its commit takes the campaign out of ``rows``).

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.models import PortfolioReach, WhatsAppNumber
@@ -127,11 +127,23 @@ def plan(contact_ids: Sequence[int], *, limit: int | None, usage: Usage, now: da
 
 
 async def portfolios_of_numbers(session: AsyncSession, number_ids: Collection[int]) -> dict[int, Portfolio]:
-    """The portfolio of each of these numbers and its limit, in one query over their organizations'
-    numbers (a portfolio's limit is set by all of its numbers' tiers)."""
+    """The portfolio of each of these numbers and its limit (one query)."""
     if not number_ids:
         return {}
-    orgs = select(WhatsAppNumber.org_id).where(WhatsAppNumber.id.in_(list(number_ids)))
+    found = await _portfolios(session, select(WhatsAppNumber.id).where(WhatsAppNumber.id.in_(list(number_ids))))
+    return {number_id: found[number_id] for number_id in number_ids if number_id in found}
+
+
+async def portfolio_of_number(session: AsyncSession, *, org_id: int, number_id: int) -> Portfolio | None:
+    """The portfolio of an organization's number; None when the org has no such number."""
+    own = select(WhatsAppNumber.id).where(WhatsAppNumber.id == number_id, WhatsAppNumber.org_id == org_id)
+    return (await _portfolios(session, own)).get(number_id)
+
+
+async def _portfolios(session: AsyncSession, numbers: Select[Any]) -> dict[int, Portfolio]:
+    """The portfolio of every number of the organizations of the numbers ``numbers`` selects (their
+    ids), in one query: a portfolio's limit is set by all of its numbers' tiers."""
+    orgs = select(WhatsAppNumber.org_id).where(WhatsAppNumber.id.in_(numbers.scalar_subquery()))
     rows = (await session.execute(
         select(WhatsAppNumber.id, WhatsAppNumber.org_id, WhatsAppNumber.waba_id, WhatsAppNumber.business_portfolio_id,
                WhatsAppNumber.messaging_limit_tier)
@@ -141,31 +153,7 @@ async def portfolios_of_numbers(session: AsyncSession, number_ids: Collection[in
     tiers: dict[str, list[str | None]] = {}
     for r in rows:
         tiers.setdefault(keys[r[0]], []).append(r[4])
-    return {
-        number_id: Portfolio(keys[number_id], limit_of(tiers[keys[number_id]]), tier_of(tiers[keys[number_id]]))
-        for number_id in number_ids if number_id in keys
-    }
-
-
-async def portfolio_of_number(session: AsyncSession, *, org_id: int, number_id: int) -> Portfolio | None:
-    """The portfolio of an organization's number; None when the org has no such number."""
-    own = select(WhatsAppNumber.org_id, WhatsAppNumber.id.label("number_id")).where(
-        WhatsAppNumber.id == number_id, WhatsAppNumber.org_id == org_id)
-    return await _portfolio(session, own.subquery())
-
-
-async def _portfolio(session: AsyncSession, own: Any) -> Portfolio | None:
-    rows = (await session.execute(
-        select(WhatsAppNumber.id, WhatsAppNumber.org_id, WhatsAppNumber.waba_id, WhatsAppNumber.business_portfolio_id,
-               WhatsAppNumber.messaging_limit_tier, own.c.number_id)
-        .join(own, own.c.org_id == WhatsAppNumber.org_id)
-    )).all()
-    mine = next((r for r in rows if r[0] == r[5]), None)
-    if mine is None:
-        return None
-    key = portfolio_key(mine[1], mine[3], mine[2])
-    tiers = [r[4] for r in rows if portfolio_key(r[1], r[3], r[2]) == key]
-    return Portfolio(key, limit_of(tiers), tier_of(tiers))
+    return {number_id: Portfolio(key, limit_of(tiers[key]), tier_of(tiers[key])) for number_id, key in keys.items()}
 
 
 async def count(session: AsyncSession, *, portfolio: str, now: datetime, among: Sequence[int] = ()) -> Usage:
