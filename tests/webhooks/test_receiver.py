@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -17,7 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from herald.kit.db import Database
 from herald.kit.types import utcnow
 from herald.models import WebhookEvent, WhatsAppNumber
+from herald.webhooks import events as ev
 from herald.webhooks import ingest
+from herald.whatsapp import ErrorInfo, ValueErrors
 from herald.whatsapp.webhooks import signature_header
 from tests.conftest import OrgHandle
 from tests.dispatch.helpers import stats
@@ -302,3 +305,18 @@ class TestStore:
         async with database.read_session() as session:
             payload = (await session.execute(select(WebhookEvent.payload))).scalar_one()
         assert payload["errors"][0]["code"] == 2**70
+
+
+def test_a_numbers_errors_retried_within_the_hour_are_one_event() -> None:
+    """Meta's errors-only change has no time of its own: a retry received minutes after the first POST
+    must not be a second entry on the number, while the same error an hour later is a new one."""
+    first = datetime(2026, 3, 1, 10, 0, 5, tzinfo=UTC)
+    errors = (ErrorInfo(130429, "Rate limit hit", "(#130429) Rate limit hit", None),)
+
+    def key(at: datetime) -> str:
+        return ev.dedupe_key(ev.VALUE_ERRORS, ValueErrors("106540352242922", errors, at))
+
+    assert key(first) == key(first + timedelta(minutes=7))
+    assert key(first) != key(first + timedelta(hours=1))
+    assert key(first) != ev.dedupe_key(ev.VALUE_ERRORS, ValueErrors("106540352242922",
+                                                                     (ErrorInfo(131000, "Something went wrong", None, None),), first))

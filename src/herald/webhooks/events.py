@@ -23,6 +23,7 @@ TEMPLATE_CATEGORY = "template_category"
 NUMBER_QUALITY = "number_quality"
 ACCOUNT_UPDATE = "account_update"
 VALUE_ERRORS = "value_errors"
+VALUE_ERRORS_BUCKET = 3600  # seconds within which the same errors of a number are one event
 DEFER = timedelta(seconds=1)
 
 
@@ -93,8 +94,10 @@ def dedupe_key(kind: str, event: Any) -> str:
     if kind == MESSAGE:
         return f"m:{event.wamid}"
     if kind == VALUE_ERRORS:
+        # Meta's errors-only change usually carries no time, so the timestamp is when Herald received
+        # it: a retry lands seconds or minutes later. The same codes on one number collapse per hour.
         codes = ",".join(str(e.code) for e in event.errors)
-        return f"v:{event.phone_number_id}:{codes}:{int(event.timestamp.timestamp())}"
+        return f"v:{event.phone_number_id}:{codes}:{int(event.timestamp.timestamp()) // VALUE_ERRORS_BUCKET}"
     return f"p:{event.phone_number_id}:{event.wa_id or event.user_id}:{event.value}:{int(event.timestamp.timestamp())}"
 
 
