@@ -14,7 +14,8 @@ from herald.dispatch.context import CampaignContext, burst_for
 from herald.dispatch.database_loop import DatabaseWork
 from herald.dispatch.outcomes import Unknown
 from herald.dispatch.pacer import Pacer
-from herald.dispatch.sender import RECORD_ATTEMPTS, Sender
+from herald.dispatch.recorder import RECORD_ATTEMPTS
+from herald.dispatch.sender import Sender
 from herald.whatsapp.client import CloudAPIClient
 from tests.conftest import LOOPBACK_ALLOWED
 

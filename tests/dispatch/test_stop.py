@@ -82,6 +82,26 @@ class TestStopAwareWaits:
         frozen_clock.now += 30
         assert await asyncio.wait_for(sleeper, timeout=1) is False
 
+    async def test_one_stop_wakes_every_sleeper_and_a_cancel_stays_a_cancel(self, frozen_clock: Clock) -> None:
+        """Sleepers share one watcher of ``stop``: setting it wakes them all with True, while a task
+        cancelled for another reason (its caller gave up) still ends cancelled, stop or no stop."""
+        stop = asyncio.Event()
+        sleepers = [asyncio.create_task(sleep_or_stop(stop, 3600)) for _ in range(50)]
+        cancelled = asyncio.create_task(sleep_or_stop(stop, 3600))
+        await _real_sleep(0.01)
+        cancelled.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
+        assert not any(s.done() for s in sleepers)
+        stop.set()
+        assert await asyncio.wait_for(asyncio.gather(*sleepers), timeout=1) == [True] * 50
+        # Cleared and used again: a new watcher serves the next sleep.
+        stop.clear()
+        again = asyncio.create_task(sleep_or_stop(stop, 3600))
+        await _real_sleep(0.01)
+        stop.set()
+        assert await asyncio.wait_for(again, timeout=1) is True
+
     async def test_a_sender_waiting_for_its_slot_stops_with_the_dispatcher(self, frozen_clock: Clock) -> None:
         dispatcher, ctx = _dispatcher_at(0.25)
         ctx.pacer.reserve()  # the previous send took the slot now: the next one is 4 s away

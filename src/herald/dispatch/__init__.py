@@ -7,15 +7,15 @@
    its claim's watermark to it (one statement per tick for every claim due);
 3. **sent**: ``sender.py`` ``Sender._send_one`` calls ``whatsapp/client.py``
    ``CloudAPIClient.send_message``; a failure becomes an outcome by ``retry_policy.py`` ``decide``;
-4. **recorded**: ``repository.py`` ``record_batch`` writes the batch's outcomes in one transaction
-   (``outcomes.py`` ``record``);
+4. **recorded**: ``recorder.py`` ``Recorder`` writes the parts of batches its numbers hand in, in
+   rounds of one transaction (``repository.py`` ``record_parts``, ``outcomes.py`` ``record_many``);
 5. **status applied**: Meta's webhooks, stored by ``webhooks/ingest.py`` and applied by
    ``webhooks/statuses.py`` ``apply_statuses``, fold each status into the message
    (``campaigns/message_state.py``).
 
 A **batch** is the messages one claim takes for one campaign (at most ``batch.MAX_BATCH``): claimed
-in one transaction, sent one by one, recorded together in one transaction once the last has an
-outcome. Nothing else in the engine is called a batch: the webhook applier works in *rounds*, and
+in one transaction, sent one by one, its outcomes recorded in parts (every half second and with the
+last), each part in a round of the recorder with those of the worker's other batches. Nothing else in the engine is called a batch: the webhook applier works in *rounds*, and
 the thread that runs the database work is the *database loop*.
 
 What each module owns:
@@ -32,9 +32,10 @@ What each module owns:
 - ``pacer.py``: GCRA pacing and the sliding second;
 - ``takeoff.py``: a claim's watermark raised just before its messages' requests leave, one statement
   per tick;
+- ``recorder.py``: the parts of every sender's batches written together, one transaction per round;
 - ``retry_policy.py``: what a failed send becomes, a pure function of the error and the attempt;
 - ``outcomes.py``: recording outcomes (one statement per kind) and their counters;
-- ``repository.py``: the rest of the sender's SQL (a batch's recipients, recording a batch);
+- ``repository.py``: the rest of the sender's SQL (a batch's recipients, recording parts of batches);
 - ``database_loop.py``: the database work on an event loop of its own thread (``herald worker``
   on PostgreSQL), or inline;
 - ``materialize.py``: the audience becomes campaign messages, in keyset chunks (a job);

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import Integer, String, Table, bindparam, delete, func, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -91,16 +92,47 @@ async def _executemany(session: AsyncSession, stmt, params: list[dict]) -> int: 
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
+class CampaignOutcomes(NamedTuple):
+    """Outcomes of one campaign's messages to record, and the forecast price of those that left or
+    may have (added to the campaign's ``committed_cost``, its budget's count)."""
+
+    campaign_id: int
+    outcomes: list[Outcome]
+    cost: float = 0.0
+
+
+class MovedUnderLease(RuntimeError):
+    """Fewer rows moved than outcomes recorded, in a statement for several campaigns: which campaign's
+    rows changed cannot be told, so the caller records each campaign on its own (``recorder.py``)."""
+
+
 async def record(session: AsyncSession, *, campaign_id: int, outcomes: list[Outcome], cost: float = 0.0) -> None:
-    """The batch's messages, then the campaign's row (last send time, ``committed_cost`` + ``cost``),
-    then its counters and their details: the lock order of herald.campaigns.counters."""
+    """One campaign's outcomes: ``record_many`` of one."""
+    await record_many(session, [CampaignOutcomes(campaign_id, outcomes, cost)])
+
+
+async def record_many(session: AsyncSession, batches: list[CampaignOutcomes]) -> None:
+    """The outcomes of one or several campaigns: the messages, one statement per kind of outcome for
+    all of them, then campaign by campaign in ascending id its row (last send time, ``committed_cost``),
+    its counters and their details: the lock order of herald.campaigns.counters.
+
+    Each count comes from the rows a statement moved. For one campaign that is exact; for several,
+    a statement that moved fewer rows than it had outcomes (a row changed under its lease) raises
+    ``MovedUnderLease`` rather than guess whose they were."""
+    outcomes = [o for b in batches for o in b.outcomes]
     sent = [o for o in outcomes if isinstance(o, Sent)]
     retry = [o for o in outcomes if isinstance(o, Retry)]
     not_sent = [o for o in outcomes if isinstance(o, NotSent)]
     unknown = [o for o in outcomes if isinstance(o, Unknown)]
     released = [o for o in outcomes if isinstance(o, Released)]
+    alone = len({b.campaign_id for b in batches}) == 1
 
-    n_sent = await _record_sent(session, sent)
+    def moved(rows: int, items: list[Outcome]) -> int:
+        if rows != len(items) and not alone:
+            raise MovedUnderLease(f"{len(items) - rows} of {len(items)} messages changed under their lease")
+        return rows
+
+    n_sent = moved(await _record_sent(session, sent), sent)  # type: ignore[arg-type]
     await _executemany(
         session,
         update(_messages).where(_held_row()).values(
@@ -119,14 +151,32 @@ async def record(session: AsyncSession, *, campaign_id: int, outcomes: list[Outc
         ),
         [{"_id": o.message_id} for o in released],
     )
-    n_not_sent = await _mark_not_sent(session, items=not_sent)
-    n_unknown = await _executemany(
+    await _mark_not_sent(session, items=not_sent)
+    now = utcnow()
+    n_unknown = moved(await _executemany(
         session,
         update(_messages).where(_held_row()).values(
             status=MessageStatus.unknown, lease_until=None, unknown_since=bindparam("_at", type_=UTCDateTime())
         ),
-        [{"_id": o.message_id, "_at": utcnow()} for o in unknown],
-    )
+        [{"_id": o.message_id, "_at": now} for o in unknown],
+    ), unknown)  # type: ignore[arg-type]
+    for batch in sorted(batches, key=lambda b: b.campaign_id):
+        await _count(session, batch, n_sent=n_sent if alone else None, n_unknown=n_unknown if alone else None)
+    for outcome, n in (("sent", n_sent), ("unknown", n_unknown), ("retry", len(retry)), ("released", len(released))):
+        if n:
+            SEND_OUTCOMES.labels(outcome=outcome).inc(n)
+
+
+async def _count(session: AsyncSession, batch: CampaignOutcomes, *, n_sent: int | None, n_unknown: int | None) -> None:
+    """One campaign's row, counters and their details; ``n_sent``/``n_unknown``: the rows its statements
+    moved, when they were its own (else all its outcomes moved)."""
+    campaign_id, outcomes, cost = batch
+    sent = [o for o in outcomes if isinstance(o, Sent)]
+    not_sent = [o for o in outcomes if isinstance(o, NotSent)]
+    if n_sent is None:
+        n_sent = len(sent)
+    if n_unknown is None:
+        n_unknown = sum(1 for o in outcomes if isinstance(o, Unknown))
     if sent or cost:
         values: dict[str, object] = {"committed_cost": Campaign.committed_cost + cost} if cost else {}
         if sent:
@@ -137,8 +187,8 @@ async def record(session: AsyncSession, *, campaign_id: int, outcomes: list[Outc
         )
     refused = sum(1 for o in not_sent if o.code is not None)  # WhatsApp's refusals, not Herald's skips
     await counters.add(
-        session, campaign_id=campaign_id, pending=-(n_sent + n_unknown + n_not_sent), sent=n_sent,
-        unknown=n_unknown, not_sent=n_not_sent,
+        session, campaign_id=campaign_id, pending=-(n_sent + n_unknown + len(not_sent)), sent=n_sent,
+        unknown=n_unknown, not_sent=len(not_sent),
         # The quality breaker's counts (quality/breaker.py): what WhatsApp answered for good, in the same UPDATE.
         quality_sends=n_sent + n_unknown + refused, quality_failures=refused,
         quality_blocks=sum(1 for o in outcomes if isinstance(o, (NotSent, Retry)) and o.code in BLOCK_CODES),
@@ -146,9 +196,6 @@ async def record(session: AsyncSession, *, campaign_id: int, outcomes: list[Outc
     await _not_sent_details(session, campaign_id=campaign_id, items=not_sent)
     if sent:
         await counters.add_sends(session, campaign_id=campaign_id, times=[o.at for o in sent])
-    for outcome, n in (("sent", n_sent), ("unknown", n_unknown), ("retry", len(retry)), ("released", len(released))):
-        if n:
-            SEND_OUTCOMES.labels(outcome=outcome).inc(n)
 
 
 # One statement for the whole batch: PostgreSQL runs an executemany as one UPDATE per row. The

@@ -1,19 +1,19 @@
 """The SQL the sender runs, besides claiming (``claim.py``) and recording outcomes (``outcomes.py``):
-who a batch's messages go to, and recording a batch (pausing its campaign first when a send said so)."""
+who a batch's messages go to, and recording parts of batches (pausing a campaign first when a send said so)."""
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import BigInteger, any_, bindparam, delete, exists, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.campaigns.lifecycle import Status, transition
-from herald.dispatch.outcomes import NotSent, Outcome, Sent, record
+from herald.dispatch.outcomes import CampaignOutcomes, NotSent, Outcome, Sent, record_many
 from herald.events.outbox import CampaignEvent, anyone_subscribed, record_campaign_events
 from herald.events.types import EventType
 from herald.kit.db import Database
@@ -73,21 +73,40 @@ async def message_variants(session: AsyncSession, message_ids: list[int]) -> dic
     return {int(message_id): int(variant) for message_id, variant in rows if variant is not None}
 
 
-async def record_batch(
-    database: Database, campaign_id: int, outcomes: list[Outcome], pause_reason: str | None,
-    claim_id: int | None = None, cost: float = 0.0,
-) -> None:
-    """A batch's outcomes in one transaction, its claim (``SendClaim``) deleted; the campaign paused
-    first when ``pause_reason`` is set. ``cost``: the forecast price of its messages that left or may
-    have, added to the campaign's ``committed_cost`` (its budget's count)."""
+class PartToRecord(NamedTuple):
+    """Outcomes of one batch (or the part of it that has them so far) to record: the campaign is paused
+    first when ``pause_reason`` is set, the claim deleted when ``claim_id`` is (its last part), and
+    ``cost``, the forecast price of its messages that left or may have, added to the campaign's
+    ``committed_cost`` (its budget's count)."""
+
+    campaign_id: int
+    outcomes: list[Outcome]
+    pause_reason: str | None = None
+    claim_id: int | None = None
+    cost: float = 0.0
+
+
+async def record_parts(database: Database, parts: list[PartToRecord]) -> None:
+    """Parts of batches, of one campaign or several, in one transaction (``recorder.py``)."""
     async with database.transaction() as session:
-        if pause_reason:  # the campaign's row before its counters (lock order: herald.campaigns.counters)
-            await _pause(session, campaign_id, pause_reason)
-        if claim_id is not None:  # the claim before its messages, as the reaper takes them
-            await session.execute(delete(SendClaim).where(SendClaim.id == claim_id))
-        await record(session, campaign_id=campaign_id, outcomes=outcomes, cost=cost)
+        # The campaigns' rows before their counters (lock order: herald.campaigns.counters).
+        for campaign_id, reason in sorted({(p.campaign_id, p.pause_reason) for p in parts if p.pause_reason}):
+            await _pause(session, campaign_id, reason)
+        claims = sorted(p.claim_id for p in parts if p.claim_id is not None)
+        if claims:  # the claims before their messages, as the reaper takes them
+            await session.execute(delete(SendClaim).where(SendClaim.id.in_(claims)))
+        per_campaign: dict[int, CampaignOutcomes] = {}
+        for part in parts:
+            was = per_campaign.get(part.campaign_id)
+            per_campaign[part.campaign_id] = (
+                CampaignOutcomes(part.campaign_id, part.outcomes, part.cost) if was is None
+                else CampaignOutcomes(part.campaign_id, was.outcomes + part.outcomes, was.cost + part.cost)
+            )
+        await record_many(session, list(per_campaign.values()))
         if await anyone_subscribed(session):
-            await record_campaign_events(session, _message_events(campaign_id, outcomes))
+            await record_campaign_events(session, [
+                event for part in parts for event in _message_events(part.campaign_id, part.outcomes)
+            ])
 
 
 def _message_events(campaign_id: int, outcomes: list[Outcome]) -> list[CampaignEvent]:

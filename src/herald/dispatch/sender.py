@@ -4,8 +4,9 @@ One ``Sender`` runs per number this worker holds the lease of. It claims batches
 fraction of a second ahead into a queue; a fixed pool of send loops (as many as the client has
 connections) takes messages from it, paces each through two GCRA pacers (the campaign's pace and
 the number's throughput, ``pacer.py``), sends it, turns a failure into an outcome
-(``retry_policy.py``), and the last send loop of a batch records the batch's outcomes in one
-transaction (``repository.record_batch``). No task per message, and never more requests waiting
+(``retry_policy.py``), and the batch's outcomes are handed in parts, at most ``RECORD_EVERY_SECONDS``
+apart and with its last outcome, to the recorder (``recorder.py``), which writes those of every
+number of the worker together. No task per message, and never more requests waiting
 than connections: a request queued inside aiohttp's connector costs far more than a message waiting
 in our queue.
 """
@@ -28,7 +29,8 @@ from herald.dispatch.claim import SEND_LEASE
 from herald.dispatch.database_loop import DatabaseWork
 from herald.dispatch.outcomes import Lost, NotSent, Outcome, Released, Retry, Sent, Unknown
 from herald.dispatch.pacer import Pacer, SlidingWindow, sent
-from herald.dispatch.repository import record_batch
+from herald.dispatch.recorder import Recorder
+from herald.dispatch.repository import PartToRecord
 from herald.dispatch.roster import CampaignRow, Roster
 from herald.dispatch.takeoff import REFILL_AT, Clearance, Lane, NotCleared, Takeoff
 from herald.kit.crypto import SecretBox
@@ -56,7 +58,6 @@ CLAIM_SECONDS = 3.0
 LOW_WATER = MAX_BATCH // 2  # claim again when fewer messages than this wait for a send loop
 # A batch is recorded in parts while it sends, at most this long apart, so the stats stay live.
 RECORD_EVERY_SECONDS = 0.5
-RECORD_ATTEMPTS = 5  # recording a batch is retried with back-off for about 30 s, then given up
 IDLE_RECHECK_SECONDS = 1.0
 IDLE_SECONDS = 0.05  # the shortest wait before looking for a claim again
 # Claims are made half a second ahead of the pace (``PREFETCH_SECONDS``), so a send loop waits about
@@ -93,7 +94,7 @@ class Sender:
     def __init__(
         self, *, database: Database, client: CloudAPIClient, box: SecretBox, number_id: int,
         send_lease: timedelta = SEND_LEASE, database_work: DatabaseWork | None = None,
-        takeoff: Takeoff | None = None, roster: Roster | None = None,
+        takeoff: Takeoff | None = None, roster: Roster | None = None, recorder: Recorder | None = None,
     ) -> None:
         self.send_lease = send_lease
         # The longest a send loop waits for its slot holding a claimed message: well inside its lease,
@@ -109,6 +110,8 @@ class Sender:
         # What we know of our number and its campaigns, re-read every ``REFRESH_SECONDS``: read for all
         # of the worker's numbers at once (the worker's roster), or by one of our own.
         self.roster = roster or Roster(self.database_work, box, max_age=ROSTER_MAX_AGE)
+        # Writes the batches' outcomes in rounds, with those of the worker's other numbers when shared.
+        self.recorder = recorder or Recorder(self.database_work)
         self.lane = Lane()  # how many of our messages may be cleared to leave and not yet written
         self.client = client
         self.box = box
@@ -352,25 +355,11 @@ class Sender:
 
     async def _record_part(self, part: BatchPart) -> None:
         ctx, pause_reason = part.ctx, part.pause_reason
-        with bind(campaign_id=ctx.id):
-            for attempt in range(RECORD_ATTEMPTS):
-                try:
-                    await self.database_work(record_batch, ctx.id, part.outcomes, pause_reason, part.claim_id,
-                                             part.cost)
-                    break
-                except Exception:  # the database may be restarting: the outcomes must not be lost
-                    log.exception("recording a batch of campaign %s failed (attempt %s)", ctx.id, attempt + 1)
-                    # Stopping, the attempts left go at once: a stop must not wait out the back-off.
-                    await sleep_or_stop(self.stop, 2**attempt)
-            else:
-                # Its messages stay ``claimed`` until their lease runs out; the reaper then makes those
-                # up to the claim's watermark ``unknown`` and returns the others to ``pending``.
-                log.error(
-                    "gave up recording a batch of campaign %s after %s attempts: %s outcomes left to the reaper",
-                    ctx.id, RECORD_ATTEMPTS, len(part.outcomes),
-                    extra={"campaign_id": ctx.id, "outcomes": len(part.outcomes)},
-                )
-        # Recorded (or left to the reaper, which may make them unknown): committed either way.
+        # Written with the other numbers' parts in the recorder's next round, or given up (logged there):
+        # its messages then stay ``claimed`` until their lease runs out; the reaper makes those up to the
+        # claim's watermark ``unknown`` and returns the others to ``pending``. Committed either way.
+        await self.recorder.record(PartToRecord(ctx.id, part.outcomes, pause_reason, part.claim_id, part.cost),
+                                   self.stop)
         ctx.committed += part.cost
         ctx.in_flight -= part.price
         if pause_reason:

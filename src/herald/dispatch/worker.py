@@ -14,6 +14,7 @@ from herald.dispatch import leases, scheduler
 from herald.dispatch.claim import SEND_LEASE
 from herald.dispatch.database_loop import DatabaseLoop, DatabaseWork
 from herald.dispatch.materialize import materialize_job
+from herald.dispatch.recorder import Recorder
 from herald.dispatch.roster import Roster
 from herald.dispatch.sender import ROSTER_MAX_AGE, Sender
 from herald.dispatch.takeoff import Takeoff
@@ -63,6 +64,8 @@ class Worker:
         self.takeoff: Takeoff | None = None
         # Reads what every sender re-reads about its number and campaigns, for all of them at once.
         self.roster: Roster | None = None
+        # Writes every sender's batch outcomes together, one transaction per round.
+        self.recorder: Recorder | None = None
         self._announced = False
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -77,6 +80,7 @@ class Worker:
                 self.database_work = database_loop
             self.takeoff = Takeoff(self.database_work or DatabaseWork(self.database))
             self.roster = Roster(self.database_work or DatabaseWork(self.database), self.box, max_age=ROSTER_MAX_AGE)
+            self.recorder = Recorder(self.database_work or DatabaseWork(self.database))
             log.info("worker %s started", self.worker_id)
             await asyncio.gather(
                 self.takeoff.run(stop),
@@ -153,7 +157,7 @@ class Worker:
         stop = asyncio.Event()
         sender = Sender(
             database=self.database, client=self.client, box=self.box, number_id=number_id, send_lease=self.send_lease,
-            database_work=self.database_work, takeoff=self.takeoff, roster=self.roster,
+            database_work=self.database_work, takeoff=self.takeoff, roster=self.roster, recorder=self.recorder,
         )
         task = asyncio.create_task(sender.run(stop), name=f"dispatch-number-{number_id}")
         self.senders[number_id] = (task, stop)
