@@ -160,42 +160,58 @@ async def record_many(session: AsyncSession, batches: list[CampaignOutcomes]) ->
         ),
         [{"_id": o.message_id, "_at": now} for o in unknown],
     ), unknown)  # type: ignore[arg-type]
-    for batch in sorted(batches, key=lambda b: b.campaign_id):
-        await _count(session, batch, n_sent=n_sent if alone else None, n_unknown=n_unknown if alone else None)
+    await _count(session, batches, n_sent=n_sent if alone else None, n_unknown=n_unknown if alone else None)
     for outcome, n in (("sent", n_sent), ("unknown", n_unknown), ("retry", len(retry)), ("released", len(released))):
         if n:
             SEND_OUTCOMES.labels(outcome=outcome).inc(n)
 
 
-async def _count(session: AsyncSession, batch: CampaignOutcomes, *, n_sent: int | None, n_unknown: int | None) -> None:
-    """One campaign's row, counters and their details; ``n_sent``/``n_unknown``: the rows its statements
-    moved, when they were its own (else all its outcomes moved)."""
-    campaign_id, outcomes, cost = batch
-    sent = [o for o in outcomes if isinstance(o, Sent)]
-    not_sent = [o for o in outcomes if isinstance(o, NotSent)]
-    if n_sent is None:
-        n_sent = len(sent)
-    if n_unknown is None:
-        n_unknown = sum(1 for o in outcomes if isinstance(o, Unknown))
-    if sent or cost:
-        values: dict[str, object] = {"committed_cost": Campaign.committed_cost + cost} if cost else {}
+async def _count(
+    session: AsyncSession, batches: list[CampaignOutcomes], *, n_sent: int | None, n_unknown: int | None
+) -> None:
+    """The campaigns' rows, then their counters, then the counters' details and the contacts released,
+    each one statement for all of them in ascending campaign id where it can be. ``n_sent``/``n_unknown``:
+    the rows the statements moved, when there is one campaign (else all its outcomes moved)."""
+    batches = sorted(batches, key=lambda b: b.campaign_id)
+    rows, deltas, sends, not_sent_of = [], {}, {}, {}
+    for campaign_id, outcomes, cost in batches:
+        sent = [o for o in outcomes if isinstance(o, Sent)]
+        not_sent = [o for o in outcomes if isinstance(o, NotSent)]
+        n_s = len(sent) if n_sent is None else n_sent
+        n_u = sum(1 for o in outcomes if isinstance(o, Unknown)) if n_unknown is None else n_unknown
+        if sent or cost:
+            rows.append({"_campaign": campaign_id, "_cost": cost, "_last": max((o.at for o in sent), default=None)})
+        refused = sum(1 for o in not_sent if o.code is not None)  # WhatsApp's refusals, not Herald's skips
+        deltas[campaign_id] = {
+            "pending": -(n_s + n_u + len(not_sent)), "sent": n_s, "unknown": n_u, "not_sent": len(not_sent),
+            # The quality breaker's counts (quality/breaker.py): what WhatsApp answered for good, in the same UPDATE.
+            "quality_sends": n_s + n_u + refused, "quality_failures": refused,
+            "quality_blocks": sum(1 for o in outcomes if isinstance(o, (NotSent, Retry)) and o.code in BLOCK_CODES),
+        }
         if sent:
-            values["last_sent_at"] = max(o.at for o in sent)
-        await session.execute(
-            update(Campaign).where(Campaign.id == campaign_id).values(**values)
-            .execution_options(synchronize_session=False)
-        )
-    refused = sum(1 for o in not_sent if o.code is not None)  # WhatsApp's refusals, not Herald's skips
-    await counters.add(
-        session, campaign_id=campaign_id, pending=-(n_sent + n_unknown + len(not_sent)), sent=n_sent,
-        unknown=n_unknown, not_sent=len(not_sent),
-        # The quality breaker's counts (quality/breaker.py): what WhatsApp answered for good, in the same UPDATE.
-        quality_sends=n_sent + n_unknown + refused, quality_failures=refused,
-        quality_blocks=sum(1 for o in outcomes if isinstance(o, (NotSent, Retry)) and o.code in BLOCK_CODES),
-    )
-    await _not_sent_details(session, campaign_id=campaign_id, items=not_sent)
-    if sent:
-        await counters.add_sends(session, campaign_id=campaign_id, times=[o.at for o in sent])
+            sends[campaign_id] = [o.at for o in sent]
+        if not_sent:
+            not_sent_of[campaign_id] = not_sent
+    if rows:
+        await session.execute(_CAMPAIGN_SENT, rows)
+    await counters.add_many(session, deltas)
+    for campaign_id, items in not_sent_of.items():
+        SEND_OUTCOMES.labels(outcome="not_sent").inc(len(items))
+        await counters.add_not_sent_reasons(session, campaign_id=campaign_id, reasons=Counter(o.reason for o in items))
+    await counters.add_sends_many(session, sends)
+    for campaign_id, items in not_sent_of.items():
+        await _release(session, campaign_id=campaign_id, items=items)
+
+
+# A campaign's last send time and the forecast price of its messages that left or may have (its
+# budget's count), for several campaigns in one executemany.
+_campaigns: Table = Campaign.__table__  # type: ignore[assignment]
+_CAMPAIGN_SENT = (
+    update(_campaigns).where(_campaigns.c.id == bindparam("_campaign"))
+    .values(committed_cost=_campaigns.c.committed_cost + bindparam("_cost"),
+            last_sent_at=func.coalesce(bindparam("_last", type_=UTCDateTime()), _campaigns.c.last_sent_at))
+    .execution_options(synchronize_session=False)
+)
 
 
 # One statement for the whole batch: PostgreSQL runs an executemany as one UPDATE per row. The
@@ -262,6 +278,11 @@ async def _not_sent_details(session: AsyncSession, *, campaign_id: int, items: l
         return
     SEND_OUTCOMES.labels(outcome="not_sent").inc(len(items))
     await counters.add_not_sent_reasons(session, campaign_id=campaign_id, reasons=Counter(o.reason for o in items))
+    await _release(session, campaign_id=campaign_id, items=items)
+
+
+async def _release(session: AsyncSession, *, campaign_id: int, items: list[NotSent]) -> None:
+    """Contacts not sent to are free for other campaigns at once."""
     await session.execute(
         delete(Engagement)
         .where(Engagement.campaign_id == campaign_id, Engagement.contact_id.in_([o.contact_id for o in items]))
