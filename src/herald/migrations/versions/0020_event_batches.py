@@ -32,14 +32,22 @@ def upgrade() -> None:
     op.add_column("event_outbox", sa.Column("event_count", sa.Integer(), server_default="1", nullable=False))
     op.add_column("event_outbox", sa.Column("last_event_id", sa.String(length=40), server_default="", nullable=False))
     op.add_column("event_outbox", sa.Column("event_types", sa.Text(), server_default="", nullable=False))
-    op.execute("UPDATE event_outbox SET last_event_id = event_id, event_types = event_type")
+    # A row holds one event, unless it went through 0020's downgrade: count its envelopes' starts
+    # (orjson's, and json.dumps's of the first versions), so a POST never exceeds its 200 events.
+    larger = "greatest" if op.get_bind().dialect.name == "postgresql" else "max"
+    count = " + ".join(f"(length(payload) - length(replace(payload, '{start}', ''))) / {len(start)}"
+                       for start in ('{"id":"evt_', '{"id": "evt_'))
+    op.execute(f"UPDATE event_outbox SET last_event_id = event_id, event_types = event_type, "
+               f"event_count = {larger}(1, {count})")
     op.execute("ALTER TABLE event_outbox DROP COLUMN event_type")
     op.drop_index(_INDEX, table_name="event_outbox")
     op.create_index(_INDEX, "event_outbox", ["endpoint_id", "status", "id", "event_count"], unique=False)
 
 
 def downgrade() -> None:
-    # A batch stays one row: the code before delivers it whole (its payloads are joined the same way).
+    # A batch stays one row, with its first event's type: the code before delivers it whole (its
+    # payloads are joined the same way). Upgraded again, it has its count back, its other types
+    # and its last event's id not.
     op.drop_index(_INDEX, table_name="event_outbox")
     op.create_index(_INDEX, "event_outbox", ["endpoint_id", "status", "id"], unique=False)
     op.add_column("event_outbox", sa.Column("event_type", sa.String(length=40), server_default="", nullable=False))
