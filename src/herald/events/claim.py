@@ -150,7 +150,7 @@ async def release(session: AsyncSession, *, endpoint_id: int) -> None:
 
 
 async def prune(session: AsyncSession, *, now: datetime) -> int:
-    """Deletes delivered events after DELIVERED_KEPT, failed ones after FAILED_KEPT, and whatever
+    """Deletes delivered batches after DELIVERED_KEPT, failed ones after FAILED_KEPT, and whatever
     waits for a deleted endpoint; per endpoint and status, among its PRUNE_CHUNK oldest rows (ids
     grow with time), so a round reads a bounded slice of the index whatever the table's size.
     Returns how many rows it deleted."""

@@ -6,9 +6,9 @@ bulk insert per call: at thousands of events a second, a row per event was most 
 cost. Who subscribes is read once every few seconds per database and kept in memory, so an
 organization without endpoints costs a dictionary lookup and no statement at all: the sender's
 batches and the webhook applier call this on their hot path. An endpoint created or changed in
-another process is therefore seen within ``SUBSCRIPTIONS_TTL``; a deleted one is
-only marked deleted (``EventEndpoint``), so a row appended from a stale cache never breaks the
-transaction it rides in, and the deliverer drops it.
+another process is therefore seen within ``SUBSCRIPTIONS_TTL``; a deleted one is only marked
+deleted (``EventEndpoint``), so a row appended from a stale cache never breaks the transaction it
+rides in, and the deliverer drops it.
 """
 
 from __future__ import annotations
