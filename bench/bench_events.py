@@ -160,7 +160,9 @@ def _pending_events(engine: Any) -> int:
     from sqlalchemy import text
 
     with engine.connect() as conn:
-        return int(conn.execute(text("SELECT count(*) FROM event_outbox WHERE status = 'pending'")).scalar_one())
+        return int(conn.execute(text(
+            "SELECT coalesce(sum(event_count), 0) FROM event_outbox WHERE status = 'pending'"
+        )).scalar_one())
 
 
 def run(events: int = 20_000, db_url: str | None = None, rounds: int = ROUNDS, campaign_rate: int = CAMPAIGN_RATE,

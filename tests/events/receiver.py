@@ -28,12 +28,14 @@ class EventReceiver:
     """Answers 2xx to each verified POST and keeps each event once by its id (at-least-once delivery).
 
     ``failing`` makes it answer 503; ``bad_signatures`` counts POSTs that did not verify (answered 401);
-    ``attempts`` counts each event id's arrivals, whatever the answer."""
+    ``attempts`` counts each event id's arrivals, whatever the answer; ``bodies`` holds each verified
+    POST's event ids, in the order received."""
 
     secret: str = RECEIVER_SECRET
     failing: bool = False
     events: dict[str, dict[str, Any]] = field(default_factory=dict)
     attempts: Counter[str] = field(default_factory=Counter)
+    bodies: list[list[str]] = field(default_factory=list)
     posts: int = 0
     bad_signatures: int = 0
     clock_offset: float = 0.0  # seconds the receiver's clock is ahead of the real one (a fake Herald clock)
@@ -69,6 +71,7 @@ class EventReceiver:
             self.bad_signatures += 1
             return web.Response(status=401, text="bad signature: this text must never be stored")
         batch = json.loads(body)
+        self.bodies.append([event["id"] for event in batch])
         for event in batch:
             self.attempts[event["id"]] += 1
         if self.failing:

@@ -178,7 +178,8 @@ class TestRecording:
                 await transition(session, campaign_id=campaign_id, to=Status.active)
                 await transition(session, campaign_id=campaign_id, to=Status.paused)
         rows = await outbox_rows(database)
-        assert [(r.endpoint_id, r.event_type, r.org_id) for r in rows] == [(endpoint, "campaign.started", org.id)]
+        assert [(r.endpoint_id, r.event_types, r.org_id, r.event_count) for r in rows] == [
+            (endpoint, "campaign.started", org.id, 1)]
         await deliverer(app, database).deliver_due()
         (started,) = receiver.events.values()
         assert started["data"]["campaign_id"] == ours
@@ -192,7 +193,7 @@ class TestRecording:
             answer = await client.patch(f"/api/v1/contacts/{contact}", json={"opted_out": True}, headers=org.auth)
             assert answer.status_code == 200, answer.text
         (row,) = await outbox_rows(database)
-        assert row.event_type == "contact.opted_out"
+        assert (row.event_types, row.event_count) == ("contact.opted_out", 1)
         assert f'"contact_id":{contact}' in row.payload and '"reason":"set in Herald"' in row.payload
 
     async def test_organization_without_endpoints_writes_nothing_and_runs_no_statement(
@@ -250,8 +251,9 @@ class TestRetention:
                 "old-failed": ("failed", 31), "pending": ("pending", 40)}
         async with database.session() as session:
             for event_id, (status, days) in sorted(ages.items(), key=lambda item: -item[1][1]):  # oldest first
-                session.add(EventOutbox(org_id=org.id, endpoint_id=endpoint, event_id=event_id, event_type="x",
-                                        payload="{}", status=status, attempts=1, created_at=now - timedelta(days=days)))
+                session.add(EventOutbox(org_id=org.id, endpoint_id=endpoint, event_id=event_id, last_event_id=event_id,
+                                        event_count=1, event_types="x", payload="{}", status=status, attempts=1,
+                                        created_at=now - timedelta(days=days)))
         async with database.session() as session:
             assert await claim.prune(session, now=now) == 2
         assert {r.event_id for r in await outbox_rows(database)} == {"new-delivered", "failed", "pending"}

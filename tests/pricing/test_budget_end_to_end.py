@@ -11,22 +11,21 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select
 
 from herald.config import Settings
 from herald.kit.db import Database
-from herald.models import Campaign, EventOutbox
+from herald.models import Campaign
 from herald.simulator import Scenario, SimulatorServer
 from tests.conftest import OrgHandle
 from tests.dispatch.helpers import messages, running_worker, sim_messages, stats, wait_until
 from tests.dispatch.test_campaign_dispatch import VARIABLES, upload_banner
+from tests.events.stored import stored_events
 from tests.factories import (
     graph_template,
     make_active_campaign,
@@ -59,11 +58,7 @@ async def campaign_row(database: Database, campaign_id: int) -> Campaign:
 
 
 async def outbox(database: Database, event_type: str) -> list[dict[str, Any]]:
-    async with database.read_session() as session:
-        rows = (await session.execute(
-            select(EventOutbox.payload).where(EventOutbox.event_type == event_type).order_by(EventOutbox.id)
-        )).scalars()
-        return [json.loads(p)["data"] for p in rows]
+    return [e["data"] for e in await stored_events(database, event_type)]
 
 
 class TestBudgetAndActualCost:

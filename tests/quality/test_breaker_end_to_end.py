@@ -10,7 +10,6 @@ the sends after it, and trips again only once enough of them went wrong too.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -18,15 +17,15 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select
 
 from herald.config import Settings
 from herald.kit.db import Database
-from herald.models import Campaign, EventOutbox
+from herald.models import Campaign
 from herald.simulator import Scenario, SimulatorServer
 from tests.conftest import OrgHandle
 from tests.dispatch.helpers import messages, running_worker, sim_messages, wait_until
 from tests.dispatch.test_campaign_dispatch import VARIABLES, upload_banner
+from tests.events.stored import stored_events
 from tests.factories import (
     graph_template,
     make_active_campaign,
@@ -86,11 +85,7 @@ async def paused(database: Database, campaign_id: int) -> bool:
 
 
 async def breaker_events(database: Database) -> list[dict[str, Any]]:
-    async with database.read_session() as session:
-        rows = (await session.execute(
-            select(EventOutbox.payload).where(EventOutbox.event_type == "campaign.paused_by_breaker")
-            .order_by(EventOutbox.id))).scalars()
-        return [json.loads(p)["data"] for p in rows]
+    return [e["data"] for e in await stored_events(database, "campaign.paused_by_breaker")]
 
 
 def scenario(**keys: Any) -> Scenario:

@@ -15,12 +15,12 @@ import httpx
 import orjson
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select
 
 from herald.kit.db import Database
 from herald.kit.types import utcnow
-from herald.models import Campaign, CampaignMessage, CampaignStats, Engagement, EventOutbox
+from herald.models import Campaign, CampaignMessage, CampaignStats, Engagement
 from tests.conftest import OrgHandle
+from tests.events.stored import stored_events
 from tests.factories import make_number, make_template
 from tests.webhooks.helpers import (
     APP_SECRET,
@@ -54,9 +54,7 @@ async def deliver(client: httpx.AsyncClient, database: Database, raw: bytes) -> 
 
 
 async def recorded(database: Database) -> list[dict[str, Any]]:
-    async with database.read_session() as session:
-        rows = (await session.execute(select(EventOutbox.payload).order_by(EventOutbox.id))).scalars()
-        return [json.loads(p) for p in rows]
+    return await stored_events(database)
 
 
 async def campaign_row(database: Database, campaign_id: int) -> Campaign:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest
 from fastapi import FastAPI
 
@@ -14,6 +15,8 @@ from herald.events.delivery import EventDeliverer
 from herald.kit.db import Database
 from tests.conftest import LOOPBACK_ALLOWED, OrgHandle
 from tests.events.receiver import RECEIVER_SECRET, EventReceiver
+from tests.events.test_batches import record_rounds
+from tests.events.test_delivery import add_endpoint
 from tests.web.conftest import Browser
 from tests.web.helpers import page_csrf
 
@@ -71,3 +74,27 @@ class TestEventEndpointPages:
         answer = await user.post(PAGE, data={"csrf_token": token, "url": "https://x.example.com", "secret": "s" * 20,
                                              "event_types": ["message.read"]})
         assert answer.status_code == 403
+
+    async def test_the_log_shows_a_batch_and_finds_it_by_any_event_id_and_escapes_what_was_typed(
+        self, app: FastAPI, browser: Browser, client: httpx.AsyncClient, database: Database, org: OrgHandle,
+        receiver: EventReceiver,
+    ) -> None:
+        admin = await browser(Role.admin)
+        endpoint_id = await add_endpoint(client, org, receiver.url, types=["contact.opted_out"])
+        await record_rounds(database, org.id, [3])
+        await EventDeliverer(database=database, box=app.state.secret_box, outbound=LOOPBACK_ALLOWED).deliver_due()
+        first, middle, last = receiver.bodies[0]
+        log = html.unescape((await admin.get(f"{PAGE}/{endpoint_id}/deliveries")).text)
+        assert first in log and last in log and middle not in log  # first … last
+        assert ">3<" in log and "contact.opted_out" in log and "delivered" in log
+
+        found = await admin.get(f"{PAGE}/{endpoint_id}/deliveries", params={"event_id": middle})
+        assert found.status_code == 200 and first in found.text
+        none = await admin.get(f"{PAGE}/{endpoint_id}/deliveries", params={"event_id": "evt_" + "0" * 32})
+        assert none.status_code == 200 and first not in none.text and "No deliveries" in none.text
+        typed = '"><script>alert(1)</script>'
+        refused = await admin.get(f"{PAGE}/{endpoint_id}/deliveries", params={"event_id": typed})
+        assert refused.status_code == 422
+        assert "<script>alert(1)</script>" not in refused.text
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in refused.text  # kept in the field, escaped
+        assert "evt_ and 32 lowercase hex digits" in html.unescape(refused.text)

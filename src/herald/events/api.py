@@ -76,8 +76,11 @@ async def send_test_event(endpoint_id: int, session: SessionDep, principal: Admi
 @router.get("/{endpoint_id}/deliveries", response_model=Page[EventDeliveryOut])
 async def list_event_deliveries(
     endpoint_id: int, session: SessionDep, principal: AdminPrincipal, status: DeliveryStatus | None = None,
+    event_id: str | None = Query(None, description="Only the batch holding this event."),
     limit: int = Query(50), cursor: str | None = None,
 ) -> Page[EventDeliveryOut]:
+    """The delivery log, newest first: one item per batch of events recorded together."""
     return await service.list_deliveries(
-        session, org_id=principal.org_id, endpoint_id=endpoint_id, status=status, limit=limit, cursor=cursor
+        session, org_id=principal.org_id, endpoint_id=endpoint_id, status=status, limit=limit, cursor=cursor,
+        event_id=event_id,
     )

@@ -1,5 +1,9 @@
 """The deliverer's SQL: claiming an endpoint with its next batch, recording how the POST went, pruning.
 
+An outbox row is a batch already (one recording round's events for one endpoint, BATCH_MAX_EVENTS
+at most); a POST takes the endpoint's oldest pending rows, as many as fit in BATCH_MAX_EVENTS
+events, the oldest always, and its outcome is recorded on each of them.
+
 An endpoint is claimed under a lease, so at most one POST to it is in flight across every worker,
 and only when its back-off has run out: a failing endpoint waits alone while the others go on.
 PostgreSQL claims with ``FOR UPDATE SKIP LOCKED`` so workers never wait on each other; SQLite
@@ -8,6 +12,7 @@ runs the claim inside ``BEGIN IMMEDIATE`` (kit/db.py), which already excludes ot
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,7 +39,8 @@ class ClaimedBatch:
     secret_enc: str
     failures: int
     outbox_ids: list[int]
-    payloads: list[str]
+    payloads: list[str]  # each row's envelopes, comma-separated
+    event_count: int
 
 
 def _due(now: datetime, limit: int) -> Any:
@@ -53,7 +59,7 @@ def _due(now: datetime, limit: int) -> Any:
 
 
 async def claim_batches(session: AsyncSession, *, now: datetime, limit: int) -> list[ClaimedBatch]:
-    """Leases up to ``limit`` due endpoints, each with its oldest pending events (BATCH_MAX_EVENTS at most)."""
+    """Leases up to ``limit`` due endpoints, each with its oldest pending rows (BATCH_MAX_EVENTS events at most)."""
     due = _due(now, limit)
     if is_postgres(session):
         due = due.with_for_update(skip_locked=True)
@@ -65,16 +71,34 @@ async def claim_batches(session: AsyncSession, *, now: datetime, limit: int) -> 
     )).all()
     batches = []
     for endpoint_id, url, secret_enc, failures in sorted(leased):
-        rows = (await session.execute(
-            select(EventOutbox.id, EventOutbox.payload)
+        sizes = (await session.execute(  # from the index: no payload read yet
+            select(EventOutbox.id, EventOutbox.event_count)
             .where(EventOutbox.endpoint_id == endpoint_id, EventOutbox.status == PENDING)
             .order_by(EventOutbox.id).limit(BATCH_MAX_EVENTS)
         )).all()
+        rows = (await session.execute(
+            select(EventOutbox.id, EventOutbox.payload, EventOutbox.event_count)
+            .where(EventOutbox.id.in_(fitting(sizes)), EventOutbox.status == PENDING).order_by(EventOutbox.id)
+        )).all() if sizes else []
         if not rows:  # delivered by another worker meanwhile
             await release(session, endpoint_id=endpoint_id)
             continue
-        batches.append(ClaimedBatch(endpoint_id, url, secret_enc, failures, [r[0] for r in rows], [r[1] for r in rows]))
+        batches.append(ClaimedBatch(endpoint_id, url, secret_enc, failures, [r[0] for r in rows], [r[1] for r in rows],
+                                    sum(r[2] for r in rows)))
     return batches
+
+
+def fitting(sizes: Sequence[tuple[int, int]]) -> list[int]:
+    """The ids of the oldest rows whose events fit in one POST (BATCH_MAX_EVENTS), the first always:
+    ``sizes`` is (id, event count) per row, oldest first. A row is never split, so order holds."""
+    ids: list[int] = []
+    total = 0
+    for outbox_id, count in sizes:
+        if ids and total + count > BATCH_MAX_EVENTS:
+            break
+        ids.append(outbox_id)
+        total += count
+    return ids
 
 
 async def delivered(session: AsyncSession, batch: ClaimedBatch, *, at: datetime, status_code: int) -> None:
@@ -126,7 +150,7 @@ async def release(session: AsyncSession, *, endpoint_id: int) -> None:
 
 
 async def prune(session: AsyncSession, *, now: datetime) -> int:
-    """Deletes delivered events after DELIVERED_KEPT, failed ones after FAILED_KEPT, and whatever
+    """Deletes delivered batches after DELIVERED_KEPT, failed ones after FAILED_KEPT, and whatever
     waits for a deleted endpoint; per endpoint and status, among its PRUNE_CHUNK oldest rows (ids
     grow with time), so a round reads a bounded slice of the index whatever the table's size.
     Returns how many rows it deleted."""

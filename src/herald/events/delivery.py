@@ -4,7 +4,8 @@ A loop of the worker, independent of the senders and of the webhook intake: thos
 rows to the outbox (``outbox.py``), and a slow or failing endpoint only delays its own events.
 Each round settles the POSTs that finished and claims the endpoints that became due in one
 transaction, then POSTs their batches concurrently (CONCURRENCY endpoints at most). Events
-recorded between two rounds (POLL_SECONDS) go in one POST, BATCH_MAX_EVENTS at most.
+recorded between two rounds (POLL_SECONDS) go in one POST, BATCH_MAX_EVENTS at most: the outbox
+rows they were appended in (one per recording round and endpoint), whole, oldest first.
 
 Delivery is at least once: a worker dying after a POST but before recording it sends the batch
 again after the endpoint's lease, so receivers dedupe on each event's ``id``. Every POST goes
@@ -64,7 +65,8 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
 
 
 def batch_body(payloads: Sequence[str]) -> bytes:
-    """The POST's body: the events' JSON (stored as sent) in one array, oldest first."""
+    """The POST's body: the events' JSON (stored as sent, each row's envelopes comma-separated) in
+    one array, oldest first; nothing is parsed again."""
     return ("[" + ",".join(payloads) + "]").encode()
 
 

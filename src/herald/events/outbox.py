@@ -1,12 +1,14 @@
 """Appending events to the outbox, in the transaction of the change they report.
 
-An event is written only for the endpoints subscribed to its type, one row each, with one bulk
-insert per call. Who subscribes is read once every few seconds per database and kept in memory,
-so an organization without endpoints costs a dictionary lookup and no statement at all: the
-sender's batches and the webhook applier call this on their hot path. An endpoint created or
-changed in another process is therefore seen within ``SUBSCRIPTIONS_TTL``; a deleted one is
-only marked deleted (``EventEndpoint``), so a row appended from a stale cache never breaks the
-transaction it rides in, and the deliverer drops it.
+An event is written only for the endpoints subscribed to its type. A call's events for one
+endpoint go in one row, a batch (BATCH_MAX_EVENTS events at most, more rows past that), with one
+bulk insert per call: at thousands of events a second, a row per event was most of an event's
+cost. Who subscribes is read once every few seconds per database and kept in memory, so an
+organization without endpoints costs a dictionary lookup and no statement at all: the sender's
+batches and the webhook applier call this on their hot path. An endpoint created or changed in
+another process is therefore seen within ``SUBSCRIPTIONS_TTL``; a deleted one is only marked
+deleted (``EventEndpoint``), so a row appended from a stale cache never breaks the transaction it
+rides in, and the deliverer drops it.
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 import orjson
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from herald.events.claim import BATCH_MAX_EVENTS
 from herald.events.types import TEST_EVENT
 from herald.kit.types import utcnow
 from herald.models import Campaign, EventEndpoint, EventOutbox
@@ -118,14 +121,16 @@ async def anyone_subscribed(session: AsyncSession) -> bool:
 
 
 async def record_events(session: AsyncSession, events: Sequence[NewEvent]) -> int:
-    """Appends each event for each endpoint subscribed to it; returns how many rows it wrote."""
+    """Appends the events for the endpoints subscribed to them: one row per endpoint holding its
+    events of this call in order (more rows past BATCH_MAX_EVENTS), so an event costs its envelope,
+    not a row. Returns how many events it wrote, an event counting once per endpoint."""
     if not events:
         return 0
     known = await _fresh(session)
     if not known.subscribed:
         return 0
     now = utcnow()
-    rows: list[tuple[Any, ...]] = []
+    batches: dict[int, _Batch] = {}
     ids = iter(new_event_ids(len(events)))
     for event in events:
         endpoint_ids = known.subscribed.get(event.org_id, {}).get(event.type)
@@ -134,23 +139,53 @@ async def record_events(session: AsyncSession, events: Sequence[NewEvent]) -> in
         event_id = next(ids)
         payload = envelope(event_id=event_id, event_type=event.type, org_id=event.org_id, at=event.at or now,
                            data=event.data)
-        rows.extend((event.org_id, endpoint_id, event_id, event.type, payload) for endpoint_id in endpoint_ids)
-    if rows:
-        await _append(session, rows, now)
-    return len(rows)
+        for endpoint_id in endpoint_ids:
+            batch = batches.get(endpoint_id)
+            if batch is None:
+                batch = batches[endpoint_id] = _Batch(event.org_id)
+            batch.add(event_id, event.type, payload)
+    if not batches:
+        return 0
+    await _append(session, [row for endpoint_id, batch in batches.items() for row in batch.rows(endpoint_id)], now)
+    return sum(len(batch.ids) for batch in batches.values())
+
+
+@dataclass(slots=True)
+class _Batch:
+    """One endpoint's events of one round (an endpoint belongs to one organization)."""
+
+    org_id: int
+    ids: list[str] = field(default_factory=list)
+    types: list[str] = field(default_factory=list)
+    payloads: list[str] = field(default_factory=list)
+
+    def add(self, event_id: str, event_type: str, payload: str) -> None:
+        self.ids.append(event_id)
+        self.types.append(event_type)
+        self.payloads.append(payload)
+
+    def rows(self, endpoint_id: int) -> list[tuple[Any, ...]]:
+        """(org, endpoint, first id, last id, count, types, payload) per BATCH_MAX_EVENTS events."""
+        rows = []
+        for start in range(0, len(self.ids), BATCH_MAX_EVENTS):
+            end = start + BATCH_MAX_EVENTS
+            ids = self.ids[start:end]
+            rows.append((self.org_id, endpoint_id, ids[0], ids[-1], len(ids),
+                         ",".join(dict.fromkeys(self.types[start:end])), ",".join(self.payloads[start:end])))
+        return rows
 
 
 async def _append(session: AsyncSession, rows: list[tuple[Any, ...]], now: datetime) -> None:
-    """One INSERT of the round's rows, handed to the driver as they are: at thousands of rows a
-    second, SQLAlchemy's per-row parameter processing was a good part of an event's cost. What
-    every row shares (pending, no attempt, the round's time) is written in the statement once."""
+    """One INSERT of the round's rows (one per endpoint, usually), handed to the driver as they are;
+    what every row shares (pending, no attempt, the round's time) is written in the statement once."""
     connection = await session.connection()
     dialect = connection.dialect
     mark = "?" if dialect.paramstyle == "qmark" else "%s"
     to_db = _outbox.c.created_at.type.bind_processor(dialect)  # what SQLAlchemy would store: UTCDateTime's form
     created_at = to_db(now) if to_db else now
-    sql = (f"INSERT INTO {_outbox.name} (org_id, endpoint_id, event_id, event_type, payload, status, attempts, "
-           f"created_at) VALUES ({mark}, {mark}, {mark}, {mark}, {mark}, 'pending', 0, {mark})")
+    sql = (f"INSERT INTO {_outbox.name} (org_id, endpoint_id, event_id, last_event_id, event_count, event_types, "
+           f"payload, status, attempts, created_at) "
+           f"VALUES ({mark}, {mark}, {mark}, {mark}, {mark}, {mark}, {mark}, 'pending', 0, {mark})")
     await connection.exec_driver_sql(sql, [(*row, created_at) for row in rows])
 
 
@@ -176,13 +211,11 @@ async def record_campaign_events(session: AsyncSession, events: Sequence[Campaig
 
 
 async def record_test_event(session: AsyncSession, *, org_id: int, endpoint_id: int) -> str:
-    """"Send test event": one ``endpoint.test`` event for this endpoint only; returns its id."""
+    """"Send test event": one ``endpoint.test`` event, a batch of one, for this endpoint only; returns its id."""
     event_id = new_event_id()
     now = utcnow()
-    payload = envelope(event_id=event_id, event_type=TEST_EVENT, org_id=org_id, at=now,
-                       data={"endpoint_id": endpoint_id, "message": "a test event sent from Herald"})
-    await session.execute(insert(_outbox), [{
-        "org_id": org_id, "endpoint_id": endpoint_id, "event_id": event_id, "event_type": TEST_EVENT,
-        "payload": payload, "status": "pending", "attempts": 0, "created_at": now,
-    }])
+    batch = _Batch(org_id)
+    batch.add(event_id, TEST_EVENT, envelope(event_id=event_id, event_type=TEST_EVENT, org_id=org_id, at=now,
+                                             data={"endpoint_id": endpoint_id, "message": "a test event sent from Herald"}))
+    await _append(session, batch.rows(endpoint_id), now)
     return event_id

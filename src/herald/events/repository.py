@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
 
 from herald.models import EventEndpoint, EventOutbox
 
@@ -26,12 +27,16 @@ async def list_page(session: AsyncSession, *, org_id: int, after_id: int, limit:
 
 
 async def deliveries(
-    session: AsyncSession, *, endpoint_id: int, status: str | None, before_id: int | None, limit: int
+    session: AsyncSession, *, endpoint_id: int, status: str | None, event_id: str | None, before_id: int | None,
+    limit: int,
 ) -> list[EventOutbox]:
-    """Newest first."""
-    query = select(EventOutbox).where(EventOutbox.endpoint_id == endpoint_id)
+    """Newest first, without their payloads; ``event_id``: the batch that holds that event, found in
+    the payloads (an event's id appears quoted in its batch's JSON and nowhere else)."""
+    query = select(EventOutbox).options(defer(EventOutbox.payload)).where(EventOutbox.endpoint_id == endpoint_id)
     if status is not None:
         query = query.where(EventOutbox.status == status)
+    if event_id is not None:
+        query = query.where(EventOutbox.payload.contains(f'"{event_id}"', autoescape=True))
     if before_id is not None:
         query = query.where(EventOutbox.id < before_id)
     return list((await session.execute(query.order_by(EventOutbox.id.desc()).limit(limit))).scalars())

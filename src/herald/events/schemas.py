@@ -45,11 +45,16 @@ class DeliveryStatus(StrEnum):
 
 
 class EventDeliveryOut(BaseModel):
-    """One event's delivery to one endpoint. What the endpoint answered is never stored."""
+    """One batch of events for one endpoint, as recorded together (the events of one round of
+    webhooks or sends, 200 at most) and POSTed together; a POST may carry several batches. What the
+    endpoint answered is never stored."""
 
     id: int
-    event_id: str
-    event_type: str
+    event_id: str = Field(description="The batch's first event.")
+    last_event_id: str = Field(description="The batch's last event (the first, for a batch of one).")
+    event_count: int = Field(description="How many events the batch holds.")
+    event_type: str = Field(description="The first event's type.")
+    event_types: list[str] = Field(description="The batch's distinct event types, in the order first seen.")
     status: DeliveryStatus
     attempts: int
     last_error: str | None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.events import outbox, repository
@@ -12,9 +14,10 @@ from herald.kit.errors import Invalid, NotFound
 from herald.kit.outbound import OutboundPolicy
 from herald.kit.pagination import Page, clamp_limit, decode_cursor, encode_cursor
 from herald.kit.types import utcnow
-from herald.models import EventEndpoint
+from herald.models import EventEndpoint, EventOutbox
 
 MAX_ENDPOINTS = 20  # per organization: each event is written once per subscribed endpoint
+EVENT_ID = re.compile(r"evt_[0-9a-f]{32}")  # outbox.new_event_ids
 
 
 def _not_found() -> NotFound:
@@ -106,14 +109,29 @@ async def send_test_event(session: AsyncSession, *, org_id: int, endpoint_id: in
 
 async def list_deliveries(
     session: AsyncSession, *, org_id: int, endpoint_id: int, status: DeliveryStatus | None, limit: int,
-    cursor: str | None,
+    cursor: str | None, event_id: str | None = None,
 ) -> Page[EventDeliveryOut]:
-    """Newest first; ``cursor`` is the last id of the previous page."""
+    """Newest first, one item per batch; ``cursor`` is the last id of the previous page; ``event_id``
+    finds the batch holding that event."""
     endpoint = await get_endpoint(session, org_id=org_id, endpoint_id=endpoint_id)
     limit = clamp_limit(limit)
+    event_id = (event_id or "").strip() or None  # pasted from a receiver's log
+    if event_id is not None and not EVENT_ID.fullmatch(event_id):
+        raise Invalid("an event id is evt_ and 32 lowercase hex digits", field="event_id")
     before = decode_cursor(cursor) if cursor else None
     rows = await repository.deliveries(
-        session, endpoint_id=endpoint.id, status=status.value if status else None, before_id=before, limit=limit + 1
+        session, endpoint_id=endpoint.id, status=status.value if status else None, event_id=event_id,
+        before_id=before, limit=limit + 1,
     )
-    items = [EventDeliveryOut.model_validate(row, from_attributes=True) for row in rows[:limit]]
+    items = [delivery_out(row) for row in rows[:limit]]
     return Page(items=items, next_cursor=encode_cursor(rows[limit - 1].id) if len(rows) > limit else None)
+
+
+def delivery_out(row: EventOutbox) -> EventDeliveryOut:
+    types = row.event_types.split(",")
+    return EventDeliveryOut(
+        id=row.id, event_id=row.event_id, last_event_id=row.last_event_id, event_count=row.event_count,
+        event_type=types[0], event_types=types, status=DeliveryStatus(row.status), attempts=row.attempts,
+        last_error=row.last_error, last_status_code=row.last_status_code, last_attempt_at=row.last_attempt_at,
+        delivered_at=row.delivered_at, created_at=row.created_at,
+    )

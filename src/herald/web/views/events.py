@@ -11,12 +11,13 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.events import service
-from herald.events.schemas import DeliveryStatus, EventEndpointCreate, EventEndpointUpdate
+from herald.events.schemas import DeliveryStatus, EventDeliveryOut, EventEndpointCreate, EventEndpointUpdate
 from herald.events.types import ALL_TYPES
 from herald.kit.crypto import SecretBox
 from herald.kit.deps import OutboundDep, SecretBoxDep, SessionDep
 from herald.kit.errors import HeraldError
 from herald.kit.outbound import OutboundPolicy
+from herald.kit.pagination import Page
 from herald.web.deps import PageDenied, UiAdmin, UiUser, WebUser, field_errors, redirect, render
 
 router = APIRouter(prefix="/ui/settings/event-endpoints")
@@ -115,12 +116,19 @@ async def send_test_event(request: Request, endpoint_id: int, session: SessionDe
 
 @router.get("/{endpoint_id}/deliveries", response_class=HTMLResponse)
 async def deliveries_page(request: Request, endpoint_id: int, session: SessionDep, user: UiUser,
-                          status: DeliveryStatus | None = None) -> HTMLResponse:
+                          status: DeliveryStatus | None = None, event_id: str = "") -> HTMLResponse:
+    """One row per batch of events; ``event_id`` finds the batch of an event a receiver logged."""
     org = _admin_only(user).principal.org_id
     endpoint = await service.get_endpoint(session, org_id=org, endpoint_id=endpoint_id)
-    page = await service.list_deliveries(session, org_id=org, endpoint_id=endpoint_id, status=status,
-                                         limit=LOG_SIZE, cursor=None)
+    errors: dict[str, str] = {}
+    try:
+        page = await service.list_deliveries(session, org_id=org, endpoint_id=endpoint_id, status=status,
+                                             limit=LOG_SIZE, cursor=None, event_id=event_id)
+    except HeraldError as exc:
+        errors = field_errors(exc)
+        page = Page[EventDeliveryOut](items=[], next_cursor=None)
     return render(request, "settings/event_deliveries.html", {
         "endpoint": endpoint, "deliveries": page.items, "status": status.value if status else "",
-        "statuses": [s.value for s in DeliveryStatus], "more": page.next_cursor is not None, "log_size": LOG_SIZE,
-    }, user=user)
+        "event_id": event_id.strip(), "errors": errors, "statuses": [s.value for s in DeliveryStatus],
+        "more": page.next_cursor is not None, "log_size": LOG_SIZE,
+    }, user=user, status_code=422 if errors else 200)
