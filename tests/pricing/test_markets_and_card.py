@@ -110,3 +110,11 @@ class TestForecast:
         assert found.total == pytest.approx(3 * 0.0618 + 2 * 0.0225 + 2 * 0.0604)
         assert (found.contacts, found.currency, found.over_budget) == (7, "USD", True)
         assert forecast(CARD, "utility", groups).total == pytest.approx(3 * 0.0289 + 2 * 0.0040 + 2 * 0.0077)
+
+    def test_a_holdout_is_not_priced_its_expected_share_kept_out_per_country(self) -> None:
+        groups = [("+5491123456789", 30), ("+213551234567", 10)]
+        found = forecast(CARD, "marketing", groups, holdout_percent=10)
+        assert [(c.country, c.contacts) for c in found.countries] == [("AR", 27), ("DZ", 9)]
+        assert (found.contacts, found.held_out) == (36, 4)
+        assert found.total == pytest.approx(27 * 0.0618 + 9 * 0.0225)
+        assert forecast(CARD, "marketing", groups).held_out == 0

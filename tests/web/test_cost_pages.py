@@ -92,6 +92,18 @@ class TestCampaignCostPages:
         async with database.read_session() as session:
             assert (await session.get(Campaign, campaign_id)).budget == 0.10  # type: ignore[union-attr]
 
+    async def test_review_prices_without_the_holdout_and_says_how_many_it_keeps(
+        self, browser: Browser, database: Database, org: OrgHandle
+    ) -> None:
+        campaign_id = await ready_campaign(database, org.id)
+        await make_contacts(database, org_id=org.id, specs=[
+            {"phone": f"+54911500{i:05d}", "tags": ["vip"]} for i in range(19)])  # 20 eligible with the world's
+        async with database.session() as session:
+            await session.execute(update(Campaign).where(Campaign.id == campaign_id).values(holdout_percent=25))
+        editor = await browser(Role.editor)
+        page = html.unescape((await editor.get(f"/ui/campaigns/{campaign_id}/edit/review")).text)
+        assert "for 15 eligible contacts at the marketing rate (about 5 more kept in the holdout" in page
+
     async def test_stats_show_the_cost_so_far_against_the_budget(
         self, browser: Browser, database: Database, org: OrgHandle
     ) -> None:

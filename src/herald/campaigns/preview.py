@@ -37,7 +37,13 @@ async def preview_campaign(session: AsyncSession, *, org_id: int, campaign_id: i
         cap=await frequency_cap.cap_for_campaign(session, campaign), window=window_of(campaign),
         snapshot_of=campaign.id if campaign.followup_outcome is not None else None,
         category=await template_category(session, campaign), budget=campaign.budget,
+        holdout_percent=holdout_of(campaign),
     )
+
+
+def holdout_of(campaign: Any) -> float:
+    """The share of its eligible contacts a campaign's holdout keeps out (``dispatch/materialize.py``)."""
+    return float(campaign.holdout_percent or 0.0)
 
 
 async def eligible_zones(session: AsyncSession, *, org_id: int, campaign_id: int) -> Counter[str]:
@@ -83,6 +89,7 @@ async def preview_audience(
     snapshot_of: int | None = None,
     category: str | None = None,
     budget: float | None = None,
+    holdout_percent: float = 0.0,
 ) -> AudiencePreview:
     """``campaign_id``: the campaign's own engagements (and sends) do not count as engaged elsewhere
     (nor towards the frequency cap ``cap``, the one the campaign is held to). ``snapshot_of``: a
@@ -113,7 +120,8 @@ async def preview_audience(
             session, audience_filter=where, campaign_id=campaign_id, valued_tag_keys=keys, over_cap=over_cap)
         in_window = window_preview.window_preview(window, zones, bad_tags, utcnow())
     card = await rates.card_of(session, org_id=org_id)
-    cost = cost_forecast.forecast(card, cost_forecast.category_of(category), phones, budget=budget)
+    cost = cost_forecast.forecast(card, cost_forecast.category_of(category), phones, budget=budget,
+                                  holdout_percent=holdout_percent)
     return AudiencePreview(matched=matched, eligible=eligible, excluded=excluded, messaging_limit=limit,
                            send_window=in_window, cost=cost)
 

@@ -21,6 +21,7 @@ last parts written (``Sender._run`` waits for them).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 from dataclasses import dataclass, field
@@ -60,7 +61,9 @@ class Recorder:
         handed = _Handed(part, stop)
         self._waiting.append(handed)
         if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write_rounds(), name="dispatch-recorder")
+            # A context of its own: the first sender's log fields (its number) are not the round's.
+            self._writer = asyncio.create_task(self._write_rounds(), name="dispatch-recorder",
+                                               context=contextvars.Context())
         # Shielded: a sender that stops waiting does not withdraw its outcomes; they are written anyway.
         return await asyncio.shield(handed.done)
 

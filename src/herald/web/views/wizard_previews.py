@@ -29,7 +29,8 @@ async def audience_context(
     counts = await preview.preview_audience(
         session, org_id=org, audience=audience, variables=campaign.variables or {}, campaign_id=campaign.id,
         cap=await frequency_cap.cap_for_campaign(session, campaign), snapshot_of=snapshot_of,
-        category=await preview.template_category(session, campaign), budget=campaign.budget)
+        category=await preview.template_category(session, campaign), budget=campaign.budget,
+        holdout_percent=preview.holdout_of(campaign))
     overlaps = await repository.engaging_campaigns(session, org_id=org, audience=audience, campaign_id=campaign.id,
                                                    snapshot_of=snapshot_of)
     unknown = await unknown_valued_tag_keys(session, org_id=org, audience=audience)
