@@ -9,6 +9,7 @@ is ``not_sent: campaign ended`` instead of pending: nothing would ever claim it.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
@@ -111,14 +112,18 @@ async def record(session: AsyncSession, *, campaign_id: int, outcomes: list[Outc
     await record_many(session, [CampaignOutcomes(campaign_id, outcomes, cost)])
 
 
-async def record_many(session: AsyncSession, batches: list[CampaignOutcomes]) -> None:
+async def record_many(
+    session: AsyncSession, batches: list[CampaignOutcomes],
+    then: Callable[[], Awaitable[None]] | None = None,
+) -> None:
     """The outcomes of one or several campaigns: the messages, one statement per kind of outcome for
     all of them, then campaign by campaign in ascending id its row (last send time, ``committed_cost``),
     its counters and their details: the lock order of herald.campaigns.counters.
 
     Each count comes from the rows a statement moved. For one campaign that is exact; for several,
     a statement that moved fewer rows than it had outcomes (a row changed under its lease) raises
-    ``MovedUnderLease`` rather than guess whose they were."""
+    ``MovedUnderLease`` rather than guess whose they were. ``then``: what the caller changes between
+    the messages and the campaigns' rows (pausing a campaign: a change of its row)."""
     outcomes = [o for b in batches for o in b.outcomes]
     sent = [o for o in outcomes if isinstance(o, Sent)]
     retry = [o for o in outcomes if isinstance(o, Retry)]
@@ -160,6 +165,8 @@ async def record_many(session: AsyncSession, batches: list[CampaignOutcomes]) ->
         ),
         [{"_id": o.message_id, "_at": now} for o in unknown],
     ), unknown)  # type: ignore[arg-type]
+    if then is not None:
+        await then()
     await _count(session, batches, n_sent=n_sent if alone else None, n_unknown=n_unknown if alone else None)
     for outcome, n in (("sent", n_sent), ("unknown", n_unknown), ("retry", len(retry)), ("released", len(released))):
         if n:

@@ -88,10 +88,13 @@ class PartToRecord(NamedTuple):
 
 async def record_parts(database: Database, parts: list[PartToRecord]) -> None:
     """Parts of batches, of one campaign or several, in one transaction (``recorder.py``)."""
-    async with database.transaction() as session:
-        # The campaigns' rows before their counters (lock order: herald.campaigns.counters).
-        for campaign_id, reason in sorted({(p.campaign_id, p.pause_reason) for p in parts if p.pause_reason}):
+    pauses = sorted({(p.campaign_id, p.pause_reason) for p in parts if p.pause_reason})
+
+    async def pause() -> None:
+        for campaign_id, reason in pauses:
             await _pause(session, campaign_id, reason)
+
+    async with database.transaction() as session:
         claims = sorted(p.claim_id for p in parts if p.claim_id is not None)
         if claims:  # the claims before their messages, as the reaper takes them
             await session.execute(delete(SendClaim).where(SendClaim.id.in_(claims)))
@@ -102,7 +105,9 @@ async def record_parts(database: Database, parts: list[PartToRecord]) -> None:
                 CampaignOutcomes(part.campaign_id, part.outcomes, part.cost) if was is None
                 else CampaignOutcomes(part.campaign_id, was.outcomes + part.outcomes, was.cost + part.cost)
             )
-        await record_many(session, list(per_campaign.values()))
+        # A pause changes the campaign's row: after the messages, before the counters (the lock order of
+        # herald.campaigns.counters, which the webhook applier's template pauses follow too).
+        await record_many(session, list(per_campaign.values()), then=pause if pauses else None)
         if await anyone_subscribed(session):
             await record_campaign_events(session, [
                 event for part in parts for event in _message_events(part.campaign_id, part.outcomes)
