@@ -79,7 +79,7 @@ _.polling  # reports/hub.py: whether a campaign's stats are polled (tests/report
 get_usable_template, apply_template_status
 
 # Cost forecast and actual cost (docs/costs.md): API fields read by clients and the UI's templates.
-other_countries, rate_card_effective, over_budget  # pricing/forecast.py: CostForecast
+other_countries, rate_card_effective, over_budget, held_out  # pricing/forecast.py: CostForecast
 budget_used_pct  # reports/schemas.py: CostOut
 pricing_model  # whatsapp/events.py: parsed from Meta's pricing object, kept in the stored status
 countries  # pricing/forecast.py: CostForecast, read by the review's template

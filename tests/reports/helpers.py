@@ -70,7 +70,7 @@ async def _count(session: AsyncSession, *, campaign_id: int, spec: dict[str, Any
         reason = spec.get("error_msg") or "failed"
         await counters.add_not_sent_reasons(session, campaign_id=campaign_id, reasons=Counter({reason: 1}))
     if spec.get("sent_at") and flags["sent"]:
-        await counters.add_sends(session, campaign_id=campaign_id, times=[spec["sent_at"]])
+        await counters.add_sends_many(session, {campaign_id: [spec["sent_at"]]})
 
 
 async def recount(session: AsyncSession, campaign_id: int) -> dict[str, Any]:

@@ -13,7 +13,7 @@ cycle (PostgreSQL would abort one: "deadlock detected ... in relation campaign_s
 2. then its campaigns, each level for all of them before the next, each in ascending campaign id:
    a. the ``campaigns`` rows (a transition, the last send time, a materialisation chunk's FOR UPDATE),
    b. their ``campaign_stats`` rows (``add``, ``add_many``),
-   c. their detail rows: not-sent reasons and sends per minute (``add_not_sent_reasons``, ``add_sends``);
+   c. their detail rows: not-sent reasons and sends per minute (``add_not_sent_reasons``, ``add_sends_many``);
 3. last, the ``engagements`` it releases.
 
 So a transaction that changes a campaign row does so before any campaign's counters, and one that
@@ -122,13 +122,9 @@ async def add_not_sent_reasons(session: AsyncSession, *, campaign_id: int, reaso
         await session.execute(stmt)
 
 
-async def add_sends(session: AsyncSession, *, campaign_id: int, times: list[datetime]) -> None:
-    """Counts accepted sends per minute, for the sends-over-time chart."""
-    await add_sends_many(session, {campaign_id: times})
-
-
 async def add_sends_many(session: AsyncSession, times: Mapping[int, list[datetime]]) -> None:
-    """``add_sends`` for several campaigns, in one statement (ascending campaign id, then minute)."""
+    """Counts accepted sends per minute, for the sends-over-time chart: several campaigns in one
+    statement (ascending campaign id, then minute)."""
     rows = sorted(
         (campaign_id, minute, count)
         for campaign_id, ts in times.items()
