@@ -26,7 +26,7 @@ from herald.campaigns import counters
 from herald.campaigns.transitions import end_campaign
 from herald.dispatch.claim import claim_messages
 from herald.dispatch.materialize import materialize_chunk
-from herald.dispatch.outcomes import Sent, record
+from herald.dispatch.outcomes import CampaignOutcomes, Sent, record_many
 from herald.kit.crypto import SecretBox
 from herald.kit.db import Database
 from herald.kit.types import utcnow
@@ -162,7 +162,7 @@ class TestStatsLockOrder:
 
         async def sender(db: Database) -> None:
             async with db.transaction() as session:
-                await record(session, campaign_id=campaign_id, outcomes=[Sent(claimed, "wamid.sent", utcnow())])
+                await record_many(session, [CampaignOutcomes(campaign_id, [Sent(claimed, "wamid.sent", utcnow())])])
 
         async def ender(db: Database) -> None:
             async with db.session() as session:
@@ -193,7 +193,7 @@ class TestStatsLockOrder:
 
         async def sender(db: Database) -> None:
             async with db.transaction() as session:
-                await record(session, campaign_id=campaign_id, outcomes=[Sent(claimed, "wamid.sent", utcnow())])
+                await record_many(session, [CampaignOutcomes(campaign_id, [Sent(claimed, "wamid.sent", utcnow())])])
 
         async def materialiser(db: Database) -> None:
             async with db.session() as session:

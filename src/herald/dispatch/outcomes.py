@@ -9,7 +9,7 @@ is ``not_sent: campaign ended`` instead of pending: nothing would ever claim it.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sized
 from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
@@ -107,18 +107,14 @@ class MovedUnderLease(RuntimeError):
     rows changed cannot be told, so the caller records each campaign on its own (``recorder.py``)."""
 
 
-async def record(session: AsyncSession, *, campaign_id: int, outcomes: list[Outcome], cost: float = 0.0) -> None:
-    """One campaign's outcomes: ``record_many`` of one."""
-    await record_many(session, [CampaignOutcomes(campaign_id, outcomes, cost)])
-
-
 async def record_many(
     session: AsyncSession, batches: list[CampaignOutcomes],
     then: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
     """The outcomes of one or several campaigns: the messages, one statement per kind of outcome for
-    all of them, then campaign by campaign in ascending id its row (last send time, ``committed_cost``),
-    its counters and their details: the lock order of herald.campaigns.counters.
+    all of them, then the campaigns' rows (last send time, ``committed_cost``), their counters and the
+    counters' details, each level for all campaigns in ascending id: the lock order of
+    herald.campaigns.counters.
 
     Each count comes from the rows a statement moved. For one campaign that is exact; for several,
     a statement that moved fewer rows than it had outcomes (a row changed under its lease) raises
@@ -132,12 +128,12 @@ async def record_many(
     released = [o for o in outcomes if isinstance(o, Released)]
     alone = len({b.campaign_id for b in batches}) == 1
 
-    def moved(rows: int, items: list[Outcome]) -> int:
+    def moved(rows: int, items: Sized) -> int:
         if rows != len(items) and not alone:
             raise MovedUnderLease(f"{len(items) - rows} of {len(items)} messages changed under their lease")
         return rows
 
-    n_sent = moved(await _record_sent(session, sent), sent)  # type: ignore[arg-type]
+    n_sent = moved(await _record_sent(session, sent), sent)
     await _executemany(
         session,
         update(_messages).where(_held_row()).values(
@@ -164,7 +160,7 @@ async def record_many(
             status=MessageStatus.unknown, lease_until=None, unknown_since=bindparam("_at", type_=UTCDateTime())
         ),
         [{"_id": o.message_id, "_at": now} for o in unknown],
-    ), unknown)  # type: ignore[arg-type]
+    ), unknown)
     if then is not None:
         await then()
     await _count(session, batches, n_sent=n_sent if alone else None, n_unknown=n_unknown if alone else None)
