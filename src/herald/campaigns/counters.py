@@ -98,9 +98,8 @@ async def add_many(session: AsyncSession, deltas: Mapping[int, Mapping[str, int]
     unknown = set(names) - _FIELDS
     if unknown:
         raise ValueError(f"unknown counters {unknown}")
-    stats = _stats
-    stmt = (update(stats).where(stats.c.campaign_id == bindparam("_campaign"))
-            .values({name: stats.c[name] + bindparam(f"_{name}") for name in names}))
+    stmt = (update(_stats).where(_stats.c.campaign_id == bindparam("_campaign"))
+            .values({name: _stats.c[name] + bindparam(f"_{name}") for name in names}))
     await session.execute(stmt, [
         {"_campaign": campaign_id, **{f"_{name}": deltas[campaign_id].get(name, 0) for name in names}}
         for campaign_id in sorted(deltas) if any(deltas[campaign_id].values())

@@ -30,7 +30,7 @@ from herald.dispatch.context import CampaignContext, VariantRender
 from herald.dispatch.messaging_limit import hold_over_limit
 from herald.dispatch.outcomes import NotSent, Outcome, record_not_sent
 from herald.dispatch.render import MissingValue, render_parameters
-from herald.dispatch.repository import load_recipients, message_variants
+from herald.dispatch.repository import PartToRecord, load_recipients, message_variants
 from herald.dispatch.takeoff import Clearance
 from herald.kit.db import Database
 from herald.kit.types import utcnow
@@ -42,14 +42,12 @@ MAX_BATCH = 500
 
 
 class BatchPart(NamedTuple):
-    """Outcomes of a batch handed to one recording transaction; the last part deletes the claim."""
+    """Outcomes of a batch handed to one recording (``recorded``: the last part's deletes the claim),
+    with what its sender settles once it is written."""
 
     ctx: CampaignContext
-    outcomes: list[Outcome]
-    pause_reason: str | None
-    claim_id: int | None
-    cost: float  # of its messages that left or may have: committed when recorded
     price: float  # forecast price no longer in flight once recorded (the whole batch's, with the last part)
+    recorded: PartToRecord  # its ``cost`` (messages that left or may have) is committed when recorded
 
 
 class Batch:
@@ -79,8 +77,8 @@ class Batch:
         cost = self.cost - self.recorded_cost
         reason, self.pause_reason = self.pause_reason, None
         self.recorded, self.recorded_cost, self.recorded_at = len(self.outcomes), self.cost, time.monotonic()
-        return BatchPart(self.ctx, outcomes, reason, self.claim_id if final else None, cost,
-                         self.price if final else 0.0)
+        return BatchPart(self.ctx, self.price if final else 0.0,
+                         PartToRecord(self.ctx.id, outcomes, reason, self.claim_id if final else None, cost))
 
 
 class Outgoing:

@@ -1,5 +1,5 @@
 """The SQL the sender runs, besides claiming (``claim.py``) and recording outcomes (``outcomes.py``):
-who a batch's messages go to, and recording parts of batches (pausing a campaign first when a send said so)."""
+who a batch's messages go to, and recording parts of batches (pausing a campaign when a send said so)."""
 
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ async def message_variants(session: AsyncSession, message_ids: list[int]) -> dic
 
 class PartToRecord(NamedTuple):
     """Outcomes of one batch (or the part of it that has them so far) to record: the campaign is paused
-    first when ``pause_reason`` is set, the claim deleted when ``claim_id`` is (its last part), and
+    when ``pause_reason`` is set, the claim deleted when ``claim_id`` is (its last part), and
     ``cost``, the forecast price of its messages that left or may have, added to the campaign's
     ``committed_cost`` (its budget's count)."""
 

@@ -30,7 +30,6 @@ from herald.dispatch.database_loop import DatabaseWork
 from herald.dispatch.outcomes import Lost, NotSent, Outcome, Released, Retry, Sent, Unknown
 from herald.dispatch.pacer import Pacer, SlidingWindow, sent
 from herald.dispatch.recorder import Recorder
-from herald.dispatch.repository import PartToRecord
 from herald.dispatch.roster import CampaignRow, Roster
 from herald.dispatch.takeoff import REFILL_AT, Clearance, Lane, NotCleared, Takeoff
 from herald.kit.crypto import SecretBox
@@ -354,15 +353,14 @@ class Sender:
         await self._record_part(batch.take_part(final=True))
 
     async def _record_part(self, part: BatchPart) -> None:
-        ctx, pause_reason = part.ctx, part.pause_reason
+        ctx, recorded = part.ctx, part.recorded
         # Written with the other numbers' parts in the recorder's next round, or given up (logged there):
         # its messages then stay ``claimed`` until their lease runs out; the reaper makes those up to the
         # claim's watermark ``unknown`` and returns the others to ``pending``. Committed either way.
-        await self.recorder.record(PartToRecord(ctx.id, part.outcomes, pause_reason, part.claim_id, part.cost),
-                                   self.stop)
-        ctx.committed += part.cost
+        await self.recorder.record(recorded, self.stop)
+        ctx.committed += recorded.cost
         ctx.in_flight -= part.price
-        if pause_reason:
+        if recorded.pause_reason:
             ctx.active = False
 
     async def _send_one(self, ctx: ctxmod.CampaignContext, item: Outgoing) -> tuple[Outcome, str | None]:
