@@ -28,13 +28,15 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     return fake
 
 
-def test_gcra_spaces_permits_at_the_rate_after_its_burst(clock: Clock) -> None:
+def test_gcra_spaces_permits_at_the_rate_and_catches_up_slots_that_went_by(clock: Clock) -> None:
     pacer = Pacer(10, burst=3)
-    waits = [pacer.reserve() for _ in range(6)]
-    # Three permits at once (the bucket), then one every 100 ms.
-    assert waits == pytest.approx([0, 0, 0, 0.1, 0.2, 0.3])
+    waits = [pacer.reserve() for _ in range(4)]
+    # The first permit starts the schedule: no burst at the start, one every 100 ms.
+    assert waits == pytest.approx([0, 0.1, 0.2, 0.3])
     clock.now += 10  # idle: the bucket refills, but never beyond its size
     assert [pacer.reserve() for _ in range(4)] == pytest.approx([0, 0, 0, 0.1])
+    clock.now += 0.35  # a stall let two slots go by: caught up at once, then the pace
+    assert [pacer.reserve() for _ in range(3)] == pytest.approx([0, 0, 0.05])
 
 
 async def _blocks(window: SlidingWindow) -> bool:

@@ -17,8 +17,14 @@ CATCH_UP_BUCKET = 3
 
 
 class Pacer:
+    """Permits every 1/rate seconds; a bucket of ``burst`` lets slots that went by unused (a stall, a
+    late claim) be caught up. The first permit starts the schedule with an empty bucket: there is
+    nothing before it to catch up, and a burst at the start, allowed by an empty sliding second,
+    would fill the number's sliding second (``SlidingWindow``, only a little above the pace) a second
+    later, so that every send after it waited on the window, each adding its own lateness."""
+
     def __init__(self, rate_per_second: float, burst: int = 1) -> None:
-        self._tat = 0.0
+        self._tat: float | None = None  # the theoretical arrival time of the next permit; None before the first
         self.burst = max(1, burst)
         self.rate = rate_per_second
 
@@ -35,7 +41,7 @@ class Pacer:
         """Takes the next permit; returns how long to wait before using it."""
         now = monotonic()
         tolerance = (self.burst - 1) * self._interval
-        tat = max(self._tat, now - tolerance)
+        tat = now if self._tat is None else max(self._tat, now - tolerance)
         self._tat = tat + self._interval
         return max(0.0, tat - now)
 
@@ -46,7 +52,7 @@ class Pacer:
 
     def backlog_seconds(self) -> float:
         """How far ahead of now permits are already reserved."""
-        return max(0.0, self._tat - monotonic())
+        return 0.0 if self._tat is None else max(0.0, self._tat - monotonic())
 
 
 class SlidingWindow:

@@ -14,15 +14,16 @@ reaper makes the claim's held messages up to the watermark ``unknown`` and retur
 Each send loop, as soon as it knows when its message's slot comes (``Sender.wait_turn``), books
 the message here with that time (``Takeoff.book``). Every ``TICK`` seconds while bookings wait, one
 UPDATE raises the watermarks of the claims whose messages' slots are less than ``LEAD`` seconds
-away, and the send waits for that statement's commit before its request is written. A crash
-therefore leaves at most ``LEAD`` seconds of pace marked as possibly sent and never sent (about
-``LEAD - TICK / 2`` on average), plus the requests in flight. The margin ``LEAD - TICK`` is the time
+away, and the send waits for that statement's commit before its request is written. While sends
+keep to their slots, a crash therefore leaves at most ``LEAD`` seconds of pace marked as possibly
+sent and never sent (about ``LEAD - TICK / 2`` on average), plus the requests in flight; behind
+them, at most a lane's worth (below). The margin ``LEAD - TICK`` is the time
 a flush may take before a send has to wait for it.
 
 Slot times alone are not enough: when sends fall behind their slots (the event loop stalled, a
 request waits for room in the sliding second), every overdue booking would be cleared at once. So
-each sender has a ``Lane``: at most ``limit`` of its messages (``LEAD`` seconds of its pace) may be
-cleared and not yet written; the rest wait for the next flush.
+each sender has a ``Lane``: at most ``limit`` of its messages (``LEAD`` seconds of its pace, at
+least ``MIN_LANE``) may be cleared and not yet written; the rest wait for the next flush.
 
 A send that books a slot already due (at the ceiling every send does: nothing paces it) would wait
 for a flush each time, a tick and a statement added to every request's time. So a flush that clears
@@ -80,9 +81,11 @@ SLOW_DECAY = 0.95
 MAX_AHEAD = 256
 # A lane of one message would let its next message be cleared only at the flush after the last was
 # written: a flush and a tick per message, which capped a number at 10 msg/s to about 6.5 a second
-# with a hundred numbers on a busy PostgreSQL (flushes of 50 ms). With two, the next is cleared while
-# the last waits for its slot; a crash may strand one message more per number sending.
-MIN_LANE = 2
+# with a hundred numbers on a busy PostgreSQL (flushes of 50 ms). A cleared message may also wait in
+# the number's sliding second before its request is written: with two, a hundred numbers at 10 msg/s
+# on SQLite waited a median second for clearances behind such messages (0.82-0.93 of their paces);
+# with four, 0.91-0.95. A crash may strand that many per number sending below 89 msg/s (4 / LEAD).
+MIN_LANE = 4
 REFILL_AT = MAX_AHEAD // 2
 
 
