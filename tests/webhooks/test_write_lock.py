@@ -1,4 +1,4 @@
-"""The in-process SQLite write lock: a webhook being answered does not queue behind background writers."""
+"""The in-process SQLite write lock: the takeoff's flush and a webhook being answered do not queue behind other writers."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ import asyncio
 from herald.kit.db import WriteLock
 
 
-async def _writer(lock: WriteLock, name: str, order: list[str], *, urgent: bool = False) -> None:
-    await lock.acquire(urgent=urgent)
+async def _writer(
+    lock: WriteLock, name: str, order: list[str], *, urgent: bool = False, first: bool = False
+) -> None:
+    await lock.acquire(urgent=urgent, first=first)
     order.append(name)
     await asyncio.sleep(0)
     lock.release()
@@ -25,6 +27,21 @@ class TestWriteLock:
         lock.release()
         await asyncio.gather(*tasks)
         assert order == ["webhook", "applier", "sender"]
+        assert not lock.locked()
+
+    async def test_the_takeoffs_flush_goes_before_waiting_claims_and_webhooks(self) -> None:
+        # Sends wait on the flush this instant: a hundred numbers' claims queued before it must not delay it.
+        lock, order = WriteLock(), list[str]()
+        await lock.acquire()
+        tasks = [asyncio.create_task(_writer(lock, "recording", order)),
+                 asyncio.create_task(_writer(lock, "claim", order, urgent=True)),
+                 asyncio.create_task(_writer(lock, "webhook", order, urgent=True))]
+        await asyncio.sleep(0)
+        tasks.append(asyncio.create_task(_writer(lock, "flush", order, first=True)))
+        await asyncio.sleep(0)
+        lock.release()
+        await asyncio.gather(*tasks)
+        assert order == ["flush", "claim", "webhook", "recording"]
         assert not lock.locked()
 
     async def test_writers_of_the_same_kind_keep_their_arrival_order(self) -> None:

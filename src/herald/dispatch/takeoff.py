@@ -329,8 +329,9 @@ _RAISE_SQLITE = text(
 async def raise_watermarks(database: Database, watermarks: dict[int, int]) -> set[int]:
     """Raises each claim's watermark to at least the given message id, in one statement; returns the
     claims it found (a claim the reaper took back is gone). Sends wait on it: on SQLite it goes before
-    the claims and recordings waiting for the write lock (``urgent``), which with many numbers are many."""
-    async with database.transaction(urgent=True) as session:
+    every writer waiting for the write lock (``first``), claims included: with a hundred numbers claiming,
+    a flush queued behind them waited up to 0.65 s (docs/performance.md, "Many numbers")."""
+    async with database.transaction(first=True) as session:
         if is_postgres(session):
             rows = await session.execute(
                 _RAISE_POSTGRES, {"ids": list(watermarks), "watermarks": list(watermarks.values())}

@@ -91,24 +91,26 @@ def make_engine(url: str, *, read_only: bool = False, pool_size: int = 10) -> As
 
 
 class WriteLock:
-    """The in-process SQLite write lock: FIFO, except that writers a client is waiting on (``urgent``,
-    e.g. storing a webhook before answering it) go before waiting background writers (the applier,
-    the sender's bookkeeping), which only lose a few milliseconds to them."""
+    """The in-process SQLite write lock: FIFO within three turns. ``first``: sends wait on it this
+    instant (the takeoff's flush, one short statement; ``dispatch/takeoff.py``). ``urgent``: a client
+    or a number waits on it (storing a webhook before answering it, a claim). Background writers (the
+    applier, the recordings) go last, and lose only milliseconds to the others."""
 
     def __init__(self) -> None:
         self._held = False
+        self._first: deque[asyncio.Future[None]] = deque()
         self._urgent: deque[asyncio.Future[None]] = deque()
         self._background: deque[asyncio.Future[None]] = deque()
 
     def locked(self) -> bool:
         return self._held
 
-    async def acquire(self, *, urgent: bool = False) -> None:
-        if not self._held and not self._urgent and not self._background:
+    async def acquire(self, *, urgent: bool = False, first: bool = False) -> None:
+        if not self._held and not self._first and not self._urgent and not self._background:
             self._held = True
             return
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        (self._urgent if urgent else self._background).append(waiter)
+        (self._first if first else self._urgent if urgent else self._background).append(waiter)
         try:
             await waiter
         except asyncio.CancelledError:
@@ -118,7 +120,7 @@ class WriteLock:
 
     def release(self) -> None:
         # Handed over directly, so no writer that arrives meanwhile can slip in between.
-        for queue in (self._urgent, self._background):
+        for queue in (self._first, self._urgent, self._background):
             while queue:
                 waiter = queue.popleft()
                 if not waiter.done():
@@ -133,8 +135,8 @@ class WriteLock:
         self.release()
 
     @asynccontextmanager
-    async def urgently(self) -> AsyncIterator[None]:
-        await self.acquire(urgent=True)
+    async def urgently(self, *, first: bool = False) -> AsyncIterator[None]:
+        await self.acquire(urgent=True, first=first)
         try:
             yield
         finally:
@@ -169,15 +171,16 @@ class Database:
         return self.engine.dialect.name
 
     @asynccontextmanager
-    async def session(self, *, urgent: bool = False) -> AsyncIterator[AsyncSession]:
+    async def session(self, *, urgent: bool = False, first: bool = False) -> AsyncIterator[AsyncSession]:
         """A unit of work: commits when the block ends, rolls back on error.
 
         On SQLite it holds the process's write lock for its whole life: never open another
         ``session()`` inside one (that would wait for itself). ``urgent``: a client is waiting on
-        this transaction, so it takes the lock before background writers already waiting.
+        this transaction, so it takes the lock before background writers already waiting. ``first``:
+        sends are waiting on this one short transaction, so it goes before every waiting writer.
         """
         lock = self.write_lock
-        held = lock.urgently() if urgent and isinstance(lock, WriteLock) else lock
+        held = lock.urgently(first=first) if (urgent or first) and isinstance(lock, WriteLock) else lock
         async with held, self.unlocked_session() as session:
             yield session
 
