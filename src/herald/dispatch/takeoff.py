@@ -83,9 +83,9 @@ MAX_AHEAD = 256
 # written: a flush and a tick per message, which capped a number at 10 msg/s to about 6.5 a second
 # with a hundred numbers on a busy PostgreSQL (flushes of 50 ms). A cleared message may also wait in
 # the number's sliding second before its request is written: with two, a hundred numbers at 10 msg/s
-# on SQLite waited a median second for clearances behind such messages. With four, that wait halved
-# and they sent 0.85-0.95 of their paces instead of 0.41-0.83 (docs/performance.md, "Many numbers").
-# A crash may strand that many per number sending below 89 msg/s (4 / LEAD).
+# on SQLite waited a median second for clearances behind such messages; with four, a median 0.23 s
+# (docs/performance.md, "Many numbers: the flush first"). A crash may strand that many per number
+# sending below 89 msg/s (4 / LEAD).
 MIN_LANE = 4
 REFILL_AT = MAX_AHEAD // 2
 
