@@ -8,6 +8,7 @@ import aiohttp
 
 from herald.simulator import SimulatorServer
 from tests.simulator.conftest import TOKEN, SimFactory, post_json, template_body
+from tests.simulator.test_sim_account_events import control
 from tests.simulator.test_sim_api import assert_graph_error, messages_url
 
 
@@ -52,6 +53,20 @@ class TestPortfolioLimit:
         stats = sim.stats()["numbers"]
         assert stats["1090001"]["portfolio_unique_recipients_24h"] == 50
         assert stats["1090003"]["portfolio_unique_recipients_24h"] == 1
+
+    async def test_an_upgrade_raises_the_portfolios_limit_at_once(
+        self, start_sim: SimFactory, http: aiohttp.ClientSession
+    ) -> None:
+        sim = start_sim(phone_numbers=numbers(("1090001", "2090001", "bp-1", "TIER_50"),
+                                              ("1090002", "2090002", "bp-1", "TIER_50")))
+        for user in range(50):
+            assert (await send(http, sim, user))[0] == 200
+        status, body = await send(http, sim, 50, "1090002")
+        assert_graph_error(status, body, 131048, 400)
+        await control(http, sim, "number-quality", {"phone_number_id": "1090001", "event": "UPGRADE", "tier": "TIER_250"})
+        assert (await send(http, sim, 50, "1090002"))[0] == 200  # the portfolio's highest tier now
+        await control(http, sim, "number-quality", {"phone_number_id": "1090001", "event": "DOWNGRADE", "tier": "TIER_50"})
+        assert_graph_error(*await send(http, sim, 51, "1090002"), 131048, 400)
 
     async def test_a_place_frees_24_hours_after_a_users_last_message(
         self, start_sim: SimFactory, http: aiohttp.ClientSession

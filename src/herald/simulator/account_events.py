@@ -149,6 +149,7 @@ def number_quality(state: SimState, body: dict[str, Any]) -> dict[str, Any]:
     value["current_limit"] = tier
     value["max_daily_conversations_per_business"] = tier
     number.messaging_limit_tier = tier
+    state.tier_changed()
     if event == "FLAGGED":
         number.quality_rating = "RED"
     elif event == "UNFLAGGED":

@@ -72,6 +72,7 @@ class SimState:
         self.scenario_stopped = {digits(p) for p in scenario.stopped}
         self.stopping = {digits(p) for p in scenario.stopping}
         self._numbers = {n.phone_number_id: n for n in scenario.phone_numbers}
+        self._portfolio_limits: dict[str, int | None] = {}
         self.due_events = account_events.scheduled(scenario.template_events, scenario.number_events)
         self.rng = random.Random(scenario.seed)
 
@@ -125,7 +126,18 @@ class SimState:
         return limits
 
     def portfolio_limit(self, number: PhoneNumber) -> int | None:
-        return portfolio_limit(self.scenario.portfolio_tiers(self.scenario.portfolio_of(number)))
+        """The messaging limit of the number's business portfolio. Read for every template send and
+        found by scanning every number of the scenario, so it is kept per portfolio: at a hundred
+        numbers the scan was a twentieth of the simulator's time. ``load`` and ``tier_changed``
+        forget it."""
+        key = self.scenario.portfolio_of(number)
+        if key not in self._portfolio_limits:
+            self._portfolio_limits[key] = portfolio_limit(self.scenario.portfolio_tiers(key))
+        return self._portfolio_limits[key]
+
+    def tier_changed(self) -> None:
+        """A number's messaging limit tier changed in place: its portfolio's limit is read again."""
+        self._portfolio_limits.clear()
 
     def next_wamid(self, wa_id: str, *, inbound: bool = False) -> str:
         self._counter += 1
