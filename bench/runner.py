@@ -2,7 +2,7 @@
 
 Each row is a figure measured against a baseline taken in the same run (the machine is shared
 and noisy: ratios, not absolute times). ``--full`` uses the issue's sizes (1,000,000 contacts,
-100,000 messages, 60 s / 5 min of pacing); the default sizes finish in about ten minutes here.
+100,000 messages, 60 s / 5 min of pacing); the default sizes finish in about twenty minutes here.
 ``--only NAME[,NAME]`` runs some rows; ``--sqlite-only`` skips PostgreSQL.
 """
 

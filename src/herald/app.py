@@ -154,6 +154,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                     send_lease=timedelta(seconds=settings.send_lease_seconds),
                 )
                 await resources.enter_async_context(embedded.running(app.state.worker))
+                # A pause, an end, a start or a resume through this process's API reaches its senders at once.
+                app.state.campaigns_changed = app.state.worker.campaigns_changed
             freeze_startup_heap()
             yield
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import httpx
@@ -15,7 +15,12 @@ from herald.dispatch.worker import Worker
 from herald.kit.crypto import SecretBox
 from herald.kit.db import Database
 from herald.models import CampaignMessage, CampaignStats
+from herald.simulator import Scenario, SimulatorServer
 from tests.conftest import LOOPBACK_ALLOWED
+from tests.factories import graph_template
+
+# The template "hello" of the simulators below: a body with the contact's name.
+HELLO_BODY = [{"type": "BODY", "text": "Hello {{1}}"}]
 
 
 @asynccontextmanager
@@ -70,3 +75,14 @@ def sim_messages(base_url: str) -> list[dict[str, Any]]:
         if page["next"] >= page["total"] or not page["messages"]:
             return items
         since = page["next"]
+
+
+@contextmanager
+def hello_simulator() -> Iterator[SimulatorServer]:
+    """A simulator with the approved template "hello" (``HELLO_BODY``), whose users neither read nor reply."""
+    scenario = Scenario.model_validate({
+        "templates": [graph_template("hello", components=HELLO_BODY)], "seed": 1,
+        "read_probability": 0, "reply_probability": 0,
+    })
+    with SimulatorServer(scenario, webhook_url=None, app_secret="sim-secret") as sim:
+        yield sim

@@ -100,6 +100,22 @@ async def test_a_fresh_view_is_read_after_the_call(database: Database, org: OrgH
     assert (await roster.view(number_id, fresh=True)).campaigns == []  # type: ignore[union-attr]
 
 
+async def test_after_a_change_every_view_is_read_after_it(database: Database, org: OrgHandle) -> None:
+    numbers = await numbers_with_campaigns(database, org, 2)
+    roster = Roster(DatabaseWork(database), TEST_BOX, max_age=60)
+    await read_by_senders(roster, numbers)
+    async with database.session() as session:
+        await session.execute(update(Campaign).values(status="paused"))
+    roster.changed()  # the pause committed in this process
+    with counting_selects(database) as selects:
+        views = await read_by_senders(roster, numbers)
+    assert [view.campaigns for view in views] == [[], []]  # no fresh=True asked: the change made it so
+    assert selects  # one read for both
+    with counting_selects(database) as selects:
+        await read_by_senders(roster, numbers)
+    assert selects == []  # then the last read again, within max_age
+
+
 async def test_a_deleted_number_has_no_view(database: Database, org: OrgHandle) -> None:
     roster = Roster(DatabaseWork(database), TEST_BOX, max_age=60)
     assert await roster.view(424242) is None

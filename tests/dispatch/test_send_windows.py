@@ -15,14 +15,13 @@ from fastapi import FastAPI
 
 from herald.kit.db import Database
 from herald.models import MessageStatus
-from herald.simulator import Scenario, SimulatorServer
+from herald.simulator import SimulatorServer
 from tests.conftest import OrgHandle
-from tests.dispatch.helpers import messages, running_worker, sim_messages, stats, wait_until
-from tests.factories import graph_template, make_active_campaign, make_contacts, make_number, make_template
+from tests.dispatch.helpers import hello_simulator, messages, running_worker, sim_messages, stats, wait_until
+from tests.factories import make_active_campaign, make_contacts, make_number, make_template
 
 pytestmark = pytest.mark.slow
 
-TEXT_ONLY = [{"type": "BODY", "text": "Hello {{1}}"}]
 VARIABLES = {"1": {"source": "contact_name"}}
 BERLIN, SAO_PAULO = "+4915112345678", "+5511987654321"
 # A Monday, 12:00 UTC: 13:00 in Berlin, 09:00 in São Paulo, 21:00 in Tokyo.
@@ -47,11 +46,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
 
 @pytest.fixture
 def simulator() -> Iterator[SimulatorServer]:
-    scenario = Scenario.model_validate({
-        "templates": [graph_template("hello", components=TEXT_ONLY)], "seed": 1,
-        "read_probability": 0, "reply_probability": 0,
-    })
-    with SimulatorServer(scenario, webhook_url=None, app_secret="sim-secret") as sim:
+    with hello_simulator() as sim:
         yield sim
 
 

@@ -118,7 +118,7 @@ class TestStopAwareWaits:
         dispatcher.creds = object()  # type: ignore[assignment]
         ctx.pacer.reserve()
         before = utcnow()
-        outcome, _ = await asyncio.wait_for(dispatcher._send_one(ctx, Outgoing(7, 1, 1, {})), timeout=1)
+        outcome, _ = await asyncio.wait_for(dispatcher._send_one(ctx, Outgoing(7, 1, 1, b"{}")), timeout=1)
         assert isinstance(outcome, Retry) and outcome.message_id == 7 and outcome.refund_attempt
         assert timedelta(seconds=95) < outcome.at - before < timedelta(seconds=105)
         assert ctx.pacer.backlog_seconds() == pytest.approx(100)  # the slot is still the next one

@@ -22,6 +22,8 @@ from tests.conftest import OrgHandle
 
 T = TypeVar("T")
 SLOW_WHATSAPP_MS = 300
+# How long `while_whatsapp_answers` holds WhatsApp's answer for `meanwhile` at most.
+MEANWHILE_SECONDS = 10.0
 ASKED, WROTE, ANSWERED = "whatsapp asked", "concurrent write committed", "whatsapp answered"
 
 PHONE_NUMBER_ID = "1090001"
@@ -126,15 +128,22 @@ class WatchedCloudClient:
         self.client = client
         self.events: list[str] = []
         self.asked = asyncio.Event()
+        # The next call's answer reaches the app only once ``answer`` is set (``while_whatsapp_answers``).
+        self.hold_next = False
+        self.answer = asyncio.Event()
 
     def __getattr__(self, name: str) -> Any:  # any other call: the app's client itself
         return getattr(self.client, name)
 
     async def _watched(self, call: Awaitable[T]) -> T:
+        held, self.hold_next = self.hold_next, False
         self.events.append(ASKED)
         self.asked.set()
         try:
-            return await call
+            result = await call
+            if held:
+                await self.answer.wait()
+            return result
         finally:
             self.events.append(ANSWERED)
 
@@ -159,15 +168,29 @@ async def watch_whatsapp(app: FastAPI, sim: SimulatorServer) -> WatchedCloudClie
 
 
 async def while_whatsapp_answers(
-    watched: WatchedCloudClient, request: Awaitable[httpx.Response], meanwhile: Callable[[], Awaitable[Any]]
+    watched: WatchedCloudClient, request: Awaitable[httpx.Response], meanwhile: Callable[[], Awaitable[Any]],
+    *, hold: bool = True,
 ) -> httpx.Response:
-    """Send `request`; once it has asked WhatsApp, run `meanwhile` to the end. Returns the response."""
+    """Send `request`; once it has asked WhatsApp, run `meanwhile` to the end, WhatsApp's answer held
+    until then (however slow the machine, `meanwhile` happens while WhatsApp answers). Returns the response.
+
+    `meanwhile` may wait for the request (a write behind a transaction the request wrongly holds open):
+    the answer is then let through after `MEANWHILE_SECONDS`, and `watched.events` shows the order.
+    `hold=False`: the answer comes when WhatsApp gives it (`SLOW_WHATSAPP_MS`), for a `meanwhile` that
+    must finish after it."""
+    watched.answer.clear()
+    watched.hold_next = hold
     sent = asyncio.ensure_future(request)
-    asked = asyncio.ensure_future(watched.asked.wait())
-    await asyncio.wait([sent, asked], return_when=asyncio.FIRST_COMPLETED)
-    asked.cancel()
-    assert watched.asked.is_set(), "the request ended without asking WhatsApp"
-    await meanwhile()
+    try:
+        asked = asyncio.ensure_future(watched.asked.wait())
+        await asyncio.wait([sent, asked], return_when=asyncio.FIRST_COMPLETED)
+        asked.cancel()
+        assert watched.asked.is_set(), "the request ended without asking WhatsApp"
+        done = asyncio.ensure_future(meanwhile())
+        await asyncio.wait([done], timeout=MEANWHILE_SECONDS)
+    finally:
+        watched.answer.set()
+    await done
     return await sent
 
 

@@ -147,8 +147,10 @@ class TestCreateNumber:
             assert taken.status_code == 409, taken.text
             assert taken.json()["error"]["code"] == "duplicate_phone_number_id"
 
+        # Not held: the other registration must ask WhatsApp after this one and store after it.
         response = await while_whatsapp_answers(
-            watched, client.post(NUMBERS, json=number_body(sim.base_url), headers=org.auth), register_elsewhere
+            watched, client.post(NUMBERS, json=number_body(sim.base_url), headers=org.auth), register_elsewhere,
+            hold=False,
         )
         assert response.status_code == 201, response.text
         assert (await client.get(NUMBERS, headers=other_org.auth)).json()["items"] == []

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections.abc import AsyncIterator, Callable
 
 import httpx
@@ -192,38 +191,22 @@ class TestSameAnswer:
 
 
 class TestEventLoop:
-    async def test_a_login_flood_leaves_the_event_loop_responsive(
+    async def test_a_login_flood_checks_passwords_off_the_event_loop_on_bounded_threads(
         self, database: Database, org: OrgHandle, from_address: Browser, hasher: CountingHasher
     ) -> None:
         email = await make_user(database, org_id=org.id, role=Role.editor)
         browsers = [from_address(f"198.51.100.{100 + n}") for n in range(20)]
         tokens = [csrf_of((await b.get("/ui/login")).text) for b in browsers]
-        stored = hasher.real.hash(PASSWORD)  # type: ignore[attr-defined]
-        one_check = time.perf_counter()
-        hasher.real.verify(stored, PASSWORD)  # type: ignore[attr-defined]
-        one_check = time.perf_counter() - one_check  # how long one check on the loop stalls it
-        hasher.taken()
         hasher.threads.clear()
-
-        done = asyncio.Event()
-        lags: list[float] = []
-
-        async def ping() -> None:
-            while not done.is_set():
-                start = time.perf_counter()
-                await asyncio.sleep(0.002)
-                lags.append(time.perf_counter() - start - 0.002)
-
-        pinger = asyncio.create_task(ping())
         answers = await asyncio.gather(*(
             b.post("/ui/login", data={"email": email, "password": PASSWORD, "csrf_token": t})
             for b, t in zip(browsers, tokens, strict=True)
         ))
-        done.set()
-        await pinger
         assert [a.status_code for a in answers] == [303] * 20
         assert hasher.taken() == 20
-        assert threading.get_ident() not in hasher.threads  # every check ran off the event loop's thread
-        # Checked on the loop, the twenty checks ran back to back and stalled it for 10-20 of them
-        # (seconds); off it the worst stall seen on a busy 2-core machine was half of one check.
-        assert max(lags) < 5 * one_check, (max(lags), one_check)
+        # Every check ran off the event loop's thread (on the loop, the twenty checks ran back to back
+        # and stalled every other request for one to two seconds), on the password pool's own bounded
+        # threads: a flood holds at most PASSWORD_THREADS argon2 memories at once. (How long the loop
+        # then stalls is a matter of CPU scheduling, not asserted here: timing is for `make bench`.)
+        assert threading.get_ident() not in hasher.threads
+        assert 1 <= len(hasher.threads) <= crypto.PASSWORD_THREADS

@@ -185,6 +185,26 @@ class TestLimits:
         status, _ = await post_json(http, messages_url(sim), template_body("+5511900000002"))
         assert status == 200
 
+    @pytest.mark.slow
+    async def test_a_send_read_late_by_a_busy_simulator_is_counted_from_its_arrival(
+        self, start_sim: SimFactory, http: aiohttp.ClientSession
+    ) -> None:
+        """The simulator's loop stalls half a second (sharing its cores, say) while a send arrives: the
+        kernel saw the request then, and so does the count. Stamped when the loop got to it, the send
+        a second after its arrival would fall inside the same second and be refused."""
+        sim = start_sim(phone_numbers=[{"phone_number_id": "1090001", "throughput_mps": 1, "access_token": None}])
+        stall = asyncio.create_task(asyncio.to_thread(sim.call, lambda: time.sleep(0.5)))
+        await asyncio.sleep(0.1)  # the simulator's loop is asleep now, for another 0.4 s
+        arrived = time.time()
+        status, _ = await post_json(http, messages_url(sim), template_body("+5511900000001"))
+        await stall
+        assert status == 200 and time.time() - arrived > 0.3  # it was read after the stall
+        (first,) = sim.messages()
+        assert arrived <= first["time"] <= arrived + 0.05
+        await asyncio.sleep(max(0.0, arrived + 1.05 - time.time()))
+        status, _ = await post_json(http, messages_url(sim), template_body("+5511900000002"))
+        assert status == 200
+
     async def test_pair_rate_131056(self, start_sim: SimFactory, http: aiohttp.ClientSession) -> None:
         sim = start_sim(phone_numbers=[{"phone_number_id": "1090001", "throughput_mps": 0, "access_token": None}])
         for _ in range(45):

@@ -24,7 +24,15 @@ from sqlalchemy import delete, select, update
 from herald.campaigns import counters
 from herald.kit.db import Database
 from herald.kit.types import utcnow
-from herald.models import Base, CampaignMessage, CampaignStats, Contact, Engagement, WebhookEvent
+from herald.models import (
+    Base,
+    CampaignMessage,
+    CampaignStats,
+    Contact,
+    Engagement,
+    WebhookEvent,
+    WhatsAppNumber,
+)
 from tests.conftest import OrgHandle
 from tests.dispatch.helpers import stats
 from tests.factories import make_number
@@ -208,6 +216,16 @@ async def campaign(app: FastAPI, database: Database, org: OrgHandle) -> int:
     return await make_campaign(database, org_id=org.id, number_id=number, status="active")
 
 
+async def failed_with_131049(client: httpx.AsyncClient, database: Database, org: OrgHandle, campaign: int,
+                             wamid: str) -> int:
+    """A message of the campaign, sent; then its ``failed`` status with 131049, posted and applied. Its id."""
+    [sent] = await make_messages(database, org_id=org.id, campaign_id=campaign,
+                                 specs=[{"status": "sent", "wamid": wamid, "sent_at": SENT_AT}])
+    await post_signed(client, status_body([status(wamid, "failed", T0, callback=str(sent), code=131049)]))
+    await drain(database)
+    return sent
+
+
 class TestApplyStatuses:
     async def test_a_status_for_a_message_herald_never_sent_is_kept_and_changes_nothing(
         self, client: httpx.AsyncClient, database: Database, org: OrgHandle, campaign: int
@@ -291,17 +309,35 @@ class TestApplyStatuses:
     async def test_131049_while_the_campaign_runs_goes_back_for_a_retry(
         self, client: httpx.AsyncClient, database: Database, org: OrgHandle, campaign: int
     ) -> None:
-        [capped] = await make_messages(database, org_id=org.id, campaign_id=campaign,
-                                       specs=[{"status": "sent", "wamid": "wamid.capped", "sent_at": SENT_AT}])
-        raw = status_body([status("wamid.capped", "failed", T0, callback=str(capped), code=131049)])
-        await post_signed(client, raw)
-        await drain(database)
+        capped = await failed_with_131049(client, database, org, campaign, "wamid.capped")
 
         row = await message(database, capped)
         assert (row.status, row.wamid) == ("pending", None)
         assert row.next_attempt_at is not None and row.next_attempt_at > utcnow() + timedelta(hours=23)
         counts = await stats(database, campaign)
         assert (counts["pending"], counts["sent"], counts["not_sent"]) == (1, 0, 0)
+
+    @pytest.mark.parametrize(("ttl_seconds", "retried"), [(43_200, False), (7 * 86_400, True)])
+    async def test_131049_through_the_marketing_messages_api_is_not_retried_past_its_time_to_live(
+        self, client: httpx.AsyncClient, database: Database, org: OrgHandle, campaign: int, ttl_seconds: int,
+        retried: bool,
+    ) -> None:
+        """The number sends marketing templates through the Marketing Messages API with a time to live: a
+        131049 the status webhook reports is retried in 24 h only if the message would still be worth
+        delivering then (the campaign's own deadline is 7 days)."""
+        async with database.session() as session:
+            await session.execute(update(WhatsAppNumber).values(marketing_messages_api=True,
+                                                                 marketing_messages_ttl_seconds=ttl_seconds))
+        capped = await failed_with_131049(client, database, org, campaign, "wamid.ttl")
+
+        row = await message(database, capped)
+        counts = await stats(database, campaign)
+        if retried:
+            assert row.status == "pending" and row.next_attempt_at is not None
+            assert (counts["pending"], counts["not_sent"]) == (1, 0)
+        else:  # twelve hours to live: a try in 24 h would come too late
+            assert (row.status, row.error_code, row.next_attempt_at) == ("failed", 131049, None)
+            assert (counts["pending"], counts["not_sent"]) == (0, 1)
 
 
 class TestFoldAcrossBatches:

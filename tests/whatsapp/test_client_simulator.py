@@ -178,6 +178,16 @@ class TestSendTemplate:
         assert len(written) == 1
         assert written[0] <= recorded["time"]
 
+    async def test_a_body_already_encoded_is_sent_as_it_is(self, sim, client):
+        """The dispatch engine renders each body to JSON while claiming: those bytes are what goes out."""
+        import orjson
+
+        body = orjson.dumps(template_message(MARIA, "plain", "pt_BR", ["Maria", "Y"], biz_opaque_callback_data="42"))
+        result = await client.send_message(creds_for(sim), body)
+        (recorded,) = sim.messages()
+        assert recorded["wamid"] == result.wamid and recorded["parameters"] == ["Maria", "Y"]
+        assert recorded["biz_opaque_callback_data"] == "42"
+
     async def test_many_concurrent_sends(self, sim, client):
         creds = creds_for(sim)
         results = await asyncio.gather(

@@ -7,11 +7,13 @@ import logging
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.events.outbox import CampaignEvent, record_campaign_events
 from herald.events.types import EventType
+from herald.kit.db import CAMPAIGN_STATUS_CHANGED
+from herald.kit.dialect import is_postgres
 from herald.kit.errors import Conflict, NotFound
 from herald.models import Campaign
 from herald.ops.metrics import CAMPAIGN_TRANSITIONS
@@ -42,6 +44,9 @@ RUNNING = frozenset({Status.active, Status.paused})
 # Running, or scheduled to start.
 LIVE = RUNNING | {Status.scheduled}
 EDITABLE = frozenset({Status.draft, Status.ready})
+# PostgreSQL's notification channel of status changes: "<campaign id> <new status>", sent by
+# ``transition`` and delivered when its transaction commits (``dispatch/status_news.py`` listens).
+STATUS_CHANNEL = "herald_campaign_status"
 DELETABLE = frozenset({Status.draft, Status.ready, Status.scheduled, Status.ended})
 
 
@@ -53,8 +58,14 @@ async def transition(
     org_id: int | None = None,
     from_states: frozenset[Status] | None = None,
     values: dict[str, Any] | None = None,
+    announce: bool = True,
 ) -> None:
-    """Move a campaign to ``to`` if it is in one of ``from_states``; 409 with the current status otherwise."""
+    """Move a campaign to ``to`` if it is in one of ``from_states``; 409 with the current status otherwise.
+
+    ``announce``: tell the workers once committed, so that a pause or an end stops their sends at once
+    (``CAMPAIGN_STATUS_CHANGED``, ``STATUS_CHANNEL``). False for the pause a sender makes at its budget
+    (``dispatch/budget.py``): the messages of that claim that fit the budget still go, and only that
+    sender has them; it sees the pause at its next refresh."""
     allowed = from_states if from_states is not None else ALLOWED[to]
     stmt = (
         update(Campaign)
@@ -70,6 +81,12 @@ async def transition(
         log.info("campaign %s is now %s (was %s)", campaign_id, to.value, was,
                  extra={"campaign_id": campaign_id, "to": to.value, "from_states": was})
         CAMPAIGN_TRANSITIONS.labels(to=to.value).inc()
+        if announce and (to in RUNNING or to == Status.ended):  # what the senders act on
+            # Told to the worker of this process once committed (a pause stops its sends at once), and
+            # on PostgreSQL to every worker listening (``dispatch/status_news.py``), when it commits.
+            session.info.setdefault(CAMPAIGN_STATUS_CHANGED, {})[campaign_id] = to.value
+            if is_postgres(session):
+                await session.execute(select(func.pg_notify(STATUS_CHANNEL, f"{campaign_id} {to.value}")))
         if (event_type := _event_of(to, allowed)) is not None:
             reason = (values or {}).get("status_reason")
             await record_campaign_events(session, [CampaignEvent(campaign_id, event_type, {"reason": reason})])

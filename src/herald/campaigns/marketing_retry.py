@@ -19,7 +19,15 @@ from datetime import timedelta
 FIRST_INTERVAL = timedelta(hours=24)
 MAX_DAYS = 30.0  # the longest deadline a campaign may set
 WAIT_REASON = "retrying after Meta's per-user marketing limit (131049)"
+SECONDS_PER_DAY = 86_400.0
 _MAX_DOUBLINGS = 16  # far past any deadline: keeps the arithmetic small
+
+
+def deadline_days(campaign_days: float, ttl_seconds: int | None) -> float:
+    """The campaign's deadline, cut to the time to live of a message sent through Meta's Marketing
+    Messages API (``ttl_seconds``; None: Meta's default, or ``/messages``): a marketing message is never
+    tried again once it is no longer worth delivering."""
+    return campaign_days if ttl_seconds is None else min(campaign_days, ttl_seconds / SECONDS_PER_DAY)
 
 
 def next_try_in(attempts: int, deadline_days: float) -> timedelta | None:

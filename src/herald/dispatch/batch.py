@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
+import orjson
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,6 +26,7 @@ from herald.contacts.local_zone import TIMEZONE_TAG
 from herald.dispatch import send_window
 from herald.dispatch.breaker import check_before_claim, move_window
 from herald.dispatch.budget import hold_over_budget
+from herald.dispatch.claim import candidates as claim_candidates
 from herald.dispatch.claim import claim_messages
 from herald.dispatch.context import CampaignContext, VariantRender
 from herald.dispatch.messaging_limit import hold_over_limit
@@ -82,11 +84,17 @@ class Batch:
 
 
 class Outgoing:
-    """A claimed message (``claimed``, leased), its request body rendered, waiting for a send loop."""
+    """A claimed message (``claimed``, leased), its request body rendered, waiting for a send loop.
+
+    The body is kept as the JSON bytes it is sent as: rendered while claiming, off the send loops, and
+    one object for the garbage collector instead of seven nested containers. A number's claims hold
+    three seconds of its pace, so a worker at 1,600 msg/s holds about 5,000 of these at any time,
+    long enough for every one to reach the oldest generation that each full collection walks.
+    """
 
     __slots__ = ("message_id", "contact_id", "attempts", "body", "batch", "index", "price", "marketing_messages")
 
-    def __init__(self, message_id: int, contact_id: int, attempts: int, body: dict[str, Any], price: float = 0.0,
+    def __init__(self, message_id: int, contact_id: int, attempts: int, body: bytes, price: float = 0.0,
                  marketing_messages: bool = False) -> None:
         self.message_id = message_id
         self.contact_id = contact_id
@@ -122,6 +130,14 @@ async def claim_batch(
             await session.execute(delete(SendClaim).where(SendClaim.id == claim_id))
             return None, [], True
     return claim_id, outgoing, True
+
+
+async def anything_due(database: Database, campaign_id: int) -> bool:
+    """Whether a claim for the campaign would take a message now: one read, without the claim's writes
+    (on SQLite, without the write lock)."""
+    async with database.read_session() as session:
+        found = await session.execute(claim_candidates(campaign_id, utcnow(), 1))
+        return found.first() is not None
 
 
 async def _prepare(
@@ -179,5 +195,6 @@ async def _prepare(
             sharing = ctx.number_marketing.activity_sharing if ctx.number_marketing is not None else None
             body = with_marketing_options(body, activity_sharing=sharing)
         price = card.price_of_phone(phone, ctx.category) if card is not None else 0.0
-        outgoing.append(Outgoing(message_id, contact_id, attempts, body, price, render.marketing_messages))
+        outgoing.append(Outgoing(message_id, contact_id, attempts, orjson.dumps(body), price,
+                                 render.marketing_messages))
     return outgoing, skipped

@@ -61,8 +61,10 @@ async def hold_over_budget(session: AsyncSession, *, ctx: CampaignContext, outgo
         [{"_id": item.message_id} for item in over],
     )
     try:
+        # Not announced: the messages that fit still go (below); a pause announced to the workers would
+        # stop them before they leave.
         await transition(session, campaign_id=ctx.id, to=Status.paused, from_states=frozenset({Status.active}),
-                         values={"status_reason": BUDGET_REACHED})
+                         values={"status_reason": BUDGET_REACHED}, announce=False)
     except Conflict:
         pass  # paused or ended meanwhile: it sends nothing more either way
     else:  # beside the ordinary campaign.paused (docs/events.md)

@@ -31,7 +31,8 @@ class Claimed(NamedTuple):
     rows: list[tuple[int, int, int]]
 
 
-def _candidates(campaign_id: int, now: datetime, limit: int) -> Select[Any]:
+def candidates(campaign_id: int, now: datetime, limit: int) -> Select[Any]:
+    """The ids of the campaign's messages a claim would take now, while it is active, in id order."""
     campaign_active = exists().where(Campaign.id == campaign_id, Campaign.status == Status.active)
     return (
         select(CampaignMessage.id)
@@ -67,14 +68,14 @@ async def _mark_claimed(
 async def claim_postgres(
     session: AsyncSession, *, campaign_id: int, now: datetime, limit: int, lease: timedelta
 ) -> Claimed:
-    ids = _candidates(campaign_id, now, limit).with_for_update(skip_locked=True)
+    ids = candidates(campaign_id, now, limit).with_for_update(skip_locked=True)
     return await _mark_claimed(session, ids, now, lease)
 
 
 async def claim_sqlite(
     session: AsyncSession, *, campaign_id: int, now: datetime, limit: int, lease: timedelta
 ) -> Claimed:
-    return await _mark_claimed(session, _candidates(campaign_id, now, limit), now, lease)
+    return await _mark_claimed(session, candidates(campaign_id, now, limit), now, lease)
 
 
 async def claim_messages(

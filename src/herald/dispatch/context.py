@@ -53,6 +53,11 @@ class CampaignContext:
     window: SlidingWindow = field(default_factory=lambda: SlidingWindow(1))
     active: bool = True
     idle_until: float = 0.0
+    # Its last claim found nothing due: the next one is tried only once a read finds something
+    # (``batch.anything_due``). A campaign that has sent everything stays active for its replies and
+    # retries; with a claim's transaction a second for each, a hundred such campaigns took the SQLite
+    # write lock a hundred times a second.
+    drained: bool = False
     # Claimed messages waiting for a sender, which have not reserved their slot in ``pacer`` yet.
     queued: int = 0
     positions: list[str] = field(default_factory=list)

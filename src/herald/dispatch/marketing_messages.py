@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from herald.campaigns import marketing_retry
 from herald.models import WhatsAppNumber
 
 MARKETING = "MARKETING"
-SECONDS_PER_DAY = 86_400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,9 +31,7 @@ class MarketingMessages:
     def retry_days(self, campaign_days: float) -> float:
         """The campaign's deadline for retrying Meta's per-user marketing limit (131049), cut to the time
         to live: a marketing message is never tried again once it is no longer worth delivering."""
-        if self.ttl_seconds is None:
-            return campaign_days
-        return min(campaign_days, self.ttl_seconds / SECONDS_PER_DAY)
+        return marketing_retry.deadline_days(campaign_days, self.ttl_seconds)
 
 
 def of_number(number: WhatsAppNumber) -> MarketingMessages | None:

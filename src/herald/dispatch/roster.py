@@ -10,6 +10,12 @@ reads it for every number the worker holds in one read transaction of a fixed nu
 ``max_age``; a sender asking for a view older than that starts the next read, or waits for the one
 under way (one read at a time), and every sender asking meanwhile shares it.
 
+A campaign paused, ended, resumed or started through the API of the process the worker runs in
+(``herald serve`` with its embedded worker) need not wait for ``max_age``: ``changed`` makes the next
+view a read that starts after it, and the senders refresh at their next turn rather than at the end
+of their refresh period (``Sender._run``; ``Worker.campaigns_changed`` has already stopped a paused
+or ended campaign's sends by then).
+
 Decrypting an access token costs about as much as a query: credentials are kept while the number's
 stored ciphertext is unchanged.
 """
@@ -81,6 +87,8 @@ class Roster:
         self._numbers: set[int] = set()
         self._snapshot = _Snapshot(-float("inf"), frozenset(), {})
         self._reading: asyncio.Task[_Snapshot] | None = None
+        # When ``changed`` was last called: a view is read after it.
+        self.changed_at = -float("inf")
         # By number: what its credentials were decrypted from (the stored columns), and them.
         self._credentials: dict[int, tuple[tuple[object, ...], NumberCredentials]] = {}
 
@@ -90,12 +98,20 @@ class Roster:
     def leave(self, number_id: int) -> None:
         self._numbers.discard(number_id)
 
+    def changed(self) -> None:
+        """What the senders read changed (a campaign's status, committed): the next view is read after
+        this call."""
+        self.changed_at = time.monotonic()
+
     async def view(self, number_id: int, *, fresh: bool = False) -> NumberView | None:
-        """The number's view, read at most ``max_age`` ago (``fresh``: read after this call)."""
+        """The number's view, read at most ``max_age`` ago and after the last ``changed`` (``fresh``:
+        read after this call)."""
         self.join(number_id)
         snapshot = self._snapshot
         if fresh or number_id not in snapshot.numbers:  # a read that starts now, which includes it
             snapshot = await self._read(after=time.monotonic())
+        elif snapshot.read_at < self.changed_at:  # a read that started after the change
+            snapshot = await self._read(after=self.changed_at)
         elif time.monotonic() - snapshot.read_at > self.max_age:  # the read under way will do
             snapshot = await self._read(after=None)
         return snapshot.views.get(number_id)

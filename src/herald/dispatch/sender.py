@@ -1,22 +1,24 @@
 """Sending one WhatsApp number's campaign messages at its pace: the ``Sender``.
 
 One ``Sender`` runs per number this worker holds the lease of. It claims batches (``batch.py``) a
-fraction of a second ahead into a queue; a fixed pool of send loops (as many as the client has
-connections) takes messages from it, paces each through two GCRA pacers (the campaign's pace and
-the number's throughput, ``pacer.py``), sends it, turns a failure into an outcome
-(``retry_policy.py``), and the batch's outcomes are handed in parts, at most ``RECORD_EVERY_SECONDS``
-apart and with its last outcome, to the recorder (``recorder.py``), which writes those of every
-number of the worker together. No task per message, and never more requests waiting
-than connections: a request queued inside aiohttp's connector costs far more than a message waiting
-in our queue.
+fraction of a second ahead into a queue; a pool of send loops (``SEND_LOOP_SECONDS`` of the number's
+pace, at most as many as the client has connections) takes messages from it, paces each through two
+GCRA pacers (the campaign's pace and the number's throughput, ``pacer.py``), sends it, turns a
+failure into an outcome (``retry_policy.py``), and the batch's outcomes are handed in parts, at most
+``RECORD_EVERY_SECONDS`` apart and with its last outcome, to the recorder (``recorder.py``), which
+writes those of every number of the worker together. No task per message, and never more requests
+waiting than connections: a request queued inside aiohttp's connector costs far more than a message
+waiting in our queue.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import random
 import time
-from collections.abc import Coroutine
+from collections.abc import Collection, Coroutine
 from datetime import timedelta
 from typing import Any
 
@@ -24,13 +26,13 @@ from herald.campaigns import frequency_cap
 from herald.campaigns.send_window import window_of
 from herald.dispatch import context as ctxmod
 from herald.dispatch import retry_policy
-from herald.dispatch.batch import MAX_BATCH, Batch, BatchPart, Outgoing, claim_batch
+from herald.dispatch.batch import MAX_BATCH, Batch, BatchPart, Outgoing, anything_due, claim_batch
 from herald.dispatch.claim import SEND_LEASE
 from herald.dispatch.database_loop import DatabaseWork
 from herald.dispatch.outcomes import Lost, NotSent, Outcome, Released, Retry, Sent, Unknown
 from herald.dispatch.pacer import Pacer, SlidingWindow, sent
 from herald.dispatch.recorder import Recorder
-from herald.dispatch.roster import CampaignRow, Roster
+from herald.dispatch.roster import CampaignRow, NumberView, Roster
 from herald.dispatch.takeoff import REFILL_AT, Clearance, Lane, NotCleared, Takeoff
 from herald.kit.crypto import SecretBox
 from herald.kit.db import Database
@@ -48,12 +50,25 @@ log = logging.getLogger("herald.dispatch")
 
 REFRESH_SECONDS = 0.5
 # A refresh may use the roster's read of up to this long ago: with the refresh's own period, what a
-# sender knows is at most 0.75 s old (a pause lets through no more than what was claimed before it).
+# sender knows is at most 0.75 s old. A pause or an end through the API of the worker's own process
+# (``herald serve``) stops the sends at once (``Worker.campaigns_changed``).
 ROSTER_MAX_AGE = REFRESH_SECONDS / 2
 PREFETCH_SECONDS = 0.5  # a claim is made when less than this much of the pace is left claimed
-# How much of a campaign's pace one claim takes (at most ``MAX_BATCH``); a claim is made when less
-# than ``PREFETCH_SECONDS`` is left, so a message waits up to about this long claimed before it leaves.
+# How much of a campaign's pace one claim takes (at most ``MAX_BATCH``; a slow campaign's is longer, see
+# ``CLAIM_AT_LEAST``); a claim is made when less than ``PREFETCH_SECONDS`` is left, so a message waits up
+# to about this long claimed before it leaves.
 CLAIM_SECONDS = 3.0
+# Each claim's share of ``CLAIM_SECONDS`` is drawn between 1 - CLAIM_SPREAD and 1 + CLAIM_SPREAD of
+# it: numbers started together would otherwise claim together every few seconds, all their claims
+# rendered at once on the database loop while the takeoff's flushes waited behind them
+# (docs/performance.md, "Many numbers: claims spread out").
+CLAIM_SPREAD = 0.25
+# A campaign too slow for ``CLAIM_SECONDS`` to hold this many messages claims this many, or
+# ``CLAIM_SECONDS_AT_MOST`` of its pace if that is less: claiming and recording cost the same whatever a
+# claim's size, and three seconds of 10 msg/s (30 messages) made a hundred numbers claim 33 times a
+# second (docs/performance.md, "Many numbers: every run on target, and slow numbers claim more at once").
+CLAIM_AT_LEAST = 60
+CLAIM_SECONDS_AT_MOST = 8.0
 LOW_WATER = MAX_BATCH // 2  # claim again when fewer messages than this wait for a send loop
 # A batch is recorded in parts while it sends, at most this long apart, so the stats stay live.
 RECORD_EVERY_SECONDS = 0.5
@@ -85,6 +100,35 @@ WINDOW_MARGIN = 0.988
 # as one clump that a full window would replay every second (see ``SlidingWindow``) and that Meta
 # would count over its sliding second. At 1.2 × the pace a 40 ms stall is caught up within 200 ms.
 CATCH_UP = 1.2
+# A send loop holds its message from the queue until WhatsApp answers: through the wait for its slot (up
+# to about ``PREFETCH_SECONDS``, as claims are made that far ahead) and the request. A number has this
+# many seconds of its pace in send loops (at least ``MIN_SEND_LOOPS``, at most the client's connections),
+# so requests may take up to about 1.5 s before the loops rather than the pace hold it back. A loop per
+# connection for every number made 25,600 idle tasks with a hundred numbers at 10 msg/s, which every
+# full garbage collection walked (docs/performance.md, "Many numbers: what an idle number costs").
+SEND_LOOP_SECONDS = 2.0
+MIN_SEND_LOOPS = 8
+
+
+def claim_horizon(*, rate: float, windowed: bool, rng: random.Random | None = None) -> float:
+    """How many seconds of its campaign's pace (``rate``, msg/s) a claim takes: ``PREFETCH_SECONDS`` with a
+    send window (so that its windows close on time), else about ``CLAIM_SECONDS``, or as long as
+    ``CLAIM_AT_LEAST`` messages take up to ``CLAIM_SECONDS_AT_MOST``, spread by ``CLAIM_SPREAD``."""
+    if windowed:
+        return PREFETCH_SECONDS
+    seconds = max(CLAIM_SECONDS, min(CLAIM_AT_LEAST / rate, CLAIM_SECONDS_AT_MOST)) if rate > 0 else CLAIM_SECONDS
+    return seconds * (rng or _claim_rng).uniform(1 - CLAIM_SPREAD, 1 + CLAIM_SPREAD)
+
+
+_claim_rng = random.Random()
+
+
+def claim_size(rate: float, *, windowed: bool, lease: timedelta, rng: random.Random | None = None) -> int:
+    """How many messages a claim takes at ``rate`` msg/s: ``claim_horizon`` of the pace, at most
+    ``MAX_BATCH``, and never more than half the send ``lease`` of it, since the reaper takes back the
+    messages of a claim whose lease ran out, from a live sender too (only its tests lease for seconds)."""
+    seconds = min(claim_horizon(rate=rate, windowed=windowed, rng=rng), lease.total_seconds() / 2)
+    return max(1, min(MAX_BATCH, int(rate * seconds)))
 
 
 class Sender:
@@ -129,7 +173,8 @@ class Sender:
         self.campaigns: dict[int, ctxmod.CampaignContext] = {}
         # Claimed (``claimed`` committed) and waiting for a free send loop; None tells a send loop to stop.
         self.queue: asyncio.Queue[Outgoing | None] = asyncio.Queue()
-        self.concurrency = max(1, client.connection_limit)
+        self.max_send_loops = max(1, client.connection_limit)
+        self.send_loops: list[asyncio.Task[None]] = []  # grown with the pace (``_size_send_loops``)
         self.queue_full = asyncio.Event()  # cleared while the queue is too full to claim more
         self.queue_full.set()
         self.recording: set[asyncio.Task[None]] = set()
@@ -150,12 +195,15 @@ class Sender:
 
     async def _run(self, stop: asyncio.Event) -> None:
         next_refresh = 0.0
-        send_loops = [asyncio.create_task(self._send_loop()) for _ in range(self.concurrency)]
+        refreshed_at = -float("inf")
         takeoff = asyncio.create_task(self.takeoff.run(stop)) if self._own_takeoff else None
         try:
             while not stop.is_set():
                 try:
-                    if time.monotonic() >= next_refresh:
+                    # Due, or campaigns changed since the last refresh (``Roster.changed``: seen here at
+                    # the next turn, within ``REFRESH_SECONDS`` even when idle).
+                    if time.monotonic() >= next_refresh or self.roster.changed_at > refreshed_at:
+                        refreshed_at = time.monotonic()
                         await self._refresh()
                         next_refresh = time.monotonic() + REFRESH_SECONDS
                     if not await self._claim_next_batch():
@@ -173,16 +221,34 @@ class Sender:
             # Messages still queued go back to pending (Released) as their campaign is now inactive.
             for campaign in self.campaigns.values():
                 campaign.active = False
-            for _ in send_loops:
+            for _ in self.send_loops:
                 self.queue.put_nowait(None)
-            await asyncio.gather(*send_loops, return_exceptions=True)
+            await asyncio.gather(*self.send_loops, return_exceptions=True)
             if takeoff is not None:
                 await asyncio.gather(takeoff, return_exceptions=True)
             while self.recording:
                 await asyncio.gather(*list(self.recording), return_exceptions=True)
 
+    def stop_campaigns(self, campaign_ids: Collection[int]) -> None:
+        """These campaigns are paused or ended (committed): nothing more of theirs leaves. Their queued
+        messages go back to pending as they come up (``_send_one``); the next refresh forgets them."""
+        for campaign_id in campaign_ids:
+            ctx = self.campaigns.get(campaign_id)
+            if ctx is not None:
+                ctx.active = False
+
+    async def _view(self) -> NumberView | None:
+        """The roster's view of our number, never one read before the last ``Roster.changed``: a view
+        asked for before a change may come from a read that started before it, and would make active
+        again a campaign ``stop_campaigns`` has just stopped."""
+        while True:
+            asked = time.monotonic()
+            view = await self.roster.view(self.number_id)
+            if self.roster.changed_at <= asked:  # the roster read it after the change (``Roster.view``)
+                return view
+
     async def _refresh(self) -> None:
-        view = await self.roster.view(self.number_id)
+        view = await self._view()
         if view is None:
             self.campaigns.clear()
             return
@@ -238,7 +304,16 @@ class Sender:
             ctx.active = True
         for gone in set(self.campaigns) - seen:
             self.campaigns.pop(gone).active = False
-        self.lane.pace(min(self.number_pacer.rate, sum(c.rate for c in self.campaigns.values())))
+        pace = min(self.number_pacer.rate, sum(c.rate for c in self.campaigns.values()))
+        self.lane.pace(pace)
+        self._size_send_loops(pace)
+
+    def _size_send_loops(self, pace: float) -> None:
+        """Enough send loops for ``pace`` (``SEND_LOOP_SECONDS``); never fewer than already run: a loop
+        stops only with its sender."""
+        wanted = min(self.max_send_loops, max(MIN_SEND_LOOPS, math.ceil(pace * SEND_LOOP_SECONDS)))
+        while len(self.send_loops) < wanted:
+            self.send_loops.append(asyncio.create_task(self._send_loop()))
 
     def _apply_throughput(self) -> None:
         allowed = self.throughput * self.throttle
@@ -289,12 +364,17 @@ class Sender:
             # every 50 ms instead cost a hundred numbers 2,000 wake-ups a second.)
             self.look_again_in = ahead - PREFETCH_SECONDS
             return False
-        # Claims hold a few seconds of the pace (``CLAIM_SECONDS``): each costs a transaction to claim and
-        # one to record whatever its size, which at 10 msg/s on a hundred numbers was most of the worker.
-        # A campaign with a send window claims only the prefetch, so that its windows close on time.
-        horizon = PREFETCH_SECONDS if ctx.send_window is not None else CLAIM_SECONDS
-        size = max(1, min(MAX_BATCH, int(ctx.rate * horizon)))
+        # Claims hold a few seconds of the pace (``CLAIM_SECONDS``, longer for a slow campaign): each costs a
+        # transaction to claim and one to record whatever its size, which at 10 msg/s on a hundred numbers
+        # was most of the worker. A campaign with a send window claims only the prefetch, so that its
+        # windows close on time.
+        size = claim_size(ctx.rate, windowed=ctx.send_window is not None, lease=self.send_lease)
+        if ctx.drained and not await self.database_work(anything_due, ctx.id):
+            # Its last claim found nothing: a read says whether one would now, not a claim's transaction.
+            ctx.idle_until = now + IDLE_RECHECK_SECONDS
+            return False
         claim_id, outgoing, claimed_any = await self.database_work(claim_batch, ctx, size, self.send_lease)
+        ctx.drained = not claimed_any
         if not outgoing:
             # Nothing due: look again in a second (retries become due, the audience grows).
             if not claimed_any:

@@ -7,10 +7,12 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Mapping
 from datetime import timedelta
 
 from herald.campaigns.launch import MATERIALIZE_JOB
-from herald.dispatch import leases, scheduler
+from herald.campaigns.lifecycle import Status
+from herald.dispatch import leases, scheduler, status_news
 from herald.dispatch.claim import SEND_LEASE
 from herald.dispatch.database_loop import DatabaseLoop, DatabaseWork
 from herald.dispatch.materialize import materialize_job
@@ -60,6 +62,7 @@ class Worker:
         self.client = client
         self.worker_id = worker_id or new_worker_id()
         self.senders: dict[int, tuple[asyncio.Task[None], asyncio.Event]] = {}
+        self.running: dict[int, Sender] = {}  # the senders of ``senders``, by number
         # Marks every sender's messages ``sending`` a tick before they leave, one statement a tick.
         self.takeoff: Takeoff | None = None
         # Reads what every sender re-reads about its number and campaigns, for all of them at once.
@@ -91,6 +94,8 @@ class Worker:
                 BotDeliveryEngine(database=self.database, box=self.box, outbound=self.outbound).run(stop),
                 EventDeliverer(database=self.database, box=self.box, outbound=self.outbound).run(stop),
                 self._stop_senders_on(stop),
+                # Pauses and ends committed by other processes, at once (PostgreSQL only).
+                status_news.listen(self.database.url, self.campaigns_changed, stop),
             )
         finally:
             await self._stop_all()
@@ -101,6 +106,22 @@ class Worker:
             if own_client:
                 await client.close()
             log.info("worker %s stopped", self.worker_id)
+
+    def campaigns_changed(self, statuses: Mapping[int, str]) -> None:
+        """Campaigns' statuses changed (new status by campaign id) in a transaction of this process, now
+        committed. A campaign no longer active sends nothing more from now on: every sender stops it
+        before this returns (``Sender.stop_campaigns``), so a pause or an end answered to its manager
+        lets through only the sends already handed to WhatsApp. And every sender re-reads its campaigns
+        at its next turn (``Roster.changed``) rather than at the end of its refresh period, for a start
+        or a resume.
+        Called by the requests of ``herald serve`` (``kit/deps.get_session``) and, on PostgreSQL, for
+        every change committed by any process (``status_news.listen``); on SQLite another process's
+        changes are read within the refresh period."""
+        stopped = {campaign_id for campaign_id, status in statuses.items() if status != Status.active}
+        for sender in self.running.values():
+            sender.stop_campaigns(stopped)
+        if self.roster is not None:
+            self.roster.changed()
 
     async def _apply_webhooks(self, stop: asyncio.Event) -> None:
         if self.database_work is None or self.webhook_wakeup is not None:
@@ -161,11 +182,13 @@ class Worker:
         )
         task = asyncio.create_task(sender.run(stop), name=f"dispatch-number-{number_id}")
         self.senders[number_id] = (task, stop)
+        self.running[number_id] = sender
         log.info("worker %s now sends for number %s", self.worker_id, number_id)
 
     async def _stop(self, number_id: int) -> None:
         """Stops the number's sender: what it claimed and did not send goes back to pending."""
         entry = self.senders.pop(number_id, None)
+        self.running.pop(number_id, None)
         if entry is None:  # stopped meanwhile (balancing and the worker's stop both stop numbers)
             return
         task, stop = entry

@@ -24,6 +24,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# A key of a session's ``info``: the campaigns whose status the transaction changed, by id, with the
+# new status (``campaigns/lifecycle.transition``). Once an HTTP request's transaction with it has
+# committed, the request tells the worker running in its process (``kit/deps.get_session``).
+CAMPAIGN_STATUS_CHANGED = "herald.campaign_status_changed"
 PG_CONNECT_TIMEOUT_SECONDS = 10
 _SQLITE_CONFIG_MEMSTATUS = 9
 _SQLITE_STATUS_MEMORY_USED = 0

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.config import Settings
 from herald.kit.crypto import SecretBox
-from herald.kit.db import Database
+from herald.kit.db import CAMPAIGN_STATUS_CHANGED, Database
 from herald.kit.outbound import OutboundPolicy
 
 
@@ -31,10 +31,16 @@ def get_outbound(request: Request) -> OutboundPolicy:
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """The request owns the transaction: commit when the handler returns, roll back on error."""
+    """The request owns the transaction: commit when the handler returns, roll back on error. A
+    committed change of a campaign's status is told to the worker of this process, if it runs one
+    (``app.state.campaigns_changed``, ``Worker.campaigns_changed``): a pause stops the sends at once."""
     database: Database = request.app.state.database
     async with database.unlocked_session() as session:
         yield session
+    changed = getattr(request.app.state, "campaigns_changed", None)
+    statuses = session.info.get(CAMPAIGN_STATUS_CHANGED)
+    if changed is not None and statuses:
+        changed(statuses)
 
 
 async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:

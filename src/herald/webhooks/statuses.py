@@ -22,7 +22,7 @@ from herald.events.outbox import (
 from herald.events.types import EventType
 from herald.kit.dialect import is_postgres
 from herald.kit.types import UTCDateTime, parse_id, utcnow
-from herald.models import Campaign, CampaignMessage, Contact, Engagement, MessageStatus
+from herald.models import Campaign, CampaignMessage, Contact, Engagement, MessageStatus, WhatsAppNumber
 from herald.models.campaign_message import HELD
 from herald.pricing import rates
 from herald.pricing.card import RateCard
@@ -228,13 +228,19 @@ def _fold(state: MessageState, statuses: list[StatusEvent]) -> tuple[MessageStat
 
 async def _marketing_retry_in(session: AsyncSession, message: Row[Any]) -> timedelta | None:
     """When a message failed with 131049 is tried again (``campaigns/marketing_retry.py``); None when its
-    campaign no longer runs or the campaign's deadline has passed (the failure is then final)."""
+    campaign no longer runs or the campaign's deadline has passed (the failure is then final). On a number
+    that sends marketing templates through the Marketing Messages API, the deadline is cut to its time to
+    live, as the sender cuts it for a 131049 answered at once (``dispatch/marketing_messages.py``)."""
     row = (await session.execute(
-        select(Campaign.status, Campaign.marketing_retry_days).where(Campaign.id == message.campaign_id)
+        select(Campaign.status, Campaign.marketing_retry_days, WhatsAppNumber.marketing_messages_api,
+               WhatsAppNumber.marketing_messages_ttl_seconds)
+        .outerjoin(WhatsAppNumber, WhatsAppNumber.id == Campaign.whatsapp_number_id)
+        .where(Campaign.id == message.campaign_id)
     )).one_or_none()
     if row is None or row[0] not in RUNNING:
         return None
-    return marketing_retry.next_try_in(message.attempts, row[1])
+    days = marketing_retry.deadline_days(row[1], row[3] if row[2] else None)
+    return marketing_retry.next_try_in(message.attempts, days)
 
 
 # Columns a status can change besides ``status``; each update writes only those that changed, so a

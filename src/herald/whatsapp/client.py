@@ -151,14 +151,15 @@ class CloudAPIClient:
         await self.close()
 
     async def send_message(
-        self, creds: NumberCredentials, message: Mapping[str, Any], *, on_write: Callable[[], None] | None = None,
-        marketing_messages: bool = False,
+        self, creds: NumberCredentials, message: Mapping[str, Any] | bytes, *,
+        on_write: Callable[[], None] | None = None, marketing_messages: bool = False,
     ) -> SendResult:
-        """POST any prepared message body; the one path every send takes. ``on_write`` is called
-        right before the request goes out on the connection (pacing counts sends from then).
-        ``marketing_messages``: to Meta's Marketing Messages API (``/marketing_messages``, a MARKETING
-        template only) rather than ``/messages``; the answer and the errors are the same shape."""
-        data: Any = orjson.dumps(message)
+        """POST any prepared message body (a mapping, or its JSON already encoded); the one path every
+        send takes. ``on_write`` is called right before the request goes out on the connection (pacing
+        counts sends from then). ``marketing_messages``: to Meta's Marketing Messages API
+        (``/marketing_messages``, a MARKETING template only) rather than ``/messages``; the answer and
+        the errors are the same shape."""
+        data: Any = message if isinstance(message, bytes) else orjson.dumps(message)
         if on_write is not None:
             data = _NotifyingBody(data, on_write)
         endpoint = creds.marketing_messages_endpoint if marketing_messages else creds.messages_endpoint
