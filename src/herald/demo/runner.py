@@ -223,8 +223,11 @@ class Demo:
         ]
         if launch.forecast:
             forecast = launch.forecast
+            # Like the campaign page: the contacts priced are those the holdout is expected to leave.
+            held = f"; about {forecast['held_out']:,} more kept in the holdout" if forecast.get("held_out") else ""
             lines.append(f"cost forecast: {forecast['total']:.2f} {forecast['currency']} for {forecast['contacts']:,} "
-                         f"eligible contacts ({forecast['category']}); budget: {launch.budget:.2f} {forecast['currency']}")
+                         f"eligible contacts ({forecast['category']}{held}); budget: {launch.budget:.2f} "
+                         f"{forecast['currency']}")
         for line in lines:
             self.console.print(line, highlight=False, soft_wrap=True)
 
