@@ -100,6 +100,13 @@ def expected_groups(output: str, rows: list[dict[str, str]]) -> tuple[set[int], 
     return held, variants
 
 
+def held_positions(output: str, rows: list[dict[str, str]]) -> set[int]:
+    """The demo positions (``data.contact(i)``) of the contacts the campaign's seed holds out."""
+    held, _ = expected_groups(output, rows)
+    index_of = {data.phone(i): i for i in range(CONTACTS)}
+    return {index_of[r["phone"]] for r in rows if int(r["contact_id"]) in held}
+
+
 class TestRunCampaign:
     def test_exits_0_printing_the_key_and_the_stats(self, first_run: Run, workdir: Path) -> None:
         output = first_run.output
@@ -107,11 +114,9 @@ class TestRunCampaign:
         assert re.search(r"^API_KEY=hrld_\S+$", output, re.MULTILINE)
         assert "login: demo@herald.local / herald-demo" in output
         assert "template 'named_promo' is listed as unusable" in output
-        held, _ = expected_groups(output, report_rows(workdir))
-        index_of = {data.phone(i): i for i in range(CONTACTS)}
-        held_index = {index_of[r["phone"]] for r in report_rows(workdir) if int(r["contact_id"]) in held}
+        held_index = held_positions(output, report_rows(workdir))
         assert row(output, "targeted") == CONTACTS
-        assert row(output, "holdout") == len(held) > 0
+        assert row(output, "holdout") == len(held_index) > 0
         # Every 20th contact lacks member_id, every 100th has an open case, every 50th is not on WhatsApp;
         # a held-out one is held out (never tried) rather than not sent.
         missing = sum(1 for i in range(CONTACTS) if data.lacks_member_id(i) and i not in held_index)
@@ -121,7 +126,7 @@ class TestRunCampaign:
         assert row(output, "contact has an open case in Inbox") == cases
         assert row(output, "not a valid WhatsApp user") == unreachable
         assert row(output, "not sent") == missing + cases + unreachable
-        assert row(output, "sent") == CONTACTS - len(held) - row(output, "not sent")
+        assert row(output, "sent") == CONTACTS - len(held_index) - row(output, "not sent")
         assert row(output, "replied") > 0
         # The bot recorded a step for every reply (give or take one arriving as the table is printed).
         assert abs(row(output, "funnel: replied") - row(output, "replied")) <= 2
@@ -201,10 +206,7 @@ class TestRunCampaign:
         cost = re.search(r"^actual cost: (\d+\.\d\d) USD of a (\d+\.\d\d) USD budget \(estimated from the rate card",
                          output, re.MULTILINE)
         assert cost is not None, output
-        held, _ = expected_groups(output, report_rows(workdir))
-        index_of = {data.phone(i): i for i in range(CONTACTS)}
-        held_index = {index_of[r["phone"]] for r in report_rows(workdir) if int(r["contact_id"]) in held}
-        left = len(eligible - held_index)
+        left = len(eligible - held_positions(output, report_rows(workdir)))
         price = forecast / priced
         actual = float(cost.group(1))
         assert 0 < actual <= price * left + 0.01 and float(cost.group(2)) == budget
