@@ -82,9 +82,12 @@ async def test_5xx_timeouts_and_a_throttling_burst(
                 await wait_until(lambda: done_sending(database, campaign), timeout=120)
                 await wait_until(lambda: settled(database, campaign, sim.base_url), timeout=30)
             counts = await assert_accounted(database, campaign, sim.base_url, total=total)
-    # Unknown: hung sends the simulator never accepted (never resent blindly). Not sent: the few whose
-    # bounded retries all failed. Everything else went out once.
-    assert counts["not_sent"] <= total * 0.02 and counts["sent"] >= total * 0.85, counts
+    # Unknown: only sends whose answer never came (the client timed out), and of those only the ones the
+    # simulator never accepted (``assert_accounted``): never resent blindly. Not sent: the few whose
+    # bounded retries all failed. Everything else went out once. (How many are unknown is the seeded
+    # scenario's draw, 33-37 of 250 here: a bound on it would test the seed, not the engine.)
+    timeouts = errors("network") - before["network"]
+    assert counts["not_sent"] <= total * 0.02 and counts["unknown"] <= timeouts, (counts, timeouts)
     assert errors("131000") > before["131000"] and errors("130429") > before["130429"]
     if hang_ms > CLIENT_TIMEOUT * 1000:
         assert errors("network") > before["network"]  # the client timed out: outcome unknown, never resent
