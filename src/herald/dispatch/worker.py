@@ -9,6 +9,7 @@ import socket
 import uuid
 from collections.abc import Mapping
 from datetime import timedelta
+from typing import NamedTuple
 
 from herald.campaigns.launch import MATERIALIZE_JOB
 from herald.campaigns.lifecycle import Status
@@ -39,6 +40,14 @@ TICK_SECONDS = 1.0
 JOB_HANDLERS: dict[str, jobs.Handler] = {MATERIALIZE_JOB: materialize_job}
 
 
+class RunningSender(NamedTuple):
+    """A number's sender, its task and the event that stops it."""
+
+    sender: Sender
+    task: asyncio.Task[None]
+    stop: asyncio.Event
+
+
 def new_worker_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
@@ -61,8 +70,7 @@ class Worker:
         self.outbound = outbound
         self.client = client
         self.worker_id = worker_id or new_worker_id()
-        self.senders: dict[int, tuple[asyncio.Task[None], asyncio.Event]] = {}
-        self.running: dict[int, Sender] = {}  # the senders of ``senders``, by number
+        self.senders: dict[int, RunningSender] = {}  # by number
         # Marks every sender's messages ``sending`` a tick before they leave, one statement a tick.
         self.takeoff: Takeoff | None = None
         # Reads what every sender re-reads about its number and campaigns, for all of them at once.
@@ -118,8 +126,8 @@ class Worker:
         every change committed by any process (``status_news.listen``); on SQLite another process's
         changes are read within the refresh period."""
         stopped = {campaign_id for campaign_id, status in statuses.items() if status != Status.active}
-        for sender in self.running.values():
-            sender.stop_campaigns(stopped)
+        for running in self.senders.values():
+            running.sender.stop_campaigns(stopped)
         if self.roster is not None:
             self.roster.changed()
 
@@ -164,7 +172,7 @@ class Worker:
                 held |= await leases.try_leases(session, number_ids=trying, worker_id=self.worker_id, now=now)
         for number_id in held & set(self.senders):
             entry = self.senders.get(number_id)
-            if entry is not None and entry[0].done():  # died of an error it could not survive
+            if entry is not None and entry.task.done():  # died of an error it could not survive
                 await self._stop(number_id)
         for number_id in held - set(self.senders):
             self._start(number_id)
@@ -181,19 +189,16 @@ class Worker:
             database_work=self.database_work, takeoff=self.takeoff, roster=self.roster, recorder=self.recorder,
         )
         task = asyncio.create_task(sender.run(stop), name=f"dispatch-number-{number_id}")
-        self.senders[number_id] = (task, stop)
-        self.running[number_id] = sender
+        self.senders[number_id] = RunningSender(sender, task, stop)
         log.info("worker %s now sends for number %s", self.worker_id, number_id)
 
     async def _stop(self, number_id: int) -> None:
         """Stops the number's sender: what it claimed and did not send goes back to pending."""
         entry = self.senders.pop(number_id, None)
-        self.running.pop(number_id, None)
         if entry is None:  # stopped meanwhile (balancing and the worker's stop both stop numbers)
             return
-        task, stop = entry
-        stop.set()
-        await asyncio.gather(task, return_exceptions=True)
+        entry.stop.set()
+        await asyncio.gather(entry.task, return_exceptions=True)
 
     async def _stop_senders_on(self, stop: asyncio.Event) -> None:
         """On stop, the senders stop at once, alongside the other loops rather than after them."""
